@@ -1,0 +1,149 @@
+// The sluice configuration (PRODUCT.md section 3) as plain structs, and the loader.
+//
+// Loaded once at start-up and never mutated afterwards (STYLE.md); components get
+// const references. Relative paths in the file (broker `path`, function `command`
+// working directory, `bearer_tokens_file`) are resolved against the directory of the
+// config file; `base_dir` holds it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace sluice {
+
+using Millis = std::chrono::milliseconds;
+
+enum class BrokerKind { local, kafka, nats };
+enum class RuntimeKind { exec, stdio, http, inproc };
+enum class Ordering { partition, key, none };
+enum class BackoffKind { exponential, fixed };
+enum class Jitter { full, equal, none };
+enum class RetryMode { inline_mode, topic };
+
+const char* to_string(BrokerKind) noexcept;
+const char* to_string(RuntimeKind) noexcept;
+const char* to_string(Ordering) noexcept;
+
+struct JetStreamConfig {
+  std::string stream;
+  std::vector<std::string> subjects;
+  bool create = false;  // create the stream at start when missing
+};
+
+struct BrokerConfig {
+  std::string name;
+  BrokerKind kind = BrokerKind::local;
+  int line = 0;  // where it was declared (for messages)
+  // local
+  std::string path;     // absolute after loading
+  int partitions = 4;   // partitions of topics created on first use
+  // kafka
+  std::string bootstrap;
+  std::map<std::string, std::string> options;  // passed through to librdkafka / nats.c
+  // kafka and local
+  std::string group = "sluice";
+  // nats
+  std::vector<std::string> urls;
+  std::optional<JetStreamConfig> jetstream;
+};
+
+struct HttpConfig {
+  bool enabled = false;
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 = any free port
+  std::string bearer_tokens_file;          // empty = no auth; absolute after loading
+  uint64_t max_body = 1 << 20;             // bytes
+};
+
+struct MetricsConfig {
+  bool enabled = false;
+  std::string listen = "127.0.0.1:9464";
+};
+
+struct EngineConfig {
+  Millis drain_timeout{30000};  // SIGTERM: how long in-flight work may finish
+};
+
+struct Target {
+  std::string broker;
+  std::string topic;
+};
+
+struct Subscription {
+  std::string broker;
+  std::string topic;
+  Ordering ordering = Ordering::partition;
+};
+
+struct RetryPolicy {
+  uint32_t max_attempts = 3;  // including the first attempt
+  BackoffKind backoff = BackoffKind::exponential;
+  Millis initial{200};
+  Millis max{30000};
+  Jitter jitter = Jitter::full;
+  RetryMode mode = RetryMode::inline_mode;
+};
+
+struct WorkersConfig {
+  uint32_t min = 0;
+  uint32_t max = 0;          // 0 = same as concurrency
+  uint64_t target_lag = 500; // events of lag per worker
+  Millis idle_after{60000};
+};
+
+struct FunctionConfig {
+  std::string name;
+  int line = 0;
+  RuntimeKind runtime = RuntimeKind::exec;
+  std::vector<std::string> command;          // argv; argv[0] looked up in PATH
+  std::map<std::string, std::string> env;    // the only env the process gets (+ PATH, HOME)
+  Millis timeout{30000};
+  uint32_t concurrency = 4;                  // max events in flight
+  uint64_t max_inflight_bytes = 64ull << 20; // byte bound of the same budget
+  WorkersConfig workers;
+  std::vector<Subscription> subscribe;
+  RetryPolicy retry;
+  Target dead_letter;               // default: <name>.dlq on the first subscription's broker
+  std::optional<Target> output;     // results are published here
+};
+
+struct Config {
+  std::string file;      // the config file as given
+  std::string base_dir;  // its directory, absolute
+  std::vector<BrokerConfig> brokers;  // never empty after loading (default: local)
+  HttpConfig http;
+  MetricsConfig metrics;
+  EngineConfig engine;
+  std::vector<FunctionConfig> functions;
+
+  const BrokerConfig* broker(std::string_view name) const;
+  const FunctionConfig* function(std::string_view name) const;
+};
+
+// One problem in a config file: "functions[0].timeout (line 12): expected a duration like 5s".
+struct ConfigError {
+  std::string path;  // field path, e.g. functions[0].retry.max_attempts
+  int line = 0;      // 1-based; 0 when not tied to a line
+  std::string message;
+  std::string to_string() const;
+};
+
+// Parses and validates; on failure returns every problem found, not just the first.
+struct LoadResult {
+  std::optional<Config> config;
+  std::vector<ConfigError> errors;
+};
+LoadResult load_config_file(const std::string& path);
+LoadResult load_config_string(const std::string& yaml, const std::string& base_dir);
+
+// "5s", "200ms", "1m", "1h30m", "250us" -> duration; plain integers are rejected.
+Result<Millis> parse_duration(std::string_view text);
+// "1MiB", "512KiB", "10MB", "1024" -> bytes.
+Result<uint64_t> parse_size(std::string_view text);
+
+}  // namespace sluice

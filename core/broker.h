@@ -1,0 +1,166 @@
+// The two small interfaces every broker adapter implements (DESIGN.md):
+//
+//   Source — consumes a topic for a consumer group and hands out Deliveries.
+//   Sink   — publishes events; the completion fires once the event is durable.
+//
+// Adapters know nothing about functions, retries or dead letters: the dispatcher
+// alone decides when a delivery is finished, and tells the Source through
+// `Delivery::ack/nack/term` (per-message brokers such as NATS JetStream) and
+// `Source::commit` (offset brokers such as Kafka and the local queue).
+//
+// Threads: adapters run their own threads. Every callback below is invoked on an
+// adapter thread; the receiver must not block in it and hands work over by posting
+// to its own executor. All Source/Sink methods are thread-safe unless noted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/event.h"
+#include "core/result.h"
+
+namespace sluice {
+
+class Source;
+
+// How a finished delivery is settled at the broker.
+enum class Settle : uint8_t {
+  ack,   // done (success or dead-lettered): never deliver again
+  nack,  // redeliver after a delay (per-message-ack brokers only)
+  term,  // stop redelivering: the event was dead-lettered
+};
+
+// Opaque adapter-private coordinates of one delivery (no per-event allocation).
+struct DeliveryTag {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  uint64_t token = 0;  // adapter-private (e.g. a JetStream reply-subject slot)
+};
+
+// One event handed out by a Source, with the handle to settle it.
+// Move-only. Settling is optional for offset sources (commit() does the work).
+class Delivery {
+ public:
+  Delivery() = default;
+  Delivery(Event ev, Source* src, DeliveryTag tag)
+      : event(std::move(ev)), source_(src), tag_(tag) {}
+  Delivery(Delivery&&) noexcept = default;
+  Delivery& operator=(Delivery&&) noexcept = default;
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  Event event;
+
+  void ack();
+  void nack(std::chrono::milliseconds delay);
+  void term();
+  Source* source() const { return source_; }
+  const DeliveryTag& tag() const { return tag_; }
+
+ private:
+  Source* source_ = nullptr;
+  DeliveryTag tag_;
+};
+
+// What a Source tells its consumer (the dispatcher).
+class SourceListener {
+ public:
+  virtual ~SourceListener() = default;
+  // A batch of deliveries, in offset order per partition.
+  virtual void on_deliveries(Source& src, std::vector<Delivery>&& batch) = 0;
+  // Partitions taken away (rebalance): the listener must stop committing for them.
+  virtual void on_partitions_revoked(Source& src, const std::vector<int32_t>& parts) {}
+  // A broker/network failure the source is riding out (logged and counted by it).
+  virtual void on_source_error(Source& src, const Error& err) {}
+};
+
+struct PartitionLag {
+  std::string broker, topic, group;
+  int32_t partition = 0;
+  int64_t committed = -1;  // next offset to consume; -1 when nothing is committed
+  int64_t end = 0;         // next offset to be written (high watermark)
+  int64_t lag = 0;         // messages waiting (end - max(committed, log start))
+  std::optional<double> lag_seconds;  // age of the oldest unconsumed event, if known
+};
+
+struct SourceTraits {
+  bool commits_offsets = true;  // contiguous-prefix commits (Kafka, local)
+  bool per_message_ack = false; // Delivery::ack/nack/term matter (NATS JetStream)
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual std::string_view broker() const = 0;
+  virtual std::string_view topic() const = 0;
+  virtual std::string_view group() const = 0;
+  virtual SourceTraits traits() const = 0;
+
+  // Begins consuming; deliveries go to `listener` (which outlives the Source).
+  virtual Result<void> start(SourceListener& listener) = 0;
+  // Stops consuming; no delivery callback runs after it returns. Idempotent.
+  virtual void stop() = 0;
+
+  // Back pressure: stop/restart handing out events of one partition.
+  virtual void pause(int32_t partition) = 0;
+  virtual void resume(int32_t partition) = 0;
+
+  // Offset brokers: everything before `next_offset` on `partition` is finished.
+  // May be batched; `flush_commits` makes it durable (shutdown, revoke).
+  virtual void commit(int32_t partition, int64_t next_offset) = 0;
+  virtual Result<void> flush_commits() { return ok(); }
+
+  // Per-message brokers: settle one delivery.
+  virtual void settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds delay) {}
+
+  // Lag of every partition this source reads (an error, never zero, when unknown).
+  virtual Result<std::vector<PartitionLag>> lag() = 0;
+};
+
+inline void Delivery::ack() {
+  if (source_) source_->settle(tag_, Settle::ack, {});
+}
+inline void Delivery::nack(std::chrono::milliseconds delay) {
+  if (source_) source_->settle(tag_, Settle::nack, delay);
+}
+inline void Delivery::term() {
+  if (source_) source_->settle(tag_, Settle::term, {});
+}
+
+struct PublishAck {
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// Completion of one publish, on an adapter thread: the event is durable, or not.
+using PublishCallback = std::function<void(Result<PublishAck>)>;
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual std::string_view broker() const = 0;
+  // Publishes `ev` (its key, headers and CloudEvents attributes) to `topic`.
+  // `done` is called exactly once, after the event is durable or has failed.
+  virtual void publish(std::string_view topic, Event ev, PublishCallback done) = 0;
+  // Waits until every publish so far has completed or `timeout` passed.
+  virtual Result<void> flush(std::chrono::milliseconds timeout) = 0;
+};
+
+// A broker as configured: makes Sources and a shared Sink. One per `brokers:` entry.
+class Broker {
+ public:
+  virtual ~Broker() = default;
+  virtual std::string_view name() const = 0;
+  virtual Result<std::unique_ptr<Source>> make_source(const std::string& topic,
+                                                      const std::string& group) = 0;
+  virtual Sink& sink() = 0;
+  virtual void stop() = 0;  // stops the sink's threads after flushing
+};
+
+}  // namespace sluice

@@ -1,0 +1,69 @@
+// How user code runs: the Runtime interface the dispatcher calls, and the outcome
+// of one invocation (STYLE.md "three outcomes, one owner").
+//
+// A Runtime is one function's worker pool (exec, stdio, http, inproc). It never
+// retries and never dead-letters: it reports what happened, and the dispatcher
+// decides.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/event.h"
+#include "core/result.h"
+
+namespace sluice {
+
+enum class Outcome : uint8_t {
+  success,
+  error,     // the function reported failure (non-zero exit, error frame, HTTP 5xx)
+  timeout,   // it ran past its timeout and was killed
+  crash,     // the worker died (killed by a signal, broken pipe)
+  rejected,  // the function refused the event as permanently bad
+};
+const char* to_string(Outcome o) noexcept;  // "success", "error", ...
+
+// What the dispatcher does with an outcome.
+enum class Verdict : uint8_t { ok, retry, fatal };
+constexpr Verdict classify(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::success: return Verdict::ok;
+    case Outcome::rejected: return Verdict::fatal;
+    default: return Verdict::retry;
+  }
+}
+
+struct InvocationResult {
+  Outcome outcome = Outcome::success;
+  std::string output;        // the result bytes (stdout, Result.output, body)
+  std::string content_type;  // of `output`, if the function said
+  std::string message;       // error text, one line (stderr tail, exit status, ...)
+  std::optional<std::chrono::milliseconds> retry_after;  // a hint from the function
+  std::vector<Event> emitted;                            // fan-out events (stdio)
+};
+
+// Called exactly once per invoke(), on a runtime thread; must not block.
+using InvokeCallback = std::function<void(InvocationResult&&)>;
+
+struct PoolStats {
+  size_t workers = 0;   // processes / slots alive now
+  size_t inflight = 0;  // invocations running now
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string_view kind() const = 0;  // "exec", "stdio", "http", "inproc"
+  virtual Result<void> start() = 0;
+  // Runs the function on `ev`. `ev` stays valid until `done` has been called.
+  // The timeout comes from the function's config.
+  virtual void invoke(const Event& ev, InvokeCallback done) = 0;
+  // Stops taking work; waits up to `grace` for running invocations, then kills.
+  virtual void stop(std::chrono::milliseconds grace) = 0;
+  virtual PoolStats stats() const = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,88 @@
+#include <gtest/gtest.h>
+
+#include "core/event.h"
+#include "core/runtime.h"
+
+namespace sluice {
+namespace {
+
+TEST(Event, ProtoRoundTripKeepsEveryField) {
+  Event e;
+  e.id = "abc";
+  e.source = "/src";
+  e.type = "t";
+  e.subject = "s";
+  e.datacontenttype = "text/plain";
+  e.time = "2026-11-25T09:43:44.123Z";
+  e.extensions = {{"partitionkey", "k1"}};
+  e.data = std::string("bin\0ary", 7);
+  e.broker = "local";
+  e.topic = "orders";
+  e.partition = 3;
+  e.offset = 42;
+  e.key = "k1";
+  e.headers = {{"a", "1"}, {"b", "2"}};
+  e.attempt = 2;
+  e.first_attempt_time_ms = 1000;
+  auto back = decode(encode(e));
+  ASSERT_TRUE(back);
+  const Event& b = back.value();
+  EXPECT_EQ(b.id, e.id);
+  EXPECT_EQ(b.data, e.data);
+  EXPECT_EQ(b.headers, e.headers);
+  EXPECT_EQ(b.extensions, e.extensions);
+  EXPECT_EQ(b.partition, 3);
+  EXPECT_EQ(b.offset, 42);
+  EXPECT_EQ(b.attempt, 2u);
+  EXPECT_EQ(b.time, e.time);
+}
+
+TEST(Event, DecodeGarbageIsCorrupt) {
+  auto r = decode(std::string("\xff\xff\xff\xff\x0f", 5));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::corrupt);
+}
+
+TEST(Event, HeaderLookupIsCaseInsensitiveAndSetReplaces) {
+  Event e;
+  e.set_header("Content-Type", "a");
+  e.set_header("content-type", "b");
+  ASSERT_EQ(e.headers.size(), 1u);
+  ASSERT_NE(e.header("CONTENT-TYPE"), nullptr);
+  EXPECT_EQ(*e.header("CONTENT-TYPE"), "b");
+  EXPECT_EQ(e.header("missing"), nullptr);
+}
+
+TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:01Z").value(), 1000);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:01.5Z").value(), 1500);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T01:00:00+01:00").value(), 0);
+  EXPECT_EQ(format_rfc3339(1500), "1970-01-01T00:00:01.500Z");
+  auto now = now_unix_ms();
+  EXPECT_EQ(parse_rfc3339(format_rfc3339(now)).value(), now);
+}
+
+TEST(Rfc3339, RejectsBadForms) {
+  for (const char* bad : {"", "2026-11-25", "2026-13-01T00:00:00Z", "2026-11-25T00:00:00",
+                          "2026-11-25T00:00:00+0100", "2026-11-25T25:00:00Z",
+                          "2026-11-25T00:00:00.Z", "2026-11-25T00:00:00Zjunk"}) {
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  }
+}
+
+TEST(Outcome, ClassifiesIntoThreeVerdicts) {
+  EXPECT_EQ(classify(Outcome::success), Verdict::ok);
+  EXPECT_EQ(classify(Outcome::error), Verdict::retry);
+  EXPECT_EQ(classify(Outcome::timeout), Verdict::retry);
+  EXPECT_EQ(classify(Outcome::crash), Verdict::retry);
+  EXPECT_EQ(classify(Outcome::rejected), Verdict::fatal);
+}
+
+TEST(EventId, IsUniqueUuid) {
+  auto a = new_event_id(), b = new_event_id();
+  EXPECT_EQ(a.size(), 36u);
+  EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace sluice
