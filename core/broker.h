@@ -152,6 +152,25 @@ class Sink {
   virtual Result<void> flush(std::chrono::milliseconds timeout) = 0;
 };
 
+// Random access to stored events of a topic (the `sluice dlq` verbs, `sluice lag`).
+// Not on the hot path. Thread-safe.
+class TopicBrowser {
+ public:
+  virtual ~TopicBrowser() = default;
+  // Up to `limit` events of `topic` with offset >= from_offset, in (partition, offset)
+  // order; partition -1 = every partition. Each event has partition/offset set.
+  virtual Result<std::vector<Event>> read(std::string_view topic, int32_t partition,
+                                          int64_t from_offset, size_t limit) = 0;
+  // Errc::not_found when there is no such event.
+  virtual Result<Event> get(std::string_view topic, int32_t partition, int64_t offset) = 0;
+  // Removes one stored event (DLQ replay). Errc::invalid_argument where the broker
+  // cannot delete (Kafka); callers then track what they replayed themselves.
+  virtual Result<void> remove(std::string_view topic, int32_t partition, int64_t offset) = 0;
+  // Every partition's lag for a consumer group on a topic.
+  virtual Result<std::vector<PartitionLag>> lag(std::string_view topic,
+                                                std::string_view group) = 0;
+};
+
 // A broker as configured: makes Sources and a shared Sink. One per `brokers:` entry.
 class Broker {
  public:
@@ -160,6 +179,7 @@ class Broker {
   virtual Result<std::unique_ptr<Source>> make_source(const std::string& topic,
                                                       const std::string& group) = 0;
   virtual Sink& sink() = 0;
+  virtual TopicBrowser* browser() { return nullptr; }  // null when the broker has none
   virtual void stop() = 0;  // stops the sink's threads after flushing
 };
 
