@@ -125,11 +125,14 @@ struct Config {
   const FunctionConfig* function(std::string_view name) const;
 };
 
-// One problem in a config file: "functions[0].timeout (line 12): expected a duration like 5s".
+// One problem in a config file, with the field path and the 1-based line it is about.
 struct ConfigError {
   std::string path;  // field path, e.g. functions[0].retry.max_attempts
   int line = 0;      // 1-based; 0 when not tied to a line
   std::string message;
+  std::string file;  // the config file as given; empty when loaded from a string
+  // "sluice.yaml:12: functions[0].timeout: expected a duration like 5s, got \"five\""
+  // ("<config>" stands in for a missing file; line and path are left out when unknown).
   std::string to_string() const;
 };
 

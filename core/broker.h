@@ -104,6 +104,8 @@ class Source {
   // Begins consuming; deliveries go to `listener` (which outlives the Source).
   virtual Result<void> start(SourceListener& listener) = 0;
   // Stops consuming; no delivery callback runs after it returns. Idempotent.
+  // commit() and flush_commits() keep working after stop() until the Source is
+  // destroyed: the engine stops intake first, drains in-flight work, then commits.
   virtual void stop() = 0;
 
   // Back pressure: stop/restart handing out events of one partition.

@@ -15,6 +15,15 @@ const char* to_string(Outcome o) noexcept {
   return "unknown";
 }
 
+const char* dead_letter_reason(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::timeout: return "timeout";
+    case Outcome::crash: return "crash";
+    case Outcome::rejected: return "rejected";
+    default: return "error";
+  }
+}
+
 namespace {
 class SystemClock final : public Clock {
  public:

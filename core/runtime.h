@@ -25,6 +25,8 @@ enum class Outcome : uint8_t {
   rejected,  // the function refused the event as permanently bad
 };
 const char* to_string(Outcome o) noexcept;  // "success", "error", ...
+// The dead-letter error class of a final outcome: "error"|"timeout"|"crash"|"rejected".
+const char* dead_letter_reason(Outcome o) noexcept;
 
 // What the dispatcher does with an outcome.
 enum class Verdict : uint8_t { ok, retry, fatal };

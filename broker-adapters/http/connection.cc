@@ -1,0 +1,184 @@
+#include "broker-adapters/http/connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace sluice::http::detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+
+namespace {
+constexpr size_t kMaxDrainBytes = 4 << 20;                 // after an error response
+constexpr std::chrono::milliseconds kMaxDrainTime{5000};  // idem
+}  // namespace
+
+Connection::Connection(net::ip::tcp::socket&& socket, const HttpServer& server,
+                       std::shared_ptr<Hub> hub)
+    : stream_(std::move(socket)), server_(server), hub_(std::move(hub)) {}
+
+void Connection::start() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+}
+
+void Connection::close() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+}
+
+void Connection::read_header() {
+  parser_.emplace();
+  parser_->body_limit(server_.cfg_.max_body);
+  parser_->header_limit(server_.opts_.header_limit);
+  stream_.expires_after(server_.opts_.idle_timeout);
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
+}
+
+void Connection::on_header(error_code ec) {
+  if (ec) return on_read_error(ec);
+  const auto& req = parser_->get();
+  if (!parser_->is_done() && beast::iequals(req[bhttp::field::expect], "100-continue")) {
+    continue_ = {Status::continue_, req.version()};
+    bhttp::async_write(stream_, continue_, [self = shared_from_this()](error_code ec, size_t) {
+      if (ec) return self->close_now();
+      self->read_body();
+    });
+    return;
+  }
+  read_body();
+}
+
+void Connection::read_body() {
+  if (parser_->is_done()) return on_body({});
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](error_code ec, size_t) { self->on_body(ec); });
+}
+
+void Connection::on_body(error_code ec) {
+  if (ec) return on_read_error(ec);
+  stream_.expires_never();  // the handler's time is not idle time
+  dispatch_request();
+}
+
+void Connection::on_read_error(error_code ec) {
+  if (closed_) return;
+  if (ec == bhttp::error::body_limit)
+    return reject(Status::payload_too_large, "request body exceeds the limit of " +
+                                                 std::to_string(server_.cfg_.max_body) + " bytes");
+  if (ec == bhttp::error::header_limit)
+    return reject(Status::request_header_fields_too_large,
+                  "request headers exceed " + std::to_string(server_.opts_.header_limit) +
+                      " bytes");
+  bool http_syntax = ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+  if (http_syntax && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+    return reject(Status::bad_request, "malformed HTTP request: " + ec.message());
+  close_now();  // the client left, timed out or reset: nobody to answer
+}
+
+void Connection::dispatch_request() {
+  Request req = parser_->release();
+  parser_.reset();
+  keep_alive_ = req.keep_alive();
+  version_ = req.version();
+  ++seq_;
+  std::string allow;
+  const auto* route = server_.find_route(req.method(), target_path(req.target()), &allow);
+  const bool auth = !server_.tokens_.empty() && (!route || route->auth == Auth::required);
+  if (auth && !bearer_token_ok(req[bhttp::field::authorization], server_.tokens_)) {
+    Response res = json_error(Status::unauthorized, "missing or invalid bearer token");
+    res.set(bhttp::field::www_authenticate, "Bearer realm=\"sluice\"");
+    return write(std::move(res));
+  }
+  if (!route && allow.empty()) return write(json_error(Status::not_found, "no such path"));
+  if (!route) {
+    Response res = json_error(Status::method_not_allowed,
+                              std::string(req.method_string()) + " is not allowed here");
+    res.set(bhttp::field::allow, allow);
+    return write(std::move(res));
+  }
+  awaiting_ = true;
+  try {
+    route->handler(std::move(req), Responder(weak_from_this(), hub_, seq_));
+  } catch (const std::exception& ex) {
+    // The Responder, if still owed, was destroyed on the way out and sends a 500.
+    spdlog::error("http: handler for {} threw: {}", route->pattern, ex.what());
+  }
+}
+
+void Connection::deliver(uint64_t seq, Response&& res) {
+  if (closed_ || !awaiting_ || seq != seq_) return;
+  awaiting_ = false;
+  write(std::move(res));
+}
+
+void Connection::reject(Status status, std::string_view message) {
+  keep_alive_ = false;
+  version_ = 11;
+  write(json_error(status, message));
+}
+
+void Connection::write(Response&& res) {
+  res_ = std::move(res);
+  res_.version(version_);
+  bool keep = keep_alive_ && res_.keep_alive();
+  res_.keep_alive(keep);
+  res_.prepare_payload();
+  stream_.expires_after(server_.opts_.idle_timeout);
+  bhttp::async_write(stream_, res_, [self = shared_from_this(), keep](error_code ec, size_t) {
+    self->on_write(ec, keep);
+  });
+}
+
+void Connection::on_write(error_code ec, bool keep_alive) {
+  res_ = {};
+  if (ec) return close_now();
+  if (!keep_alive) return linger();
+  read_header();
+}
+
+// Graceful close: stop sending, then read (and drop) until the client closes, a byte
+// or time bound is hit, or stop() closes us.
+void Connection::linger() {
+  if (closed_) return;
+  error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(std::min<std::chrono::milliseconds>(server_.opts_.idle_timeout,
+                                                            kMaxDrainTime));
+  stream_.async_read_some(net::buffer(drain_buf_),
+                          [self = shared_from_this()](error_code ec, size_t n) {
+                            self->on_linger(ec, n);
+                          });
+}
+
+void Connection::on_linger(error_code ec, size_t n) {
+  drained_ += n;
+  if (ec || closed_ || drained_ > kMaxDrainBytes) return close_now();
+  stream_.async_read_some(net::buffer(drain_buf_),
+                          [self = shared_from_this()](error_code ec, size_t n) {
+                            self->on_linger(ec, n);
+                          });
+}
+
+void Connection::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  stream_.close();
+  std::shared_ptr<Connection> last;  // released after the lock: never destroyed under it
+  std::lock_guard lock(hub_->mu);
+  if (auto it = hub_->conns.find(this); it != hub_->conns.end()) {
+    last = std::move(it->second);
+    hub_->conns.erase(it);
+  }
+}
+
+}  // namespace sluice::http::detail

@@ -1,0 +1,96 @@
+// LocalSource: consumes one topic of the local queue for one consumer group.
+//
+// Ownership and threads:
+//  - Made by LocalBroker::make_source; the caller owns it and destroys it before
+//    the broker. It references the broker's LocalQueue.
+//  - start() launches the reader thread, which owns the source's own read
+//    connection and the per-partition read positions; it calls the listener's
+//    on_deliveries / on_source_error, without holding any lock. stop() joins it
+//    (so it must not be called from inside those callbacks).
+//  - `mu_` guards the paused set, the wake/stop flags and the in-memory commits;
+//    pause/resume/commit/lag may be called from any thread, and on_append from the
+//    queue's writer thread.
+//  - Commits are staged in the LocalQueue and written by its writer thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker-adapters/local/local_queue.h"
+#include "broker-adapters/local/log_reader.h"
+#include "core/broker.h"
+
+namespace sluice::local {
+
+class LocalSource final : public Source, private AppendWatcher {
+ public:
+  static Result<std::unique_ptr<LocalSource>> open(LocalQueue& q, std::string topic,
+                                                   std::string group);
+  ~LocalSource() override;
+
+  std::string_view broker() const override { return q_.options().broker; }
+  std::string_view topic() const override { return topic_; }
+  std::string_view group() const override { return group_; }
+  SourceTraits traits() const override { return {true, false}; }
+
+  Result<void> start(SourceListener& listener) override;
+  void stop() override;
+  void pause(int32_t partition) override;
+  void resume(int32_t partition) override;
+  void commit(int32_t partition, int64_t next_offset) override;
+  Result<void> flush_commits() override;
+  Result<std::vector<PartitionLag>> lag() override;
+
+  // Stored bodies that did not decode (delivered raw with sluice-decode-error).
+  uint64_t decode_errors() const { return decode_errors_.load(); }
+  // Read failures the source rode out (reported to on_source_error).
+  uint64_t read_errors() const { return read_errors_.load(); }
+
+ private:
+  LocalSource(LocalQueue& q, std::string topic, std::string group,
+              std::unique_ptr<LogReader> reader)
+      : q_(q), topic_(std::move(topic)), group_(std::move(group)), reader_(std::move(reader)) {}
+  void on_append() override;
+  void run();
+  // One pass over the unpaused partitions. Rows read before an error are returned
+  // (and their positions advanced) with `err` set.
+  std::vector<Delivery> read_round(std::optional<Error>& err);
+  void report(const Error& e);
+  // Waits up to `d` for a wake-up; false once stopping.
+  bool wait(std::chrono::milliseconds d, bool& woken);
+
+  LocalQueue& q_;
+  const std::string topic_, group_;
+  SourceListener* listener_ = nullptr;  // set by start(), read by the reader thread
+
+  // Reader thread only (after start()).
+  std::unique_ptr<LogReader> reader_;
+  std::vector<int64_t> pos_;  // next offset to read, per partition
+  std::vector<char> paused_now_;  // snapshot of paused_ for one round
+
+  std::mutex stop_mu_;  // serializes stop() (the thread join)
+  std::thread thread_;
+  std::thread::id reader_id_;  // set once in start()
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<int32_t> paused_;
+  std::map<int32_t, int64_t> committed_;  // highest commit() per partition
+  bool wake_ = false;
+  bool stopping_ = false;
+  bool started_ = false;
+  bool commits_after_stop_ = false;
+
+  std::atomic<uint64_t> decode_errors_{0}, read_errors_{0};
+  std::atomic<int64_t> last_log_ms_{0};
+};
+
+}  // namespace sluice::local

@@ -1,0 +1,53 @@
+// Shared helpers of the CLI verbs: config loading with exit code 2 on bad config,
+// one-line errors, and plain-text tables.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/result.h"
+
+namespace sluice::cli {
+
+inline constexpr int kOk = 0;
+inline constexpr int kFailure = 1;
+inline constexpr int kUsage = 2;
+
+// Thrown by verbs to end with one line on stderr and an exit code.
+struct Exit {
+  int code;
+  std::string message;
+};
+
+// Loads and validates; on error prints every problem and throws Exit{2}.
+Config load_or_exit(const std::string& path);
+
+// Prints rows under headers, columns padded to their widest cell.
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows);
+
+// DATA | @FILE | - (stdin) -> bytes; Exit{2} when the file cannot be read.
+std::string read_data_arg(const std::string& arg);
+
+int run_engine(const std::string& config_path);
+int validate(const std::string& config_path);
+struct PublishArgs {
+  std::string config, broker, topic, data, key, type;
+  std::vector<std::string> headers;
+  int count = 1;
+};
+int publish(const PublishArgs& a);
+int functions(const std::string& config_path);
+int lag(const std::string& config_path, bool watch);
+struct DlqArgs {
+  std::string config, function, to;
+  std::vector<std::string> ids;
+  int limit = 100;
+  bool json = false, dry_run = false;
+};
+int dlq_list(const DlqArgs& a);
+int dlq_show(const DlqArgs& a);
+int dlq_replay(const DlqArgs& a);
+
+}  // namespace sluice::cli

@@ -1,0 +1,172 @@
+#include "cmd/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "broker-adapters/http/ingress.h"
+#include "broker-adapters/registry.h"
+#include "workers/registry.h"
+
+namespace sluice {
+
+Engine::Engine(const Config& cfg) : cfg_(cfg) {}
+
+Engine::~Engine() { shutdown(); }
+
+Result<void> Engine::start() {
+  for (const auto& b : cfg_.brokers) {
+    auto br = make_broker(b);
+    if (!br) return br.error();
+    brokers_.emplace(b.name, std::move(br).value());
+  }
+  dispatcher_ = std::make_unique<Dispatcher>(metrics_);
+  for (const auto& fn : cfg_.functions) {
+    auto rt = make_runtime(fn, cfg_.base_dir);
+    if (!rt) return rt.error();
+    FunctionBinding b;
+    b.config = &fn;
+    b.runtime = rt.value().get();
+    b.dead_letter_sink = &brokers_.at(fn.dead_letter.broker)->sink();
+    if (fn.output) b.output_sink = &brokers_.at(fn.output->broker)->sink();
+    dispatcher_->add_function(b);
+    runtimes_.emplace(fn.name, std::move(rt).value());
+  }
+  // One source per (broker, topic), fanned out to every function subscribed to it.
+  std::map<std::pair<std::string, std::string>, Source*> by_topic;
+  for (const auto& fn : cfg_.functions) {
+    for (const auto& sub : fn.subscribe) {
+      auto key = std::pair{sub.broker, sub.topic};
+      auto it = by_topic.find(key);
+      if (it == by_topic.end()) {
+        const BrokerConfig* bc = cfg_.broker(sub.broker);
+        auto src = brokers_.at(sub.broker)->make_source(sub.topic, bc->group);
+        if (!src) return src.error();
+        sources_.push_back(std::move(src).value());
+        it = by_topic.emplace(key, sources_.back().get()).first;
+      }
+      dispatcher_->add_route(*it->second, fn.name, sub.ordering);
+    }
+  }
+  for (auto& [name, rt] : runtimes_) {
+    if (auto r = rt->start(); !r)
+      return Error{r.error().code, "function '" + name + "': " + r.error().message};
+  }
+  dispatcher_->start();
+  for (auto& s : sources_) {
+    if (auto r = s->start(*dispatcher_); !r) return r.error();
+  }
+  if (cfg_.metrics.enabled) {
+    if (auto r = metrics_.serve(cfg_.metrics.listen); !r) return r.error();
+  }
+  if (cfg_.http.enabled) {
+    std::map<std::string, Sink*> sinks;
+    for (auto& [name, b] : brokers_) sinks.emplace(name, &b->sink());
+    http_ = std::make_unique<HttpIngress>(
+        cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready_.load(); },
+        [this] { return metrics_.text(); });
+    register_system_routes();
+    if (auto r = http_->start(); !r) return r.error();
+  }
+  lag_thread_ = std::thread([this] { lag_loop(); });
+  ready_ = true;
+  return ok();
+}
+
+uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
+
+void Engine::register_system_routes() {
+  http_->server().route(
+      HttpServer::Verb::get, "/system/functions", [this](HttpRequest&& req, Responder res) {
+        nlohmann::json out = nlohmann::json::array();
+        auto stats = dispatcher_->stats();
+        for (const auto& fn : cfg_.functions) {
+          nlohmann::json subs = nlohmann::json::array();
+          for (const auto& s : fn.subscribe)
+            subs.push_back({{"broker", s.broker}, {"topic", s.topic},
+                            {"ordering", to_string(s.ordering)}});
+          size_t held = 0, running = 0;
+          for (const auto& st : stats)
+            if (st.name == fn.name) {
+              held = st.held;
+              running = st.running;
+            }
+          auto ps = runtimes_.at(fn.name)->stats();
+          out.push_back({{"name", fn.name},
+                         {"runtime", to_string(fn.runtime)},
+                         {"subscriptions", subs},
+                         {"replicas", ps.workers},
+                         {"workers", ps.workers},
+                         {"workers_desired", fn.concurrency},
+                         {"concurrency", fn.concurrency},
+                         {"inflight", held},
+                         {"running", running}});
+        }
+        res.json(200, out.dump());
+      });
+}
+
+void Engine::lag_loop() {
+  std::unique_lock lk(lag_mu_);
+  while (!lag_stop_) {
+    lk.unlock();
+    for (auto& s : sources_) {
+      auto lag = s->lag();
+      if (!lag) {
+        spdlog::warn("lag of {}/{} unknown: {}", s->broker(), s->topic(), lag.error().message);
+        metrics_.errors.Add({{"component", "lag"}, {"kind", to_string(lag.error().code)}})
+            .Increment();
+        continue;
+      }
+      for (const auto& p : lag.value()) {
+        prometheus::Labels l{{"broker", p.broker},
+                             {"topic", p.topic},
+                             {"partition", std::to_string(p.partition)},
+                             {"group", p.group}};
+        metrics_.consumer_lag.Add(l).Set(static_cast<double>(p.lag));
+        if (p.lag_seconds) metrics_.consumer_lag_seconds.Add(l).Set(*p.lag_seconds);
+      }
+    }
+    lk.lock();
+    lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
+  }
+}
+
+bool Engine::shutdown() {
+  if (!dispatcher_) return true;
+  ready_ = false;
+  {
+    std::lock_guard lk(lag_mu_);
+    lag_stop_ = true;
+  }
+  lag_cv_.notify_all();
+  if (lag_thread_.joinable()) lag_thread_.join();
+  // 1. Stop intake: HTTP first (its publishes complete through the sinks), then sources.
+  if (http_) http_->stop();
+  for (auto& s : sources_) s->stop();
+  // 2. Let in-flight work finish.
+  bool drained = dispatcher_->drain(cfg_.engine.drain_timeout);
+  if (!drained)
+    spdlog::warn("drain deadline ({} ms) passed with {} events in flight; they were not "
+                 "committed and will be delivered again",
+                 cfg_.engine.drain_timeout.count(), dispatcher_->held());
+  // 3. Stop workers (kills what still runs), then the dispatcher.
+  for (auto& [name, rt] : runtimes_) rt->stop(std::chrono::seconds(2));
+  dispatcher_->stop();
+  // 4. Make the finished prefix durable, then close brokers.
+  for (auto& s : sources_) {
+    if (auto r = s->flush_commits(); !r)
+      spdlog::error("final commit on {}/{} failed: {}", s->broker(), s->topic(),
+                    r.error().message);
+  }
+  sources_.clear();
+  for (auto& [name, b] : brokers_) b->stop();
+  metrics_.stop_serving();
+  dispatcher_.reset();
+  runtimes_.clear();
+  http_.reset();
+  brokers_.clear();
+  return drained;
+}
+
+}  // namespace sluice

@@ -1,0 +1,114 @@
+// The `sluice` binary: CLI verbs (PRODUCT.md section 2).
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config. Every error
+// is one readable line on stderr.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cmd/cli.h"
+
+using namespace sluice::cli;
+
+namespace {
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("sluice");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"sluice — a message-queue function engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "sluice 0.1.0");
+  std::string config = "sluice.yaml", level = "info";
+  app.add_option("--log-level", level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  auto config_opt = [&](CLI::App* sub) {
+    sub->add_option("-c,--config", config, "config file")->capture_default_str();
+  };
+  int rc = kOk;
+  std::function<int()> action;
+
+  auto* run = app.add_subcommand("run", "run the engine in the foreground (SIGTERM/SIGINT drain)");
+  config_opt(run);
+  run->callback([&] { action = [&] { return run_engine(config); }; });
+
+  auto* val = app.add_subcommand("validate", "check a config; errors name the field and line");
+  config_opt(val);
+  val->callback([&] { action = [&] { return validate(config); }; });
+
+  PublishArgs pa;
+  auto* pub = app.add_subcommand("publish", "publish an event durably");
+  config_opt(pub);
+  pub->add_option("--broker", pa.broker, "broker name (default: the first)");
+  pub->add_option("topic", pa.topic, "topic")->required();
+  pub->add_option("data", pa.data, "DATA | @FILE | - (stdin)");
+  pub->add_option("--key", pa.key, "partition key");
+  pub->add_option("--header", pa.headers, "NAME=VALUE (repeatable)");
+  pub->add_option("--type", pa.type, "CloudEvents type");
+  pub->add_option("--count", pa.count, "publish N copies (new ids)")->check(CLI::Range(1, 100000000));
+  pub->callback([&] { action = [&] { pa.config = config; return publish(pa); }; });
+
+  auto* fns = app.add_subcommand("functions", "list functions with workers and in-flight events");
+  config_opt(fns);
+  fns->callback([&] { action = [&] { return functions(config); }; });
+
+  bool watch = false;
+  auto* lg = app.add_subcommand("lag", "consumer lag per broker/topic/partition/group");
+  config_opt(lg);
+  lg->add_flag("--watch", watch, "refresh every 2 s");
+  lg->callback([&] { action = [&] { return lag(config, watch); }; });
+
+  DlqArgs da;
+  auto* dlq = app.add_subcommand("dlq", "dead-letter queue: list, show, replay");
+  dlq->require_subcommand(1);
+  auto* dl = dlq->add_subcommand("list", "list dead letters");
+  config_opt(dl);
+  dl->add_option("--function", da.function, "only this function");
+  dl->add_option("--limit", da.limit, "at most N")->check(CLI::Range(1, 10000000));
+  dl->add_flag("--json", da.json, "one JSON object per line");
+  dl->callback([&] { action = [&] { da.config = config; return dlq_list(da); }; });
+  auto* ds = dlq->add_subcommand("show", "show one dead letter with its payload");
+  config_opt(ds);
+  ds->add_option("id", da.ids, "TOPIC:PARTITION:OFFSET")->required()->expected(1);
+  ds->callback([&] { action = [&] { da.config = config; return dlq_show(da); }; });
+  auto* dr = dlq->add_subcommand("replay", "re-publish dead letters to their original topic");
+  config_opt(dr);
+  dr->add_option("--function", da.function, "only this function");
+  dr->add_option("--id", da.ids, "only these ids (repeatable)");
+  dr->add_option("--to", da.to, "publish to this topic instead");
+  dr->add_flag("--dry-run", da.dry_run, "show what would be replayed");
+  dr->callback([&] { action = [&] { da.config = config; return dlq_replay(da); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "sluice: " << e.what() << " (see --help)\n";
+    return kUsage;
+  }
+  setup_logging(level);
+  try {
+    rc = action ? action() : kUsage;
+  } catch (const Exit& e) {
+    if (!e.message.empty()) std::cerr << "sluice: " << e.message << "\n";
+    rc = e.code;
+  } catch (const std::exception& e) {
+    std::cerr << "sluice: " << e.what() << "\n";
+    rc = kFailure;
+  }
+  return rc;
+}

@@ -1,0 +1,163 @@
+// The loader's entry points, the top-level sections and the small Config helpers.
+#include "config/config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/parse.h"
+
+namespace sluice {
+
+const char* to_string(BrokerKind k) noexcept {
+  switch (k) {
+    case BrokerKind::local: return "local";
+    case BrokerKind::kafka: return "kafka";
+    case BrokerKind::nats: return "nats";
+  }
+  return "?";
+}
+
+const char* to_string(RuntimeKind k) noexcept {
+  switch (k) {
+    case RuntimeKind::exec: return "exec";
+    case RuntimeKind::stdio: return "stdio";
+    case RuntimeKind::http: return "http";
+    case RuntimeKind::inproc: return "inproc";
+  }
+  return "?";
+}
+
+const char* to_string(Ordering o) noexcept {
+  switch (o) {
+    case Ordering::partition: return "partition";
+    case Ordering::key: return "key";
+    case Ordering::none: return "none";
+  }
+  return "?";
+}
+
+const BrokerConfig* Config::broker(std::string_view name) const {
+  for (const BrokerConfig& b : brokers) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+const FunctionConfig* Config::function(std::string_view name) const {
+  for (const FunctionConfig& f : functions) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::string ConfigError::to_string() const {
+  std::string out = file.empty() ? "<config>" : file;
+  if (line > 0) out += ":" + std::to_string(line);
+  if (!path.empty()) out += ": " + path;
+  return out + ": " + message;
+}
+
+namespace {
+
+using namespace config_detail;
+namespace keys = config_keys;
+
+void parse_http(Diagnostics& d, const Field& f, Config& c) {
+  MapReader m(d, f, keys::section("http"));
+  c.http.enabled = true;
+  read_into(c.http.listen, m, "listen", [&](const Field& x) { return read_listen(d, x); });
+  if (auto auth = m.get("auth")) {
+    MapReader a(d, *auth, keys::section("http_auth"));
+    if (auto file = a.get("bearer_tokens_file")) {
+      if (auto s = read_string(d, *file)) c.http.bearer_tokens_file = absolute_path(c.base_dir, *s);
+    }
+  }
+  if (auto body = m.get("max_body")) {
+    auto v = read_size(d, *body);
+    if (v && *v == 0) d.error(body->path, body->line, "must be > 0");
+    if (v && *v > 0) c.http.max_body = *v;
+  }
+}
+
+void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
+  const Field top{root, "", 1};
+  MapReader m(d, top, keys::section("root"));
+  if (!m.is_map()) return;
+  const BrokerNames brokers = parse_brokers(d, m.get("brokers"), c);
+  if (auto f = m.get("http")) parse_http(d, *f, c);
+  if (auto f = m.get("metrics")) {
+    MapReader mm(d, *f, keys::section("metrics"));
+    c.metrics.enabled = true;
+    read_into(c.metrics.listen, mm, "listen", [&](const Field& x) { return read_listen(d, x); });
+  }
+  if (auto f = m.get("engine")) {
+    MapReader e(d, *f, keys::section("engine"));
+    read_into(c.engine.drain_timeout, e, "drain_timeout",
+              [&](const Field& x) { return read_duration(d, x); });
+  }
+  if (auto f = m.get("functions")) parse_functions(d, *f, brokers, c);
+}
+
+LoadResult load(const std::string& yaml, const std::string& base_dir, const std::string& file) {
+  LoadResult r;
+  Diagnostics d;
+  Config c;
+  c.file = file;
+  try {
+    namespace fs = std::filesystem;
+    c.base_dir = fs::absolute(base_dir.empty() ? fs::current_path() : fs::path(base_dir))
+                     .lexically_normal()
+                     .string();
+    if (c.base_dir.size() > 1 && c.base_dir.back() == '/') c.base_dir.pop_back();
+    YAML::Node root;
+    try {
+      root = YAML::Load(yaml);
+    } catch (const YAML::ParserException& e) {
+      d.error("", e.mark.is_null() ? 0 : e.mark.line + 1, "YAML syntax error: " + e.msg);
+    }
+    if (d.empty()) parse_root(d, root, c);
+  } catch (const YAML::Exception& e) {
+    d.error("", e.mark.is_null() ? 0 : e.mark.line + 1, "cannot read the config: " + e.msg);
+  } catch (const std::exception& e) {
+    d.error("", 0, std::string("cannot read the config: ") + e.what());
+  }
+  r.errors = d.take();
+  // Document order; errors without a line last.
+  std::stable_sort(r.errors.begin(), r.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return (a.line == 0 ? INT32_MAX : a.line) < (b.line == 0 ? INT32_MAX : b.line);
+  });
+  for (ConfigError& e : r.errors) e.file = file;
+  if (r.errors.empty()) r.config = std::move(c);
+  return r;
+}
+
+}  // namespace
+
+LoadResult load_config_file(const std::string& path) {
+  auto fail = [&](std::string why) {
+    LoadResult r;
+    r.errors.push_back(ConfigError{"", 0, std::move(why), path});
+    return r;
+  };
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return fail("is a directory, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(std::string("cannot open: ") + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return fail(std::string("cannot read: ") + std::strerror(errno));
+  const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  if (ec) return fail("cannot resolve the path: " + ec.message());
+  return load(text.str(), dir.string(), path);
+}
+
+LoadResult load_config_string(const std::string& yaml, const std::string& base_dir) {
+  return load(yaml, base_dir, "");
+}
+
+}  // namespace sluice

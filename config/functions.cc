@@ -1,0 +1,215 @@
+// functions: [ { name, runtime, command, ..., subscribe, retry, dead_letter, output } ]
+#include <algorithm>
+
+#include "config/parse.h"
+#include "config/values.h"
+
+namespace sluice::config_detail {
+namespace {
+
+namespace keys = config_keys;
+
+constexpr uint64_t kMaxConcurrency = 100000;
+
+// [a-z0-9][a-z0-9_.-]{0,62}
+bool valid_function_name(const std::string& s) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || s.size() > 63 || !alnum(s[0])) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+// Reads a broker name and checks that it names a configured broker.
+std::optional<std::string> read_broker_ref(Diagnostics& d, const Field& f, const BrokerNames& b) {
+  auto name = read_string(d, f);
+  if (!name || !b.known) return name;
+  if (std::find(b.names.begin(), b.names.end(), *name) != b.names.end()) return name;
+  std::vector<std::string_view> candidates(b.names.begin(), b.names.end());
+  std::string msg = "unknown broker \"" + *name + "\"";
+  std::string_view hint = closest(*name, candidates);
+  if (!hint.empty()) {
+    msg += " (did you mean \"" + std::string(hint) + "\"?)";
+  } else {
+    msg += " (configured:";
+    for (const std::string& n : b.names) msg += " " + n;
+    msg += ")";
+  }
+  d.error(f.path, f.line, std::move(msg));
+  return std::nullopt;
+}
+
+void parse_command(Diagnostics& d, const Field& f, const std::string& base_dir,
+                   FunctionConfig& fn) {
+  auto argv = read_string_list(d, f, /*non_empty_list=*/true);
+  if (!argv) return;
+  if (fn.runtime == RuntimeKind::inproc) {
+    if (argv->size() != 1) {
+      d.error(f.path, f.line, "an inproc function's command is [path/to/lib.so], got " +
+                                  std::to_string(argv->size()) + " items");
+      return;
+    }
+    // dlopen() resolves a name with a slash against the working directory: use base_dir.
+    if (argv->front().find('/') != std::string::npos) {
+      argv->front() = absolute_path(base_dir, argv->front());
+    }
+  }
+  fn.command = std::move(*argv);
+}
+
+void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
+  MapReader m(d, f, keys::section("workers"));
+  WorkersConfig& w = fn.workers;
+  auto count = [&](const Field& x) { return read_uint(d, x, 0, kMaxConcurrency); };
+  read_into(w.min, m, "min", count);
+  read_into(w.max, m, "max", count);
+  read_into(w.target_lag, m, "target_lag",
+            [&](const Field& x) { return read_uint(d, x, 1, UINT64_MAX); });
+  read_into(w.idle_after, m, "idle_after", [&](const Field& x) { return read_duration(d, x); });
+  const uint32_t max = w.max > 0 ? w.max : fn.concurrency;
+  if (w.min > max) {
+    auto at = m.get("min");
+    d.error(at->path, at->line,
+            "must be <= " +
+                (w.max > 0 ? "workers.max (" + std::to_string(w.max) + ")"
+                           : "concurrency (" + std::to_string(fn.concurrency) +
+                                 ") when workers.max is 0"));
+  }
+}
+
+void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
+  MapReader m(d, f, keys::section("retry"));
+  auto dur = [&](const Field& x) { return read_duration(d, x); };
+  read_into(r.max_attempts, m, "max_attempts",
+            [&](const Field& x) { return read_uint(d, x, 1, 1000); });
+  read_into(r.backoff, m, "backoff", [&](const Field& x) { return read_enum(d, x, keys::kBackoff); });
+  read_into(r.initial, m, "initial", dur);
+  read_into(r.max, m, "max", dur);
+  read_into(r.jitter, m, "jitter", [&](const Field& x) { return read_enum(d, x, keys::kJitter); });
+  read_into(r.mode, m, "mode", [&](const Field& x) { return read_enum(d, x, keys::kMode); });
+  if (r.max < r.initial) {
+    const Field at = m.has("max") ? *m.get("max") : m.has("initial") ? *m.get("initial") : f;
+    d.error(at.path == f.path ? join_path(f.path, "max") : at.path, at.line,
+            "retry.max (" + std::to_string(r.max.count()) + "ms) must be >= retry.initial (" +
+                std::to_string(r.initial.count()) + "ms)");
+  }
+}
+
+void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brokers,
+                         FunctionConfig& fn) {
+  if (f.node.IsNull()) return;
+  if (!f.node.IsSequence()) {
+    d.error(f.path, f.line, "expected a list of subscriptions, got " + describe(f.node));
+    return;
+  }
+  for (std::size_t i = 0; i < f.node.size(); ++i) {
+    const Field item{f.node[i], index_path(f.path, i), line_of(f.node[i])};
+    MapReader m(d, item, keys::section("subscription"));
+    if (!m.is_map()) continue;
+    Subscription s;
+    s.broker = brokers.first;
+    read_into(s.broker, m, "broker", [&](const Field& x) { return read_broker_ref(d, x, brokers); });
+    read_into(s.topic, m, "topic", [&](const Field& x) { return read_string(d, x); });
+    read_into(s.ordering, m, "ordering",
+              [&](const Field& x) { return read_enum(d, x, keys::kOrdering); });
+    const bool dup = std::any_of(fn.subscribe.begin(), fn.subscribe.end(), [&](const auto& o) {
+      return o.broker == s.broker && o.topic == s.topic;
+    });
+    if (dup && !s.topic.empty()) {
+      d.error(item.path, item.line,
+              "duplicate subscription to topic \"" + s.topic + "\" on broker \"" + s.broker + "\"");
+    }
+    fn.subscribe.push_back(std::move(s));
+  }
+}
+
+// dead_letter and output; the broker defaults to the one the function reads.
+std::optional<Target> parse_target(Diagnostics& d, const Field& f, const BrokerNames& brokers,
+                                   const FunctionConfig& fn) {
+  MapReader m(d, f, keys::section("target"));
+  if (!m.is_map()) return std::nullopt;
+  Target t;
+  t.broker = fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker;
+  read_into(t.broker, m, "broker", [&](const Field& x) { return read_broker_ref(d, x, brokers); });
+  read_into(t.topic, m, "topic", [&](const Field& x) { return read_string(d, x); });
+  return t;
+}
+
+void parse_function(Diagnostics& d, const Field& item, const BrokerNames& brokers,
+                    const std::string& base_dir, FunctionConfig& fn) {
+  MapReader m(d, item, keys::section("function"));
+  auto dur = [&](const Field& x) { return read_duration(d, x); };
+  if (auto f = m.get("name")) {
+    auto name = read_string(d, *f);
+    if (name && !valid_function_name(*name)) {
+      d.error(f->path, f->line, "\"" + *name + "\" is not a valid function name " +
+                                    "(1-63 characters of a-z, 0-9, _ . -, starting with a-z or 0-9)");
+    } else if (name) {
+      fn.name = *name;
+    }
+  }
+  read_into(fn.runtime, m, "runtime", [&](const Field& x) { return read_enum(d, x, keys::kRuntime); });
+  if (auto f = m.get("command")) parse_command(d, *f, base_dir, fn);
+  read_into(fn.env, m, "env", [&](const Field& x) { return read_string_map(d, x); });
+  for (const auto& [k, v] : fn.env) {
+    if (k.find('=') != std::string::npos) {
+      d.error(join_path(m.get("env")->path, k), m.get("env")->line,
+              "environment variable names must not contain '='");
+    }
+  }
+  read_into(fn.timeout, m, "timeout", dur);
+  if (fn.timeout.count() <= 0) d.error(m.get("timeout")->path, m.get("timeout")->line, "must be > 0");
+  read_into(fn.concurrency, m, "concurrency",
+            [&](const Field& x) { return read_uint(d, x, 1, kMaxConcurrency); });
+  read_into(fn.max_inflight_bytes, m, "max_inflight_bytes",
+            [&](const Field& x) { return read_size(d, x); });
+  if (fn.max_inflight_bytes == 0) {
+    d.error(m.get("max_inflight_bytes")->path, m.get("max_inflight_bytes")->line, "must be > 0");
+  }
+  if (auto f = m.get("workers")) parse_workers(d, *f, fn);
+  if (auto f = m.get("subscribe")) parse_subscriptions(d, *f, brokers, fn);
+  if (auto f = m.get("retry")) parse_retry(d, *f, fn.retry);
+  fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
+                          fn.name.empty() ? "" : fn.name + ".dlq"};
+  if (auto f = m.get("dead_letter")) {
+    if (auto t = parse_target(d, *f, brokers, fn)) fn.dead_letter = *t;
+  }
+  if (auto f = m.get("output")) {
+    fn.output = parse_target(d, *f, brokers, fn);
+    for (const Subscription& s : fn.subscribe) {
+      if (fn.output && !s.topic.empty() && s.broker == fn.output->broker &&
+          s.topic == fn.output->topic) {
+        d.error(f->path, f->line,
+                "output topic \"" + s.topic + "\" on broker \"" + s.broker +
+                    "\" is also a subscription of this function (an infinite loop)");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void parse_functions(Diagnostics& d, const Field& f, const BrokerNames& brokers, Config& c) {
+  if (f.node.IsNull()) return;
+  if (!f.node.IsSequence()) {
+    d.error(f.path, f.line, "expected a list of functions, got " + describe(f.node));
+    return;
+  }
+  for (std::size_t i = 0; i < f.node.size(); ++i) {
+    const Field item{f.node[i], index_path(f.path, i), line_of(f.node[i])};
+    FunctionConfig fn;
+    fn.line = item.line;
+    parse_function(d, item, brokers, c.base_dir, fn);
+    if (!fn.name.empty()) {
+      auto first = std::find_if(c.functions.begin(), c.functions.end(),
+                                [&](const FunctionConfig& o) { return o.name == fn.name; });
+      if (first != c.functions.end()) {
+        d.error(join_path(item.path, "name"), line_of(item.node["name"]),
+                "duplicate function name \"" + fn.name + "\" (first on line " +
+                    std::to_string(first->line) + ")");
+      }
+    }
+    c.functions.push_back(std::move(fn));
+  }
+}
+
+}  // namespace sluice::config_detail

@@ -1,0 +1,27 @@
+// The section parsers of the loader (config.cc drives them in this order:
+// brokers, http/metrics/engine, functions). Each reports into Diagnostics and fills
+// the part of Config it owns. Run on the loading thread only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/reader.h"
+
+namespace sluice::config_detail {
+
+// What functions may refer to: every declared broker name (valid or not, so one bad
+// broker does not also make each reference to it an error).
+struct BrokerNames {
+  std::vector<std::string> names;
+  bool known = true;  // false when the brokers section itself is unusable: skip reference checks
+  std::string first;  // the default broker of subscriptions, dead letters and outputs
+};
+
+// `brokers:` (absent: the default local broker).
+BrokerNames parse_brokers(Diagnostics& d, const std::optional<Field>& f, Config& c);
+// `functions:`
+void parse_functions(Diagnostics& d, const Field& f, const BrokerNames& brokers, Config& c);
+
+}  // namespace sluice::config_detail

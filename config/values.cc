@@ -1,0 +1,191 @@
+#include "config/values.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+
+#include "config/config.h"
+
+namespace sluice {
+namespace {
+
+constexpr int64_t kNs = 1;
+constexpr int64_t kUs = 1000 * kNs;
+constexpr int64_t kMs = 1000 * kUs;
+constexpr int64_t kS = 1000 * kMs;
+
+struct Unit {
+  std::string_view name;
+  int64_t ns;
+};
+// Go's time.ParseDuration units; "µs" in both of its Unicode spellings.
+constexpr Unit kDurationUnits[] = {{"ns", kNs},     {"us", kUs},     {"\xC2\xB5s", kUs},
+                                   {"\xCE\xBCs", kUs}, {"ms", kMs},  {"s", kS},
+                                   {"m", 60 * kS},  {"h", 3600 * kS}};
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+Error duration_error(std::string_view text, std::string_view why = {}) {
+  std::string msg = "expected a duration like 5s, got \"" + std::string(text) + "\"";
+  if (!why.empty()) msg += " (" + std::string(why) + ")";
+  return Error(Errc::invalid_argument, std::move(msg));
+}
+
+Error size_error(std::string_view text, std::string_view why = {}) {
+  std::string msg = "expected a size like 1MiB, got \"" + std::string(text) + "\"";
+  if (!why.empty()) msg += " (" + std::string(why) + ")";
+  return Error(Errc::invalid_argument, std::move(msg));
+}
+
+}  // namespace
+
+Result<Millis> parse_duration(std::string_view text) {
+  if (text.empty()) return duration_error(text, "empty");
+  if (text[0] == '-') return duration_error(text, "must not be negative");
+  if (std::all_of(text.begin(), text.end(), [](char c) { return is_digit(c) || c == '.'; })) {
+    return duration_error(text, "missing unit: ns, us, ms, s, m or h");
+  }
+  std::string_view s = text;
+  int64_t total = 0;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  while (!s.empty()) {
+    // [digits][.digits]unit, like Go.
+    int64_t whole = 0;
+    std::size_t i = 0;
+    bool overflow = false;
+    for (; i < s.size() && is_digit(s[i]); ++i) {
+      if (__builtin_mul_overflow(whole, 10, &whole) ||
+          __builtin_add_overflow(whole, s[i] - '0', &whole)) {
+        overflow = true;
+      }
+    }
+    bool have_digits = i > 0;
+    long double frac = 0, scale = 1;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      for (; i < s.size() && is_digit(s[i]); ++i) {
+        have_digits = true;
+        scale *= 10;
+        frac += (s[i] - '0') / scale;
+      }
+    }
+    if (!have_digits) return duration_error(text);
+    std::size_t j = i;
+    while (j < s.size() && !is_digit(s[j]) && s[j] != '.') ++j;
+    std::string_view unit_name = s.substr(i, j - i);
+    if (unit_name.empty()) return duration_error(text, "missing unit: ns, us, ms, s, m or h");
+    const Unit* unit = nullptr;
+    for (const Unit& u : kDurationUnits) {
+      if (u.name == unit_name) unit = &u;
+    }
+    if (unit == nullptr) {
+      return duration_error(text, "unknown unit \"" + std::string(unit_name) +
+                                      "\"; use ns, us, ms, s, m or h");
+    }
+    int64_t v = 0;
+    if (overflow || __builtin_mul_overflow(whole, unit->ns, &v)) {
+      return duration_error(text, "too large");
+    }
+    const long double frac_ns = frac * static_cast<long double>(unit->ns);
+    if (frac_ns >= static_cast<long double>(kMax - v)) return duration_error(text, "too large");
+    v += static_cast<int64_t>(frac_ns);
+    if (__builtin_add_overflow(total, v, &total)) return duration_error(text, "too large");
+    s.remove_prefix(j);
+  }
+  // Round up so that a positive duration never becomes zero milliseconds.
+  return Millis(total / kMs + (total % kMs != 0 ? 1 : 0));
+}
+
+Result<uint64_t> parse_size(std::string_view text) {
+  if (text.empty()) return size_error(text, "empty");
+  if (text[0] == '-') return size_error(text, "must not be negative");
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (end == text.data()) return size_error(text);
+  if (ec == std::errc::result_out_of_range) return size_error(text, "too large");
+  std::string_view suffix(end, text.data() + text.size() - end);
+  struct Suffix {
+    std::string_view name;
+    uint64_t mul;
+  };
+  static constexpr Suffix kSuffixes[] = {
+      {"", 1},          {"B", 1},           {"KB", 1000ull},    {"MB", 1000000ull},
+      {"GB", 1000000000ull}, {"TB", 1000000000000ull}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30},   {"TiB", 1ull << 40}};
+  for (const Suffix& sf : kSuffixes) {
+    if (sf.name != suffix) continue;
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(n, sf.mul, &bytes)) return size_error(text, "too large");
+    return bytes;
+  }
+  return size_error(text, "unknown unit \"" + std::string(suffix) +
+                              "\"; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB");
+}
+
+namespace config_detail {
+
+std::optional<std::string> check_listen(std::string_view text) {
+  const std::string bad = "expected host:port like 127.0.0.1:8080, got \"" + std::string(text) + "\"";
+  std::string_view host, port;
+  if (!text.empty() && text[0] == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad + " (missing :port)";
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return bad + " (write IPv6 addresses in brackets, like [::1]:8080)";
+    }
+  }
+  if (host.empty()) return bad + " (empty host)";
+  if (std::any_of(host.begin(), host.end(), [](char c) { return c == ' ' || c == '\t'; })) {
+    return bad;
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || port.size() > 5 || ec != std::errc() || end != port.data() + port.size() ||
+      value > 65535) {
+    return bad + " (port must be 0..65535)";
+  }
+  return std::nullopt;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size(), m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+std::string_view closest(std::string_view word, const std::vector<std::string_view>& candidates) {
+  std::string_view best;
+  std::size_t best_d = 3;
+  for (std::string_view c : candidates) {
+    const std::size_t dist = edit_distance(word, c);
+    if (dist < best_d && dist < word.size()) {
+      best_d = dist;
+      best = c;
+    }
+  }
+  return best;
+}
+
+}  // namespace config_detail
+}  // namespace sluice

@@ -1,0 +1,87 @@
+// The dispatcher: routes each Delivery to the functions subscribed to its topic,
+// and alone owns what happens next — ordering lanes, the in-flight budget (back
+// pressure on the sources), retries with backoff, dead-lettering, output publishing
+// and offset commits (STYLE.md "three outcomes, one owner").
+//
+// Threads: all state lives on the dispatcher's own thread (an asio io_context run
+// by one thread). Sources, runtimes and sinks call in from their threads; every
+// entry point posts to that thread and returns at once. No locks on the data path.
+//
+// Lifecycle: construct; add_function()/add_route() (set-up, single-threaded);
+// start(); ... sources stop; drain(deadline); runtimes stop; stop(); destroy.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "core/broker.h"
+#include "core/runtime.h"
+#include "metrics/metrics.h"
+
+namespace sluice {
+
+struct FunctionBinding {
+  const FunctionConfig* config = nullptr;  // outlives the dispatcher
+  Runtime* runtime = nullptr;
+  Sink* dead_letter_sink = nullptr;  // required
+  Sink* output_sink = nullptr;       // null when the function has no `output`
+};
+
+struct DispatcherOptions {
+  // Events a function may hold (queued + running + waiting to retry) before the
+  // partitions feeding it are paused; 0 = max(2 * concurrency, 256).
+  size_t queue_budget = 0;
+  // Delay between attempts to publish an output or dead letter that failed.
+  std::chrono::milliseconds publish_retry_initial{100};
+  std::chrono::milliseconds publish_retry_max{5000};
+  uint64_t seed = 0;  // jitter RNG seed; 0 = random
+};
+
+struct FunctionStats {
+  std::string name;
+  size_t held = 0;     // events held (queued, running, retry-waiting, publishing)
+  size_t running = 0;  // invocations running now
+  bool paused_sources = false;
+};
+
+class Dispatcher final : public SourceListener {
+ public:
+  Dispatcher(Metrics& metrics, DispatcherOptions opts = {});
+  ~Dispatcher() override;
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Set-up, before start(). Unknown function names are programming errors.
+  void add_function(const FunctionBinding& b);
+  void add_route(Source& src, const std::string& function, Ordering ordering);
+
+  void start();
+  // Waits until no event is held anywhere, or the deadline passes. After it returns
+  // false, whatever is still held is abandoned: not committed, so redelivered later.
+  bool drain(std::chrono::milliseconds timeout);
+  // Stops the dispatcher thread. Results arriving after it are dropped.
+  void stop();
+
+  // SourceListener (called on source threads).
+  void on_deliveries(Source& src, std::vector<Delivery>&& batch) override;
+  void on_partitions_revoked(Source& src, const std::vector<int32_t>& parts) override;
+  void on_source_error(Source& src, const Error& err) override;
+
+  std::vector<FunctionStats> stats() const;  // any thread
+  size_t held() const { return held_.load(); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<size_t> held_{0};
+};
+
+}  // namespace sluice

@@ -1,0 +1,118 @@
+// Private state of the Dispatcher (dispatcher.h). Everything here is owned and
+// touched by the dispatcher thread only.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "dispatcher/commit_tracker.h"
+#include "dispatcher/dispatcher.h"
+
+namespace sluice {
+
+struct SourceState;
+struct FunctionState;
+
+// One delivery, shared by every function it fans out to.
+struct Pending {
+  Delivery delivery;
+  SourceState* src = nullptr;
+  uint32_t remaining = 0;     // functions not finished with it yet
+  bool dead_lettered = false; // at least one function dead-lettered it
+  bool abandoned = false;     // its partition was revoked: never commit it
+};
+
+// An event to publish for a task (output, fan-out event or dead letter).
+struct Outgoing {
+  Sink* sink = nullptr;
+  std::string topic;
+  Event event;
+  bool done = false;
+  uint32_t failures = 0;
+};
+
+// One (delivery, function) pair: the unit of ordering, retry and dead-lettering.
+struct Task {
+  Pending* pending = nullptr;
+  FunctionState* fn = nullptr;
+  Event event;
+  size_t bytes = 0;
+  bool ordered = false;  // belongs to a lane
+  std::string lane;      // lane key when ordered
+  uint32_t attempt = 0;
+  int64_t first_failure_ms = 0;
+  std::chrono::steady_clock::time_point started;
+  std::vector<Outgoing> outbox;
+  size_t outbox_left = 0;
+  bool dead_lettered = false;
+  Outcome final_outcome = Outcome::success;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+struct SourceState {
+  Source* source = nullptr;
+  SourceTraits traits;
+  std::vector<std::pair<FunctionState*, Ordering>> route;
+  std::unordered_map<int32_t, CommitTracker> trackers;
+  std::map<int32_t, std::set<FunctionState*>> paused;  // partition -> who holds it
+  prometheus::Counter* received = nullptr;
+};
+
+struct FunctionState {
+  FunctionBinding b;
+  std::string name;
+  std::unique_ptr<FunctionProbe> probe;
+  size_t budget = 0;
+  size_t held = 0;
+  size_t bytes = 0;
+  size_t running = 0;
+  std::deque<Task*> ready;
+  std::unordered_map<std::string, std::deque<Task*>> lanes;
+  std::set<std::pair<SourceState*, int32_t>> holding;  // partitions it paused
+  std::string dlq_topic;
+  std::string output_topic;
+  prometheus::Counter* dlq_published = nullptr;
+  prometheus::Counter* output_published = nullptr;
+};
+
+struct Dispatcher::Impl {
+  Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& held);
+
+  Metrics& metrics;
+  DispatcherOptions opts;
+  std::atomic<size_t>& held_total;
+  boost::asio::io_context io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
+  std::thread thread;
+  std::mt19937_64 rng;
+  std::map<std::string, std::unique_ptr<FunctionState>> functions;
+  std::map<Source*, std::unique_ptr<SourceState>> sources;
+  std::set<Task*> tasks;  // every live task (freed on stop)
+  bool stopped = false;
+
+  std::mutex drain_mu;  // pairs with drained_cv only
+  std::condition_variable drained_cv;
+
+  // All on the dispatcher thread:
+  void deliver(SourceState& s, Delivery&& d);
+  void enqueue(FunctionState& f, Task* t);
+  void pump(FunctionState& f);
+  void start_invocation(Task* t);
+  void on_result(Task* t, InvocationResult&& r);
+  void schedule_retry(Task* t, std::chrono::milliseconds delay);
+  void publish_outbox(Task* t);
+  void publish_one(Task* t, size_t i);
+  void finish_task(Task* t);
+  void finish_pending(Pending* p);
+  void update_budget(FunctionState& f, SourceState* s, int32_t partition);
+  void release_pauses(FunctionState& f);
+  void revoke(SourceState& s, const std::vector<int32_t>& parts);
+  std::vector<FunctionStats> snapshot() const;
+};
+
+}  // namespace sluice

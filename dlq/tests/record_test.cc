@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include "dlq/record.h"
+
+namespace sluice::dlq {
+namespace {
+
+Event original() {
+  Event e;
+  e.id = "ev-1";
+  e.source = "/src";
+  e.type = "t";
+  e.data = std::string("\x00\x01payload", 9);
+  e.key = "k";
+  e.headers = {{"trace", "abc"}};
+  e.broker = "local";
+  e.topic = "orders";
+  e.partition = 2;
+  e.offset = 40;
+  e.attempt = 3;
+  return e;
+}
+
+TEST(DeadLetter, RecordKeepsOriginalAndAddsDlqHeaders) {
+  Failure f{"fn", Outcome::crash, "killed by signal SIGSEGV", 5, 1000, 2000};
+  Event rec = make_record(original(), f);
+  EXPECT_EQ(rec.data, original().data);
+  EXPECT_EQ(rec.key, "k");
+  EXPECT_EQ(rec.id, "ev-1");
+  ASSERT_NE(rec.header("trace"), nullptr);
+  EXPECT_EQ(*rec.header("sluice-dlq-error-class"), "crash");
+  EXPECT_EQ(*rec.header("sluice-dlq-attempts"), "5");
+  EXPECT_EQ(*rec.header("sluice-dlq-original-offset"), "40");
+  EXPECT_EQ(*rec.header("sluice-dlq-first-failure-time"), "1970-01-01T00:00:01.000Z");
+
+  rec.topic = "fn.dlq";
+  rec.partition = 0;
+  rec.offset = 7;
+  auto r = parse_record(rec);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value().id, "fn.dlq:0:7");
+  EXPECT_EQ(r.value().function, "fn");
+  EXPECT_EQ(r.value().attempts, 5u);
+  EXPECT_EQ(r.value().first_failure_ms, 1000);
+  EXPECT_EQ(r.value().last_failure_ms, 2000);
+  EXPECT_EQ(r.value().original_topic, "orders");
+  EXPECT_EQ(r.value().original_partition, 2);
+
+  Event back = original_event(r.value());
+  EXPECT_EQ(back.data, original().data);
+  EXPECT_EQ(back.headers, original().headers);  // dlq headers gone, others kept
+  EXPECT_EQ(back.partition, -1);
+  EXPECT_EQ(back.attempt, 0u);
+}
+
+TEST(DeadLetter, DeadLetteringTwiceKeepsOneSetOfHeaders) {
+  Failure f{"fn", Outcome::error, "x", 1, 1, 1};
+  Event twice = make_record(make_record(original(), f), f);
+  size_t n = 0;
+  for (auto& h : twice.headers) n += h.name == "sluice-dlq-function";
+  EXPECT_EQ(n, 1u);
+}
+
+TEST(DeadLetter, PlainEventIsNotARecord) {
+  auto r = parse_record(original());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+TEST(DeadLetter, RecordIdsParseAndRejectBadForms) {
+  auto id = parse_record_id("a.b.dlq:3:99");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id.value().topic, "a.b.dlq");
+  EXPECT_EQ(id.value().partition, 3);
+  EXPECT_EQ(id.value().offset, 99);
+  for (const char* bad : {"", "x", "x:1", ":1:2", "x:-1:2", "x:1:y", "x:1:2:3z", "x::2"})
+    EXPECT_FALSE(parse_record_id(bad)) << bad;
+}
+
+TEST(DeadLetter, JsonHasTheFieldsOfTheContract) {
+  Event rec = make_record(original(), {"fn", Outcome::timeout, "slow", 2, 5, 6});
+  rec.topic = "fn.dlq";
+  rec.partition = 0;
+  rec.offset = 1;
+  auto j = to_json(parse_record(rec).value(), true);
+  for (const char* k : {"\"function\":\"fn\"", "\"error_class\":\"timeout\"", "\"attempts\":2",
+                        "\"original\"", "\"headers\""})
+    EXPECT_NE(j.find(k), std::string::npos) << k << " in " << j;
+}
+
+}  // namespace
+}  // namespace sluice::dlq

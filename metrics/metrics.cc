@@ -1,0 +1,114 @@
+#include "metrics/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace sluice {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+namespace {
+std::shared_ptr<prometheus::Registry> make_registry() {
+  return std::make_shared<prometheus::Registry>();
+}
+}  // namespace
+
+Metrics::Metrics() : Metrics(make_registry()) {}
+
+// Delegating through a private constructor would need the registry before the
+// families; build the registry in a static helper and bind the references here.
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
+    : events_received(BuildCounter()
+                          .Name("sluice_events_received_total")
+                          .Help("Events received from brokers, per broker and topic")
+                          .Register(*r)),
+      invocations(BuildCounter()
+                      .Name("sluice_invocations_total")
+                      .Help("Function invocations by outcome")
+                      .Register(*r)),
+      duration(BuildHistogram()
+                   .Name("sluice_invocation_duration_seconds")
+                   .Help("Duration of one function invocation")
+                   .Register(*r)),
+      retries(BuildCounter()
+                  .Name("sluice_retries_total")
+                  .Help("Invocations retried after a failure")
+                  .Register(*r)),
+      dead_letters(BuildCounter()
+                       .Name("sluice_dead_letters_total")
+                       .Help("Events written to the dead-letter queue, by reason")
+                       .Register(*r)),
+      inflight(BuildGauge()
+                   .Name("sluice_inflight")
+                   .Help("Events a function holds now (queued, running or waiting to retry)")
+                   .Register(*r)),
+      workers(BuildGauge().Name("sluice_workers").Help("Workers running now").Register(*r)),
+      workers_desired(BuildGauge()
+                          .Name("sluice_workers_desired")
+                          .Help("Workers the autoscaler wants")
+                          .Register(*r)),
+      consumer_lag(BuildGauge()
+                       .Name("sluice_consumer_lag")
+                       .Help("Messages waiting per partition and consumer group")
+                       .Register(*r)),
+      consumer_lag_seconds(BuildGauge()
+                               .Name("sluice_consumer_lag_seconds")
+                               .Help("Age of the oldest unconsumed message")
+                               .Register(*r)),
+      published(BuildCounter()
+                    .Name("sluice_published_total")
+                    .Help("Events published durably (outputs, retries, dead letters, ingress)")
+                    .Register(*r)),
+      errors(BuildCounter()
+                 .Name("sluice_errors_total")
+                 .Help("Failures sluice rode out, by component and kind")
+                 .Register(*r)),
+      registry_(std::move(r)) {}
+
+std::string Metrics::text() const {
+  prometheus::TextSerializer s;
+  return s.Serialize(registry_->Collect());
+}
+
+Result<void> Metrics::serve(const std::string& listen) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+    exposer_->RegisterCollectable(registry_);
+  } catch (const std::exception& e) {
+    return Error{Errc::io, "cannot serve metrics on " + listen + ": " + e.what()};
+  }
+  return ok();
+}
+
+void Metrics::stop_serving() { exposer_.reset(); }
+
+static const prometheus::Histogram::BucketBoundaries& duration_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return b;
+}
+
+FunctionProbe::FunctionProbe(Metrics& m, const std::string& fn) : m_(m), function_(fn) {
+  for (Outcome o : {Outcome::success, Outcome::error, Outcome::timeout, Outcome::crash,
+                    Outcome::rejected})
+    outcomes[static_cast<size_t>(o)] =
+        &m.invocations.Add({{"function", fn}, {"outcome", to_string(o)}});
+  duration = &m.duration.Add({{"function", fn}}, duration_buckets());
+  retries = &m.retries.Add({{"function", fn}});
+  inflight = &m.inflight.Add({{"function", fn}});
+  workers = &m.workers.Add({{"function", fn}});
+  workers_desired = &m.workers_desired.Add({{"function", fn}});
+}
+
+void FunctionProbe::invoked(Outcome o, double seconds) {
+  outcomes[static_cast<size_t>(o)]->Increment();
+  duration->Observe(seconds);
+}
+
+void FunctionProbe::dead_lettered(Outcome reason) {
+  m_.dead_letters.Add({{"function", function_}, {"reason", dead_letter_reason(reason)}})
+      .Increment();
+}
+
+}  // namespace sluice

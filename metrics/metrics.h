@@ -1,0 +1,76 @@
+// The Prometheus metrics of PRODUCT.md section 7, declared in one place.
+//
+// `Metrics` owns the registry and every family; components take the family they
+// report into (or a per-function `FunctionProbe`) at start-up and keep the child
+// pointers, so the hot path only touches atomics. prometheus-cpp metric children are
+// thread-safe; family lookups (Add) take the family's lock and are done at start-up
+// or rarely (new topic/partition labels).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "core/runtime.h"
+
+namespace sluice {
+
+class Metrics {
+ public:
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  prometheus::Registry& registry() { return *registry_; }
+  std::string text() const;  // the exposition text of everything registered
+
+  // Serves /metrics on `listen` ("host:port"); an error when the port is taken.
+  Result<void> serve(const std::string& listen);
+  void stop_serving();
+
+  prometheus::Family<prometheus::Counter>& events_received;  // {broker,topic}
+  prometheus::Family<prometheus::Counter>& invocations;      // {function,outcome}
+  prometheus::Family<prometheus::Histogram>& duration;       // {function}
+  prometheus::Family<prometheus::Counter>& retries;          // {function}
+  prometheus::Family<prometheus::Counter>& dead_letters;     // {function,reason}
+  prometheus::Family<prometheus::Gauge>& inflight;           // {function}
+  prometheus::Family<prometheus::Gauge>& workers;            // {function}
+  prometheus::Family<prometheus::Gauge>& workers_desired;    // {function}
+  prometheus::Family<prometheus::Gauge>& consumer_lag;       // {broker,topic,partition,group}
+  prometheus::Family<prometheus::Gauge>& consumer_lag_seconds;
+  prometheus::Family<prometheus::Counter>& published;        // {broker,topic}
+  prometheus::Family<prometheus::Counter>& errors;           // {component,kind}: degraded modes
+
+ private:
+  explicit Metrics(std::shared_ptr<prometheus::Registry> r);
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+// The children one function reports into, looked up once.
+struct FunctionProbe {
+  FunctionProbe(Metrics& m, const std::string& function);
+  void invoked(Outcome o, double seconds);
+  void dead_lettered(Outcome reason);
+
+  std::array<prometheus::Counter*, 5> outcomes{};  // indexed by Outcome
+  prometheus::Histogram* duration = nullptr;
+  prometheus::Counter* retries = nullptr;
+  prometheus::Gauge* inflight = nullptr;
+  prometheus::Gauge* workers = nullptr;
+  prometheus::Gauge* workers_desired = nullptr;
+
+ private:
+  Metrics& m_;
+  std::string function_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# sluice's two commands (README.md):
+#   ./sluice.sh demo   installs what is missing, builds, runs the quickstart on the embedded queue
+#   ./sluice.sh test   installs what is missing, builds, runs every test (Release + ASan/UBSan + TSan)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+JOBS=${JOBS:-$(nproc)}
+
+# Debian packages, by name (../shared/PACKAGES.md).
+PACKAGES=(
+  cmake ninja-build g++ pkg-config curl
+  libprotobuf-dev protobuf-compiler libboost-dev libboost-system-dev nlohmann-json3-dev
+  prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev google-mock librdkafka-dev libnats-dev
+)
+TEST_PACKAGES=(nats-server kcat prometheus wrk hyperfine)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build DIR [cmake args...] -- [targets...]
+build() {
+  local dir=$1; shift
+  local args=() targets=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  targets=("$@")
+  [ -f "$dir/build.ninja" ] || cmake -S "$ROOT" -B "$dir" -G Ninja "${args[@]}" >/dev/null
+  if [ ${#targets[@]} -gt 0 ]; then
+    cmake --build "$dir" -j "$JOBS" --target "${targets[@]}"
+  else
+    cmake --build "$dir" -j "$JOBS"
+  fi
+}
+
+cmd_demo() {
+  ensure_packages "${PACKAGES[@]}"
+  say "building (Release)"
+  build build -DCMAKE_BUILD_TYPE=Release -- sluice
+  rm -rf "$ROOT/examples/data"
+  say "starting sluice on examples/quickstart.yaml (Ctrl-C drains and stops)"
+  cat >&2 <<'MSG'
+
+  In another terminal:
+    curl -s -X POST --data 'hello sluice' -H 'Content-Type: text/plain' http://127.0.0.1:8080/topics/greetings
+    ./build/sluice publish -c examples/quickstart.yaml greetings 'hi from the CLI'
+    ./build/sluice publish -c examples/quickstart.yaml greetings 'fail please'   # goes to the DLQ
+  Then see the result:
+    cat examples/data/shouted.log                                 # output of the `shout` function
+    ./build/sluice functions -c examples/quickstart.yaml
+    ./build/sluice dlq list -c examples/quickstart.yaml
+    curl -s http://127.0.0.1:9464/metrics | grep ^sluice_
+
+MSG
+  exec "$ROOT/build/sluice" run -c examples/quickstart.yaml
+}
+
+cmd_test() {
+  ensure_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+  local failed=0
+  say "Release build and the whole suite (unit + e2e)"
+  build build -DCMAKE_BUILD_TYPE=Release
+  (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600) || failed=1
+
+  say "AddressSanitizer + UndefinedBehaviorSanitizer build: unit tests"
+  build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=address,undefined \
+    -DSLUICE_BUILD_BENCH=OFF -- unit_tests
+  (cd build-asan && ctest -L unit --output-on-failure -j "$JOBS" --timeout 600) || failed=1
+
+  say "ThreadSanitizer build: dispatcher tests"
+  build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
+    -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(Dispatcher|CommitTracker|Backoff)\.' \
+     --output-on-failure --timeout 600) || failed=1
+
+  if [ $failed -ne 0 ]; then say "FAILED"; exit 1; fi
+  say "all tests passed"
+}
+
+case "${1:-}" in
+  demo) cmd_demo ;;
+  test) cmd_test ;;
+  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac

@@ -1,0 +1,279 @@
+#include "workers/exec_invocation.h"
+
+#include <signal.h>
+
+#include <boost/asio/write.hpp>
+
+#include "workers/logger.h"
+
+namespace sluice::workers {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+constexpr size_t kStdoutChunk = 64 * 1024;  // one pipe buffer
+constexpr size_t kTailBytes = 1024;         // stderr kept for the error message
+constexpr size_t kMaxLogLine = 4096;        // longer stderr lines are logged in pieces
+constexpr int kRejectedExit = 65;           // EX_DATAERR, sysexits.h
+
+// The last kTailBytes of stderr as one printable line: lines joined by " | ".
+std::string tail_line(std::string_view t) {
+  if (t.size() > kTailBytes) {
+    t.remove_prefix(t.size() - kTailBytes);
+    for (int i = 0; i < 3 && !t.empty() && (t.front() & 0xC0) == 0x80; ++i)
+      t.remove_prefix(1);  // do not start inside a UTF-8 sequence
+  }
+  auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+  while (!t.empty() && space(t.front())) t.remove_prefix(1);
+  while (!t.empty() && space(t.back())) t.remove_suffix(1);
+  std::string out;
+  out.reserve(t.size());
+  for (char c : t) {
+    if (c == '\n')
+      out += " | ";
+    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string with_tail(std::string msg, const std::string& stderr_tail) {
+  std::string t = tail_line(stderr_tail);
+  if (!t.empty()) msg.append(": ").append(t);
+  return msg;
+}
+
+InvocationResult failure(Outcome o, std::string message) {
+  InvocationResult r;
+  r.outcome = o;
+  r.message = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& ev,
+                                    InvokeCallback done)
+    : rt_(rt),
+      id_(id),
+      ev_(ev),
+      done_(std::move(done)),
+      strand_(asio::make_strand(rt.io_)),
+      deadline_(strand_),
+      drain_(strand_) {}
+
+void ExecRuntime::Invocation::start() {
+  Environment env = rt_.env_;
+  for (const auto& name : add_event_vars(env, ev_, rt_.name_))
+    log().warn("[fn {}] [event {}] {} left out of the environment: its value contains NUL",
+               rt_.name_, ev_.id, name);
+  SpawnOptions so{rt_.command_, rt_.base_dir_, env.to_list()};
+  auto child = ChildProcess::spawn(asio::any_io_executor(strand_), so);
+  if (!child) {
+    rt_.note_spawn(&child.error());
+    finish(failure(Outcome::error, child.error().message));
+    return;
+  }
+  rt_.note_spawn(nullptr);
+  child_ = std::move(child).value();
+  ++rt_.workers_;
+  child_->async_wait_exit(
+      [self = shared_from_this()](const ExitStatus& st) { self->on_exit(st); });
+  write_stdin();
+  read_stdout();
+  read_stderr();
+  arm_timeout();
+}
+
+void ExecRuntime::Invocation::write_stdin() {
+  auto& in = child_->stdin_pipe();
+  if (ev_.data.empty()) {
+    error_code ignored;
+    in.close(ignored);
+    stdin_done_ = true;
+    return;
+  }
+  // EPIPE (the child exited or closed stdin without reading it all) is fine: the
+  // exit status decides the outcome. SIGPIPE is ignored since start().
+  asio::async_write(in, asio::buffer(ev_.data),
+                    [self = shared_from_this()](error_code, size_t) {
+                      error_code ignored;
+                      self->child_->stdin_pipe().close(ignored);
+                      self->stdin_done_ = true;
+                      self->maybe_finish();
+                    });
+}
+
+void ExecRuntime::Invocation::read_stdout() {
+  const size_t cap = rt_.opts_.max_output_bytes;
+  size_t want = kStdoutChunk;
+  if (!output_overflow_) {
+    want = std::min(want, cap + 1 - output_len_);  // one byte more than allowed detects overflow
+    if (output_.size() < output_len_ + want) output_.resize(output_len_ + want);
+  } else {
+    want = std::min(want, output_.size());  // draining: output_ is scratch space now
+  }
+  auto buf = asio::buffer(output_.data() + (output_overflow_ ? 0 : output_len_), want);
+  child_->stdout_pipe().async_read_some(buf, [self = shared_from_this()](error_code ec,
+                                                                         size_t n) {
+    if (!self->output_overflow_) self->output_len_ += n;
+    if (ec) {
+      self->stdout_done_ = true;
+      self->maybe_finish();
+      return;
+    }
+    if (!self->output_overflow_ && self->output_len_ > self->rt_.opts_.max_output_bytes) {
+      self->output_overflow_ = true;
+      self->output_len_ = 0;
+      self->child_->signal_group(SIGKILL);
+    }
+    self->read_stdout();
+  });
+}
+
+void ExecRuntime::Invocation::read_stderr() {
+  child_->stderr_pipe().async_read_some(
+      asio::buffer(err_buf_), [self = shared_from_this()](error_code ec, size_t n) {
+        if (n > 0) self->on_stderr(std::string_view(self->err_buf_.data(), n));
+        if (ec) {
+          if (!self->err_line_.empty()) self->log_stderr_line(self->err_line_);
+          self->err_line_.clear();
+          self->stderr_done_ = true;
+          self->maybe_finish();
+          return;
+        }
+        self->read_stderr();
+      });
+}
+
+void ExecRuntime::Invocation::on_stderr(std::string_view bytes) {
+  err_tail_.append(bytes);
+  if (err_tail_.size() > 2 * kTailBytes) err_tail_.erase(0, err_tail_.size() - kTailBytes - 3);
+  while (!bytes.empty()) {
+    size_t nl = bytes.find('\n');
+    err_line_.append(bytes.substr(0, nl));
+    if (nl == bytes.npos) {
+      if (err_line_.size() >= kMaxLogLine) {
+        log_stderr_line(err_line_);
+        err_line_.clear();
+      }
+      return;
+    }
+    log_stderr_line(err_line_);
+    err_line_.clear();
+    bytes.remove_prefix(nl + 1);
+  }
+}
+
+void ExecRuntime::Invocation::log_stderr_line(std::string_view line) {
+  const size_t cap = rt_.opts_.max_stderr_bytes;
+  if (err_logged_ >= cap) return;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  err_logged_ += line.size() + 1;
+  log().info("[fn {}] [event {}] {}", rt_.name_, ev_.id, line);
+  if (err_logged_ >= cap)
+    log().info("[fn {}] [event {}] (stderr passed {} bytes; the rest is not logged)",
+               rt_.name_, ev_.id, cap);
+}
+
+void ExecRuntime::Invocation::arm_timeout() {
+  if (rt_.timeout_.count() <= 0) return;
+  deadline_.expires_after(rt_.timeout_);
+  deadline_.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || self->child_->reaped() || self->kill_ != Kill::none) return;
+    self->kill_ = Kill::timeout;
+    self->child_->signal_group(SIGTERM);
+    const Millis grace = self->rt_.opts_.kill_grace;
+    if (grace.count() <= 0) {
+      self->sigkill_sent_ = true;
+      self->child_->signal_group(SIGKILL);
+      return;
+    }
+    self->deadline_.expires_after(grace);
+    self->deadline_.async_wait([self](error_code ec) {
+      if (ec || self->child_->reaped()) return;
+      self->sigkill_sent_ = true;
+      self->child_->signal_group(SIGKILL);
+    });
+  });
+}
+
+void ExecRuntime::Invocation::on_exit(const ExitStatus&) {
+  --rt_.workers_;
+  deadline_.cancel();
+  if (!(stdin_done_ && stdout_done_ && stderr_done_)) {
+    drain_.expires_after(rt_.opts_.pipe_drain_timeout);
+    drain_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->finished_) return;
+      log().warn("[fn {}] [event {}] pipes still open {} ms after exit; closing them",
+                 self->rt_.name_, self->ev_.id, self->rt_.opts_.pipe_drain_timeout.count());
+      self->child_->close_pipes();
+    });
+  }
+  maybe_finish();
+}
+
+void ExecRuntime::Invocation::abort_stopped() {
+  if (finished_ || !child_) return;
+  kill_ = Kill::stopped;
+  deadline_.cancel();
+  if (!child_->reaped())
+    child_->signal_group(SIGKILL);
+  else
+    child_->close_pipes();
+}
+
+void ExecRuntime::Invocation::force_finish() {
+  if (finished_) return;
+  if (child_ && !child_->reaped()) --rt_.workers_;
+  child_.reset();  // SIGKILLs the group and reaps the leader
+  finish(failure(Outcome::crash, "stopped"));
+}
+
+void ExecRuntime::Invocation::maybe_finish() {
+  if (finished_ || !child_ || !child_->reaped()) return;
+  if (stdin_done_ && stdout_done_ && stderr_done_) finish(result());
+}
+
+InvocationResult ExecRuntime::Invocation::result() {
+  const ExitStatus& st = *child_->status();
+  if (kill_ == Kill::stopped) return failure(Outcome::crash, "stopped");
+  if (kill_ == Kill::timeout) {
+    std::string msg = "timed out after " + std::to_string(rt_.timeout_.count()) + "ms";
+    if (sigkill_sent_)
+      msg += " (SIGKILL after ignoring SIGTERM for " +
+             std::to_string(rt_.opts_.kill_grace.count()) + "ms)";
+    return failure(Outcome::timeout, with_tail(std::move(msg), err_tail_));
+  }
+  if (output_overflow_)
+    return failure(Outcome::error, "output exceeds " +
+                                       std::to_string(rt_.opts_.max_output_bytes) + " bytes");
+  if (st.success()) {
+    InvocationResult r;
+    r.outcome = Outcome::success;
+    output_.resize(output_len_);
+    if (output_.capacity() > 2 * output_.size() + 64) output_.shrink_to_fit();
+    r.output = std::move(output_);
+    return r;
+  }
+  if (st.kind == ExitStatus::Kind::exited && st.code == kRejectedExit)
+    return failure(Outcome::rejected, with_tail("rejected (exit status 65)", err_tail_));
+  Outcome o = st.kind == ExitStatus::Kind::signaled ? Outcome::crash : Outcome::error;
+  return failure(o, with_tail(st.describe(), err_tail_));
+}
+
+void ExecRuntime::Invocation::finish(InvocationResult&& r) {
+  finished_ = true;
+  deadline_.cancel();
+  drain_.cancel();
+  if (child_) child_->close_pipes();  // no fd outlives the callback
+  InvokeCallback done = std::move(done_);
+  done(std::move(r));
+  rt_.finished(id_);
+}
+
+}  // namespace sluice::workers

@@ -1,0 +1,75 @@
+// One exec invocation: spawn, feed stdin, collect stdout, log stderr, enforce the
+// timeout, reap, report. Internal to ExecRuntime.
+//
+// Lifecycle: created by ExecRuntime::invoke() (shared_ptr, because Asio handlers
+// keep it alive while they are pending), start() posted to its strand, finish()
+// calls the done callback exactly once when the process is reaped (or never
+// spawned) and stdin/stdout/stderr are all closed; the object dies when the last
+// handler holding it has run.
+//
+// Threads: everything below runs on `strand_`; nothing is shared with other
+// invocations. It reads the runtime's immutable settings and calls
+// ExecRuntime::finished()/note_spawn(), which lock the runtime's own mutexes.
+#pragma once
+
+#include <array>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
+#include <string>
+
+#include "workers/child_process.h"
+#include "workers/exec_runtime.h"
+
+namespace sluice::workers {
+
+class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> {
+ public:
+  using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+  Invocation(ExecRuntime& rt, uint64_t id, const Event& ev, InvokeCallback done);
+
+  const Strand& strand() const { return strand_; }
+  void start();          // spawn and wire everything up
+  void abort_stopped();  // the runtime is stopping: kill now, report crash "stopped"
+  // Last resort after the runtime's threads were joined with this still pending.
+  void force_finish();
+
+ private:
+  enum class Kill { none, timeout, stopped };
+
+  void write_stdin();
+  void read_stdout();
+  void read_stderr();
+  void on_stderr(std::string_view bytes);
+  void log_stderr_line(std::string_view line);
+  void arm_timeout();
+  void on_exit(const ExitStatus& st);
+  void maybe_finish();
+  InvocationResult result();
+  void finish(InvocationResult&& r);
+
+  ExecRuntime& rt_;
+  const uint64_t id_;
+  const Event& ev_;  // valid until done_ is called (Runtime contract)
+  InvokeCallback done_;
+  Strand strand_;
+  boost::asio::steady_timer deadline_;  // the timeout, then the SIGTERM grace
+  boost::asio::steady_timer drain_;     // pipes still open after exit
+  std::unique_ptr<ChildProcess> child_;
+
+  bool stdin_done_ = false, stdout_done_ = false, stderr_done_ = false;
+  bool finished_ = false;
+  Kill kill_ = Kill::none;
+  bool sigkill_sent_ = false;
+
+  std::string output_;           // stdout, up to max_output_bytes
+  size_t output_len_ = 0;        // bytes of output_ actually filled
+  bool output_overflow_ = false;
+  std::array<char, 4096> err_buf_{};
+  std::string err_line_;         // partial stderr line
+  std::string err_tail_;         // the last ~1 KiB of stderr, for the message
+  size_t err_logged_ = 0;        // stderr bytes logged so far
+};
+
+}  // namespace sluice::workers

@@ -1,0 +1,161 @@
+#include "workers/exec_runtime.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+
+#include "workers/exec_invocation.h"
+#include "workers/logger.h"
+
+namespace sluice::workers {
+
+namespace asio = boost::asio;
+
+namespace {
+
+ExecOptions checked(ExecOptions o) {
+  if (o.io_threads == 0) o.io_threads = 1;
+  return o;
+}
+
+}  // namespace
+
+ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOptions opts)
+    : name_(fn.name),
+      command_(fn.command),
+      base_dir_(std::move(base_dir)),
+      timeout_(fn.timeout),
+      opts_(checked(opts)) {
+  std::vector<std::string> rejected;
+  env_ = Environment::clean(fn.env, &rejected);
+  for (const auto& name : rejected)
+    log().warn("[fn {}] env '{}' left out: a name cannot contain '=' and a value not NUL",
+               name_, name);
+}
+
+ExecRuntime::~ExecRuntime() { stop(Millis{0}); }
+
+Result<void> ExecRuntime::start() {
+  std::lock_guard lk(mu_);
+  if (state_ != State::created)
+    return Error{Errc::closed, "exec runtime of function '" + name_ + "' was already started"};
+  if (command_.empty() || command_[0].empty())
+    return Error{Errc::invalid_argument,
+                 "function '" + name_ + "': runtime exec needs a non-empty command"};
+  if (!base_dir_.empty()) {
+    struct stat st{};
+    if (::stat(base_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error{Errc::not_found, "function '" + name_ + "': working directory '" +
+                                        base_dir_ + "' does not exist"};
+  }
+  // A child that exits without reading all of stdin turns our write into EPIPE;
+  // without this, the SIGPIPE would kill sluice. Children get default dispositions.
+  ::signal(SIGPIPE, SIG_IGN);
+  guard_.emplace(io_.get_executor());
+  for (unsigned i = 0; i < opts_.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  state_ = State::running;
+  return ok();
+}
+
+void ExecRuntime::invoke(const Event& ev, InvokeCallback done) {
+  std::shared_ptr<Invocation> inv;
+  const char* refusal = "runtime stopped";
+  bool post_refusal = false;
+  {
+    std::lock_guard lk(mu_);
+    switch (state_) {
+      case State::created: refusal = "runtime not started"; break;
+      case State::stopping: post_refusal = true; break;
+      case State::stopped: break;
+      case State::running:
+        inv = std::make_shared<Invocation>(*this, next_id_, ev, std::move(done));
+        live_.emplace(next_id_++, inv);
+        break;
+    }
+  }
+  if (inv) {
+    asio::post(inv->strand(), [inv] { inv->start(); });
+    return;
+  }
+  InvocationResult r;
+  r.outcome = Outcome::error;
+  r.message = refusal;
+  if (post_refusal)  // the threads are still running: keep callbacks off the caller
+    asio::post(io_, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+  else
+    done(std::move(r));
+}
+
+void ExecRuntime::stop(std::chrono::milliseconds grace) {
+  if (io_.get_executor().running_in_this_thread())
+    throw std::logic_error("ExecRuntime::stop() called on one of its own threads");
+  {
+    std::unique_lock lk(mu_);
+    if (state_ == State::created) state_ = State::stopped;
+    if (state_ == State::stopping) idle_.wait(lk, [&] { return state_ == State::stopped; });
+    if (state_ == State::stopped) return;
+    state_ = State::stopping;
+  }
+  if (!wait_idle_for(grace)) {
+    std::vector<std::shared_ptr<Invocation>> left;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [id, weak] : live_)
+        if (auto inv = weak.lock()) left.push_back(std::move(inv));
+    }
+    log().warn("[fn {}] stopping: killing {} running invocation(s)", name_, left.size());
+    for (auto& inv : left) asio::post(inv->strand(), [inv] { inv->abort_stopped(); });
+    if (!wait_idle_for(opts_.kill_grace + opts_.pipe_drain_timeout + Millis{10000})) {
+      log().error("[fn {}] stopping: invocations did not end after SIGKILL; abandoning them",
+                  name_);
+      io_.stop();
+    }
+  }
+  guard_.reset();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::vector<std::shared_ptr<Invocation>> stuck;  // only when io_.stop() was needed
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, weak] : live_)
+      if (auto inv = weak.lock()) stuck.push_back(std::move(inv));
+  }
+  for (auto& inv : stuck) inv->force_finish();
+  {
+    std::lock_guard lk(mu_);
+    live_.clear();
+    state_ = State::stopped;
+  }
+  idle_.notify_all();
+}
+
+PoolStats ExecRuntime::stats() const {
+  std::lock_guard lk(mu_);
+  return PoolStats{workers_.load(), live_.size()};
+}
+
+void ExecRuntime::finished(uint64_t id) {
+  std::lock_guard lk(mu_);
+  live_.erase(id);
+  if (live_.empty()) idle_.notify_all();
+}
+
+bool ExecRuntime::wait_idle_for(std::chrono::milliseconds d) {
+  std::unique_lock lk(mu_);
+  return idle_.wait_for(lk, d, [&] { return live_.empty(); });
+}
+
+void ExecRuntime::note_spawn(const Error* failure) {
+  std::lock_guard lk(spawn_mu_);
+  if (!failure) {
+    last_spawn_error_.clear();
+    return;
+  }
+  if (failure->message == last_spawn_error_) return;
+  last_spawn_error_ = failure->message;
+  log().error("[fn {}] {} (logged once until a start succeeds)", name_, failure->message);
+}
+
+}  // namespace sluice::workers

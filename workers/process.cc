@@ -1,0 +1,210 @@
+#include "workers/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace sluice::workers {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) reset(o.release());
+  return *this;
+}
+
+int UniqueFd::release() noexcept { return std::exchange(fd_, -1); }
+
+void UniqueFd::reset(int fd) noexcept {
+  if (fd_ >= 0) ::close(fd_);  // close() is not retried on EINTR on Linux
+  fd_ = fd;
+}
+
+ExitStatus ExitStatus::from_wait_status(int status) {
+  ExitStatus s;
+  if (WIFEXITED(status)) {
+    s.kind = Kind::exited;
+    s.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    s.kind = Kind::signaled;
+    s.code = WTERMSIG(status);
+    s.core_dumped = WCOREDUMP(status);
+  }
+  return s;
+}
+
+std::string ExitStatus::describe() const {
+  switch (kind) {
+    case Kind::exited: return "exit status " + std::to_string(code);
+    case Kind::signaled:
+      return "killed by signal " + signal_name(code) + (core_dumped ? " (core dumped)" : "");
+    case Kind::unknown: break;
+  }
+  return "exit status unknown";
+}
+
+std::string signal_name(int sig) {
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+  return "signal " + std::to_string(sig);
+}
+
+namespace {
+
+std::string errno_text(int err) {
+  const char* text = ::strerrordesc_np(err);
+  return text ? text : "error " + std::to_string(err);
+}
+
+Error sys_error(const char* what, int err) {
+  bool retry = err == EAGAIN || err == EMFILE || err == ENFILE || err == ENOMEM;
+  return Error{Errc::io, std::string(what) + ": " + errno_text(err), retry};
+}
+
+// Moves `fd` to a number >= 3 (keeping O_CLOEXEC): dup2(fd, fd) onto stdin/stdout/
+// stderr would be a no-op that leaves close-on-exec set.
+Result<void> lift_above_stdio(UniqueFd& fd) {
+  if (fd.get() > STDERR_FILENO) return ok();
+  int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+  if (moved < 0) return sys_error("fcntl(F_DUPFD_CLOEXEC)", errno);
+  fd.reset(moved);
+  return ok();
+}
+
+struct Pipe {
+  UniqueFd r, w;
+};
+
+Result<Pipe> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return sys_error("pipe2", errno);
+  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  SLUICE_TRY(lift_above_stdio(p.r));
+  SLUICE_TRY(lift_above_stdio(p.w));
+  return p;
+}
+
+// RAII holders for the two posix_spawn attribute objects.
+struct FileActions {
+  posix_spawn_file_actions_t fa;
+  FileActions() { ::posix_spawn_file_actions_init(&fa); }
+  ~FileActions() { ::posix_spawn_file_actions_destroy(&fa); }
+};
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  SpawnAttr() { ::posix_spawnattr_init(&attr); }
+  ~SpawnAttr() { ::posix_spawnattr_destroy(&attr); }
+};
+
+Error spawn_error(const SpawnOptions& opts, int err) {
+  const std::string& cmd = opts.argv[0];
+  std::string msg = "cannot start '" + cmd + "': " + errno_text(err);
+  Errc code = Errc::invalid_argument;
+  switch (err) {
+    case ENOENT:
+      msg += cmd.find('/') == std::string::npos ? " (not found in PATH)" : " (no such file)";
+      code = Errc::not_found;
+      break;
+    case EACCES: msg += " (is it executable?)"; break;
+    case ENOEXEC: msg += " (a script needs a #! line)"; break;
+    case E2BIG: msg += " (arguments or environment too large)"; break;
+    default: return sys_error(msg.c_str(), err);
+  }
+  return Error{code, std::move(msg)};
+}
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
+  if (opts.argv.empty() || opts.argv[0].empty())
+    return Error{Errc::invalid_argument, "cannot start a function with an empty command"};
+  if (!opts.cwd.empty()) {
+    struct stat st{};
+    if (::stat(opts.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
+  }
+
+  SLUICE_TRY(auto in, make_pipe());
+  SLUICE_TRY(auto out, make_pipe());
+  SLUICE_TRY(auto err, make_pipe());
+
+  FileActions fa;
+  ::posix_spawn_file_actions_adddup2(&fa.fa, in.r.get(), STDIN_FILENO);
+  ::posix_spawn_file_actions_adddup2(&fa.fa, out.w.get(), STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&fa.fa, err.w.get(), STDERR_FILENO);
+  if (!opts.cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&fa.fa, opts.cwd.c_str());
+  // Belt and braces next to O_CLOEXEC: fds opened by libraries without it stay out too.
+  ::posix_spawn_file_actions_addclosefrom_np(&fa.fa, STDERR_FILENO + 1);
+
+  SpawnAttr sa;
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  ::posix_spawnattr_setflags(&sa.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                           POSIX_SPAWN_SETSIGDEF);
+  ::posix_spawnattr_setpgroup(&sa.attr, 0);
+  ::posix_spawnattr_setsigmask(&sa.attr, &none);
+  ::posix_spawnattr_setsigdefault(&sa.attr, &all);
+
+  std::vector<char*> argv, envp;
+  argv.reserve(opts.argv.size() + 1);
+  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  envp.reserve(opts.env.size() + 1);
+  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  // glibc's posix_spawnp waits (CLONE_VFORK) until exec succeeded or failed and
+  // returns the child's errno, so "not found" is reported here, not as exit 127.
+  int rc = ::posix_spawnp(&pid, argv[0], &fa.fa, &sa.attr, argv.data(), envp.data());
+  if (rc != 0) return spawn_error(opts, rc);
+
+  SpawnedProcess p;
+  p.pid = pid;
+  p.stdin_w = std::move(in.w);
+  p.stdout_r = std::move(out.r);
+  p.stderr_r = std::move(err.r);
+  // The child's ends (in.r, out.w, err.w) close when this scope ends.
+  int pfd = pidfd_open(pid);  // always close-on-exec
+  if (pfd < 0) {
+    int e = errno;
+    signal_group(pid, SIGKILL);
+    reap_blocking(pid);
+    return sys_error("pidfd_open", e);
+  }
+  p.pidfd.reset(pfd);
+  return p;
+}
+
+void signal_group(pid_t pgid, int sig) noexcept {
+  if (pgid > 0) ::kill(-pgid, sig);
+}
+
+std::optional<ExitStatus> try_reap(pid_t pid) noexcept {
+  int status = 0;
+  pid_t r;
+  do r = ::waitpid(pid, &status, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r == 0) return std::nullopt;
+  if (r < 0) return ExitStatus{};
+  return ExitStatus::from_wait_status(status);
+}
+
+ExitStatus reap_blocking(pid_t pid) noexcept {
+  int status = 0;
+  pid_t r;
+  do r = ::waitpid(pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return ExitStatus{};
+  return ExitStatus::from_wait_status(status);
+}
+
+}  // namespace sluice::workers

@@ -1,0 +1,99 @@
+// Spawning a child process without a shell: the low-level layer every process
+// runtime (exec, stdio, http) builds on. No Asio here; see child_process.h for the
+// asynchronous wrapper.
+//
+// What spawn_process() guarantees:
+//   - argv is executed directly with posix_spawnp (argv[0] looked up in sluice's
+//     PATH); no shell, no word splitting.
+//   - stdin, stdout and stderr are pipes. Every pipe end is created O_CLOEXEC
+//     (pipe2), and the child additionally closes every fd >= 3 before exec, so
+//     concurrent spawns never inherit each other's pipe ends (which would keep a
+//     pipe from reaching EOF).
+//   - The child leads its own process group (pgid == pid), so the whole group can be
+//     signalled with kill(-pid, sig).
+//   - Signal mask emptied and every disposition reset to default (sluice ignores
+//     SIGPIPE; the child must not inherit that).
+//   - Working directory `cwd`, environment exactly `env` (see environment.h).
+//   - A pidfd (pidfd_open) that becomes readable when the child exits.
+//
+// Threading: free functions, safe from any thread. The returned SpawnedProcess is a
+// plain owning value; whoever holds it must reap the child (waitpid) exactly once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace sluice::workers {
+
+// Owns one file descriptor; closes it on destruction. Move-only.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept;
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// How a child ended, decoded from a waitpid status.
+struct ExitStatus {
+  enum class Kind { exited, signaled, unknown };
+  Kind kind = Kind::unknown;
+  int code = 0;         // exit code (exited) or signal number (signaled)
+  bool core_dumped = false;
+
+  static ExitStatus from_wait_status(int status);
+  bool success() const { return kind == Kind::exited && code == 0; }
+  // "exit status 3", "killed by signal SIGSEGV (core dumped)", "exit status unknown".
+  std::string describe() const;
+};
+
+// "SIGSEGV", "SIGKILL", ...; "signal 42" for anything without a name.
+std::string signal_name(int sig);
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] looked up in PATH unless it has a '/'
+  std::string cwd;                // empty = sluice's own working directory
+  std::vector<std::string> env;   // the complete environment, "NAME=value" each
+};
+
+// A freshly spawned child. `pid` is also its process group id.
+struct SpawnedProcess {
+  pid_t pid = -1;
+  UniqueFd stdin_w;   // write end of the child's stdin
+  UniqueFd stdout_r;  // read end of the child's stdout
+  UniqueFd stderr_r;  // read end of the child's stderr
+  UniqueFd pidfd;     // readable once the child has exited (not yet reaped)
+};
+
+// Spawns `opts.argv`. Errors (Errc::not_found / invalid_argument / io) say what
+// could not be started and why, e.g.
+// "cannot start 'convert': No such file or directory (not found in PATH)".
+Result<SpawnedProcess> spawn_process(const SpawnOptions& opts);
+
+// Sends `sig` to the process group `pgid`; ESRCH (group gone) is not an error.
+void signal_group(pid_t pgid, int sig) noexcept;
+
+// waitpid(pid) without blocking: the status once the child has exited, nullopt
+// while it runs. ECHILD (reaped elsewhere, SIGCHLD ignored) yields Kind::unknown.
+std::optional<ExitStatus> try_reap(pid_t pid) noexcept;
+
+// waitpid(pid), blocking; for destructors and last-resort cleanup only.
+ExitStatus reap_blocking(pid_t pid) noexcept;
+
+}  // namespace sluice::workers
