@@ -83,9 +83,9 @@ void parse_broker(Diagnostics& d, const Entry& e, const std::string& base_dir, C
     return;
   }
   std::optional<std::size_t> kind;
-  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
-    if (it->first.IsScalar() && it->first.Scalar() == "kind") {
-      kind = read_enum(d, Field{it->second, join_path(f.path, "kind"), line_of(it->second)},
+  for (const auto& kv : f.node) {
+    if (kv.first.IsScalar() && kv.first.Scalar() == "kind") {
+      kind = read_enum(d, Field{kv.second, join_path(f.path, "kind"), line_of(kv.second)},
                        keys::kKind);
       if (!kind) return;  // the keys cannot be checked without a kind
       break;

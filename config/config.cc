@@ -128,9 +128,9 @@ LoadResult load(const std::string& yaml, const std::string& base_dir, const std:
   }
   r.errors = d.take();
   // Document order; errors without a line last.
-  std::stable_sort(r.errors.begin(), r.errors.end(), [](const ConfigError& a, const ConfigError& b) {
-    return (a.line == 0 ? INT32_MAX : a.line) < (b.line == 0 ? INT32_MAX : b.line);
-  });
+  auto order = [](const ConfigError& e) { return e.line == 0 ? INT32_MAX : e.line; };
+  std::stable_sort(r.errors.begin(), r.errors.end(),
+                   [&](const ConfigError& a, const ConfigError& b) { return order(a) < order(b); });
   for (ConfigError& e : r.errors) e.file = file;
   if (r.errors.empty()) r.config = std::move(c);
   return r;

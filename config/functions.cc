@@ -81,7 +81,8 @@ void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
   auto dur = [&](const Field& x) { return read_duration(d, x); };
   read_into(r.max_attempts, m, "max_attempts",
             [&](const Field& x) { return read_uint(d, x, 1, 1000); });
-  read_into(r.backoff, m, "backoff", [&](const Field& x) { return read_enum(d, x, keys::kBackoff); });
+  read_into(r.backoff, m, "backoff",
+            [&](const Field& x) { return read_enum(d, x, keys::kBackoff); });
   read_into(r.initial, m, "initial", dur);
   read_into(r.max, m, "max", dur);
   read_into(r.jitter, m, "jitter", [&](const Field& x) { return read_enum(d, x, keys::kJitter); });
@@ -107,7 +108,8 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
     if (!m.is_map()) continue;
     Subscription s;
     s.broker = brokers.first;
-    read_into(s.broker, m, "broker", [&](const Field& x) { return read_broker_ref(d, x, brokers); });
+    read_into(s.broker, m, "broker",
+              [&](const Field& x) { return read_broker_ref(d, x, brokers); });
     read_into(s.topic, m, "topic", [&](const Field& x) { return read_string(d, x); });
     read_into(s.ordering, m, "ordering",
               [&](const Field& x) { return read_enum(d, x, keys::kOrdering); });
@@ -141,13 +143,15 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   if (auto f = m.get("name")) {
     auto name = read_string(d, *f);
     if (name && !valid_function_name(*name)) {
-      d.error(f->path, f->line, "\"" + *name + "\" is not a valid function name " +
-                                    "(1-63 characters of a-z, 0-9, _ . -, starting with a-z or 0-9)");
+      d.error(f->path, f->line,
+              "\"" + *name + "\" is not a valid function name " +
+                  "(1-63 characters of a-z, 0-9, _ . -, starting with a-z or 0-9)");
     } else if (name) {
       fn.name = *name;
     }
   }
-  read_into(fn.runtime, m, "runtime", [&](const Field& x) { return read_enum(d, x, keys::kRuntime); });
+  read_into(fn.runtime, m, "runtime",
+            [&](const Field& x) { return read_enum(d, x, keys::kRuntime); });
   if (auto f = m.get("command")) parse_command(d, *f, base_dir, fn);
   read_into(fn.env, m, "env", [&](const Field& x) { return read_string_map(d, x); });
   for (const auto& [k, v] : fn.env) {
@@ -157,7 +161,9 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
     }
   }
   read_into(fn.timeout, m, "timeout", dur);
-  if (fn.timeout.count() <= 0) d.error(m.get("timeout")->path, m.get("timeout")->line, "must be > 0");
+  if (fn.timeout.count() <= 0) {
+    d.error(m.get("timeout")->path, m.get("timeout")->line, "must be > 0");
+  }
   read_into(fn.concurrency, m, "concurrency",
             [&](const Field& x) { return read_uint(d, x, 1, kMaxConcurrency); });
   read_into(fn.max_inflight_bytes, m, "max_inflight_bytes",

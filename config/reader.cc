@@ -37,9 +37,9 @@ std::vector<Entry> map_entries(Diagnostics& d, const Field& f, std::string_view 
     d.error(f.path, f.line, "expected a map, got " + describe(f.node));
     return out;
   }
-  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
-    const YAML::Node& k = it->first;
-    const YAML::Node& v = it->second;
+  for (const auto& kv : f.node) {  // a value: yaml-cpp's it->first dies with its proxy
+    const YAML::Node k = kv.first;
+    const YAML::Node v = kv.second;
     const int key_line = line_of(k);
     if (!k.IsScalar()) {
       d.error(f.path, key_line, "expected a string " + std::string(what) + ", got " + describe(k));

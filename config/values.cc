@@ -126,7 +126,8 @@ Result<uint64_t> parse_size(std::string_view text) {
 namespace config_detail {
 
 std::optional<std::string> check_listen(std::string_view text) {
-  const std::string bad = "expected host:port like 127.0.0.1:8080, got \"" + std::string(text) + "\"";
+  const std::string bad =
+      "expected host:port like 127.0.0.1:8080, got \"" + std::string(text) + "\"";
   std::string_view host, port;
   if (!text.empty() && text[0] == '[') {
     const std::size_t close = text.find(']');

@@ -2,7 +2,6 @@
 
 #include <array>
 #include <boost/beast/core/detail/base64.hpp>
-#include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -10,7 +9,17 @@ namespace sluice::cloudevents {
 namespace {
 
 using nlohmann::json;
-using boost::beast::iequals;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
 
 Error bad(std::string msg) { return Error{Errc::invalid_argument, std::move(msg)}; }
 

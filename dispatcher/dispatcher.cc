@@ -65,8 +65,17 @@ void Dispatcher::start() {
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Deliveries posted before this call (sources are stopped first) must be counted:
+  // a barrier through the dispatcher thread makes sure they were taken in.
+  if (impl_->thread.joinable()) {
+    std::promise<void> barrier;
+    auto seen = barrier.get_future();
+    asio::post(impl_->io, [&] { barrier.set_value(); });
+    if (seen.wait_until(deadline) != std::future_status::ready) return false;
+  }
   std::unique_lock lk(impl_->drain_mu);
-  return impl_->drained_cv.wait_for(lk, timeout, [this] { return held_.load() == 0; });
+  return impl_->drained_cv.wait_until(lk, deadline, [this] { return held_.load() == 0; });
 }
 
 void Dispatcher::stop() {

@@ -8,7 +8,7 @@ namespace sluice::workers {
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(
     const boost::asio::any_io_executor& ex, const SpawnOptions& opts) {
-  SLUICE_TRY(auto p, spawn_process(opts));
+  SLUICE_TRY(p, spawn_process(opts));
   return std::unique_ptr<ChildProcess>(new ChildProcess(ex, std::move(p)));
 }
 

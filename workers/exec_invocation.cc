@@ -272,8 +272,10 @@ void ExecRuntime::Invocation::finish(InvocationResult&& r) {
   drain_.cancel();
   if (child_) child_->close_pipes();  // no fd outlives the callback
   InvokeCallback done = std::move(done_);
-  done(std::move(r));
+  // Leave the live table first, so stats() no longer counts this invocation once the
+  // callback runs; stop() still waits for the callback, since it joins the threads.
   rt_.finished(id_);
+  done(std::move(r));
 }
 
 }  // namespace sluice::workers

@@ -72,7 +72,8 @@ class ExecRuntime final : public Runtime {
   // the remaining process groups; their callbacks get `crash` / "stopped". Every
   // callback has been called when stop() returns. Idempotent.
   void stop(std::chrono::milliseconds grace) override;
-  // workers = processes alive now, inflight = invocations whose callback is pending.
+  // workers = processes alive now; inflight = invocations not reported yet (an
+  // invocation leaves the count just before its callback runs).
   PoolStats stats() const override;
 
   const std::string& function() const { return name_; }
@@ -81,7 +82,7 @@ class ExecRuntime final : public Runtime {
   class Invocation;  // exec_invocation.h; one per invoke()
   enum class State { created, running, stopping, stopped };
 
-  void finished(uint64_t id);                // an invocation called its callback
+  void finished(uint64_t id);                // an invocation is about to call back
   void note_spawn(const Error* failure);     // logs a spawn failure once per cause
   bool wait_idle_for(std::chrono::milliseconds d);  // inflight == 0 within d
 

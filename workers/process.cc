@@ -131,9 +131,9 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
       return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
   }
 
-  SLUICE_TRY(auto in, make_pipe());
-  SLUICE_TRY(auto out, make_pipe());
-  SLUICE_TRY(auto err, make_pipe());
+  SLUICE_TRY(in, make_pipe());
+  SLUICE_TRY(out, make_pipe());
+  SLUICE_TRY(err, make_pipe());
 
   FileActions fa;
   ::posix_spawn_file_actions_adddup2(&fa.fa, in.r.get(), STDIN_FILENO);

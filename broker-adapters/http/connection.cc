@@ -5,7 +5,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -45,7 +44,7 @@ void Connection::read_header() {
 void Connection::on_header(error_code ec) {
   if (ec) return on_read_error(ec);
   const auto& req = parser_->get();
-  if (!parser_->is_done() && beast::iequals(req[bhttp::field::expect], "100-continue")) {
+  if (!parser_->is_done() && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
     continue_ = {Status::continue_, req.version()};
     bhttp::async_write(stream_, continue_, [self = shared_from_this()](error_code ec, size_t) {
       if (ec) return self->close_now();
@@ -90,9 +89,9 @@ void Connection::dispatch_request() {
   version_ = req.version();
   ++seq_;
   std::string allow;
-  const auto* route = server_.find_route(req.method(), target_path(req.target()), &allow);
+  const auto* route = server_.find_route(req.method(), target_path(sv(req.target())), &allow);
   const bool auth = !server_.tokens_.empty() && (!route || route->auth == Auth::required);
-  if (auth && !bearer_token_ok(req[bhttp::field::authorization], server_.tokens_)) {
+  if (auth && !bearer_token_ok(sv(req[bhttp::field::authorization]), server_.tokens_)) {
     Response res = json_error(Status::unauthorized, "missing or invalid bearer token");
     res.set(bhttp::field::www_authenticate, "Bearer realm=\"sluice\"");
     return write(std::move(res));

@@ -1,7 +1,7 @@
 #include "broker-adapters/http/http_util.h"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -42,6 +42,15 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (std::tolower(x) != std::tolower(y)) return false;
+  }
+  return true;
+}
+
 Response json_response(Status status, std::string json) {
   Response res{status, 11};
   res.set(bhttp::field::content_type, "application/json");
@@ -68,7 +77,7 @@ Result<std::string> query_param(std::string_view target, std::string_view name) 
     std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     auto eq = pair.find('=');
-    SLUICE_TRY(auto key, decode(pair.substr(0, eq), true));
+    SLUICE_TRY(key, decode(pair.substr(0, eq), true));
     if (key != name) continue;
     if (eq == std::string_view::npos) return std::string();
     return decode(pair.substr(eq + 1), true);
@@ -100,7 +109,7 @@ Result<std::vector<std::string>> load_bearer_tokens(const std::string& path) {
 bool bearer_token_ok(std::string_view authorization, const std::vector<std::string>& tokens) {
   std::string_view a = trim(authorization);
   constexpr std::string_view kScheme = "bearer ";
-  if (a.size() <= kScheme.size() || !boost::beast::iequals(a.substr(0, kScheme.size()), kScheme))
+  if (a.size() <= kScheme.size() || !iequals(a.substr(0, kScheme.size()), kScheme))
     return false;
   std::string_view given = trim(a.substr(kScheme.size()));
   if (given.empty()) return false;

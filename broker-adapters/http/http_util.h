@@ -19,6 +19,11 @@ using Response = bhttp::response<bhttp::string_body>;
 using Verb = bhttp::verb;
 using Status = bhttp::status;
 
+// Beast 1.74 speaks boost::string_view; sluice speaks std::string_view.
+inline std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+// ASCII case-insensitive equality (header names, schemes, media types).
+bool iequals(std::string_view a, std::string_view b);
+
 // {"error": message} with Content-Type application/json.
 Response json_error(Status status, std::string_view message);
 // `json` (already serialised) with Content-Type application/json.

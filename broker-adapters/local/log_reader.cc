@@ -39,27 +39,26 @@ Result<std::unique_ptr<LogReader>> LogReader::open(const std::string& path,
 }
 
 Result<void> LogReader::prepare_all() {
-  SLUICE_TRY(partitions_, db_->prepare("SELECT partitions FROM topics WHERE name=?1"));
-  SLUICE_TRY(read_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(partitions_, "SELECT partitions FROM topics WHERE name=?1"));
+  SLUICE_TRY(db_->prepare_into(read_, 
                         "SELECT \"offset\", ts_ms, key, body FROM messages WHERE topic=?1 "
                         "AND \"partition\"=?2 AND \"offset\">=?3 ORDER BY \"offset\" LIMIT ?4"));
-  SLUICE_TRY(get_, db_->prepare("SELECT ts_ms, key, body FROM messages WHERE topic=?1 AND "
+  SLUICE_TRY(db_->prepare_into(get_, "SELECT ts_ms, key, body FROM messages WHERE topic=?1 AND "
                                 "\"partition\"=?2 AND \"offset\"=?3"));
-  SLUICE_TRY(remove_, db_->prepare("DELETE FROM messages WHERE topic=?1 AND "
+  SLUICE_TRY(db_->prepare_into(remove_, "DELETE FROM messages WHERE topic=?1 AND "
                                    "\"partition\"=?2 AND \"offset\"=?3"));
-  SLUICE_TRY(committed_, db_->prepare("SELECT \"partition\", next_offset FROM offsets "
+  SLUICE_TRY(db_->prepare_into(committed_, "SELECT \"partition\", next_offset FROM offsets "
                                       "WHERE grp=?1 AND topic=?2"));
-  SLUICE_TRY(register_,
-             db_->prepare("INSERT OR IGNORE INTO consumers(grp, topic) VALUES(?1, ?2)"));
-  SLUICE_TRY(bounds_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(register_, "INSERT OR IGNORE INTO consumers(grp, topic) VALUES(?1, ?2)"));
+  SLUICE_TRY(db_->prepare_into(bounds_, 
                           "SELECT COALESCE((SELECT next_offset FROM heads WHERE topic=?1 AND "
                           "\"partition\"=?2), 0), COALESCE((SELECT MAX(\"offset\")+1 FROM "
                           "messages WHERE topic=?1 AND \"partition\"=?2), 0), (SELECT "
                           "MIN(\"offset\") FROM messages WHERE topic=?1 AND \"partition\"=?2)"));
-  SLUICE_TRY(oldest_ts_, db_->prepare("SELECT ts_ms FROM messages WHERE topic=?1 AND "
+  SLUICE_TRY(db_->prepare_into(oldest_ts_, "SELECT ts_ms FROM messages WHERE topic=?1 AND "
                                       "\"partition\"=?2 AND \"offset\">=?3 ORDER BY "
                                       "\"offset\" LIMIT 1"));
-  SLUICE_TRY(data_version_, db_->prepare("PRAGMA data_version"));
+  SLUICE_TRY(db_->prepare_into(data_version_, "PRAGMA data_version"));
   return ok();
 }
 

@@ -21,36 +21,35 @@ Result<std::unique_ptr<LogWriter>> LogWriter::open(const std::string& path,
 }
 
 Result<void> LogWriter::prepare_all() {
-  SLUICE_TRY(begin_, db_->prepare("BEGIN IMMEDIATE"));
-  SLUICE_TRY(commit_, db_->prepare("COMMIT"));
-  SLUICE_TRY(rollback_, db_->prepare("ROLLBACK"));
-  SLUICE_TRY(topic_get_, db_->prepare("SELECT partitions FROM topics WHERE name=?1"));
-  SLUICE_TRY(topic_add_, db_->prepare("INSERT INTO topics(name, partitions) VALUES(?1, ?2)"));
+  SLUICE_TRY(db_->prepare_into(begin_, "BEGIN IMMEDIATE"));
+  SLUICE_TRY(db_->prepare_into(commit_, "COMMIT"));
+  SLUICE_TRY(db_->prepare_into(rollback_, "ROLLBACK"));
+  SLUICE_TRY(db_->prepare_into(topic_get_, "SELECT partitions FROM topics WHERE name=?1"));
+  SLUICE_TRY(db_->prepare_into(topic_add_, "INSERT INTO topics(name, partitions) VALUES(?1, ?2)"));
   // The next offset: the stored head, or past the newest row should a head be missing.
-  SLUICE_TRY(head_get_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(head_get_, 
                             "SELECT MAX(COALESCE((SELECT next_offset FROM heads WHERE "
                             "topic=?1 AND \"partition\"=?2), 0), COALESCE((SELECT "
                             "MAX(\"offset\")+1 FROM messages WHERE topic=?1 AND "
                             "\"partition\"=?2), 0))"));
-  SLUICE_TRY(head_put_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(head_put_, 
                             "INSERT INTO heads(topic, \"partition\", next_offset) "
                             "VALUES(?1, ?2, ?3) ON CONFLICT(topic, \"partition\") "
                             "DO UPDATE SET next_offset=excluded.next_offset"));
-  SLUICE_TRY(insert_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(insert_, 
                           "INSERT INTO messages(topic, \"partition\", \"offset\", ts_ms, key, "
                           "body) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"));
-  SLUICE_TRY(offset_put_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(offset_put_, 
                               "INSERT INTO offsets(grp, topic, \"partition\", next_offset) "
                               "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(grp, topic, \"partition\") "
                               "DO UPDATE SET next_offset=excluded.next_offset"));
-  SLUICE_TRY(trim_topics_,
-             db_->prepare("SELECT topic FROM consumers UNION SELECT topic FROM offsets"));
-  SLUICE_TRY(trim_groups_, db_->prepare("SELECT COUNT(*) FROM (SELECT grp FROM consumers "
+  SLUICE_TRY(db_->prepare_into(trim_topics_, "SELECT topic FROM consumers UNION SELECT topic FROM offsets"));
+  SLUICE_TRY(db_->prepare_into(trim_groups_, "SELECT COUNT(*) FROM (SELECT grp FROM consumers "
                                         "WHERE topic=?1 UNION SELECT grp FROM offsets "
                                         "WHERE topic=?1)"));
-  SLUICE_TRY(trim_offsets_, db_->prepare("SELECT \"partition\", COUNT(*), MIN(next_offset) "
+  SLUICE_TRY(db_->prepare_into(trim_offsets_, "SELECT \"partition\", COUNT(*), MIN(next_offset) "
                                          "FROM offsets WHERE topic=?1 GROUP BY \"partition\""));
-  SLUICE_TRY(trim_delete_, db_->prepare(
+  SLUICE_TRY(db_->prepare_into(trim_delete_, 
                                "DELETE FROM messages WHERE topic=?1 AND \"partition\"=?2 AND "
                                "\"offset\"<?3 AND \"offset\"<COALESCE((SELECT MIN(\"offset\") "
                                "FROM messages WHERE topic=?1 AND \"partition\"=?2), 0)+?4"));

@@ -173,6 +173,12 @@ Result<Stmt> Db::prepare(std::string_view sql) {
   return Stmt(this, s);
 }
 
+Result<void> Db::prepare_into(Stmt& out, std::string_view sql) {
+  SLUICE_TRY(s, prepare(sql));
+  out = std::move(s);
+  return ok();
+}
+
 Result<void> Db::exec(const char* sql) {
   char* msg = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
@@ -196,7 +202,8 @@ int64_t Db::changes() const { return sqlite3_changes64(db_); }
 Error Db::error(int rc, std::string_view what) const {
   Errc c = errc_for_sqlite(rc);
   std::string msg = "local broker " + path_ + ": " + std::string(what) + ": " +
-                    (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+                    (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)) + " (sqlite " +
+                    std::to_string(rc) + ")";
   return Error{c, std::move(msg), c == Errc::unavailable};
 }
 

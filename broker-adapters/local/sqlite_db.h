@@ -74,6 +74,7 @@ class Db {
   sqlite3* handle() const { return db_; }
 
   Result<Stmt> prepare(std::string_view sql);
+  Result<void> prepare_into(Stmt& out, std::string_view sql);  // for member statements
   Result<void> exec(const char* sql);
   Result<int64_t> query_int(const char* sql);  // first column of the first row
   int64_t changes() const;

@@ -27,7 +27,8 @@ functions:
 
 TEST(ConfigErrors, KeyOfAnotherBrokerKindNamesTheKindsThatTakeIt) {
   auto r = load("brokers:\n  l: { kind: local, options: { a: b } }\n");
-  EXPECT_CONFIG_ERROR(r, "brokers.l.options", 2, "not allowed on a local broker (only on kafka and nats)");
+  EXPECT_CONFIG_ERROR(r, "brokers.l.options", 2,
+                      "not allowed on a local broker (only on kafka and nats)");
 }
 
 TEST(ConfigErrors, TypoGetsADidYouMeanHint) {
@@ -50,9 +51,11 @@ TEST(ConfigErrors, WrongTypeNamesWhatWasExpectedAndFound) {
       topic: t
     workers: 3
 )");
-  EXPECT_CONFIG_ERROR(r, "functions[0].command", 3, "expected a list of strings, got \"python3 app.py\"");
+  EXPECT_CONFIG_ERROR(r, "functions[0].command", 3,
+                      "expected a list of strings, got \"python3 app.py\"");
   EXPECT_CONFIG_ERROR(r, "functions[0].env", 4, "expected a map, got a list");
-  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe", 5, "expected a list of subscriptions, got a map");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe", 5,
+                      "expected a list of subscriptions, got a map");
   EXPECT_CONFIG_ERROR(r, "functions[0].workers", 7, "expected a map, got \"3\"");
   auto top = load("- a\n- b\n");
   EXPECT_CONFIG_ERROR(top, "", 1, "expected a map, got a list");
@@ -91,9 +94,10 @@ TEST(ConfigErrors, BadEnumListsTheChoices) {
   auto r = load(R"(brokers:
   q: { kind: rabbit }
 functions:
-  - { name: f, command: [x], runtime: lambda, retry: { backoff: linear, jitter: half, mode: queue } }
+  - { name: f, command: [x], runtime: lambda, retry: { backoff: linear, jitter: half, mode: q } }
 )");
-  EXPECT_CONFIG_ERROR(r, "brokers.q.kind", 2, "expected one of local | kafka | nats, got \"rabbit\"");
+  EXPECT_CONFIG_ERROR(r, "brokers.q.kind", 2,
+                      "expected one of local | kafka | nats, got \"rabbit\"");
   EXPECT_CONFIG_ERROR(r, "functions[0].runtime", 4, "expected one of exec | stdio | http | inproc");
   EXPECT_CONFIG_ERROR(r, "functions[0].retry.backoff", 4, "exponential | fixed");
   EXPECT_CONFIG_ERROR(r, "functions[0].retry.jitter", 4, "full | equal | none");
@@ -152,7 +156,8 @@ functions:
     dead_letter: { broker: elsewhere, topic: d }
     output: { broker: local, topic: o }
 )");
-  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[0].broker", 6, "unknown broker \"kafak\" (did you mean \"kafka\"?)");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[0].broker", 6,
+                      "unknown broker \"kafak\" (did you mean \"kafka\"?)");
   EXPECT_CONFIG_ERROR(r, "functions[0].dead_letter.broker", 7, "(configured: kafka)");
   // With explicit brokers there is no implicit `local` one.
   EXPECT_CONFIG_ERROR(r, "functions[0].output.broker", 8, "unknown broker \"local\"");
@@ -185,7 +190,8 @@ TEST(ConfigErrors, InconsistentLimits) {
     retry: { initial: 5s, max: 1s }
   - { name: g, command: [x], workers: { min: 5, max: 4 } }
 )");
-  EXPECT_CONFIG_ERROR(r, "functions[0].workers.min", 5, "must be <= concurrency (2) when workers.max is 0");
+  EXPECT_CONFIG_ERROR(r, "functions[0].workers.min", 5,
+                      "must be <= concurrency (2) when workers.max is 0");
   EXPECT_CONFIG_ERROR(r, "functions[0].retry.max", 6, "must be >= retry.initial");
   EXPECT_CONFIG_ERROR(r, "functions[1].workers.min", 7, "must be <= workers.max (4)");
 }
@@ -195,7 +201,8 @@ TEST(ConfigErrors, BadListenAddress) {
 metrics: { listen: "::1:9464" }
 functions: []
 )");
-  EXPECT_CONFIG_ERROR(r, "http.listen", 1, "expected host:port like 127.0.0.1:8080, got \"localhost\"");
+  EXPECT_CONFIG_ERROR(r, "http.listen", 1,
+                      "expected host:port like 127.0.0.1:8080, got \"localhost\"");
   EXPECT_CONFIG_ERROR(r, "metrics.listen", 2, "in brackets");
   auto port = load("metrics: { listen: \"127.0.0.1:65536\" }\n");
   EXPECT_CONFIG_ERROR(port, "metrics.listen", 1, "port must be 0..65535");
@@ -217,7 +224,8 @@ TEST(ConfigErrors, OutputEqualToOwnSubscriptionIsALoop) {
     subscribe: [{ topic: a }, { topic: b }]
     output: { topic: b }
 )");
-  EXPECT_CONFIG_ERROR(r, "functions[0].output", 5, "output topic \"b\" on broker \"local\" is also a subscription");
+  EXPECT_CONFIG_ERROR(r, "functions[0].output", 5,
+                      "output topic \"b\" on broker \"local\" is also a subscription");
 }
 
 TEST(ConfigErrors, SyntaxErrorIsOneErrorWithItsLine) {
@@ -249,9 +257,12 @@ functions:
 }
 
 TEST(ConfigErrors, ToStringIsFileLinePathMessage) {
-  ConfigError e{"functions[0].timeout", 12, "expected a duration like 5s, got \"five\"", "sluice.yaml"};
-  EXPECT_EQ(e.to_string(), "sluice.yaml:12: functions[0].timeout: expected a duration like 5s, got \"five\"");
-  EXPECT_EQ((ConfigError{"", 3, "YAML syntax error: x", ""}).to_string(), "<config>:3: YAML syntax error: x");
+  ConfigError e{"functions[0].timeout", 12, "expected a duration like 5s, got \"five\"",
+                "sluice.yaml"};
+  EXPECT_EQ(e.to_string(),
+            "sluice.yaml:12: functions[0].timeout: expected a duration like 5s, got \"five\"");
+  EXPECT_EQ((ConfigError{"", 3, "YAML syntax error: x", ""}).to_string(),
+            "<config>:3: YAML syntax error: x");
   EXPECT_EQ((ConfigError{"a.b", 0, "m", "c.yaml"}).to_string(), "c.yaml: a.b: m");
 }
 

@@ -89,7 +89,7 @@ functions:
 
 TEST(ConfigDefaults, BrokerAndSectionDefaults) {
   auto r = load(R"(brokers:
-  k: { kind: kafka, bootstrap: "h:9092", options: { "fetch.min.bytes": 1, "enable.idempotence": true } }
+  k: { kind: kafka, bootstrap: "h:9092", options: { "fetch.min.bytes": 1, "idempotence": true } }
   n: { kind: nats, jetstream: { stream: S, subjects: ["a.>"] } }
   n2: { kind: nats, url: tls://x:4222 }
 http:
@@ -101,7 +101,7 @@ engine: { drain_timeout: 1m30s }
   const BrokerConfig& k = *c.broker("k");
   EXPECT_EQ(k.group, "sluice");
   EXPECT_EQ(k.options.at("fetch.min.bytes"), "1");
-  EXPECT_EQ(k.options.at("enable.idempotence"), "true");
+  EXPECT_EQ(k.options.at("idempotence"), "true");
   const BrokerConfig& n = *c.broker("n");
   EXPECT_EQ(n.urls, std::vector<std::string>{"nats://127.0.0.1:4222"});
   ASSERT_TRUE(n.jetstream);
@@ -141,7 +141,8 @@ functions:
 )";
 
 TEST(ConfigSample, ProductSampleLoadsFromAFile) {
-  const auto dir = std::filesystem::temp_directory_path() / ("sluice_config_test_" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice_config_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "sluice.yaml").string();
   std::ofstream(path) << kSample;
@@ -174,7 +175,8 @@ TEST(ConfigSample, ProductSampleLoadsFromAFile) {
 }
 
 TEST(ConfigSample, FileErrorsCarryTheFileName) {
-  const auto dir = std::filesystem::temp_directory_path() / ("sluice_config_err_" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice_config_err_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "sluice.yaml").string();
   std::ofstream(path) << "functions:\n  - name: f\n    command: [x]\n    timeout: five\n";
@@ -215,7 +217,12 @@ TEST(ConfigEnums, ToStringNamesMatchTheConfigSpelling) {
   EXPECT_STREQ(to_string(BrokerKind::kafka), "kafka");
   EXPECT_STREQ(to_string(RuntimeKind::inproc), "inproc");
   EXPECT_STREQ(to_string(Ordering::none), "none");
-  auto r = load("functions:\n  - { name: f, command: [x], runtime: http, retry: { mode: topic, jitter: equal, backoff: fixed } }\n");
+  auto r = load(R"(functions:
+  - name: f
+    command: [x]
+    runtime: http
+    retry: { mode: topic, jitter: equal, backoff: fixed }
+)");
   ASSERT_TRUE(r.config) << testing::dump(r);
   const RetryPolicy& p = r.config->functions[0].retry;
   EXPECT_EQ(r.config->functions[0].runtime, RuntimeKind::http);

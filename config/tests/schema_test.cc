@@ -52,30 +52,27 @@ TEST(ConfigSchema, EverySectionHasExactlyTheLoadersKeys) {
     for (const auto& [k, v] : node.at("properties").items()) props.insert(k);
     EXPECT_EQ(props, as_set(s.keys));
     std::set<std::string> required;
-    for (const json& r : node.value("required", json::array())) required.insert(r.get<std::string>());
+    for (const json& r : node.value("required", json::array())) {
+      required.insert(r.get<std::string>());
+    }
     EXPECT_EQ(required, as_set(s.required));
   }
 }
 
 // Every object schema with properties belongs to a section of the table (and so has
 // additionalProperties:false): nothing the schema accepts is unknown to the loader.
-void walk(const json& node, const std::string& pointer, std::set<std::string>& found) {
+void walk(const json& node, const json::json_pointer& at, std::set<std::string>& found) {
   if (node.is_object()) {
-    if (node.contains("properties")) found.insert(pointer);
-    for (const auto& [k, v] : node.items()) {
-      std::string esc = k;
-      for (std::size_t p = 0; (p = esc.find('~', p)) != std::string::npos; p += 2) esc.replace(p, 1, "~0");
-      for (std::size_t p = 0; (p = esc.find('/', p)) != std::string::npos; p += 2) esc.replace(p, 1, "~1");
-      walk(v, pointer + "/" + esc, found);
-    }
+    if (node.contains("properties")) found.insert(at.to_string());
+    for (const auto& [k, v] : node.items()) walk(v, at / k, found);
   } else if (node.is_array()) {
-    for (std::size_t i = 0; i < node.size(); ++i) walk(node[i], pointer + "/" + std::to_string(i), found);
+    for (std::size_t i = 0; i < node.size(); ++i) walk(node[i], at / i, found);
   }
 }
 
 TEST(ConfigSchema, HasNoObjectTheLoaderDoesNotKnow) {
   std::set<std::string> found, table;
-  walk(schema(), "", found);
+  walk(schema(), json::json_pointer(), found);
   for (const keys::Section& s : keys::sections()) table.insert(std::string(s.schema_pointer));
   EXPECT_EQ(found, table);
 }
@@ -86,7 +83,9 @@ TEST(ConfigSchema, EnumsMatchTheLoader) {
     const json& node = schema().at(json::json_pointer(std::string(e->schema_pointer)));
     std::vector<std::string> names;
     if (node.is_array()) {  // the broker kinds: one const per alternative
-      for (const json& alt : node) names.push_back(deref(alt).at("/properties/kind/const"_json_pointer).get<std::string>());
+      for (const json& alt : node) {
+        names.push_back(deref(alt).at("/properties/kind/const"_json_pointer).get<std::string>());
+      }
     } else {
       for (const json& v : node.at("enum")) names.push_back(v.get<std::string>());
     }
@@ -103,7 +102,8 @@ TEST(ConfigDocs, ReferenceListsEveryKey) {
     const std::size_t at = doc.find("\n### " + std::string(s.doc_heading) + "\n");
     ASSERT_NE(at, std::string::npos) << "missing heading: " << s.doc_heading;
     const std::size_t end = doc.find("\n### ", at + 1);
-    const std::string body = doc.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    const std::string body =
+        doc.substr(at, end == std::string::npos ? std::string::npos : end - at);
     for (std::string_view k : s.keys) {
       EXPECT_NE(body.find("| `" + std::string(k) + "` |"), std::string::npos) << k;
     }

@@ -58,7 +58,8 @@ TEST(ParseSize, RejectsTheRest) {
 
 TEST(CheckListen, HostPortWithBracketedIpv6) {
   using config_detail::check_listen;
-  for (const char* ok : {"127.0.0.1:8080", "0.0.0.0:0", "localhost:65535", "[::1]:9464", "[::]:80"}) {
+  for (const char* ok :
+       {"127.0.0.1:8080", "0.0.0.0:0", "localhost:65535", "[::1]:9464", "[::]:80"}) {
     EXPECT_FALSE(check_listen(ok)) << ok;
   }
   for (const char* bad : {"", "8080", ":8080", "host:", "host:65536", "host:-1", "host:80a",

@@ -163,7 +163,7 @@ TEST(Structured, DataAndDataBase64TogetherIsAnError) {
 }
 
 TEST(Structured, BadBase64IsAnError) {
-  for (auto b64 : {"eA=", "e===", "eA=A", "e A=", "eA==\n", "****"}) {
+  for (auto b64 : {"eA=", "e===", "eA=A", "e A=", "eA==\\n", "****"}) {
     auto msg = error_of(std::string(R"({"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":")") +
                         b64 + "\"}");
     EXPECT_NE(msg.find("data_base64"), std::string::npos) << b64 << ": " << msg;

@@ -1,0 +1,162 @@
+#include "broker-adapters/http/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "broker-adapters/http/tests/test_support.h"
+
+namespace sluice::http {
+namespace {
+
+using test::Client;
+using test::json_of;
+
+HttpConfig local_config() {
+  HttpConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  return cfg;
+}
+
+Response text(std::string body) {
+  Response res{Status::ok, 11};
+  res.body() = std::move(body);
+  return res;
+}
+
+TEST(HttpServer, ResponderAnswersLaterFromAnotherThread) {
+  std::vector<std::thread> threads;
+  HttpServer server(local_config());
+  server.route(Verb::get, "/later", [&](Request&& req, Responder res) {
+    threads.emplace_back([res = std::move(res)]() mutable { res(text("from a thread")); });
+  });
+  ASSERT_TRUE(server.start());
+  Client client(server.port());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(client.get("/later").body(), "from a thread");
+  server.stop();
+  for (auto& t : threads) t.join();
+}
+
+TEST(HttpServer, UnansweredOrThrowingHandlerGets500) {
+  HttpServer server(local_config());
+  server.route(Verb::get, "/drop", [](Request&&, Responder) {});
+  server.route(Verb::get, "/throw", [](Request&&, Responder) { throw std::runtime_error("boom"); });
+  ASSERT_TRUE(server.start());
+  Client client(server.port());
+  for (auto path : {"/drop", "/throw", "/drop"}) {
+    auto res = client.get(path);
+    EXPECT_EQ(res.result(), Status::internal_server_error) << path;
+    EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+    EXPECT_TRUE(json_of(res)["error"].is_string());
+  }
+}
+
+TEST(HttpServer, LongestPatternWinsAndQueryIsNotPartOfThePath) {
+  HttpServer server(local_config());
+  server.route(Verb::get, "/a/", [](Request&&, Responder res) { res(text("prefix")); });
+  server.route(Verb::get, "/a/b/", [](Request&&, Responder res) { res(text("longer")); });
+  server.route(Verb::get, "/a/exact", [](Request&&, Responder res) { res(text("exact")); });
+  ASSERT_TRUE(server.start());
+  Client client(server.port());
+  EXPECT_EQ(client.get("/a/x").body(), "prefix");
+  EXPECT_EQ(client.get("/a/b/c?x=1").body(), "longer");
+  EXPECT_EQ(client.get("/a/exact?q").body(), "exact");
+  EXPECT_EQ(client.get("/a").result(), Status::not_found);
+}
+
+TEST(HttpServer, MalformedRequestGets400AndClose) {
+  HttpServer server(local_config());
+  ASSERT_TRUE(server.start());
+  Client client(server.port());
+  client.write_raw("NOT HTTP AT ALL\r\n\r\n");
+  auto res = client.read();
+  EXPECT_EQ(res.result(), Status::bad_request);
+  EXPECT_TRUE(json_of(res)["error"].is_string());
+  EXPECT_TRUE(client.server_closed());
+}
+
+TEST(HttpServer, HeadersOverTheLimitGet431) {
+  HttpServer::Options opts;
+  opts.header_limit = 1024;
+  HttpServer server(local_config(), opts);
+  server.route(Verb::get, "/", [](Request&&, Responder res) { res(text("ok")); });
+  ASSERT_TRUE(server.start());
+  Client client(server.port());
+  auto res = client.get("/", {{"X-Big", std::string(2000, 'b')}});
+  EXPECT_EQ(res.result(), Status::request_header_fields_too_large);
+  EXPECT_TRUE(client.server_closed());
+}
+
+TEST(HttpServer, ExpectContinueIsAnswered) {
+  HttpServer server(local_config());
+  server.route(Verb::post, "/echo", [](Request&& req, Responder res) { res(text(req.body())); });
+  ASSERT_TRUE(server.start());
+  Client client(server.port());
+  client.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.read_until("\r\n\r\n").rfind("HTTP/1.1 100 Continue\r\n", 0), 0u);
+  client.write_raw("hello");
+  EXPECT_EQ(client.read().body(), "hello");
+}
+
+TEST(HttpServer, StopWithARequestInFlightAndALateResponder) {
+  std::promise<Responder> held;
+  auto server = std::make_unique<HttpServer>(local_config());
+  server->route(Verb::get, "/hold", [&](Request&&, Responder res) { held.set_value(std::move(res)); });
+  ASSERT_TRUE(server->start());
+  Client client(server->port());
+  client.write_raw("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto reader = std::async(std::launch::async, [&] { return client.server_closed(); });
+  Responder late = held.get_future().get();
+  server->stop();             // does not wait for the Responder
+  EXPECT_TRUE(reader.get());  // the client sees the connection closed, not a hang
+  server.reset();
+  EXPECT_TRUE(late);
+  late(text("too late"));  // outliving the server: a no-op
+  EXPECT_FALSE(late);
+}
+
+TEST(HttpServer, StartErrors) {
+  for (auto listen : {"nohost", "127.0.0.1:99999", "127.0.0.1:http", "127.0.0.1:"}) {
+    HttpConfig cfg;
+    cfg.listen = listen;
+    HttpServer server(cfg);
+    auto r = server.start();
+    ASSERT_FALSE(r) << listen;
+    EXPECT_NE(r.error().message.find(listen), std::string::npos) << r.error().message;
+  }
+  HttpServer first(local_config());
+  ASSERT_TRUE(first.start());
+  HttpConfig cfg;
+  cfg.listen = "127.0.0.1:" + std::to_string(first.port());
+  HttpServer second(cfg);
+  auto r = second.start();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::io);
+}
+
+TEST(HttpUtil, QueryAndPath) {
+  EXPECT_EQ(target_path("/topics/x?broker=a"), "/topics/x");
+  EXPECT_EQ(query_param("/t?a=1&broker=my%20b&c", "broker").value(), "my b");
+  EXPECT_EQ(query_param("/t?a=1+2", "a").value(), "1 2");
+  EXPECT_EQ(query_param("/t?a=1", "broker").value(), "");
+  EXPECT_EQ(query_param("/t", "broker").value(), "");
+  EXPECT_FALSE(query_param("/t?broker=%G1", "broker"));
+  EXPECT_EQ(url_decode("a%2Eb+c").value(), "a.b+c");
+  EXPECT_FALSE(url_decode("a%2"));
+}
+
+TEST(HttpUtil, BearerTokens) {
+  std::vector<std::string> tokens = {"alpha", "beta-token"};
+  EXPECT_TRUE(bearer_token_ok("Bearer alpha", tokens));
+  EXPECT_TRUE(bearer_token_ok("BEARER   beta-token ", tokens));
+  EXPECT_FALSE(bearer_token_ok("Bearer alph", tokens));
+  EXPECT_FALSE(bearer_token_ok("Bearer alphaa", tokens));
+  EXPECT_FALSE(bearer_token_ok("Bearer ", tokens));
+  EXPECT_FALSE(bearer_token_ok("alpha", tokens));
+  EXPECT_FALSE(bearer_token_ok("", tokens));
+  EXPECT_FALSE(bearer_token_ok("Bearer alpha", {}));
+}
+
+}  // namespace
+}  // namespace sluice::http

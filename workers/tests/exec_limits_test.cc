@@ -1,0 +1,190 @@
+// ExecRuntime under limits: timeouts that kill the whole process group, the output
+// cap, stragglers, concurrency without fd inheritance, fd/zombie leaks, stop().
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "test_util.h"
+
+namespace sluice::workers::testing {
+namespace {
+
+using ExecLimitsTest = ExecFixture;
+
+pid_t read_pid(const std::string& file) {
+  std::ifstream in(file);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+TEST_F(ExecLimitsTest, TimeoutKillsTheWholeProcessGroup) {
+  // 1 s leaves the shell time to start its background child before the timeout.
+  make(sh("sleep 30 & echo $! > \"$PIDFILE\"; wait"), Millis{1000},
+       {{"PIDFILE", dir_.file("pid")}});
+  auto r = run("x");
+  EXPECT_EQ(r.outcome, Outcome::timeout);
+  EXPECT_EQ(r.message, "timed out after 1000ms");
+  EXPECT_EQ(classify(r.outcome), Verdict::retry);
+  pid_t grandchild = read_pid(dir_.file("pid"));
+  if (grandchild <= 0) GTEST_SKIP() << "the shell did not start its child within 1 s";
+  EXPECT_TRUE(eventually([&] { return process_dead(grandchild); }))
+      << "background child " << grandchild << " survived the timeout";
+}
+
+TEST_F(ExecLimitsTest, ChildIgnoringSigtermIsKilledAfterGrace) {
+  opts_.kill_grace = Millis{300};
+  make(sh("trap '' TERM; sleep 30"), Millis{1000});
+  auto r = run("");
+  EXPECT_EQ(r.outcome, Outcome::timeout);
+  EXPECT_EQ(r.message, "timed out after 1000ms (SIGKILL after ignoring SIGTERM for 300ms)");
+  EXPECT_EQ(rt_->stats().workers, 0u);
+}
+
+TEST_F(ExecLimitsTest, OutputOverTheCapIsErrorAndKillsTheProcess) {
+  opts_.max_output_bytes = 1 << 20;
+  make({"yes", "sluice"});  // writes forever
+  auto r = run("");
+  EXPECT_EQ(r.outcome, Outcome::error);
+  EXPECT_EQ(r.message, "output exceeds 1048576 bytes");
+  EXPECT_TRUE(r.output.empty());
+  EXPECT_EQ(rt_->stats().workers, 0u);
+}
+
+TEST_F(ExecLimitsTest, OutputExactlyAtTheCapIsFine) {
+  opts_.max_output_bytes = 100000;
+  make({"head", "-c", "100000", "/dev/zero"});
+  auto r = run("");
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(r.output.size(), 100000u);
+}
+
+TEST_F(ExecLimitsTest, BackgroundChildrenLeftBehindAreKilledAtExit) {
+  // The background sleep holds stdout open; without the group kill at exit the
+  // invocation would wait for it.
+  make(sh("sleep 30 & echo $!"));
+  auto r = run("");
+  ASSERT_EQ(r.outcome, Outcome::success) << r.message;
+  pid_t straggler = static_cast<pid_t>(std::stol(r.output));
+  EXPECT_TRUE(eventually([&] { return process_dead(straggler); }));
+}
+
+TEST_F(ExecLimitsTest, ProcessEscapingTheGroupCannotHoldTheInvocation) {
+  if (::access("/usr/bin/setsid", X_OK) != 0) GTEST_SKIP() << "no setsid(1)";
+  opts_.pipe_drain_timeout = Millis{200};
+  make(sh("setsid sleep 5 & echo done"));
+  auto r = run("");
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(r.output, "done\n");
+}
+
+void run_concurrently(ExecFixture& f, ExecRuntime& rt, std::deque<Event>& events, int n) {
+  Collector c;
+  for (int i = 0; i < n; ++i) {
+    Event e;
+    e.id = "c-" + std::to_string(i);
+    e.data = "payload " + std::to_string(i) + std::string(i * 37 % 5000, '.');
+    events.push_back(std::move(e));
+  }
+  for (int i = 0; i < n; ++i) rt.invoke(events[events.size() - n + i], c.callback(i));
+  ASSERT_TRUE(c.wait_for(n)) << c.total() << " of " << n << " completed";
+  for (int i = 0; i < n; ++i) {
+    const Event& e = events[events.size() - n + i];
+    EXPECT_EQ(c.calls(i), 1u);
+    auto r = c.result(i);
+    EXPECT_EQ(r.outcome, Outcome::success) << i << ": " << r.message;
+    EXPECT_TRUE(r.output == e.data) << i;
+  }
+}
+
+TEST_F(ExecLimitsTest, TwoHundredConcurrentCatsAllComplete) {
+  ExecRuntime& rt = make({"cat"});
+  run_concurrently(*this, rt, events_, 200);
+  EXPECT_EQ(rt.stats().inflight, 0u);
+}
+
+TEST_F(ExecLimitsTest, ConcurrentCatsOnSeveralIoThreads) {
+  opts_.io_threads = 4;
+  ExecRuntime& rt = make({"cat"});
+  run_concurrently(*this, rt, events_, 200);
+}
+
+TEST_F(ExecLimitsTest, NoFdOrZombieLeakAfterManyInvocations) {
+  opts_.max_output_bytes = 4096;
+  opts_.kill_grace = Millis{100};
+  make(sh("case \"$(cat)\" in "
+          "ok) echo fine;; fail) echo bad >&2; exit 2;; big) yes;; "
+          "slow) trap '' TERM; sleep 30;; esac"),
+       Millis{500});
+  ASSERT_EQ(run("ok").outcome, Outcome::success);  // warms up the io_context's own fds
+  const size_t before = open_fd_count();
+
+  const char* kinds[] = {"ok", "fail", "big", "ok", "slow"};
+  Collector c;
+  const int n = 60;
+  for (int i = 0; i < n; ++i) rt_->invoke(event(kinds[i % 5]), c.callback(i));
+  ASSERT_TRUE(c.wait_for(n));
+  for (int i = 0; i < n; ++i) {
+    Outcome want[] = {Outcome::success, Outcome::error, Outcome::error, Outcome::success,
+                      Outcome::timeout};
+    EXPECT_EQ(c.result(i).outcome, want[i % 5]) << i << ": " << c.result(i).message;
+  }
+  EXPECT_EQ(open_fd_count(), before);
+  EXPECT_TRUE(no_children());
+  EXPECT_EQ(rt_->stats().workers, 0u);
+  EXPECT_EQ(rt_->stats().inflight, 0u);
+}
+
+TEST_F(ExecLimitsTest, StatsCountRunningProcesses) {
+  std::string fifo = dir_.file("gate");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  make(sh("cat \"$GATE\""), Millis{60000}, {{"GATE", fifo}});
+  Collector c;
+  rt_->invoke(event(""), c.callback(0));
+  // Opening the FIFO for writing succeeds once the child has it open for reading.
+  int fd = -1;
+  ASSERT_TRUE(eventually([&] { return (fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; }));
+  EXPECT_EQ(rt_->stats().workers, 1u);
+  EXPECT_EQ(rt_->stats().inflight, 1u);
+  ASSERT_EQ(::write(fd, "opened", 6), 6);
+  ::close(fd);
+  ASSERT_TRUE(c.wait_for(1));
+  EXPECT_EQ(c.result(0).output, "opened");
+  EXPECT_EQ(rt_->stats().workers, 0u);
+  EXPECT_EQ(rt_->stats().inflight, 0u);
+}
+
+TEST_F(ExecLimitsTest, StopKillsRunningInvocationsAndCompletesEveryCallback) {
+  make({"sleep", "30"});
+  Collector c;
+  const int n = 5;
+  for (int i = 0; i < n; ++i) rt_->invoke(event("x"), c.callback(i));
+  rt_->stop(Millis{200});
+  ASSERT_EQ(c.total(), static_cast<size_t>(n));  // all called before stop() returned
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(c.calls(i), 1u);
+    EXPECT_EQ(c.result(i).outcome, Outcome::crash);
+    EXPECT_EQ(c.result(i).message, "stopped");
+  }
+  EXPECT_EQ(rt_->stats().workers, 0u);
+  EXPECT_EQ(rt_->stats().inflight, 0u);
+  EXPECT_TRUE(no_children());
+  rt_->invoke(event("late"), c.callback(n));
+  ASSERT_EQ(c.total(), static_cast<size_t>(n + 1));
+  EXPECT_EQ(c.result(n).message, "runtime stopped");
+  rt_->stop(Millis{0});  // idempotent
+}
+
+TEST_F(ExecLimitsTest, StopWithGraceLetsRunningInvocationsFinish) {
+  make({"cat"});
+  Collector c;
+  for (int i = 0; i < 3; ++i) rt_->invoke(event("data " + std::to_string(i)), c.callback(i));
+  rt_->stop(Millis{60000});
+  ASSERT_EQ(c.total(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.result(i).outcome, Outcome::success) << c.result(i).message;
+    EXPECT_EQ(c.result(i).output, "data " + std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace sluice::workers::testing

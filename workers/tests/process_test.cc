@@ -1,0 +1,96 @@
+// The spawning layer: spawn_process() errors and guarantees, ChildProcess on Asio.
+#include <fcntl.h>
+#include <signal.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "test_util.h"
+#include "workers/child_process.h"
+
+namespace sluice::workers::testing {
+namespace {
+
+TEST(Process, SignalNamesAndExitStatusText) {
+  EXPECT_EQ(signal_name(SIGSEGV), "SIGSEGV");
+  EXPECT_EQ(signal_name(SIGKILL), "SIGKILL");
+  EXPECT_EQ(ExitStatus::from_wait_status(3 << 8).describe(), "exit status 3");
+  EXPECT_TRUE(ExitStatus::from_wait_status(0).success());
+  EXPECT_EQ(ExitStatus::from_wait_status(SIGTERM).describe(), "killed by signal SIGTERM");
+  EXPECT_EQ(ExitStatus{}.describe(), "exit status unknown");
+}
+
+TEST(Process, SpawnErrorsSayWhatAndWhy) {
+  auto r = spawn_process({{"sluice-no-such-command-4711"}, "", {}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  EXPECT_EQ(r.error().message,
+            "cannot start 'sluice-no-such-command-4711': No such file or directory "
+            "(not found in PATH)");
+
+  r = spawn_process({{"/nonexistent/bin/tool"}, "", {}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("(no such file)"), std::string::npos);
+
+  r = spawn_process({{"cat"}, "/nonexistent-dir-4711", {}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "working directory '/nonexistent-dir-4711' does not exist");
+
+  r = spawn_process({{}, "", {}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+TEST(Process, SpawnedChildLeadsItsGroupAndOurEndsAreCloseOnExec) {
+  auto r = spawn_process({{"sleep", "30"}, "", {}});
+  ASSERT_TRUE(r) << r.error().message;
+  SpawnedProcess& p = r.value();
+  EXPECT_EQ(::getpgid(p.pid), p.pid);
+  for (int fd : {p.stdin_w.get(), p.stdout_r.get(), p.stderr_r.get(), p.pidfd.get()}) {
+    EXPECT_GT(fd, 2);
+    EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC) << fd;
+  }
+  EXPECT_FALSE(try_reap(p.pid));
+  signal_group(p.pid, SIGKILL);
+  ExitStatus st = reap_blocking(p.pid);
+  EXPECT_EQ(st.kind, ExitStatus::Kind::signaled);
+  EXPECT_EQ(st.code, SIGKILL);
+}
+
+TEST(Process, ChildDoesNotInheritIgnoredSignals) {
+  // sluice ignores SIGPIPE (ExecRuntime::start); the child must get the default back.
+  ::signal(SIGPIPE, SIG_IGN);
+  boost::asio::io_context io;
+  auto child = ChildProcess::spawn(io.get_executor(),
+                                   {sh("grep SigIgn /proc/self/status"), "", {}});
+  ASSERT_TRUE(child) << child.error().message;
+  std::string out;
+  std::optional<ExitStatus> status;
+  child.value()->stdin_pipe().close();
+  boost::asio::async_read(child.value()->stdout_pipe(), boost::asio::dynamic_buffer(out),
+                          [](boost::system::error_code, size_t) {});
+  child.value()->async_wait_exit([&](const ExitStatus& st) { status = st; });
+  io.run_for(kDeadline);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->success());
+  // Signals 1..31 all at default; glibc itself leaves its internal signals 32 and 33.
+  ASSERT_EQ(out.rfind("SigIgn:\t", 0), 0u) << out;
+  uint64_t ignored = std::stoull(out.substr(8), nullptr, 16);
+  EXPECT_EQ(ignored & 0x7fffffffull, 0u) << out;
+}
+
+TEST(Process, DestroyingAnUnreapedChildKillsAndReapsIt) {
+  boost::asio::io_context io;
+  pid_t pid = -1;
+  {
+    auto child = ChildProcess::spawn(io.get_executor(), {{"sleep", "30"}, "", {}});
+    ASSERT_TRUE(child) << child.error().message;
+    pid = child.value()->pid();
+  }
+  EXPECT_EQ(::kill(pid, 0), -1);  // reaped: the pid no longer exists
+  EXPECT_TRUE(no_children());
+}
+
+}  // namespace
+}  // namespace sluice::workers::testing
