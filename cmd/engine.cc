@@ -22,7 +22,7 @@ Result<void> Engine::start() {
   }
   dispatcher_ = std::make_unique<Dispatcher>(metrics_);
   for (const auto& fn : cfg_.functions) {
-    auto rt = make_runtime(fn, cfg_.base_dir);
+    auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
     FunctionBinding b;
     b.config = &fn;
@@ -62,7 +62,7 @@ Result<void> Engine::start() {
   if (cfg_.http.enabled) {
     std::map<std::string, Sink*> sinks;
     for (auto& [name, b] : brokers_) sinks.emplace(name, &b->sink());
-    http_ = std::make_unique<HttpIngress>(
+    http_ = std::make_unique<http::HttpIngress>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready_.load(); },
         [this] { return metrics_.text(); });
     register_system_routes();
@@ -77,7 +77,7 @@ uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
 
 void Engine::register_system_routes() {
   http_->server().route(
-      HttpServer::Verb::get, "/system/functions", [this](HttpRequest&& req, Responder res) {
+      http::Verb::get, "/system/functions", [this](http::Request&&, http::Responder res) {
         nlohmann::json out = nlohmann::json::array();
         auto stats = dispatcher_->stats();
         for (const auto& fn : cfg_.functions) {
@@ -102,7 +102,7 @@ void Engine::register_system_routes() {
                          {"inflight", held},
                          {"running", running}});
         }
-        res.json(200, out.dump());
+        res(http::json_response(http::Status::ok, out.dump()));
       });
 }
 

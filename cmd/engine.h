@@ -24,7 +24,9 @@
 
 namespace sluice {
 
+namespace http {
 class HttpIngress;
+}
 
 class Engine {
  public:
@@ -51,7 +53,7 @@ class Engine {
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
   std::unique_ptr<Dispatcher> dispatcher_;
-  std::unique_ptr<HttpIngress> http_;
+  std::unique_ptr<http::HttpIngress> http_;
   std::atomic<bool> ready_{false};
 
   std::mutex lag_mu_;

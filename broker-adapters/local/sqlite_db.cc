@@ -1,8 +1,14 @@
 #include "broker-adapters/local/sqlite_db.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <thread>
 #include <system_error>
 
 namespace sluice::local {
@@ -117,22 +123,61 @@ std::string_view Stmt::blob(int col) const {
 Result<std::unique_ptr<Db>> Db::open(const std::string& path, const DbOptions& opt) {
   if (path.empty())
     return Error{Errc::invalid_argument, "local broker: the database path is empty"};
-  if (opt.create) {
+  std::error_code ec;
+  if (opt.create && !std::filesystem::exists(path, ec)) {
     std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    std::error_code ec;
+    ec.clear();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     if (ec)
       return Error{Errc::io, "local broker " + path + ": cannot create directory " +
                                  parent.string() + ": " + ec.message()};
+    SLUICE_TRY(create_fresh(path, opt));
   }
   std::unique_ptr<Db> db(new Db(path));
-  SLUICE_TRY(db->init(opt));
+  SLUICE_TRY(db->connect(opt, opt.create));
   return db;
 }
 
-Result<void> Db::init(const DbOptions& opt) {
+Result<void> Db::create_fresh(const std::string& path, const DbOptions& opt) {
+  // Two processes creating the same file race on the switch to WAL mode (SQLite
+  // then fails with SQLITE_BUSY or an I/O error instead of waiting). So a new file
+  // is built under a private name and linked into place; link() fails with EEXIST
+  // for the loser, which then just opens the winner's file.
+  static std::atomic<uint64_t> seq{0};
+  const std::string tmp =
+      path + ".new-" + std::to_string(::getpid()) + "-" + std::to_string(seq.fetch_add(1));
+  auto cleanup = [&] {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((tmp + suffix).c_str());
+  };
+  {
+    Db fresh(tmp);
+    if (auto r = fresh.connect(opt, true); !r) {
+      cleanup();
+      return Error{r.error().code, "local broker " + path + ": cannot create: " +
+                                       r.error().message, r.error().retriable};
+    }
+  }  // closed: the WAL is checkpointed into the file and removed
+  const int rc = ::link(tmp.c_str(), path.c_str());
+  const int err = errno;
+  cleanup();
+  if (rc != 0 && err != EEXIST && err != EPERM && err != ENOTSUP && err != EXDEV)
+    return Error{Errc::io, "local broker " + path + ": cannot create: " + std::strerror(err)};
+  // EPERM/ENOTSUP: no hard links on this filesystem; connect() creates it in place.
+  if (rc == 0) {
+    // Make the new name itself durable, not only the file's contents.
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)::fsync(fd);
+      ::close(fd);
+    }
+  }
+  return ok();
+}
+
+Result<void> Db::connect(const DbOptions& opt, bool create) {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (opt.create) flags |= SQLITE_OPEN_CREATE;
+  if (create) flags |= SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     Error e{errc_for_sqlite(rc), "local broker " + path_ + ": cannot open: " +
@@ -144,7 +189,19 @@ Result<void> Db::init(const DbOptions& opt) {
   sqlite3_extended_result_codes(db_, 1);
   rc = sqlite3_busy_timeout(db_, static_cast<int>(opt.busy_timeout.count()));
   if (rc != SQLITE_OK) return error(rc, "busy_timeout");
+  // Some of these return SQLITE_BUSY without calling the busy handler when another
+  // connection is setting up the same file: retry them for up to busy_timeout.
+  const auto deadline = std::chrono::steady_clock::now() + opt.busy_timeout;
+  for (;;) {
+    auto r = configure();
+    if (r || r.error().code != Errc::unavailable ||
+        std::chrono::steady_clock::now() >= deadline)
+      return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
 
+Result<void> Db::configure() {
   SLUICE_TRY(mode, prepare("PRAGMA journal_mode=WAL"));
   SLUICE_TRY(row, mode.step());
   std::string got = row ? std::string(mode.blob(0)) : std::string();

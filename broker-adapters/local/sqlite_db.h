@@ -84,7 +84,9 @@ class Db {
 
  private:
   explicit Db(std::string path) : path_(std::move(path)) {}
-  Result<void> init(const DbOptions& opt);
+  static Result<void> create_fresh(const std::string& path, const DbOptions& opt);
+  Result<void> connect(const DbOptions& opt, bool create);
+  Result<void> configure();  // pragmas and schema
 
   std::string path_;
   sqlite3* db_ = nullptr;

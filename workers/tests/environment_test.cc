@@ -5,7 +5,7 @@
 namespace sluice::workers::testing {
 namespace {
 
-TEST(Environment, CleanHasPathHomeAndFunctionEnvOnly) {
+TEST(WorkersEnvironment, CleanHasPathHomeAndFunctionEnvOnly) {
   ::setenv("SLUICE_TEST_OTHER", "x", 1);
   std::vector<std::string> rejected;
   auto env = Environment::clean(
@@ -23,7 +23,7 @@ TEST(Environment, CleanHasPathHomeAndFunctionEnvOnly) {
   EXPECT_NE(std::find(list.begin(), list.end(), "A=1"), list.end());
 }
 
-TEST(Environment, EventVariables) {
+TEST(WorkersEnvironment, EventVariables) {
   Environment env;
   env.set("CE_SUBJECT", "from the function env");
   Event ev;

@@ -12,7 +12,7 @@
 namespace sluice::workers::testing {
 namespace {
 
-TEST(Process, SignalNamesAndExitStatusText) {
+TEST(WorkersProcess, SignalNamesAndExitStatusText) {
   EXPECT_EQ(signal_name(SIGSEGV), "SIGSEGV");
   EXPECT_EQ(signal_name(SIGKILL), "SIGKILL");
   EXPECT_EQ(ExitStatus::from_wait_status(3 << 8).describe(), "exit status 3");
@@ -21,7 +21,7 @@ TEST(Process, SignalNamesAndExitStatusText) {
   EXPECT_EQ(ExitStatus{}.describe(), "exit status unknown");
 }
 
-TEST(Process, SpawnErrorsSayWhatAndWhy) {
+TEST(WorkersProcess, SpawnErrorsSayWhatAndWhy) {
   auto r = spawn_process({{"sluice-no-such-command-4711"}, "", {}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::not_found);
@@ -42,7 +42,7 @@ TEST(Process, SpawnErrorsSayWhatAndWhy) {
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
 }
 
-TEST(Process, SpawnedChildLeadsItsGroupAndOurEndsAreCloseOnExec) {
+TEST(WorkersProcess, SpawnedChildLeadsItsGroupAndOurEndsAreCloseOnExec) {
   auto r = spawn_process({{"sleep", "30"}, "", {}});
   ASSERT_TRUE(r) << r.error().message;
   SpawnedProcess& p = r.value();
@@ -58,7 +58,7 @@ TEST(Process, SpawnedChildLeadsItsGroupAndOurEndsAreCloseOnExec) {
   EXPECT_EQ(st.code, SIGKILL);
 }
 
-TEST(Process, ChildDoesNotInheritIgnoredSignals) {
+TEST(WorkersProcess, ChildDoesNotInheritIgnoredSignals) {
   // sluice ignores SIGPIPE (ExecRuntime::start); the child must get the default back.
   ::signal(SIGPIPE, SIG_IGN);
   boost::asio::io_context io;
@@ -80,7 +80,7 @@ TEST(Process, ChildDoesNotInheritIgnoredSignals) {
   EXPECT_EQ(ignored & 0x7fffffffull, 0u) << out;
 }
 
-TEST(Process, DestroyingAnUnreapedChildKillsAndReapsIt) {
+TEST(WorkersProcess, DestroyingAnUnreapedChildKillsAndReapsIt) {
   boost::asio::io_context io;
   pid_t pid = -1;
   {

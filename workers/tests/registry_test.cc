@@ -5,7 +5,7 @@
 namespace sluice::workers::testing {
 namespace {
 
-TEST(Registry, ExecIsRegistered) {
+TEST(WorkersRegistry, ExecIsRegistered) {
   FunctionConfig fn;
   fn.name = "thumbnail";
   fn.command = {"cat"};
@@ -14,7 +14,7 @@ TEST(Registry, ExecIsRegistered) {
   EXPECT_EQ(rt.value()->kind(), "exec");
 }
 
-TEST(Registry, OtherRuntimesAreNotImplementedYet) {
+TEST(WorkersRegistry, OtherRuntimesAreNotImplementedYet) {
   FunctionConfig fn;
   fn.name = "x";
   for (auto [kind, name] : {std::pair{RuntimeKind::stdio, "stdio"},

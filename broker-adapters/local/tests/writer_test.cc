@@ -76,5 +76,30 @@ TEST(LocalQueue, AHeldWriteLockIsARetriableError) {
   EXPECT_EQ(r2[0]->value().offset, 0);  // the failed append left nothing behind
 }
 
+TEST(LocalQueue, ABoundedQueueRefusesWithOverloaded) {
+  TempDir dir;
+  const auto path = dir.file("q.db");
+  auto opt = options(path, 1);
+  opt.max_pending_bytes = 1;  // only one publish may wait at a time
+  auto q = LocalQueue::open(opt);
+  ASSERT_TRUE(q) << q.error().message;
+  // Hold the write lock so the writer is stuck on (at most) the first publish: of
+  // the later ones, one may wait while the queue is empty, the rest must be refused.
+  auto other = Db::open(path, {});
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other.value()->exec("BEGIN IMMEDIATE"));
+  Acks acks;
+  for (size_t i = 0; i < 5; ++i) q.value()->publish("t", make_event("e"), acks.callback(i));
+  ASSERT_TRUE(other.value()->exec("COMMIT"));
+  ASSERT_TRUE(acks.wait(5));
+  auto r = acks.results();
+  ASSERT_TRUE(r[0] && *r[0]) << r[0]->error().message;
+  for (size_t i = 2; i < 5; ++i) {
+    ASSERT_TRUE(r[i] && !*r[i]);
+    EXPECT_EQ(r[i]->error().code, Errc::overloaded);
+    EXPECT_TRUE(r[i]->error().retriable);
+  }
+}
+
 }  // namespace
 }  // namespace sluice::local::testing
