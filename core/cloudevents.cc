@@ -1,5 +1,6 @@
 #include "core/cloudevents.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/beast/core/detail/base64.hpp>
 #include <nlohmann/json.hpp>
@@ -10,37 +11,42 @@ namespace {
 
 using nlohmann::json;
 
+char lc(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-Error bad(std::string msg) { return Error{Errc::invalid_argument, std::move(msg)}; }
-
-constexpr std::array<std::string_view, 8> kContextAttributes = {
-    "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"};
-
-bool is_reserved(std::string_view name) {
-  for (auto a : kContextAttributes)
-    if (a == name) return true;
-  return name == "data" || name == "data_base64";
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lc(x) == lc(y); });
 }
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
+Error bad(std::string msg) { return Error{Errc::invalid_argument, std::move(msg)}; }
+
+// The context attributes, all strings in the Event.
+struct Attribute {
+  std::string_view name;
+  std::string Event::*field;
+  bool required;
+};
+constexpr std::array<Attribute, 8> kAttributes = {{{"specversion", &Event::specversion, true},
+                                                   {"id", &Event::id, true},
+                                                   {"source", &Event::source, true},
+                                                   {"type", &Event::type, true},
+                                                   {"subject", &Event::subject, false},
+                                                   {"time", &Event::time, false},
+                                                   {"datacontenttype", &Event::datacontenttype, false},
+                                                   {"dataschema", &Event::dataschema, false}}};
+
+const Attribute* find_attribute(std::string_view name) {
+  for (const auto& a : kAttributes)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+bool is_reserved(std::string_view name) {
+  return find_attribute(name) || name == "data" || name == "data_base64";
 }
 
 // ---- raw member text of a JSON object the parser has already accepted ----
@@ -125,15 +131,16 @@ const std::string_view* find_raw(const std::vector<Member>& members, std::string
 
 // ---- attribute checks shared by both modes ----
 
-Result<void> string_attr(const json& doc, const char* name, bool required, std::string& out) {
-  auto it = doc.find(name);
+Result<void> string_attr(const json& doc, std::string_view name, bool required, std::string& out) {
+  const std::string n(name);
+  auto it = doc.find(n);
   if (it == doc.end() || it->is_null()) {
-    if (required) return bad(std::string("missing required attribute '") + name + "'");
+    if (required) return bad("missing required attribute '" + n + "'");
     return ok();
   }
-  if (!it->is_string()) return bad(std::string("attribute '") + name + "' must be a string");
+  if (!it->is_string()) return bad("attribute '" + n + "' must be a string");
   const auto& s = it->get_ref<const std::string&>();
-  if (s.empty()) return bad(std::string("attribute '") + name + "' must not be empty");
+  if (s.empty()) return bad("attribute '" + n + "' must not be empty");
   out = s;
   return ok();
 }
@@ -187,24 +194,20 @@ Result<Event> parse_structured(std::string_view text) {
 
   Event e;
   e.specversion.clear();
-  SLUICE_TRY(string_attr(doc, "specversion", true, e.specversion));
-  SLUICE_TRY(string_attr(doc, "id", true, e.id));
-  SLUICE_TRY(string_attr(doc, "source", true, e.source));
-  SLUICE_TRY(string_attr(doc, "type", true, e.type));
-  SLUICE_TRY(string_attr(doc, "subject", false, e.subject));
-  SLUICE_TRY(string_attr(doc, "time", false, e.time));
-  SLUICE_TRY(string_attr(doc, "datacontenttype", false, e.datacontenttype));
-  SLUICE_TRY(string_attr(doc, "dataschema", false, e.dataschema));
+  for (const auto& a : kAttributes) {
+    SLUICE_TRY(string_attr(doc, a.name, a.required, e.*a.field));
+  }
   SLUICE_TRY(check_required(e));
 
   const auto members = top_level_members(text);
   const std::string_view* data = find_raw(members, "data");
   if (data && *data == "null") data = nullptr;
-  std::string b64;
-  SLUICE_TRY(string_attr(doc, "data_base64", false, b64));
-  if (data && !b64.empty()) return bad("both 'data' and 'data_base64' are present");
-  if (!b64.empty()) {
-    auto bytes = base64_decode(b64);
+  auto b64 = doc.find("data_base64");
+  if (b64 != doc.end() && b64->is_null()) b64 = doc.end();
+  if (data && b64 != doc.end()) return bad("both 'data' and 'data_base64' are present");
+  if (b64 != doc.end()) {
+    if (!b64->is_string()) return bad("attribute 'data_base64' must be a string");
+    auto bytes = base64_decode(b64->get_ref<const std::string&>());
     if (!bytes) return bad("attribute 'data_base64': " + bytes.error().message);
     e.data = std::move(bytes).value();
   } else if (data && (*data)[0] == '"' && !is_json_content_type(e.datacontenttype)) {
@@ -233,14 +236,9 @@ Result<Event> parse_structured(std::string_view text) {
 
 std::string to_structured(const Event& e) {
   json j = json::object();
-  j["specversion"] = e.specversion.empty() ? "1.0" : e.specversion;
-  j["id"] = e.id;
-  j["source"] = e.source;
-  j["type"] = e.type;
-  if (!e.subject.empty()) j["subject"] = e.subject;
-  if (!e.time.empty()) j["time"] = e.time;
-  if (!e.datacontenttype.empty()) j["datacontenttype"] = e.datacontenttype;
-  if (!e.dataschema.empty()) j["dataschema"] = e.dataschema;
+  for (const auto& a : kAttributes)
+    if (!(e.*a.field).empty()) j[std::string(a.name)] = e.*a.field;
+  if (e.specversion.empty()) j["specversion"] = "1.0";
   for (const auto& [name, value] : e.extensions)
     if (is_valid_attribute_name(name) && !is_reserved(name)) j[name] = value;
   if (const auto* key = partition_key_to_emit(e)) j["partitionkey"] = *key;
@@ -248,16 +246,13 @@ std::string to_structured(const Event& e) {
   std::string out = j.dump(-1, ' ', false, json::error_handler_t::replace);
   if (e.data.empty()) return out;
   out.pop_back();  // '}' — `data` is appended as raw text
-  if (is_json_content_type(e.datacontenttype) && json::accept(e.data)) {
-    out += ",\"data\":";
-    out += e.data;
-  } else if (!is_json_content_type(e.datacontenttype) && is_valid_utf8(e.data)) {
-    out += ",\"data\":";
-    out += json(e.data).dump();
+  const bool json_type = is_json_content_type(e.datacontenttype);
+  if (json_type && json::accept(e.data)) {
+    out += ",\"data\":" + e.data;
+  } else if (!json_type && is_valid_utf8(e.data)) {
+    out += ",\"data\":" + json(e.data).dump();
   } else {
-    out += ",\"data_base64\":\"";
-    out += base64_encode(e.data);
-    out += '"';
+    out += ",\"data_base64\":\"" + base64_encode(e.data) + '"';
   }
   out += '}';
   return out;
@@ -280,26 +275,19 @@ Result<Event> parse_binary(const Headers& headers, std::string_view prefix, std:
       e.headers.push_back(h);
       continue;
     }
-    std::string name = lower(std::string_view(h.name).substr(prefix.size()));
+    std::string name = h.name.substr(prefix.size());
+    std::transform(name.begin(), name.end(), name.begin(), lc);
     std::string value = h.value;
     if (percent) {
       auto decoded = percent_decode_header(h.value);
       if (!decoded) return bad("header '" + h.name + "': " + decoded.error().message);
       value = std::move(decoded).value();
     }
-    std::string* slot = nullptr;
-    if (name == "specversion") slot = &e.specversion;
-    else if (name == "id") slot = &e.id;
-    else if (name == "source") slot = &e.source;
-    else if (name == "type") slot = &e.type;
-    else if (name == "subject") slot = &e.subject;
-    else if (name == "time") slot = &e.time;
-    else if (name == "dataschema") slot = &e.dataschema;
-    else if (name == "datacontenttype") slot = &e.datacontenttype;
-    if (slot) {
-      if (!slot->empty()) return bad("attribute '" + name + "' is given twice");
+    if (const Attribute* a = find_attribute(name)) {
+      std::string& slot = e.*a->field;
+      if (!slot.empty()) return bad("attribute '" + name + "' is given twice");
       if (value.empty()) return bad("attribute '" + name + "' must not be empty");
-      *slot = std::move(value);
+      slot = std::move(value);
       continue;
     }
     if (is_reserved(name)) return bad("header '" + h.name + "' is not a context attribute");
@@ -326,12 +314,8 @@ Headers to_binary(const Event& e, std::string_view prefix) {
                    percent ? percent_encode_header(value) : value});
   };
   add("specversion", e.specversion.empty() ? std::string("1.0") : e.specversion);
-  add("id", e.id);
-  add("source", e.source);
-  add("type", e.type);
-  add("subject", e.subject);
-  add("time", e.time);
-  add("dataschema", e.dataschema);
+  for (const auto& a : kAttributes)
+    if (a.name != "specversion" && a.name != "datacontenttype") add(a.name, e.*a.field);
   for (const auto& [name, value] : e.extensions)
     if (is_valid_attribute_name(name) && !is_reserved(name)) add(name, value);
   if (const auto* key = partition_key_to_emit(e)) add("partitionkey", *key);
@@ -366,12 +350,9 @@ bool is_valid_utf8(std::string_view s) {
       ++i;
       continue;
     }
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-    else return false;
+    const size_t n = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
+    if (n == 0) return false;
+    uint32_t cp = c & (0x3F >> n);
     if (i + n >= s.size()) return false;  // truncated sequence
     for (size_t k = 1; k <= n; ++k) {
       auto cc = static_cast<unsigned char>(s[i + k]);

@@ -112,7 +112,8 @@ void ExecRuntime::Invocation::read_stdout() {
   const size_t cap = rt_.opts_.max_output_bytes;
   size_t want = kStdoutChunk;
   if (!output_overflow_) {
-    want = std::min(want, cap + 1 - output_len_);  // one byte more than allowed detects overflow
+    const size_t room = cap - output_len_;  // output_len_ <= cap until overflow
+    if (room < want) want = room + 1;        // one byte more than allowed detects it
     if (output_.size() < output_len_ + want) output_.resize(output_len_ + want);
   } else {
     want = std::min(want, output_.size());  // draining: output_ is scratch space now

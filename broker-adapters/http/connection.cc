@@ -57,6 +57,7 @@ void Connection::on_header(error_code ec) {
 
 void Connection::read_body() {
   if (parser_->is_done()) return on_body({});
+  stream_.expires_after(server_.opts_.idle_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](error_code ec, size_t) { self->on_body(ec); });
 }
@@ -89,14 +90,16 @@ void Connection::dispatch_request() {
   version_ = req.version();
   ++seq_;
   std::string allow;
-  const auto* route = server_.find_route(req.method(), target_path(sv(req.target())), &allow);
+  const std::string_view path = target_path(sv(req.target()));
+  const auto* route = server_.find_route(req.method(), path, &allow);
   const bool auth = !server_.tokens_.empty() && (!route || route->auth == Auth::required);
   if (auth && !bearer_token_ok(sv(req[bhttp::field::authorization]), server_.tokens_)) {
     Response res = json_error(Status::unauthorized, "missing or invalid bearer token");
     res.set(bhttp::field::www_authenticate, "Bearer realm=\"sluice\"");
     return write(std::move(res));
   }
-  if (!route && allow.empty()) return write(json_error(Status::not_found, "no such path"));
+  if (!route && allow.empty())
+    return write(json_error(Status::not_found, "no such path: " + std::string(path)));
   if (!route) {
     Response res = json_error(Status::method_not_allowed,
                               std::string(req.method_string()) + " is not allowed here");

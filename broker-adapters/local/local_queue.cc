@@ -169,15 +169,14 @@ void LocalQueue::unwatch(AppendWatcher* w) {
 }
 
 void LocalQueue::notify_watchers(std::span<Append> chunk) {
+  // The distinct topics of the batch (usually one or two), then the watchers of each.
+  std::vector<std::string_view> topics;
+  for (const Append& a : chunk)
+    if (!a.reject && std::find(topics.begin(), topics.end(), a.topic) == topics.end())
+      topics.push_back(a.topic);
   std::lock_guard lk(watch_mu_);
-  for (auto& [topic, w] : watchers_) {
-    for (const Append& a : chunk) {
-      if (!a.reject && a.topic == topic) {
-        w->on_append();
-        break;
-      }
-    }
-  }
+  for (auto& [topic, w] : watchers_)
+    if (std::find(topics.begin(), topics.end(), topic) != topics.end()) w->on_append();
 }
 
 void LocalQueue::write_chunk(std::span<Append> chunk, std::vector<PublishAck>& acks) {

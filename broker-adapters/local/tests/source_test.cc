@@ -53,7 +53,8 @@ TEST(LocalSource, CorruptBodyIsDeliveredRawWithHeader) {
     auto db = Db::open(dir.file("q.db"), {});
     ASSERT_TRUE(db) << db.error().message;
     ASSERT_TRUE(db.value()->exec(
-        "INSERT INTO messages VALUES('t', 0, 1, 1000, x'6b', "
+        "INSERT INTO messages(topic, \"partition\", \"offset\", ts_ms, key, body) "
+        "VALUES('t', 0, 1, 1000, x'6b', "
         "x'08ffffffffffffffffffffff01')"));
   }
   auto src = b.make_source("t", "g");
