@@ -110,6 +110,12 @@ void Engine::lag_loop() {
   std::unique_lock lk(lag_mu_);
   while (!lag_stop_) {
     lk.unlock();
+    // No autoscaler yet (scaling/ is a later issue): the pool wants `concurrency`.
+    for (const auto& fn : cfg_.functions) {
+      metrics_.workers.Add({{"function", fn.name}})
+          .Set(static_cast<double>(runtimes_.at(fn.name)->stats().workers));
+      metrics_.workers_desired.Add({{"function", fn.name}}).Set(fn.concurrency);
+    }
     for (auto& s : sources_) {
       auto lag = s->lag();
       if (!lag) {

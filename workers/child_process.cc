@@ -1,6 +1,7 @@
 #include "workers/child_process.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <boost/asio/error.hpp>
 
@@ -39,10 +40,18 @@ void ChildProcess::async_wait_exit(ExitHandler on_exit) {
 }
 
 void ChildProcess::on_pidfd_readable(ExitHandler on_exit) {
+  // Readiness can be spurious: confirm the leader exited WITHOUT reaping it (WNOWAIT),
+  // or a running function would be killed below.
+  siginfo_t si{};
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+      si.si_pid == 0) {
+    async_wait_exit(std::move(on_exit));
+    return;
+  }
   // The leader is a zombie now, so its pid still names this group: kill stragglers.
   workers::signal_group(pid_, SIGKILL);
   std::optional<ExitStatus> st = try_reap(pid_);
-  if (!st) {  // spurious wake-up; wait again
+  if (!st) {  // cannot happen after waitid said it exited; wait again rather than guess
     async_wait_exit(std::move(on_exit));
     return;
   }

@@ -307,10 +307,11 @@ TEST(EndToEnd, CliPublishIsConsumedAndCountedInMetrics) {
     HttpClient m(mport);
     text = m.get("/metrics").body;
     return text.find("sluice_invocations_total{function=\"rec\",outcome=\"success\"} 3") !=
-           std::string::npos;
+               std::string::npos &&
+           text.find("sluice_consumer_lag{") != std::string::npos;  // polled every 2 s
   }, 30s)) << text;
   EXPECT_NE(text.find("sluice_events_received_total{broker=\"local\",topic=\"in\"} 3"), std::string::npos);
-  EXPECT_NE(text.find("sluice_consumer_lag{"), std::string::npos);
+  EXPECT_NE(text.find("sluice_workers_desired{function=\"rec\"} 4"), std::string::npos);
   auto fns = run_cli({"functions", "-c", dir.file("sluice.yaml")});
   EXPECT_EQ(fns.exit_code, 0);
   EXPECT_NE(fns.out.find("rec"), std::string::npos);
