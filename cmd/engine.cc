@@ -22,6 +22,11 @@ Result<void> Engine::start() {
   }
   dispatcher_ = std::make_unique<Dispatcher>(metrics_);
   for (const auto& fn : cfg_.functions) {
+    if (fn.retry.mode == RetryMode::topic)
+      return Error{Errc::invalid_argument,
+                   "function '" + fn.name +
+                       "': retry.mode 'topic' needs retry topics, which arrive with the Kafka "
+                       "connector; use mode: inline for now"};
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
     FunctionBinding b;
@@ -150,6 +155,7 @@ bool Engine::shutdown() {
   // 1. Stop intake: HTTP first (its publishes complete through the sinks), then sources.
   if (http_) http_->stop();
   for (auto& s : sources_) s->stop();
+  spdlog::debug("shutdown: intake stopped");
   // 2. Let in-flight work finish.
   bool drained = dispatcher_->drain(cfg_.engine.drain_timeout);
   if (!drained)
@@ -157,7 +163,9 @@ bool Engine::shutdown() {
                  "committed and will be delivered again",
                  cfg_.engine.drain_timeout.count(), dispatcher_->held());
   // 3. Stop workers (kills what still runs), then the dispatcher.
+  spdlog::debug("shutdown: drained={}", drained);
   for (auto& [name, rt] : runtimes_) rt->stop(std::chrono::seconds(2));
+  spdlog::debug("shutdown: runtimes stopped");
   dispatcher_->stop();
   // 4. Make the finished prefix durable, then close brokers.
   for (auto& s : sources_) {
@@ -166,7 +174,9 @@ bool Engine::shutdown() {
                     r.error().message);
   }
   sources_.clear();
+  spdlog::debug("shutdown: commits flushed");
   for (auto& [name, b] : brokers_) b->stop();
+  spdlog::debug("shutdown: brokers stopped");
   metrics_.stop_serving();
   dispatcher_.reset();
   runtimes_.clear();
