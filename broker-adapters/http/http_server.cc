@@ -184,6 +184,7 @@ Result<void> HttpServer::start() {
   SLUICE_TRY(port, listener_->open(endpoint));
   port_ = port;
   listener_->accept();
+  work_.emplace(ioc_.get_executor());
   int n = std::max(1, opts_.io_threads);
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this] {
@@ -214,6 +215,7 @@ void HttpServer::stop() {
   if (listener_) listener_->close();
   for (auto& c : conns) c->close();
   conns.clear();
+  work_.reset();  // now the threads may run out of work
   for (auto& t : threads_) t.join();  // they return once every socket is closed
   threads_.clear();
   std::unordered_map<detail::Connection*, std::shared_ptr<detail::Connection>> left;

@@ -13,11 +13,13 @@
 // into a stopped server.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -114,6 +116,9 @@ class HttpServer {
   std::vector<Route> routes_;
   std::vector<std::string> tokens_;
   boost::asio::io_context ioc_;
+  // Keeps run() going until stop() has posted every close (else the threads could
+  // leave as soon as the acceptor closes, with connection closes still unposted).
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::shared_ptr<detail::Hub> hub_;
   std::shared_ptr<Listener> listener_;
   std::vector<std::thread> threads_;

@@ -281,6 +281,32 @@ TEST(EndToEnd, BadConfigAndBadUsageExitWithTwoAndOneLine) {
   auto hdr2 = run_cli({"publish", "-c", dir.file("good.yaml"), "t", "x", "--header", "novalue"});
   EXPECT_EQ(hdr2.exit_code, 2);
   EXPECT_NE(hdr2.err.find("NAME=VALUE"), std::string::npos);
+  // Every flag's bad forms: exit 2 and one line that says what is wrong.
+  const std::string good = dir.file("good.yaml");
+  struct Bad {
+    std::vector<std::string> args;
+    const char* says;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {{"publish", "-c", good, "t", "x", "--count", "0"}, "count"},
+           {{"publish", "-c", good, "t", "@" + dir.file("missing.bin")}, "cannot read"},
+           {{"publish", "-c", good, "--broker", "nope", "t", "x"}, "nope"},
+           {{"dlq", "list", "-c", good, "--limit", "0"}, "limit"},
+           {{"dlq", "list", "-c", good, "--function", "nope"}, "nope"},
+           {{"dlq", "show", "-c", good, "not-an-id"}, "TOPIC:PARTITION:OFFSET"},
+           {{"dlq", "show", "-c", good, "other.dlq:0:1"}, "not the dead-letter topic"},
+           {{"dlq", "replay", "-c", good, "--id", "x:y:z"}, "TOPIC:PARTITION:OFFSET"},
+           {{"dlq"}, "subcommand"},
+           {{"lag", "-c", dir.file("bad.yaml")}, "timeout"},
+           {{"run", "--bogus"}, "bogus"},
+       }) {
+    auto res = run_cli(b.args);
+    EXPECT_EQ(res.exit_code, 2) << b.args.back() << ": " << res.err;
+    EXPECT_NE(res.err.find(b.says), std::string::npos) << b.args.back() << ": " << res.err;
+  }
+  auto show_missing = run_cli({"dlq", "show", "-c", good, "f.dlq:0:99"});
+  EXPECT_EQ(show_missing.exit_code, 1) << show_missing.err;  // well-formed, but not there
+
   // Valid config, but asks for what this build cannot do yet: exit 2, one clear line.
   dir.write("later.yaml", "functions:\n  - name: f\n    runtime: stdio\n    command: [cat]\n"
                           "    subscribe: [{topic: t}]\n");
