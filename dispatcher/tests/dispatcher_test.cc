@@ -145,7 +145,7 @@ class FakeRuntime final : public Runtime {
   PoolStats stats() const override { return {}; }
 
   // Completes held invocations in a shuffled order, checking no key runs twice.
-  void release_all_shuffled(uint64_t seed) {
+  size_t release_all_shuffled(uint64_t seed) {
     std::unique_lock lk(mu);
     auto items = std::move(held);
     held.clear();
@@ -157,6 +157,7 @@ class FakeRuntime final : public Runtime {
       h.done(InvocationResult{});
       lk.lock();
     }
+    return items.size();
   }
 
   struct Call {
@@ -246,9 +247,8 @@ TEST(Dispatcher, KeyOrderingKeepsPerKeyOrderAndRunsKeysInParallel) {
       // At most one per key at a time.
       std::set<std::string> ks;
       for (auto& h : fx.rt.held) ASSERT_TRUE(ks.insert(h.key).second) << h.key;
-      done += fx.rt.held.size();
     }
-    fx.rt.release_all_shuffled(++seed);
+    done += fx.rt.release_all_shuffled(++seed);
   }
   ASSERT_TRUE(fx.d->drain(10s));
   EXPECT_GT(fx.rt.max_running, 1u);  // different keys ran side by side
@@ -371,11 +371,7 @@ TEST(Dispatcher, FullBudgetPausesThePartitionAndDrainingResumesIt) {
   size_t released = 0;
   for (int i = 0; released < 6; ++i) {
     ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return !fx.rt.held.empty(); }));
-    {
-      std::lock_guard lk(fx.rt.mu);
-      released += fx.rt.held.size();
-    }
-    fx.rt.release_all_shuffled(i);
+    released += fx.rt.release_all_shuffled(i);
   }
   ASSERT_TRUE(fx.d->drain(10s));
   EXPECT_TRUE(wait_for(fx.src.mu, fx.src.cv, [&] { return fx.src.paused.empty(); }));
