@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "broker-adapters/http/ingress.h"
 #include "broker-adapters/registry.h"
@@ -37,15 +38,25 @@ Result<void> Engine::start() {
     dispatcher_->add_function(b);
     runtimes_.emplace(fn.name, std::move(rt).value());
   }
-  // One source per (broker, topic), fanned out to every function subscribed to it.
-  std::map<std::pair<std::string, std::string>, Source*> by_topic;
+  // Offset brokers (local, Kafka): one source per (broker, topic) in the broker's
+  // consumer group, fanned out to every function subscribed to it. NATS: one durable
+  // consumer per function subscription (`<group>_<function>`), so a slow function
+  // never holds back another one's acks.
+  std::map<std::tuple<std::string, std::string, std::string>, Source*> by_topic;
   for (const auto& fn : cfg_.functions) {
     for (const auto& sub : fn.subscribe) {
-      auto key = std::pair{sub.broker, sub.topic};
+      const BrokerConfig* bc = cfg_.broker(sub.broker);
+      std::string group = bc->group;
+      if (bc->kind == BrokerKind::nats) {
+        std::string f = fn.name;
+        for (char& c : f)
+          if (c == '.' || c == '*' || c == '>') c = '_';
+        group += "_" + f;
+      }
+      auto key = std::tuple{sub.broker, sub.topic, group};
       auto it = by_topic.find(key);
       if (it == by_topic.end()) {
-        const BrokerConfig* bc = cfg_.broker(sub.broker);
-        auto src = brokers_.at(sub.broker)->make_source(sub.topic, bc->group);
+        auto src = brokers_.at(sub.broker)->make_source(sub.topic, group);
         if (!src) return src.error();
         sources_.push_back(std::move(src).value());
         it = by_topic.emplace(key, sources_.back().get()).first;
