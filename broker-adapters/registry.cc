@@ -1,6 +1,7 @@
 #include "broker-adapters/registry.h"
 
 #include "broker-adapters/local/local_broker.h"
+#include "broker-adapters/nats/nats_broker.h"
 
 namespace sluice {
 
@@ -8,13 +9,22 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
   switch (cfg.kind) {
     case BrokerKind::local:
       return make_local_broker(cfg);
-    case BrokerKind::kafka:
     case BrokerKind::nats:
+      return make_nats_broker(cfg);
+    case BrokerKind::kafka:
       break;
   }
   return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
                                            to_string(cfg.kind) +
                                            "' is not available in this build yet"};
+}
+
+std::string consumer_group(const BrokerConfig& broker, const std::string& function) {
+  if (broker.kind != BrokerKind::nats) return broker.group;
+  std::string f = function;
+  for (char& c : f)
+    if (c == '.' || c == '*' || c == '>') c = '_';
+  return broker.group + "_" + f;
 }
 
 }  // namespace sluice

@@ -12,4 +12,10 @@ namespace sluice {
 // clear Errc::invalid_argument naming the broker.
 Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg);
 
+// The consumer group a function's subscription reads with. Offset brokers (local,
+// Kafka): the broker's group, shared by every function of a topic (fan-out). NATS
+// JetStream: one durable consumer per function, `<group>_<function>` ('.', '*', '>'
+// replaced by '_'), so a slow function never holds back another one's acks.
+std::string consumer_group(const BrokerConfig& broker, const std::string& function);
+
 }  // namespace sluice

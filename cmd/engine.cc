@@ -38,21 +38,12 @@ Result<void> Engine::start() {
     dispatcher_->add_function(b);
     runtimes_.emplace(fn.name, std::move(rt).value());
   }
-  // Offset brokers (local, Kafka): one source per (broker, topic) in the broker's
-  // consumer group, fanned out to every function subscribed to it. NATS: one durable
-  // consumer per function subscription (`<group>_<function>`), so a slow function
-  // never holds back another one's acks.
+  // One source per (broker, topic, consumer group): see consumer_group() for who
+  // shares a source (fan-out) and who gets its own.
   std::map<std::tuple<std::string, std::string, std::string>, Source*> by_topic;
   for (const auto& fn : cfg_.functions) {
     for (const auto& sub : fn.subscribe) {
-      const BrokerConfig* bc = cfg_.broker(sub.broker);
-      std::string group = bc->group;
-      if (bc->kind == BrokerKind::nats) {
-        std::string f = fn.name;
-        for (char& c : f)
-          if (c == '.' || c == '*' || c == '>') c = '_';
-        group += "_" + f;
-      }
+      const std::string group = consumer_group(*cfg_.broker(sub.broker), fn.name);
       auto key = std::tuple{sub.broker, sub.topic, group};
       auto it = by_topic.find(key);
       if (it == by_topic.end()) {

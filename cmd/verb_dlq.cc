@@ -62,11 +62,13 @@ std::vector<dlq::Record> read_records(TopicBrowser& br, const Target& t,
   std::vector<dlq::Record> out;
   int64_t from = 0;
   int32_t partition = -1;
-  // Page per partition so offsets are comparable.
+  // Page per partition so offsets are comparable. A broker that cannot list the
+  // partitions without a consumer group (NATS: one stream sequence) is read as one.
   auto parts = br.lag(t.topic, "");
   std::vector<int32_t> ps;
   if (parts)
     for (const auto& p : parts.value()) ps.push_back(p.partition);
+  if (ps.empty()) ps.push_back(-1);
   for (int32_t p : ps) {
     partition = p;
     from = 0;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -70,12 +71,12 @@ int lag(const std::string& path, bool watch) {
       }
   do {
     std::vector<std::vector<std::string>> rows;
-    std::set<std::pair<std::string, std::string>> seen;
+    std::set<std::tuple<std::string, std::string, std::string>> seen;
     for (const auto& f : cfg.functions) {
       for (const auto& s : f.subscribe) {
-        if (!seen.insert({s.broker, s.topic}).second) continue;
+        const std::string group = consumer_group(*cfg.broker(s.broker), f.name);
+        if (!seen.insert({s.broker, s.topic, group}).second) continue;
         TopicBrowser* br = brokers.at(s.broker)->browser();
-        const std::string& group = cfg.broker(s.broker)->group;
         auto lag = br ? br->lag(s.topic, group)
                       : Result<std::vector<PartitionLag>>(
                             Error{Errc::invalid_argument, "broker has no lag view"});

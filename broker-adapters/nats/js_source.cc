@@ -1,0 +1,301 @@
+#include "broker-adapters/nats/js_source.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "broker-adapters/nats/js_lookup.h"
+#include "broker-adapters/nats/nats_codec.h"
+
+namespace sluice::nats {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int64_t kNanosPerMs = 1000000;
+
+std::chrono::milliseconds tick_of(const JsSourceOptions& o) {
+  return std::clamp(o.ack_wait / 8, Millis(20), Millis(500));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JetStreamSource>> JetStreamSource::open(NatsConn& conn, std::string stream,
+                                                               std::string topic,
+                                                               std::string group,
+                                                               JsSourceOptions opt) {
+  const std::string who = "nats broker '" + conn.broker() + "': source " + topic + "/" + group;
+  if (topic.empty()) return Error{Errc::invalid_argument, who + ": empty subject"};
+  if (group.empty() || group.find_first_of(".*> \t") != std::string::npos)
+    return Error{Errc::invalid_argument,
+                 who + ": the group names the durable consumer and may not be empty or "
+                       "contain '.', '*', '>' or spaces"};
+  std::unique_ptr<JetStreamSource> s(
+      new JetStreamSource(conn, std::move(stream), std::move(topic), std::move(group), opt));
+  SLUICE_TRY(s->ensure_consumer());
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = s->stream_.c_str();
+  so.Consumer = s->group_.c_str();  // bind: the library neither creates nor deletes it
+  so.ManualAck = true;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus st = js_PullSubscribe(&s->sub_, conn.js(), s->topic_.c_str(), s->group_.c_str(),
+                                   nullptr, &so, &jerr);
+  if (st != NATS_OK) return js_error(who + ": pull subscribe", st, jerr);
+  return s;
+}
+
+Result<void> JetStreamSource::ensure_consumer() {
+  const std::string who = "nats broker '" + conn_.broker() + "': consumer '" + group_ +
+                          "' on stream '" + stream_ + "'";
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = group_.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = opt_.ack_wait.count() * kNanosPerMs;
+  cc.MaxAckPending = opt_.max_ack_pending;
+  cc.MaxDeliver = -1;  // the dispatcher owns retries and dead letters
+  cc.FilterSubject = topic_.c_str();
+  cc.DeliverPolicy = js_DeliverAll;
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus st = js_GetConsumerInfo(&ci, conn_.js(), stream_.c_str(), group_.c_str(), nullptr, &jerr);
+  if (st == NATS_OK) {
+    const std::string filter =
+        ci->Config && ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
+    const bool same_filter = topic_ == filter;
+    const bool same = ci->Config && ci->Config->AckWait == cc.AckWait &&
+                      ci->Config->MaxAckPending == cc.MaxAckPending;
+    jsConsumerInfo_Destroy(ci);
+    ci = nullptr;
+    if (!same_filter)
+      return Error{Errc::invalid_argument, who + " already exists with filter '" + filter +
+                                               "', not '" + topic_ +
+                                               "' (use another group for this subject)"};
+    if (same) return ok();
+    st = js_UpdateConsumer(&ci, conn_.js(), stream_.c_str(), &cc, nullptr, &jerr);
+    if (st != NATS_OK) return js_error(who + ": update", st, jerr);
+    jsConsumerInfo_Destroy(ci);
+    return ok();
+  }
+  if (jerr != JSConsumerNotFoundErr && st != NATS_NOT_FOUND) return js_error(who, st, jerr);
+  st = js_AddConsumer(&ci, conn_.js(), stream_.c_str(), &cc, nullptr, &jerr);
+  if (st != NATS_OK) return js_error(who + ": create", st, jerr);
+  jsConsumerInfo_Destroy(ci);
+  spdlog::info("{}: created (filter {}, ack_wait {} ms, max_ack_pending {})", who, topic_,
+               opt_.ack_wait.count(), opt_.max_ack_pending);
+  return ok();
+}
+
+JetStreamSource::~JetStreamSource() {
+  stop();
+  {
+    std::lock_guard lk(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Still held: let the server redeliver them now rather than after AckWait.
+  for (auto& [token, h] : held_) {
+    natsMsg_Nak(h.msg, nullptr);
+    natsMsg_Destroy(h.msg);
+  }
+  held_.clear();
+  if (sub_) natsSubscription_Destroy(sub_);  // no Unsubscribe: the durable stays
+}
+
+Result<void> JetStreamSource::start(SourceListener& listener) {
+  std::lock_guard lk(mu_);
+  if (started_)
+    return Error{Errc::invalid_argument, "nats source " + topic_ + "/" + group_ +
+                                             ": start() may be called once"};
+  started_ = true;
+  fetching_ = true;
+  listener_ = &listener;
+  thread_ = std::thread([this] { run(); });
+  return ok();
+}
+
+void JetStreamSource::stop() {
+  std::unique_lock lk(mu_);
+  fetching_ = false;
+  cv_.notify_all();
+  if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id())
+    cv_.wait(lk, [&] { return !in_round_; });
+}
+
+void JetStreamSource::pause(int32_t) {
+  std::lock_guard lk(mu_);
+  paused_ = true;
+}
+
+void JetStreamSource::resume(int32_t) {
+  {
+    std::lock_guard lk(mu_);
+    paused_ = false;
+  }
+  cv_.notify_all();
+}
+
+void JetStreamSource::settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds delay) {
+  natsMsg* msg = nullptr;
+  {
+    std::lock_guard lk(mu_);
+    auto it = held_.find(tag.token);
+    if (it == held_.end()) return;  // settled twice, or not ours
+    msg = it->second.msg;
+    held_.erase(it);
+  }
+  cv_.notify_all();  // budget freed
+  natsStatus s = NATS_OK;
+  const char* what = "ack";
+  switch (how) {
+    case Settle::ack: s = natsMsg_Ack(msg, nullptr); break;
+    case Settle::nack:
+      what = "nak";
+      s = delay.count() > 0 ? natsMsg_NakWithDelay(msg, delay.count(), nullptr)
+                            : natsMsg_Nak(msg, nullptr);
+      break;
+    case Settle::term: what = "term"; s = natsMsg_Term(msg, nullptr); break;
+  }
+  if (s != NATS_OK)  // the server redelivers after AckWait: at-least-once holds
+    report(nats_error("nats source " + topic_ + "/" + group_ + ": " + what + " of stream sequence " +
+                          std::to_string(tag.offset),
+                      s));
+  natsMsg_Destroy(msg);
+}
+
+size_t JetStreamSource::held() const {
+  std::lock_guard lk(mu_);
+  return held_.size();
+}
+uint64_t JetStreamSource::keep_alives_sent() const {
+  std::lock_guard lk(mu_);
+  return keep_alives_;
+}
+uint64_t JetStreamSource::fetch_errors() const {
+  std::lock_guard lk(mu_);
+  return fetch_errors_;
+}
+
+void JetStreamSource::report(const Error& e) {
+  const int64_t now = now_unix_ms();
+  {
+    std::lock_guard lk(mu_);
+    ++fetch_errors_;
+    if (now - last_log_ms_ < 5000) return;
+    last_log_ms_ = now;
+  }
+  spdlog::warn("{} (will retry)", e.message);
+  if (listener_) listener_->on_source_error(*this, e);
+}
+
+void JetStreamSource::run() {
+  pthread_setname_np(pthread_self(), "sluice-nats-f");
+  const auto tick = tick_of(opt_);
+  auto next_keep_alive = Clock::now();
+  for (;;) {
+    int n = 0;
+    {
+      std::unique_lock lk(mu_);
+      if (quit_) break;
+      auto budget = [&] {
+        if (!fetching_ || paused_) return int64_t{0};
+        return std::min<int64_t>(opt_.fetch_batch,
+                                 opt_.max_ack_pending - static_cast<int64_t>(held_.size()));
+      };
+      n = static_cast<int>(std::max<int64_t>(0, budget()));
+      if (n == 0) {
+        in_round_ = false;
+        cv_.notify_all();
+        cv_.wait_for(lk, tick, [&] { return quit_ || budget() > 0; });
+      } else {
+        in_round_ = true;
+      }
+    }
+    if (n > 0) fetch_round(n);
+    if (Clock::now() >= next_keep_alive) {  // at most once per tick (held_ may be large)
+      keep_alive();
+      next_keep_alive = Clock::now() + tick;
+    }
+  }
+  std::lock_guard lk(mu_);
+  in_round_ = false;
+  cv_.notify_all();
+}
+
+void JetStreamSource::fetch_round(int n) {
+  natsMsgList list{nullptr, 0};
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_Fetch(&list, sub_, n, tick_of(opt_).count(), &jerr);
+  if (list.Count == 0) {
+    natsMsgList_Destroy(&list);
+    if (s != NATS_OK && s != NATS_TIMEOUT) {
+      report(js_error("nats source " + topic_ + "/" + group_ + ": fetch", s, jerr));
+      std::unique_lock lk(mu_);  // back off a little; stop/quit wake us
+      cv_.wait_for(lk, tick_of(opt_), [&] { return quit_ || !fetching_; });
+    }
+    return;
+  }
+  std::vector<Delivery> batch;
+  batch.reserve(static_cast<size_t>(list.Count));
+  std::vector<Held> fresh;
+  fresh.reserve(static_cast<size_t>(list.Count));
+  const auto now = Clock::now();
+  for (int i = 0; i < list.Count; ++i) {
+    natsMsg* m = list.Msgs[i];
+    list.Msgs[i] = nullptr;
+    jsMsgMetaData* meta = nullptr;
+    MsgCoords at{conn_.broker(), stream_, 0, 0};
+    uint64_t delivered = 1;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+      at.sequence = meta->Sequence.Stream;
+      at.timestamp_ms = meta->Timestamp / kNanosPerMs;
+      delivered = meta->NumDelivered;
+      jsMsgMetaData_Destroy(meta);
+    }
+    Event ev = msg_to_event(m, at);
+    if (delivered > 1) ev.set_header("sluice-nats-delivered", std::to_string(delivered));
+    batch.emplace_back(std::move(ev), this, DeliveryTag{0, static_cast<int64_t>(at.sequence), 0});
+    fresh.push_back(Held{m, now, now});
+  }
+  natsMsgList_Destroy(&list);
+  {
+    std::lock_guard lk(mu_);
+    if (!fetching_) {
+      // stop() raced the fetch: hand these straight back to the server.
+      for (auto& h : fresh) {
+        natsMsg_Nak(h.msg, nullptr);
+        natsMsg_Destroy(h.msg);
+      }
+      return;
+    }
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      const uint64_t token = next_token_++;
+      held_.emplace(token, fresh[i]);
+      batch[i] = Delivery(std::move(batch[i].event), this,
+                          DeliveryTag{0, batch[i].tag().offset, token});
+    }
+  }
+  listener_->on_deliveries(*this, std::move(batch));
+}
+
+Result<std::vector<PartitionLag>> JetStreamSource::lag() {
+  SLUICE_TRY(pl, consumer_lag(conn_, stream_, topic_, group_));
+  return std::vector<PartitionLag>{std::move(pl)};
+}
+
+void JetStreamSource::keep_alive() {
+  const auto half = opt_.ack_wait / 2;
+  const auto now = Clock::now();
+  std::lock_guard lk(mu_);
+  for (auto& [token, h] : held_) {
+    if (now - h.since < half || now - h.touched < half) continue;
+    if (natsMsg_InProgress(h.msg, nullptr) == NATS_OK) {
+      h.touched = now;
+      ++keep_alives_;
+    }
+  }
+}
+
+}  // namespace sluice::nats

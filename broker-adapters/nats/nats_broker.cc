@@ -1,0 +1,122 @@
+#include "broker-adapters/nats/nats_broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "broker-adapters/nats/core_source.h"
+
+namespace sluice::nats {
+
+Result<std::unique_ptr<NatsBroker>> NatsBroker::open(const BrokerConfig& cfg) {
+  if (cfg.kind != BrokerKind::nats)
+    return Error{Errc::invalid_argument, "broker '" + cfg.name + "' is not of kind nats"};
+  SLUICE_TRY(settings, parse_settings(cfg));
+  std::unique_ptr<NatsBroker> b(new NatsBroker());
+  b->group_ = cfg.group;
+  SLUICE_TRY(conn, NatsConn::connect(cfg, settings));
+  b->conn_ = std::move(conn);
+  if (cfg.jetstream) {
+SLUICE_TRY(b->setup_stream(cfg));
+  }
+  SLUICE_TRY(sink, NatsSink::open(*b->conn_, b->stream_, b->subjects_));
+  b->sink_ = std::move(sink);
+  if (!b->stream_.empty()) b->browser_ = std::make_unique<NatsBrowser>(*b->conn_, b->stream_);
+  return b;
+}
+
+Result<void> NatsBroker::setup_stream(const BrokerConfig& cfg) {
+  const JetStreamConfig& js = *cfg.jetstream;
+  const std::string who = "nats broker '" + cfg.name + "': stream '" + js.stream + "'";
+  if (js.stream.empty() || js.stream.find_first_of(".*> \t") != std::string::npos)
+    return Error{Errc::invalid_argument, who + ": not a valid stream name"};
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, conn_->js(), js.stream.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    for (int i = 0; si->Config && i < si->Config->SubjectsLen; ++i)
+      subjects_.emplace_back(si->Config->Subjects[i]);
+    jsStreamInfo_Destroy(si);
+    for (const auto& want : js.subjects) {
+      bool covered = false;
+      for (const auto& have : subjects_) covered = covered || subject_covers(have, want);
+      if (!covered)
+        spdlog::warn("{}: exists but does not cover configured subject '{}' (left unchanged)",
+                     who, want);
+    }
+    stream_ = js.stream;
+    return ok();
+  }
+  if (jerr != JSStreamNotFoundErr && s != NATS_NOT_FOUND) return js_error(who, s, jerr);
+  if (!js.create)
+    return Error{Errc::invalid_argument,
+                 who + " does not exist on the server (create it, or set jetstream.create: true)"};
+  if (js.subjects.empty())
+    return Error{Errc::invalid_argument, who + ": jetstream.subjects is needed to create it"};
+  std::vector<const char*> subs;
+  for (const auto& x : js.subjects) subs.push_back(x.c_str());
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = js.stream.c_str();
+  sc.Subjects = subs.data();
+  sc.SubjectsLen = static_cast<int>(subs.size());
+  sc.Storage = js_FileStorage;
+  s = js_AddStream(&si, conn_->js(), &sc, nullptr, &jerr);
+  if (s != NATS_OK) return js_error(who + ": create", s, jerr);
+  jsStreamInfo_Destroy(si);
+  spdlog::info("{}: created (file storage)", who);
+  subjects_ = js.subjects;
+  stream_ = js.stream;
+  return ok();
+}
+
+NatsBroker::~NatsBroker() {
+  stop();
+  sink_.reset();
+  browser_.reset();
+  conn_.reset();
+}
+
+Result<std::unique_ptr<Source>> NatsBroker::make_source(const std::string& topic,
+                                                        const std::string& group) {
+  const std::string& g = group.empty() ? group_ : group;
+  if (stream_.empty()) {
+    SLUICE_TRY(src, CoreSource::open(*conn_, topic, g));
+    return std::unique_ptr<Source>(std::move(src));
+  }
+  const NatsSettings& s = conn_->settings();
+  SLUICE_TRY(src, make_jetstream_source(topic, g, {s.ack_wait, s.max_ack_pending, s.fetch_batch}));
+  return std::unique_ptr<Source>(std::move(src));
+}
+
+Result<std::unique_ptr<JetStreamSource>> NatsBroker::make_jetstream_source(
+    const std::string& topic, const std::string& group, JsSourceOptions opt) {
+  const std::string who = "nats broker '" + std::string(name()) + "': source '" + topic + "'";
+  if (stream_.empty())
+    return Error{Errc::invalid_argument, who + ": the broker has no jetstream stream"};
+  bool covered = false;
+  for (const auto& p : subjects_) covered = covered || subject_covers(p, topic);
+  if (!covered)
+    return Error{Errc::invalid_argument,
+                 who + ": not covered by the subjects of stream '" + stream_ + "'"};
+  return JetStreamSource::open(*conn_, stream_, topic, group.empty() ? group_ : group, opt);
+}
+
+void NatsBroker::stop() {
+  if (stopped_ || !conn_) return;
+  stopped_ = true;
+  if (!sink_) return conn_->close();
+  if (auto r = sink_->flush(conn_->settings().publish_timeout); !r)
+    spdlog::warn("{} (stopping)", r.error().message);
+  sink_->stop();
+  conn_->close();
+}
+
+}  // namespace sluice::nats
+
+namespace sluice {
+
+Result<std::unique_ptr<Broker>> make_nats_broker(const BrokerConfig& cfg) {
+  SLUICE_TRY(b, nats::NatsBroker::open(cfg));
+  return std::unique_ptr<Broker>(std::move(b));
+}
+
+}  // namespace sluice

@@ -1,0 +1,65 @@
+#include "broker-adapters/nats/js_lookup.h"
+#include "broker-adapters/nats/nats_broker.h"
+
+namespace sluice::nats {
+namespace {
+
+Error no_event(const NatsConn& c, std::string_view stream, std::string_view topic, int64_t seq) {
+  return Error{Errc::not_found, "nats broker '" + c.broker() + "': no event " + std::string(topic) +
+                                    " at sequence " + std::to_string(seq) + " of stream '" +
+                                    std::string(stream) + "'"};
+}
+
+}  // namespace
+
+Result<std::vector<Event>> NatsBrowser::read(std::string_view topic, int32_t partition,
+                                             int64_t from_offset, size_t limit) {
+  std::vector<Event> out;
+  if (partition > 0) return out;  // one partition: 0
+  uint64_t seq = static_cast<uint64_t>(std::max<int64_t>(from_offset, 1));
+  while (out.size() < limit) {
+    SLUICE_TRY(next, next_message(conn_, stream_, seq, topic));
+    if (!next) break;
+    out.push_back(msg_to_event(next->msg.get(),
+                               MsgCoords{conn_.broker(), stream_, next->sequence, next->timestamp_ms}));
+    seq = next->sequence + 1;
+  }
+  return out;
+}
+
+Result<Event> NatsBrowser::get(std::string_view topic, int32_t partition, int64_t offset) {
+  if (partition > 0 || offset < 1) return no_event(conn_, stream_, topic, offset);
+  natsMsg* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&raw, conn_.js(), stream_.c_str(), static_cast<uint64_t>(offset),
+                           nullptr, &jerr);
+  if (s != NATS_OK) {
+    Error e = js_error("nats broker '" + conn_.broker() + "': get " + std::string(topic) + "@" +
+                           std::to_string(offset),
+                       s, jerr);
+    if (e.code == Errc::not_found) return no_event(conn_, stream_, topic, offset);
+    return e;
+  }
+  MsgPtr m(raw);
+  if (!subject_matches(topic, natsMsg_GetSubject(raw))) return no_event(conn_, stream_, topic, offset);
+  return msg_to_event(raw, MsgCoords{conn_.broker(), stream_, natsMsg_GetSequence(raw),
+                                     natsMsg_GetTime(raw) / 1000000});
+}
+
+Result<void> NatsBrowser::remove(std::string_view topic, int32_t partition, int64_t offset) {
+  SLUICE_TRY(get(topic, partition, offset));  // only events of this topic
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_DeleteMsg(conn_.js(), stream_.c_str(), static_cast<uint64_t>(offset), nullptr, &jerr);
+  if (s != NATS_OK)
+    return js_error("nats broker '" + conn_.broker() + "': delete " + std::string(topic) + "@" +
+                        std::to_string(offset),
+                    s, jerr);
+  return ok();
+}
+
+Result<std::vector<PartitionLag>> NatsBrowser::lag(std::string_view topic, std::string_view group) {
+  SLUICE_TRY(pl, consumer_lag(conn_, stream_, topic, group));
+  return std::vector<PartitionLag>{std::move(pl)};
+}
+
+}  // namespace sluice::nats

@@ -1,0 +1,129 @@
+#include "broker-adapters/nats/nats_codec.h"
+
+#include <strings.h>
+
+#include <cstdlib>
+
+#include "broker-adapters/nats/nats_conn.h"
+#include "core/cloudevents.h"
+
+namespace sluice::nats {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool has_prefix_ci(std::string_view s, std::string_view prefix) {
+  return s.size() > prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view last_token(std::string_view subject) {
+  size_t dot = subject.rfind('.');
+  return dot == std::string_view::npos ? subject : subject.substr(dot + 1);
+}
+
+Event plain_event(const MsgCoords& at, std::string_view subject, Headers headers,
+                  std::string data) {
+  Event ev;
+  if (at.stream.empty()) {
+    ev.id = new_event_id();
+    ev.source = "/nats";
+  } else {
+    ev.id = std::string(at.stream) + "/" + std::to_string(at.sequence);
+    ev.source = "/nats/" + std::string(at.stream);
+  }
+  ev.type = std::string(kPlainType);
+  ev.subject = std::string(subject);
+  for (const auto& h : headers)
+    if (iequals(h.name, "content-type")) ev.datacontenttype = h.value;
+  ev.headers = std::move(headers);
+  ev.data = std::move(data);
+  return ev;
+}
+
+}  // namespace
+
+Headers read_headers(natsMsg* m) {
+  Headers out;
+  const char** keys = nullptr;
+  int nkeys = 0;
+  if (natsMsgHeader_Keys(m, &keys, &nkeys) != NATS_OK) return out;
+  for (int i = 0; i < nkeys; ++i) {
+    const char** values = nullptr;
+    int nvalues = 0;
+    if (natsMsgHeader_Values(m, keys[i], &values, &nvalues) != NATS_OK) continue;
+    for (int j = 0; j < nvalues; ++j) out.push_back(Header{keys[i], values[j] ? values[j] : ""});
+    free(values);
+  }
+  free(keys);
+  return out;
+}
+
+Event msg_to_event(natsMsg* m, const MsgCoords& at) {
+  const std::string_view subject = natsMsg_GetSubject(m);
+  const char* data = natsMsg_GetData(m);
+  std::string body(data ? data : "", static_cast<size_t>(natsMsg_GetDataLength(m)));
+  Headers headers = read_headers(m);
+
+  bool binary = false;
+  const std::string* content_type = nullptr;
+  const std::string* key = nullptr;
+  for (const auto& h : headers) {
+    if (has_prefix_ci(h.name, cloudevents::kHttpPrefix)) binary = true;
+    if (iequals(h.name, "content-type")) content_type = &h.value;
+    if (iequals(h.name, kKeyHeader)) key = &h.value;
+  }
+  const bool structured =
+      !binary && content_type &&
+      iequals(content_type->substr(0, content_type->find(';')), cloudevents::kStructuredContentType);
+
+  Event ev;
+  std::string explicit_key = key ? *key : std::string();
+  if (binary || structured) {
+    Result<Event> parsed = binary ? cloudevents::parse_binary(headers, cloudevents::kHttpPrefix,
+                                                              body, {})
+                                  : cloudevents::parse_structured(body);
+    if (parsed) {
+      ev = std::move(parsed).value();
+      if (structured) {
+        for (auto& h : headers)
+          if (!iequals(h.name, "content-type")) ev.headers.push_back(std::move(h));
+      }
+    } else {
+      ev = plain_event(at, subject, std::move(headers), std::move(body));
+      ev.set_header(std::string(kDecodeErrorHeader), parsed.error().message);
+    }
+  } else {
+    ev = plain_event(at, subject, std::move(headers), std::move(body));
+  }
+  if (!explicit_key.empty()) ev.key = std::move(explicit_key);
+  else if (ev.key.empty()) ev.key = std::string(last_token(subject));
+  ev.broker = std::string(at.broker);
+  ev.topic = std::string(subject);
+  ev.partition = 0;
+  ev.offset = at.stream.empty() ? -1 : static_cast<int64_t>(at.sequence);
+  ev.broker_timestamp_ms = at.timestamp_ms;
+  return ev;
+}
+
+Result<MsgPtr> event_to_msg(std::string_view subject, const Event& ev) {
+  const std::string subj(subject);
+  natsMsg* raw = nullptr;
+  natsStatus s = natsMsg_Create(&raw, subj.c_str(), nullptr, ev.data.data(),
+                                static_cast<int>(ev.data.size()));
+  if (s != NATS_OK) return nats_error("nats: message for '" + subj + "'", s, Errc::invalid_argument);
+  MsgPtr m(raw);
+  for (const auto& h : cloudevents::to_binary(ev, cloudevents::kHttpPrefix)) {
+    if (h.name.empty() || h.name.find_first_of(":\r\n") != std::string::npos ||
+        h.value.find_first_of("\r\n") != std::string::npos)
+      return Error{Errc::invalid_argument,
+                   "nats: header '" + h.name + "' cannot travel as a NATS header (CR/LF or ':')"};
+    s = natsMsgHeader_Add(m.get(), h.name.c_str(), h.value.c_str());
+    if (s != NATS_OK)
+      return nats_error("nats: header '" + h.name + "'", s, Errc::invalid_argument);
+  }
+  return m;
+}
+
+}  // namespace sluice::nats

@@ -1,0 +1,54 @@
+// NATS message <-> Event (the CloudEvents NATS binding, PRODUCT.md section 6).
+//
+// Pure functions over one message; safe on any thread (a natsMsg must not be used
+// by two threads at once, which callers guarantee).
+//
+// Decoding, in order:
+//   - any `ce-*` header: binary mode (cloudevents::parse_binary, prefix "ce-");
+//   - content-type application/cloudevents+json: structured mode;
+//   - otherwise, or when the CloudEvent is malformed: a plain event, id
+//     "<stream>/<sequence>" (core NATS: a fresh UUID), source "/nats/<stream>",
+//     type io.sluice.nats.message, every header kept; a malformed CloudEvent also
+//     gets the header `sluice-decode-error` (delivered, never dropped).
+//   key = header `sluice-key`, else the partitionkey extension, else the last token
+//   of the subject.
+// Encoding: binary mode (ce-* headers + Event.headers as NATS headers, data as the
+// payload).
+#pragma once
+
+#include <nats/nats.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+#include "core/result.h"
+
+namespace sluice::nats {
+
+inline constexpr std::string_view kPlainType = "io.sluice.nats.message";
+inline constexpr std::string_view kDecodeErrorHeader = "sluice-decode-error";
+inline constexpr std::string_view kKeyHeader = "sluice-key";
+
+struct MsgDeleter {
+  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+
+// Where a message came from. `stream` empty = core NATS (no sequence).
+struct MsgCoords {
+  std::string_view broker;
+  std::string_view stream;
+  uint64_t sequence = 0;
+  int64_t timestamp_ms = 0;
+};
+
+// Every header of `m` in wire order (a name with several values gives several).
+Headers read_headers(natsMsg* m);
+// The event `m` carries; topic = subject, partition 0, offset = sequence (-1 core).
+Event msg_to_event(natsMsg* m, const MsgCoords& at);
+// A message for `subject` carrying `ev` in binary mode.
+Result<MsgPtr> event_to_msg(std::string_view subject, const Event& ev);
+
+}  // namespace sluice::nats

@@ -1,0 +1,148 @@
+// NATS message <-> Event mapping (the CloudEvents NATS binding), on messages built
+// in memory: binary, structured, plain, malformed, key rules, round trip.
+#include <gtest/gtest.h>
+
+#include "broker-adapters/nats/nats_codec.h"
+#include "broker-adapters/nats/nats_conn.h"
+#include "core/cloudevents.h"
+
+namespace sluice::nats {
+namespace {
+
+// nats.c's message functions need the library opened (a connection does it).
+class NatsLib : public ::testing::Environment {
+ public:
+  void SetUp() override { ASSERT_EQ(nats_Open(-1), NATS_OK); }
+};
+const auto* const kNatsLib = ::testing::AddGlobalTestEnvironment(new NatsLib);
+
+MsgPtr msg(const std::string& subject, const std::string& data,
+           const std::vector<std::pair<std::string, std::string>>& headers) {
+  natsMsg* m = nullptr;
+  EXPECT_EQ(natsMsg_Create(&m, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size())),
+            NATS_OK);
+  for (auto& [k, v] : headers) EXPECT_EQ(natsMsgHeader_Add(m, k.c_str(), v.c_str()), NATS_OK);
+  return MsgPtr(m);
+}
+
+const MsgCoords kAt{"nats", "EVENTS", 42, 1700000000000};
+
+TEST(NatsCodec, PlainMessageBecomesEventWithStreamSequenceId) {
+  auto m = msg("events.orders.eu", "hello", {{"X-Trace", "abc"}, {"Content-Type", "text/plain"}});
+  Event e = msg_to_event(m.get(), kAt);
+  EXPECT_EQ(e.id, "EVENTS/42");
+  EXPECT_EQ(e.source, "/nats/EVENTS");
+  EXPECT_EQ(e.type, "io.sluice.nats.message");
+  EXPECT_EQ(e.data, "hello");
+  EXPECT_EQ(e.datacontenttype, "text/plain");
+  EXPECT_EQ(e.topic, "events.orders.eu");
+  EXPECT_EQ(e.partition, 0);
+  EXPECT_EQ(e.offset, 42);
+  EXPECT_EQ(e.key, "eu");  // last subject token
+  EXPECT_EQ(e.broker, "nats");
+  EXPECT_EQ(e.broker_timestamp_ms, 1700000000000);
+  ASSERT_NE(e.header("x-trace"), nullptr);
+  EXPECT_EQ(*e.header("x-trace"), "abc");
+}
+
+TEST(NatsCodec, SluiceKeyHeaderWins) {
+  auto m = msg("events.a", "x", {{"sluice-key", "k1"}});
+  EXPECT_EQ(msg_to_event(m.get(), kAt).key, "k1");
+}
+
+TEST(NatsCodec, BinaryModeReadsCeHeaders) {
+  auto m = msg("events.a", "{\"n\":1}",
+               {{"ce-specversion", "1.0"}, {"ce-id", "e-1"}, {"ce-source", "/src"},
+                {"ce-type", "t.created"}, {"ce-partitionkey", "pk"}, {"content-type", "application/json"},
+                {"X-Other", "kept"}});
+  Event e = msg_to_event(m.get(), kAt);
+  EXPECT_EQ(e.id, "e-1");
+  EXPECT_EQ(e.source, "/src");
+  EXPECT_EQ(e.type, "t.created");
+  EXPECT_EQ(e.datacontenttype, "application/json");
+  EXPECT_EQ(e.data, "{\"n\":1}");
+  EXPECT_EQ(e.key, "pk");
+  EXPECT_EQ(e.offset, 42);
+  ASSERT_NE(e.header("x-other"), nullptr);
+  EXPECT_EQ(e.header(kDecodeErrorHeader), nullptr);
+}
+
+TEST(NatsCodec, StructuredModeParsesJson) {
+  Event src;
+  src.id = "s-1";
+  src.source = "/s";
+  src.type = "t";
+  src.datacontenttype = "text/plain";
+  src.data = "body";
+  auto m = msg("events.b", cloudevents::to_structured(src),
+               {{"Content-Type", "application/cloudevents+json; charset=utf-8"}, {"X-H", "1"}});
+  Event e = msg_to_event(m.get(), kAt);
+  EXPECT_EQ(e.id, "s-1");
+  EXPECT_EQ(e.type, "t");
+  EXPECT_EQ(e.data, "body");
+  ASSERT_NE(e.header("x-h"), nullptr);
+  EXPECT_EQ(e.header("content-type"), nullptr);
+}
+
+TEST(NatsCodec, MalformedCloudEventIsDeliveredPlainWithDecodeError) {
+  auto bin = msg("events.c", "raw", {{"ce-id", "only-an-id"}});  // no source/type
+  Event e = msg_to_event(bin.get(), kAt);
+  EXPECT_EQ(e.id, "EVENTS/42");
+  EXPECT_EQ(e.data, "raw");
+  EXPECT_NE(e.header(kDecodeErrorHeader), nullptr);
+  ASSERT_NE(e.header("ce-id"), nullptr);
+
+  auto st = msg("events.c", "{not json", {{"content-type", "application/cloudevents+json"}});
+  Event s = msg_to_event(st.get(), kAt);
+  EXPECT_EQ(s.type, "io.sluice.nats.message");
+  EXPECT_EQ(s.data, "{not json");
+  EXPECT_NE(s.header(kDecodeErrorHeader), nullptr);
+}
+
+TEST(NatsCodec, EncodeDecodeRoundTrip) {
+  Event src;
+  src.id = "r-1";
+  src.source = "/r";
+  src.type = "t.r";
+  src.subject = "sub ject";
+  src.datacontenttype = "application/octet-stream";
+  src.data = std::string("a\0b", 3);
+  src.key = "kk";
+  src.extensions = {{"traceparent", "00-abc"}};
+  src.headers = {{"X-App", "v"}};
+  auto m = event_to_msg("events.rt", src);
+  ASSERT_TRUE(m) << m.error().message;
+  Event e = msg_to_event(m.value().get(), kAt);
+  EXPECT_EQ(e.id, "r-1");
+  EXPECT_EQ(e.subject, "sub ject");
+  EXPECT_EQ(e.data, src.data);
+  EXPECT_EQ(e.key, "kk");
+  ASSERT_NE(e.extension("traceparent"), nullptr);
+  ASSERT_NE(e.header("x-app"), nullptr);
+  EXPECT_EQ(*e.header("x-app"), "v");
+}
+
+TEST(NatsCodec, HeaderWithNewlineIsRejected) {
+  Event src = Event{};
+  src.id = "x";
+  src.source = "/x";
+  src.type = "t";
+  src.headers = {{"X-Bad", "a\r\nb"}};
+  auto m = event_to_msg("events.x", src);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, Errc::invalid_argument);
+}
+
+TEST(NatsSubjects, MatchAndCover) {
+  EXPECT_TRUE(subject_matches("events.>", "events.a.b"));
+  EXPECT_FALSE(subject_matches("events.>", "events"));
+  EXPECT_TRUE(subject_matches("events.*.x", "events.a.x"));
+  EXPECT_FALSE(subject_matches("events.*", "events.a.b"));
+  EXPECT_TRUE(subject_covers("events.>", "events.*.x"));
+  EXPECT_TRUE(subject_covers("events.>", "events.>"));
+  EXPECT_FALSE(subject_covers("events.*", "events.>"));
+  EXPECT_FALSE(subject_covers("events.a", "events.*"));
+}
+
+}  // namespace
+}  // namespace sluice::nats

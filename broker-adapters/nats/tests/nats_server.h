@@ -1,0 +1,204 @@
+// Test helpers: a real nats-server per fixture (own store dir, free loopback port,
+// started with posix_spawn and killed in TearDown), a collecting SourceListener and
+// polling with deadlines (never a sleep as synchronisation).
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker-adapters/nats/nats_broker.h"
+#include "config/config.h"
+#include "core/broker.h"
+
+extern char** environ;
+
+namespace sluice::nats::testing {
+
+using namespace std::chrono_literals;
+inline constexpr auto kDeadline = std::chrono::seconds(20);
+
+// Polls `cond` every 10 ms until it holds or `limit` passed.
+inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = kDeadline) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return cond();
+}
+
+inline int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+inline bool port_accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+// One nats-server -js process with a private store directory.
+class NatsServer {
+ public:
+  NatsServer() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-nats-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) != nullptr) dir_ = tmpl;
+    port_ = free_port();
+  }
+  ~NatsServer() {
+    kill_now();
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  bool start() {
+    const std::string port = std::to_string(port_), store = dir_ + "/store",
+                      log = dir_ + "/server.log";
+    std::vector<std::string> args = {"nats-server", "-js", "-sd", store, "-a", "127.0.0.1",
+                                     "-p", port, "-l", log};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawnp(&pid_, "nats-server", nullptr, nullptr, argv.data(), environ) != 0) {
+      pid_ = -1;
+      return false;
+    }
+    return eventually([&] { return port_accepts(port_); }, 10s);
+  }
+  void kill_now() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+  }
+  int port() const { return port_; }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string dir_;
+  int port_ = -1;
+  pid_t pid_ = -1;
+};
+
+inline BrokerConfig js_config(const NatsServer& s, bool create = true,
+                              std::string stream = "EVENTS",
+                              std::vector<std::string> subjects = {"events.>"}) {
+  BrokerConfig c;
+  c.name = "nats";
+  c.kind = BrokerKind::nats;
+  c.urls = {s.url()};
+  c.jetstream = JetStreamConfig{std::move(stream), std::move(subjects), create};
+  c.options = {{"reconnect_wait", "50ms"}};
+  return c;
+}
+
+inline std::unique_ptr<NatsBroker> open_broker(const BrokerConfig& c) {
+  auto b = NatsBroker::open(c);
+  EXPECT_TRUE(b) << (b ? "" : b.error().message);
+  return b ? std::move(b).value() : nullptr;
+}
+
+inline Event make_event(std::string id, std::string data = {}, std::string key = {}) {
+  Event e;
+  e.id = std::move(id);
+  e.source = "test";
+  e.type = "test.event";
+  e.data = std::move(data);
+  e.key = std::move(key);
+  return e;
+}
+
+// Publishes and waits for the completion.
+inline Result<PublishAck> publish_sync(Sink& sink, const std::string& topic, Event ev) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<PublishAck>> got;
+  sink.publish(topic, std::move(ev), [&](Result<PublishAck> r) {
+    std::lock_guard lk(mu);
+    got = std::move(r);
+    cv.notify_all();
+  });
+  std::unique_lock lk(mu);
+  if (!cv.wait_for(lk, kDeadline, [&] { return got.has_value(); }))
+    return Error{Errc::timeout, "no publish completion"};
+  return std::move(*got);
+}
+
+// Keeps every delivery; optionally settles it on arrival.
+class Collector final : public SourceListener {
+ public:
+  std::function<void(Delivery&)> on_each;  // runs on the adapter thread
+  void on_deliveries(Source&, std::vector<Delivery>&& batch) override {
+    std::lock_guard lk(mu_);
+    for (auto& d : batch) {
+      if (on_each) on_each(d);
+      got_.push_back(std::move(d));
+    }
+  }
+  size_t size() {
+    std::lock_guard lk(mu_);
+    return got_.size();
+  }
+  bool wait_for(size_t n, std::chrono::milliseconds limit = kDeadline) {
+    return eventually([&] { return size() >= n; }, limit);
+  }
+  // Moves the deliveries out (settle them from the test thread).
+  std::vector<Delivery> take() {
+    std::lock_guard lk(mu_);
+    return std::move(got_);
+  }
+  std::vector<int64_t> offsets() {
+    std::lock_guard lk(mu_);
+    std::vector<int64_t> o;
+    for (auto& d : got_) o.push_back(d.event.offset);
+    return o;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Delivery> got_;
+};
+
+// A fixture with its own server.
+class NatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.start()) << "nats-server did not start"; }
+  void TearDown() override { server_.kill_now(); }
+  NatsServer server_;
+};
+
+}  // namespace sluice::nats::testing

@@ -1,0 +1,17 @@
+// NATS subject matching, shared by the NATS adapter and the config validator.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+// Splits "a.b.c" into its dot-separated tokens.
+std::vector<std::string_view> subject_tokens(std::string_view s);
+// `*` matches one token, `>` one or more trailing tokens.
+bool subject_matches(std::string_view pattern, std::string_view subject);
+// True when every subject `filter` can match is also matched by `pattern`
+// (a stream covering a source's filter or a sink's subject).
+bool subject_covers(std::string_view pattern, std::string_view filter);
+
+}  // namespace sluice
