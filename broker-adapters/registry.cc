@@ -1,6 +1,7 @@
 #include "broker-adapters/registry.h"
 
 #include "broker-adapters/local/local_broker.h"
+#include "broker-adapters/kafka/kafka_broker.h"
 #include "broker-adapters/nats/nats_broker.h"
 
 namespace sluice {
@@ -12,7 +13,7 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
     case BrokerKind::nats:
       return make_nats_broker(cfg);
     case BrokerKind::kafka:
-      break;
+      return make_kafka_broker(cfg);
   }
   return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
                                            to_string(cfg.kind) +

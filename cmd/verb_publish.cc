@@ -32,7 +32,16 @@ int publish(const PublishArgs& a) {
   int left = a.count, failed = 0;
   std::string first_error;
   std::vector<std::string> lines;
+  // A window of publishes in flight: enough to fill group commits, bounded so a
+  // large --count never outruns the broker's write queue (or our memory).
+  const int window = 4096;
+  int in_flight = 0;
   for (int i = 0; i < a.count; ++i) {
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return in_flight < window; });
+      ++in_flight;
+    }
     Event e;
     e.id = new_event_id();
     e.source = "/sluice/cli";
@@ -50,7 +59,9 @@ int publish(const PublishArgs& a) {
         lines.push_back(fmt::format("published {} to {} partition {} offset {}", id,
                                     r.value().topic, r.value().partition, r.value().offset));
       }
-      if (--left == 0) cv.notify_all();
+      --in_flight;
+      --left;
+      cv.notify_all();
     });
   }
   {

@@ -1,0 +1,109 @@
+#include "broker-adapters/kafka/kafka_codec.h"
+
+#include <strings.h>
+
+#include "core/cloudevents.h"
+
+namespace sluice::kafka {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool has_prefix_ci(std::string_view s, std::string_view prefix) {
+  return s.size() > prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+Headers read_headers(const rd_kafka_message_t* msg) {
+  Headers out;
+  rd_kafka_headers_t* hdrs = nullptr;
+  // The headers stay owned by the message.
+  if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) return out;
+  out.reserve(rd_kafka_header_cnt(hdrs));
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i)
+    out.push_back(Header{name, value ? std::string(static_cast<const char*>(value), size)
+                                     : std::string()});
+  return out;
+}
+
+Event plain_event(std::string_view topic, const rd_kafka_message_t* msg, Headers headers,
+                  std::string data, int64_t ts) {
+  Event ev;
+  ev.id = std::string(topic) + "/" + std::to_string(msg->partition) + "/" +
+          std::to_string(msg->offset);
+  ev.source = "/kafka/" + std::string(topic);
+  ev.type = std::string(kPlainType);
+  if (ts > 0) ev.time = format_rfc3339(ts);
+  for (const auto& h : headers)
+    if (iequals(h.name, "content-type")) ev.datacontenttype = h.value;
+  ev.headers = std::move(headers);
+  ev.data = std::move(data);
+  return ev;
+}
+
+}  // namespace
+
+Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
+                      bool* decode_failed) {
+  const std::string_view topic = rd_kafka_topic_name(msg->rkt);
+  std::string body(msg->payload ? static_cast<const char*>(msg->payload) : "", msg->len);
+  Headers headers = read_headers(msg);
+  rd_kafka_timestamp_type_t tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
+  if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) ts = 0;
+
+  bool binary = false;
+  const std::string* content_type = nullptr;
+  for (const auto& h : headers) {
+    if (has_prefix_ci(h.name, cloudevents::kKafkaPrefix)) binary = true;
+    if (iequals(h.name, "content-type")) content_type = &h.value;
+  }
+  const bool structured =
+      !binary && content_type &&
+      iequals(content_type->substr(0, content_type->find(';')),
+              cloudevents::kStructuredContentType);
+
+  Event ev;
+  if (decode_failed) *decode_failed = false;
+  if (binary || structured) {
+    Result<Event> parsed =
+        binary ? cloudevents::parse_binary(headers, cloudevents::kKafkaPrefix, body, {})
+               : cloudevents::parse_structured(body);
+    if (parsed) {
+      ev = std::move(parsed).value();
+      if (structured)
+        for (auto& h : headers)
+          if (!iequals(h.name, "content-type")) ev.headers.push_back(std::move(h));
+    } else {
+      ev = plain_event(topic, msg, std::move(headers), std::move(body), ts);
+      ev.set_header(std::string(kDecodeErrorHeader), parsed.error().message);
+      if (decode_failed) *decode_failed = true;
+    }
+  } else {
+    ev = plain_event(topic, msg, std::move(headers), std::move(body), ts);
+  }
+  if (msg->key) ev.key.assign(static_cast<const char*>(msg->key), msg->key_len);
+  ev.broker = std::string(broker);
+  ev.topic = std::string(topic);
+  ev.partition = msg->partition;
+  ev.offset = msg->offset;
+  ev.broker_timestamp_ms = ts;
+  return ev;
+}
+
+rd_kafka_headers_t* event_headers(const Event& ev) {
+  Headers hs = cloudevents::to_binary(ev, cloudevents::kKafkaPrefix);
+  rd_kafka_headers_t* out = rd_kafka_headers_new(hs.size());
+  for (const auto& h : hs)
+    rd_kafka_header_add(out, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
+                        static_cast<ssize_t>(h.value.size()));
+  return out;
+}
+
+}  // namespace sluice::kafka

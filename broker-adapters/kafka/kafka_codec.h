@@ -1,0 +1,40 @@
+// Kafka record <-> Event (the CloudEvents Kafka protocol binding).
+//
+// Pure functions over one record; safe on any thread (a record is used by one
+// thread at a time, which callers guarantee).
+//
+// Decoding, in order:
+//   - any `ce_*` header: binary mode (cloudevents::parse_binary, prefix "ce_");
+//   - header content-type application/cloudevents+json: structured mode;
+//   - otherwise, or when the CloudEvent is malformed: a plain event, id
+//     "<topic>/<partition>/<offset>", source "/kafka/<topic>", type
+//     io.sluice.kafka.record, datacontenttype from a content-type header, time from
+//     the record timestamp, every header kept; a malformed CloudEvent also gets the
+//     header `sluice-decode-error` (delivered, never dropped).
+//   The record key, when there is one, is Event.key (else the partitionkey
+//   extension). broker, topic, partition, offset, broker_timestamp_ms are set.
+// Encoding: record key = Event.key (none when empty), value = Event.data, headers =
+// cloudevents::to_binary(ev, "ce_") (ce_* attributes, content-type, Event.headers).
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <string_view>
+
+#include "core/event.h"
+#include "core/result.h"
+
+namespace sluice::kafka {
+
+inline constexpr std::string_view kPlainType = "io.sluice.kafka.record";
+inline constexpr std::string_view kDecodeErrorHeader = "sluice-decode-error";
+
+// `msg` must be a record (msg->err == 0). `decode_failed` is set when the record
+// claimed to be a CloudEvent but did not parse.
+Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
+                      bool* decode_failed = nullptr);
+
+// The headers of the record for `ev` (the caller owns them until produce succeeds).
+rd_kafka_headers_t* event_headers(const Event& ev);
+
+}  // namespace sluice::kafka

@@ -1,0 +1,59 @@
+// KafkaSink: the Sink of a Kafka broker — an idempotent librdkafka producer.
+//
+// Ownership and threads:
+//  - Owned by KafkaBroker. Owns the producer handle and one poll thread
+//    (`sluice-kafka-p`) that serves delivery reports: every PublishCallback runs
+//    there (or on a thread inside flush(), which also serves reports), exactly once.
+//    A publish that librdkafka refuses at once (queue full, bad topic) is answered
+//    on the caller's thread.
+//  - publish/flush are thread-safe. `mu_` (shared for publish, exclusive for stop)
+//    makes sure no publish races the handle's destruction; after stop() publishes
+//    fail with Errc::closed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+
+#include "broker-adapters/kafka/kafka_client.h"
+#include "config/config.h"
+#include "core/broker.h"
+
+namespace sluice::kafka {
+
+class KafkaSink final : public Sink {
+ public:
+  // Makes the producer (options checked here) and starts the poll thread.
+  static Result<std::unique_ptr<KafkaSink>> open(const BrokerConfig& cfg);
+  ~KafkaSink() override;
+
+  std::string_view broker() const override { return name_; }
+  void publish(std::string_view topic, Event ev, PublishCallback done) override;
+  Result<void> flush(std::chrono::milliseconds timeout) override;
+  // Flushes up to `timeout`, fails what is still queued (Errc::closed), joins the
+  // poll thread and destroys the producer. Idempotent.
+  void stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // Producer errors librdkafka reported through its error callback (logged).
+  uint64_t client_errors() const { return client_errors_.load(); }
+
+ private:
+  explicit KafkaSink(std::string name) : name_(std::move(name)) {}
+  static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  void run();
+
+  const std::string name_;
+  Handle rk_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::shared_mutex mu_;  // guards rk_ against destruction while publishing
+  bool stopped_ = false;  // under mu_
+  std::atomic<uint64_t> client_errors_{0};
+  std::atomic<int64_t> last_log_ms_{0};
+};
+
+}  // namespace sluice::kafka

@@ -1,0 +1,257 @@
+#include "broker-adapters/kafka/kafka_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "broker-adapters/kafka/kafka_codec.h"
+#include "broker-adapters/kafka/kafka_lag.h"
+
+namespace sluice::kafka {
+namespace {
+
+constexpr size_t kMaxBatch = 512;  // records per on_deliveries call
+constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
+
+std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* l) {
+  std::vector<int32_t> out;
+  for (int i = 0; l && i < l->cnt; ++i) out.push_back(l->elems[i].partition);
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const BrokerConfig& cfg,
+                                                       std::string topic, std::string group) {
+  if (topic.empty()) return Error{Errc::invalid_argument, "kafka source: empty topic"};
+  std::unique_ptr<KafkaSource> s(new KafkaSource(cfg.name, std::move(topic), std::move(group)));
+  SLUICE_TRY(rk, make_client(cfg, Role::consumer, s->group_, [&](rd_kafka_conf_t* conf) {
+               rd_kafka_conf_set_opaque(conf, s.get());
+               rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
+             }));
+  s->rk_ = std::move(rk);
+  // Everything (records, errors, rebalances) is served by rd_kafka_consumer_poll.
+  if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(s->rk_.get()))
+    return kafka_error("kafka broker " + cfg.name + ": consumer for " + s->topic_, err);
+  s->queue_ = rd_kafka_queue_get_consumer(s->rk_.get());
+  return s;
+}
+
+KafkaSource::~KafkaSource() {
+  stop();
+  closing_ = true;
+  if (rk_) {
+    // Leaves the group: the revoke runs through the rebalance callback on this
+    // thread, which commits what is stored.
+    if (rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get()))
+      spdlog::warn("kafka broker {}: closing the consumer of {}/{}: {}", broker_, topic_, group_,
+                   rd_kafka_err2str(err));
+  }
+  if (queue_) rd_kafka_queue_destroy(queue_);
+  rk_.reset();
+}
+
+Result<void> KafkaSource::start(SourceListener& listener) {
+  std::lock_guard g(stop_mu_);
+  if (started_) return Error{Errc::invalid_argument, "kafka source " + topic_ + ": started twice"};
+  listener_ = &listener;
+  PartList sub = make_list(topic_, {RD_KAFKA_PARTITION_UA});
+  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), sub.get()))
+    return kafka_error("kafka broker " + broker_ + ": subscribe to " + topic_, err);
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+  return ok();
+}
+
+void KafkaSource::stop() {
+  std::lock_guard g(stop_mu_);
+  stopping_ = true;
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void KafkaSource::wake() {
+  if (queue_) rd_kafka_queue_yield(queue_);
+}
+
+void KafkaSource::run() {
+  pthread_setname_np(pthread_self(), "sluice-kafka-c");
+  std::vector<Delivery> batch;
+  while (!stopping_.load()) {
+    apply_pauses();
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), kPollMs);
+    while (m) {
+      take(m, batch);
+      if (batch.size() >= kMaxBatch || stopping_.load()) break;
+      m = rd_kafka_consumer_poll(rk_.get(), 0);
+    }
+    if (!batch.empty()) {
+      listener_->on_deliveries(*this, std::move(batch));
+      batch = std::vector<Delivery>();
+      batch.reserve(64);
+    }
+  }
+}
+
+void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
+  if (m->err) {
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      Error e = kafka_error("kafka broker " + broker_ + ": consuming " + topic_, m->err);
+      e.message += std::string(" (") + rd_kafka_message_errstr(m) + ")";
+      report(e);
+    }
+  } else {
+    bool bad = false;
+    Event ev = record_to_event(m, broker_, &bad);
+    if (bad && decode_errors_.fetch_add(1) == 0)
+      spdlog::warn("kafka broker {}: {}/{}/{} is a malformed CloudEvent; delivered plain with "
+                   "header {}",
+                   broker_, topic_, m->partition, m->offset, kDecodeErrorHeader);
+    const DeliveryTag tag{m->partition, m->offset, 0};
+    batch.emplace_back(std::move(ev), this, tag);
+  }
+  rd_kafka_message_destroy(m);
+}
+
+void KafkaSource::report(const Error& e) {
+  consume_errors_.fetch_add(1);
+  const int64_t now = now_unix_ms();
+  int64_t last = last_log_ms_.load();
+  if (now - last >= 5000 && last_log_ms_.compare_exchange_strong(last, now))
+    spdlog::warn("{} (source {}/{}; will retry)", e.message, topic_, group_);
+  if (listener_ && !closing_) listener_->on_source_error(*this, e);
+}
+
+void KafkaSource::pause(int32_t partition) {
+  {
+    std::lock_guard g(mu_);
+    if (!want_paused_.insert(partition).second) return;
+    dirty_ = true;
+  }
+  wake();
+}
+
+void KafkaSource::resume(int32_t partition) {
+  {
+    std::lock_guard g(mu_);
+    if (want_paused_.erase(partition) == 0) return;
+    dirty_ = true;
+  }
+  wake();
+}
+
+void KafkaSource::set_paused(const std::vector<int32_t>& parts, bool paused) {
+  if (parts.empty()) return;
+  PartList l = make_list(topic_, parts);
+  rd_kafka_resp_err_t err = paused ? rd_kafka_pause_partitions(rk_.get(), l.get())
+                                   : rd_kafka_resume_partitions(rk_.get(), l.get());
+  if (!err)
+    for (int i = 0; i < l->cnt; ++i)
+      if (l->elems[i].err) err = l->elems[i].err;
+  if (err) report(kafka_error("kafka broker " + broker_ + ": " + (paused ? "pause" : "resume") +
+                                  " of " + topic_,
+                              err));
+  for (int32_t p : parts) paused ? (void)applied_.insert(p) : (void)applied_.erase(p);
+}
+
+// Poll thread: make librdkafka's paused set equal to (wanted ∩ assigned).
+void KafkaSource::apply_pauses() {
+  std::vector<int32_t> to_pause, to_resume;
+  {
+    std::lock_guard g(mu_);
+    if (!dirty_) return;
+    dirty_ = false;
+    for (int32_t p : assigned_) {
+      const bool want = want_paused_.count(p) > 0, have = applied_.count(p) > 0;
+      if (want && !have) to_pause.push_back(p);
+      if (!want && have) to_resume.push_back(p);
+    }
+  }
+  set_paused(to_pause, true);
+  set_paused(to_resume, false);
+}
+
+void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  static_cast<KafkaSource*>(opaque)->rebalance(err, parts);
+}
+
+// Poll thread (or the destructor's thread inside rd_kafka_consumer_close).
+void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+  rd_kafka_t* rk = rk_.get();
+  const bool coop = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  const std::vector<int32_t> ps = partitions_of(parts);
+  const std::string where = "kafka broker " + broker_ + ": " + topic_ + "/" + group_;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (coop) {
+      if (ErrorPtr e{rd_kafka_incremental_assign(rk, parts)})
+        report(kafka_error(where + ": assign", e.get()));
+    } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts)) {
+      report(kafka_error(where + ": assign", e));
+    }
+    std::vector<int32_t> to_pause, to_resume;
+    {
+      std::lock_guard g(mu_);
+      for (int32_t p : ps) {
+        assigned_.insert(p);
+        (want_paused_.count(p) ? to_pause : to_resume).push_back(p);
+      }
+    }
+    // A partition's pause state is reset on (re)assignment: set it explicitly.
+    set_paused(to_pause, true);
+    set_paused(to_resume, false);
+    spdlog::debug("{}: assigned {} partitions", where, ps.size());
+    return;
+  }
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    if (!closing_ && listener_) listener_->on_partitions_revoked(*this, ps);
+    // The final commit of what the dispatcher stored for these partitions.
+    rd_kafka_resp_err_t c = rd_kafka_commit(rk, nullptr, 0);
+    if (c && c != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      report(kafka_error(where + ": commit on revoke", c));
+  } else {
+    report(kafka_error(where + ": rebalance", err));
+  }
+  if (coop) {
+    if (ErrorPtr e{rd_kafka_incremental_unassign(rk, parts)})
+      report(kafka_error(where + ": unassign", e.get()));
+  } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, nullptr)) {
+    report(kafka_error(where + ": unassign", e));
+  }
+  std::lock_guard g(mu_);
+  for (int32_t p : ps) {
+    assigned_.erase(p);
+    applied_.erase(p);
+  }
+}
+
+void KafkaSource::commit(int32_t partition, int64_t next_offset) {
+  PartList l = make_list(topic_, {partition});
+  l->elems[0].offset = next_offset;
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk_.get(), l.get());
+  if (!err) err = l->elems[0].err;
+  // __STATE / __UNKNOWN_PARTITION: the partition was revoked; its new owner
+  // starts from the last commit, which is what at-least-once wants.
+  if (err)
+    spdlog::debug("kafka broker {}: offset {} of {}/{} not stored: {}", broker_, next_offset,
+                  topic_, partition, rd_kafka_err2str(err));
+}
+
+Result<void> KafkaSource::flush_commits() {
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), nullptr, 0);
+  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    return kafka_error("kafka broker " + broker_ + ": commit of " + topic_ + "/" + group_, err);
+  return ok();
+}
+
+Result<std::vector<PartitionLag>> KafkaSource::lag() {
+  return query_lag(rk_.get(), broker_, topic_, group_);
+}
+
+std::vector<int32_t> KafkaSource::assignment() {
+  std::lock_guard g(mu_);
+  return {assigned_.begin(), assigned_.end()};
+}
+
+}  // namespace sluice::kafka

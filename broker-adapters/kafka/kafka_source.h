@@ -1,0 +1,103 @@
+// KafkaSource: consumes one topic for one consumer group (librdkafka high-level
+// consumer, cooperative-sticky assignor).
+//
+// Offsets (README.md): enable.auto.offset.store=false, enable.auto.commit=true —
+// commit(p, next) only *stores* `next` (rd_kafka_offsets_store) and librdkafka's
+// auto-commit sends stored offsets every auto.commit.interval.ms (100 ms by default
+// here); flush_commits() commits them synchronously; on revoke and on close the
+// stored offsets are committed synchronously too. Nothing else stores offsets, so a
+// record is committed only once the dispatcher says its partition prefix finished.
+//
+// Ownership and threads:
+//  - Made by KafkaBroker::make_source; the caller owns it (it needs no broker).
+//  - The consumer handle is made in open() (so bad options fail there) and
+//    destroyed by the destructor, after rd_kafka_consumer_close.
+//  - start() subscribes and launches the poll thread (`sluice-kafka-c`), which
+//    alone calls rd_kafka_consumer_poll, serves the rebalance callback, applies
+//    pause/resume and calls the listener (on_deliveries, on_partitions_revoked,
+//    on_source_error) with no lock of ours held. stop() joins it, so it must not
+//    be called from inside those callbacks.
+//  - `mu_` guards the wanted-paused set, the assigned set and the dirty flag;
+//    pause/resume/commit/flush_commits/lag may be called from any thread.
+//  - commit(), flush_commits() and lag() work from open() until destruction
+//    (also after stop(), as core/broker.h requires).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker-adapters/kafka/kafka_client.h"
+#include "config/config.h"
+#include "core/broker.h"
+
+namespace sluice::kafka {
+
+class KafkaSource final : public Source {
+ public:
+  static Result<std::unique_ptr<KafkaSource>> open(const BrokerConfig& cfg, std::string topic,
+                                                   std::string group);
+  ~KafkaSource() override;
+
+  std::string_view broker() const override { return broker_; }
+  std::string_view topic() const override { return topic_; }
+  std::string_view group() const override { return group_; }
+  SourceTraits traits() const override { return {true, false}; }
+
+  Result<void> start(SourceListener& listener) override;
+  void stop() override;
+  void pause(int32_t partition) override;
+  void resume(int32_t partition) override;
+  void commit(int32_t partition, int64_t next_offset) override;
+  Result<void> flush_commits() override;
+  // Every partition of the topic for this group (committed offsets are the group's).
+  Result<std::vector<PartitionLag>> lag() override;
+
+  // Partitions assigned to this member now (tests, diagnostics).
+  std::vector<int32_t> assignment();
+  // Records that claimed to be CloudEvents but did not decode (delivered plain).
+  uint64_t decode_errors() const { return decode_errors_.load(); }
+  // Consumer errors reported to on_source_error.
+  uint64_t consume_errors() const { return consume_errors_.load(); }
+
+ private:
+  KafkaSource(std::string broker, std::string topic, std::string group)
+      : broker_(std::move(broker)), topic_(std::move(topic)), group_(std::move(group)) {}
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* parts, void* opaque);
+  void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  void run();
+  void take(rd_kafka_message_t* m, std::vector<Delivery>& batch);
+  void apply_pauses();
+  void set_paused(const std::vector<int32_t>& parts, bool paused);
+  void report(const Error& e);
+  void wake();
+
+  const std::string broker_, topic_, group_;
+  Handle rk_;
+  rd_kafka_queue_t* queue_ = nullptr;   // the consumer queue, for rd_kafka_queue_yield
+  SourceListener* listener_ = nullptr;  // set by start(), read by the poll thread
+
+  std::mutex stop_mu_;  // serializes start()/stop() (the thread join)
+  std::thread thread_;
+  bool started_ = false;  // under stop_mu_
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> closing_{false};  // destructor: revoke without calling the listener
+
+  std::mutex mu_;
+  std::set<int32_t> want_paused_;  // what pause()/resume() asked for
+  std::set<int32_t> assigned_;     // current assignment (written by the rebalance callback)
+  bool dirty_ = false;             // want_paused_ changed since the poll thread looked
+
+  std::set<int32_t> applied_;  // poll thread only: paused at librdkafka
+
+  std::atomic<uint64_t> decode_errors_{0}, consume_errors_{0};
+  std::atomic<int64_t> last_log_ms_{0};
+};
+
+}  // namespace sluice::kafka

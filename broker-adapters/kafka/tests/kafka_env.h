@@ -1,0 +1,102 @@
+// Test harness of the Kafka adapter: one real Kafka broker per test process
+// (tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by a gtest
+// global Environment and stopped at the end. SLUICE_TEST_KAFKA_BOOTSTRAP=host:port
+// uses a broker that is already running instead. Without java or mvn every test is
+// skipped with a message saying so; a broker that fails to start fails every test.
+//
+// Helpers: a collecting SourceListener that tests wait on with a deadline (never a
+// sleep), a raw librdkafka producer for records with exact partitions and headers,
+// and DeleteRecords (to move a partition's log start).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/broker.h"
+
+namespace sluice::kafka::testing {
+
+inline constexpr auto kDeadline = std::chrono::seconds(30);
+
+// The running broker ("127.0.0.1:port"); empty when tests are skipped.
+const std::string& bootstrap();
+// Why tests are skipped (empty when a broker runs).
+const std::string& skip_reason();
+#define SLUICE_NEED_KAFKA()                                                         \
+  do {                                                                              \
+    if (!::sluice::kafka::testing::skip_reason().empty())                           \
+      GTEST_SKIP() << ::sluice::kafka::testing::skip_reason();                      \
+  } while (0)
+
+// A kafka BrokerConfig for the test broker.
+BrokerConfig config(std::map<std::string, std::string> options = {});
+// make_kafka_broker(config); null (and a test failure) on error.
+std::unique_ptr<Broker> open_broker(const BrokerConfig& cfg);
+// Publishes through `s` and waits for the delivery report.
+Result<PublishAck> publish_sync(Sink& s, const std::string& topic, Event e);
+// A small CloudEvent with a fresh id.
+Event event(std::string data, std::string key = {});
+
+// A topic/group name no other test (or earlier run) uses.
+std::string unique(const std::string& base);
+
+// Checks `pred` every 20 ms until it holds (true) or the deadline passes (false):
+// for conditions spread over several collectors.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds deadline = kDeadline);
+
+// Records every callback of a Source; thread-safe.
+class Collector : public SourceListener {
+ public:
+  void on_deliveries(Source& src, std::vector<Delivery>&& batch) override;
+  void on_partitions_revoked(Source& src, const std::vector<int32_t>& parts) override;
+  void on_source_error(Source& src, const Error& err) override;
+
+  // Waits until pred(events) holds; false at the deadline.
+  bool wait(const std::function<bool(const std::vector<Event>&)>& pred,
+            std::chrono::milliseconds deadline = kDeadline);
+  bool wait_count(size_t n) {
+    return wait([n](const std::vector<Event>& e) { return e.size() >= n; });
+  }
+  // Waits until an event with data == `data` arrived.
+  bool wait_data(const std::string& data);
+  std::vector<Event> events();
+  std::vector<DeliveryTag> tags();
+  std::vector<int32_t> revoked();
+  void clear();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Event> events_;
+  std::vector<DeliveryTag> tags_;
+  std::vector<int32_t> revoked_;
+};
+
+// Produces records synchronously (flush after each call) with librdkafka directly.
+class RawProducer {
+ public:
+  RawProducer();
+  ~RawProducer();
+  // Returns the record's offset; fails the test on error.
+  int64_t produce(const std::string& topic, int32_t partition, const std::string& value,
+                  const std::string& key = {},
+                  const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+ private:
+  rd_kafka_t* rk_ = nullptr;
+};
+
+// Deletes the records of topic/partition before `offset` (moves the log start).
+void delete_records_before(const std::string& topic, int32_t partition, int64_t offset);
+
+}  // namespace sluice::kafka::testing
