@@ -41,13 +41,21 @@ Result<void> Engine::start() {
   // One source per (broker, topic, consumer group): see consumer_group() for who
   // shares a source (fan-out) and who gets its own.
   std::map<std::tuple<std::string, std::string, std::string>, Source*> by_topic;
+  std::map<std::tuple<std::string, std::string, std::string>, SourceOptions> options;
+  for (const auto& fn : cfg_.functions) {
+    for (const auto& sub : fn.subscribe) {
+      auto& o = options[{sub.broker, sub.topic, consumer_group(*cfg_.broker(sub.broker), fn.name)}];
+      o.max_in_flight = std::max<uint32_t>(o.max_in_flight, static_cast<uint32_t>(fn.concurrency));
+      o.max_run_time = std::max(o.max_run_time, std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout));
+    }
+  }
   for (const auto& fn : cfg_.functions) {
     for (const auto& sub : fn.subscribe) {
       const std::string group = consumer_group(*cfg_.broker(sub.broker), fn.name);
       auto key = std::tuple{sub.broker, sub.topic, group};
       auto it = by_topic.find(key);
       if (it == by_topic.end()) {
-        auto src = brokers_.at(sub.broker)->make_source(sub.topic, group);
+        auto src = brokers_.at(sub.broker)->make_source(sub.topic, group, options.at(key));
         if (!src) return src.error();
         sources_.push_back(std::move(src).value());
         it = by_topic.emplace(key, sources_.back().get()).first;

@@ -173,13 +173,21 @@ class TopicBrowser {
                                                 std::string_view group) = 0;
 };
 
+// What the engine knows about the consumer of a Source, for adapters that size
+// broker-side windows from it (JetStream's MaxAckPending). Zero = adapter default.
+struct SourceOptions {
+  uint32_t max_in_flight = 0;                // events the consumer may hold unsettled
+  std::chrono::milliseconds max_run_time{0};  // longest a function may run (timeout)
+};
+
 // A broker as configured: makes Sources and a shared Sink. One per `brokers:` entry.
 class Broker {
  public:
   virtual ~Broker() = default;
   virtual std::string_view name() const = 0;
   virtual Result<std::unique_ptr<Source>> make_source(const std::string& topic,
-                                                      const std::string& group) = 0;
+                                                      const std::string& group,
+                                                      const SourceOptions& opts = {}) = 0;
   virtual Sink& sink() = 0;
   virtual TopicBrowser* browser() { return nullptr; }  // null when the broker has none
   virtual void stop() = 0;  // stops the sink's threads after flushing

@@ -15,7 +15,7 @@ Result<std::unique_ptr<KafkaBroker>> KafkaBroker::open(const BrokerConfig& cfg) 
 KafkaBroker::~KafkaBroker() { stop(); }
 
 Result<std::unique_ptr<Source>> KafkaBroker::make_source(const std::string& topic,
-                                                         const std::string& group) {
+                                                         const std::string& group, const SourceOptions& opts) {
   SLUICE_TRY(src, KafkaSource::open(cfg_, topic, group.empty() ? cfg_.group : group));
   return std::unique_ptr<Source>(std::move(src));
 }

@@ -42,7 +42,7 @@ class KafkaBroker final : public Broker {
   std::string_view name() const override { return cfg_.name; }
   // An empty group means the broker's configured group.
   Result<std::unique_ptr<Source>> make_source(const std::string& topic,
-                                              const std::string& group) override;
+                                              const std::string& group, const SourceOptions& opts = {}) override;
   Sink& sink() override { return *sink_; }
   TopicBrowser* browser() override { return &browser_; }
   void stop() override;

@@ -60,7 +60,7 @@ Result<std::unique_ptr<LocalBroker>> LocalBroker::open(LocalQueueOptions opt,
 LocalBroker::~LocalBroker() { stop(); }
 
 Result<std::unique_ptr<Source>> LocalBroker::make_source(const std::string& topic,
-                                                         const std::string& group) {
+                                                         const std::string& group, const SourceOptions& opts) {
   SLUICE_TRY(src, LocalSource::open(*queue_, topic, group.empty() ? group_ : group));
   return std::unique_ptr<Source>(std::move(src));
 }

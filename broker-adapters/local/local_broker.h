@@ -44,7 +44,7 @@ class LocalBroker final : public Broker {
   std::string_view name() const override { return queue_->options().broker; }
   // An empty group means the broker's configured group.
   Result<std::unique_ptr<Source>> make_source(const std::string& topic,
-                                              const std::string& group) override;
+                                              const std::string& group, const SourceOptions& opts = {}) override;
   Sink& sink() override { return sink_; }
   TopicBrowser* browser() override { return &browser_; }
   void stop() override;

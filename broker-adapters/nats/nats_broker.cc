@@ -76,14 +76,18 @@ NatsBroker::~NatsBroker() {
 }
 
 Result<std::unique_ptr<Source>> NatsBroker::make_source(const std::string& topic,
-                                                        const std::string& group) {
+                                                        const std::string& group, const SourceOptions& opts) {
   const std::string& g = group.empty() ? group_ : group;
   if (stream_.empty()) {
     SLUICE_TRY(src, CoreSource::open(*conn_, topic, g));
     return std::unique_ptr<Source>(std::move(src));
   }
   const NatsSettings& s = conn_->settings();
-  SLUICE_TRY(src, make_jetstream_source(topic, g, {s.ack_wait, s.max_ack_pending, s.fetch_batch}));
+  // MaxAckPending follows the consumer's in-flight budget (the function's
+  // concurrency) unless the broker config pins it.
+  const int64_t max_ack_pending =
+      opts.max_in_flight > 0 ? static_cast<int64_t>(opts.max_in_flight) : s.max_ack_pending;
+  SLUICE_TRY(src, make_jetstream_source(topic, g, {s.ack_wait, max_ack_pending, s.fetch_batch}));
   return std::unique_ptr<Source>(std::move(src));
 }
 

@@ -47,7 +47,7 @@ class NatsBroker final : public Broker {
   // (empty = the broker's group) with the broker's ack_wait / max_ack_pending.
   // Otherwise a core NATS queue subscription (at-most-once).
   Result<std::unique_ptr<Source>> make_source(const std::string& topic,
-                                              const std::string& group) override;
+                                              const std::string& group, const SourceOptions& opts = {}) override;
   // The same with explicit consumer settings (max_ack_pending = the function's
   // concurrency budget). Errc::invalid_argument when the broker has no stream.
   Result<std::unique_ptr<JetStreamSource>> make_jetstream_source(const std::string& topic,
