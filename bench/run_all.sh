@@ -10,15 +10,15 @@ LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/sluice-bench-results.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
 echo "== build (-j1)"
-cmake --build "$BUILD" --target sluice bench_spawn_baseline bench_exec -j1 || die "build failed"
+cmake --build "$BUILD" --target sluice bench_spawn_baseline bench_exec bench_nats -j1 || die "build failed"
 
 echo "== machine"
 machine_note | tee "$LOG_DIR/machine.txt"
 
 status=0
-for b in http_ingress exec_runtime backlog_memory; do
+for b in http_ingress exec_runtime backlog_memory nats/nats_bench; do
   echo "== $b  ($(date -u +%FT%TZ))"
-  bash "$BENCH_DIR/$b.sh" 2>&1 | tee "$LOG_DIR/$b.txt"
+  bash "$BENCH_DIR/$b.sh" 2>&1 | tee "$LOG_DIR/${b##*/}.txt"
   rc=${PIPESTATUS[0]}
   ((rc == 0)) || { echo "!! $b exited with status $rc"; status=1; }
 done
@@ -48,4 +48,7 @@ printf "$fmt" "RSS, 1M backlog vs idle (max)" "$(mb "$(get backlog_memory idle_m
   "$(get backlog_memory ratio)" "<=+64MiB" "$bounded"
 printf "$fmt" "  backlog on disk" - "$(get backlog_memory db_mb) MB" - - -
 printf "$fmt" "  backlog run RSS min / last" - "$(mb "$(get backlog_memory run_min_kb)") / $(mb "$(get backlog_memory run_last_kb)")" - - -
+printf "$fmt" "NATS JetStream drain events/s (1M x 100B)" "$(get nats_bench baseline)" "$(get nats_bench sluice)" \
+  "$(get nats_bench ratio)" ">=0.8x" "$(met "$(get nats_bench ratio)" 0.8 ge)"
+printf "$fmt" "  sluice RSS during drain min / max" - "$(mb "$(get nats_bench rss_min_kb)") / $(mb "$(get nats_bench rss_max_kb)")" - - -
 exit $status

@@ -7,6 +7,7 @@
 
 #include "broker-adapters/http/ingress.h"
 #include "broker-adapters/registry.h"
+#include "dispatcher/retry_topic.h"
 #include "workers/registry.h"
 
 namespace sluice {
@@ -23,11 +24,6 @@ Result<void> Engine::start() {
   }
   dispatcher_ = std::make_unique<Dispatcher>(metrics_);
   for (const auto& fn : cfg_.functions) {
-    if (fn.retry.mode == RetryMode::topic)
-      return Error{Errc::invalid_argument,
-                   "function '" + fn.name +
-                       "': retry.mode 'topic' needs retry topics, which arrive with the Kafka "
-                       "connector; use mode: inline for now"};
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
     FunctionBinding b;
@@ -35,6 +31,21 @@ Result<void> Engine::start() {
     b.runtime = rt.value().get();
     b.dead_letter_sink = &brokers_.at(fn.dead_letter.broker)->sink();
     if (fn.output) b.output_sink = &brokers_.at(fn.output->broker)->sink();
+    if (fn.retry.mode == RetryMode::topic) {
+      // Retries leave the lane: on JetStream the server redelivers after nak(delay);
+      // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
+      const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
+      if (bc.kind == BrokerKind::nats) {
+        if (!bc.jetstream)
+          return Error{Errc::invalid_argument,
+                       "function '" + fn.name + "': retry.mode 'topic' on nats broker '" +
+                           bc.name +
+                           "' needs JetStream (core NATS cannot redeliver); use mode: inline"};
+      } else {
+        b.retry_sink = &brokers_.at(bc.name)->sink();
+        b.retry_topic = retry::topic_for(fn.name);
+      }
+    }
     dispatcher_->add_function(b);
     runtimes_.emplace(fn.name, std::move(rt).value());
   }
@@ -62,6 +73,19 @@ Result<void> Engine::start() {
       }
       dispatcher_->add_route(*it->second, fn.name, sub.ordering);
     }
+  }
+  // Retry topics: one source per topic-mode function, feeding only that function.
+  for (const auto& fn : cfg_.functions) {
+    if (fn.retry.mode != RetryMode::topic) continue;
+    const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
+    if (bc.kind == BrokerKind::nats) continue;
+    SourceOptions o{static_cast<uint32_t>(fn.concurrency),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout)};
+    auto src = brokers_.at(bc.name)->make_source(retry::topic_for(fn.name),
+                                                 consumer_group(bc, fn.name), o);
+    if (!src) return src.error();
+    sources_.push_back(std::move(src).value());
+    dispatcher_->add_route(*sources_.back(), fn.name, Ordering::none, RouteRole::retry);
   }
   for (auto& [name, rt] : runtimes_) {
     if (auto r = rt->start(); !r)
@@ -166,7 +190,8 @@ bool Engine::shutdown() {
   if (http_) http_->stop();
   for (auto& s : sources_) s->stop();
   spdlog::debug("shutdown: intake stopped");
-  // 2. Let in-flight work finish.
+  // 2. Let in-flight work finish (retry-topic events not yet due are left for later).
+  dispatcher_->abandon_waiting_retries();
   bool drained = dispatcher_->drain(cfg_.engine.drain_timeout);
   if (!drained)
     spdlog::warn("drain deadline ({} ms) passed with {} events in flight; they were not "

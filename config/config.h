@@ -96,6 +96,14 @@ struct WorkersConfig {
   Millis idle_after{60000};
 };
 
+// Resource limits of a function's processes (setrlimit in the child before exec).
+// 0 = not set: the process inherits sluice's own limit.
+struct LimitsConfig {
+  uint64_t memory = 0;       // bytes; RLIMIT_DATA (heap and private writable mappings)
+  uint64_t open_files = 0;   // RLIMIT_NOFILE
+  uint64_t cpu_seconds = 0;  // RLIMIT_CPU (SIGXCPU at the limit, SIGKILL one second later)
+};
+
 struct FunctionConfig {
   std::string name;
   int line = 0;
@@ -110,6 +118,9 @@ struct FunctionConfig {
   RetryPolicy retry;
   Target dead_letter;               // default: <name>.dlq on the first subscription's broker
   std::optional<Target> output;     // results are published here
+  LimitsConfig limits;              // exec, stdio and http processes
+  std::string ready_path = "/healthz";  // http runtime: GET here must answer 2xx before events
+  Millis start_timeout{10000};      // stdio handshake / http readiness must finish within this
 };
 
 struct Config {

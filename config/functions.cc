@@ -76,6 +76,23 @@ void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
   }
 }
 
+void parse_limits(Diagnostics& d, const Field& f, LimitsConfig& l) {
+  MapReader m(d, f, keys::section("limits"));
+  if (auto at = m.get("memory")) {
+    auto bytes = read_size(d, *at);
+    if (bytes && *bytes < (uint64_t{1} << 20)) {
+      d.error(at->path, at->line,
+              "must be at least 1MiB, got " + std::to_string(*bytes) + " bytes");
+    } else if (bytes) {
+      l.memory = *bytes;
+    }
+  }
+  read_into(l.open_files, m, "open_files",
+            [&](const Field& x) { return read_uint(d, x, 16, 1u << 20); });
+  read_into(l.cpu_seconds, m, "cpu_seconds",
+            [&](const Field& x) { return read_uint(d, x, 1, 2147483647); });
+}
+
 void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
   MapReader m(d, f, keys::section("retry"));
   auto dur = [&](const Field& x) { return read_duration(d, x); };
@@ -174,6 +191,19 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   if (auto f = m.get("workers")) parse_workers(d, *f, fn);
   if (auto f = m.get("subscribe")) parse_subscriptions(d, *f, brokers, fn);
   if (auto f = m.get("retry")) parse_retry(d, *f, fn.retry);
+  if (auto f = m.get("limits")) parse_limits(d, *f, fn.limits);
+  if (auto f = m.get("ready_path")) {
+    auto p = read_string(d, *f);
+    if (p && p->front() != '/') {
+      d.error(f->path, f->line, "must be a path starting with '/', got \"" + *p + "\"");
+    } else if (p) {
+      fn.ready_path = *p;
+    }
+  }
+  read_into(fn.start_timeout, m, "start_timeout", dur);
+  if (fn.start_timeout.count() <= 0) {
+    d.error(m.get("start_timeout")->path, m.get("start_timeout")->line, "must be > 0");
+  }
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

@@ -55,6 +55,9 @@ class Delivery {
   Delivery& operator=(const Delivery&) = delete;
 
   Event event;
+  // Times the broker delivered this event before (JetStream NumDelivered - 1);
+  // 0 when the broker does not say. Counted as attempts already made.
+  uint32_t redeliveries = 0;
 
   void ack();
   void nack(std::chrono::milliseconds delay);

@@ -66,6 +66,11 @@ class Runtime {
   // Stops taking work; waits up to `grace` for running invocations, then kills.
   virtual void stop(std::chrono::milliseconds grace) = 0;
   virtual PoolStats stats() const = 0;
+  // The live pool size, set by the autoscaler from any thread. Growing starts
+  // workers; shrinking retires idle ones and lets the running invocations of the
+  // others finish first (none is cut short). 0 = scale to zero: the next invoke()
+  // starts one worker again. A no-op for runtimes without standing workers.
+  virtual void resize(size_t workers) {}
 };
 
 }  // namespace sluice

@@ -7,6 +7,7 @@
 
 #include "dispatcher/backoff.h"
 #include "dispatcher/dispatcher_impl.h"
+#include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
 
 namespace sluice {
@@ -42,20 +43,28 @@ void Dispatcher::add_function(const FunctionBinding& b) {
     f->output_published = &impl_->metrics.published.Add(
         {{"broker", b.config->output->broker}, {"topic", f->output_topic}});
   }
+  if (b.retry_sink) {
+    f->retry_published = &impl_->metrics.published.Add(
+        {{"broker", std::string(b.retry_sink->broker())}, {"topic", b.retry_topic}});
+  }
   impl_->functions.emplace(f->name, std::move(f));
 }
 
-void Dispatcher::add_route(Source& src, const std::string& function, Ordering ordering) {
+void Dispatcher::add_route(Source& src, const std::string& function, Ordering ordering,
+                           RouteRole role) {
   auto& s = impl_->sources[&src];
   if (!s) {
     s = std::make_unique<SourceState>();
     s->source = &src;
     s->traits = src.traits();
+    s->role = role;
     s->received = &impl_->metrics.events_received.Add(
         {{"broker", std::string(src.broker())}, {"topic", std::string(src.topic())}});
   }
   auto it = impl_->functions.find(function);
   if (it == impl_->functions.end()) throw std::logic_error("route to unknown function " + function);
+  if (s->role != role || (role == RouteRole::retry && !s->route.empty()))
+    throw std::logic_error("a retry topic source feeds exactly one function");
   s->route.emplace_back(it->second.get(), ordering);
 }
 
@@ -76,6 +85,30 @@ bool Dispatcher::drain(std::chrono::milliseconds timeout) {
   }
   std::unique_lock lk(impl_->drain_mu);
   return impl_->drained_cv.wait_until(lk, deadline, [this] { return held_.load() == 0; });
+}
+
+void Dispatcher::abandon_waiting_retries() {
+  if (!impl_->thread.joinable()) return;
+  std::promise<void> done;
+  auto fut = done.get_future();
+  asio::post(impl_->io, [&] {
+    for (auto& [src, s] : impl_->sources) {
+      for (auto& [part, g] : s->gates) {
+        while (!g.waiting.empty()) {
+          Task* t = g.waiting.front();
+          g.waiting.pop_front();
+          t->pending->abandoned = true;
+          impl_->finish_task(t);
+        }
+        if (g.timer) g.timer->cancel();
+        g.armed = false;
+        if (g.paused) impl_->release_partition(*s, part, &g);
+        g.paused = false;
+      }
+    }
+    done.set_value();
+  });
+  fut.wait_for(std::chrono::seconds(5));
 }
 
 void Dispatcher::stop() {
@@ -124,13 +157,30 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   const int64_t offset = d.tag().offset;
   if (s.traits.commits_offsets) s.trackers[partition].delivered(offset);
   auto* p = new Pending{std::move(d), &s, static_cast<uint32_t>(s.route.size())};
+  if (s.role == RouteRole::retry) {
+    FunctionState& f = *s.route.front().first;
+    Task* t = make_task(p, f, std::move(p->delivery.event));
+    if (auto st = retry::take_state(t->event); st) {
+      t->attempt = std::max(t->attempt, st.value().attempts);
+      t->first_failure_ms = st.value().first_failure_ms;
+      t->due_ms = st.value().due_ms;
+    } else {
+      // Not written by sluice (or damaged): run it now as a first attempt, never drop it.
+      spdlog::warn("[fn {}] [event {}] {}/{}/{}: {}; running it now", f.name, t->event.id,
+                   s.source->topic(), partition, offset, st.error().message);
+      metrics.errors.Add({{"component", "dispatcher"}, {"kind", "retry_record"}}).Increment();
+    }
+    hold(f, t);
+    s.gates[partition].waiting.push_back(t);
+    update_budget(f, &s, partition);
+    gate_pump(s, partition);
+    return;
+  }
   for (size_t i = 0; i < s.route.size(); ++i) {
     auto [f, ordering] = s.route[i];
-    auto* t = new Task;
-    t->pending = p;
-    t->fn = f;
-    t->event = (i + 1 == s.route.size()) ? std::move(p->delivery.event) : p->delivery.event;
-    t->bytes = t->event.byte_size();
+    Task* t = make_task(p, *f,
+                        (i + 1 == s.route.size()) ? std::move(p->delivery.event)
+                                                  : Event(p->delivery.event));
     if (ordering == Ordering::partition) {
       t->ordered = true;
       t->lane = std::to_string(reinterpret_cast<uintptr_t>(&s)) + '/' + std::to_string(partition);
@@ -140,18 +190,31 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
       t->lane = std::to_string(reinterpret_cast<uintptr_t>(&s)) + '/' +
                 std::to_string(partition) + '/' + t->event.key;
     }
-    tasks.insert(t);
     enqueue(*f, t);
     update_budget(*f, &s, partition);
     pump(*f);
   }
 }
 
-void Dispatcher::Impl::enqueue(FunctionState& f, Task* t) {
+Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, Event&& ev) {
+  auto* t = new Task;
+  t->pending = p;
+  t->fn = &f;
+  t->event = std::move(ev);
+  t->bytes = t->event.byte_size();
+  t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
+  tasks.insert(t);
+  return t;
+}
+
+void Dispatcher::Impl::hold(FunctionState& f, Task* t) {
   ++f.held;
   ++held_total;
   f.bytes += t->bytes;
   f.probe->inflight->Set(static_cast<double>(f.held));
+}
+
+void Dispatcher::Impl::place(FunctionState& f, Task* t) {
   if (!t->ordered) {
     f.ready.push_back(t);
     return;
@@ -159,6 +222,54 @@ void Dispatcher::Impl::enqueue(FunctionState& f, Task* t) {
   auto& lane = f.lanes[t->lane];
   lane.push_back(t);
   if (lane.size() == 1) f.ready.push_back(t);  // the head of a lane may run
+}
+
+void Dispatcher::Impl::enqueue(FunctionState& f, Task* t) {
+  hold(f, t);
+  place(f, t);
+}
+
+void Dispatcher::Impl::gate_pump(SourceState& s, int32_t partition) {
+  auto it = s.gates.find(partition);
+  if (it == s.gates.end()) return;
+  Gate& g = it->second;
+  const int64_t now = now_unix_ms();
+  while (!g.waiting.empty() && g.waiting.front()->due_ms <= now) {
+    Task* t = g.waiting.front();
+    g.waiting.pop_front();
+    place(*t->fn, t);
+    pump(*t->fn);
+  }
+  if (g.waiting.empty()) {
+    if (g.paused) release_partition(s, partition, &g);
+    g.paused = false;
+    return;
+  }
+  // The head is not due: fetch nothing more from this partition until it is.
+  if (!g.paused) hold_partition(s, partition, &g);
+  g.paused = true;
+  if (g.armed) return;
+  if (!g.timer) g.timer = std::make_unique<asio::steady_timer>(io);
+  g.armed = true;
+  g.timer->expires_after(std::chrono::milliseconds(g.waiting.front()->due_ms - now));
+  g.timer->async_wait([this, &s, partition](const boost::system::error_code& ec) {
+    if (ec || stopped) return;
+    auto it = s.gates.find(partition);
+    if (it == s.gates.end()) return;
+    it->second.armed = false;
+    gate_pump(s, partition);
+  });
+}
+
+void Dispatcher::Impl::hold_partition(SourceState& s, int32_t partition, const void* who) {
+  auto& holders = s.paused[partition];
+  if (holders.empty()) s.source->pause(partition);
+  holders.insert(who);
+}
+
+void Dispatcher::Impl::release_partition(SourceState& s, int32_t partition, const void* who) {
+  auto& holders = s.paused[partition];
+  if (holders.erase(who) && holders.empty()) s.source->resume(partition);
 }
 
 void Dispatcher::Impl::pump(FunctionState& f) {
@@ -201,8 +312,9 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
       out.key = t->event.key;  // keeps per-key order down a pipeline
       out.extensions.emplace_back("causationid", t->event.id);
       out.data = std::move(r.output);
-      t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(out)});
-      for (auto& e : r.emitted) t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(e)});
+      t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(out), f.output_published});
+      for (auto& e : r.emitted)
+        t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(e), f.output_published});
     }
   } else {
     if (t->first_failure_ms == 0) t->first_failure_ms = now;
@@ -210,14 +322,19 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
                  t->attempt, f.b.config->retry.max_attempts, to_string(r.outcome), r.message);
     if (v == Verdict::retry && t->attempt < f.b.config->retry.max_attempts) {
       f.probe->retries->Increment();
-      schedule_retry(t, backoff_delay(f.b.config->retry, t->attempt, rng, r.retry_after));
-      pump(f);
-      return;
+      const auto delay = backoff_delay(f.b.config->retry, t->attempt, rng, r.retry_after);
+      if (!retry_out(t, delay, now)) {
+        schedule_retry(t, delay);
+        pump(f);
+        return;
+      }
+    } else {
+      dlq::Failure fail{f.name, r.outcome, r.message, t->attempt, t->first_failure_ms, now};
+      t->outbox.push_back(
+          {f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail), f.dlq_published});
+      t->dead_lettered = true;
+      t->final_outcome = r.outcome;
     }
-    dlq::Failure fail{f.name, r.outcome, r.message, t->attempt, t->first_failure_ms, now};
-    t->outbox.push_back({f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail)});
-    t->dead_lettered = true;
-    t->final_outcome = r.outcome;
   }
   pump(f);
   if (t->outbox.empty()) {
@@ -225,6 +342,27 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   } else {
     publish_outbox(t);
   }
+}
+
+// Retry topic mode: hands the event back to the broker instead of holding its lane.
+// False when the event must be retried inline.
+bool Dispatcher::Impl::retry_out(Task* t, std::chrono::milliseconds delay, int64_t now) {
+  FunctionState& f = *t->fn;
+  if (f.b.config->retry.mode != RetryMode::topic) return false;
+  Pending* p = t->pending;
+  const SourceState& s = *p->src;
+  if (s.traits.per_message_ack && !s.traits.commits_offsets && s.route.size() == 1) {
+    // The broker is the delay queue: nack(delay) redelivers it when due.
+    p->nack_delay = delay;
+    t->retried_out = true;
+    return true;
+  }
+  if (!f.b.retry_sink) return false;
+  retry::State st{t->attempt, now + delay.count(), t->first_failure_ms};
+  t->outbox.push_back(
+      {f.b.retry_sink, f.b.retry_topic, retry::make_event(t->event, st), f.retry_published});
+  t->retried_out = true;
+  return true;
 }
 
 void Dispatcher::Impl::schedule_retry(Task* t, std::chrono::milliseconds delay) {
@@ -265,7 +403,7 @@ void Dispatcher::Impl::publish_one(Task* t, size_t i) {
         return;
       }
       o.done = true;
-      (t->dead_lettered ? f.dlq_published : f.output_published)->Increment();
+      if (o.published) o.published->Increment();
       if (--t->outbox_left == 0) {
         if (t->dead_lettered) f.probe->dead_lettered(t->final_outcome);
         finish_task(t);
@@ -308,6 +446,8 @@ void Dispatcher::Impl::finish_pending(Pending* p) {
     if (s.traits.per_message_ack) {
       if (p->dead_lettered) {
         p->delivery.term();
+      } else if (p->nack_delay) {
+        p->delivery.nack(*p->nack_delay);
       } else {
         p->delivery.ack();
       }
@@ -327,24 +467,32 @@ void Dispatcher::Impl::update_budget(FunctionState& f, SourceState* s, int32_t p
   const uint64_t byte_budget = f.b.config->max_inflight_bytes;
   if (f.held < f.budget && f.bytes < byte_budget) return;
   if (!f.holding.insert({s, partition}).second) return;
-  auto& holders = s->paused[partition];
-  if (holders.empty()) s->source->pause(partition);
-  holders.insert(&f);
+  hold_partition(*s, partition, &f);
 }
 
 void Dispatcher::Impl::release_pauses(FunctionState& f) {
   if (f.holding.empty()) return;
   if (f.held > f.budget / 2 || f.bytes > f.b.config->max_inflight_bytes / 2) return;
-  for (auto [s, partition] : f.holding) {
-    auto& holders = s->paused[partition];
-    holders.erase(&f);
-    if (holders.empty()) s->source->resume(partition);
-  }
+  for (auto [s, partition] : f.holding) release_partition(*s, partition, &f);
   f.holding.clear();
 }
 
 void Dispatcher::Impl::revoke(SourceState& s, const std::vector<int32_t>& parts) {
   for (int32_t part : parts) s.trackers.erase(part);
+  // Retry events still waiting to be due on those partitions: the new owner reads
+  // them again (nothing was committed past them).
+  for (int32_t part : parts) {
+    auto g = s.gates.find(part);
+    if (g == s.gates.end()) continue;
+    std::deque<Task*> waiting = std::move(g->second.waiting);
+    g->second.waiting.clear();
+    if (g->second.paused) release_partition(s, part, &g->second);
+    s.gates.erase(g);
+    for (Task* t : waiting) {
+      t->pending->abandoned = true;
+      finish_task(t);
+    }
+  }
   for (Task* t : tasks)
     if (t->pending->src == &s &&
         std::find(parts.begin(), parts.end(), t->pending->delivery.tag().partition) != parts.end())

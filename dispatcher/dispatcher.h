@@ -33,7 +33,16 @@ struct FunctionBinding {
   Runtime* runtime = nullptr;
   Sink* dead_letter_sink = nullptr;  // required
   Sink* output_sink = nullptr;       // null when the function has no `output`
+  // `retry.mode: topic` on an offset broker: failed events are re-published here
+  // (retry::make_event) and the original committed. Null = retries stay inline, or
+  // (per-message-ack sources in topic mode) go back to the broker with nack(delay).
+  Sink* retry_sink = nullptr;
+  std::string retry_topic;
 };
+
+// What a route feeds: the function's own subscription, or its retry topic (whose
+// events carry retry headers and are held back until due).
+enum class RouteRole : uint8_t { subscription, retry };
 
 struct DispatcherOptions {
   // Events a function may hold (queued + running + waiting to retry) before the
@@ -61,7 +70,8 @@ class Dispatcher final : public SourceListener {
 
   // Set-up, before start(). Unknown function names are programming errors.
   void add_function(const FunctionBinding& b);
-  void add_route(Source& src, const std::string& function, Ordering ordering);
+  void add_route(Source& src, const std::string& function, Ordering ordering,
+                 RouteRole role = RouteRole::subscription);
 
   void start();
   // Waits until no event is held anywhere, or the deadline passes. After it returns
@@ -69,6 +79,10 @@ class Dispatcher final : public SourceListener {
   bool drain(std::chrono::milliseconds timeout);
   // Stops the dispatcher thread. Results arriving after it are dropped.
   void stop();
+
+  // Events held back by a retry topic until due are not waited for by drain(): they
+  // are uncommitted and come again. Call before drain() at shutdown.
+  void abandon_waiting_retries();
 
   // SourceListener (called on source threads).
   void on_deliveries(Source& src, std::vector<Delivery>&& batch) override;

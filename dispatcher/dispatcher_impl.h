@@ -25,6 +25,8 @@ struct Pending {
   uint32_t remaining = 0;     // functions not finished with it yet
   bool dead_lettered = false; // at least one function dead-lettered it
   bool abandoned = false;     // its partition was revoked: never commit it
+  // Per-message-ack brokers in retry topic mode: settle with nack(delay), not ack.
+  std::optional<std::chrono::milliseconds> nack_delay;
 };
 
 // An event to publish for a task (output, fan-out event or dead letter).
@@ -32,6 +34,7 @@ struct Outgoing {
   Sink* sink = nullptr;
   std::string topic;
   Event event;
+  prometheus::Counter* published = nullptr;  // counted once durable
   bool done = false;
   uint32_t failures = 0;
 };
@@ -50,16 +53,29 @@ struct Task {
   std::vector<Outgoing> outbox;
   size_t outbox_left = 0;
   bool dead_lettered = false;
+  bool retried_out = false;   // handed to the retry topic / broker redelivery
+  int64_t due_ms = 0;         // retry topic: not to run before this (unix ms)
   Outcome final_outcome = Outcome::success;
   std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+// Retry-topic events of one partition waiting to be due, in offset order. While the
+// head is not due, the partition is paused (no busy loop, no early delivery).
+struct Gate {
+  std::deque<Task*> waiting;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+  bool armed = false;
+  bool paused = false;
 };
 
 struct SourceState {
   Source* source = nullptr;
   SourceTraits traits;
+  RouteRole role = RouteRole::subscription;
+  std::map<int32_t, Gate> gates;  // retry sources only
   std::vector<std::pair<FunctionState*, Ordering>> route;
   std::unordered_map<int32_t, CommitTracker> trackers;
-  std::map<int32_t, std::set<FunctionState*>> paused;  // partition -> who holds it
+  std::map<int32_t, std::set<const void*>> paused;  // partition -> who holds it (fn or gate)
   prometheus::Counter* received = nullptr;
 };
 
@@ -78,6 +94,7 @@ struct FunctionState {
   std::string output_topic;
   prometheus::Counter* dlq_published = nullptr;
   prometheus::Counter* output_published = nullptr;
+  prometheus::Counter* retry_published = nullptr;
 };
 
 struct Dispatcher::Impl {
@@ -100,7 +117,14 @@ struct Dispatcher::Impl {
 
   // All on the dispatcher thread:
   void deliver(SourceState& s, Delivery&& d);
+  Task* make_task(Pending* p, FunctionState& f, Event&& ev);
+  void hold(FunctionState& f, Task* t);
+  void place(FunctionState& f, Task* t);
   void enqueue(FunctionState& f, Task* t);
+  void gate_pump(SourceState& s, int32_t partition);
+  void hold_partition(SourceState& s, int32_t partition, const void* who);
+  void release_partition(SourceState& s, int32_t partition, const void* who);
+  bool retry_out(Task* t, std::chrono::milliseconds delay, int64_t now);
   void pump(FunctionState& f);
   void start_invocation(Task* t);
   void on_result(Task* t, InvocationResult&& r);

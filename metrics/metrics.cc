@@ -64,6 +64,15 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                  .Name("sluice_errors_total")
                  .Help("Failures sluice rode out, by component and kind")
                  .Register(*r)),
+      broker_connected(BuildGauge()
+                           .Name("sluice_broker_connected")
+                           .Help("1 while the connection to the broker is up, 0 while it is "
+                                 "down (reconnecting)")
+                           .Register(*r)),
+      broker_reconnects(BuildCounter()
+                            .Name("sluice_broker_reconnects_total")
+                            .Help("Connections to the broker re-established after a loss")
+                            .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

@@ -48,6 +48,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& consumer_lag_seconds;
   prometheus::Family<prometheus::Counter>& published;        // {broker,topic}
   prometheus::Family<prometheus::Counter>& errors;           // {component,kind}: degraded modes
+  prometheus::Family<prometheus::Gauge>& broker_connected;   // {broker}: 1 connected, 0 not
+  prometheus::Family<prometheus::Counter>& broker_reconnects;  // {broker}
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);

@@ -27,6 +27,7 @@ ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOpt
       command_(fn.command),
       base_dir_(std::move(base_dir)),
       timeout_(fn.timeout),
+      limits_(limits_of(fn.limits)),
       opts_(checked(opts)) {
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);

@@ -33,6 +33,7 @@
 #include "config/config.h"
 #include "core/runtime.h"
 #include "workers/environment.h"
+#include "workers/process.h"
 
 namespace sluice::workers {
 
@@ -75,6 +76,9 @@ class ExecRuntime final : public Runtime {
   // workers = processes alive now; inflight = invocations not reported yet (an
   // invocation leaves the count just before its callback runs).
   PoolStats stats() const override;
+  // exec has no standing workers (one process per event, bounded by the dispatcher's
+  // in-flight budget): the size is recorded for stats only.
+  void resize(size_t workers) override { desired_ = workers; }
 
   const std::string& function() const { return name_; }
 
@@ -91,6 +95,7 @@ class ExecRuntime final : public Runtime {
   const std::vector<std::string> command_;
   const std::string base_dir_;
   const Millis timeout_;  // <= 0: no timeout
+  const ProcessLimits limits_;
   const ExecOptions opts_;
   Environment env_;  // the clean base environment (PATH, HOME, fn env)
 
@@ -99,6 +104,7 @@ class ExecRuntime final : public Runtime {
       guard_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> workers_{0};  // processes spawned and not yet reaped
+  std::atomic<size_t> desired_{0};  // the last resize()
 
   mutable std::mutex mu_;
   std::condition_variable idle_;  // signalled when `live_` becomes empty

@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <utility>
 
 namespace sluice::workers {
@@ -118,27 +120,116 @@ Error spawn_error(const SpawnOptions& opts, int err) {
   return Error{code, std::move(msg)};
 }
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-}  // namespace
-
-Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
-  if (opts.argv.empty() || opts.argv[0].empty())
-    return Error{Errc::invalid_argument, "cannot start a function with an empty command"};
-  if (!opts.cwd.empty()) {
+// PATH lookup done in the parent (execvp is not async-signal-safe): the first
+// PATH entry holding an executable regular file; argv0 itself when it has a '/'.
+Result<std::string> resolve_command(const std::string& argv0) {
+  if (argv0.find('/') != std::string::npos) return argv0;
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  bool denied = false;
+  while (true) {
+    size_t colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + argv0;
     struct stat st{};
-    if (::stat(opts.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      denied = true;
+    }
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
   }
+  return Error{denied ? Errc::invalid_argument : Errc::not_found,
+               "cannot start '" + argv0 + "': " +
+                   (denied ? "Permission denied (is it executable?)"
+                           : "No such file or directory (not found in PATH)")};
+}
 
-  SLUICE_TRY(in, make_pipe());
-  SLUICE_TRY(out, make_pipe());
-  SLUICE_TRY(err, make_pipe());
+// What the forked child reports when it cannot get to exec: the step and errno.
+struct ChildFailure {
+  int step;  // 1 setrlimit, 2 chdir, 3 execve, 4 setup (setpgid, dup2)
+  int err;
+};
 
+[[noreturn]] void child_fail(int fd, int step) {
+  ChildFailure f{step, errno};
+  [[maybe_unused]] ssize_t n = ::write(fd, &f, sizeof f);
+  ::_exit(127);
+}
+
+// fork + setrlimit + execve (posix_spawn cannot set rlimits). Returns the pid.
+Result<pid_t> fork_exec(const SpawnOptions& opts, int in_r, int out_w, int err_w) {
+  SLUICE_TRY(exe, resolve_command(opts.argv[0]));
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return sys_error("pipe2", errno);
+  UniqueFd report_r(report[0]), report_w(report[1]);
+
+  std::vector<char*> argv, envp;
+  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const ProcessLimits lim = opts.limits;
+  const char* cwd = opts.cwd.empty() ? nullptr : opts.cwd.c_str();
+
+  // Block every signal across fork so that no handler of sluice runs in the child.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child: async-signal-safe calls only from here to execve.
+    const int rfd = report_w.get();
+    if (::setpgid(0, 0) != 0) child_fail(rfd, 4);
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+    if (::dup2(in_r, STDIN_FILENO) < 0 || ::dup2(out_w, STDOUT_FILENO) < 0 ||
+        ::dup2(err_w, STDERR_FILENO) < 0)
+      child_fail(rfd, 4);
+    if (cwd && ::chdir(cwd) != 0) child_fail(rfd, 2);
+    auto set = [&](int resource, uint64_t soft, uint64_t hard) {
+      struct rlimit rl{static_cast<rlim_t>(soft), static_cast<rlim_t>(hard)};
+      if (::setrlimit(resource, &rl) != 0) child_fail(rfd, 1);
+    };
+    if (lim.memory_bytes) set(RLIMIT_DATA, lim.memory_bytes, lim.memory_bytes);
+    if (lim.open_files) set(RLIMIT_NOFILE, lim.open_files, lim.open_files);
+    if (lim.cpu_seconds) set(RLIMIT_CPU, lim.cpu_seconds, lim.cpu_seconds + 1);
+    // Everything but stdio and the report pipe (close-on-exec) goes now.
+    if (rfd > STDERR_FILENO + 1) ::close_range(STDERR_FILENO + 1, rfd - 1, 0);
+    ::close_range(rfd + 1, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    child_fail(rfd, 3);
+  }
+  const int fork_err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return sys_error("fork", fork_err);
+  report_w.reset();
+  ChildFailure f{};
+  ssize_t n;
+  do n = ::read(report_r.get(), &f, sizeof f);
+  while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof f)) {
+    reap_blocking(pid);
+    if (f.step == 3) return spawn_error(opts, f.err);
+    const char* what = f.step == 1 ? "setrlimit" : f.step == 2 ? "chdir" : "child setup";
+    return Error{Errc::invalid_argument,
+                 "cannot start '" + opts.argv[0] + "': " + what + ": " + errno_text(f.err)};
+  }
+  return pid;  // EOF: execve succeeded and closed the report pipe
+}
+
+// posix_spawnp; glibc waits (CLONE_VFORK) until exec succeeded or failed and
+// returns the child's errno, so "not found" is reported here, not as exit 127.
+Result<pid_t> posix_spawn_child(const SpawnOptions& opts, int in_r, int out_w, int err_w) {
   FileActions fa;
-  ::posix_spawn_file_actions_adddup2(&fa.fa, in.r.get(), STDIN_FILENO);
-  ::posix_spawn_file_actions_adddup2(&fa.fa, out.w.get(), STDOUT_FILENO);
-  ::posix_spawn_file_actions_adddup2(&fa.fa, err.w.get(), STDERR_FILENO);
+  ::posix_spawn_file_actions_adddup2(&fa.fa, in_r, STDIN_FILENO);
+  ::posix_spawn_file_actions_adddup2(&fa.fa, out_w, STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&fa.fa, err_w, STDERR_FILENO);
   if (!opts.cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&fa.fa, opts.cwd.c_str());
   // Belt and braces next to O_CLOEXEC: fds opened by libraries without it stay out too.
   ::posix_spawn_file_actions_addclosefrom_np(&fa.fa, STDERR_FILENO + 1);
@@ -162,10 +253,36 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
   envp.push_back(nullptr);
 
   pid_t pid = -1;
-  // glibc's posix_spawnp waits (CLONE_VFORK) until exec succeeded or failed and
-  // returns the child's errno, so "not found" is reported here, not as exit 127.
   int rc = ::posix_spawnp(&pid, argv[0], &fa.fa, &sa.attr, argv.data(), envp.data());
   if (rc != 0) return spawn_error(opts, rc);
+  return pid;
+}
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
+  if (opts.argv.empty() || opts.argv[0].empty())
+    return Error{Errc::invalid_argument, "cannot start a function with an empty command"};
+  if (!opts.cwd.empty()) {
+    struct stat st{};
+    if (::stat(opts.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
+  }
+
+  SLUICE_TRY(in, make_pipe());
+  SLUICE_TRY(out, make_pipe());
+  SLUICE_TRY(err, make_pipe());
+
+  pid_t pid = -1;
+  if (opts.limits.any()) {
+    SLUICE_TRY(forked, fork_exec(opts, in.r.get(), out.w.get(), err.w.get()));
+    pid = forked;
+  } else {
+    SLUICE_TRY(spawned, posix_spawn_child(opts, in.r.get(), out.w.get(), err.w.get()));
+    pid = spawned;
+  }
 
   SpawnedProcess p;
   p.pid = pid;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "core/result.h"
 
 namespace sluice::workers {
@@ -66,10 +67,23 @@ struct ExitStatus {
 // "SIGSEGV", "SIGKILL", ...; "signal 42" for anything without a name.
 std::string signal_name(int sig);
 
+// setrlimit() values applied in the child before exec; 0 = keep sluice's own limit.
+struct ProcessLimits {
+  uint64_t memory_bytes = 0;  // RLIMIT_DATA
+  uint64_t open_files = 0;    // RLIMIT_NOFILE
+  uint64_t cpu_seconds = 0;   // RLIMIT_CPU (soft); the hard limit is one second more
+  bool any() const { return memory_bytes || open_files || cpu_seconds; }
+};
+
+inline ProcessLimits limits_of(const LimitsConfig& l) {
+  return ProcessLimits{l.memory, l.open_files, l.cpu_seconds};
+}
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] looked up in PATH unless it has a '/'
   std::string cwd;                // empty = sluice's own working directory
   std::vector<std::string> env;   // the complete environment, "NAME=value" each
+  ProcessLimits limits;           // with any limit set, see spawn_process()
 };
 
 // A freshly spawned child. `pid` is also its process group id.
@@ -81,7 +95,11 @@ struct SpawnedProcess {
   UniqueFd pidfd;     // readable once the child has exited (not yet reaped)
 };
 
-// Spawns `opts.argv`. Errors (Errc::not_found / invalid_argument / io) say what
+// Spawns `opts.argv`. Without limits this is posix_spawnp (vfork-fast). With
+// limits, posix_spawn cannot set them, so the child is forked, and between fork and
+// exec it does only async-signal-safe work: setpgid, dup2, chdir, reset signals,
+// setrlimit, close_range, execve (argv[0] is resolved against PATH in the parent);
+// an exec failure travels back as errno over a close-on-exec pipe. Errors (Errc::not_found / invalid_argument / io) say what
 // could not be started and why, e.g.
 // "cannot start 'convert': No such file or directory (not found in PATH)".
 Result<SpawnedProcess> spawn_process(const SpawnOptions& opts);

@@ -9,24 +9,6 @@ namespace {
 
 constexpr auto kReadTimeout = std::chrono::seconds(10);  // per partition read
 
-// A consumer for one browser call; closed (never committing) on destruction.
-struct Reader {
-  Handle rk;
-  explicit Reader(Handle h) : rk(std::move(h)) {}
-  Reader(Reader&&) noexcept = default;
-  ~Reader() {
-    if (rk) rd_kafka_consumer_close(rk.get());
-  }
-};
-
-Result<Reader> make_reader(const BrokerConfig& cfg, const std::string& group) {
-  SLUICE_TRY(rk, make_client(cfg, Role::browser, group));
-  Reader r(std::move(rk));
-  if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(r.rk.get()))
-    return kafka_error("kafka broker " + cfg.name + ": reader", err);
-  return r;
-}
-
 // Appends records of `topic`/`p` from `from` until the end or `limit`.
 Result<void> read_partition(const BrokerConfig& cfg, rd_kafka_t* rk, const std::string& topic,
                             int32_t p, int64_t from, size_t limit, std::vector<Event>& out) {
@@ -96,8 +78,10 @@ Result<void> KafkaBrowser::remove(std::string_view topic, int32_t partition, int
 
 Result<std::vector<PartitionLag>> KafkaBrowser::lag(std::string_view topic,
                                                     std::string_view group) {
-  SLUICE_TRY(r, make_reader(cfg_, std::string(group)));
-  return query_lag(r.rk.get(), cfg_.name, topic, group);
+  SLUICE_TRY(r, make_reader(cfg_, std::string(group), peek_settings));
+  SLUICE_TRY(lags, query_lag(r.rk.get(), cfg_.name, topic, group));
+  peek_lag_seconds(r.rk.get(), lags, now_unix_ms());
+  return lags;
 }
 
 }  // namespace sluice::kafka

@@ -149,6 +149,19 @@ Result<Handle> make_client(const BrokerConfig& cfg, Role role, const std::string
   return Handle(rk);
 }
 
+Reader::~Reader() {
+  if (rk) rd_kafka_consumer_close(rk.get());
+}
+
+Result<Reader> make_reader(const BrokerConfig& cfg, const std::string& group,
+                           const std::function<void(rd_kafka_conf_t*)>& hooks) {
+  SLUICE_TRY(rk, make_client(cfg, Role::browser, group, hooks));
+  Reader r(std::move(rk));
+  if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(r.rk.get()))
+    return kafka_error("kafka broker " + cfg.name + ": reader", err);
+  return r;
+}
+
 PartList make_list(std::string_view topic, const std::vector<int32_t>& parts) {
   PartList l(rd_kafka_topic_partition_list_new(static_cast<int>(parts.size())));
   const std::string t(topic);

@@ -38,6 +38,8 @@ using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
 
 // How long the adapter waits for metadata, watermark and committed-offset queries.
 inline constexpr std::chrono::milliseconds kQueryTimeout{5000};
+// How long opening a broker waits for the cluster's first answer.
+inline constexpr std::chrono::milliseconds kConnectTimeout{10000};
 
 // "<context>: <librdkafka's text>", with the Errc and retriable flag of `err`.
 Error kafka_error(std::string_view context, rd_kafka_resp_err_t err);
@@ -51,6 +53,19 @@ enum class Role { producer, consumer, browser };
 // enable.auto.offset.store) may not be given in `options`. `hooks` installs callbacks
 // (and their opaque) on the configuration before the client is made.
 Result<Handle> make_client(const BrokerConfig& cfg, Role role, const std::string& group,
+                           const std::function<void(rd_kafka_conf_t*)>& hooks = {});
+
+// A consumer that reads with assign() only: it never joins the group and never
+// commits (the browser's reads, the lag peeks). Closed, then destroyed, with it.
+struct Reader {
+  Handle rk;
+  explicit Reader(Handle h) : rk(std::move(h)) {}
+  Reader(Reader&&) noexcept = default;
+  ~Reader();
+};
+// A Role::browser client for `group` whose records are served by
+// rd_kafka_consumer_poll. `hooks` as for make_client.
+Result<Reader> make_reader(const BrokerConfig& cfg, const std::string& group,
                            const std::function<void(rd_kafka_conf_t*)>& hooks = {});
 
 // A list of (topic, partition) for each of `parts`, offsets unset.

@@ -97,8 +97,18 @@ Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
   return ev;
 }
 
+bool is_plain_dead_letter(const Event& ev) {
+  if (ev.type != kPlainType) return false;
+  for (const auto& h : ev.headers)
+    if (has_prefix_ci(h.name, kDeadLetterHeaderPrefix)) return true;
+  return false;
+}
+
 rd_kafka_headers_t* event_headers(const Event& ev) {
-  Headers hs = cloudevents::to_binary(ev, cloudevents::kKafkaPrefix);
+  const bool plain = is_plain_dead_letter(ev);
+  Headers binary;
+  if (!plain) binary = cloudevents::to_binary(ev, cloudevents::kKafkaPrefix);
+  const Headers& hs = plain ? ev.headers : binary;
   rd_kafka_headers_t* out = rd_kafka_headers_new(hs.size());
   for (const auto& h : hs)
     rd_kafka_header_add(out, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),

@@ -14,7 +14,10 @@
 //   The record key, when there is one, is Event.key (else the partitionkey
 //   extension). broker, topic, partition, offset, broker_timestamp_ms are set.
 // Encoding: record key = Event.key (none when empty), value = Event.data, headers =
-// cloudevents::to_binary(ev, "ce_") (ce_* attributes, content-type, Event.headers).
+// cloudevents::to_binary(ev, "ce_") (ce_* attributes, content-type, Event.headers) —
+// except for the dead letter of a plain record (type io.sluice.kafka.record with
+// `sluice-dlq-*` headers): that is the record as it was read, key, value and headers
+// untouched, plus the sluice-dlq-* headers, and no ce_* headers (PRODUCT.md §6).
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -28,6 +31,8 @@ namespace sluice::kafka {
 
 inline constexpr std::string_view kPlainType = "io.sluice.kafka.record";
 inline constexpr std::string_view kDecodeErrorHeader = "sluice-decode-error";
+// The dead-letter headers' prefix (PRODUCT.md §6; dlq/record.h writes them).
+inline constexpr std::string_view kDeadLetterHeaderPrefix = "sluice-dlq-";
 
 // `msg` must be a record (msg->err == 0). `decode_failed` is set when the record
 // claimed to be a CloudEvent but did not parse.

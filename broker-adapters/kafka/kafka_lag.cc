@@ -1,6 +1,9 @@
 #include "broker-adapters/kafka/kafka_lag.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <map>
 
 namespace sluice::kafka {
 
@@ -43,6 +46,78 @@ Result<std::vector<PartitionLag>> query_lag(rd_kafka_t* rk, std::string_view bro
     out.push_back(std::move(l));
   }
   return out;
+}
+
+void peek_settings(rd_kafka_conf_t* conf) {
+  char err[256];
+  // One record per partition is wanted: stop prefetching after the first fetch and
+  // keep each partition's share of a fetch small (a larger first record batch is
+  // still returned whole by the broker).
+  for (auto [k, v] : {std::pair{"queued.min.messages", "1"},
+                      std::pair{"max.partition.fetch.bytes", "65536"},
+                      std::pair{"fetch.wait.max.ms", "100"}})
+    rd_kafka_conf_set(conf, k, v, err, sizeof err);
+}
+
+void peek_lag_seconds(rd_kafka_t* reader, std::vector<PartitionLag>& lags, int64_t now_ms,
+                      std::chrono::milliseconds timeout) {
+  // partition -> (offset of the oldest unconsumed record, entry)
+  std::map<int32_t, std::pair<int64_t, PartitionLag*>> want;
+  for (auto& l : lags) {
+    if (l.lag <= 0) {
+      l.lag_seconds = 0.0;
+      continue;
+    }
+    l.lag_seconds.reset();
+    want.emplace(l.partition, std::pair{l.end - l.lag, &l});
+  }
+  if (want.empty()) return;
+  const std::string topic = lags.front().topic;
+  PartList list(rd_kafka_topic_partition_list_new(static_cast<int>(want.size())));
+  for (const auto& [p, w] : want)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = w.first;
+  if (rd_kafka_resp_err_t err = rd_kafka_assign(reader, list.get())) {
+    spdlog::debug("kafka: lag peek of {}: assign: {}", topic, rd_kafka_err2str(err));
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t left = want.size();
+  while (left > 0) {
+    const auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (rest.count() <= 0) break;
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(reader, static_cast<int>(rest.count()));
+    if (!m) break;
+    auto it = want.find(m->partition);
+    // Errors (EOF: the records were removed meanwhile) and records from before the
+    // wanted offset (an earlier assignment) leave the entry as it is.
+    if (!m->err && it != want.end() && it->second.second && m->offset >= it->second.first &&
+        topic == rd_kafka_topic_name(m->rkt)) {
+      rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+      const int64_t ts = rd_kafka_message_timestamp(m, &type);
+      if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0)
+        it->second.second->lag_seconds = std::max<int64_t>(0, now_ms - ts) / 1000.0;
+      it->second.second = nullptr;  // done
+      --left;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_assign(reader, nullptr);
+}
+
+void LagPeeker::fill(std::vector<PartitionLag>& lags, std::chrono::milliseconds timeout) {
+  std::lock_guard g(mu_);
+  const bool behind = std::any_of(lags.begin(), lags.end(), [](auto& l) { return l.lag > 0; });
+  if (behind && !reader_) {
+    auto r = make_reader(cfg_, group_, peek_settings);
+    if (!r) {
+      spdlog::warn("kafka broker {}: lag_seconds unknown: {}", cfg_.name, r.error().message);
+      for (auto& l : lags) l.lag_seconds = l.lag > 0 ? std::nullopt : std::optional(0.0);
+      return;
+    }
+    reader_.emplace(std::move(r).value());
+  }
+  peek_lag_seconds(reader_ ? reader_->rk.get() : nullptr, lags, now_unix_ms(), timeout);
 }
 
 }  // namespace sluice::kafka

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "broker-adapters/kafka/kafka_codec.h"
-#include "broker-adapters/kafka/kafka_lag.h"
 
 namespace sluice::kafka {
 namespace {
@@ -31,6 +30,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const BrokerConfig& cfg,
                rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
              }));
   s->rk_ = std::move(rk);
+  s->peeker_ = std::make_unique<LagPeeker>(cfg, s->group_);
   // Everything (records, errors, rebalances) is served by rd_kafka_consumer_poll.
   if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(s->rk_.get()))
     return kafka_error("kafka broker " + cfg.name + ": consumer for " + s->topic_, err);
@@ -246,7 +246,9 @@ Result<void> KafkaSource::flush_commits() {
 }
 
 Result<std::vector<PartitionLag>> KafkaSource::lag() {
-  return query_lag(rk_.get(), broker_, topic_, group_);
+  SLUICE_TRY(lags, query_lag(rk_.get(), broker_, topic_, group_));
+  peeker_->fill(lags);
+  return lags;
 }
 
 std::vector<int32_t> KafkaSource::assignment() {

@@ -19,6 +19,8 @@
 //    be called from inside those callbacks.
 //  - `mu_` guards the wanted-paused set, the assigned set and the dirty flag;
 //    pause/resume/commit/flush_commits/lag may be called from any thread.
+//  - lag() peeks with a second consumer of its own (LagPeeker), never with the
+//    subscribed one.
 //  - commit(), flush_commits() and lag() work from open() until destruction
 //    (also after stop(), as core/broker.h requires).
 #pragma once
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "broker-adapters/kafka/kafka_client.h"
+#include "broker-adapters/kafka/kafka_lag.h"
 #include "config/config.h"
 #include "core/broker.h"
 
@@ -55,7 +58,8 @@ class KafkaSource final : public Source {
   void resume(int32_t partition) override;
   void commit(int32_t partition, int64_t next_offset) override;
   Result<void> flush_commits() override;
-  // Every partition of the topic for this group (committed offsets are the group's).
+  // Every partition of the topic for this group (committed offsets are the group's),
+  // with lag_seconds from a peek at the oldest unconsumed records (kafka_lag.h).
   Result<std::vector<PartitionLag>> lag() override;
 
   // Partitions assigned to this member now (tests, diagnostics).
@@ -80,6 +84,7 @@ class KafkaSource final : public Source {
 
   const std::string broker_, topic_, group_;
   Handle rk_;
+  std::unique_ptr<LagPeeker> peeker_;  // its own reader; lag() may run on any thread
   rd_kafka_queue_t* queue_ = nullptr;   // the consumer queue, for rd_kafka_queue_yield
   SourceListener* listener_ = nullptr;  // set by start(), read by the poll thread
 

@@ -82,7 +82,7 @@ void CoreSource::on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* 
   }
   MsgCoords at{s->conn_.broker(), {}, 0, now_unix_ms()};
   std::vector<Delivery> batch;
-  batch.emplace_back(msg_to_event(msg, at), s, DeliveryTag{0, -1, 0});
+  batch.emplace_back(msg_to_event(msg, at, s->key_rule_), s, DeliveryTag{0, -1, 0});
   natsMsg_Destroy(msg);
   s->listener_->on_deliveries(*s, std::move(batch));
   std::lock_guard lk(s->mu_);

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 
+#include "broker-adapters/nats/nats_codec.h"
 #include "broker-adapters/nats/nats_conn.h"
 #include "core/broker.h"
 
@@ -45,11 +46,13 @@ class CoreSource final : public Source {
 
  private:
   CoreSource(NatsConn& c, std::string subject, std::string group)
-      : conn_(c), subject_(std::move(subject)), group_(std::move(group)) {}
+      : conn_(c), subject_(std::move(subject)), group_(std::move(group)),
+        key_rule_{c.settings().key_header, c.settings().key_token} {}
   static void on_msg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
 
   NatsConn& conn_;
   const std::string subject_, group_;
+  const KeyRule key_rule_;
   SourceListener* listener_ = nullptr;
   natsSubscription* sub_ = nullptr;
   std::mutex mu_;

@@ -64,6 +64,10 @@ Result<void> JetStreamSource::ensure_consumer() {
     const std::string filter =
         ci->Config && ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
     const bool same_filter = topic_ == filter;
+    const int64_t old_wait_ms = ci->Config ? ci->Config->AckWait / kNanosPerMs : 0;
+    const int64_t old_pending = ci->Config ? ci->Config->MaxAckPending : 0;
+    const bool pull = ci->Config && (!ci->Config->DeliverSubject || !*ci->Config->DeliverSubject);
+    const bool explicit_ack = ci->Config && ci->Config->AckPolicy == js_AckExplicit;
     const bool same = ci->Config && ci->Config->AckWait == cc.AckWait &&
                       ci->Config->MaxAckPending == cc.MaxAckPending;
     jsConsumerInfo_Destroy(ci);
@@ -72,10 +76,23 @@ Result<void> JetStreamSource::ensure_consumer() {
       return Error{Errc::invalid_argument, who + " already exists with filter '" + filter +
                                                "', not '" + topic_ +
                                                "' (use another group for this subject)"};
+    if (!pull || !explicit_ack)
+      return Error{Errc::invalid_argument,
+                   who + " already exists but is not a pull consumer with explicit acks "
+                         "(delete it, or use another group)"};
     if (same) return ok();
+    // Another function concurrency / ack_wait than when it was created: follow the
+    // configuration (every process sharing the durable should use the same one).
     st = js_UpdateConsumer(&ci, conn_.js(), stream_.c_str(), &cc, nullptr, &jerr);
-    if (st != NATS_OK) return js_error(who + ": update", st, jerr);
+    if (st != NATS_OK)
+      return js_error(who + ": update (ack_wait " + std::to_string(old_wait_ms) + " -> " +
+                          std::to_string(opt_.ack_wait.count()) + " ms, max_ack_pending " +
+                          std::to_string(old_pending) + " -> " +
+                          std::to_string(opt_.max_ack_pending) + ")",
+                      st, jerr);
     jsConsumerInfo_Destroy(ci);
+    spdlog::info("{}: updated ack_wait {} -> {} ms, max_ack_pending {} -> {}", who, old_wait_ms,
+                 opt_.ack_wait.count(), old_pending, opt_.max_ack_pending);
     return ok();
   }
   if (jerr != JSConsumerNotFoundErr && st != NATS_NOT_FOUND) return js_error(who, st, jerr);
@@ -254,7 +271,7 @@ void JetStreamSource::fetch_round(int n) {
       delivered = meta->NumDelivered;
       jsMsgMetaData_Destroy(meta);
     }
-    Event ev = msg_to_event(m, at);
+    Event ev = msg_to_event(m, at, key_rule_);
     if (delivered > 1) ev.set_header("sluice-nats-delivered", std::to_string(delivered));
     batch.emplace_back(std::move(ev), this, DeliveryTag{0, static_cast<int64_t>(at.sequence), 0});
     fresh.push_back(Held{m, now, now});

@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker-adapters/nats/nats_codec.h"
 #include "broker-adapters/nats/nats_conn.h"
 #include "core/broker.h"
 
@@ -73,7 +74,8 @@ class JetStreamSource final : public Source {
   JetStreamSource(NatsConn& c, std::string stream, std::string topic, std::string group,
                   JsSourceOptions opt)
       : conn_(c), stream_(std::move(stream)), topic_(std::move(topic)),
-        group_(std::move(group)), opt_(opt) {}
+        group_(std::move(group)), opt_(opt),
+        key_rule_{c.settings().key_header, c.settings().key_token} {}
   Result<void> ensure_consumer();
   void run();
   void fetch_round(int n);
@@ -88,6 +90,7 @@ class JetStreamSource final : public Source {
   NatsConn& conn_;
   const std::string stream_, topic_, group_;
   const JsSourceOptions opt_;
+  const KeyRule key_rule_;
   natsSubscription* sub_ = nullptr;  // fetch thread after start()
   SourceListener* listener_ = nullptr;
   std::thread thread_;

@@ -84,9 +84,16 @@ Result<std::unique_ptr<Source>> NatsBroker::make_source(const std::string& topic
   }
   const NatsSettings& s = conn_->settings();
   // MaxAckPending follows the consumer's in-flight budget (the function's
-  // concurrency) unless the broker config pins it.
-  const int64_t max_ack_pending =
-      opts.max_in_flight > 0 ? static_cast<int64_t>(opts.max_in_flight) : s.max_ack_pending;
+  // concurrency) unless the broker's `options.max_ack_pending` pins it: an explicit
+  // setting wins (e.g. a larger window so `ordering: key` finds other keys to run).
+  const int64_t max_ack_pending = s.max_ack_pending_set || opts.max_in_flight == 0
+                                      ? s.max_ack_pending
+                                      : static_cast<int64_t>(opts.max_in_flight);
+  if (opts.max_run_time > s.ack_wait)
+    spdlog::info("nats broker '{}': {}/{}: the function may run {} ms, longer than ack_wait "
+                 "{} ms: in-progress keep-alives every {} ms hold its messages",
+                 name(), topic, g, opts.max_run_time.count(), s.ack_wait.count(),
+                 (s.ack_wait / 2).count());
   SLUICE_TRY(src, make_jetstream_source(topic, g, {s.ack_wait, max_ack_pending, s.fetch_batch}));
   return std::unique_ptr<Source>(std::move(src));
 }

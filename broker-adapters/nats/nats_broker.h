@@ -57,6 +57,10 @@ class NatsBroker final : public Broker {
   TopicBrowser* browser() override { return browser_.get(); }
   void stop() override;
 
+  // Connection state for sluice_broker_connected / sluice_broker_reconnects_total.
+  bool connected() const { return conn_ && conn_->connected(); }
+  uint64_t reconnects() const { return conn_ ? conn_->reconnects() : 0; }
+
   NatsConn& conn() { return *conn_; }
   const std::string& stream() const { return stream_; }  // empty: no JetStream
   const std::vector<std::string>& stream_subjects() const { return subjects_; }

@@ -21,7 +21,8 @@ Result<std::vector<Event>> NatsBrowser::read(std::string_view topic, int32_t par
     SLUICE_TRY(next, next_message(conn_, stream_, seq, topic));
     if (!next) break;
     out.push_back(msg_to_event(next->msg.get(),
-                               MsgCoords{conn_.broker(), stream_, next->sequence, next->timestamp_ms}));
+                               MsgCoords{conn_.broker(), stream_, next->sequence, next->timestamp_ms},
+                               KeyRule{conn_.settings().key_header, conn_.settings().key_token}));
     seq = next->sequence + 1;
   }
   return out;
@@ -43,7 +44,8 @@ Result<Event> NatsBrowser::get(std::string_view topic, int32_t partition, int64_
   MsgPtr m(raw);
   if (!subject_matches(topic, natsMsg_GetSubject(raw))) return no_event(conn_, stream_, topic, offset);
   return msg_to_event(raw, MsgCoords{conn_.broker(), stream_, natsMsg_GetSequence(raw),
-                                     natsMsg_GetTime(raw) / 1000000});
+                                     natsMsg_GetTime(raw) / 1000000},
+                      KeyRule{conn_.settings().key_header, conn_.settings().key_token});
 }
 
 Result<void> NatsBrowser::remove(std::string_view topic, int32_t partition, int64_t offset) {

@@ -18,11 +18,6 @@ bool has_prefix_ci(std::string_view s, std::string_view prefix) {
   return s.size() > prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-std::string_view last_token(std::string_view subject) {
-  size_t dot = subject.rfind('.');
-  return dot == std::string_view::npos ? subject : subject.substr(dot + 1);
-}
-
 Event plain_event(const MsgCoords& at, std::string_view subject, Headers headers,
                   std::string data) {
   Event ev;
@@ -44,6 +39,30 @@ Event plain_event(const MsgCoords& at, std::string_view subject, Headers headers
 
 }  // namespace
 
+std::string_view subject_token(std::string_view subject, int n) {
+  if (n == 0 || subject.empty()) return {};
+  // Walk from the front (n > 0) or the back (n < 0) without allocating.
+  size_t begin = 0, end = subject.size();
+  if (n > 0) {
+    for (int i = 1; i < n; ++i) {
+      size_t dot = subject.find('.', begin);
+      if (dot == std::string_view::npos) return {};
+      begin = dot + 1;
+    }
+    size_t dot = subject.find('.', begin);
+    end = dot == std::string_view::npos ? subject.size() : dot;
+  } else {
+    for (int i = -1; i > n; --i) {
+      size_t dot = subject.rfind('.', end - 1);
+      if (dot == std::string_view::npos || dot == 0) return {};
+      end = dot;
+    }
+    size_t dot = end == 0 ? std::string_view::npos : subject.rfind('.', end - 1);
+    begin = dot == std::string_view::npos ? 0 : dot + 1;
+  }
+  return subject.substr(begin, end - begin);
+}
+
 Headers read_headers(natsMsg* m) {
   Headers out;
   const char** keys = nullptr;
@@ -60,7 +79,7 @@ Headers read_headers(natsMsg* m) {
   return out;
 }
 
-Event msg_to_event(natsMsg* m, const MsgCoords& at) {
+Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& rule) {
   const std::string_view subject = natsMsg_GetSubject(m);
   const char* data = natsMsg_GetData(m);
   std::string body(data ? data : "", static_cast<size_t>(natsMsg_GetDataLength(m)));
@@ -72,7 +91,7 @@ Event msg_to_event(natsMsg* m, const MsgCoords& at) {
   for (const auto& h : headers) {
     if (has_prefix_ci(h.name, cloudevents::kHttpPrefix)) binary = true;
     if (iequals(h.name, "content-type")) content_type = &h.value;
-    if (iequals(h.name, kKeyHeader)) key = &h.value;
+    if (!key && iequals(h.name, rule.header)) key = &h.value;
   }
   const bool structured =
       !binary && content_type &&
@@ -98,7 +117,7 @@ Event msg_to_event(natsMsg* m, const MsgCoords& at) {
     ev = plain_event(at, subject, std::move(headers), std::move(body));
   }
   if (!explicit_key.empty()) ev.key = std::move(explicit_key);
-  else if (ev.key.empty()) ev.key = std::string(last_token(subject));
+  else if (ev.key.empty()) ev.key = std::string(subject_token(subject, rule.token));
   ev.broker = std::string(at.broker);
   ev.topic = std::string(subject);
   ev.partition = 0;

@@ -10,8 +10,10 @@
 //     "<stream>/<sequence>" (core NATS: a fresh UUID), source "/nats/<stream>",
 //     type io.sluice.nats.message, every header kept; a malformed CloudEvent also
 //     gets the header `sluice-decode-error` (delivered, never dropped).
-//   key = header `sluice-key`, else the partitionkey extension, else the last token
-//   of the subject.
+//   key (what `ordering: key` orders by) = the header named by KeyRule.header
+//   (default `sluice-key`), else the CloudEvents partitionkey, else the subject
+//   token KeyRule.token (1-based; negative from the end; default -1 = last token;
+//   0 = none, and the event has no key).
 // Encoding: binary mode (ce-* headers + Event.headers as NATS headers, data as the
 // payload).
 #pragma once
@@ -44,10 +46,20 @@ struct MsgCoords {
   int64_t timestamp_ms = 0;
 };
 
+// Where the ordering key of a message comes from (broker options key_header,
+// key_token).
+struct KeyRule {
+  std::string header = std::string(kKeyHeader);
+  int token = -1;
+};
+
+// Token `n` of `subject` (1-based; negative counts from the end); "" when absent or 0.
+std::string_view subject_token(std::string_view subject, int n);
+
 // Every header of `m` in wire order (a name with several values gives several).
 Headers read_headers(natsMsg* m);
 // The event `m` carries; topic = subject, partition 0, offset = sequence (-1 core).
-Event msg_to_event(natsMsg* m, const MsgCoords& at);
+Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& key = {});
 // A message for `subject` carrying `ev` in binary mode.
 Result<MsgPtr> event_to_msg(std::string_view subject, const Event& ev);
 

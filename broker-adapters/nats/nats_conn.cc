@@ -61,7 +61,24 @@ Result<NatsSettings> parse_settings(const BrokerConfig& cfg) {
     else if (key == "reconnect_wait") { SLUICE_TRY(x, parse_dur(cfg, key, v)); s.reconnect_wait = x; }
     else if (key == "publish_timeout") { SLUICE_TRY(x, parse_dur(cfg, key, v)); s.publish_timeout = x; }
     else if (key == "ack_wait") { SLUICE_TRY(x, parse_dur(cfg, key, v)); s.ack_wait = x; }
-    else if (key == "max_ack_pending") { SLUICE_TRY(x, parse_int(cfg, key, v, 1)); s.max_ack_pending = x; }
+    else if (key == "max_ack_pending") {
+      SLUICE_TRY(x, parse_int(cfg, key, v, 1));
+      s.max_ack_pending = x;
+      s.max_ack_pending_set = true;
+    } else if (key == "key_header") {
+      if (v.empty() || v.find_first_of(" \t\r\n:") != std::string::npos)
+        return bad_option(cfg, key, "expected a header name, got '" + v + "'");
+      s.key_header = v;
+    } else if (key == "key_token") {
+      int64_t n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (v == "last") n = -1;
+      else if (ec != std::errc{} || p != v.data() + v.size() || n < -255 || n > 255)
+        return bad_option(cfg, key,
+                          "expected a subject token position (1 = first, -1 or last = last, 0 = "
+                          "none), got '" + v + "'");
+      s.key_token = static_cast<int>(n);
+    }
     else if (key == "fetch_batch") {
       SLUICE_TRY(n, parse_int(cfg, key, v, 1));
       s.fetch_batch = static_cast<int>(std::min<int64_t>(n, 10000));
@@ -70,7 +87,7 @@ Result<NatsSettings> parse_settings(const BrokerConfig& cfg) {
                         "unknown option (supported: user, password, token, name, creds, tls, "
                         "tls_ca, tls_cert, tls_key, tls_hostname, connect_timeout, "
                         "reconnect_wait, publish_timeout, ack_wait, max_ack_pending, "
-                        "fetch_batch)");
+                        "fetch_batch, key_header, key_token)");
     }
   }
   if (s.user.empty() != s.password.empty())
@@ -157,7 +174,12 @@ SLUICE_TRY(check("token", natsOptions_SetToken(o, s.token.c_str())));
   for (const auto& u : s.urls) urls += (urls.empty() ? "" : ",") + u;
   st = natsConnection_Connect(&c->nc_, o);
   if (st != NATS_OK) {
+    // At start-up an unreachable url is a configuration problem (exit 2): once
+    // connected, outages are ridden out by reconnecting forever.
     Error e = nats_error(who + ": cannot connect to " + urls, st);
+    e.message += " (check the broker's url and that nats-server is running)";
+    e.code = Errc::invalid_argument;
+    e.retriable = false;
     c->nc_ = nullptr;
     return e;
   }

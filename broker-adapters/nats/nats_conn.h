@@ -37,8 +37,14 @@ struct NatsSettings {
   Millis reconnect_wait{1000};
   Millis publish_timeout{5000};  // wait for a JetStream publish ack
   Millis ack_wait{30000};        // default AckWait of JetStream sources
-  int64_t max_ack_pending = 1000;
+  int64_t max_ack_pending = 1000;  // used when the engine gives no in-flight budget
+  bool max_ack_pending_set = false;  // pinned in `options`: wins over the engine's budget
   int fetch_batch = 256;         // upper bound of one pull request
+  // Ordering key of a message (ordering: key): the value of header `key_header`,
+  // else the CloudEvents partitionkey, else subject token `key_token` (1-based,
+  // negative counts from the end, 0 = none: such events run unordered).
+  std::string key_header = "sluice-key";
+  int key_token = -1;
 };
 
 // Checks and converts `cfg.options`; an unknown key or a bad value is an

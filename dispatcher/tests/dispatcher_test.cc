@@ -2,6 +2,7 @@
 // queue and exec runtime are exercised end to end in tests/e2e.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "dispatcher/dispatcher.h"
+#include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
 
 namespace sluice {
@@ -31,7 +33,7 @@ class FakeSource final : public Source {
   std::string_view broker() const override { return "fake"; }
   std::string_view topic() const override { return "in"; }
   std::string_view group() const override { return "g"; }
-  SourceTraits traits() const override { return {true, true}; }
+  SourceTraits traits() const override { return tr; }
   Result<void> start(SourceListener& l) override {
     listener = &l;
     return ok();
@@ -54,9 +56,10 @@ class FakeSource final : public Source {
     committed[p] = next;
     cv.notify_all();
   }
-  void settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds) override {
+  void settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds delay) override {
     std::lock_guard lk(mu);
     settled.emplace_back(tag.offset, how);
+    settle_delays.push_back(delay);
     cv.notify_all();
   }
   Result<std::vector<PartitionLag>> lag() override { return std::vector<PartitionLag>{}; }
@@ -80,6 +83,15 @@ class FakeSource final : public Source {
     return it == committed.end() ? -1 : it->second;
   }
 
+  void send_event(Event e, uint32_t redeliveries = 0) {
+    std::vector<Delivery> batch;
+    DeliveryTag tag{e.partition, e.offset, 0};
+    batch.emplace_back(std::move(e), this, tag);
+    batch.back().redeliveries = redeliveries;
+    listener->on_deliveries(*this, std::move(batch));
+  }
+
+  SourceTraits tr{true, true};
   SourceListener* listener = nullptr;
   std::mutex mu;
   std::condition_variable cv;
@@ -87,6 +99,7 @@ class FakeSource final : public Source {
   int pause_calls = 0, resume_calls = 0;
   std::map<int32_t, int64_t> committed;
   std::vector<std::pair<int64_t, Settle>> settled;
+  std::vector<std::chrono::milliseconds> settle_delays;
 };
 
 class FakeSink final : public Sink {
@@ -428,6 +441,250 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
   EXPECT_NE(text.find("sluice_retries_total{function=\"f\"} 1"), std::string::npos);
   EXPECT_NE(text.find("sluice_events_received_total{broker=\"fake\",topic=\"in\"} 1"),
             std::string::npos);
+}
+
+// ---------------------------------------------------------------- retry.mode: topic
+
+struct TopicFixture {
+  explicit TopicFixture(std::chrono::milliseconds delay = 1ms, uint32_t max_attempts = 3) {
+    fn.name = "f";
+    fn.concurrency = 4;
+    fn.retry.max_attempts = max_attempts;
+    fn.retry.initial = delay;
+    fn.retry.max = delay;
+    fn.retry.jitter = Jitter::none;
+    fn.retry.backoff = BackoffKind::fixed;
+    fn.retry.mode = RetryMode::topic;
+    fn.dead_letter = {"fake", "f.dlq"};
+    retry_src.tr = {true, false};
+    DispatcherOptions opts;
+    opts.seed = 1;
+    d = std::make_unique<Dispatcher>(metrics, opts);
+    FunctionBinding b{&fn, &rt, &dlq, nullptr};
+    b.retry_sink = &retry_sink;
+    b.retry_topic = "f.retry";
+    d->add_function(b);
+    d->add_route(src, "f", Ordering::partition);
+    d->add_route(retry_src, "f", Ordering::none, RouteRole::retry);
+    d->start();
+    EXPECT_TRUE(src.start(*d));
+    EXPECT_TRUE(retry_src.start(*d));
+  }
+  ~TopicFixture() {
+    d->drain(5s);
+    d->stop();
+  }
+  // Feeds the n-th record published to the retry topic back through the retry source.
+  void loop_back(size_t n, int64_t offset) {
+    Event e;
+    {
+      std::lock_guard lk(retry_sink.mu);
+      e = retry_sink.published.at(n).second;
+    }
+    e.broker = "fake";
+    e.topic = "f.retry";
+    e.partition = 0;
+    e.offset = offset;
+    retry_src.send_event(std::move(e));
+  }
+  Metrics metrics;
+  FunctionConfig fn;
+  FakeSource src, retry_src;
+  FakeSink dlq, retry_sink;
+  FakeRuntime rt;
+  std::unique_ptr<Dispatcher> d;
+};
+
+InvocationResult failing(const Event&) {
+  return InvocationResult{Outcome::error, "", "", "boom", {}, {}};
+}
+
+TEST(DispatcherRetryTopic, FailureGoesToTheRetryTopicAndFreesTheLane) {
+  TopicFixture fx;
+  fx.rt.behave = [](const Event& e) {
+    return e.data == "bad" ? failing(e) : InvocationResult{};
+  };
+  fx.src.send(0, 0, "k", "bad");
+  fx.src.send(0, 1, "k", "good");  // same partition lane: runs without waiting for the retry
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.src.committed_at(0), 2);
+  ASSERT_EQ(fx.retry_sink.count(), 1u);
+  const auto& [topic, ev] = fx.retry_sink.published[0];
+  EXPECT_EQ(topic, "f.retry");
+  EXPECT_EQ(ev.data, "bad");
+  EXPECT_EQ(ev.key, "k");
+  EXPECT_EQ(*ev.header("sluice-retry-attempt"), "1");
+  EXPECT_EQ(*ev.header("sluice-retry-origin"), "fake/in/0/0");
+  EXPECT_GT(std::stoll(*ev.header("sluice-retry-due")), 0);
+  EXPECT_EQ(fx.dlq.count(), 0u);
+  EXPECT_NE(fx.metrics.text().find("sluice_published_total{broker=\"fake\",topic=\"f.retry\"} 1"),
+            std::string::npos)
+      << fx.metrics.text();
+}
+
+TEST(DispatcherRetryTopic, RetryEventWaitsUntilDueWithItsPartitionPaused) {
+  TopicFixture fx(400ms);
+  std::atomic<int64_t> second_call_ms{0};
+  fx.rt.behave = [&](const Event& e) {
+    if (e.attempt == 1) return failing(e);
+    second_call_ms = now_unix_ms();
+    return InvocationResult{};
+  };
+  fx.src.send(0, 0, "", "x");
+  ASSERT_TRUE(wait_for(fx.retry_sink.mu, fx.retry_sink.cv,
+                       [&] { return fx.retry_sink.published.size() == 1; }));
+  const int64_t due = std::stoll(*fx.retry_sink.published[0].second.header("sluice-retry-due"));
+  fx.loop_back(0, 0);
+  // Not due yet: the retry partition is paused and nothing runs (no busy loop).
+  ASSERT_TRUE(wait_for(fx.retry_src.mu, fx.retry_src.cv,
+                       [&] { return fx.retry_src.paused.count(0) == 1; }));
+  ASSERT_TRUE(fx.d->drain(10s));
+  ASSERT_EQ(fx.rt.calls.size(), 2u);
+  EXPECT_EQ(fx.rt.calls[1].attempt, 2u);  // the attempt count travelled in the headers
+  EXPECT_GE(second_call_ms.load(), due);  // never early
+  EXPECT_TRUE(wait_for(fx.retry_src.mu, fx.retry_src.cv, [&] { return fx.retry_src.paused.empty(); }));
+  EXPECT_EQ(fx.retry_src.committed_at(0), 1);
+}
+
+TEST(DispatcherRetryTopic, ExhaustedRetryDeadLettersWithTheOriginalCoordinates) {
+  TopicFixture fx(1ms, 2);
+  fx.rt.behave = failing;
+  fx.src.send(3, 7, "k", "poison");
+  ASSERT_TRUE(wait_for(fx.retry_sink.mu, fx.retry_sink.cv,
+                       [&] { return fx.retry_sink.published.size() == 1; }));
+  fx.loop_back(0, 0);
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.retry_sink.count(), 1u);  // attempt 2 of 2 failed: no third trip
+  ASSERT_EQ(fx.dlq.count(), 1u);
+  auto rec = dlq::parse_record(fx.dlq.published[0].second);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec.value().attempts, 2u);
+  EXPECT_EQ(rec.value().original_topic, "in");
+  EXPECT_EQ(rec.value().original_partition, 3);
+  EXPECT_EQ(rec.value().original_offset, 7);
+  EXPECT_EQ(rec.value().event.data, "poison");
+  EXPECT_EQ(rec.value().event.header("sluice-retry-attempt"), nullptr);
+  EXPECT_EQ(fx.retry_src.committed_at(0), 1);
+}
+
+TEST(DispatcherRetryTopic, RecordWithoutRetryHeadersRunsAtOnceAndIsCounted) {
+  TopicFixture fx;
+  Event e;
+  e.id = "stray";
+  e.broker = "fake";
+  e.topic = "f.retry";
+  e.partition = 0;
+  e.offset = 0;
+  e.set_header("sluice-retry-attempt", "two");
+  fx.retry_src.send_event(std::move(e));
+  ASSERT_TRUE(fx.d->drain(10s));
+  ASSERT_EQ(fx.rt.calls.size(), 1u);
+  EXPECT_EQ(fx.rt.calls[0].attempt, 1u);
+  EXPECT_EQ(fx.retry_src.committed_at(0), 1);
+  EXPECT_NE(fx.metrics.text().find("kind=\"retry_record\""), std::string::npos);
+}
+
+TEST(DispatcherRetryTopic, WaitingRetriesAreAbandonedUncommittedAtShutdown) {
+  TopicFixture fx(1ms);
+  Event e;
+  e.id = "later";
+  e.broker = "fake";
+  e.topic = "f.retry";
+  e.partition = 0;
+  e.offset = 0;
+  e.set_header("sluice-retry-attempt", "1");
+  e.set_header("sluice-retry-due", std::to_string(now_unix_ms() + 3600'000));
+  e.set_header("sluice-retry-first-failure", "1");
+  e.set_header("sluice-retry-origin", "fake/in/0/9");
+  fx.retry_src.send_event(std::move(e));
+  ASSERT_TRUE(wait_for(fx.retry_src.mu, fx.retry_src.cv,
+                       [&] { return fx.retry_src.paused.count(0) == 1; }));
+  fx.d->abandon_waiting_retries();
+  EXPECT_TRUE(fx.d->drain(5s));
+  EXPECT_EQ(fx.rt.calls.size(), 0u);
+  EXPECT_EQ(fx.retry_src.committed_at(0), -1);  // comes again after a restart
+}
+
+TEST(DispatcherRetryTopic, PerMessageAckBrokerNacksWithTheBackoffDelay) {
+  Metrics metrics;
+  FunctionConfig fn;
+  fn.name = "f";
+  fn.retry.max_attempts = 3;
+  fn.retry.initial = fn.retry.max = 250ms;
+  fn.retry.jitter = Jitter::none;
+  fn.retry.mode = RetryMode::topic;
+  fn.dead_letter = {"fake", "f.dlq"};
+  FakeSource src;
+  src.tr = {false, true};  // JetStream-like
+  FakeSink dlq;
+  FakeRuntime rt;
+  rt.behave = failing;
+  Dispatcher d(metrics);
+  d.add_function({&fn, &rt, &dlq, nullptr});
+  d.add_route(src, "f", Ordering::none);
+  d.start();
+  ASSERT_TRUE(src.start(d));
+  src.send(0, 1, "", "x");
+  ASSERT_TRUE(d.drain(10s));
+  ASSERT_EQ(src.settled.size(), 1u);
+  EXPECT_EQ(src.settled[0].second, Settle::nack);
+  EXPECT_EQ(src.settle_delays[0], 250ms);
+  EXPECT_EQ(rt.calls.size(), 1u);  // the broker redelivers; no inline retry
+  // The redelivery reports 2 earlier deliveries: attempt 3 of 3 fails -> dead letter + term.
+  Event again;
+  again.id = "e0-1";
+  again.partition = 0;
+  again.offset = 1;
+  src.send_event(std::move(again), 2);
+  ASSERT_TRUE(d.drain(10s));
+  ASSERT_EQ(rt.calls.size(), 2u);
+  EXPECT_EQ(rt.calls[1].attempt, 3u);
+  ASSERT_EQ(src.settled.size(), 2u);
+  EXPECT_EQ(src.settled[1].second, Settle::term);
+  EXPECT_EQ(dlq.count(), 1u);
+  d.stop();
+}
+
+TEST(RetryRecord, RoundTripsStateAndOrigin) {
+  Event e;
+  e.broker = "kafka";
+  e.topic = "a/b";
+  e.partition = 4;
+  e.offset = 99;
+  e.data = "d";
+  e.set_header("user", "kept");
+  Event r = retry::make_event(e, {2, 1234, 1000});
+  auto st = retry::take_state(r);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st.value().attempts, 2u);
+  EXPECT_EQ(st.value().due_ms, 1234);
+  EXPECT_EQ(st.value().first_failure_ms, 1000);
+  EXPECT_EQ(r.topic, "a/b");
+  EXPECT_EQ(r.partition, 4);
+  EXPECT_EQ(r.offset, 99);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].name, "user");
+}
+
+TEST(RetryRecord, BadHeadersAreReportedByName) {
+  const std::vector<std::pair<std::vector<Header>, std::string>> cases = {
+      {{}, "sluice-retry-attempt is missing"},
+      {{{"sluice-retry-attempt", "x"}}, "sluice-retry-attempt is not a number"},
+      {{{"sluice-retry-attempt", "1"}, {"sluice-retry-due", "5"},
+        {"sluice-retry-first-failure", "1"}, {"sluice-retry-origin", "nopes"}},
+       "sluice-retry-origin is malformed"},
+      {{{"sluice-retry-attempt", "1"}, {"sluice-retry-due", "-"},
+        {"sluice-retry-first-failure", "1"}, {"sluice-retry-origin", "b/t/0/1"}},
+       "sluice-retry-due is not a number"},
+  };
+  for (const auto& [headers, want] : cases) {
+    Event e;
+    e.headers = headers;
+    auto st = retry::take_state(e);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message.find(want), std::string::npos) << st.error().message;
+    EXPECT_TRUE(e.headers.empty());  // retry headers never leak into the function
+  }
 }
 
 }  // namespace

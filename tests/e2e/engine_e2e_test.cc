@@ -144,6 +144,44 @@ TEST(EndToEnd, FailingEventsAreDeadLetteredAndReplayBringsThemBack) {
   EXPECT_EQ(engine.wait_exit(), 0);
 }
 
+TEST(EndToEnd, RetryTopicModeRetriesThroughTheRetryTopicWithoutBlockingTheLane) {
+  TempDir dir;
+  uint16_t port = free_port();
+  // Each event fails on its first attempt; the retry runs from topic `flaky.retry`
+  // with its attempt number, topic and offset of the original restored.
+  dir.write("sluice.yaml", config_for(port, R"Y(  - name: flaky
+    runtime: exec
+    command: [sh, -c, 'if [ ! -f "seen.$CE_ID" ]; then touch "seen.$CE_ID"; exit 1; fi; echo "$CE_ID $SLUICE_ATTEMPT $SLUICE_TOPIC" >> processed.log']
+    concurrency: 4
+    subscribe: [{ broker: local, topic: jobs, ordering: partition }]
+    retry: { max_attempts: 3, initial: 200ms, max: 200ms, jitter: none, mode: topic }
+)Y"));
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  auto ids = publish_http(port, "jobs", 40, 2);
+  ASSERT_EQ(ids.size(), 40u);
+  ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 40; }))
+      << dir.read("engine.log");
+  std::vector<std::string> got;
+  for (const auto& l : lines(dir.file("processed.log"))) {
+    std::istringstream in(l);
+    std::string id, attempt, topic;
+    in >> id >> attempt >> topic;
+    EXPECT_EQ(attempt, "2") << l;
+    EXPECT_EQ(topic, "jobs") << l;  // the origin, not flaky.retry
+    got.push_back(id);
+  }
+  EXPECT_EQ(exactly_once(got, ids), "");
+  auto dl = run_cli({"dlq", "list", "-c", dir.file("sluice.yaml")});
+  EXPECT_NE(dl.out.find("(no dead letters)"), std::string::npos) << dl.out;
+  auto m = HttpClient(port).get("/metrics");
+  EXPECT_NE(m.body.find("sluice_published_total{broker=\"local\",topic=\"flaky.retry\"} 40"),
+            std::string::npos)
+      << m.body;
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0);
+}
+
 TEST(EndToEnd, KillDashNineLosesNoAcknowledgedEvent) {
   TempDir dir;
   uint16_t port = free_port();

@@ -81,4 +81,7 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds lim
 // Lines of a file (empty when missing).
 std::vector<std::string> lines(const std::string& path);
 
+// Runs any program (argv[0] looked up in PATH) to completion, stdin from `input`.
+CmdResult run_cmd(const std::vector<std::string>& argv, const std::string& input = "");
+
 }  // namespace sluice::e2e

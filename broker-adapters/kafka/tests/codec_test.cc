@@ -1,6 +1,7 @@
 // Records in binary, structured and plain form, and a malformed CloudEvent, as the
 // source hands them out; and an Event's round trip through the sink.
 #include "broker-adapters/kafka/kafka_broker.h"
+#include "broker-adapters/kafka/kafka_codec.h"
 #include "broker-adapters/kafka/tests/kafka_env.h"
 
 namespace sluice::kafka::testing {
@@ -130,6 +131,42 @@ TEST(KafkaCodec, SinkPublishesBinaryModeThatTheSourceReadsBack) {
   ASSERT_NE(got.header("sluice-dlq-function"), nullptr);
   ASSERT_NE(got.header("x-bin"), nullptr);
   EXPECT_EQ(*got.header("x-bin"), std::string("a\0b", 3));
+}
+
+// The dead letter of a plain record is that record (key, value, headers untouched)
+// plus the sluice-dlq-* headers: no ce_* headers are added to it.
+TEST(KafkaCodec, DeadLetterOfAPlainRecordStaysPlain) {
+  SLUICE_NEED_KAFKA();
+  auto b = open_broker(config());
+  ASSERT_TRUE(b);
+  const std::string in = unique("plain-in"), dlq = unique("plain-dlq");
+  RawProducer p;
+  p.produce(in, 2, "raw value", "raw-key", {{"trace", "abc"}, {"content-type", "text/csv"}});
+  Collector c;
+  auto src = b->make_source(in, "");
+  ASSERT_TRUE(src);
+  ASSERT_TRUE(src.value()->start(c));
+  ASSERT_TRUE(c.wait_count(1));
+  Event dead = c.events()[0];
+  ASSERT_EQ(dead.type, kPlainType);
+  dead.headers.push_back({"sluice-dlq-function", "f"});
+  dead.headers.push_back({"sluice-dlq-attempts", "3"});
+  ASSERT_TRUE(publish_sync(b->sink(), dlq, dead));
+
+  Collector d;
+  auto dsrc = b->make_source(dlq, "");
+  ASSERT_TRUE(dsrc);
+  ASSERT_TRUE(dsrc.value()->start(d));
+  ASSERT_TRUE(d.wait_count(1));
+  const Event got = d.events()[0];
+  EXPECT_EQ(got.type, kPlainType);  // still a plain record
+  EXPECT_EQ(got.key, "raw-key");
+  EXPECT_EQ(got.data, "raw value");
+  const Headers want{{"trace", "abc"},
+                     {"content-type", "text/csv"},
+                     {"sluice-dlq-function", "f"},
+                     {"sluice-dlq-attempts", "3"}};
+  EXPECT_EQ(got.headers, want);
 }
 
 }  // namespace

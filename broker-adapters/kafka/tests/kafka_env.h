@@ -1,12 +1,16 @@
-// Test harness of the Kafka adapter: one real Kafka broker per test process
-// (tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by a gtest
+// Test harness of the Kafka adapter.
+//
+// kafka_env.cc: one real Kafka broker per test process (tests/kafka/test_broker.h:
+// tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by a gtest
 // global Environment and stopped at the end. SLUICE_TEST_KAFKA_BOOTSTRAP=host:port
 // uses a broker that is already running instead. Without java or mvn every test is
 // skipped with a message saying so; a broker that fails to start fails every test.
+// Also a raw librdkafka producer for records with exact partitions, headers and
+// timestamps, and DeleteRecords (to move a partition's log start).
 //
-// Helpers: a collecting SourceListener that tests wait on with a deadline (never a
-// sleep), a raw librdkafka producer for records with exact partitions and headers,
-// and DeleteRecords (to move a partition's log start).
+// kafka_util.cc (no broker of its own; the mock-cluster tests use it alone): a
+// collecting SourceListener that tests wait on with a deadline (never a sleep),
+// publish_sync, event(), unique names.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -87,10 +91,12 @@ class RawProducer {
  public:
   RawProducer();
   ~RawProducer();
-  // Returns the record's offset; fails the test on error.
+  // Returns the record's offset; fails the test on error. `timestamp_ms` (unix ms)
+  // is the record's CreateTime; 0 = now.
   int64_t produce(const std::string& topic, int32_t partition, const std::string& value,
                   const std::string& key = {},
-                  const std::vector<std::pair<std::string, std::string>>& headers = {});
+                  const std::vector<std::pair<std::string, std::string>>& headers = {},
+                  int64_t timestamp_ms = 0);
 
  private:
   rd_kafka_t* rk_ = nullptr;

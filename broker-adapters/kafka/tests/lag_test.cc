@@ -1,5 +1,6 @@
 // Lag (Source::lag and TopicBrowser::lag) and the browser's read/get/remove.
 #include "broker-adapters/kafka/kafka_broker.h"
+#include "broker-adapters/kafka/kafka_lag.h"
 #include "broker-adapters/kafka/tests/kafka_env.h"
 
 namespace sluice::kafka::testing {
@@ -62,6 +63,82 @@ TEST(KafkaLag, CommittedAgainstHighWatermark) {
   expect_lag(own.value(), 2, -1, 5, 2);
 }
 
+// lag_seconds = now - timestamp of the record at the committed offset (or at the log
+// start), whatever came after it; 0 when nothing waits.
+void expect_seconds(const std::vector<PartitionLag>& ls, int32_t p, double behind) {
+  const PartitionLag* l = find(ls, p);
+  ASSERT_NE(l, nullptr) << "partition " << p;
+  ASSERT_TRUE(l->lag_seconds.has_value()) << "partition " << p << " lag " << l->lag;
+  // The records carry timestamps set in the past; the test itself takes seconds.
+  EXPECT_GE(*l->lag_seconds, behind) << "partition " << p;
+  EXPECT_LT(*l->lag_seconds, behind + 30) << "partition " << p;
+}
+
+TEST(KafkaLag, SecondsBehindFromTheOldestUnconsumedRecord) {
+  SLUICE_NEED_KAFKA();
+  auto b = open_broker(config());
+  ASSERT_TRUE(b);
+  const std::string topic = unique("lagsec"), group = unique("g");
+  const int64_t now = now_unix_ms();
+  RawProducer p;
+  for (int i = 0; i < 5; ++i) p.produce(topic, 0, "p0", {}, {}, now - (100 - 10 * i) * 1000);
+  for (int i = 0; i < 3; ++i) p.produce(topic, 1, "p1", {}, {}, now - 50'000);
+  for (int i = 0; i < 5; ++i) p.produce(topic, 2, "p2", {}, {}, now - (200 - 10 * i) * 1000);
+  delete_records_before(topic, 2, 3);  // the oldest record left is offset 3: 170 s old
+
+  auto before = b->browser()->lag(topic, group);
+  ASSERT_TRUE(before) << before.error().message;
+  expect_seconds(before.value(), 0, 100);
+  expect_seconds(before.value(), 1, 50);
+  expect_seconds(before.value(), 2, 170);
+  expect_seconds(before.value(), 3, 0);  // empty: nothing waits
+  EXPECT_LT(*find(before.value(), 3)->lag_seconds, 1.0);
+
+  Collector c;
+  auto src = b->make_source(topic, group);
+  ASSERT_TRUE(src);
+  ASSERT_TRUE(src.value()->start(c));
+  ASSERT_TRUE(c.wait_count(10));
+  src.value()->commit(0, 2);  // offsets 0 and 1 done: record 2 (80 s) is the oldest
+  src.value()->commit(1, 3);  // all done
+  ASSERT_TRUE(src.value()->flush_commits());
+
+  auto own = src.value()->lag();
+  ASSERT_TRUE(own) << own.error().message;
+  expect_seconds(own.value(), 0, 80);
+  expect_seconds(own.value(), 1, 0);
+  EXPECT_EQ(*find(own.value(), 1)->lag_seconds, 0.0);
+  expect_seconds(own.value(), 2, 170);
+  // Again through the same reader (it is kept between calls).
+  auto again = src.value()->lag();
+  ASSERT_TRUE(again) << again.error().message;
+  expect_seconds(again.value(), 0, 80);
+  auto browsed = b->browser()->lag(topic, group);
+  ASSERT_TRUE(browsed) << browsed.error().message;
+  expect_seconds(browsed.value(), 0, 80);
+  EXPECT_EQ(*find(browsed.value(), 1)->lag_seconds, 0.0);
+}
+
+TEST(KafkaLag, SecondsBehindThatCannotBeReadStayUnknown) {
+  SLUICE_NEED_KAFKA();
+  const std::string topic = unique("lagsec-unknown");
+  RawProducer p;
+  p.produce(topic, 0, "x");
+  auto r = make_reader(config(), unique("g"), peek_settings);
+  ASSERT_TRUE(r) << r.error().message;
+  std::vector<PartitionLag> lags(3);
+  for (auto& l : lags) l.topic = topic;
+  lags[0].partition = 0, lags[0].end = 1, lags[0].lag = 1;     // readable
+  lags[1].partition = 99, lags[1].end = 5, lags[1].lag = 5;    // no such partition
+  lags[2].partition = 1, lags[2].end = 0, lags[2].lag = 0;     // nothing waits
+  lags[1].lag_seconds = 7.0;  // a stale value is not kept
+  peek_lag_seconds(r.value().rk.get(), lags, now_unix_ms(), std::chrono::milliseconds(1500));
+  EXPECT_TRUE(lags[0].lag_seconds.has_value());
+  EXPECT_FALSE(lags[1].lag_seconds.has_value()) << *lags[1].lag_seconds;
+  ASSERT_TRUE(lags[2].lag_seconds.has_value());
+  EXPECT_EQ(*lags[2].lag_seconds, 0.0);
+}
+
 TEST(KafkaLag, FailedQueryIsAnErrorNeverZero) {
   SLUICE_NEED_KAFKA();
   auto b = open_broker(config());
@@ -71,9 +148,8 @@ TEST(KafkaLag, FailedQueryIsAnErrorNeverZero) {
 
   BrokerConfig down = config();
   down.bootstrap = "127.0.0.1:1";  // nothing listens there
-  auto d = open_broker(down);
-  ASSERT_TRUE(d);
-  auto l = d->browser()->lag("t", "g");
+  KafkaBrowser d(down);  // make_kafka_broker itself refuses a cluster that does not answer
+  auto l = d.lag("t", "g");
   ASSERT_FALSE(l);
   EXPECT_TRUE(l.error().retriable) << l.error().message;
 }

@@ -46,6 +46,23 @@ TEST(KafkaBrokerOpen, InvalidValueAndManagedKeysAreRefused) {
   EXPECT_FALSE(make_kafka_broker(c));
 }
 
+TEST(KafkaBrokerOpen, ClusterThatDoesNotAnswerIsAClearError) {
+  BrokerConfig c;
+  c.name = "kafka";
+  c.kind = BrokerKind::kafka;
+  c.bootstrap = "127.0.0.1:1";  // nothing listens there
+  const auto start = std::chrono::steady_clock::now();
+  auto b = make_kafka_broker(c);
+  ASSERT_FALSE(b);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kConnectTimeout + std::chrono::seconds(5));
+  EXPECT_EQ(b.error().code, Errc::invalid_argument);  // a config problem: exit code 2
+  EXPECT_NE(b.error().message.find("broker 'kafka': no Kafka broker answered at 127.0.0.1:1"),
+            std::string::npos)
+      << b.error().message;
+  EXPECT_NE(b.error().message.find("Connection refused"), std::string::npos)
+      << b.error().message;  // librdkafka's reason
+}
+
 TEST(KafkaSink, DeliveryReportGivesPartitionAndOffset) {
   SLUICE_NEED_KAFKA();
   auto b = open_broker(config({{"acks", "all"}}));

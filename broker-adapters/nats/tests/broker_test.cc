@@ -112,3 +112,52 @@ TEST_F(BrokerTest, InvalidSubjectIsRejected) {
 
 }  // namespace
 }  // namespace sluice::nats::testing
+
+namespace sluice::nats::testing {
+namespace {
+
+TEST(NatsSettingsTest, KeyOptionsAndTheirBadForms) {
+  BrokerConfig c;
+  c.name = "nats";
+  c.kind = BrokerKind::nats;
+  auto d = parse_settings(c);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d.value().key_header, "sluice-key");
+  EXPECT_EQ(d.value().key_token, -1);
+  EXPECT_FALSE(d.value().max_ack_pending_set);
+  c.options = {{"key_header", "x-tenant"}, {"key_token", "2"}, {"max_ack_pending", "64"}};
+  auto s = parse_settings(c);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s.value().key_header, "x-tenant");
+  EXPECT_EQ(s.value().key_token, 2);
+  EXPECT_TRUE(s.value().max_ack_pending_set);
+  EXPECT_EQ(s.value().max_ack_pending, 64);
+  c.options = {{"key_token", "last"}};
+  ASSERT_TRUE(parse_settings(c));
+  EXPECT_EQ(parse_settings(c).value().key_token, -1);
+  for (const char* bad : {"", "two", "1.5", "999"}) {
+    c.options = {{"key_token", bad}};
+    auto r = parse_settings(c);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument);
+    EXPECT_NE(r.error().message.find("option 'key_token'"), std::string::npos) << r.error().message;
+  }
+  for (const char* bad : {"", "has space", "a:b"}) {
+    c.options = {{"key_header", bad}};
+    auto r = parse_settings(c);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("option 'key_header'"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST_F(BrokerTest, UnreachableServerAtStartIsAConfigError) {
+  NatsServer unused;
+  auto b = NatsBroker::open(js_config(unused));
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, Errc::invalid_argument);  // `sluice run` exits 2
+  EXPECT_NE(b.error().message.find("check the broker's url"), std::string::npos)
+      << b.error().message;
+}
+
+}  // namespace
+}  // namespace sluice::nats::testing

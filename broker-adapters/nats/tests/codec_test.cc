@@ -146,3 +146,45 @@ TEST(NatsSubjects, MatchAndCover) {
 
 }  // namespace
 }  // namespace sluice::nats
+
+namespace sluice::nats {
+namespace {
+
+TEST(NatsCodec, SubjectTokenPositions) {
+  EXPECT_EQ(subject_token("events.tenant1.created", 1), "events");
+  EXPECT_EQ(subject_token("events.tenant1.created", 2), "tenant1");
+  EXPECT_EQ(subject_token("events.tenant1.created", 3), "created");
+  EXPECT_EQ(subject_token("events.tenant1.created", 4), "");
+  EXPECT_EQ(subject_token("events.tenant1.created", -1), "created");
+  EXPECT_EQ(subject_token("events.tenant1.created", -2), "tenant1");
+  EXPECT_EQ(subject_token("events.tenant1.created", -3), "events");
+  EXPECT_EQ(subject_token("events.tenant1.created", -4), "");
+  EXPECT_EQ(subject_token("events.tenant1.created", 0), "");
+  EXPECT_EQ(subject_token("single", 1), "single");
+  EXPECT_EQ(subject_token("single", -1), "single");
+  EXPECT_EQ(subject_token("", -1), "");
+}
+
+TEST(NatsCodec, KeyRuleHeaderThenPartitionKeyThenSubjectToken) {
+  const KeyRule tenant{"x-tenant", 2};
+  // The configured header wins.
+  auto a = msg("events.t1.created", "x", {{"X-Tenant", "acme"}, {"sluice-key", "ignored"}});
+  EXPECT_EQ(msg_to_event(a.get(), kAt, tenant).key, "acme");
+  // Without it: the CloudEvents partitionkey.
+  auto b = msg("events.t1.created", "x",
+               {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/s"}, {"ce-type", "t"},
+                {"ce-partitionkey", "pk"}});
+  EXPECT_EQ(msg_to_event(b.get(), kAt, tenant).key, "pk");
+  // Neither: the chosen subject token.
+  auto c = msg("events.t1.created", "x", {{"sluice-key", "not-the-configured-header"}});
+  EXPECT_EQ(msg_to_event(c.get(), kAt, tenant).key, "t1");
+  // Token 0: no key (the dispatcher runs such events unordered).
+  auto d = msg("events.t1.created", "x", {});
+  EXPECT_EQ(msg_to_event(d.get(), kAt, KeyRule{"sluice-key", 0}).key, "");
+  // A subject shorter than the position: no key.
+  auto e = msg("events", "x", {});
+  EXPECT_EQ(msg_to_event(e.get(), kAt, tenant).key, "");
+}
+
+}  // namespace
+}  // namespace sluice::nats

@@ -307,3 +307,71 @@ TEST_F(NatsTest, TenThousandEventsEachDeliveredOnceWhenAcked) {
 
 }  // namespace
 }  // namespace sluice::nats::testing
+
+namespace sluice::nats::testing {
+namespace {
+
+int64_t max_ack_pending_of(NatsBroker& b, const std::string& group) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr{};
+  if (js_GetConsumerInfo(&ci, b.conn().js(), b.stream().c_str(), group.c_str(), nullptr, &jerr) !=
+      NATS_OK)
+    return -1;
+  const int64_t n = ci->Config ? ci->Config->MaxAckPending : -1;
+  jsConsumerInfo_Destroy(ci);
+  return n;
+}
+
+TEST_F(NatsTest, MaxAckPendingFollowsTheFunctionBudgetAndAnExistingDurableIsUpdated) {
+  auto broker = open_broker(js_config(server_));
+  ASSERT_TRUE(broker);
+  {
+    auto s = broker->make_source("events.>", "fn", SourceOptions{8, 5s});
+    ASSERT_TRUE(s) << s.error().message;
+  }
+  EXPECT_EQ(max_ack_pending_of(*broker, "fn"), 8);
+  {
+    // Concurrency raised in the config: the existing durable follows.
+    auto s = broker->make_source("events.>", "fn", SourceOptions{32, 5s});
+    ASSERT_TRUE(s) << s.error().message;
+  }
+  EXPECT_EQ(max_ack_pending_of(*broker, "fn"), 32);
+  {
+    // No budget from the engine: the broker default.
+    auto s = broker->make_source("events.>", "fn", SourceOptions{});
+    ASSERT_TRUE(s) << s.error().message;
+  }
+  EXPECT_EQ(max_ack_pending_of(*broker, "fn"), 1000);
+}
+
+TEST_F(NatsTest, MaxAckPendingPinnedInTheBrokerOptionsWins) {
+  BrokerConfig c = js_config(server_);
+  c.options["max_ack_pending"] = "64";
+  auto broker = open_broker(c);
+  ASSERT_TRUE(broker);
+  auto s = broker->make_source("events.>", "fn", SourceOptions{4, 5s});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(max_ack_pending_of(*broker, "fn"), 64);
+}
+
+TEST_F(NatsTest, ExistingPushConsumerIsAClearError) {
+  auto broker = open_broker(js_config(server_));
+  ASSERT_TRUE(broker);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = "push";
+  cc.DeliverSubject = "deliver.here";
+  cc.AckPolicy = js_AckExplicit;
+  cc.FilterSubject = "events.>";
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr{};
+  ASSERT_EQ(js_AddConsumer(&ci, broker->conn().js(), "EVENTS", &cc, nullptr, &jerr), NATS_OK);
+  jsConsumerInfo_Destroy(ci);
+  auto s = broker->make_source("events.>", "push", SourceOptions{4, 5s});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::invalid_argument);
+  EXPECT_NE(s.error().message.find("not a pull consumer"), std::string::npos) << s.error().message;
+}
+
+}  // namespace
+}  // namespace sluice::nats::testing

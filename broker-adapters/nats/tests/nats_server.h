@@ -98,6 +98,15 @@ class NatsServer {
     }
     return eventually([&] { return port_accepts(port_); }, 10s);
   }
+  // Graceful stop (SIGTERM: nats-server flushes its file store); start() again
+  // brings it back on the same port and store.
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+  }
   void kill_now() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);

@@ -1,0 +1,319 @@
+'use strict';
+// The worker side of the stdio protocol v1: handshake, invocations, logs, shutdown.
+// Everything runs on Node's event loop; frames go out through the original
+// process.stdout.write, which run() reserves for frames.
+
+const { AsyncLocalStorage } = require('node:async_hooks');
+const crypto = require('node:crypto');
+const pb = require('./frames');
+
+const SDK_NAME = 'sluice-node/0.1.0';
+const EXIT_PROTOCOL = 2;
+
+class Reject extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'Reject';
+  }
+}
+
+class Retry extends Error {
+  constructor(message, { afterMs = 0 } = {}) {
+    super(message);
+    this.name = 'Retry';
+    this.afterMs = afterMs;
+  }
+}
+
+// An explicit result: output bytes, its content type, and events to emit.
+class Response {
+  constructor(output, { contentType = '', emit = [] } = {}) {
+    this.output = output;
+    this.contentType = contentType;
+    this.emit = emit;
+  }
+}
+
+const current = new AsyncLocalStorage();
+
+// Drops fields at their proto3 default so the encoding is canonical (as in Python and Go).
+function prune(value) {
+  if (Array.isArray(value)) return value.map(prune);
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value) || value instanceof Uint8Array ||
+      typeof value.toNumber === 'function') {
+    return value;
+  }
+  const out = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined || v === null || v === '' || v === 0 || v === false) continue;
+    if ((Array.isArray(v) || v instanceof Uint8Array) && v.length === 0) continue;
+    if (typeof v === 'object' && typeof v.isZero === 'function' && v.isZero()) continue;
+    out[k] = prune(v);
+  }
+  return out;
+}
+
+function toBytes(data) {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  throw new TypeError('event data must be a string, Buffer or Uint8Array');
+}
+
+// Builds an event to emit: id defaults to a random UUID, spec version 1.0.
+function newEvent(data, { type, id, source = '', subject = '', contentType = '', extensions = {} } = {}) {
+  if (!type) throw new TypeError('an emitted event needs a type');
+  if (typeof data === 'string' && !contentType) contentType = 'text/plain; charset=utf-8';
+  return prune({
+    id: id || crypto.randomUUID(),
+    source,
+    specVersion: '1.0',
+    type,
+    dataContentType: contentType,
+    subject,
+    extensions: Object.entries(extensions).map(([name, value]) => ({ name, value: String(value) })),
+    data: toBytes(data),
+  });
+}
+
+const LEVELS = { debug: pb.Level.DEBUG, info: pb.Level.INFO, warn: pb.Level.WARN, error: pb.Level.ERROR };
+
+// Per-invocation context: its id, deadline, cancellation signal, logging and emitting.
+class Context {
+  constructor(worker, id, timeoutMs, signal) {
+    this.worker = worker;
+    this.id = id;
+    this.function = worker.function;
+    this.timeoutMs = timeoutMs;
+    this.deadline = timeoutMs ? Date.now() + timeoutMs : null;
+    this.signal = signal; // aborted when sluice cancels the invocation
+    this.emitted = [];
+  }
+
+  log(message, level = 'info') { this.worker.log(message, level, this.id); }
+  debug(message) { this.log(message, 'debug'); }
+  info(message) { this.log(message, 'info'); }
+  warn(message) { this.log(message, 'warn'); }
+  error(message) { this.log(message, 'error'); }
+
+  // Publish one more event to the function's output when this invocation succeeds.
+  emit(data, options = {}) {
+    const ev = newEvent(data, { source: `/sluice/function/${this.function || 'unknown'}`, ...options });
+    this.emitted.push(ev);
+    return ev;
+  }
+}
+
+function resultOf(value, ctx) {
+  let output;
+  let contentType = '';
+  let emit = ctx.emitted;
+  if (value instanceof Response) {
+    output = value.output;
+    contentType = value.contentType;
+    emit = emit.concat(value.emit.map(prune));
+    if (typeof output === 'string') {
+      output = Buffer.from(output, 'utf8');
+      contentType = contentType || 'text/plain; charset=utf-8';
+    }
+  } else if (value === undefined || value === null) {
+    output = null;
+  } else if (value instanceof Uint8Array) {
+    output = value;
+  } else if (typeof value === 'string') {
+    output = Buffer.from(value, 'utf8');
+    contentType = 'text/plain; charset=utf-8';
+  } else {
+    output = Buffer.from(JSON.stringify(value), 'utf8');
+    contentType = 'application/json';
+  }
+  return prune({ id: ctx.id, status: pb.Status.OK, output, contentType, emit });
+}
+
+// Serves one handler over a frame stream: `input` is a readable byte stream, `write`
+// sends bytes to sluice, `done(code)` is called once, with 0 after Goodbye or the end
+// of input (when every invocation has answered) or 2 after a protocol error.
+class Worker {
+  constructor(handler, { maxInflight = 0, write, done, stderr = process.stderr } = {}) {
+    this.handler = handler;
+    this.maxInflight = maxInflight;
+    this.write = write;
+    this.done = done;
+    this.stderr = stderr;
+    this.function = '';
+    this.reader = new pb.FrameReader();
+    this.state = 'handshake'; // -> serving -> draining -> finished
+    this.inflight = new Map(); // id string -> AbortController
+  }
+
+  send(frame) { this.write(pb.encodeFrame(frame)); }
+
+  log(message, level = 'info', id = 0) {
+    if (this.state === 'finished') return;
+    this.send({ log: prune({ id, level: LEVELS[level] || pb.Level.INFO, message: String(message) }) });
+  }
+
+  start(input) {
+    this.send({ hello: prune({ protocolVersion: pb.PROTOCOL_VERSION, sdk: SDK_NAME,
+                               maxInflight: this.maxInflight, pid: process.pid }) });
+    input.on('data', (chunk) => this.onData(chunk));
+    input.on('end', () => this.onEnd());
+    input.on('error', (e) => this.fail(`cannot read from sluice: ${e.message}`));
+    this.input = input;
+  }
+
+  fail(message) {
+    if (this.state === 'finished') return;
+    this.state = 'finished';
+    this.stderr.write(`sluice-sdk: protocol error: ${message}\n`);
+    for (const ac of this.inflight.values()) ac.abort();
+    if (this.input) this.input.pause();
+    this.done(EXIT_PROTOCOL);
+  }
+
+  finishIfDrained() {
+    if (this.state === 'draining' && this.inflight.size === 0) {
+      this.state = 'finished';
+      this.done(0);
+    }
+  }
+
+  onEnd() {
+    if (this.state === 'finished') return;
+    try {
+      this.reader.end();
+    } catch (e) {
+      return this.fail(e.message);
+    }
+    if (this.state === 'handshake') return this.fail('sluice closed the stream before answering Hello');
+    this.state = 'draining';
+    this.finishIfDrained();
+  }
+
+  onData(chunk) {
+    if (this.state === 'finished' || this.state === 'draining') return;
+    let frames;
+    try {
+      frames = this.reader.push(chunk);
+    } catch (e) {
+      return this.fail(e.message);
+    }
+    for (const frame of frames) {
+      if (this.state !== 'handshake' && this.state !== 'serving') return;
+      this.onFrame(frame);
+    }
+  }
+
+  onFrame(frame) {
+    const kind = frame.kind;
+    if (this.state === 'handshake') {
+      if (kind === 'goodbye') {
+        return this.fail(`sluice refused the handshake: ${frame.goodbye.reason || '(no reason)'}`);
+      }
+      if (kind !== 'helloAck') return this.fail(`expected HelloAck as sluice's first frame, got ${snake(kind)}`);
+      const v = frame.helloAck.protocolVersion;
+      if (v !== pb.PROTOCOL_VERSION) {
+        return this.fail(`sluice speaks protocol version ${v}, this SDK (${SDK_NAME}) speaks ${pb.PROTOCOL_VERSION}`);
+      }
+      this.function = frame.helloAck.function;
+      this.state = 'serving';
+      return;
+    }
+    if (kind === 'invoke') return this.invoke(frame.invoke);
+    if (kind === 'cancel') {
+      const key = String(frame.cancel.id);
+      const ac = this.inflight.get(key);
+      // ctx.signal aborts; the handler's Result still goes out when it settles, so
+      // sluice sees the worker is alive.
+      if (ac) ac.abort();
+      return;
+    }
+    if (kind === 'goodbye') {
+      this.state = 'draining';
+      this.input.pause();
+      return this.finishIfDrained();
+    }
+    return this.fail(`unexpected ${snake(kind)} frame from sluice after the handshake`);
+  }
+
+  invoke(inv) {
+    const key = String(inv.id);
+    if (this.inflight.has(key)) return this.fail(`Invoke id ${key} is already in flight`);
+    const ac = new AbortController();
+    this.inflight.set(key, ac);
+    const ctx = new Context(this, inv.id, inv.timeoutMs, ac.signal);
+    const event = pb.Event.toObject(inv.event || {}, { longs: Number, defaults: true, arrays: true });
+    current.run(ctx, async () => {
+      let result;
+      try {
+        result = resultOf(await this.handler(event, ctx), ctx);
+      } catch (e) {
+        if (e instanceof Reject) {
+          result = prune({ id: inv.id, status: pb.Status.REJECTED, errorMessage: e.message || 'rejected' });
+        } else if (e instanceof Retry) {
+          result = prune({ id: inv.id, status: pb.Status.ERROR, errorMessage: e.message || 'retry',
+                           retryAfterMs: Math.max(0, Math.floor(e.afterMs)) });
+        } else {
+          result = prune({ id: inv.id, status: pb.Status.ERROR, errorMessage: String(e) });
+          if (e && e.stack) this.log(e.stack, 'error', inv.id);
+        }
+      }
+      if (this.state === 'finished') return; // after a protocol error
+      this.inflight.delete(key);
+      try {
+        this.send({ result });
+      } catch (e) {
+        this.send({ result: prune({ id: inv.id, status: pb.Status.ERROR,
+                                    errorMessage: `result cannot be sent: ${e.message}` }) });
+      }
+      this.finishIfDrained();
+    });
+  }
+}
+
+function snake(kind) {
+  return kind.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+// Serves `handler` on this process's stdin/stdout, then exits: 0 after Goodbye or the
+// end of stdin, 2 (with one line on stderr) on a protocol error.
+//
+// handler(event, ctx) may be async; it returns a Buffer, string, JSON-able value,
+// null or a Response, or throws Reject (dead-letter), Retry or any error (retried).
+// stdout is reserved for frames: process.stdout.write (and so console.log) is
+// replaced, and complete lines become INFO log frames of the current invocation.
+function run(handler, { maxInflight = 0 } = {}) {
+  const stdout = process.stdout;
+  if (stdout.isTTY) {
+    process.stderr.write('sluice-sdk: stdout is a terminal, but it carries binary frames to sluice: this program ' +
+                         'is a sluice function worker (runtime: stdio) and is started by sluice\n');
+    process.exit(EXIT_PROTOCOL);
+  }
+  const rawWrite = stdout.write.bind(stdout);
+  const partial = new Map();
+  let worker;
+  stdout.write = (chunk, encoding, cb) => {
+    const ctx = current.getStore();
+    const id = ctx ? ctx.id : 0;
+    const key = String(id);
+    const text = (partial.get(key) || '') +
+      (typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const lines = text.split('\n');
+    const rest = lines.pop();
+    if (rest) partial.set(key, rest); else partial.delete(key);
+    for (const line of lines) worker.log(line, 'info', id);
+    if (typeof encoding === 'function') encoding(); else if (typeof cb === 'function') cb();
+    return true;
+  };
+  worker = new Worker(handler, {
+    maxInflight,
+    write: (buf) => rawWrite(buf),
+    done: (code) => {
+      for (const [key, rest] of partial) worker.log(rest, 'info', Number(key));
+      partial.clear();
+      rawWrite(Buffer.alloc(0), () => process.exit(code));
+    },
+  });
+  worker.start(process.stdin);
+}
+
+module.exports = { SDK_NAME, Reject, Retry, Response, Context, Worker, newEvent, run };

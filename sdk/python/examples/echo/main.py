@@ -1,0 +1,22 @@
+"""The echo function: data uppercased; "poison" is rejected; "fanout" also emits one event."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # run from a checkout
+
+import sluice_sdk as sluice  # noqa: E402
+
+
+def handle(event, ctx):
+    if event.data == b"poison":
+        raise sluice.Reject("poison")
+    ctx.info(f"echo {event.id}")
+    if event.data == b"fanout":
+        ctx.emit(b"FANOUT", type="sluice.echo.fanout", id=event.id + "-fanout",
+                 source="/sluice/echo", content_type="text/plain")
+    return sluice.Response(event.data.upper(), event.data_content_type)
+
+
+if __name__ == "__main__":
+    sluice.run(handle)

@@ -1,0 +1,463 @@
+// End-to-end on a real Kafka (KRaft, tests/kafka/kafka.sh): the `sluice` binary
+// consumes a topic with an exec function and commits only what finished — order per
+// key, kill -9 and restart, two processes in one group, dead letters that keep the
+// original record, `sluice dlq` and `sluice lag` on Kafka, bad broker configs.
+//
+// One broker per test process (a gtest Environment), or the one named by
+// SLUICE_TEST_KAFKA_BOOTSTRAP; every test uses its own topics and consumer group.
+// Records are produced and read back with kcat, independently of sluice's adapter.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "harness.h"
+#include "tests/kafka/test_broker.h"
+
+namespace sluice::e2e {
+namespace {
+
+std::string g_bootstrap, g_skip;
+
+class KafkaEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const std::string err = broker_.start();
+    ASSERT_EQ(err, "");
+    g_bootstrap = broker_.bootstrap();
+    g_skip = broker_.skip_reason();
+  }
+  void TearDown() override { broker_.stop(); }
+
+ private:
+  // tests/e2e/kafka_e2e_test.cc -> tests/kafka/kafka.sh
+  sluice::testing::KafkaTestBroker broker_{
+      (std::filesystem::path(__FILE__).parent_path().parent_path() / "kafka" / "kafka.sh")
+          .string()};
+};
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
+
+#define NEED_KAFKA() \
+  if (!g_skip.empty()) GTEST_SKIP() << g_skip
+
+std::string unique(const std::string& base) {
+  static std::atomic<int> n{0};
+  return base + "-" + std::to_string(getpid()) + "-" + std::to_string(::time(nullptr) % 100000) +
+         "-" + std::to_string(n++);
+}
+
+// Events of the test function: one line "PARTITION OFFSET KEY SEQ" per processed
+// record (the record's value is "KEY SEQ"). `read` and `echo` are shell built-ins,
+// so each event costs one process (dash), which is what the exec runtime runs.
+const char* kRecord =
+    R"(read -r d; echo "$SLUICE_PARTITION $SLUICE_OFFSET $d" >> processed.log)";
+
+struct FunctionSpec {
+  std::string name = "rec";
+  std::string topic;
+  std::string ordering = "key";
+  int concurrency = 8;
+  std::string script = kRecord;
+  std::string extra;  // more keys of the function, each line indented by 4
+};
+
+std::string config(uint16_t port, const std::string& group, const FunctionSpec& f,
+                   const std::string& options = "", const std::string& bootstrap = g_bootstrap) {
+  return "brokers:\n"
+         "  kafka: { kind: kafka, bootstrap: \"" + bootstrap + "\", group: " + group +
+         (options.empty() ? "" : ", options: { " + options + " }") + " }\n"
+         "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n"
+         "engine: { drain_timeout: 30s }\n"
+         "functions:\n"
+         "  - name: " + f.name + "\n"
+         "    command: [sh, -c, '" + f.script + "']\n"
+         "    concurrency: " + std::to_string(f.concurrency) + "\n"
+         "    subscribe: [{ broker: kafka, topic: " + f.topic + ", ordering: " + f.ordering +
+         " }]\n" + f.extra;
+}
+
+// `count` records "kNNNN SEQ" keyed kNNNN over `keys` keys, key i % keys getting
+// sequence i / keys (so every key's records are spread over the whole run).
+std::string keyed_records(int count, int keys, int first = 0) {
+  std::string out;
+  out.reserve(static_cast<size_t>(count) * 20);
+  char buf[64];
+  for (int i = first; i < first + count; ++i) {
+    const int n = snprintf(buf, sizeof buf, "k%04d:k%04d %d\n", i % keys, i % keys, i / keys);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// Produces "key:value" lines with kcat (librdkafka's default partitioner: one
+// partition per key). Fails the test when kcat does.
+void produce(const std::string& topic, const std::string& lines,
+             const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{"kcat", "-P", "-b", g_bootstrap, "-t", topic, "-K", ":"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = run_cmd(argv, lines);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// Every record of `topic` as kcat's JSON envelope (key, payload, headers...).
+std::vector<nlohmann::json> consume_all(const std::string& topic) {
+  auto r = run_cmd({"kcat", "-C", "-b", g_bootstrap, "-t", topic, "-o", "beginning", "-e", "-J",
+                    "-q"});
+  std::vector<nlohmann::json> out;
+  if (r.exit_code != 0) return out;
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(nlohmann::json::parse(l));
+  return out;
+}
+
+// The partition count of `topic` (kcat metadata), -1 when unknown.
+int partitions_of(const std::string& topic) {
+  auto r = run_cmd({"kcat", "-L", "-b", g_bootstrap, "-t", topic, "-J"});
+  if (r.exit_code != 0) return -1;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded() || j["topics"].empty()) return -1;
+  return static_cast<int>(j["topics"][0]["partitions"].size());
+}
+
+struct Processed {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string key;
+  int seq = -1;
+};
+
+std::vector<Processed> read_processed(const std::string& path) {
+  std::vector<Processed> out;
+  for (const auto& l : lines(path)) {
+    std::istringstream in(l);
+    Processed p;
+    in >> p.partition >> p.offset >> p.key >> p.seq;
+    out.push_back(p);
+  }
+  return out;
+}
+
+// The (key, seq) pairs of `count` keyed_records that are missing from `ps`.
+size_t missing(const std::vector<Processed>& ps, int count, int keys) {
+  std::set<std::pair<std::string, int>> seen;
+  for (const auto& p : ps) seen.insert({p.key, p.seq});
+  size_t n = 0;
+  char key[16];
+  for (int i = 0; i < count; ++i) {
+    snprintf(key, sizeof key, "k%04d", i % keys);
+    n += seen.count({key, i / keys}) == 0;
+  }
+  return n;
+}
+
+size_t unique_records(const std::vector<Processed>& ps) {
+  std::set<std::pair<std::string, int>> seen;
+  for (const auto& p : ps) seen.insert({p.key, p.seq});
+  return seen.size();
+}
+
+// Events to push through the key-ordering test; SLUICE_E2E_KAFKA_EVENTS overrides.
+int events_for_order_test() {
+  if (const char* v = getenv("SLUICE_E2E_KAFKA_EVENTS"); v && atoi(v) > 0) return atoi(v);
+  return 100000;
+}
+
+TEST(KafkaEndToEnd, KeyOrderedEventsAreEachProcessedOnceAndInOrderPerKey) {
+  NEED_KAFKA();
+  const int count = events_for_order_test(), keys = 1000;
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.topic = unique("ordered");
+  f.concurrency = 8;
+  dir.write("sluice.yaml", config(port, unique("g"), f));
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  const auto start = std::chrono::steady_clock::now();
+  produce(f.topic, keyed_records(count, keys));
+  ASSERT_EQ(partitions_of(f.topic), 6);
+  ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= size_t(count); },
+                         600s))
+      << lines(dir.file("processed.log")).size() << " of " << count << " processed\n"
+      << dir.read("engine.log");
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+
+  const auto ps = read_processed(dir.file("processed.log"));
+  EXPECT_EQ(ps.size(), size_t(count));  // the happy path: exactly once
+  EXPECT_EQ(missing(ps, count, keys), 0u);
+  // Order per key: each key's sequence numbers appear as 0, 1, 2, ... in the file
+  // (a key's next event starts only after the previous one has written its line).
+  std::map<std::string, int> next;
+  std::map<std::string, int32_t> partition_of;
+  size_t out_of_order = 0;
+  for (const auto& p : ps) {
+    if (p.seq != next[p.key]++) ++out_of_order;
+    auto [it, fresh] = partition_of.emplace(p.key, p.partition);
+    EXPECT_EQ(it->second, p.partition) << p.key << " moved partition";
+  }
+  EXPECT_EQ(out_of_order, 0u);
+  EXPECT_EQ(partition_of.size(), size_t(keys));
+  std::set<int32_t> used;
+  for (const auto& [k, p] : partition_of) used.insert(p);
+  EXPECT_EQ(used.size(), 6u);
+  std::cout << "[ info ] " << count << " events over 6 partitions, " << keys << " keys: "
+            << secs << " s, " << count / secs << " events/s\n";
+}
+
+TEST(KafkaEndToEnd, KillNineMidStreamThenRestartLosesNothing) {
+  NEED_KAFKA();
+  const int count = 10000, keys = 100;
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.topic = unique("kill");
+  dir.write("sluice.yaml", config(port, unique("g"), f));
+  produce(f.topic, keyed_records(count, keys));
+
+  size_t before_kill = 0;
+  double rate = 0;
+  {
+    Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+    ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 3000; }, 300s))
+        << dir.read("engine.log");
+    rate = 3000 / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    engine.signal(SIGKILL);
+    EXPECT_EQ(engine.wait_exit(), 128 + SIGKILL);
+    before_kill = lines(dir.file("processed.log")).size();
+  }
+  ASSERT_LT(before_kill, size_t(count)) << "the kill came too late to be mid-stream";
+
+  Engine again(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(again.wait_ready(port)) << dir.read("engine.log");
+  ASSERT_TRUE(eventually(
+      [&] { return missing(read_processed(dir.file("processed.log")), count, keys) == 0; }, 300s))
+      << missing(read_processed(dir.file("processed.log")), count, keys) << " missing\n"
+      << dir.read("engine.log");
+  again.signal(SIGTERM);
+  EXPECT_EQ(again.wait_exit(), 0) << dir.read("engine.log");
+
+  const auto ps = read_processed(dir.file("processed.log"));
+  const size_t duplicates = ps.size() - unique_records(ps);
+  // What can run twice: events held by the dispatcher at the kill (its budget,
+  // max(2 x concurrency, 256)) plus those finished since librdkafka's last
+  // auto-commit (every 100 ms; counted twice over for the commit's round trip).
+  const size_t bound = 256 + static_cast<size_t>(rate * 0.2) + 1;
+  EXPECT_LE(duplicates, bound);
+  std::cout << "[ info ] " << before_kill << " processed before kill -9 at " << rate
+            << " events/s; " << duplicates << " duplicates after restart (bound " << bound
+            << ")\n";
+}
+
+TEST(KafkaEndToEnd, TwoProcessesShareTheGroupAndTheSurvivorTakesOver) {
+  NEED_KAFKA();
+  const int keys = 60, batch = 1200;
+  TempDir a, b;
+  const uint16_t pa = free_port(), pb = free_port();
+  FunctionSpec f;
+  f.topic = unique("shared");
+  const std::string group = unique("g");
+  // A dead member is noticed after session.timeout.ms (librdkafka's default is 45 s).
+  const std::string opts = R"("session.timeout.ms": "6000", "heartbeat.interval.ms": "500")";
+  a.write("sluice.yaml", config(pa, group, f, opts));
+  b.write("sluice.yaml", config(pb, group, f, opts));
+  Engine ea(a.file("sluice.yaml"), a.file("engine.log"));
+  Engine eb(b.file("sluice.yaml"), b.file("engine.log"));
+  ASSERT_TRUE(ea.wait_ready(pa)) << a.read("engine.log");
+  ASSERT_TRUE(eb.wait_ready(pb)) << b.read("engine.log");
+
+  auto all = [&] {
+    auto ps = read_processed(a.file("processed.log"));
+    auto more = read_processed(b.file("processed.log"));
+    ps.insert(ps.end(), more.begin(), more.end());
+    return ps;
+  };
+  // Batches until both processes have worked (the group needs a rebalance or two
+  // before the second member gets partitions).
+  int produced = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        produce(f.topic, keyed_records(batch, keys, produced));
+        produced += batch;
+        eventually([&] { return missing(all(), produced, keys) == 0; }, 30s);
+        return !lines(a.file("processed.log")).empty() && !lines(b.file("processed.log")).empty();
+      },
+      120s))
+      << a.read("engine.log") << b.read("engine.log");
+  std::set<int32_t> of_b;
+  for (const auto& p : read_processed(b.file("processed.log"))) of_b.insert(p.partition);
+  std::set<int32_t> of_a;
+  for (const auto& p : read_processed(a.file("processed.log"))) of_a.insert(p.partition);
+  EXPECT_LT(of_b.size(), 6u) << "b alone read every partition";
+  ASSERT_TRUE(eventually([&] { return missing(all(), produced, keys) == 0; }, 60s));
+  const size_t a_before = lines(a.file("processed.log")).size();
+
+  eb.signal(SIGKILL);
+  ASSERT_EQ(eb.wait_exit(), 128 + SIGKILL);
+  produce(f.topic, keyed_records(batch, keys, produced));
+  produced += batch;
+  ASSERT_TRUE(eventually([&] { return missing(all(), produced, keys) == 0; }, 120s))
+      << missing(all(), produced, keys) << " missing\n" << a.read("engine.log");
+  // The survivor read the dead member's partitions.
+  std::set<int32_t> after;
+  const auto pa_all = read_processed(a.file("processed.log"));
+  for (size_t i = a_before; i < pa_all.size(); ++i) after.insert(pa_all[i].partition);
+  for (int32_t p : of_b) EXPECT_TRUE(after.count(p)) << "partition " << p << " not taken over";
+  EXPECT_EQ(after.size(), 6u);
+  ea.signal(SIGTERM);
+  EXPECT_EQ(ea.wait_exit(), 0) << a.read("engine.log");
+}
+
+TEST(KafkaEndToEnd, PoisonRecordIsDeadLetteredIntactAndReplayed) {
+  NEED_KAFKA();
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.name = "picky";
+  f.topic = unique("poison");
+  const std::string dlq = f.topic + ".dlq";
+  f.script = R"(read -r d; case "$d" in poison*) [ -f ok ] || { echo "cannot take $d" >&2; exit 1; };; esac; echo "$SLUICE_PARTITION $SLUICE_OFFSET $d" >> processed.log)";
+  f.extra = "    retry: { max_attempts: 3, initial: 10ms, max: 20ms }\n"
+            "    dead_letter: { broker: kafka, topic: " + dlq + " }\n";
+  dir.write("sluice.yaml", config(port, unique("g"), f));
+  ASSERT_EQ(run_cli({"validate", "-c", dir.file("sluice.yaml")}).exit_code, 0);
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+
+  // The poison record, then more records of the same key (so the same partition).
+  produce(f.topic, "kp:poison 0\n", {"-H", "trace=abc", "-H", "tenant=t1"});
+  produce(f.topic, "kp:kp 1\nkp:kp 2\nkp:kp 3\n");
+  ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 3; }, 60s))
+      << dir.read("engine.log");  // the partition moved on
+
+  // The dead letter as a Kafka consumer sees it: the original record plus string
+  // sluice-dlq-* headers.
+  std::vector<nlohmann::json> dead;
+  ASSERT_TRUE(eventually([&] { return (dead = consume_all(dlq)).size() == 1; }, 60s));
+  const auto& r = dead[0];
+  EXPECT_EQ(r["key"], "kp");
+  EXPECT_EQ(r["payload"], "poison 0");
+  std::map<std::string, std::string> h;
+  const auto& hs = r["headers"];
+  ASSERT_TRUE(hs.is_array()) << r.dump();
+  for (size_t i = 0; i + 1 < hs.size(); i += 2) h[hs[i].get<std::string>()] = hs[i + 1].get<std::string>();
+  EXPECT_EQ(h["trace"], "abc");
+  EXPECT_EQ(h["tenant"], "t1");
+  EXPECT_EQ(h["sluice-dlq-function"], "picky");
+  EXPECT_EQ(h["sluice-dlq-attempts"], "3");
+  EXPECT_EQ(h["sluice-dlq-error-class"], "error");
+  EXPECT_EQ(h["sluice-dlq-original-broker"], "kafka");
+  EXPECT_EQ(h["sluice-dlq-original-topic"], f.topic);
+  EXPECT_EQ(h["sluice-dlq-original-offset"], "0");
+  EXPECT_FALSE(h["sluice-dlq-first-failure-time"].empty());
+  EXPECT_FALSE(h["sluice-dlq-last-failure-time"].empty());
+  for (const auto& [k, v] : h)  // the original headers and sluice's, nothing else
+    EXPECT_TRUE(k == "trace" || k == "tenant" || k.rfind("sluice-dlq-", 0) == 0) << k;
+
+  // `sluice dlq list|show|replay` on Kafka.
+  auto list = run_cli({"dlq", "list", "-c", dir.file("sluice.yaml"), "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto j = nlohmann::json::parse(list.out.substr(0, list.out.find('\n')));
+  EXPECT_EQ(j["function"], "picky");
+  EXPECT_EQ(j["attempts"], 3);
+  EXPECT_EQ(j["original"]["topic"], f.topic);
+  const std::string id = j["id"];
+  EXPECT_EQ(id, dlq + ":" + h["sluice-dlq-original-partition"] + ":0");
+  auto show = run_cli({"dlq", "show", "-c", dir.file("sluice.yaml"), id});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("\"trace\": \"abc\""), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("\"data\": \"poison 0\""), std::string::npos) << show.out;
+  auto dry = run_cli({"dlq", "replay", "-c", dir.file("sluice.yaml"), "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("1 dead letter(s) would be replayed"), std::string::npos) << dry.out;
+
+  dir.write("ok", "");
+  auto replay = run_cli({"dlq", "replay", "-c", dir.file("sluice.yaml"), "--id", id});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("replayed 1 of 1"), std::string::npos) << replay.out;
+  ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 4; }, 60s))
+      << dir.read("engine.log");
+  const auto ps = read_processed(dir.file("processed.log"));
+  EXPECT_EQ(ps.back().key, "poison");
+  EXPECT_EQ(ps.back().seq, 0);
+  // Replayed with its key: the same partition as the original.
+  EXPECT_EQ(std::to_string(ps.back().partition), h["sluice-dlq-original-partition"]);
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+TEST(KafkaEndToEnd, LagShowsMessagesAndSecondsBehind) {
+  NEED_KAFKA();
+  TempDir dir;
+  FunctionSpec f;
+  f.topic = unique("lag");
+  dir.write("sluice.yaml", config(free_port(), unique("g"), f));
+  produce(f.topic, keyed_records(60, 6));
+  auto r = run_cli({"lag", "-c", dir.file("sluice.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // BROKER TOPIC PARTITION GROUP COMMITTED END LAG LAG_SECONDS
+  std::istringstream in(r.out);
+  int rows = 0;
+  int64_t total = 0;
+  for (std::string l; std::getline(in, l);) {
+    std::istringstream row(l);
+    std::string broker, topic, part, group, committed, end, lag, secs;
+    row >> broker >> topic >> part >> group >> committed >> end >> lag >> secs;
+    if (topic != f.topic) continue;
+    ++rows;
+    EXPECT_EQ(committed, "-") << l;
+    total += std::stoll(lag);
+    if (lag != "0") EXPECT_NE(secs, "-") << l;  // known: the oldest record was read
+    if (lag == "0") EXPECT_EQ(secs, "0.0") << l;
+  }
+  EXPECT_EQ(rows, 6) << r.out;
+  EXPECT_EQ(total, 60) << r.out;
+}
+
+TEST(KafkaEndToEnd, BadBrokerConfigIsOneClearErrorAndExitCode2) {
+  NEED_KAFKA();
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.topic = unique("bad");
+  struct Case {
+    std::string what, bootstrap, options, expect;
+  };
+  const std::vector<Case> cases{
+      {"unreachable bootstrap", "127.0.0.1:" + std::to_string(free_port()), "",
+       "no Kafka broker answered at 127.0.0.1:"},
+      {"unknown option", g_bootstrap, R"("no.such.option": "1")", "option 'no.such.option'"},
+      {"bad option value", g_bootstrap, R"("fetch.min.bytes": "lots")", "option 'fetch.min.bytes'"},
+      {"option sluice manages", g_bootstrap, R"("group.id": "other")", "managed by sluice"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    dir.write("sluice.yaml", config(port, unique("g"), f, c.options, c.bootstrap));
+    const auto start = std::chrono::steady_clock::now();
+    auto r = run_cli({"run", "-c", dir.file("sluice.yaml")});
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("broker 'kafka'"), std::string::npos) << r.err;
+    EXPECT_LT(took, 30s);
+    // One line on stderr (the start-up log lines go to stdout... or there are none).
+    size_t errors = 0;
+    std::istringstream in(r.err);
+    for (std::string l; std::getline(in, l);) errors += l.find(c.expect) != std::string::npos;
+    EXPECT_EQ(errors, 1u) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace sluice::e2e

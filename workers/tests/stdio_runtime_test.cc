@@ -1,0 +1,343 @@
+// The stdio runtime against a real worker process (stdio_test_worker.cc) speaking the
+// frame protocol: success, error, timeout, crash, huge output, garbage output, the
+// handshake, SIGKILL with 50 invocations held, logs, fan-out, isolation, resize.
+#include <signal.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+
+#include <fstream>
+
+#include "workers/stdio_runtime.h"
+#include "workers/tests/test_util.h"
+
+namespace sluice::workers::testing {
+namespace {
+
+class StdioTest : public ::testing::Test {
+ protected:
+  StdioTest() {
+    fn_.name = "thumbnail";
+    fn_.command = {SLUICE_STDIO_TEST_WORKER};
+    fn_.timeout = Millis{60000};
+    fn_.start_timeout = Millis{20000};
+    opts_.restart_initial = Millis{10};
+  }
+
+  StdioRuntime& make() {
+    rt_ = std::make_unique<StdioRuntime>(fn_, dir_.path, opts_);
+    auto started = rt_->start();
+    EXPECT_TRUE(started) << (started ? "" : started.error().message);
+    return *rt_;
+  }
+
+  Event& event(std::string data) {
+    Event e;
+    e.id = "ev-" + std::to_string(events_.size());
+    e.source = "/test";
+    e.type = "test.event";
+    e.data = std::move(data);
+    std::lock_guard lk(events_mu_);
+    events_.push_back(std::move(e));
+    return events_.back();
+  }
+
+  InvocationResult run(std::string data) {
+    Collector c;
+    rt_->invoke(event(std::move(data)), c.callback(0));
+    if (!c.wait_for(1)) {
+      ADD_FAILURE() << "no callback within the deadline";
+      return {};
+    }
+    EXPECT_EQ(c.calls(0), 1u);
+    return c.result(0);
+  }
+
+  pid_t only_pid() {
+    EXPECT_TRUE(eventually([&] { return rt_->worker_pids().size() == 1; }));
+    auto pids = rt_->worker_pids();
+    return pids.empty() ? -1 : pids.front();
+  }
+
+  void TearDown() override {
+    if (rt_) rt_->stop(Millis{0});
+  }
+
+  TempDir dir_;
+  FunctionConfig fn_;
+  StdioOptions opts_;
+  std::mutex events_mu_;
+  std::deque<Event> events_;
+  std::unique_ptr<StdioRuntime> rt_;
+};
+
+TEST_F(StdioTest, SuccessCarriesTheOutput) {
+  make();
+  auto r = run("echo:hello");
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(r.output, "hello");
+  EXPECT_EQ(rt_->kind(), "stdio");
+}
+
+TEST_F(StdioTest, ManyInvocationsInFlightOnOneProcessAreMatchedById) {
+  make();
+  Collector c;
+  constexpr size_t kN = 200;
+  for (size_t i = 0; i < kN; ++i)
+    rt_->invoke(event((i % 3 == 0 ? "sleep:20" : "echo:") + (i % 3 == 0 ? "" : std::to_string(i))),
+                c.callback(i));
+  ASSERT_TRUE(c.wait_for(kN));
+  for (size_t i = 0; i < kN; ++i) {
+    ASSERT_EQ(c.calls(i), 1u) << i;
+    auto r = c.result(i);
+    EXPECT_EQ(r.outcome, Outcome::success) << i << " " << r.message;
+    EXPECT_EQ(r.output, i % 3 == 0 ? "slept" : std::to_string(i)) << i;
+  }
+  EXPECT_EQ(rt_->worker_pids().size(), 1u);
+  EXPECT_EQ(rt_->stats().inflight, 0u);
+}
+
+TEST_F(StdioTest, ErrorRejectedRetryAfterAndMissingStatus) {
+  make();
+  auto e = run("error:disk full");
+  EXPECT_EQ(e.outcome, Outcome::error);
+  EXPECT_EQ(e.message, "disk full");
+  auto j = run("reject:bad json");
+  EXPECT_EQ(j.outcome, Outcome::rejected);
+  EXPECT_EQ(j.message, "bad json");
+  auto b = run("retry:1500");
+  EXPECT_EQ(b.outcome, Outcome::error);
+  ASSERT_TRUE(b.retry_after.has_value());
+  EXPECT_EQ(b.retry_after->count(), 1500);
+  auto n = run("nostatus");
+  EXPECT_EQ(n.outcome, Outcome::error);
+  EXPECT_NE(n.message.find("without a status"), std::string::npos) << n.message;
+}
+
+TEST_F(StdioTest, TimeoutWithALateAnswerKeepsTheWorker) {
+  fn_.timeout = Millis{100};
+  opts_.kill_grace = Millis{30000};
+  make();
+  pid_t before = only_pid();
+  auto r = run("sleep:400");
+  EXPECT_EQ(r.outcome, Outcome::timeout) << r.message;
+  EXPECT_NE(r.message.find("timed out after 100ms"), std::string::npos) << r.message;
+  auto p = run("pid");
+  EXPECT_EQ(p.outcome, Outcome::success);
+  EXPECT_EQ(p.output, std::to_string(before));
+}
+
+TEST_F(StdioTest, TimeoutOfAStuckWorkerRestartsIt) {
+  fn_.timeout = Millis{100};
+  opts_.kill_grace = Millis{100};
+  make();
+  pid_t before = only_pid();
+  auto r = run("hang");
+  EXPECT_EQ(r.outcome, Outcome::timeout);
+  ASSERT_TRUE(eventually([&] {
+    auto pids = rt_->worker_pids();
+    return pids.size() == 1 && pids[0] != before;
+  }));
+  EXPECT_TRUE(process_dead(before));
+  auto p = run("pid");
+  EXPECT_EQ(p.outcome, Outcome::success);
+  EXPECT_NE(p.output, std::to_string(before));
+}
+
+TEST_F(StdioTest, CrashFailsEveryHeldInvocationAndRestarts) {
+  make();
+  pid_t before = only_pid();
+  Collector c;
+  for (size_t i = 0; i < 3; ++i) rt_->invoke(event("hang"), c.callback(i));
+  rt_->invoke(event("crash"), c.callback(3));
+  ASSERT_TRUE(c.wait_for(4));
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(c.calls(i), 1u);
+    auto r = c.result(i);
+    EXPECT_EQ(r.outcome, Outcome::crash) << i;
+    EXPECT_NE(r.message.find("SIGABRT"), std::string::npos) << r.message;
+  }
+  auto p = run("pid");
+  EXPECT_EQ(p.outcome, Outcome::success) << p.message;
+  EXPECT_NE(p.output, std::to_string(before));
+}
+
+TEST_F(StdioTest, SigkillWhileHolding50InvocationsCompletesAllWithCrash) {
+  std::string hold = dir_.file("held");
+  fn_.env["HOLD_FILE"] = hold;
+  make();
+  pid_t pid = only_pid();
+  Collector c;
+  constexpr size_t kN = 50;
+  for (size_t i = 0; i < kN; ++i) rt_->invoke(event("hold"), c.callback(i));
+  ASSERT_TRUE(eventually([&] {
+    std::ifstream f(hold);
+    size_t lines = 0;
+    for (std::string l; std::getline(f, l);) ++lines;
+    return lines == kN;
+  }));
+  EXPECT_EQ(c.total(), 0u);  // nothing reported before the kill
+  EXPECT_EQ(rt_->stats().inflight, kN);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(c.wait_for(kN));
+  for (size_t i = 0; i < kN; ++i) {
+    EXPECT_EQ(c.calls(i), 1u) << i;
+    auto r = c.result(i);
+    EXPECT_EQ(r.outcome, Outcome::crash) << i;
+    EXPECT_NE(r.message.find("SIGKILL"), std::string::npos) << r.message;
+  }
+  EXPECT_EQ(rt_->stats().inflight, 0u);
+  EXPECT_EQ(run("echo:again").output, "again");  // restarted
+}
+
+TEST_F(StdioTest, HugeOutputIsAnErrorNotAnAllocation) {
+  opts_.max_output_bytes = 1 << 20;
+  make();
+  auto fits = run("huge:" + std::to_string(1 << 20));
+  EXPECT_EQ(fits.outcome, Outcome::success);
+  EXPECT_EQ(fits.output.size(), size_t{1} << 20);
+  auto big = run("huge:" + std::to_string((1 << 20) + 1));
+  EXPECT_EQ(big.outcome, Outcome::error);
+  EXPECT_NE(big.message.find("output exceeds 1048576 bytes"), std::string::npos) << big.message;
+  EXPECT_EQ(run("echo:still").output, "still");
+}
+
+TEST_F(StdioTest, GarbageOnStdoutIsAProtocolErrorAndACrash) {
+  make();
+  pid_t before = only_pid();
+  auto r = run("garbage");
+  EXPECT_EQ(r.outcome, Outcome::crash);
+  EXPECT_NE(r.message.find("protocol error"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("exceeds"), std::string::npos) << r.message;
+  auto p = run("pid");
+  EXPECT_EQ(p.outcome, Outcome::success);
+  EXPECT_NE(p.output, std::to_string(before));
+}
+
+struct StartCase {
+  const char* mode;
+  const char* expect;
+};
+
+class StdioStartTest : public StdioTest, public ::testing::WithParamInterface<StartCase> {};
+
+TEST_P(StdioStartTest, FailedHandshakeIsAClearErrorNeverAHang) {
+  fn_.command.push_back(GetParam().mode);
+  fn_.start_timeout = Millis{500};
+  opts_.kill_grace = Millis{500};
+  make();
+  auto r = run("echo:x");
+  EXPECT_EQ(r.outcome, Outcome::error);
+  EXPECT_NE(r.message.find(GetParam().expect), std::string::npos) << r.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, StdioStartTest,
+    ::testing::Values(StartCase{"bad-version", "worker speaks protocol version 2"},
+                      StartCase{"garbage-start", "not a sluice v1 frame stream"},
+                      StartCase{"silent", "no Hello frame within 500ms"},
+                      StartCase{"exit-at-start", "exit status 7"},
+                      StartCase{"wrong-first-frame", "expected a Hello frame first, got result"}));
+
+TEST_F(StdioTest, VersionMismatchSendsGoodbyeTheWorkerSees) {
+  fn_.command.push_back("bad-version");
+  opts_.kill_grace = Millis{30000};  // it must exit by itself on the Goodbye
+  make();
+  auto r = run("echo:x");
+  EXPECT_NE(r.message.find("exit status 5"), std::string::npos) << r.message;
+}
+
+TEST_F(StdioTest, CommandNotFoundIsAnError) {
+  fn_.command = {"no-such-sluice-worker"};
+  make();
+  auto r = run("echo:x");
+  EXPECT_EQ(r.outcome, Outcome::error);
+  EXPECT_NE(r.message.find("not found in PATH"), std::string::npos) << r.message;
+}
+
+TEST_F(StdioTest, LogFramesLandInTheLogWithFunctionAndEventId) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  spdlog::default_logger_raw()->sinks().push_back(sink);
+  make();
+  auto r = run("log:resizing to 64x64");
+  spdlog::default_logger_raw()->sinks().pop_back();
+  EXPECT_EQ(r.outcome, Outcome::success);
+  bool found = false;
+  for (const auto& line : sink->last_formatted())
+    found |= line.find("[fn thumbnail] [event ev-0] resizing to 64x64") != std::string::npos &&
+             line.find("warn") != std::string::npos;
+  EXPECT_TRUE(found);
+}
+
+TEST_F(StdioTest, ResultsCarryEmittedEvents) {
+  make();
+  auto r = run("emit:3");
+  ASSERT_EQ(r.outcome, Outcome::success);
+  ASSERT_EQ(r.emitted.size(), 3u);
+  EXPECT_EQ(r.emitted[2].id, "emitted-2");
+  EXPECT_EQ(r.emitted[2].data, "child 2");
+}
+
+TEST_F(StdioTest, EnvironmentIsScrubbed) {
+  ::setenv("SLUICE_TEST_SECRET", "hunter2", 1);
+  fn_.env["FROM_CONFIG"] = "yes";
+  make();
+  EXPECT_EQ(run("env:SLUICE_TEST_SECRET").output, "<unset>");
+  EXPECT_EQ(run("env:FROM_CONFIG").output, "yes");
+  EXPECT_EQ(run("env:SLUICE_FUNCTION").output, "thumbnail");
+  EXPECT_NE(run("env:PATH").output, "<unset>");
+  ::unsetenv("SLUICE_TEST_SECRET");
+}
+
+TEST_F(StdioTest, RlimitsFromConfigApply) {
+  fn_.limits.open_files = 32;
+  fn_.limits.memory = 64 << 20;
+  make();
+  EXPECT_EQ(run("nofile:10").output, "opened");
+  EXPECT_EQ(run("nofile:64").message, "open failed");
+  EXPECT_EQ(run("alloc:8").output, "allocated");
+  EXPECT_EQ(run("alloc:256").message, "malloc failed");
+}
+
+TEST_F(StdioTest, ResizeGrowsShrinksAndScalesToZero) {
+  make();
+  only_pid();
+  rt_->resize(3);
+  ASSERT_TRUE(eventually([&] { return rt_->worker_pids().size() == 3; }));
+  // Shrinking lets a running invocation finish first.
+  Collector c;
+  for (size_t i = 0; i < 6; ++i) rt_->invoke(event("sleep:300"), c.callback(i));
+  rt_->resize(1);
+  ASSERT_TRUE(c.wait_for(6));
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(c.result(i).outcome, Outcome::success) << i;
+  ASSERT_TRUE(eventually([&] { return rt_->worker_pids().size() == 1; }));
+  rt_->resize(0);
+  ASSERT_TRUE(eventually([&] { return rt_->stats().workers == 0; }));
+  EXPECT_EQ(run("echo:cold").output, "cold");  // the next event starts one again
+  EXPECT_EQ(rt_->worker_pids().size(), 1u);
+}
+
+TEST_F(StdioTest, MaxInflightFromHelloIsRespected) {
+  fn_.command.push_back("max-inflight-2");
+  make();
+  Collector c;
+  for (size_t i = 0; i < 6; ++i) rt_->invoke(event("sleep:50"), c.callback(i));
+  ASSERT_TRUE(c.wait_for(6));
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(c.result(i).output, "slept");
+}
+
+TEST_F(StdioTest, StopReportsHeldInvocationsAndLeavesNoProcess) {
+  make();
+  pid_t pid = only_pid();
+  Collector c;
+  rt_->invoke(event("hang"), c.callback(0));
+  ASSERT_TRUE(eventually([&] { return rt_->stats().inflight == 1; }));
+  rt_->stop(Millis{50});
+  EXPECT_EQ(c.total(), 1u);
+  EXPECT_EQ(c.result(0).outcome, Outcome::crash);
+  EXPECT_TRUE(process_dead(pid));
+  EXPECT_EQ(rt_->stats().workers, 0u);
+  auto r = run("echo:x");
+  EXPECT_EQ(r.outcome, Outcome::error);
+}
+
+}  // namespace
+}  // namespace sluice::workers::testing

@@ -1,0 +1,236 @@
+// A stdio worker for the tests, speaking schemas/worker.proto v1 without any SDK.
+//
+//   stdio_test_worker [mode]
+//     mode: normal (default) | bad-version | garbage-start | silent | exit-at-start
+//           | wrong-first-frame | max-inflight-2
+// Each Invoke's data is a command:
+//   echo:X      OK with output X          error:M    ERROR with message M
+//   reject:M    REJECTED                  sleep:MS   OK "slept" after MS milliseconds
+//   hang        never answers             crash      abort()
+//   huge:N      OK with N bytes of 'x'    garbage    writes non-frame bytes to stdout
+//   emit:N      OK with N emitted events  log:M      a Log frame M, then OK
+//   pid         OK with its pid           env:NAME   OK with getenv(NAME) or "<unset>"
+//   hold        never answers; appends a line to $HOLD_FILE
+//   retry:MS    ERROR with retry_after_ms MS
+//   nostatus    a Result without a status
+//   alloc:N     mallocs N MiB and touches it; OK "allocated" or ERROR "malloc failed"
+//   nofile:N    opens /dev/null N times; OK "opened" or ERROR "open failed"
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "worker.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void write_all(const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(1, s.data() + off, s.size() - off);
+    if (n <= 0) std::exit(3);
+    off += static_cast<size_t>(n);
+  }
+}
+
+void send(const sluice::v1::Frame& f) {
+  std::string body = f.SerializeAsString();
+  uint32_t n = static_cast<uint32_t>(body.size());
+  std::string out(4, '\0');
+  out[0] = static_cast<char>(n >> 24);
+  out[1] = static_cast<char>(n >> 16);
+  out[2] = static_cast<char>(n >> 8);
+  out[3] = static_cast<char>(n);
+  write_all(out + body);
+}
+
+void result(uint64_t id, sluice::v1::Result::Status st, const std::string& output,
+            const std::string& msg = "") {
+  sluice::v1::Frame f;
+  auto* r = f.mutable_result();
+  r->set_id(id);
+  r->set_status(st);
+  r->set_output(output);
+  r->set_error_message(msg);
+  send(f);
+}
+
+bool starts(const std::string& s, const char* p, std::string* rest) {
+  size_t n = std::strlen(p);
+  if (s.compare(0, n, p) != 0) return false;
+  *rest = s.substr(n);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "normal";
+  if (mode == "exit-at-start") return 7;
+  if (mode == "silent") {
+    ::pause();
+    return 0;
+  }
+  if (mode == "garbage-start") {
+    write_all("Hello, I am not a frame\n");
+    ::pause();
+    return 0;
+  }
+  sluice::v1::Frame hello;
+  if (mode == "wrong-first-frame") {
+    hello.mutable_log()->set_message("hi");  // logs are fine; then a Result is not
+    send(hello);
+    result(1, sluice::v1::Result::OK, "x");
+    ::pause();
+    return 0;
+  }
+  hello.mutable_hello()->set_protocol_version(mode == "bad-version" ? 2 : 1);
+  hello.mutable_hello()->set_sdk("stdio-test-worker/1");
+  hello.mutable_hello()->set_max_inflight(mode == "max-inflight-2" ? 2 : 0);
+  hello.mutable_hello()->set_pid(static_cast<uint32_t>(::getpid()));
+  send(hello);
+
+  std::string buf;
+  std::multimap<Clock::time_point, uint64_t> sleeping;
+  bool acked = false;
+  char chunk[65536];
+  while (true) {
+    int wait_ms = -1;
+    if (!sleeping.empty()) {
+      auto d = std::chrono::duration_cast<std::chrono::milliseconds>(sleeping.begin()->first -
+                                                                     Clock::now());
+      wait_ms = d.count() < 0 ? 0 : static_cast<int>(d.count());
+    }
+    pollfd p{0, POLLIN, 0};
+    int pr = ::poll(&p, 1, wait_ms);
+    while (!sleeping.empty() && sleeping.begin()->first <= Clock::now()) {
+      result(sleeping.begin()->second, sluice::v1::Result::OK, "slept");
+      sleeping.erase(sleeping.begin());
+    }
+    if (pr <= 0) continue;
+    ssize_t n = ::read(0, chunk, sizeof chunk);
+    if (n <= 0) return 0;  // stdin closed: sluice said goodbye
+    buf.append(chunk, static_cast<size_t>(n));
+    while (buf.size() >= 4) {
+      auto* u = reinterpret_cast<const unsigned char*>(buf.data());
+      size_t len = (size_t{u[0]} << 24) | (size_t{u[1]} << 16) | (size_t{u[2]} << 8) | u[3];
+      if (buf.size() < 4 + len) break;
+      sluice::v1::Frame f;
+      if (!f.ParseFromArray(buf.data() + 4, static_cast<int>(len))) {
+        std::fprintf(stderr, "stdio-test-worker: bad frame from sluice\n");
+        return 4;
+      }
+      buf.erase(0, 4 + len);
+      if (f.has_hello_ack()) {
+        acked = true;
+        continue;
+      }
+      if (f.has_goodbye()) {
+        std::fprintf(stderr, "stdio-test-worker: goodbye: %s\n", f.goodbye().reason().c_str());
+        return f.goodbye().reason().find("version") != std::string::npos ? 5 : 0;
+      }
+      if (f.has_cancel()) continue;
+      if (!f.has_invoke()) continue;
+      if (!acked) {
+        std::fprintf(stderr, "stdio-test-worker: Invoke before HelloAck\n");
+        return 6;
+      }
+      const uint64_t id = f.invoke().id();
+      const std::string cmd = f.invoke().event().data();
+      std::string arg;
+      using S = sluice::v1::Result;
+      if (starts(cmd, "echo:", &arg)) {
+        result(id, S::OK, arg);
+      } else if (starts(cmd, "error:", &arg)) {
+        result(id, S::ERROR, "", arg);
+      } else if (starts(cmd, "reject:", &arg)) {
+        result(id, S::REJECTED, "", arg);
+      } else if (starts(cmd, "sleep:", &arg)) {
+        sleeping.emplace(Clock::now() + std::chrono::milliseconds(std::stoi(arg)), id);
+      } else if (cmd == "hang") {
+      } else if (cmd == "crash") {
+        std::fprintf(stderr, "stdio-test-worker: crashing on purpose\n");
+        std::abort();
+      } else if (starts(cmd, "huge:", &arg)) {
+        result(id, S::OK, std::string(std::stoul(arg), 'x'));
+      } else if (cmd == "garbage") {
+        write_all(std::string("\xff\xff\xff\xffgarbage", 11));
+      } else if (starts(cmd, "emit:", &arg)) {
+        sluice::v1::Frame out;
+        auto* r = out.mutable_result();
+        r->set_id(id);
+        r->set_status(S::OK);
+        for (int i = 0; i < std::stoi(arg); ++i) {
+          auto* e = r->add_emit();
+          e->set_id("emitted-" + std::to_string(i));
+          e->set_type("test.emitted");
+          e->set_data("child " + std::to_string(i));
+        }
+        send(out);
+      } else if (starts(cmd, "log:", &arg)) {
+        sluice::v1::Frame l;
+        l.mutable_log()->set_id(id);
+        l.mutable_log()->set_level(sluice::v1::Log::WARN);
+        l.mutable_log()->set_message(arg);
+        send(l);
+        result(id, S::OK, "logged");
+      } else if (cmd == "pid") {
+        result(id, S::OK, std::to_string(::getpid()));
+      } else if (starts(cmd, "env:", &arg)) {
+        const char* v = std::getenv(arg.c_str());
+        result(id, S::OK, v ? v : "<unset>");
+      } else if (cmd == "hold") {
+        if (const char* file = std::getenv("HOLD_FILE")) std::ofstream(file, std::ios::app) << id << "\n";
+      } else if (starts(cmd, "retry:", &arg)) {
+        sluice::v1::Frame out;
+        auto* r = out.mutable_result();
+        r->set_id(id);
+        r->set_status(S::ERROR);
+        r->set_error_message("busy");
+        r->set_retry_after_ms(static_cast<uint32_t>(std::stoul(arg)));
+        send(out);
+      } else if (cmd == "nostatus") {
+        result(id, S::STATUS_UNSPECIFIED, "?");
+      } else if (starts(cmd, "alloc:", &arg)) {
+        size_t bytes = std::stoul(arg) << 20;
+        auto* p = static_cast<char*>(std::malloc(bytes));
+        if (!p) {
+          result(id, S::ERROR, "", "malloc failed");
+        } else {
+          std::memset(p, 1, bytes);
+          result(id, S::OK, "allocated");
+          std::free(p);
+        }
+      } else if (starts(cmd, "nofile:", &arg)) {
+        std::vector<int> fds;
+        bool okay = true;
+        for (int i = 0; i < std::stoi(arg); ++i) {
+          int fd = ::open("/dev/null", O_RDONLY);
+          if (fd < 0) {
+            okay = false;
+            break;
+          }
+          fds.push_back(fd);
+        }
+        for (int fd : fds) ::close(fd);
+        if (okay)
+          result(id, S::OK, "opened");
+        else
+          result(id, S::ERROR, "", "open failed");
+      } else {
+        result(id, S::ERROR, "", "unknown command: " + cmd);
+      }
+    }
+  }
+}
