@@ -12,9 +12,9 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config curl
   libprotobuf-dev protobuf-compiler libboost-dev libboost-system-dev nlohmann-json3-dev
   prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev google-mock librdkafka-dev libnats-dev
+  libgtest-dev libgmock-dev google-mock librdkafka-dev libnats-dev libssl-dev
 )
-TEST_PACKAGES=(nats-server kcat prometheus wrk hyperfine)
+TEST_PACKAGES=(nats-server kcat prometheus wrk hyperfine openjdk-17-jre-headless maven)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -68,11 +68,28 @@ MSG
   exec "$ROOT/build/sluice" run -c examples/quickstart.yaml
 }
 
+# One real Kafka broker (KRaft) for the whole suite; every Kafka test uses its own
+# topics and groups on it (SLUICE_TEST_KAFKA_BOOTSTRAP). Stopped on exit.
+start_kafka() {
+  KAFKA_DIR=$(mktemp -d /tmp/sluice-kafka.XXXXXX)
+  trap 'tests/kafka/kafka.sh stop "$KAFKA_DIR" >/dev/null 2>&1 || true; rm -rf "$KAFKA_DIR"' EXIT
+  tests/kafka/kafka.sh fetch
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  say "starting a real Kafka broker (KRaft) on 127.0.0.1:$port"
+  SLUICE_TEST_KAFKA_BOOTSTRAP=$(tests/kafka/kafka.sh start "$KAFKA_DIR" "$port")
+  export SLUICE_TEST_KAFKA_BOOTSTRAP
+}
+
 cmd_test() {
   ensure_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   local failed=0
-  say "Release build and the whole suite (unit + e2e)"
+  say "SDKs: Python (pytest), Node.js (node --test), Go (go test)"
+  bash sdk/test.sh || failed=1
+
+  say "Release build and the whole suite (unit + integration + e2e)"
   build build -DCMAKE_BUILD_TYPE=Release
+  start_kafka
   (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600) || failed=1
 
   say "AddressSanitizer + UndefinedBehaviorSanitizer build: unit tests"

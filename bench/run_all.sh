@@ -10,13 +10,13 @@ LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/sluice-bench-results.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
 echo "== build (-j1)"
-cmake --build "$BUILD" --target sluice bench_spawn_baseline bench_exec bench_nats -j1 || die "build failed"
+cmake --build "$BUILD" --target sluice bench_spawn_baseline bench_exec bench_nats bench_runtimes bench_kafka bench_kafka_noop -j1 || die "build failed"
 
 echo "== machine"
 machine_note | tee "$LOG_DIR/machine.txt"
 
 status=0
-for b in http_ingress exec_runtime backlog_memory nats/nats_bench; do
+for b in http_ingress exec_runtime backlog_memory nats/nats_bench runtimes kafka/kafka_consume; do
   echo "== $b  ($(date -u +%FT%TZ))"
   bash "$BENCH_DIR/$b.sh" 2>&1 | tee "$LOG_DIR/${b##*/}.txt"
   rc=${PIPESTATUS[0]}
@@ -51,4 +51,18 @@ printf "$fmt" "  backlog run RSS min / last" - "$(mb "$(get backlog_memory run_m
 printf "$fmt" "NATS JetStream drain events/s (1M x 100B)" "$(get nats_bench baseline)" "$(get nats_bench sluice)" \
   "$(get nats_bench ratio)" ">=0.8x" "$(met "$(get nats_bench ratio)" 0.8 ge)"
 printf "$fmt" "  sluice RSS during drain min / max" - "$(mb "$(get nats_bench rss_min_kb)") / $(mb "$(get nats_bench rss_max_kb)")" - - -
+# bench/runtimes: one call at a time (c1) and four in flight (c4); targets of issue 6.
+getr() { grep -h "^RESULT runtimes_$1 " "$LOG_DIR/runtimes.txt" 2>/dev/null | tail -1 | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
+for rt in exec:0.9 stdio:0.7 http:0.4 inproc:-; do
+  for c in c1 c4; do
+    n=${rt%%:*} t=${rt##*:} k=${rt%%:*}_$c
+    if [[ $t == - ]]; then target="+<2us" verdict="+$(getr "$k" added_us)us"
+    else target=">=${t}x" verdict=$(met "$(getr "$k" ratio)" "$t" ge); fi
+    printf "$fmt" "runtime $n $c inv/s (p50 $(getr "$k" p50_us) us)" "$(getr "$k" base_inv_s)" \
+      "$(getr "$k" sluice_inv_s)" "$(getr "$k" ratio)" "$target" "$verdict"
+  done
+done
+printf "$fmt" "Kafka drain events/s (1M x 100B, inproc)" "$(get kafka_consume baseline)" "$(get kafka_consume sluice)" \
+  "$(get kafka_consume ratio)" ">=0.8x" "$(met "$(get kafka_consume ratio)" 0.8 ge)"
+printf "$fmt" "  sluice RSS during drain min / max" - "$(mb "$(get kafka_consume rss_min_kb)") / $(mb "$(get kafka_consume rss_max_kb)")" - - -
 exit $status

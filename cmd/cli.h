@@ -38,6 +38,15 @@ struct PublishArgs {
   int count = 1;
 };
 int publish(const PublishArgs& a);
+struct InvokeArgs {
+  std::string config, function, data, content_type, key;
+  std::vector<std::string> headers;
+};
+int invoke(const InvokeArgs& a);
+struct NewArgs {
+  std::string name, lang, dir, source_root;
+};
+int new_function(const NewArgs& a);
 int functions(const std::string& config_path);
 int lag(const std::string& config_path, bool watch);
 struct DlqArgs {

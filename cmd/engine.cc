@@ -5,12 +5,28 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "broker-adapters/http/callback_sink.h"
 #include "broker-adapters/http/ingress.h"
+#include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
+#include "core/clock.h"
 #include "dispatcher/retry_topic.h"
 #include "workers/registry.h"
 
 namespace sluice {
+
+namespace {
+
+// Events a function may run at once with `workers` workers: exec and inproc run one
+// event per worker; a stdio or http worker multiplexes up to `concurrency` events, so
+// any live worker allows them all and zero workers hold every event.
+uint32_t event_limit(const FunctionConfig& fn, uint32_t workers) {
+  if (fn.runtime == RuntimeKind::exec || fn.runtime == RuntimeKind::inproc)
+    return std::min(workers, fn.concurrency);
+  return workers > 0 ? fn.concurrency : 0;
+}
+
+}  // namespace
 
 Engine::Engine(const Config& cfg) : cfg_(cfg) {}
 
@@ -23,6 +39,7 @@ Result<void> Engine::start() {
     brokers_.emplace(b.name, std::move(br).value());
   }
   dispatcher_ = std::make_unique<Dispatcher>(metrics_);
+  if (cfg_.http.enabled) callbacks_ = std::make_unique<http::CallbackSink>(&metrics_);
   for (const auto& fn : cfg_.functions) {
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
@@ -31,7 +48,8 @@ Result<void> Engine::start() {
     b.runtime = rt.value().get();
     b.dead_letter_sink = &brokers_.at(fn.dead_letter.broker)->sink();
     if (fn.output) b.output_sink = &brokers_.at(fn.output->broker)->sink();
-    if (fn.retry.mode == RetryMode::topic) {
+    b.callback_sink = callbacks_.get();
+    if (fn.retry.mode == RetryMode::topic && !fn.subscribe.empty()) {
       // Retries leave the lane: on JetStream the server redelivers after nak(delay);
       // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
       const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
@@ -48,6 +66,19 @@ Result<void> Engine::start() {
     }
     dispatcher_->add_function(b);
     runtimes_.emplace(fn.name, std::move(rt).value());
+    auto pool = std::make_unique<Pool>();
+    pool->fn = &fn;
+    pool->desired = fn.concurrency;
+    if (fn.workers.autoscale) {
+      auto sc = scaling::ScalerConfig::from(fn.workers, fn.concurrency);
+      if (!sc)
+        return Error{Errc::invalid_argument, "function '" + fn.name + "': workers: " + sc.error().message};
+      pool->scaler = std::make_unique<scaling::Autoscaler>(sc.value(), Clock::system());
+      pool->meter = std::make_unique<scaling::RateMeter>(Clock::system());
+      pool->desired = pool->scaler->desired();  // `min` until the first tick
+      dispatcher_->set_limit(fn.name, event_limit(fn, pool->desired));
+    }
+    pools_.emplace(fn.name, std::move(pool));
   }
   // One source per (broker, topic, consumer group): see consumer_group() for who
   // shares a source (fan-out) and who gets its own.
@@ -72,11 +103,12 @@ Result<void> Engine::start() {
         it = by_topic.emplace(key, sources_.back().get()).first;
       }
       dispatcher_->add_route(*it->second, fn.name, sub.ordering);
+      pools_.at(fn.name)->sources.emplace_back(it->second, sub.ordering);
     }
   }
   // Retry topics: one source per topic-mode function, feeding only that function.
   for (const auto& fn : cfg_.functions) {
-    if (fn.retry.mode != RetryMode::topic) continue;
+    if (fn.retry.mode != RetryMode::topic || fn.subscribe.empty()) continue;
     const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
     if (bc.kind == BrokerKind::nats) continue;
     SourceOptions o{static_cast<uint32_t>(fn.concurrency),
@@ -86,8 +118,11 @@ Result<void> Engine::start() {
     if (!src) return src.error();
     sources_.push_back(std::move(src).value());
     dispatcher_->add_route(*sources_.back(), fn.name, Ordering::none, RouteRole::retry);
+    pools_.at(fn.name)->sources.emplace_back(sources_.back().get(), Ordering::none);
   }
   for (auto& [name, rt] : runtimes_) {
+    // A fixed pool keeps the runtime's own size; an autoscaled one starts at `min`.
+    if (pools_.at(name)->scaler) rt->resize(pools_.at(name)->desired);
     if (auto r = rt->start(); !r)
       return Error{r.error().code, "function '" + name + "': " + r.error().message};
   }
@@ -105,6 +140,8 @@ Result<void> Engine::start() {
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready_.load(); },
         [this] { return metrics_.text(); });
     register_system_routes();
+    invoke_api_ = std::make_unique<InvokeApi>(cfg_, runtimes_, brokers_, metrics_);
+    invoke_api_->register_routes(http_->server());
     if (auto r = http_->start(); !r) return r.error();
   }
   lag_thread_ = std::thread([this] { lag_loop(); });
@@ -136,7 +173,8 @@ void Engine::register_system_routes() {
                          {"subscriptions", subs},
                          {"replicas", ps.workers},
                          {"workers", ps.workers},
-                         {"workers_desired", fn.concurrency},
+                         {"workers_desired", pools_.at(fn.name)->desired.load()},
+                         {"autoscaled", pools_.at(fn.name)->scaler != nullptr},
                          {"concurrency", fn.concurrency},
                          {"inflight", held},
                          {"running", running}});
@@ -149,31 +187,60 @@ void Engine::lag_loop() {
   std::unique_lock lk(lag_mu_);
   while (!lag_stop_) {
     lk.unlock();
-    // No autoscaler yet (scaling/ is a later issue): the pool wants `concurrency`.
-    for (const auto& fn : cfg_.functions) {
-      metrics_.workers.Add({{"function", fn.name}})
-          .Set(static_cast<double>(runtimes_.at(fn.name)->stats().workers));
-      metrics_.workers_desired.Add({{"function", fn.name}}).Set(fn.concurrency);
-    }
+    // Each source is asked once per tick; its answer feeds the lag gauges and the
+    // autoscaler of every function it serves.
+    std::map<Source*, Result<std::vector<PartitionLag>>> lags;
     for (auto& s : sources_) {
       auto lag = s->lag();
       if (!lag) {
         spdlog::warn("lag of {}/{} unknown: {}", s->broker(), s->topic(), lag.error().message);
         metrics_.errors.Add({{"component", "lag"}, {"kind", to_string(lag.error().code)}})
             .Increment();
-        continue;
+      } else {
+        for (const auto& p : lag.value()) {
+          prometheus::Labels l{{"broker", p.broker},
+                               {"topic", p.topic},
+                               {"partition", std::to_string(p.partition)},
+                               {"group", p.group}};
+          metrics_.consumer_lag.Add(l).Set(static_cast<double>(p.lag));
+          if (p.lag_seconds) metrics_.consumer_lag_seconds.Add(l).Set(*p.lag_seconds);
+        }
       }
-      for (const auto& p : lag.value()) {
-        prometheus::Labels l{{"broker", p.broker},
-                             {"topic", p.topic},
-                             {"partition", std::to_string(p.partition)},
-                             {"group", p.group}};
-        metrics_.consumer_lag.Add(l).Set(static_cast<double>(p.lag));
-        if (p.lag_seconds) metrics_.consumer_lag_seconds.Add(l).Set(*p.lag_seconds);
-      }
+      lags.emplace(s.get(), std::move(lag));
     }
+    scale(lags, dispatcher_->stats());
     lk.lock();
     lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
+  }
+}
+
+void Engine::scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& lags,
+                   const std::vector<FunctionStats>& stats) {
+  for (auto& [name, pool] : pools_) {
+    Runtime& rt = *runtimes_.at(name);
+    const FunctionStats* st = nullptr;
+    for (const auto& x : stats)
+      if (x.name == name) st = &x;
+    if (pool->scaler && st) {
+      scaling::Observation o;
+      for (auto [src, ordering] : pool->sources) {
+        o.sources.push_back(scaling::reading_of(lags.at(src), ordering));
+        if (ordering == Ordering::key) o.sources.back().key_lanes = static_cast<uint32_t>(st->lanes);
+      }
+      o.inflight = st->held;
+      o.workers = pool->desired;  // the pool's size (busy or idle), as last applied
+      o.throughput = pool->meter->update(st->finished);
+      const auto d = pool->scaler->tick(o);
+      if (d.desired != pool->desired)
+        spdlog::info("[fn {}] workers {} -> {}: {}", name, pool->desired.load(), d.desired, d.why());
+      else if (!d.stuck.empty() || d.held_unknown)
+        spdlog::warn("[fn {}] {}", name, d.why());
+      pool->desired = d.desired;
+      dispatcher_->set_limit(name, event_limit(*pool->fn, d.desired));
+      rt.resize(d.desired);
+    }
+    metrics_.workers_desired.Add({{"function", name}}).Set(pool->desired);
+    metrics_.workers.Add({{"function", name}}).Set(static_cast<double>(rt.stats().workers));
   }
 }
 
@@ -202,6 +269,7 @@ bool Engine::shutdown() {
   for (auto& [name, rt] : runtimes_) rt->stop(std::chrono::seconds(2));
   spdlog::debug("shutdown: runtimes stopped");
   dispatcher_->stop();
+  if (callbacks_) callbacks_->stop();
   // 4. Make the finished prefix durable, then close brokers.
   for (auto& s : sources_) {
     if (auto r = s->flush_commits(); !r)
@@ -216,6 +284,8 @@ bool Engine::shutdown() {
   dispatcher_.reset();
   runtimes_.clear();
   http_.reset();
+  invoke_api_.reset();
+  callbacks_.reset();
   brokers_.clear();
   return drained;
 }

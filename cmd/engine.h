@@ -21,12 +21,15 @@
 #include "core/runtime.h"
 #include "dispatcher/dispatcher.h"
 #include "metrics/metrics.h"
+#include "scaling/autoscaler.h"
 
 namespace sluice {
 
 namespace http {
 class HttpIngress;
+class CallbackSink;
 }
+class InvokeApi;
 
 class Engine {
  public:
@@ -44,6 +47,17 @@ class Engine {
   uint16_t http_port() const;  // 0 when HTTP is off
 
  private:
+  // Sizing of one function's pool: fixed at `concurrency`, or the autoscaler's.
+  struct Pool {
+    const FunctionConfig* fn = nullptr;
+    std::unique_ptr<scaling::Autoscaler> scaler;  // null: fixed pool
+    std::unique_ptr<scaling::RateMeter> meter;
+    std::vector<std::pair<Source*, Ordering>> sources;  // subscriptions (+ retry topic)
+    std::atomic<uint32_t> desired{0};
+  };
+  void scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& lags,
+             const std::vector<FunctionStats>& stats);
+
   void lag_loop();
   void register_system_routes();
 
@@ -52,7 +66,10 @@ class Engine {
   std::map<std::string, std::unique_ptr<Broker>> brokers_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
+  std::unique_ptr<InvokeApi> invoke_api_;
   std::unique_ptr<http::HttpIngress> http_;
   std::atomic<bool> ready_{false};
 

@@ -57,6 +57,24 @@ int main(int argc, char** argv) {
   pub->add_option("--count", pa.count, "publish N copies (new ids)")->check(CLI::Range(1, 100000000));
   pub->callback([&] { action = [&] { pa.config = config; return publish(pa); }; });
 
+  InvokeArgs ia;
+  auto* inv = app.add_subcommand("invoke", "call a function synchronously and print its result");
+  config_opt(inv);
+  inv->add_option("function", ia.function, "function name")->required();
+  inv->add_option("data", ia.data, "DATA | @FILE | - (stdin)");
+  inv->add_option("--content-type", ia.content_type, "Content-Type of DATA");
+  inv->add_option("--key", ia.key, "partition key");
+  inv->add_option("--header", ia.headers, "NAME=VALUE (repeatable)");
+  inv->callback([&] { action = [&] { ia.config = config; return invoke(ia); }; });
+
+  NewArgs na;
+  auto* nw = app.add_subcommand("new", "write a ready function folder and print its config stanza");
+  nw->add_option("function", na.name, "function name")->required();
+  nw->add_option("--lang", na.lang, "python | node | go | cpp")->required();
+  nw->add_option("--dir", na.dir, "parent folder (default: .)");
+  nw->add_option("--source", na.source_root, "the sluice checkout with sdk/ (default: this build's)");
+  nw->callback([&] { action = [&] { return new_function(na); }; });
+
   auto* fns = app.add_subcommand("functions", "list functions with workers and in-flight events");
   config_opt(fns);
   fns->callback([&] { action = [&] { return functions(config); }; });

@@ -16,20 +16,6 @@
 
 namespace sluice::cli {
 
-namespace {
-std::string first_token(const std::string& file) {
-  if (file.empty()) return {};
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos || line[b] == '#') continue;
-    auto e = line.find_last_not_of(" \t\r");
-    return line.substr(b, e - b + 1);
-  }
-  return {};
-}
-}  // namespace
 
 int functions(const std::string& path) {
   Config cfg = load_or_exit(path);

@@ -90,6 +90,9 @@ struct RetryPolicy {
 };
 
 struct WorkersConfig {
+  // True when the function has a `workers:` stanza: the pool follows lag between min
+  // and max. Without one the pool is fixed at `concurrency`.
+  bool autoscale = false;
   uint32_t min = 0;
   uint32_t max = 0;          // 0 = same as concurrency
   uint64_t target_lag = 500; // events of lag per worker

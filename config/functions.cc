@@ -59,6 +59,7 @@ void parse_command(Diagnostics& d, const Field& f, const std::string& base_dir,
 void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
   MapReader m(d, f, keys::section("workers"));
   WorkersConfig& w = fn.workers;
+  w.autoscale = true;  // a `workers:` stanza turns lag-based scaling on
   auto count = [&](const Field& x) { return read_uint(d, x, 0, kMaxConcurrency); };
   read_into(w.min, m, "min", count);
   read_into(w.max, m, "max", count);

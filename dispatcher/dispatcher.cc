@@ -35,6 +35,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
   f->probe = std::make_unique<FunctionProbe>(impl_->metrics, f->name);
   const size_t c = b.config->concurrency;
   f->budget = impl_->opts.queue_budget ? impl_->opts.queue_budget : std::max<size_t>(2 * c, 256);
+  f->limit = static_cast<uint32_t>(c);
   f->dlq_topic = b.config->dead_letter.topic;
   f->dlq_published = &impl_->metrics.published.Add(
       {{"broker", b.config->dead_letter.broker}, {"topic", f->dlq_topic}});
@@ -137,6 +138,17 @@ void Dispatcher::on_partitions_revoked(Source& src, const std::vector<int32_t>& 
 void Dispatcher::on_source_error(Source& src, const Error& err) {
   spdlog::warn("source {}/{}: {}", src.broker(), src.topic(), err.message);
   impl_->metrics.errors.Add({{"component", "source"}, {"kind", to_string(err.code)}}).Increment();
+}
+
+void Dispatcher::set_limit(const std::string& function, uint32_t n) {
+  auto apply = [this, function, n] {
+    auto it = impl_->functions.find(function);
+    if (it == impl_->functions.end()) return;
+    it->second->limit = n;
+    impl_->pump(*it->second);
+  };
+  if (!impl_->thread.joinable()) return apply();  // set-up, before start()
+  asio::post(impl_->io, apply);
 }
 
 std::vector<FunctionStats> Dispatcher::stats() const {
@@ -273,7 +285,8 @@ void Dispatcher::Impl::release_partition(SourceState& s, int32_t partition, cons
 }
 
 void Dispatcher::Impl::pump(FunctionState& f) {
-  while (!stopped && f.running < f.b.config->concurrency && !f.ready.empty()) {
+  const size_t cap = std::min<size_t>(f.limit, f.b.config->concurrency);
+  while (!stopped && f.running < cap && !f.ready.empty()) {
     Task* t = f.ready.front();
     f.ready.pop_front();
     start_invocation(t);
@@ -301,6 +314,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   const Verdict v = classify(r.outcome);
   const int64_t now = now_unix_ms();
   if (v == Verdict::ok) {
+    add_callback(t, r);
     if (f.b.output_sink) {
       Event out;
       out.id = new_event_id();
@@ -315,6 +329,11 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
       t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(out), f.output_published});
       for (auto& e : r.emitted)
         t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(e), f.output_published});
+    } else if (!r.emitted.empty()) {
+      spdlog::warn("[fn {}] [event {}] {} emitted event(s) dropped: the function has no output",
+                   f.name, t->event.id, r.emitted.size());
+      metrics.errors.Add({{"component", "dispatcher"}, {"kind", "emitted_without_output"}})
+          .Increment();
     }
   } else {
     if (t->first_failure_ms == 0) t->first_failure_ms = now;
@@ -334,6 +353,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
           {f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail), f.dlq_published});
       t->dead_lettered = true;
       t->final_outcome = r.outcome;
+      add_callback(t, r);
     }
   }
   pump(f);
@@ -342,6 +362,27 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   } else {
     publish_outbox(t);
   }
+}
+
+// POST /async-function: the caller's callback URL gets the final result.
+void Dispatcher::Impl::add_callback(Task* t, const InvocationResult& r) {
+  FunctionState& f = *t->fn;
+  if (!f.b.callback_sink) return;
+  const std::string* url = t->event.header(kCallbackUrlHeader);
+  const std::string* who = t->event.header(kCallbackFunctionHeader);
+  if (!url || !who || *who != f.name) return;
+  Event cb;
+  cb.id = t->event.id;
+  const bool ok = r.outcome == Outcome::success;
+  cb.data = ok ? r.output : r.message;
+  cb.datacontenttype = ok ? (r.content_type.empty() ? "application/octet-stream" : r.content_type)
+                          : "text/plain; charset=utf-8";
+  cb.set_header("X-Call-Id", t->event.id);
+  cb.set_header("X-Function-Name", f.name);
+  cb.set_header("X-Function-Status", ok ? "200" : "500");
+  cb.set_header("X-Function-Outcome", to_string(r.outcome));
+  cb.set_header("X-Function-Attempts", std::to_string(t->attempt));
+  t->outbox.push_back({f.b.callback_sink, *url, std::move(cb), nullptr});
 }
 
 // Retry topic mode: hands the event back to the broker instead of holding its lane.
@@ -425,6 +466,7 @@ void Dispatcher::Impl::finish_task(Task* t) {
   }
   --f.held;
   --held_total;
+  ++f.finished;
   f.bytes -= t->bytes;
   f.probe->inflight->Set(static_cast<double>(f.held));
   Pending* p = t->pending;
@@ -503,7 +545,8 @@ std::vector<FunctionStats> Dispatcher::Impl::snapshot() const {
   std::vector<FunctionStats> v;
   v.reserve(functions.size());
   for (auto& [name, f] : functions)
-    v.push_back({name, f->held, f->running, !f->holding.empty()});
+    v.push_back({name, f->held, f->running, !f->holding.empty(), f->lanes.size(), f->limit,
+                 f->finished});
   return v;
 }
 

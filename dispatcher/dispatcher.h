@@ -38,7 +38,14 @@ struct FunctionBinding {
   // (per-message-ack sources in topic mode) go back to the broker with nack(delay).
   Sink* retry_sink = nullptr;
   std::string retry_topic;
+  // Results of asynchronous invocations whose event carries the headers below go
+  // to their callback URL through this sink (null: no callbacks).
+  Sink* callback_sink = nullptr;
 };
+
+// Set on events published by POST /async-function/{name}.
+inline constexpr std::string_view kCallbackUrlHeader = "sluice-callback-url";
+inline constexpr std::string_view kCallbackFunctionHeader = "sluice-callback-function";
 
 // What a route feeds: the function's own subscription, or its retry topic (whose
 // events carry retry headers and are held back until due).
@@ -59,6 +66,9 @@ struct FunctionStats {
   size_t held = 0;     // events held (queued, running, retry-waiting, publishing)
   size_t running = 0;  // invocations running now
   bool paused_sources = false;
+  size_t lanes = 0;    // ordering lanes with events waiting or running
+  uint32_t limit = 0;  // invocations allowed at once now (set_limit)
+  uint64_t finished = 0;  // events finished since start (success or dead-lettered)
 };
 
 class Dispatcher final : public SourceListener {
@@ -90,6 +100,11 @@ class Dispatcher final : public SourceListener {
   void on_source_error(Source& src, const Error& err) override;
 
   std::vector<FunctionStats> stats() const;  // any thread
+
+  // The autoscaler's pool size: at most min(n, concurrency) invocations of the
+  // function run at once; 0 holds its events (they stay uncommitted) until raised.
+  // Running invocations above a lowered limit finish. Any thread.
+  void set_limit(const std::string& function, uint32_t n);
   size_t held() const { return held_.load(); }
 
  private:

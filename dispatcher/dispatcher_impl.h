@@ -84,6 +84,8 @@ struct FunctionState {
   std::string name;
   std::unique_ptr<FunctionProbe> probe;
   size_t budget = 0;
+  uint32_t limit = 0;     // set_limit(); starts at concurrency
+  uint64_t finished = 0;
   size_t held = 0;
   size_t bytes = 0;
   size_t running = 0;
@@ -125,6 +127,7 @@ struct Dispatcher::Impl {
   void hold_partition(SourceState& s, int32_t partition, const void* who);
   void release_partition(SourceState& s, int32_t partition, const void* who);
   bool retry_out(Task* t, std::chrono::milliseconds delay, int64_t now);
+  void add_callback(Task* t, const InvocationResult& r);
   void pump(FunctionState& f);
   void start_invocation(Task* t);
   void on_result(Task* t, InvocationResult&& r);

@@ -63,6 +63,17 @@ std::string Decision::why() const {
   return s + ")";
 }
 
+double RateMeter::update(uint64_t total) {
+  SteadyTime now = clock_.now();
+  double rate = 0;
+  if (last_at_ && now > *last_at_ && total >= last_total_)
+    rate = static_cast<double>(total - last_total_) /
+           std::chrono::duration<double>(now - *last_at_).count();
+  last_at_ = now;
+  last_total_ = total;
+  return rate;
+}
+
 Autoscaler::Autoscaler(ScalerConfig cfg, const Clock& clock)
     : cfg_(cfg), clock_(clock), desired_(cfg.min) {}
 
@@ -139,10 +150,11 @@ Decision Autoscaler::tick(const Observation& obs) {
       if (p.lag > 0) {
         if (src.ordering == Ordering::partition)
           ++ordered_with_lag;
-        else
+        else if (src.ordering == Ordering::none || !src.key_lanes)
           uncapped = true;
       }
     }
+    if (src.ordering == Ordering::key && src.key_lanes) ordered_with_lag += *src.key_lanes;
   }
   if (!unknown) std::erase_if(progress_, [&](const auto& kv) { return !seen.contains(kv.first); });
   if (obs.throughput > 0) d.drain_seconds = static_cast<double>(d.lag) / obs.throughput;
@@ -182,6 +194,10 @@ Decision Autoscaler::tick(const Observation& obs) {
     next = std::max({desired_, cap(d.raw), cfg_.min});
     if (from_zero && next == 0) next = 1;
     d.activated = from_zero && next > 0;
+    // The held size counts as a recommendation, so when readings come back low the
+    // scale-down still waits out its window.
+    bool ignored = false;
+    next = stabilised(now, next, ignored);
   } else {
     d.smoothed_lag = smooth(now, effective);
     d.raw = per_target(d.smoothed_lag);

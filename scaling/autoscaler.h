@@ -22,8 +22,9 @@
 //      counts for at most one worker, so a poison event does not keep adding workers.
 //   4. raw = ceil(smoothed lag / target_lag), the lag averaged over `smoothing_window`.
 //   5. Ordered cap: a partition with `ordering: partition` feeds one worker at a time,
-//      so raw is capped at the number of such partitions with lag (no cap as soon as
-//      a `key` or `none` subscription has lag).
+//      so raw is capped at the number of such partitions with lag; an `ordering: key`
+//      subscription adds its `key_lanes` when given; no cap as soon as a `none`
+//      subscription (or a `key` one without `key_lanes`) has lag.
 //   6. Clamp to [min, max]; with min 0 the floor stays 1 until the function has been
 //      idle (no lag, nothing in flight, every reading known) for `idle_after`.
 //   7. Scale-up is immediate once the smoothed lag exceeds the current capacity
@@ -71,6 +72,10 @@ struct SourceReading {
   Ordering ordering = Ordering::partition;
   std::vector<PartitionLag> partitions;   // lag < 0 = that partition is unknown
   std::string error;                      // why it failed (for the decision's reasons)
+  // `ordering: key` only: the distinct keys with events waiting or running (the
+  // dispatcher's key lanes), when the engine knows them; each feeds one worker at a
+  // time. Unset = no cap from this subscription.
+  std::optional<uint32_t> key_lanes;
 };
 
 // Wraps a `Source::lag()` / `TopicBrowser::lag()` result.
@@ -113,6 +118,19 @@ struct Decision {
 
   // One readable line: "desired 4 (lag 1800 smoothed 1650 / 500; capped by 4 ordered partitions)".
   std::string why() const;
+};
+
+// Events per second from a monotonically growing count (e.g. the finished
+// invocations of a function), between two calls; for `Observation::throughput`.
+class RateMeter {
+ public:
+  explicit RateMeter(const Clock& clock) : clock_(clock) {}
+  double update(uint64_t total);  // 0 on the first call and when the clock did not move
+
+ private:
+  const Clock& clock_;
+  std::optional<SteadyTime> last_at_;
+  uint64_t last_total_ = 0;
 };
 
 class Autoscaler {

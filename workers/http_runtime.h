@@ -94,6 +94,9 @@ class HttpRuntime final : public Runtime {
   void read_output(const WorkerPtr& w, bool err);
   void send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Conn> conn, bool fresh);
   void on_response(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Conn> conn);
+  template <class Broken>
+  void on_read_error(const WorkerPtr& w, const CallPtr& c, const std::shared_ptr<Conn>& conn,
+                     boost::system::error_code ec, bool nothing_read, const Broken& broken);
   void on_call_timeout(const CallPtr& c);
   void complete(const CallPtr& c, InvocationResult&& r);
   void fail_worker(const WorkerPtr& w, const std::string& why);

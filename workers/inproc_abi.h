@@ -14,7 +14,8 @@
  *   int sluice_init(const char* function_name, void** state);
  *       Called once at start-up, before any invoke. Set *state to anything (it is
  *       passed back to every other call). Return 0 on success; non-zero fails the
- *       runtime's start.
+ *       runtime's start, and no other function is called (free what you
+ *       allocated before returning it; the library is unloaded).
  *
  *   int sluice_invoke(void* state, const sluice_event* event, sluice_result* result);
  *       Runs the function on one event. Called from several sluice threads at once

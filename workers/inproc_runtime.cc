@@ -202,11 +202,13 @@ void InprocRuntime::report(const std::shared_ptr<Job>& job, InvocationResult&& r
   if (timeout_.count() > 0 && r.outcome != Outcome::timeout)
     asio::post(timers_, [job] { job->timer.cancel(); });
   InvokeCallback done = std::move(job->done);
-  done(std::move(r));
+  // Out of the count before the callback runs (as exec); stop() still waits for the
+  // callback, since it joins the pool and timer threads.
   if (--inflight_ == 0) {
     std::lock_guard lk(mu_);
     idle_cv_.notify_all();
   }
+  done(std::move(r));
 }
 
 void InprocRuntime::stop(std::chrono::milliseconds grace) {

@@ -129,9 +129,11 @@ Result<std::string> resolve_command(const std::string& argv0) {
   bool denied = false;
   while (true) {
     size_t colon = rest.find(':');
-    std::string dir(rest.substr(0, colon));
+    std::string_view dir = rest.substr(0, colon);
     if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + argv0;
+    std::string candidate;  // built with append(): GCC 12 warns falsely on a + chain
+    candidate.reserve(dir.size() + 1 + argv0.size());
+    candidate.append(dir).append(1, '/').append(argv0);
     struct stat st{};
     if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
       if (::access(candidate.c_str(), X_OK) == 0) return candidate;

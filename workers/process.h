@@ -83,7 +83,7 @@ struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] looked up in PATH unless it has a '/'
   std::string cwd;                // empty = sluice's own working directory
   std::vector<std::string> env;   // the complete environment, "NAME=value" each
-  ProcessLimits limits;           // with any limit set, see spawn_process()
+  ProcessLimits limits{};         // with any limit set, see spawn_process()
 };
 
 // A freshly spawned child. `pid` is also its process group id.

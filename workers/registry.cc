@@ -3,6 +3,9 @@
 #include <algorithm>
 
 #include "workers/exec_runtime.h"
+#include "workers/http_runtime.h"
+#include "workers/inproc_runtime.h"
+#include "workers/stdio_runtime.h"
 
 namespace sluice::workers {
 
@@ -18,12 +21,16 @@ Result<std::unique_ptr<Runtime>> make_runtime(const FunctionConfig& fn,
       return std::unique_ptr<Runtime>(new ExecRuntime(fn, base_dir, opts));
     }
     case RuntimeKind::stdio:
+      return std::unique_ptr<Runtime>(new StdioRuntime(fn, base_dir));
     case RuntimeKind::http:
-    case RuntimeKind::inproc: break;
+      return std::unique_ptr<Runtime>(new HttpRuntime(fn, base_dir));
+    case RuntimeKind::inproc:
+      // dlopen() runs in sluice's own working directory; the config loader made a
+      // library path with a '/' absolute against the config's directory.
+      return std::unique_ptr<Runtime>(new InprocRuntime(fn));
   }
-  return Error{Errc::invalid_argument, std::string("runtime '") + to_string(fn.runtime) +
-                                           "' is not implemented yet (function '" + fn.name +
-                                           "')"};
+  return Error{Errc::invalid_argument, std::string("unknown runtime for function '") +
+                                           fn.name + "'"};
 }
 
 }  // namespace sluice::workers

@@ -14,9 +14,10 @@ namespace sluice::workers {
 
 // The runtime for `fn.runtime`, not yet started. `base_dir` is the working
 // directory of the function's processes (Config::base_dir).
-//   exec                -> ExecRuntime (default ExecOptions)
-//   stdio, http, inproc -> Error{invalid_argument,
-//                          "runtime 'stdio' is not implemented yet (function 'x')"}
+//   exec   -> ExecRuntime (io threads: concurrency, 1..4)
+//   stdio  -> StdioRuntime (default StdioOptions)
+//   http   -> HttpRuntime (default HttpOptions)
+//   inproc -> InprocRuntime (default InprocOptions; the library is loaded by start())
 Result<std::unique_ptr<Runtime>> make_runtime(const FunctionConfig& fn,
                                               const std::string& base_dir);
 

@@ -454,11 +454,13 @@ void StdioRuntime::complete(uint64_t id, InvocationResult&& r) {
     if (WorkerPtr w = c.worker.lock(); w && w->active > 0) --w->active;
   InvokeCallback done = std::move(c.done);
   c.done = nullptr;
-  done(std::move(r));
+  // Leave the count first (as exec does), so stats() no longer counts it once the
+  // callback runs; stop() still waits for the callback, since it joins this thread.
   if (--inflight_ == 0) {
     std::lock_guard lk(mu_);
     cv_.notify_all();
   }
+  done(std::move(r));
 }
 
 void StdioRuntime::fail_worker(const WorkerPtr& w, const std::string& why) {

@@ -9,9 +9,17 @@
 //       sluice) and lets auto-commit send them every 100 ms, until N records were
 //       seen; then a final synchronous commit. The clock starts at the first record.
 //
-// Both print one line `name=... count=... seconds=... events_per_s=... [rss_max_kb=...]`.
+//   bench_kafka watch   --bootstrap B --topic T --group G --count N --pid PID [--max-seconds S]
+//       watches a consumer group from outside: the sum of its committed offsets over
+//       the topic's partitions every 50 ms, and the RSS of PID, until the committed
+//       sum reaches N or S seconds passed. Start it right after starting PID: the
+//       clock runs from then to the last committed progress, so both sides are timed
+//       alike, by what they committed, start-up and group join included.
+//
+// Each prints one line `RESULT name=... count=... seconds=... events_per_s=... ...`.
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,12 +27,13 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace {
 
 struct Args {
   std::string mode, bootstrap, topic, group;
-  long count = 0;
+  long count = 0, pid = 0;
   int size = 100, keys = 1000, max_seconds = 600;
 };
 
@@ -32,6 +41,8 @@ struct Args {
   std::fprintf(stderr,
                "usage: bench_kafka fill --bootstrap B --topic T --count N [--size BYTES] [--keys K]\n"
                "       bench_kafka consume --bootstrap B --topic T --group G --count N"
+               " [--max-seconds S]\n"
+               "       bench_kafka watch --bootstrap B --topic T --group G --count N --pid PID"
                " [--max-seconds S]\n");
   std::exit(2);
 }
@@ -51,10 +62,12 @@ Args parse(int argc, char** argv) {
     else if (k == "--size") a.size = std::atoi(v.c_str());
     else if (k == "--keys") a.keys = std::atoi(v.c_str());
     else if (k == "--max-seconds") a.max_seconds = std::atoi(v.c_str());
+    else if (k == "--pid") a.pid = std::atol(v.c_str());
     else usage();
   }
-  if ((a.mode != "fill" && a.mode != "consume") || a.bootstrap.empty() || a.topic.empty() ||
-      a.count < 1 || a.size < 1 || a.keys < 1 || (a.mode == "consume" && a.group.empty()))
+  if ((a.mode != "fill" && a.mode != "consume" && a.mode != "watch") || a.bootstrap.empty() ||
+      a.topic.empty() || a.count < 1 || a.size < 1 || a.keys < 1 ||
+      (a.mode != "fill" && a.group.empty()) || (a.mode == "watch" && a.pid < 1))
     usage();
   return a;
 }
@@ -69,8 +82,8 @@ void set(rd_kafka_conf_t* conf, const char* k, const std::string& v) {
   if (rd_kafka_conf_set(conf, k, v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) die(err);
 }
 
-long rss_kb() {
-  std::ifstream in("/proc/self/status");
+long rss_kb(const std::string& pid = "self") {
+  std::ifstream in("/proc/" + pid + "/status");
   std::string line;
   while (std::getline(in, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
@@ -116,7 +129,7 @@ int fill(const Args& a) {
   if (rd_kafka_flush(rk, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR) die("flush timed out");
   const double secs = since(t0);
   rd_kafka_destroy(rk);
-  std::printf("name=fill count=%ld failed=%ld seconds=%.3f events_per_s=%.0f\n", a.count, failed,
+  std::printf("RESULT name=fill count=%ld failed=%ld seconds=%.3f events_per_s=%.0f\n", a.count, failed,
               secs, a.count / secs);
   return failed ? 1 : 0;
 }
@@ -145,17 +158,15 @@ int consume(const Args& a) {
   const auto start = std::chrono::steady_clock::now();
   auto t0 = start;
   auto last_rss = start;
-  rd_kafka_topic_partition_list_t* one = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_t* el = rd_kafka_topic_partition_list_add(one, a.topic.c_str(), 0);
   while (seen < a.count) {
     if (since(start) > a.max_seconds) die("gave up after --max-seconds");
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (!m) continue;
     if (!m->err) {
       if (seen++ == 0) t0 = std::chrono::steady_clock::now();
-      el->partition = m->partition;
-      el->offset = m->offset + 1;
-      rd_kafka_offsets_store(rk, one);
+      // Stores m->offset + 1 (no allocation; a reused partition list would not do:
+      // librdkafka caches the partition of an element in it).
+      rd_kafka_offset_store(m->rkt, m->partition, m->offset);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       std::fprintf(stderr, "bench_kafka: %s\n", rd_kafka_message_errstr(m));
     }
@@ -168,11 +179,61 @@ int consume(const Args& a) {
   const double secs = since(t0);
   rss_max = std::max(rss_max, rss_kb());
   rd_kafka_commit(rk, nullptr, 0);
-  rd_kafka_topic_partition_list_destroy(one);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
-  std::printf("name=baseline count=%ld seconds=%.3f events_per_s=%.0f rss_max_kb=%ld\n", seen, secs,
+  std::printf("RESULT name=consume count=%ld seconds=%.3f events_per_s=%.0f rss_max_kb=%ld\n", seen, secs,
               seen / secs, rss_max);
+  return 0;
+}
+
+int watch(const Args& a) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", a.bootstrap);
+  set(conf, "group.id", a.group);  // only to read the group's committed offsets
+  set(conf, "client.id", "bench-watch");
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) die(err);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, a.topic.c_str(), nullptr);
+  if (rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000)) die(rd_kafka_err2str(e));
+  int parts = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  if (parts < 1) die("topic " + a.topic + " has no partitions");
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(parts);
+  for (int p = 0; p < parts; ++p) rd_kafka_topic_partition_list_add(l, a.topic.c_str(), p);
+
+  const std::string pid = std::to_string(a.pid);
+  const auto start = std::chrono::steady_clock::now();
+  auto t_last = start;
+  long last = 0, rss_min = 0, rss_max = 0, rss_last = 0;
+  bool gone = false;
+  while (since(start) < a.max_seconds) {
+    const long rss = rss_kb(pid);
+    if (rss == 0) gone = true;  // it finished (the baseline exits when done)
+    if (!gone) {
+      rss_last = rss;
+      rss_max = std::max(rss_max, rss);
+      rss_min = rss_min ? std::min(rss_min, rss) : rss;
+    }
+    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      long sum = 0;
+      for (int i = 0; i < l->cnt; ++i)
+        if (l->elems[i].offset > 0) sum += l->elems[i].offset;
+      if (sum > last) last = sum, t_last = std::chrono::steady_clock::now();
+      if (sum >= a.count) break;
+    }
+    if (gone && since(t_last) > 5) break;  // nothing more will come
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_destroy(rk);
+  const double secs = std::chrono::duration<double>(t_last - start).count();
+  std::printf("RESULT name=watch count=%ld seconds=%.3f events_per_s=%.0f drained=%d "
+              "rss_min_kb=%ld rss_max_kb=%ld rss_last_kb=%ld\n",
+              last, secs, secs > 0 ? last / secs : 0.0, last >= a.count ? 1 : 0, rss_min,
+              rss_max, rss_last);
   return 0;
 }
 
@@ -180,5 +241,7 @@ int consume(const Args& a) {
 
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
-  return a.mode == "fill" ? fill(a) : consume(a);
+  if (a.mode == "fill") return fill(a);
+  if (a.mode == "consume") return consume(a);
+  return watch(a);
 }

@@ -1,6 +1,7 @@
 // bench_nats: the plain nats.c side of bench/nats/nats_bench.sh (no sluice code).
 //
-//   bench_nats prefill  URL STREAM SUBJECT COUNT SIZE    stream (file storage) + COUNT messages
+//   bench_nats prefill  URL STREAM SUBJECT COUNT SIZE    stream (file storage; subjects SUBJECT
+//        and SUBJECT.dlq) + COUNT messages on SUBJECT
 //   bench_nats baseline URL STREAM SUBJECT DURABLE COUNT BATCH MAX_ACK_PENDING
 //        a durable pull consumer with explicit acks: fetch up to BATCH (bounded by the
 //        free MaxAckPending window), ack each message; until COUNT are acked
@@ -57,9 +58,10 @@ int prefill(const char* url, const char* stream, const char* subject, long count
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
   sc.Name = stream;
-  const char* subs[] = {subject};
+  const std::string dlq = std::string(subject) + ".dlq";  // sluice's dead letters
+  const char* subs[] = {subject, dlq.c_str()};
   sc.Subjects = subs;
-  sc.SubjectsLen = 1;
+  sc.SubjectsLen = 2;
   sc.Storage = js_FileStorage;
   jsStreamInfo* si = nullptr;
   jsErrCode jerr{};

@@ -5,14 +5,15 @@
 #   1. the baseline: a plain nats.c durable pull consumer with explicit acks
 #      (bench_nats baseline: fetch up to 256, ack each), until all COUNT are acked;
 #   2. sluice: `sluice run` with one no-op function on its own durable over the same
-#      stream (RUNTIME, COMMAND: the fastest runtime available; today `exec` with
-#      [cat], one process per event), watched from outside (bench_nats watch: the
+#      stream (RUNTIME, COMMAND: by default the fastest runtime, `inproc` with the
+#      no-op library bench_nats_noop; RUNTIME=exec COMMAND=[cat] measures one process
+#      per event), watched from outside (bench_nats watch: the
 #      durable's ack floor every 100 ms, and sluice's RSS) until all COUNT are
 #      acked or DRAIN_SECONDS passed — a partial drain is reported as such.
 # Prints events/s of both, the ratio, and sluice's RSS (min / max / last) during
 # the drain.
 #
-# Environment: COUNT, SIZE, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (exec), COMMAND ([cat]),
+# Environment: COUNT, SIZE, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc), COMMAND,
 # MAX_ACK_PENDING (1000, both consumers), BATCH (256, both), WAIT_QUIET (lib.sh).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -21,8 +22,9 @@ COUNT=${COUNT:-1000000}
 SIZE=${SIZE:-100}
 SECONDS_LIMIT=${SECONDS_LIMIT:-${DRAIN_SECONDS:-120}}
 CONCURRENCY=${CONCURRENCY:-16}
-RUNTIME=${RUNTIME:-exec}
-COMMAND=${COMMAND:-'[cat]'}
+RUNTIME=${RUNTIME:-inproc}
+NOOP_LIB=${NOOP_LIB:-$BUILD/bench/nats/libbench_nats_noop.so}
+if [[ "$RUNTIME" == inproc ]]; then COMMAND=${COMMAND:-"[\"$NOOP_LIB\"]"}; else COMMAND=${COMMAND:-'[cat]'}; fi
 MAX_ACK_PENDING=${MAX_ACK_PENDING:-1000}
 BATCH=${BATCH:-256}
 BENCH_NATS=${BENCH_NATS:-$BUILD/bench/nats/bench_nats}
@@ -54,7 +56,7 @@ MPORT=$(free_port)
 mkdir -p "$BENCH_TMP/sluice"
 cat >"$BENCH_TMP/sluice/sluice.yaml" <<YAML
 brokers:
-  nats: { kind: nats, url: "$URL", jetstream: { stream: BENCH, subjects: ["$SUBJECT"] },
+  nats: { kind: nats, url: "$URL", jetstream: { stream: BENCH, subjects: ["$SUBJECT", "$SUBJECT.dlq"] },
           options: { max_ack_pending: "$MAX_ACK_PENDING", fetch_batch: "$BATCH" } }
 metrics: { listen: 127.0.0.1:$MPORT }
 engine: { drain_timeout: 2s }
@@ -64,6 +66,7 @@ functions:
     command: $COMMAND
     concurrency: $CONCURRENCY
     subscribe: [{ broker: nats, topic: "$SUBJECT", ordering: none }]
+    dead_letter: { broker: nats, topic: "$SUBJECT.dlq" }
 YAML
 echo "# sluice: $(load_note)"
 "$SLUICE" run -c "$BENCH_TMP/sluice/sluice.yaml" >"$BENCH_TMP/sluice/sluice.log" 2>&1 &
@@ -71,7 +74,7 @@ SLUICE_PID=$!; track $SLUICE_PID
 "$BENCH_NATS" watch "$URL" BENCH sluice_noop "$COUNT" "$SLUICE_PID" "$SECONDS_LIMIT" | tee "$BENCH_TMP/sluice.txt" ||
   die "sluice failed: $(tail -5 "$BENCH_TMP/sluice/sluice.log")"
 stop_pid "$SLUICE_PID" || echo "sluice exited with status $?"
-get() { sed -n "s/^RESULT sluice .* $1=\([^ ]*\).*/\1/p" "$BENCH_TMP/sluice.txt"; }
+get() { grep "^RESULT sluice " "$BENCH_TMP/sluice.txt" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 SL=$(get rate)
 echo "# after: $(load_note)"
 echo "baseline (nats.c pull + ack): $BASE events/s"

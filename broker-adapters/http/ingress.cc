@@ -128,6 +128,16 @@ bool is_valid_topic_name(std::string_view topic) {
   return true;
 }
 
+Result<Event> event_of_request(Request& req, Status* status) {
+  const std::string mt = media_type(sv(req[bhttp::field::content_type]));
+  if (auto why = unsupported_format(mt)) {
+    *status = Status::unsupported_media_type;
+    return Error{Errc::invalid_argument, *why};
+  }
+  *status = Status::bad_request;
+  return event_from_request(req, mt);
+}
+
 HttpIngress::HttpIngress(const HttpConfig& cfg, std::map<std::string, Sink*> sinks,
                          std::string default_broker, std::function<bool()> ready,
                          std::function<std::string()> metrics_text, HttpServer::Options opts)
@@ -180,11 +190,9 @@ void HttpIngress::publish(Request&& req, Responder res) {
   if (sink == sinks_.end())
     return res(json_error(Status::bad_request, "unknown broker '" + name + "'"));
 
-  const std::string mt = media_type(sv(req[bhttp::field::content_type]));
-  if (auto why = unsupported_format(mt))
-    return res(json_error(Status::unsupported_media_type, *why));
-  auto ev = event_from_request(req, mt);
-  if (!ev) return res(json_error(Status::bad_request, ev.error().message));
+  Status bad = Status::bad_request;
+  auto ev = event_of_request(req, &bad);
+  if (!ev) return res(json_error(bad, ev.error().message));
   Event& event = ev.value();
   event.topic = topic.value();
 

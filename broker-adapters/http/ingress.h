@@ -52,4 +52,9 @@ class HttpIngress {
 // [A-Za-z0-9._-]{1,249}
 bool is_valid_topic_name(std::string_view topic);
 
+// The event of a request: CloudEvents structured or binary mode, or a plain body
+// (sluice fills in id, source, type, time). On failure `*status` says 415 (content
+// type not accepted) or 400, and the error message says why.
+Result<Event> event_of_request(Request& req, Status* status);
+
 }  // namespace sluice::http

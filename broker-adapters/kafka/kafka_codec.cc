@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <algorithm>
+
 #include "core/cloudevents.h"
 
 namespace sluice::kafka {
@@ -105,10 +107,17 @@ bool is_plain_dead_letter(const Event& ev) {
 }
 
 rd_kafka_headers_t* event_headers(const Event& ev) {
-  const bool plain = is_plain_dead_letter(ev);
-  Headers binary;
-  if (!plain) binary = cloudevents::to_binary(ev, cloudevents::kKafkaPrefix);
-  const Headers& hs = plain ? ev.headers : binary;
+  Headers hs;
+  if (is_plain_dead_letter(ev)) {
+    hs = ev.headers;
+    // A content-type the event holds only as datacontenttype (it went through a
+    // retry topic, where it travelled as a CloudEvent) goes back into the headers.
+    const bool has_type = std::any_of(hs.begin(), hs.end(),
+                                      [](const Header& h) { return iequals(h.name, "content-type"); });
+    if (!has_type && !ev.datacontenttype.empty()) hs.push_back({"content-type", ev.datacontenttype});
+  } else {
+    hs = cloudevents::to_binary(ev, cloudevents::kKafkaPrefix);
+  }
   rd_kafka_headers_t* out = rd_kafka_headers_new(hs.size());
   for (const auto& h : hs)
     rd_kafka_header_add(out, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),

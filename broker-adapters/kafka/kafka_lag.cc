@@ -50,11 +50,10 @@ Result<std::vector<PartitionLag>> query_lag(rd_kafka_t* rk, std::string_view bro
 
 void peek_settings(rd_kafka_conf_t* conf) {
   char err[256];
-  // One record per partition is wanted: stop prefetching after the first fetch and
-  // keep each partition's share of a fetch small (a larger first record batch is
-  // still returned whole by the broker).
+  // One record per partition is wanted: stop prefetching after the first fetch.
+  // (A smaller max.partition.fetch.bytes does not help: the broker returns a record
+  // batch whole or not at all, and batches of a busy producer are up to 1 MB.)
   for (auto [k, v] : {std::pair{"queued.min.messages", "1"},
-                      std::pair{"max.partition.fetch.bytes", "65536"},
                       std::pair{"fetch.wait.max.ms", "100"}})
     rd_kafka_conf_set(conf, k, v, err, sizeof err);
 }

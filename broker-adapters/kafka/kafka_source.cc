@@ -35,6 +35,9 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const BrokerConfig& cfg,
   if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(s->rk_.get()))
     return kafka_error("kafka broker " + cfg.name + ": consumer for " + s->topic_, err);
   s->queue_ = rd_kafka_queue_get_consumer(s->rk_.get());
+  s->rkt_ = rd_kafka_topic_new(s->rk_.get(), s->topic_.c_str(), nullptr);
+  if (!s->rkt_)
+    return kafka_error("kafka broker " + cfg.name + ": topic " + s->topic_, rd_kafka_last_error());
   return s;
 }
 
@@ -49,6 +52,7 @@ KafkaSource::~KafkaSource() {
                    rd_kafka_err2str(err));
   }
   if (queue_) rd_kafka_queue_destroy(queue_);
+  if (rkt_) rd_kafka_topic_destroy(rkt_);
   rk_.reset();
 }
 
@@ -227,10 +231,9 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
 }
 
 void KafkaSource::commit(int32_t partition, int64_t next_offset) {
-  PartList l = make_list(topic_, {partition});
-  l->elems[0].offset = next_offset;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk_.get(), l.get());
-  if (!err) err = l->elems[0].err;
+  if (next_offset <= 0) return;  // nothing finished yet
+  // Stores next_offset (the API takes the last finished offset); no allocation.
+  const rd_kafka_resp_err_t err = rd_kafka_offset_store(rkt_, partition, next_offset - 1);
   // __STATE / __UNKNOWN_PARTITION: the partition was revoked; its new owner
   // starts from the last commit, which is what at-least-once wants.
   if (err)

@@ -2,7 +2,7 @@
 // consumer, cooperative-sticky assignor).
 //
 // Offsets (README.md): enable.auto.offset.store=false, enable.auto.commit=true —
-// commit(p, next) only *stores* `next` (rd_kafka_offsets_store) and librdkafka's
+// commit(p, next) only *stores* `next` (rd_kafka_offset_store) and librdkafka's
 // auto-commit sends stored offsets every auto.commit.interval.ms (100 ms by default
 // here); flush_commits() commits them synchronously; on revoke and on close the
 // stored offsets are committed synchronously too. Nothing else stores offsets, so a
@@ -86,6 +86,7 @@ class KafkaSource final : public Source {
   Handle rk_;
   std::unique_ptr<LagPeeker> peeker_;  // its own reader; lag() may run on any thread
   rd_kafka_queue_t* queue_ = nullptr;   // the consumer queue, for rd_kafka_queue_yield
+  rd_kafka_topic_t* rkt_ = nullptr;     // the topic's handle, for rd_kafka_offset_store
   SourceListener* listener_ = nullptr;  // set by start(), read by the poll thread
 
   std::mutex stop_mu_;  // serializes start()/stop() (the thread join)

@@ -156,14 +156,18 @@ void JetStreamSource::resume(int32_t) {
 
 void JetStreamSource::settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds delay) {
   natsMsg* msg = nullptr;
+  bool wake = false;
   {
     std::lock_guard lk(mu_);
     auto it = held_.find(tag.token);
     if (it == held_.end()) return;  // settled twice, or not ours
     msg = it->second.msg;
     held_.erase(it);
+    // Budget freed: wake the fetch thread only if it waits for it and may fetch now
+    // (a wake-up per settle costs a context switch per event).
+    wake = waiting_for_budget_ && budget_locked() > 0;
   }
-  cv_.notify_all();  // budget freed
+  if (wake) cv_.notify_all();
   natsStatus s = NATS_OK;
   const char* what = "ack";
   switch (how) {
@@ -207,6 +211,19 @@ void JetStreamSource::report(const Error& e) {
   if (listener_) listener_->on_source_error(*this, e);
 }
 
+int64_t JetStreamSource::budget_locked() const {
+  if (!fetching_ || paused_) return 0;
+  const int64_t held = static_cast<int64_t>(held_.size());
+  const int64_t free = opt_.max_ack_pending - held;
+  // Refill in batches, not one message at a time: every pull request costs the
+  // server a lookup (with a wildcard filter nats-server 2.9 scans for the next
+  // matching message, which grows with the stream). So while messages are held,
+  // wait until half a batch is free.
+  const int64_t batch = std::min<int64_t>(opt_.fetch_batch, opt_.max_ack_pending);
+  if (held > 0 && free < std::max<int64_t>(1, batch / 2)) return 0;
+  return std::min<int64_t>(opt_.fetch_batch, free);
+}
+
 void JetStreamSource::run() {
   pthread_setname_np(pthread_self(), "sluice-nats-f");
   const auto tick = tick_of(opt_);
@@ -216,16 +233,14 @@ void JetStreamSource::run() {
     {
       std::unique_lock lk(mu_);
       if (quit_) break;
-      auto budget = [&] {
-        if (!fetching_ || paused_) return int64_t{0};
-        return std::min<int64_t>(opt_.fetch_batch,
-                                 opt_.max_ack_pending - static_cast<int64_t>(held_.size()));
-      };
+      auto budget = [&] { return budget_locked(); };
       n = static_cast<int>(std::max<int64_t>(0, budget()));
       if (n == 0) {
         in_round_ = false;
         cv_.notify_all();
+        waiting_for_budget_ = true;
         cv_.wait_for(lk, tick, [&] { return quit_ || budget() > 0; });
+        waiting_for_budget_ = false;
       } else {
         in_round_ = true;
       }

@@ -80,6 +80,7 @@ class JetStreamSource final : public Source {
   void run();
   void fetch_round(int n);
   void keep_alive();
+  int64_t budget_locked() const;  // messages to fetch now (mu_ held); 0 = wait
   void report(const Error& e);
 
   struct Held {
@@ -104,6 +105,7 @@ class JetStreamSource final : public Source {
   bool fetching_ = false;   // true between start() and stop()
   bool in_round_ = false;   // the thread is fetching or calling the listener
   bool quit_ = false;       // destructor: end the thread
+  bool waiting_for_budget_ = false;  // the thread sleeps until a settle frees budget
   uint64_t keep_alives_ = 0, fetch_errors_ = 0;
   int64_t last_log_ms_ = 0;
 };

@@ -60,7 +60,11 @@ Result<void> NatsBroker::setup_stream(const BrokerConfig& cfg) {
   sc.SubjectsLen = static_cast<int>(subs.size());
   sc.Storage = js_FileStorage;
   s = js_AddStream(&si, conn_->js(), &sc, nullptr, &jerr);
-  if (s != NATS_OK) return js_error(who + ": create", s, jerr);
+  if (s != NATS_OK) {
+    Error e = js_error(who + ": create", s, jerr);
+    if (jerr != 0) e.code = Errc::invalid_argument;  // the server refused the configuration
+    return e;
+  }
   jsStreamInfo_Destroy(si);
   spdlog::info("{}: created (file storage)", who);
   subjects_ = js.subjects;

@@ -305,6 +305,16 @@ TEST(AutoscalerTest, FailedReadingsHoldAndNeverScaleIn) {
   EXPECT_TRUE(d.held_unknown);
   // Idle time does not accumulate while unknown: no scale to zero on failures.
   EXPECT_FALSE(d.scaled_to_zero);
+  // Readings come back low: no drop at once; the size holds until idle_after (20 s,
+  // shorter than the 30 s scale-down window here) takes it to zero.
+  d = s.lag(0);
+  EXPECT_EQ(d.desired, 6u);
+  EXPECT_TRUE(d.stabilising);
+  int ticks = 1;
+  while ((d = s.lag(0)).desired == 6u) ++ticks;
+  EXPECT_GE(ticks * kTick, 20s);
+  EXPECT_EQ(d.desired, 0u);
+  EXPECT_TRUE(d.scaled_to_zero);
 }
 
 TEST(AutoscalerTest, PartialReadingMayScaleOutButNotIn) {
@@ -382,6 +392,41 @@ TEST(AutoscalerTest, OrderedPartitionsCapTheWorkers) {
   EXPECT_EQ(d.desired, 16u);
   EXPECT_FALSE(d.capped_by_partitions);
   EXPECT_TRUE(d.capped_by_max);
+}
+
+TEST(AutoscalerTest, KeyLanesCapKeyOrderedSubscriptions) {
+  Series s(config(1, 16));
+  auto keyed = [](std::optional<uint32_t> lanes) {
+    auto r = known({part(0, 1000), part(1, 1000)}, Ordering::key);
+    r.key_lanes = lanes;
+    return r;
+  };
+  Decision d;
+  for (int i = 0; i < 5; ++i) d = s.step({keyed(5)});
+  EXPECT_EQ(d.desired, 5u) << "5 keys pending: 5 workers can be fed";
+  EXPECT_TRUE(d.capped_by_partitions);
+  // Mixed: an ordered partition and 3 key lanes.
+  Series m(config(1, 16));
+  for (int i = 0; i < 5; ++i)
+    d = m.step({known({part(0, 1000)}, Ordering::partition), keyed(3)});
+  EXPECT_EQ(d.desired, 4u);
+  // Without the lane count the key subscription is not capped.
+  Series u(config(1, 16));
+  for (int i = 0; i < 5; ++i) d = u.step({keyed(std::nullopt)});
+  EXPECT_EQ(d.desired, 16u);
+}
+
+TEST(RateMeterTest, EventsPerSecondBetweenCalls) {
+  ManualClock clock;
+  RateMeter m(clock);
+  EXPECT_EQ(m.update(100), 0.0);  // first call: no interval yet
+  clock.advance(2s);
+  EXPECT_DOUBLE_EQ(m.update(600), 250.0);
+  EXPECT_EQ(m.update(700), 0.0) << "clock did not move";
+  clock.advance(1s);
+  EXPECT_EQ(m.update(10), 0.0) << "a counter that went back (restart) is not a rate";
+  clock.advance(1s);
+  EXPECT_DOUBLE_EQ(m.update(50), 40.0);
 }
 
 TEST(AutoscalerTest, MinIsAFloorAndWhyExplains) {

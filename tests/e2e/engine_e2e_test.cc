@@ -182,6 +182,43 @@ TEST(EndToEnd, RetryTopicModeRetriesThroughTheRetryTopicWithoutBlockingTheLane) 
   EXPECT_EQ(engine.wait_exit(), 0);
 }
 
+TEST(EndToEnd, AutoscaledPoolGrowsWithABacklogAndFallsBackToZero) {
+  TempDir dir;
+  uint16_t port = free_port();
+  dir.write("sluice.yaml", config_for(port, R"Y(  - name: scaled
+    runtime: exec
+    command: [sh, -c, 'sleep 0.05; echo "$CE_ID" >> processed.log']
+    concurrency: 8
+    workers: { min: 0, max: 8, target_lag: 20, idle_after: 2s }
+    subscribe: [{ broker: local, topic: backlog, ordering: none }]
+)Y"));
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  auto desired = [&] {
+    auto r = HttpClient(port).get("/system/functions");
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_array() && !j.empty() ? j[0].value("workers_desired", -1) : -1;
+  };
+  EXPECT_EQ(desired(), 0);  // min: 0 and nothing to do yet
+  auto ids = publish_http(port, "backlog", 600, 4);
+  ASSERT_EQ(ids.size(), 600u);
+  int peak = 0;
+  ASSERT_TRUE(eventually([&] {
+    peak = std::max(peak, desired());
+    return peak > 1;
+  })) << dir.read("engine.log");
+  ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 600; }, 180s))
+      << dir.read("engine.log");
+  EXPECT_EQ(exactly_once(lines(dir.file("processed.log")), ids), "");
+  // Idle: back to zero after idle_after and the scale-down window.
+  ASSERT_TRUE(eventually([&] { return desired() == 0; }, 120s)) << dir.read("engine.log");
+  auto m = HttpClient(port).get("/metrics");
+  EXPECT_NE(m.body.find("sluice_workers_desired{function=\"scaled\"} 0"), std::string::npos);
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0);
+  EXPECT_NE(dir.read("engine.log").find("[fn scaled] workers 0 -> "), std::string::npos);
+}
+
 TEST(EndToEnd, KillDashNineLosesNoAcknowledgedEvent) {
   TempDir dir;
   uint16_t port = free_port();

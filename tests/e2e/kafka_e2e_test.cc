@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -57,6 +58,11 @@ std::string unique(const std::string& base) {
 // so each event costs one process (dash), which is what the exec runtime runs.
 const char* kRecord =
     R"(read -r d; echo "$SLUICE_PARTITION $SLUICE_OFFSET $d" >> processed.log)";
+
+// A killed group member is noticed after session.timeout.ms: 6 s (the broker's
+// minimum) instead of librdkafka's 45 s.
+const std::string kFastFailover =
+    R"("session.timeout.ms": "6000", "heartbeat.interval.ms": "500")";
 
 struct FunctionSpec {
   std::string name = "rec";
@@ -221,7 +227,9 @@ TEST(KafkaEndToEnd, KillNineMidStreamThenRestartLosesNothing) {
   const uint16_t port = free_port();
   FunctionSpec f;
   f.topic = unique("kill");
-  dir.write("sluice.yaml", config(port, unique("g"), f));
+  // The killed member's partitions go to the restarted one after session.timeout.ms
+  // (librdkafka's default: 45 s).
+  dir.write("sluice.yaml", config(port, unique("g"), f, kFastFailover));
   produce(f.topic, keyed_records(count, keys));
 
   size_t before_kill = 0;
@@ -269,9 +277,8 @@ TEST(KafkaEndToEnd, TwoProcessesShareTheGroupAndTheSurvivorTakesOver) {
   f.topic = unique("shared");
   const std::string group = unique("g");
   // A dead member is noticed after session.timeout.ms (librdkafka's default is 45 s).
-  const std::string opts = R"("session.timeout.ms": "6000", "heartbeat.interval.ms": "500")";
-  a.write("sluice.yaml", config(pa, group, f, opts));
-  b.write("sluice.yaml", config(pb, group, f, opts));
+  a.write("sluice.yaml", config(pa, group, f, kFastFailover));
+  b.write("sluice.yaml", config(pb, group, f, kFastFailover));
   Engine ea(a.file("sluice.yaml"), a.file("engine.log"));
   Engine eb(b.file("sluice.yaml"), b.file("engine.log"));
   ASSERT_TRUE(ea.wait_ready(pa)) << a.read("engine.log");
@@ -283,24 +290,33 @@ TEST(KafkaEndToEnd, TwoProcessesShareTheGroupAndTheSurvivorTakesOver) {
     ps.insert(ps.end(), more.begin(), more.end());
     return ps;
   };
-  // Batches until both processes have worked (the group needs a rebalance or two
-  // before the second member gets partitions).
   int produced = 0;
+  // Who reads what: one batch after another until both processes have read a batch
+  // and split its partitions between them (the group needs a rebalance or two before
+  // the second member gets partitions, and a rebalance during a batch blurs it).
+  std::set<int32_t> of_a, of_b;
+  auto partitions_since = [](const std::string& file, size_t from) {
+    std::set<int32_t> out;
+    const auto ps = read_processed(file);
+    for (size_t i = from; i < ps.size(); ++i) out.insert(ps[i].partition);
+    return out;
+  };
   ASSERT_TRUE(eventually(
       [&] {
+        const size_t la = lines(a.file("processed.log")).size();
+        const size_t lb = lines(b.file("processed.log")).size();
         produce(f.topic, keyed_records(batch, keys, produced));
         produced += batch;
-        eventually([&] { return missing(all(), produced, keys) == 0; }, 30s);
-        return !lines(a.file("processed.log")).empty() && !lines(b.file("processed.log")).empty();
+        if (!eventually([&] { return missing(all(), produced, keys) == 0; }, 60s)) return false;
+        of_a = partitions_since(a.file("processed.log"), la);
+        of_b = partitions_since(b.file("processed.log"), lb);
+        std::vector<int32_t> both;
+        std::set_intersection(of_a.begin(), of_a.end(), of_b.begin(), of_b.end(),
+                              std::back_inserter(both));
+        return !of_a.empty() && !of_b.empty() && both.empty() && of_a.size() + of_b.size() == 6;
       },
       120s))
       << a.read("engine.log") << b.read("engine.log");
-  std::set<int32_t> of_b;
-  for (const auto& p : read_processed(b.file("processed.log"))) of_b.insert(p.partition);
-  std::set<int32_t> of_a;
-  for (const auto& p : read_processed(a.file("processed.log"))) of_a.insert(p.partition);
-  EXPECT_LT(of_b.size(), 6u) << "b alone read every partition";
-  ASSERT_TRUE(eventually([&] { return missing(all(), produced, keys) == 0; }, 60s));
   const size_t a_before = lines(a.file("processed.log")).size();
 
   eb.signal(SIGKILL);
@@ -310,9 +326,7 @@ TEST(KafkaEndToEnd, TwoProcessesShareTheGroupAndTheSurvivorTakesOver) {
   ASSERT_TRUE(eventually([&] { return missing(all(), produced, keys) == 0; }, 120s))
       << missing(all(), produced, keys) << " missing\n" << a.read("engine.log");
   // The survivor read the dead member's partitions.
-  std::set<int32_t> after;
-  const auto pa_all = read_processed(a.file("processed.log"));
-  for (size_t i = a_before; i < pa_all.size(); ++i) after.insert(pa_all[i].partition);
+  const std::set<int32_t> after = partitions_since(a.file("processed.log"), a_before);
   for (int32_t p : of_b) EXPECT_TRUE(after.count(p)) << "partition " << p << " not taken over";
   EXPECT_EQ(after.size(), 6u);
   ea.signal(SIGTERM);
@@ -395,6 +409,91 @@ TEST(KafkaEndToEnd, PoisonRecordIsDeadLetteredIntactAndReplayed) {
   EXPECT_EQ(std::to_string(ps.back().partition), h["sluice-dlq-original-partition"]);
   engine.signal(SIGTERM);
   EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+// retry.mode topic on Kafka: a failed event goes to `<function>.retry` and runs again
+// no earlier than its backoff; the lane it was in moves on meanwhile.
+TEST(KafkaEndToEnd, RetryTopicHonoursTheDelayAndFreesTheLane) {
+  NEED_KAFKA();
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.name = unique("rt");  // the retry topic is `<function>.retry`: unique per run too
+  f.topic = unique("retried");
+  f.ordering = "partition";
+  // Every attempt writes "TIME ATTEMPT PARTITION OFFSET KEY SEQ" first; "fail ..."
+  // fails its first attempt. bash for $EPOCHREALTIME (microseconds, no process).
+  f.script = R"(read -r d; echo "$EPOCHREALTIME $SLUICE_ATTEMPT $SLUICE_PARTITION $SLUICE_OFFSET $d" >> processed.log; case "$d" in fail*) [ "$SLUICE_ATTEMPT" -ge 2 ] || exit 1;; esac)";
+  f.extra = "    retry: { max_attempts: 3, backoff: fixed, initial: 3s, max: 3s, jitter: none, "
+            "mode: topic }\n";
+  std::string yaml = config(port, unique("g"), f);
+  yaml.replace(yaml.find("[sh, -c,"), 8, "[bash, -c,");
+  dir.write("sluice.yaml", yaml);
+  auto v = run_cli({"validate", "-c", dir.file("sluice.yaml")});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  const int count = 300, keys = 20;
+  produce(f.topic, "kf:fail 0\n" + keyed_records(count, keys));
+
+  struct Line {
+    double time = 0;
+    int attempt = 0;
+    int32_t partition = -1;
+    int64_t offset = -1;
+    std::string key;
+    int seq = -1;
+  };
+  std::vector<Line> ls;
+  ASSERT_TRUE(eventually(
+      [&] {
+        ls.clear();
+        for (const auto& l : lines(dir.file("processed.log"))) {
+          std::istringstream in(l);
+          Line x;
+          in >> x.time >> x.attempt >> x.partition >> x.offset >> x.key >> x.seq;
+          ls.push_back(x);
+        }
+        return ls.size() >= size_t(count) + 2;
+      },
+      120s))
+      << ls.size() << "\n" << dir.read("engine.log");
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+
+  const Line* first = nullptr;
+  const Line* retry = nullptr;
+  std::map<std::string, int> next;
+  for (const auto& x : ls) {
+    if (x.key == "fail") {
+      (x.attempt == 1 ? first : retry) = &x;
+      continue;
+    }
+    EXPECT_EQ(x.attempt, 1);
+    EXPECT_EQ(x.seq, next[x.key]++) << x.key << ": order of another key changed";
+  }
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(retry, nullptr);
+  EXPECT_EQ(retry->partition, first->partition);  // the origin is restored
+  EXPECT_EQ(retry->offset, first->offset);
+  EXPECT_GE(retry->time - first->time, 3.0) << "retried early";
+  EXPECT_LT(retry->time - first->time, 30.0);
+  // The lane moved on: records after the failed one in its partition ran before
+  // its retry did.
+  size_t before_retry = 0;
+  for (const auto& x : ls)
+    if (x.key != "fail" && x.partition == first->partition && x.offset > first->offset &&
+        x.time < retry->time)
+      ++before_retry;
+  EXPECT_GT(before_retry, 0u);
+  for (const auto& [k, n] : next) EXPECT_EQ(n, count / keys) << k;
+
+  // It went through Kafka: one record in the retry topic, with its state in headers.
+  const auto retried = consume_all(f.name + ".retry");
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0]["payload"], "fail 0");
+  EXPECT_EQ(retried[0]["key"], "kf");
+  EXPECT_NE(retried[0].dump().find("sluice-retry-due"), std::string::npos) << retried[0].dump();
 }
 
 TEST(KafkaEndToEnd, LagShowsMessagesAndSecondsBehind) {

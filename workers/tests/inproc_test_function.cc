@@ -40,8 +40,9 @@ uint32_t sluice_abi_version(void) {
 }
 
 int sluice_init(const char* name, void** state) {
+  if (std::getenv("SLUICE_TEST_INIT_FAIL")) return 3;  // nothing allocated
   *state = dup(name);
-  return std::getenv("SLUICE_TEST_INIT_FAIL") ? 3 : 0;
+  return 0;
 }
 
 int sluice_invoke(void* state, const sluice_event* ev, sluice_result* r) {

@@ -216,6 +216,12 @@ struct StartCase {
   const char* mode;
   const char* expect;
 };
+std::string case_name(const ::testing::TestParamInfo<StartCase>& info) {
+  std::string n = std::to_string(info.index) + "_" + info.param.mode;
+  for (char& ch : n)
+    if (ch == '-') ch = '_';
+  return n;
+}
 
 class StdioStartTest : public StdioTest, public ::testing::WithParamInterface<StartCase> {};
 
@@ -235,7 +241,8 @@ INSTANTIATE_TEST_SUITE_P(
                       StartCase{"garbage-start", "not a sluice v1 frame stream"},
                       StartCase{"silent", "no Hello frame within 500ms"},
                       StartCase{"exit-at-start", "exit status 7"},
-                      StartCase{"wrong-first-frame", "expected a Hello frame first, got result"}));
+                      StartCase{"wrong-first-frame", "expected a Hello frame first, got result"}),
+    case_name);
 
 TEST_F(StdioTest, VersionMismatchSendsGoodbyeTheWorkerSees) {
   fn_.command.push_back("bad-version");
@@ -287,12 +294,19 @@ TEST_F(StdioTest, EnvironmentIsScrubbed) {
   ::unsetenv("SLUICE_TEST_SECRET");
 }
 
-TEST_F(StdioTest, RlimitsFromConfigApply) {
+TEST_F(StdioTest, OpenFilesLimitFromConfigApplies) {
   fn_.limits.open_files = 32;
-  fn_.limits.memory = 64 << 20;
   make();
   EXPECT_EQ(run("nofile:10").output, "opened");
   EXPECT_EQ(run("nofile:64").message, "open failed");
+}
+
+TEST_F(StdioTest, MemoryLimitFromConfigApplies) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitized test worker needs terabytes of shadow mappings";
+#endif
+  fn_.limits.memory = 64 << 20;
+  make();
   EXPECT_EQ(run("alloc:8").output, "allocated");
   EXPECT_EQ(run("alloc:256").message, "malloc failed");
 }

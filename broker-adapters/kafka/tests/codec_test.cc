@@ -167,6 +167,18 @@ TEST(KafkaCodec, DeadLetterOfAPlainRecordStaysPlain) {
                      {"sluice-dlq-function", "f"},
                      {"sluice-dlq-attempts", "3"}};
   EXPECT_EQ(got.headers, want);
+
+  // After a trip through a retry topic (as a CloudEvent) the content type is only
+  // the datacontenttype: it goes back into the record's headers.
+  Event retried = dead;
+  std::erase_if(retried.headers, [](const Header& h) { return h.name == "content-type"; });
+  ASSERT_EQ(retried.datacontenttype, "text/csv");
+  ASSERT_TRUE(publish_sync(b->sink(), dlq, retried));
+  ASSERT_TRUE(d.wait_count(2));
+  EXPECT_EQ(d.events()[1].headers, (Headers{{"trace", "abc"},
+                                            {"sluice-dlq-function", "f"},
+                                            {"sluice-dlq-attempts", "3"},
+                                            {"content-type", "text/csv"}}));
 }
 
 }  // namespace

@@ -79,14 +79,29 @@ const LEVELS = { debug: pb.Level.DEBUG, info: pb.Level.INFO, warn: pb.Level.WARN
 
 // Per-invocation context: its id, deadline, cancellation signal, logging and emitting.
 class Context {
-  constructor(worker, id, timeoutMs, signal) {
+  constructor(worker, id, timeoutMs) {
     this.worker = worker;
     this.id = id;
     this.function = worker.function;
     this.timeoutMs = timeoutMs;
     this.deadline = timeoutMs ? Date.now() + timeoutMs : null;
-    this.signal = signal; // aborted when sluice cancels the invocation
+    this.cancelled = false; // true once sluice cancels the invocation
     this.emitted = [];
+    this.ac = null; // made on first use of `signal` (an AbortController is not cheap)
+  }
+
+  // An AbortSignal, aborted when sluice cancels the invocation.
+  get signal() {
+    if (!this.ac) {
+      this.ac = new AbortController();
+      if (this.cancelled) this.ac.abort();
+    }
+    return this.ac.signal;
+  }
+
+  cancel() {
+    this.cancelled = true;
+    if (this.ac) this.ac.abort();
   }
 
   log(message, level = 'info') { this.worker.log(message, level, this.id); }
@@ -142,10 +157,27 @@ class Worker {
     this.function = '';
     this.reader = new pb.FrameReader();
     this.state = 'handshake'; // -> serving -> draining -> finished
-    this.inflight = new Map(); // id string -> AbortController
+    this.inflight = new Map(); // id string -> Context
+    this.pending = []; // encoded frames not yet written
   }
 
-  send(frame) { this.write(pb.encodeFrame(frame)); }
+  // Frames sent during one turn of the event loop go out in one write.
+  send(frame) {
+    this.pending.push(pb.encodeFrame(frame));
+    if (this.pending.length === 1) setImmediate(() => this.flush());
+  }
+
+  flush() {
+    if (this.pending.length === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    this.pending = [];
+    this.write(data);
+  }
+
+  finish(code) {
+    this.flush();
+    this.done(code);
+  }
 
   log(message, level = 'info', id = 0) {
     if (this.state === 'finished') return;
@@ -165,15 +197,15 @@ class Worker {
     if (this.state === 'finished') return;
     this.state = 'finished';
     this.stderr.write(`sluice-sdk: protocol error: ${message}\n`);
-    for (const ac of this.inflight.values()) ac.abort();
+    for (const ctx of this.inflight.values()) ctx.cancel();
     if (this.input) this.input.pause();
-    this.done(EXIT_PROTOCOL);
+    this.finish(EXIT_PROTOCOL);
   }
 
   finishIfDrained() {
     if (this.state === 'draining' && this.inflight.size === 0) {
       this.state = 'finished';
-      this.done(0);
+      this.finish(0);
     }
   }
 
@@ -221,10 +253,10 @@ class Worker {
     if (kind === 'invoke') return this.invoke(frame.invoke);
     if (kind === 'cancel') {
       const key = String(frame.cancel.id);
-      const ac = this.inflight.get(key);
+      const ctx = this.inflight.get(key);
       // ctx.signal aborts; the handler's Result still goes out when it settles, so
       // sluice sees the worker is alive.
-      if (ac) ac.abort();
+      if (ctx) ctx.cancel();
       return;
     }
     if (kind === 'goodbye') {
@@ -238,9 +270,8 @@ class Worker {
   invoke(inv) {
     const key = String(inv.id);
     if (this.inflight.has(key)) return this.fail(`Invoke id ${key} is already in flight`);
-    const ac = new AbortController();
-    this.inflight.set(key, ac);
-    const ctx = new Context(this, inv.id, inv.timeoutMs, ac.signal);
+    const ctx = new Context(this, inv.id, inv.timeoutMs);
+    this.inflight.set(key, ctx);
     const event = pb.Event.toObject(inv.event || {}, { longs: Number, defaults: true, arrays: true });
     current.run(ctx, async () => {
       let result;
@@ -310,6 +341,7 @@ function run(handler, { maxInflight = 0 } = {}) {
     done: (code) => {
       for (const [key, rest] of partial) worker.log(rest, 'info', Number(key));
       partial.clear();
+      worker.flush();
       rawWrite(Buffer.alloc(0), () => process.exit(code));
     },
   });

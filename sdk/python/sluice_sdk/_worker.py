@@ -181,9 +181,13 @@ class Worker:
             threads = min(32, (os.cpu_count() or 1) + 4)
         self._threads = threads
         if max_inflight is None:
-            max_inflight = 0 if self._async else threads
+            # sync: twice the threads, so the next invocation waits in the process when a
+            # thread frees up instead of a round trip away
+            max_inflight = 0 if self._async else 2 * threads
         self.max_inflight = max_inflight
-        self._inflight = {}  # id -> (task, ctx)
+        self._inflight = {}  # id -> (task or None, ctx), under _ilock
+        self._ilock = threading.Lock()
+        self._on_drained = None  # set at shutdown: called when _inflight empties
         self._loop = None  # set while the loop runs: send() batches its frames
         self._loop_thread = None
         self._pending = []
@@ -296,7 +300,6 @@ class Worker:
             self.flush()
 
     async def _serve_frames(self, loop, frames, reader):
-
         threading.Thread(target=reader, name="sluice-reader", daemon=True).start()
         batch = []
         while True:
@@ -307,51 +310,56 @@ class Worker:
             if item is None:
                 break  # end of input: finish what we hold
             if isinstance(item, Exception):
-                self.flush()
                 return self._fail(str(item))
             kind = item.WhichOneof("kind")
             if kind == "invoke":
                 inv = item.invoke
-                if inv.id in self._inflight:
-                    return self._fail(f"Invoke id {inv.id} is already in flight")
                 ctx = Context(self, inv.id, inv.timeout_ms)
-                task = loop.create_task(self._invoke(inv, ctx))
-                task.add_done_callback(self._cancelled_before_start)
-                self._inflight[inv.id] = (task, ctx)
+                with self._ilock:
+                    if inv.id in self._inflight:
+                        return self._fail(f"Invoke id {inv.id} is already in flight")
+                    self._inflight[inv.id] = (None, ctx)
+                if self._async:
+                    task = loop.create_task(self._invoke_async(inv, ctx))
+                    task.add_done_callback(self._cancelled_before_start)
+                    self._inflight[inv.id] = (task, ctx)
+                else:
+                    self._pool.submit(self._invoke_sync, inv, ctx)
             elif kind == "cancel":
-                held = self._inflight.get(item.cancel.id)
+                with self._ilock:
+                    held = self._inflight.get(item.cancel.id)
                 if held is not None and not held[1].cancelled:
                     held[1]._cancelled = True
-                    if self._async:
+                    if held[0] is not None:
                         held[0].cancel()  # a sync handler cannot be stopped: it sees ctx.cancelled
             elif kind == "goodbye":
                 break
             else:
                 return self._fail(f"unexpected {kind} frame from sluice after the handshake")
-        pending = [t for t, _ in self._inflight.values()]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        # Finish what we hold.
+        if self._async:
+            pending = [t for t, _ in self._inflight.values()]
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        else:
+            drained = asyncio.Event()
+            with self._ilock:
+                if self._inflight:
+                    self._on_drained = lambda: loop.call_soon_threadsafe(drained.set)
+                else:
+                    drained.set()
+            await drained.wait()
         if isinstance(sys.stdout, _PrintToLog):
             sys.stdout.flush()
         return 0
 
-    async def _invoke(self, inv, ctx):
-        args = (inv.event, ctx) if self._arity == 2 else (inv.event,)
+    def _outcome(self, inv, ctx, call):
+        """Run call() (the handler) and turn what it returns or raises into a Result."""
         result = pb.Result(id=inv.id)
         try:
             if ctx.cancelled:
                 raise asyncio.CancelledError()  # cancelled before it started
-            if self._async:
-                _current.set(ctx)  # this task runs in its own copy of the context
-                value = await self.handler(*args)
-            else:
-                def call():
-                    _current.set(ctx)
-                    return self.handler(*args)
-
-                value = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, contextvars.copy_context().run, call)
-            _fill_ok(result, value, ctx)
+            _fill_ok(result, call(), ctx)
         except asyncio.CancelledError:
             if ctx.cancelled:  # by sluice: answer, so sluice sees the worker is alive
                 result.status = pb.Result.ERROR
@@ -367,30 +375,65 @@ class Worker:
             result.status = pb.Result.ERROR
             result.error_message = f"{type(e).__name__}: {e}"
             self.log(traceback.format_exc().rstrip(), "error", inv.id)
-        finally:
-            self._inflight.pop(inv.id, None)
-        if result.status == pb.Result.STATUS_UNSPECIFIED:
-            return  # cancelled by the loop shutting down after a protocol error
-        try:
-            self.send(pb.Frame(result=result))
-        except pb.ProtocolError as e:
-            result.Clear()
-            result.id = inv.id
-            result.status = pb.Result.ERROR
-            result.error_message = f"result too large: {e}"
-            self.send(pb.Frame(result=result))
+        return result
 
+    def _answer(self, inv_id, result):
+        """Send an invocation's Result and forget it (any thread)."""
+        if result.status != pb.Result.STATUS_UNSPECIFIED:  # else: shut down after a protocol error
+            try:
+                self.send(pb.Frame(result=result))
+            except pb.ProtocolError as e:
+                result.Clear()
+                result.id = inv_id
+                result.status = pb.Result.ERROR
+                result.error_message = f"result too large: {e}"
+                self.send(pb.Frame(result=result))
+        with self._ilock:
+            self._inflight.pop(inv_id, None)
+            if not self._inflight and self._on_drained is not None:
+                self._on_drained()
+
+    def _invoke_sync(self, inv, ctx):
+        """A sync handler, on a pool thread: it runs and answers without the loop."""
+        token = _current.set(ctx)
+        try:
+            args = (inv.event, ctx) if self._arity == 2 else (inv.event,)
+            result = self._outcome(inv, ctx, lambda: self.handler(*args))
+        finally:
+            _current.reset(token)
+        try:
+            self._answer(inv.id, result)
+        except OSError:
+            pass  # sluice is gone
+
+    async def _invoke_async(self, inv, ctx):
+        _current.set(ctx)  # this task runs in its own copy of the context
+        args = (inv.event, ctx) if self._arity == 2 else (inv.event,)
+        value = exc = None
+        try:
+            if not ctx.cancelled:
+                value = await self.handler(*args)
+        except BaseException as e:  # classified by _outcome, CancelledError included
+            exc = e
+
+        def outcome():
+            if exc is not None:
+                raise exc
+            return value
+
+        self._answer(inv.id, self._outcome(inv, ctx, outcome))
 
     def _cancelled_before_start(self, task):
-        """A task cancelled before its first step never ran _invoke: answer for it."""
+        """A task cancelled before its first step never ran: answer for it."""
         if not task.cancelled():
             return
         for inv_id, (t, ctx) in list(self._inflight.items()):
             if t is task:
-                del self._inflight[inv_id]
+                result = pb.Result(id=inv_id)
                 if ctx.cancelled:
-                    self.send(pb.Frame(result=pb.Result(id=inv_id, status=pb.Result.ERROR,
-                                                        error_message="cancelled by sluice")))
+                    result.status = pb.Result.ERROR
+                    result.error_message = "cancelled by sluice"
+                self._answer(inv_id, result)
                 return
 
 

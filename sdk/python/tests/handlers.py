@@ -77,7 +77,7 @@ elif mode == "cancel-sync":
                 time.sleep(0.01)
             return b"stopped"
         return event.data
-    sluice.run(handle)
+    sluice.run(handle, threads=int(sys.argv[2]) if len(sys.argv) > 2 else None)
 
 else:
     raise SystemExit(f"unknown mode {mode}")

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench/runtimes: a no-op function on each runtime beside its physical baseline, in
+# one run (bench_runtimes, runtimes_bench.cc):
+#   exec    ExecRuntime running `true`      vs posix_spawnp(`true`) + pipe + waitpid
+#   stdio   StdioRuntime + C++ test worker  vs a bare C++ length-prefixed pipe echo loop
+#   http    HttpRuntime + C++ test server   vs a direct Beast keep-alive POST loop to it
+#   inproc  InprocRuntime + test library    vs a direct call of sluice_invoke
+# Each round runs every runtime at CONCURRENCIES (default "1 4": one call at a time =
+# latency, four in flight = throughput), after waiting for a quiet machine; the median
+# per-round figures are reported. The SDK workers (Python, Node, Go) are not included
+# here: sdk/ benchmarks them against the same-language pipe loop.
+#
+# Environment: COUNT (5000), WARMUP (500), ROUNDS (3), CONCURRENCIES ("1 4").
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+COUNT=${COUNT:-5000}
+WARMUP=${WARMUP:-500}
+ROUNDS=${ROUNDS:-3}
+CONCURRENCIES=${CONCURRENCIES:-"1 4"}
+BIN=$BUILD/bench/bench_runtimes
+[[ -x "$BIN" ]] || die "$BIN not built (cmake --build build --target bench_runtimes)"
+bench_init runtimes
+cd "$BENCH_TMP"
+
+echo "# runtimes: no-op function, $COUNT invocations per line, $ROUNDS round(s), concurrency $CONCURRENCIES"
+for r in $(seq 1 "$ROUNDS"); do
+  wait_quiet
+  for c in $CONCURRENCIES; do
+    "$BIN" --count "$COUNT" --warmup "$WARMUP" --concurrency "$c" --max-seconds 120 \
+      | sed "s/^RESULT runtimes /ROUND $r runtimes /" | tee -a rounds.txt
+  done
+done
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+for c in $CONCURRENCIES; do
+  for rt in exec stdio http inproc; do
+    lines=$(grep " runtimes $rt concurrency=$c " rounds.txt || true)
+    [[ -n "$lines" ]] || continue
+    med() { echo "$lines" | field "$1" | median; }
+    echo "RESULT runtimes_${rt}_c$c base_inv_s=$(med base_inv_s) sluice_inv_s=$(med sluice_inv_s)" \
+      "ratio=$(med ratio) base_p50_us=$(med base_p50_us) base_p99_us=$(med base_p99_us)" \
+      "p50_us=$(med p50_us) p99_us=$(med p99_us) added_us=$(med added_us)"
+  done
+done

@@ -1,0 +1,402 @@
+// bench/runtimes: a no-op function on each runtime beside its physical baseline, in
+// one run (issue 6 "Measure"):
+//   exec    ExecRuntime running `true`          vs posix_spawnp(`true`) + pipe + waitpid
+//   stdio   StdioRuntime, C++ test worker       vs a bare length-prefixed pipe echo loop
+//                                                  (this binary with --pipe-echo, C++)
+//   http    HttpRuntime, C++ test server        vs a direct Beast keep-alive POST loop to
+//                                                  the same server binary
+//   inproc  InprocRuntime, test library         vs dlopen() + a direct sluice_invoke call
+// Each line: invocations/s and p50/p99 latency of baseline and runtime, their ratio,
+// and the added time per invocation. Closed loop: `--concurrency` invocations in
+// flight (runtime) or as many threads (baseline); default 1 (latency of one call).
+//
+// Threads: main drives; runtimes call back on their own threads (`mu` guards the
+// tallies). Bounded by --count and --max-seconds per phase.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common.h"
+#include "workers/exec_runtime.h"
+#include "workers/http_runtime.h"
+#include "workers/inproc_abi.h"
+#include "workers/inproc_runtime.h"
+#include "workers/stdio_runtime.h"
+
+extern char** environ;
+
+namespace sluice::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Stats {
+  long done = 0, errors = 0;
+  double seconds = 0;
+  std::vector<double> lat_us;
+  std::string first_error;
+  double rate() const { return seconds > 0 ? done / seconds : 0; }
+  double pct(double p) {
+    if (lat_us.empty()) return 0;
+    std::sort(lat_us.begin(), lat_us.end());
+    return lat_us[std::min(lat_us.size() - 1, static_cast<size_t>(p * lat_us.size()))];
+  }
+};
+
+// `threads` threads each call `one(thread_index)` until `count` calls are done.
+Stats run_sync(const Args& a, int count, const std::function<bool(int)>& one) {
+  Stats s;
+  std::mutex mu;
+  std::atomic<int> next{0};
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::seconds(a.max_seconds);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < a.concurrency; ++t)
+    ts.emplace_back([&, t] {
+      std::vector<double> lat;
+      long errors = 0;
+      while (next++ < count && Clock::now() < deadline) {
+        auto t0 = Clock::now();
+        bool ok = one(t);
+        lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        errors += !ok;
+      }
+      std::lock_guard lk(mu);
+      s.lat_us.insert(s.lat_us.end(), lat.begin(), lat.end());
+      s.errors += errors;
+    });
+  for (auto& t : ts) t.join();
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  s.done = static_cast<long>(s.lat_us.size());
+  return s;
+}
+
+// The dispatcher's way: keep `concurrency` invocations in flight on `rt`.
+Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
+                  const std::string& expect) {
+  Stats s;
+  std::mutex mu;
+  std::condition_variable cv;
+  int inflight = 0;
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::seconds(a.max_seconds);
+  for (const Event& ev : evs) {
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return inflight < a.concurrency; });
+      if (Clock::now() >= deadline) break;
+      ++inflight;
+    }
+    auto t0 = Clock::now();
+    rt.invoke(ev, [&, t0](InvocationResult&& r) {
+      double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+      bool ok = r.outcome == Outcome::success && r.output == expect;
+      std::lock_guard lk(mu);
+      s.lat_us.push_back(us);
+      if (!ok && !s.errors++) s.first_error = std::string(to_string(r.outcome)) + ": " + r.message;
+      --inflight;
+      cv.notify_one();
+    });
+  }
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return inflight == 0; });
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  s.done = static_cast<long>(s.lat_us.size());
+  return s;
+}
+
+std::vector<Event> events(int n, const std::string& data) {
+  std::vector<Event> evs(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    evs[i].id = "bench-" + std::to_string(i);
+    evs[i].source = "/sluice/bench";
+    evs[i].type = "io.sluice.bench";
+    evs[i].data = data;
+  }
+  return evs;
+}
+
+void print(const char* name, const char* baseline, const Args& a, Stats& b, Stats& r) {
+  const double ratio = b.rate() > 0 ? r.rate() / b.rate() : 0;
+  const double added = (r.rate() > 0 && b.rate() > 0)
+                           ? (1e6 / r.rate() - 1e6 / b.rate()) * a.concurrency
+                           : 0;
+  std::printf(
+      "RESULT runtimes %s concurrency=%d count=%ld baseline=\"%s\" base_inv_s=%.1f "
+      "base_p50_us=%.1f base_p99_us=%.1f sluice_inv_s=%.1f p50_us=%.1f p99_us=%.1f "
+      "ratio=%.3f added_us=%.2f errors=%ld/%ld\n",
+      name, a.concurrency, r.done, baseline, b.rate(), b.pct(0.50), b.pct(0.99), r.rate(),
+      r.pct(0.50), r.pct(0.99), ratio, added, b.errors, r.errors);
+  if (r.errors) std::fprintf(stderr, "%s first error: %s\n", name, r.first_error.c_str());
+  std::fflush(stdout);
+}
+
+FunctionConfig function(const char* name, std::vector<std::string> command, const Args& a) {
+  FunctionConfig fn;
+  fn.name = name;
+  fn.command = std::move(command);
+  fn.timeout = Millis{30000};
+  fn.concurrency = static_cast<uint32_t>(a.concurrency);
+  return fn;
+}
+
+std::string cwd() {
+  char buf[4096];
+  return ::getcwd(buf, sizeof buf) ? buf : "/";
+}
+
+// ---- exec: posix_spawnp(`true`) with a stdout pipe, read to EOF, waitpid ----
+bool spawn_true() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  char* argv[] = {const_cast<char*>("true"), nullptr};
+  pid_t pid;
+  int rc = ::posix_spawnp(&pid, "true", &fa, nullptr, argv, environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  char buf[64];
+  while (rc == 0 && ::read(fds[0], buf, sizeof buf) > 0) {
+  }
+  ::close(fds[0]);
+  int st = 0;
+  return rc == 0 && ::waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+void bench_exec(const Args& a) {
+  run_sync(a, a.warmup, [](int) { return spawn_true(); });
+  Stats b = run_sync(a, a.count, [](int) { return spawn_true(); });
+  workers::ExecOptions opts;
+  opts.io_threads = std::clamp(a.concurrency, 1, 4);  // as workers/registry.cc
+  workers::ExecRuntime rt(function("noop", {"true"}, a), cwd(), opts);
+  if (!rt.start()) return;
+  auto warm = events(a.warmup, ""), evs = events(a.count, "");
+  run_runtime(a, rt, warm, "");
+  Stats r = run_runtime(a, rt, evs, "");
+  rt.stop(Millis{5000});
+  print("exec", "fork+exec of true", a, b, r);
+}
+
+// ---- stdio: a bare pipe echo loop (this binary, --pipe-echo) ----
+int pipe_echo_main() {
+  std::vector<char> buf(1 << 16);
+  while (true) {
+    unsigned char h[4];
+    if (::read(0, h, 4) != 4) return 0;
+    size_t n = (size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3];
+    if (n > buf.size()) return 1;
+    size_t got = 0;
+    while (got < n) {
+      ssize_t k = ::read(0, buf.data() + got, n - got);
+      if (k <= 0) return 1;
+      got += static_cast<size_t>(k);
+    }
+    std::string out(reinterpret_cast<char*>(h), 4);
+    out.append(buf.data(), n);
+    if (::write(1, out.data(), out.size()) != static_cast<ssize_t>(out.size())) return 1;
+  }
+}
+
+struct EchoChild {
+  pid_t pid = -1;
+  int to = -1, from = -1;
+};
+
+EchoChild start_echo(const char* self) {
+  int in[2], out[2];
+  EchoChild c;
+  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC)) return c;
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  ::posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char* argv[] = {const_cast<char*>(self), const_cast<char*>("--pipe-echo"), nullptr};
+  ::posix_spawn(&c.pid, self, &fa, nullptr, argv, environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  c.to = in[1];
+  c.from = out[0];
+  return c;
+}
+
+bool echo_once(EchoChild& c, const std::string& msg) {
+  std::string frame(4, '\0');
+  frame[3] = static_cast<char>(msg.size());
+  frame += msg;
+  if (::write(c.to, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size())) return false;
+  char buf[512];
+  size_t got = 0;
+  while (got < frame.size()) {
+    ssize_t k = ::read(c.from, buf + got, sizeof buf - got);
+    if (k <= 0) return false;
+    got += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+void bench_stdio(const Args& a, const char* self) {
+  std::vector<EchoChild> kids;
+  for (int i = 0; i < a.concurrency; ++i) kids.push_back(start_echo(self));
+  // The same bytes the runtime's Invoke carries would be larger; the baseline is the
+  // bare pipe round trip with a small message, the physical floor.
+  const std::string msg = "echo:";
+  run_sync(a, a.warmup, [&](int t) { return echo_once(kids[t], msg); });
+  Stats b = run_sync(a, a.count, [&](int t) { return echo_once(kids[t], msg); });
+  for (auto& k : kids) {
+    ::close(k.to);
+    ::close(k.from);
+    ::waitpid(k.pid, nullptr, 0);
+  }
+  workers::StdioRuntime rt(function("noop", {SLUICE_BENCH_STDIO_WORKER}, a), cwd());
+  if (!rt.start()) return;
+  auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
+  run_runtime(a, rt, warm, "");
+  Stats r = run_runtime(a, rt, evs, "");
+  rt.stop(Millis{5000});
+  print("stdio", "C++ pipe echo loop", a, b, r);
+}
+
+// ---- http: a direct keep-alive POST loop to the same server binary ----
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+void bench_http(const Args& a) {
+  // The baseline's own server: started like the runtime would, on a fixed free port.
+  int port = 0;
+  {
+    boost::asio::io_context io;
+    tcp::acceptor acc(io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    port = acc.local_endpoint().port();
+  }
+  std::string env_port = "PORT=" + std::to_string(port);
+  char* envp[] = {env_port.data(), nullptr};
+  char* argv[] = {const_cast<char*>(SLUICE_BENCH_HTTP_SERVER), nullptr};
+  pid_t server;
+  ::posix_spawn(&server, SLUICE_BENCH_HTTP_SERVER, nullptr, nullptr, argv, envp);
+  struct Client {
+    boost::asio::io_context io;
+    tcp::socket sock{io};
+    beast::flat_buffer buf;
+  };
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < a.concurrency; ++i) {
+    auto c = std::make_unique<Client>();
+    for (int tries = 0; tries < 500; ++tries) {
+      beast::error_code ec;
+      c->sock.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), ec);
+      if (!ec) break;
+      c->sock = tcp::socket(c->io);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    c->sock.set_option(tcp::no_delay(true));
+    clients.push_back(std::move(c));
+  }
+  auto post = [&](int t) {
+    Client& c = *clients[t];
+    http::request<http::string_body> req{http::verb::post, "/", 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set("ce-id", "bench");
+    req.set("ce-source", "/sluice/bench");
+    req.set("ce-type", "io.sluice.bench");
+    req.set("ce-specversion", "1.0");
+    req.body() = "echo:";
+    req.keep_alive(true);
+    req.prepare_payload();
+    beast::error_code ec;
+    http::write(c.sock, req, ec);
+    http::response<http::string_body> res;
+    http::read(c.sock, c.buf, res, ec);
+    return !ec && res.result_int() == 200;
+  };
+  run_sync(a, a.warmup, post);
+  Stats b = run_sync(a, a.count, post);
+  clients.clear();
+  ::kill(server, SIGKILL);
+  ::waitpid(server, nullptr, 0);
+
+  workers::HttpRuntime rt(function("noop", {SLUICE_BENCH_HTTP_SERVER}, a), cwd());
+  if (!rt.start()) return;
+  auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
+  run_runtime(a, rt, warm, "");
+  Stats r = run_runtime(a, rt, evs, "");
+  rt.stop(Millis{5000});
+  print("http", "direct keep-alive POST loop", a, b, r);
+}
+
+// ---- inproc: dlopen + a direct call ----
+void bench_inproc(const Args& a) {
+  void* h = ::dlopen(SLUICE_BENCH_INPROC_LIB, RTLD_NOW | RTLD_LOCAL);
+  if (!h) return;
+  auto init = reinterpret_cast<sluice_init_fn>(::dlsym(h, "sluice_init"));
+  auto invoke = reinterpret_cast<sluice_invoke_fn>(::dlsym(h, "sluice_invoke"));
+  auto release = reinterpret_cast<sluice_free_result_fn>(::dlsym(h, "sluice_free_result"));
+  auto shutdown = reinterpret_cast<sluice_shutdown_fn>(::dlsym(h, "sluice_shutdown"));
+  void* state = nullptr;
+  init("noop", &state);
+  static const char data[] = "echo:";
+  auto call = [&](int) {
+    sluice_event ev{"bench", "/sluice/bench", "io.sluice.bench", "", "", "", "", "",
+                    reinterpret_cast<const uint8_t*>(data), 5, 0};
+    sluice_result r{};
+    bool ok = invoke(state, &ev, &r) == 0 && r.status == SLUICE_OK;
+    release(state, &r);
+    return ok;
+  };
+  run_sync(a, a.warmup, call);
+  Stats b = run_sync(a, a.count, call);
+  shutdown(state);
+  ::dlclose(h);
+
+  FunctionConfig fn = function("noop", {SLUICE_BENCH_INPROC_LIB}, a);
+  workers::InprocRuntime rt(fn);
+  if (!rt.start()) return;
+  auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
+  run_runtime(a, rt, warm, "");
+  Stats r = run_runtime(a, rt, evs, "");
+  rt.stop(Millis{5000});
+  print("inproc", "direct call", a, b, r);
+}
+
+}  // namespace
+}  // namespace sluice::bench
+
+int main(int argc, char** argv) {
+  using namespace sluice::bench;
+  if (argc > 1 && std::string_view(argv[1]) == "--pipe-echo") return pipe_echo_main();
+  spdlog::set_level(spdlog::level::warn);
+  std::string only = "exec,stdio,http,inproc";
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--only" && i + 1 < argc)
+      only = argv[++i];
+    else
+      rest.push_back(argv[i]);
+  }
+  Args a = parse_args(static_cast<int>(rest.size()), rest.data());
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return 1;
+  self[n] = '\0';
+  if (only.find("exec") != std::string::npos) bench_exec(a);
+  if (only.find("stdio") != std::string::npos) bench_stdio(a, self);
+  if (only.find("http") != std::string::npos) bench_http(a);
+  if (only.find("inproc") != std::string::npos) bench_inproc(a);
+  return 0;
+}

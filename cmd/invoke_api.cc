@@ -1,0 +1,194 @@
+#include "cmd/invoke_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "broker-adapters/http/callback_sink.h"
+#include "broker-adapters/http/ingress.h"
+#include "dispatcher/dispatcher.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr std::string_view kSync = "/function/";
+constexpr std::string_view kAsync = "/async-function/";
+
+http::Response outcome_response(const std::string& id, InvocationResult&& r) {
+  using http::Status;
+  http::Response res;
+  if (r.outcome == Outcome::success) {
+    res.result(Status::ok);
+    res.set(http::bhttp::field::content_type,
+            r.content_type.empty() ? "application/octet-stream" : r.content_type);
+    res.body() = std::move(r.output);
+  } else {
+    Status st = Status::internal_server_error;
+    if (r.outcome == Outcome::rejected) st = Status::unprocessable_entity;
+    if (r.outcome == Outcome::crash) st = Status::bad_gateway;
+    if (r.outcome == Outcome::timeout) st = Status::gateway_timeout;
+    if (r.retry_after) st = Status::service_unavailable;
+    nlohmann::json body = {{"error", r.message.empty() ? to_string(r.outcome) : r.message},
+                           {"outcome", to_string(r.outcome)}};
+    res = http::json_response(st, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (r.retry_after)
+      res.set(http::bhttp::field::retry_after,
+              std::to_string(std::max<int64_t>(1, (r.retry_after->count() + 999) / 1000)));
+  }
+  res.set("X-Call-Id", id);
+  res.set("X-Function-Outcome", to_string(r.outcome));
+  return res;
+}
+
+}  // namespace
+
+InvokeApi::InvokeApi(const Config& cfg,
+                     const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
+                     const std::map<std::string, std::unique_ptr<Broker>>& brokers,
+                     Metrics& metrics) {
+  for (const auto& fc : cfg.functions) {
+    auto fn = std::make_unique<Fn>();
+    fn->config = &fc;
+    fn->runtime = runtimes.at(fc.name).get();
+    fn->probe = std::make_unique<FunctionProbe>(metrics, fc.name);
+    if (!fc.subscribe.empty()) {
+      fn->queue_sink = &brokers.at(fc.subscribe.front().broker)->sink();
+      fn->queue_topic = fc.subscribe.front().topic;
+    }
+    if (fc.output) fn->output_sink = &brokers.at(fc.output->broker)->sink();
+    fns_.emplace(fc.name, std::move(fn));
+  }
+}
+
+void InvokeApi::register_routes(http::HttpServer& server) {
+  server.route(http::Verb::post, std::string(kSync),
+               [this](http::Request&& req, http::Responder res) {
+                 invoke_sync(std::move(req), std::move(res));
+               });
+  server.route(http::Verb::post, std::string(kAsync),
+               [this](http::Request&& req, http::Responder res) {
+                 invoke_async(std::move(req), std::move(res));
+               });
+}
+
+InvokeApi::Fn* InvokeApi::find(const http::Request& req, std::string_view prefix,
+                               std::string* name) {
+  auto raw = http::target_path(http::sv(req.target())).substr(prefix.size());
+  auto decoded = http::url_decode(raw);
+  *name = decoded ? decoded.value() : std::string(raw);
+  auto it = fns_.find(*name);
+  return it == fns_.end() ? nullptr : it->second.get();
+}
+
+void InvokeApi::invoke_sync(http::Request&& req, http::Responder res) {
+  std::string name;
+  Fn* fn = find(req, kSync, &name);
+  if (!fn) return res(http::json_error(http::Status::not_found, "unknown function '" + name + "'"));
+  http::Status bad = http::Status::bad_request;
+  auto ev = http::event_of_request(req, &bad);
+  if (!ev) return res(http::json_error(bad, ev.error().message));
+  // Bounded like the queued path: at most `concurrency` synchronous calls at once.
+  if (fn->running.fetch_add(1) >= fn->config->concurrency) {
+    fn->running.fetch_sub(1);
+    auto busy = http::json_error(http::Status::too_many_requests,
+                                 "function '" + name + "' is running " +
+                                     std::to_string(fn->config->concurrency) +
+                                     " synchronous calls already; try again");
+    busy.set(http::bhttp::field::retry_after, "1");
+    return res(std::move(busy));
+  }
+  auto event = std::make_shared<Event>(std::move(ev).value());
+  event->broker = "http";
+  event->attempt = 1;
+  event->first_attempt_time_ms = now_unix_ms();
+  auto responder = std::make_shared<http::Responder>(std::move(res));
+  const auto started = std::chrono::steady_clock::now();
+  fn->runtime->invoke(*event, [fn, event, responder, started](InvocationResult&& r) {
+    fn->running.fetch_sub(1);
+    fn->probe->invoked(r.outcome, std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - started).count());
+    if (r.outcome != Outcome::success)
+      spdlog::warn("[fn {}] [event {}] synchronous call failed ({}): {}", fn->config->name,
+                   event->id, to_string(r.outcome), r.message);
+    // Events the function emitted travel on to its output, when it has one.
+    if (!r.emitted.empty() && !fn->output_sink)
+      spdlog::warn("[fn {}] [event {}] {} emitted event(s) dropped: the function has no output",
+                   fn->config->name, event->id, r.emitted.size());
+    if (!r.emitted.empty() && fn->output_sink) {
+      auto left = std::make_shared<std::atomic<size_t>>(r.emitted.size());
+      auto failed = std::make_shared<std::atomic<bool>>(false);
+      auto result = std::make_shared<InvocationResult>(std::move(r));
+      auto emitted = std::move(result->emitted);
+      for (auto& e : emitted) {
+        fn->output_sink->publish(fn->config->output->topic, std::move(e),
+                                 [=](Result<PublishAck> p) {
+                                   if (!p) *failed = true;
+                                   if (--*left > 0) return;
+                                   if (*failed) {
+                                     (*responder)(http::json_error(
+                                         http::Status::service_unavailable,
+                                         "the function ran but its emitted events could not "
+                                         "be published; retry the call"));
+                                     return;
+                                   }
+                                   (*responder)(outcome_response(event->id, std::move(*result)));
+                                 });
+      }
+      return;
+    }
+    (*responder)(outcome_response(event->id, std::move(r)));
+  });
+}
+
+void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
+  std::string name;
+  Fn* fn = find(req, kAsync, &name);
+  if (!fn) return res(http::json_error(http::Status::not_found, "unknown function '" + name + "'"));
+  if (!fn->queue_sink)
+    return res(http::json_error(http::Status::conflict,
+                                "function '" + name + "' subscribes to no topic"));
+  if (fn->queue_topic.find_first_of("*>") != std::string::npos)
+    return res(http::json_error(
+        http::Status::conflict, "function '" + name + "' subscribes to the wildcard subject '" +
+                                    fn->queue_topic +
+                                    "'; publish to a concrete subject with POST /topics/{subject}"));
+  const std::string callback(http::sv(req["X-Callback-Url"]));
+  if (!callback.empty()) {
+    if (auto u = http::parse_callback_url(callback); !u)
+      return res(http::json_error(http::Status::bad_request, u.error().message));
+  }
+  http::Status bad = http::Status::bad_request;
+  auto ev = http::event_of_request(req, &bad);
+  if (!ev) return res(http::json_error(bad, ev.error().message));
+  Event& event = ev.value();
+  // Only this function calls back (others subscribed to the topic run it too).
+  std::erase_if(event.headers, [](const Header& h) {
+    return http::iequals(h.name, kCallbackUrlHeader) || http::iequals(h.name, kCallbackFunctionHeader) ||
+           http::iequals(h.name, "X-Callback-Url");
+  });
+  if (!callback.empty()) {
+    event.set_header(std::string(kCallbackUrlHeader), callback);
+    event.set_header(std::string(kCallbackFunctionHeader), name);
+  }
+  event.topic = fn->queue_topic;
+  auto responder = std::make_shared<http::Responder>(std::move(res));
+  std::string id = event.id;
+  fn->queue_sink->publish(
+      fn->queue_topic, std::move(event),
+      [responder, id, topic = fn->queue_topic, name](Result<PublishAck> r) {
+        if (!r) {
+          auto out = http::json_error(http::Status::service_unavailable,
+                                      "publish failed: " + r.error().message);
+          out.set(http::bhttp::field::retry_after, "1");
+          return (*responder)(std::move(out));
+        }
+        nlohmann::json body = {{"id", id}, {"function", name}, {"topic", topic},
+                               {"partition", r.value().partition}, {"offset", r.value().offset}};
+        auto out = http::json_response(http::Status::accepted, body.dump());
+        out.set("X-Call-Id", id);
+        (*responder)(std::move(out));
+      });
+}
+
+}  // namespace sluice

@@ -1,0 +1,57 @@
+// The function-invocation routes of the HTTP API (PRODUCT.md §5):
+//
+//   POST /function/{name}        synchronous: straight to the function's worker pool (no
+//                                queue); the function's result is the response body.
+//   POST /async-function/{name}  asynchronous: the event is published to the function's
+//                                first subscription and 202 is returned once it is
+//                                durable; an `X-Callback-Url` (http/https only) receives
+//                                the result when the function finished (see
+//                                CallbackSink and FunctionBinding::callback_sink).
+//
+// Answers of the synchronous path: 200 success (Content-Type from the function),
+// 422 rejected, 500 error, 502 crash, 504 timeout, 503 + Retry-After when the function
+// asked to be called later, 429 + Retry-After when `concurrency` synchronous calls are
+// already running. An unknown function is 404, never a 202 for nothing.
+//
+// Threads: handlers run on HTTP strands; results arrive on runtime threads and are
+// answered through the Responder. The in-flight counters are atomics.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "broker-adapters/http/http_server.h"
+#include "config/config.h"
+#include "core/broker.h"
+#include "core/runtime.h"
+#include "metrics/metrics.h"
+
+namespace sluice {
+
+class InvokeApi {
+ public:
+  // Everything passed must outlive the API (the engine owns it all).
+  InvokeApi(const Config& cfg, const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
+            const std::map<std::string, std::unique_ptr<Broker>>& brokers, Metrics& metrics);
+  void register_routes(http::HttpServer& server);
+
+ private:
+  struct Fn {
+    const FunctionConfig* config = nullptr;
+    Runtime* runtime = nullptr;
+    Sink* queue_sink = nullptr;   // the first subscription's broker
+    std::string queue_topic;      // the first subscription's topic
+    Sink* output_sink = nullptr;  // emitted events of synchronous calls go here
+    std::unique_ptr<FunctionProbe> probe;
+    std::atomic<uint32_t> running{0};
+  };
+  void invoke_sync(http::Request&& req, http::Responder res);
+  void invoke_async(http::Request&& req, http::Responder res);
+  Fn* find(const http::Request& req, std::string_view prefix, std::string* name);
+
+  std::map<std::string, std::unique_ptr<Fn>> fns_;
+};
+
+}  // namespace sluice

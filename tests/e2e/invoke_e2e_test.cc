@@ -1,0 +1,203 @@
+// End-to-end: function invocation over HTTP (PRODUCT.md §5) and `sluice invoke`.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "harness.h"
+
+namespace sluice::e2e {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string config(uint16_t port, const std::string& extra_functions = "") {
+  return "brokers:\n"
+         "  local: { kind: local, path: ./data/q.db, partitions: 2 }\n"
+         "http: { listen: 127.0.0.1:" + std::to_string(port) + ", max_body: 1KiB }\n"
+         "functions:\n"
+         "  - name: upper\n"
+         "    runtime: exec\n"
+         "    command: [sh, -c, 'tr a-z A-Z']\n"
+         "    concurrency: 4\n"
+         "    subscribe: [{ broker: local, topic: upper-in }]\n"
+         "  - name: slow\n"
+         "    runtime: exec\n"
+         "    command: [sh, -c, 'sleep 5']\n"
+         "    timeout: 300ms\n"
+         "    retry: { max_attempts: 1 }\n"
+         "    subscribe: [{ broker: local, topic: slow-in }]\n"
+         "  - name: picky\n"
+         "    runtime: exec\n"
+         "    command: [sh, -c, 'echo refusing >&2; exit 65']\n"
+         "    subscribe: [{ broker: local, topic: picky-in }]\n" + extra_functions;
+}
+
+// A tiny HTTP receiver for callbacks: records every request, answers 200.
+class Receiver {
+ public:
+  explicit Receiver(uint16_t port)
+      : port_(port), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), port}) {
+    thread_ = std::thread([this] {
+      for (;;) {
+        tcp::socket s(io_);
+        beast::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec || stop_) return;
+        beast::flat_buffer buf;
+        bhttp::request<bhttp::string_body> req;
+        bhttp::read(s, buf, req, ec);
+        if (ec) continue;
+        {
+          std::lock_guard lk(mu_);
+          got_.push_back(std::move(req));
+        }
+        bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
+        res.body() = "thanks";
+        res.prepare_payload();
+        bhttp::write(s, res, ec);
+      }
+    });
+  }
+  ~Receiver() {
+    stop_ = true;
+    try {  // wakes the blocking accept
+      asio::io_context io;
+      tcp::socket s(io);
+      s.connect({asio::ip::make_address("127.0.0.1"), port_});
+    } catch (const std::exception&) {
+    }
+    thread_.join();
+  }
+  std::vector<bhttp::request<bhttp::string_body>> got() {
+    std::lock_guard lk(mu_);
+    return got_;
+  }
+
+ private:
+  uint16_t port_;
+  std::atomic<bool> stop_{false};
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::mutex mu_;
+  std::vector<bhttp::request<bhttp::string_body>> got_;
+  std::thread thread_;
+};
+
+struct InvokeFixture : ::testing::Test {
+  void SetUp() override {
+    port = free_port();
+    dir.write("sluice.yaml", config(port));
+    engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine.log"));
+    ASSERT_TRUE(engine->wait_ready(port)) << dir.read("engine.log");
+  }
+  void TearDown() override {
+    engine->signal(SIGTERM);
+    EXPECT_EQ(engine->wait_exit(), 0) << dir.read("engine.log");
+  }
+  TempDir dir;
+  uint16_t port = 0;
+  std::unique_ptr<Engine> engine;
+};
+
+TEST_F(InvokeFixture, SynchronousInvokeReturnsTheFunctionsResult) {
+  HttpClient c(port);
+  auto r = c.post("/function/upper", "hello sync", {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "HELLO SYNC");
+  auto cli = run_cli({"invoke", "-c", dir.file("sluice.yaml"), "upper", "from the cli"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(cli.out, "FROM THE CLI");
+}
+
+TEST_F(InvokeFixture, FailuresMapToStatusCodesAndTheCliExitsOne) {
+  HttpClient c(port);
+  auto slow = c.post("/function/slow", "x");
+  EXPECT_EQ(slow.status, 504) << slow.body;
+  EXPECT_EQ(nlohmann::json::parse(slow.body)["outcome"], "timeout");
+  auto picky = c.post("/function/picky", "x");
+  EXPECT_EQ(picky.status, 422) << picky.body;
+  EXPECT_NE(picky.body.find("refusing"), std::string::npos) << picky.body;
+  auto cli = run_cli({"invoke", "-c", dir.file("sluice.yaml"), "slow"});
+  EXPECT_EQ(cli.exit_code, 1);
+  EXPECT_NE(cli.err.find("function 'slow' failed (timeout): HTTP 504"), std::string::npos) << cli.err;
+}
+
+TEST_F(InvokeFixture, BadRequestsAreRefusedAndNothingIsQueued) {
+  // A fresh connection per request: the server closes one after a 413.
+  struct Fresh {
+    uint16_t port;
+    HttpClient::Reply post(const std::string& t, const std::string& b,
+                           const std::map<std::string, std::string>& h = {}) {
+      return HttpClient(port).post(t, b, h);
+    }
+    HttpClient::Reply get(const std::string& t) { return HttpClient(port).get(t); }
+  } c{port};
+  EXPECT_EQ(c.post("/function/nope", "x").status, 404);
+  EXPECT_EQ(c.post("/async-function/nope", "x").status, 404);
+  EXPECT_EQ(c.post("/function/upper", std::string(4096, 'a')).status, 413);
+  EXPECT_EQ(c.post("/async-function/upper", "x", {{"X-Callback-Url", "ftp://example.com/x"}}).status, 400);
+  EXPECT_EQ(c.post("/async-function/upper", "x", {{"X-Callback-Url", "http://"}}).status, 400);
+  EXPECT_EQ(c.post("/function/upper", "{}", {{"Content-Type", "application/cloudevents-batch+json"}}).status,
+            415);
+  EXPECT_EQ(c.get("/function/upper").status, 405);
+  auto cli = run_cli({"invoke", "-c", dir.file("sluice.yaml"), "nope"});
+  EXPECT_EQ(cli.exit_code, 2);
+  EXPECT_NE(cli.err.find("no function 'nope'"), std::string::npos) << cli.err;
+  // Nothing reached the queue: the lag of upper-in is zero.
+  auto lag = run_cli({"lag", "-c", dir.file("sluice.yaml")});
+  EXPECT_EQ(lag.out.find("upper-in"), std::string::npos) << lag.out;
+}
+
+TEST_F(InvokeFixture, AsyncInvokeCallsBackEvenWhenTheReceiverComesUpLate) {
+  const uint16_t cb_port = free_port();
+  HttpClient c(port);
+  auto r = c.post("/async-function/upper", "call me back",
+                  {{"Content-Type", "text/plain"},
+                   {"X-Callback-Url", "http://127.0.0.1:" + std::to_string(cb_port) + "/done?x=1"}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = nlohmann::json::parse(r.body)["id"];
+  // The receiver is down: the first delivery fails and is retried.
+  ASSERT_TRUE(eventually([&] {
+    return dir.read("engine.log").find("callback http://127.0.0.1:" + std::to_string(cb_port)) !=
+           std::string::npos;
+  })) << dir.read("engine.log");
+  Receiver rx(cb_port);
+  ASSERT_TRUE(eventually([&] { return !rx.got().empty(); })) << dir.read("engine.log");
+  auto got = rx.got();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target(), "/done?x=1");
+  EXPECT_EQ(got[0].body(), "CALL ME BACK");
+  EXPECT_EQ(got[0]["X-Call-Id"], id);
+  EXPECT_EQ(got[0]["X-Function-Status"], "200");
+  EXPECT_EQ(got[0]["X-Function-Name"], "upper");
+  auto m = c.get("/metrics");
+  EXPECT_NE(m.body.find("sluice_errors_total{component=\"callback\",kind=\"delivery\"}"),
+            std::string::npos);
+}
+
+TEST_F(InvokeFixture, AsyncInvokeOfAFailingFunctionCallsBackWithTheError) {
+  const uint16_t cb_port = free_port();
+  Receiver rx(cb_port);
+  HttpClient c(port);
+  auto r = c.post("/async-function/picky", "x",
+                  {{"X-Callback-Url", "http://127.0.0.1:" + std::to_string(cb_port) + "/"}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_TRUE(eventually([&] { return !rx.got().empty(); })) << dir.read("engine.log");
+  auto got = rx.got();
+  EXPECT_EQ(got[0]["X-Function-Status"], "500");
+  EXPECT_EQ(got[0]["X-Function-Outcome"], "rejected");
+  EXPECT_NE(got[0].body().find("refusing"), std::string::npos) << got[0].body();
+}
+
+}  // namespace
+}  // namespace sluice::e2e
