@@ -132,5 +132,51 @@ INSTANTIATE_TEST_SUITE_P(Sdks, SdkEndToEnd, ::testing::ValuesIn(langs()),
                            return n;
                          });
 
+// `sluice new` writes a folder that builds with its build.sh and runs as printed.
+class NewFunction : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NewFunction, ScaffoldBuildsAndAnswersAnInvoke) {
+  const std::string lang = GetParam();
+  TempDir dir;
+  const std::string name = "fn-" + lang;
+  auto made = run_cli({"new", name, "--lang", lang, "--dir", dir.path()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("- name: " + name), std::string::npos) << made.out;
+  auto again = run_cli({"new", name, "--lang", lang, "--dir", dir.path()});
+  EXPECT_EQ(again.exit_code, 2);  // never overwrites
+  EXPECT_NE(again.err.find("exists already"), std::string::npos) << again.err;
+  auto built = run_cmd({"sh", dir.path() + "/" + name + "/build.sh"});
+  ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml", "brokers:\n  local: { kind: local, path: ./data/q.db }\n"
+                           "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n"
+                           "functions:\n" + made.out);
+  auto valid = run_cli({"validate", "-c", dir.file("sluice.yaml")});
+  ASSERT_EQ(valid.exit_code, 0) << valid.err << dir.read("sluice.yaml");
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  auto r = run_cli({"invoke", "-c", dir.file("sluice.yaml"), name, "hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << dir.read("engine.log");
+  EXPECT_EQ(r.out, "HELLO");
+  auto empty = HttpClient(port).post("/function/" + name, "");
+  EXPECT_EQ(empty.status, 422) << empty.body;  // the template rejects an empty event
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+INSTANTIATE_TEST_SUITE_P(Langs, NewFunction, ::testing::Values("python", "node", "go", "cpp"));
+
+TEST(NewFunctionUsage, BadNamesAndLanguagesExitTwo) {
+  TempDir dir;
+  auto bad_lang = run_cli({"new", "x", "--lang", "cobol", "--dir", dir.path()});
+  EXPECT_EQ(bad_lang.exit_code, 2);
+  EXPECT_NE(bad_lang.err.find("expected python, node, go or cpp"), std::string::npos) << bad_lang.err;
+  auto bad_name = run_cli({"new", "Bad Name", "--lang", "go", "--dir", dir.path()});
+  EXPECT_EQ(bad_name.exit_code, 2);
+  EXPECT_NE(bad_name.err.find("not a valid function name"), std::string::npos) << bad_name.err;
+  auto no_lang = run_cli({"new", "x"});
+  EXPECT_EQ(no_lang.exit_code, 2);
+}
+
 }  // namespace
 }  // namespace sluice::e2e
