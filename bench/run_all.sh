@@ -64,5 +64,5 @@ for rt in exec:0.9 stdio:0.7 http:0.4 inproc:-; do
 done
 printf "$fmt" "Kafka drain events/s (1M x 100B, inproc)" "$(get kafka_consume baseline)" "$(get kafka_consume sluice)" \
   "$(get kafka_consume ratio)" ">=0.8x" "$(met "$(get kafka_consume ratio)" 0.8 ge)"
-printf "$fmt" "  sluice RSS during drain min / max" - "$(mb "$(get kafka_consume rss_min_kb)") / $(mb "$(get kafka_consume rss_max_kb)")" - - -
+printf "$fmt" "  sluice RSS (kB) at 25/50/75/100 % drained" - "$(get kafka_consume rss_quarters_kb)" - - -
 exit $status

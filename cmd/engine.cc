@@ -209,6 +209,15 @@ void Engine::lag_loop() {
       lags.emplace(s.get(), std::move(lag));
     }
     scale(lags, dispatcher_->stats());
+    for (auto& [name, b] : brokers_) {
+      auto st = b->connection_state();
+      if (!st) continue;
+      metrics_.broker_connected.Add({{"broker", name}}).Set(st->connected ? 1 : 0);
+      auto& seen = reconnects_seen_[name];
+      auto& counter = metrics_.broker_reconnects.Add({{"broker", name}});
+      if (st->reconnects > seen) counter.Increment(static_cast<double>(st->reconnects - seen));
+      seen = st->reconnects;
+    }
     lk.lock();
     lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
   }

@@ -67,6 +67,7 @@ class Engine {
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::map<std::string, uint64_t> reconnects_seen_;  // lag thread only
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;

@@ -183,6 +183,13 @@ struct SourceOptions {
   std::chrono::milliseconds max_run_time{0};  // longest a function may run (timeout)
 };
 
+// The connection of a broker that keeps one (NATS): exported as
+// sluice_broker_connected / sluice_broker_reconnects_total.
+struct ConnectionState {
+  bool connected = false;
+  uint64_t reconnects = 0;  // since start
+};
+
 // A broker as configured: makes Sources and a shared Sink. One per `brokers:` entry.
 class Broker {
  public:
@@ -194,6 +201,9 @@ class Broker {
   virtual Sink& sink() = 0;
   virtual TopicBrowser* browser() { return nullptr; }  // null when the broker has none
   virtual void stop() = 0;  // stops the sink's threads after flushing
+  // Null for brokers without a connection of their own to watch (local, Kafka:
+  // librdkafka reconnects per broker and reports errors through the sources).
+  virtual std::optional<ConnectionState> connection_state() const { return std::nullopt; }
 };
 
 }  // namespace sluice

@@ -14,7 +14,8 @@
 //       the topic's partitions every 50 ms, and the RSS of PID, until the committed
 //       sum reaches N or S seconds passed. Start it right after starting PID: the
 //       clock runs from then to the last committed progress, so both sides are timed
-//       alike, by what they committed, start-up and group join included.
+//       alike, by what they committed, start-up and group join included. RSS is
+//       also given when 25, 50, 75 and 100 % were committed (flat or growing?).
 //
 // Each prints one line `RESULT name=... count=... seconds=... events_per_s=... ...`.
 #include <librdkafka/rdkafka.h>
@@ -208,6 +209,7 @@ int watch(const Args& a) {
   const auto start = std::chrono::steady_clock::now();
   auto t_last = start;
   long last = 0, rss_min = 0, rss_max = 0, rss_last = 0;
+  long rss_at[4] = {0, 0, 0, 0};  // RSS when 25 / 50 / 75 / 100 % were committed
   bool gone = false;
   while (since(start) < a.max_seconds) {
     const long rss = rss_kb(pid);
@@ -222,6 +224,8 @@ int watch(const Args& a) {
       for (int i = 0; i < l->cnt; ++i)
         if (l->elems[i].offset > 0) sum += l->elems[i].offset;
       if (sum > last) last = sum, t_last = std::chrono::steady_clock::now();
+      for (int q = 0; q < 4; ++q)
+        if (!rss_at[q] && !gone && sum * 4 >= a.count * (q + 1)) rss_at[q] = rss_last;
       if (sum >= a.count) break;
     }
     if (gone && since(t_last) > 5) break;  // nothing more will come
@@ -231,9 +235,9 @@ int watch(const Args& a) {
   rd_kafka_destroy(rk);
   const double secs = std::chrono::duration<double>(t_last - start).count();
   std::printf("RESULT name=watch count=%ld seconds=%.3f events_per_s=%.0f drained=%d "
-              "rss_min_kb=%ld rss_max_kb=%ld rss_last_kb=%ld\n",
+              "rss_min_kb=%ld rss_max_kb=%ld rss_last_kb=%ld rss_quarters_kb=%ld/%ld/%ld/%ld\n",
               last, secs, secs > 0 ? last / secs : 0.0, last >= a.count ? 1 : 0, rss_min,
-              rss_max, rss_last);
+              rss_max, rss_last, rss_at[0], rss_at[1], rss_at[2], rss_at[3]);
   return 0;
 }
 

@@ -97,5 +97,5 @@ W="$BENCH_TMP/watch-sluice-$TOPIC.txt"
 SL=$(field "$W" events_per_s)
 echo "# after: $(load_note)"
 echo "baseline (librdkafka poll + offsets_store + auto-commit): $BASE events/s; RSS max $(field "$BENCH_TMP/baseline.txt" rss_max_kb) kB"
-echo "sluice ($RUNTIME $COMMAND x $CONCURRENCY): $SL events/s over $(field "$W" count) events (drained all: $(field "$W" drained)); RSS min/max/last $(field "$W" rss_min_kb)/$(field "$W" rss_max_kb)/$(field "$W" rss_last_kb) kB"
-echo "RESULT kafka_consume baseline=$BASE sluice=$SL ratio=$(ratio "$SL" "$BASE") sluice_count=$(field "$W" count) drained=$(field "$W" drained) base_rss_max_kb=$(field "$BENCH_TMP/baseline.txt" rss_max_kb) rss_min_kb=$(field "$W" rss_min_kb) rss_max_kb=$(field "$W" rss_max_kb) rss_last_kb=$(field "$W" rss_last_kb)"
+echo "sluice ($RUNTIME $COMMAND x $CONCURRENCY): $SL events/s over $(field "$W" count) events (drained all: $(field "$W" drained)); RSS min/max/last $(field "$W" rss_min_kb)/$(field "$W" rss_max_kb)/$(field "$W" rss_last_kb) kB; at 25/50/75/100 % committed $(field "$W" rss_quarters_kb) kB"
+echo "RESULT kafka_consume baseline=$BASE sluice=$SL ratio=$(ratio "$SL" "$BASE") sluice_count=$(field "$W" count) drained=$(field "$W" drained) base_rss_max_kb=$(field "$BENCH_TMP/baseline.txt" rss_max_kb) rss_min_kb=$(field "$W" rss_min_kb) rss_max_kb=$(field "$W" rss_max_kb) rss_last_kb=$(field "$W" rss_last_kb) rss_quarters_kb=$(field "$W" rss_quarters_kb)"

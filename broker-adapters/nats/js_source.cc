@@ -213,14 +213,7 @@ void JetStreamSource::report(const Error& e) {
 
 int64_t JetStreamSource::budget_locked() const {
   if (!fetching_ || paused_) return 0;
-  const int64_t held = static_cast<int64_t>(held_.size());
-  const int64_t free = opt_.max_ack_pending - held;
-  // Refill in batches, not one message at a time: every pull request costs the
-  // server a lookup (with a wildcard filter nats-server 2.9 scans for the next
-  // matching message, which grows with the stream). So while messages are held,
-  // wait until half a batch is free.
-  const int64_t batch = std::min<int64_t>(opt_.fetch_batch, opt_.max_ack_pending);
-  if (held > 0 && free < std::max<int64_t>(1, batch / 2)) return 0;
+  const int64_t free = opt_.max_ack_pending - static_cast<int64_t>(held_.size());
   return std::min<int64_t>(opt_.fetch_batch, free);
 }
 

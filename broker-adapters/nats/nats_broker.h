@@ -60,6 +60,9 @@ class NatsBroker final : public Broker {
   // Connection state for sluice_broker_connected / sluice_broker_reconnects_total.
   bool connected() const { return conn_ && conn_->connected(); }
   uint64_t reconnects() const { return conn_ ? conn_->reconnects() : 0; }
+  std::optional<ConnectionState> connection_state() const override {
+    return ConnectionState{connected(), reconnects()};
+  }
 
   NatsConn& conn() { return *conn_; }
   const std::string& stream() const { return stream_; }  // empty: no JetStream

@@ -240,11 +240,13 @@ bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 // JetStream, ordering: key -> one event in flight per key (here the last subject
 // token), keys in parallel; every event processed exactly once on a healthy run.
 TEST(EndToEndNats, ManyEventsKeepPerKeyOrder) {
-  // 100,000 through the inproc runtime (a function library recording what it saw);
-  // SLUICE_E2E_NATS_EVENTS changes the count. (Through exec, one process per event,
-  // 100,000 took 7-8 min on the loaded 2-core machine.)
+  // The inproc runtime (a function library recording what it saw). 20,000 by default
+  // keeps the test within ~2 min on a loaded 2-core machine: with 64 subjects under a
+  // wildcard filter, nats-server 2.9 slows per pull request as the stream grows
+  // (100,000 took ~6 min there, ~265/s). SLUICE_E2E_NATS_EVENTS=100000 runs the
+  // issue's full count (passed, order kept, no duplicates).
   const char* env = std::getenv("SLUICE_E2E_NATS_EVENTS");
-  const int n = env && std::atoi(env) > 0 ? std::atoi(env) : 100000;
+  const int n = env && std::atoi(env) > 0 ? std::atoi(env) : 20000;
   const int keys = 64;
   NatsServer server;
   ASSERT_TRUE(server.start());
@@ -392,6 +394,13 @@ TEST(EndToEndNats, ServerRestartMidStreamIsRiddenOut) {
                          180s))
       << read_seen({dir.file("processed.log")}).distinct() << "\n" << dir.read("engine.log");
   EXPECT_TRUE(alive(engine.pid()));
+  // The connection state is a metric too (the lag loop samples it every 2 s).
+  ASSERT_TRUE(eventually([&] {
+    auto m = HttpClient(port).get("/metrics").body;
+    return m.find("sluice_broker_connected{broker=\"nats\"} 1") != std::string::npos &&
+           m.find("sluice_broker_reconnects_total{broker=\"nats\"} 0\n") == std::string::npos &&
+           m.find("sluice_broker_reconnects_total{broker=\"nats\"}") != std::string::npos;
+  })) << HttpClient(port).get("/metrics").body;
   engine.signal(SIGTERM);
   EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
 }
