@@ -1,7 +1,8 @@
 // End-to-end on a real Kafka (KRaft, tests/kafka/kafka.sh): the `sluice` binary
 // consumes a topic with an exec function and commits only what finished — order per
-// key, kill -9 and restart, two processes in one group, dead letters that keep the
-// original record, `sluice dlq` and `sluice lag` on Kafka, bad broker configs.
+// key over 100,000 events, kill -9 and restart, two processes in one group, dead
+// letters that keep the original record, `sluice dlq list|show|replay`, retry topics,
+// `sluice lag` (messages and seconds), bad broker configs.
 //
 // One broker per test process (a gtest Environment), or the one named by
 // SLUICE_TEST_KAFKA_BOOTSTRAP; every test uses its own topics and consumer group.
