@@ -100,7 +100,7 @@ cmd_test() {
   say "ThreadSanitizer build: dispatcher tests"
   build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
     -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test
-  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(Dispatcher|CommitTracker|Backoff)\.' \
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|Backoff)\.' \
      --output-on-failure --timeout 600) || failed=1
 
   if [ $failed -ne 0 ]; then say "FAILED"; exit 1; fi
