@@ -465,7 +465,6 @@ void Dispatcher::Impl::finish_task(Task* t) {
     }
   }
   --f.held;
-  --held_total;
   ++f.finished;
   f.bytes -= t->bytes;
   f.probe->inflight->Set(static_cast<double>(f.held));
@@ -476,7 +475,9 @@ void Dispatcher::Impl::finish_task(Task* t) {
   if (--p->remaining == 0) finish_pending(p);
   release_pauses(f);
   pump(f);
-  if (held_total.load() == 0) {
+  // Counted down only now, after the commit/ack above: drain() returning must mean
+  // every finished event was settled with its source.
+  if (--held_total == 0) {
     std::lock_guard lk(drain_mu);
     drained_cv.notify_all();
   }
