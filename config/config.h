@@ -124,6 +124,9 @@ struct FunctionConfig {
   LimitsConfig limits;              // exec, stdio and http processes
   std::string ready_path = "/healthz";  // http runtime: GET here must answer 2xx before events
   Millis start_timeout{10000};      // stdio handshake / http readiness must finish within this
+  // inproc only: call the function on the dispatcher thread (no hand-off, no
+  // parallelism; a slow call stalls every function).
+  bool inline_calls = false;
 };
 
 struct Config {

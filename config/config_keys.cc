@@ -36,7 +36,7 @@ const std::vector<Section>& sections() {
        "functions[]",
        {"name", "runtime", "command", "env", "timeout", "concurrency", "max_inflight_bytes",
         "workers", "subscribe", "retry", "dead_letter", "output", "limits", "ready_path",
-        "start_timeout"},
+        "start_timeout", "inline"},
        {"name", "command"}},
       {"workers",
        "/$defs/workers",

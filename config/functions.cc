@@ -205,6 +205,16 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   if (fn.start_timeout.count() <= 0) {
     d.error(m.get("start_timeout")->path, m.get("start_timeout")->line, "must be > 0");
   }
+  if (auto f = m.get("inline")) {
+    if (auto v = read_bool(d, *f)) {
+      if (*v && fn.runtime != RuntimeKind::inproc) {
+        d.error(f->path, f->line,
+                "only the inproc runtime can run inline (on the dispatcher thread)");
+      } else {
+        fn.inline_calls = *v;
+      }
+    }
+  }
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

@@ -22,7 +22,8 @@ Dispatcher::Dispatcher(Metrics& metrics, DispatcherOptions opts)
 
 Dispatcher::~Dispatcher() {
   stop();
-  for (Task* t : impl_->tasks) {
+  while (Task* t = impl_->live) {
+    impl_->unlink(t);
     if (t->pending && --t->pending->remaining == 0) delete t->pending;
     delete t;
   }
@@ -79,13 +80,30 @@ bool Dispatcher::drain(std::chrono::milliseconds timeout) {
   // Deliveries posted before this call (sources are stopped first) must be counted:
   // a barrier through the dispatcher thread makes sure they were taken in.
   if (impl_->thread.joinable()) {
-    std::promise<void> barrier;
-    auto seen = barrier.get_future();
-    asio::post(impl_->io, [&] { barrier.set_value(); });
+    auto barrier = std::make_shared<std::promise<void>>();
+    auto seen = barrier->get_future();
+    asio::post(impl_->io, [barrier] { barrier->set_value(); });
     if (seen.wait_until(deadline) != std::future_status::ready) return false;
   }
-  std::unique_lock lk(impl_->drain_mu);
-  return impl_->drained_cv.wait_until(lk, deadline, [this] { return held_.load() == 0; });
+  {
+    std::unique_lock lk(impl_->drain_mu);
+    if (!impl_->drained_cv.wait_until(lk, deadline, [this] { return held_.load() == 0; }))
+      return false;
+  }
+  // Commits are handed to the sources in bursts: hand over the last one now, so that
+  // a true return means every finished event was committed or acked.
+  if (impl_->thread.joinable()) {
+    auto flushed = std::make_shared<std::promise<void>>();
+    auto done = flushed->get_future();
+    asio::post(impl_->io, [this, flushed] {
+      impl_->flush_commits();
+      flushed->set_value();
+    });
+    if (done.wait_until(deadline) != std::future_status::ready) return false;
+  } else {
+    impl_->flush_commits();
+  }
+  return true;
 }
 
 void Dispatcher::abandon_waiting_retries() {
@@ -124,6 +142,7 @@ void Dispatcher::on_deliveries(Source& src, std::vector<Delivery>&& batch) {
   asio::post(impl_->io, [this, &src, batch = std::move(batch)]() mutable {
     auto it = impl_->sources.find(&src);
     if (it == impl_->sources.end() || impl_->stopped) return;
+    it->second->received->Increment(static_cast<double>(batch.size()));
     for (auto& d : batch) impl_->deliver(*it->second, std::move(d));
   });
 }
@@ -163,7 +182,6 @@ std::vector<FunctionStats> Dispatcher::stats() const {
 // ---------------------------------------------------------------- dispatcher thread
 
 void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
-  s.received->Increment();
   if (s.route.empty()) return;  // cannot happen: sources exist only for routes
   const int32_t partition = d.tag().partition;
   const int64_t offset = d.tag().offset;
@@ -195,12 +213,14 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
                                                   : Event(p->delivery.event));
     if (ordering == Ordering::partition) {
       t->ordered = true;
-      t->lane = std::to_string(reinterpret_cast<uintptr_t>(&s)) + '/' + std::to_string(partition);
+      t->lane.src = &s;
+      t->lane.partition = partition;
     } else if (ordering == Ordering::key && !t->event.key.empty()) {
       // Events without a key have nothing to keep in order: they run unordered.
       t->ordered = true;
-      t->lane = std::to_string(reinterpret_cast<uintptr_t>(&s)) + '/' +
-                std::to_string(partition) + '/' + t->event.key;
+      t->lane.src = &s;
+      t->lane.partition = partition;
+      t->lane.key = t->event.key;
     }
     enqueue(*f, t);
     update_budget(*f, &s, partition);
@@ -215,8 +235,22 @@ Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, Event&& ev) {
   t->event = std::move(ev);
   t->bytes = t->event.byte_size();
   t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
-  tasks.insert(t);
+  link(t);
   return t;
+}
+
+void Dispatcher::Impl::link(Task* t) {
+  t->live_prev = nullptr;
+  t->live_next = live;
+  if (live) live->live_prev = t;
+  live = t;
+}
+
+void Dispatcher::Impl::unlink(Task* t) {
+  if (t->live_prev) t->live_prev->live_next = t->live_next;
+  else live = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  t->live_prev = t->live_next = nullptr;
 }
 
 void Dispatcher::Impl::hold(FunctionState& f, Task* t) {
@@ -231,9 +265,15 @@ void Dispatcher::Impl::place(FunctionState& f, Task* t) {
     f.ready.push_back(t);
     return;
   }
-  auto& lane = f.lanes[t->lane];
-  lane.push_back(t);
-  if (lane.size() == 1) f.ready.push_back(t);  // the head of a lane may run
+  Lane& lane = f.lanes[t->lane];
+  t->lane_next = nullptr;
+  if (!lane.head) {
+    lane.head = lane.tail = t;
+    f.ready.push_back(t);  // the head of a lane may run
+  } else {
+    lane.tail->lane_next = t;
+    lane.tail = t;
+  }
 }
 
 void Dispatcher::Impl::enqueue(FunctionState& f, Task* t) {
@@ -285,12 +325,23 @@ void Dispatcher::Impl::release_partition(SourceState& s, int32_t partition, cons
 }
 
 void Dispatcher::Impl::pump(FunctionState& f) {
-  const size_t cap = std::min<size_t>(f.limit, f.b.config->concurrency);
-  while (!stopped && f.running < cap && !f.ready.empty()) {
-    Task* t = f.ready.front();
-    f.ready.pop_front();
-    start_invocation(t);
+  // An inline runtime finishes inside start_invocation, whose result pumps again:
+  // that nested call only asks this loop to go round once more (bounded stack).
+  if (f.pumping) {
+    f.repump = true;
+    return;
   }
+  f.pumping = true;
+  do {
+    f.repump = false;
+    const size_t cap = std::min<size_t>(f.limit, f.b.config->concurrency);
+    while (!stopped && f.running < cap && !f.ready.empty()) {
+      Task* t = f.ready.front();
+      f.ready.pop_front();
+      start_invocation(t);
+    }
+  } while (f.repump && !stopped);
+  f.pumping = false;
 }
 
 void Dispatcher::Impl::start_invocation(Task* t) {
@@ -301,6 +352,9 @@ void Dispatcher::Impl::start_invocation(Task* t) {
   if (t->attempt == 1) t->event.first_attempt_time_ms = now_unix_ms();
   t->started = std::chrono::steady_clock::now();
   f.b.runtime->invoke(t->event, [this, t](InvocationResult&& r) {
+    // A runtime that answers on the calling thread (inproc inline, or a refusal)
+    // needs no hand-off: the result is taken in at once.
+    if (io.get_executor().running_in_this_thread()) return on_result(t, std::move(r));
     asio::post(io, [this, t, r = std::move(r)]() mutable { on_result(t, std::move(r)); });
   });
 }
@@ -457,11 +511,12 @@ void Dispatcher::Impl::finish_task(Task* t) {
   FunctionState& f = *t->fn;
   if (t->ordered) {
     auto it = f.lanes.find(t->lane);
-    it->second.pop_front();
-    if (it->second.empty()) {
+    Lane& lane = it->second;
+    lane.head = lane.head->lane_next;  // t was the head: only the head runs
+    if (!lane.head) {
       f.lanes.erase(it);
     } else {
-      f.ready.push_back(it->second.front());
+      f.ready.push_back(lane.head);
     }
   }
   --f.held;
@@ -470,7 +525,7 @@ void Dispatcher::Impl::finish_task(Task* t) {
   f.probe->inflight->Set(static_cast<double>(f.held));
   Pending* p = t->pending;
   if (t->dead_lettered) p->dead_lettered = true;
-  tasks.erase(t);
+  unlink(t);
   delete t;
   if (--p->remaining == 0) finish_pending(p);
   release_pauses(f);
@@ -499,11 +554,35 @@ void Dispatcher::Impl::finish_pending(Pending* p) {
       const auto& tag = p->delivery.tag();
       auto it = s.trackers.find(tag.partition);
       if (it != s.trackers.end()) {
-        if (auto next = it->second.finished(tag.offset)) s.source->commit(tag.partition, *next);
+        if (auto next = it->second.finished(tag.offset)) {
+          s.to_commit[tag.partition] = *next;
+          if (!s.dirty) {
+            s.dirty = true;
+            dirty_sources.push_back(&s);
+          }
+          if (!flush_posted) {
+            // After whatever else is queued on this thread now: a burst of results
+            // costs one offset store per partition.
+            flush_posted = true;
+            asio::post(io, [this] {
+              flush_posted = false;
+              flush_commits();
+            });
+          }
+        }
       }
     }
   }
   delete p;
+}
+
+void Dispatcher::Impl::flush_commits() {
+  for (SourceState* s : dirty_sources) {
+    for (auto [partition, next] : s->to_commit) s->source->commit(partition, next);
+    s->to_commit.clear();
+    s->dirty = false;
+  }
+  dirty_sources.clear();
 }
 
 void Dispatcher::Impl::update_budget(FunctionState& f, SourceState* s, int32_t partition) {
@@ -521,7 +600,10 @@ void Dispatcher::Impl::release_pauses(FunctionState& f) {
 }
 
 void Dispatcher::Impl::revoke(SourceState& s, const std::vector<int32_t>& parts) {
-  for (int32_t part : parts) s.trackers.erase(part);
+  for (int32_t part : parts) {
+    s.trackers.erase(part);
+    s.to_commit.erase(part);  // the new owner's commits rule now
+  }
   // Retry events still waiting to be due on those partitions: the new owner reads
   // them again (nothing was committed past them).
   for (int32_t part : parts) {
@@ -536,7 +618,7 @@ void Dispatcher::Impl::revoke(SourceState& s, const std::vector<int32_t>& parts)
       finish_task(t);
     }
   }
-  for (Task* t : tasks)
+  for (Task* t = live; t; t = t->live_next)
     if (t->pending->src == &s &&
         std::find(parts.begin(), parts.end(), t->pending->delivery.tag().partition) != parts.end())
       t->pending->abandoned = true;

@@ -39,6 +39,30 @@ struct Outgoing {
   uint32_t failures = 0;
 };
 
+// An ordering lane: (source, partition) for `ordering: partition`, plus the event
+// key for `ordering: key`.
+struct LaneKey {
+  const SourceState* src = nullptr;
+  int32_t partition = 0;
+  std::string key;
+  friend bool operator==(const LaneKey&, const LaneKey&) = default;
+};
+struct LaneKeyHash {
+  size_t operator()(const LaneKey& k) const noexcept {
+    size_t h = std::hash<std::string>{}(k.key);
+    h ^= std::hash<const void*>{}(k.src) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h ^= std::hash<int32_t>{}(k.partition) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+  }
+};
+struct Task;
+// The tasks of one lane in arrival order (an intrusive list through Task::lane_next:
+// no allocation per event). The head runs; the others wait for it.
+struct Lane {
+  Task* head = nullptr;
+  Task* tail = nullptr;
+};
+
 // One (delivery, function) pair: the unit of ordering, retry and dead-lettering.
 struct Task {
   Pending* pending = nullptr;
@@ -46,7 +70,10 @@ struct Task {
   Event event;
   size_t bytes = 0;
   bool ordered = false;  // belongs to a lane
-  std::string lane;      // lane key when ordered
+  LaneKey lane;          // lane key when ordered
+  Task* lane_next = nullptr;              // next task of the same lane
+  Task* live_prev = nullptr;              // Impl::live, every task alive
+  Task* live_next = nullptr;
   uint32_t attempt = 0;
   int64_t first_failure_ms = 0;
   std::chrono::steady_clock::time_point started;
@@ -77,6 +104,10 @@ struct SourceState {
   std::unordered_map<int32_t, CommitTracker> trackers;
   std::map<int32_t, std::set<const void*>> paused;  // partition -> who holds it (fn or gate)
   prometheus::Counter* received = nullptr;
+  // Finished prefixes not yet handed to Source::commit: committed together once the
+  // current burst of work is done (one offset store per partition per burst).
+  std::unordered_map<int32_t, int64_t> to_commit;
+  bool dirty = false;  // listed in Impl::dirty_sources
 };
 
 struct FunctionState {
@@ -90,7 +121,9 @@ struct FunctionState {
   size_t bytes = 0;
   size_t running = 0;
   std::deque<Task*> ready;
-  std::unordered_map<std::string, std::deque<Task*>> lanes;
+  std::unordered_map<LaneKey, Lane, LaneKeyHash> lanes;
+  bool pumping = false;  // pump() is on the stack (re-entered by inline results)
+  bool repump = false;
   std::set<std::pair<SourceState*, int32_t>> holding;  // partitions it paused
   std::string dlq_topic;
   std::string output_topic;
@@ -111,7 +144,9 @@ struct Dispatcher::Impl {
   std::mt19937_64 rng;
   std::map<std::string, std::unique_ptr<FunctionState>> functions;
   std::map<Source*, std::unique_ptr<SourceState>> sources;
-  std::set<Task*> tasks;  // every live task (freed on stop)
+  Task* live = nullptr;  // every live task, linked through live_prev/next (freed on stop)
+  std::vector<SourceState*> dirty_sources;  // with to_commit entries
+  bool flush_posted = false;
   bool stopped = false;
 
   std::mutex drain_mu;  // pairs with drained_cv only
@@ -136,6 +171,9 @@ struct Dispatcher::Impl {
   void publish_one(Task* t, size_t i);
   void finish_task(Task* t);
   void finish_pending(Pending* p);
+  void flush_commits();
+  void link(Task* t);
+  void unlink(Task* t);
   void update_budget(FunctionState& f, SourceState* s, int32_t partition);
   void release_pauses(FunctionState& f);
   void revoke(SourceState& s, const std::vector<int32_t>& parts);

@@ -2,8 +2,6 @@
 
 #include <dlfcn.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -12,15 +10,13 @@
 
 namespace sluice::workers {
 
-namespace asio = boost::asio;
-
 struct InprocRuntime::Job {
-  Job(asio::io_context& io, const Event& e, InvokeCallback d)
-      : ev(&e), done(std::move(d)), timer(io) {}
+  Job(const Event& e, InvokeCallback d, std::chrono::steady_clock::time_point dl)
+      : ev(&e), done(std::move(d)), deadline(dl) {}
   const Event* ev;
   InvokeCallback done;
+  std::chrono::steady_clock::time_point deadline;
   std::atomic<bool> claimed{false};  // whoever sets it reports: the call or the timeout
-  asio::steady_timer timer;          // used on the timer thread only
 };
 
 namespace {
@@ -39,6 +35,7 @@ InprocRuntime::InprocRuntime(const FunctionConfig& fn, InprocOptions opts)
       library_(fn.command.empty() ? std::string() : fn.command.front()),
       timeout_(fn.timeout),
       opts_(opts),
+      inline_(fn.inline_calls),
       target_(std::max<size_t>(fn.concurrency, 1)) {}
 
 InprocRuntime::~InprocRuntime() { stop(Millis{0}); }
@@ -76,10 +73,11 @@ Result<void> InprocRuntime::start() {
                 std::to_string(SLUICE_ABI_VERSION));
   int rc = init(name_.c_str(), &state_ptr_);
   if (rc != 0) return fail("sluice_init returned " + std::to_string(rc));
-  guard_.emplace(timers_.get_executor());
-  timer_thread_ = std::thread([this] { timers_.run(); });
   state_ = State::running;
-  spawn_threads_locked();
+  if (!inline_) {
+    if (timeout_.count() > 0) watchdog_thread_ = std::thread([this] { watchdog(); });
+    spawn_threads_locked();
+  }
   return ok();
 }
 
@@ -93,11 +91,12 @@ void InprocRuntime::spawn_threads_locked() {
 void InprocRuntime::resize(size_t workers) {
   std::lock_guard lk(mu_);
   target_ = std::max<size_t>(workers, 1);
-  if (state_ == State::running) spawn_threads_locked();
+  if (state_ == State::running && !inline_) spawn_threads_locked();
   work_cv_.notify_all();
 }
 
 void InprocRuntime::invoke(const Event& ev, InvokeCallback done) {
+  if (inline_) return invoke_inline(ev, std::move(done));
   std::unique_lock lk(mu_);
   if (state_ != State::running) {
     lk.unlock();
@@ -105,23 +104,75 @@ void InprocRuntime::invoke(const Event& ev, InvokeCallback done) {
                  state_ == State::created ? "runtime not started" : "runtime stopped"));
     return;
   }
-  auto job = std::make_shared<Job>(timers_, ev, std::move(done));
+  auto job = std::make_shared<Job>(ev, std::move(done),
+                                   std::chrono::steady_clock::now() + timeout_);
   ++inflight_;
-  // Arm the timeout before the job can run: the timer thread then sees the arming
-  // before any cancel that report() posts.
-  if (timeout_.count() > 0) {
-    asio::post(timers_, [this, job] {
-      job->timer.expires_after(timeout_);
-      job->timer.async_wait([this, job](boost::system::error_code ec) {
-        if (ec) return;
-        report(job, failure(Outcome::timeout,
-                            "timed out after " + std::to_string(timeout_.count()) + "ms"));
-      });
-    });
-  }
   queue_.push_back(std::move(job));
+  const bool wake_watchdog = watch_idle_ && timeout_.count() > 0;
   lk.unlock();
   work_cv_.notify_one();
+  if (wake_watchdog) watch_cv_.notify_one();
+}
+
+void InprocRuntime::invoke_inline(const Event& ev, InvokeCallback done) {
+  {
+    std::unique_lock lk(mu_);
+    if (state_ != State::running) {
+      const bool created = state_ == State::created;
+      lk.unlock();
+      done(failure(Outcome::error, created ? "runtime not started" : "runtime stopped"));
+      return;
+    }
+    ++inflight_;
+    ++busy_;  // stop() waits for it before unloading the library
+  }
+  const auto started = std::chrono::steady_clock::now();
+  InvocationResult r = call(ev);
+  if (timeout_.count() > 0 && std::chrono::steady_clock::now() - started > timeout_)
+    r = failure(Outcome::timeout, "timed out after " + std::to_string(timeout_.count()) + "ms");
+  {
+    std::lock_guard lk(mu_);
+    --busy_;
+    --inflight_;
+    idle_cv_.notify_all();
+  }
+  done(std::move(r));
+}
+
+// Every unanswered invocation is in queue_ (in invoke() order, so its front has the
+// earliest deadline there) or in in_call_ (one per pool thread): the earliest
+// deadline is found without a structure of its own, and the watchdog sleeps until
+// then. Deadlines only come later than the ones already known, so it is woken
+// only when it had nothing to wait for.
+void InprocRuntime::watchdog() {
+  std::unique_lock lk(mu_);
+  while (state_ == State::running) {
+    std::shared_ptr<Job> next;
+    auto consider = [&](const std::shared_ptr<Job>& j) {
+      if (!j->claimed.load() && (!next || j->deadline < next->deadline)) next = j;
+    };
+    for (const auto& j : queue_) {
+      if (!j->claimed.load()) {
+        consider(j);
+        break;
+      }
+    }
+    for (const auto& j : in_call_) consider(j);
+    if (!next) {
+      watch_idle_ = true;
+      watch_cv_.wait(lk);
+      watch_idle_ = false;
+      continue;
+    }
+    if (std::chrono::steady_clock::now() < next->deadline) {
+      watch_cv_.wait_until(lk, next->deadline);
+      continue;
+    }
+    lk.unlock();
+    report(next, failure(Outcome::timeout,
+                         "timed out after " + std::to_string(timeout_.count()) + "ms"));
+    lk.lock();
+  }
 }
 
 void InprocRuntime::pool_thread() {
@@ -147,7 +198,10 @@ void InprocRuntime::pool_thread() {
 
 void InprocRuntime::run(const std::shared_ptr<Job>& job) {
   if (job->claimed.load()) return;  // timed out while queued
-  const Event& e = *job->ev;
+  report(job, call(*job->ev));
+}
+
+InvocationResult InprocRuntime::call(const Event& e) {
   sluice_event ev{e.id.c_str(),
                   e.source.c_str(),
                   e.type.c_str(),
@@ -165,16 +219,11 @@ void InprocRuntime::run(const std::shared_ptr<Job>& job) {
   try {
     rc = invoke_fn_(state_ptr_, &ev, &res);
   } catch (const std::exception& ex) {
-    report(job, failure(Outcome::crash, std::string("sluice_invoke threw: ") + ex.what()));
-    return;
+    return failure(Outcome::crash, std::string("sluice_invoke threw: ") + ex.what());
   } catch (...) {
-    report(job, failure(Outcome::crash, "sluice_invoke threw an exception"));
-    return;
+    return failure(Outcome::crash, "sluice_invoke threw an exception");
   }
-  if (rc != 0) {
-    report(job, failure(Outcome::error, "sluice_invoke returned " + std::to_string(rc)));
-    return;
-  }
+  if (rc != 0) return failure(Outcome::error, "sluice_invoke returned " + std::to_string(rc));
   InvocationResult r;
   if (res.output_len > 0 && !res.output) {
     r = failure(Outcome::error, "garbage result: output_len " + std::to_string(res.output_len) +
@@ -194,16 +243,14 @@ void InprocRuntime::run(const std::shared_ptr<Job>& job) {
     if (res.retry_after_ms) r.retry_after = Millis{res.retry_after_ms};
   }
   free_fn_(state_ptr_, &res);
-  report(job, std::move(r));
+  return r;
 }
 
 void InprocRuntime::report(const std::shared_ptr<Job>& job, InvocationResult&& r) {
   if (job->claimed.exchange(true)) return;  // the other side reported already
-  if (timeout_.count() > 0 && r.outcome != Outcome::timeout)
-    asio::post(timers_, [job] { job->timer.cancel(); });
   InvokeCallback done = std::move(job->done);
   // Out of the count before the callback runs (as exec); stop() still waits for the
-  // callback, since it joins the pool and timer threads.
+  // callback, since it joins the pool and watchdog threads.
   if (--inflight_ == 0) {
     std::lock_guard lk(mu_);
     idle_cv_.notify_all();
@@ -223,11 +270,14 @@ void InprocRuntime::stop(std::chrono::milliseconds grace) {
     queued.swap(queue_);
   }
   work_cv_.notify_all();
+  watch_cv_.notify_all();
   for (auto& job : queued) report(job, failure(Outcome::crash, "stopped"));
   bool joined;
   {
+    // Pool threads exit; inline callers leave the library (busy_).
     std::unique_lock lk(mu_);
-    joined = idle_cv_.wait_for(lk, opts_.stop_join_timeout, [&] { return alive_ == 0; });
+    joined = idle_cv_.wait_for(lk, opts_.stop_join_timeout,
+                               [&] { return alive_ == 0 && busy_ == 0; });
   }
   if (!joined) {
     std::vector<std::shared_ptr<Job>> stuck;
@@ -237,8 +287,6 @@ void InprocRuntime::stop(std::chrono::milliseconds grace) {
     }
     for (auto& job : stuck) report(job, failure(Outcome::crash, "stopped (call still running)"));
   }
-  guard_.reset();
-  timers_.stop();  // every callback has been called: pending timeouts are moot
   if (!joined) {
     // A call that never returns: the thread cannot be stopped. Leave the library
     // loaded (unloading it under a running thread would crash) and report.
@@ -250,7 +298,7 @@ void InprocRuntime::stop(std::chrono::milliseconds grace) {
     for (auto& t : threads_) t.join();
   }
   threads_.clear();
-  timer_thread_.join();
+  if (watchdog_thread_.joinable()) watchdog_thread_.join();  // pending deadlines are moot
   // Invocations that timed out while their call ran have been reported already.
   if (joined) {
     shutdown_fn_(state_ptr_);
@@ -264,7 +312,7 @@ void InprocRuntime::stop(std::chrono::milliseconds grace) {
 
 PoolStats InprocRuntime::stats() const {
   std::lock_guard lk(mu_);
-  return PoolStats{alive_, inflight_.load()};
+  return PoolStats{inline_ ? size_t{1} : alive_, inflight_.load()};
 }
 
 }  // namespace sluice::workers

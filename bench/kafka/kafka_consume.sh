@@ -15,7 +15,7 @@
 # The broker: KAFKA_BOOTSTRAP (host:port of a running broker), or a fresh single-node
 # Kafka 3.9 started here by tests/kafka/kafka.sh (and stopped at the end).
 #
-# Environment: COUNT, SIZE, KEYS, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc),
+# Environment: COUNT, SIZE, KEYS, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc), INLINE (true),
 # COMMAND ([<build>/bench/kafka/libbench_kafka_noop.so]), ORDERING (none),
 # KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh).
 set -euo pipefail
@@ -30,6 +30,10 @@ RUNTIME=${RUNTIME:-inproc}
 NOOP_LIB=${NOOP_LIB:-$BUILD/bench/kafka/libbench_kafka_noop.so}
 COMMAND=${COMMAND:-"[\"$NOOP_LIB\"]"}
 ORDERING=${ORDERING:-none}
+# inproc only: call the function on the dispatcher thread (`inline: true`, the
+# fastest path) or on a pool of CONCURRENCY threads (INLINE=false).
+INLINE=${INLINE:-true}
+[[ "$RUNTIME" == inproc ]] || INLINE=false
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
 KAFKA_SH="$REPO/tests/kafka/kafka.sh"
 
@@ -41,7 +45,7 @@ bench_init kafka
 stop_kafka() { [[ -n "${KAFKA_DIR:-}" ]] && "$KAFKA_SH" stop "$KAFKA_DIR" || true; bench_cleanup; }
 trap stop_kafka EXIT
 
-echo "# kafka: $COUNT x $SIZE B over $KEYS keys in one topic of 6 partitions; plain librdkafka consumer vs sluice ($RUNTIME $COMMAND x $CONCURRENCY, ordering $ORDERING)"
+echo "# kafka: $COUNT x $SIZE B over $KEYS keys in one topic of 6 partitions; plain librdkafka consumer vs sluice ($RUNTIME $COMMAND x $CONCURRENCY, inline $INLINE, ordering $ORDERING)"
 if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
   KAFKA_DIR="$BENCH_TMP/kafka"
   KAFKA_BOOTSTRAP=$("$KAFKA_SH" start "$KAFKA_DIR" "$(free_port)") || die "the Kafka broker did not start"
@@ -84,6 +88,7 @@ functions:
     runtime: $RUNTIME
     command: $COMMAND
     concurrency: $CONCURRENCY
+    inline: $INLINE
     subscribe: [{ broker: kafka, topic: "$TOPIC", ordering: $ORDERING }]
 YAML
 wait_quiet

@@ -196,6 +196,19 @@ TEST(ConfigErrors, InconsistentLimits) {
   EXPECT_CONFIG_ERROR(r, "functions[1].workers.min", 7, "must be <= workers.max (4)");
 }
 
+TEST(ConfigErrors, InlineIsABoolAndOnlyForInproc) {
+  auto r = load(R"(functions:
+  - { name: f, command: [x], inline: true }
+  - { name: g, runtime: inproc, command: [/x.so], inline: sometimes }
+)");
+  EXPECT_CONFIG_ERROR(r, "functions[0].inline", 2,
+                      "only the inproc runtime can run inline (on the dispatcher thread)");
+  EXPECT_CONFIG_ERROR(r, "functions[1].inline", 3, "expected true or false");
+  auto good = load("functions:\n  - { name: h, runtime: inproc, command: [/x.so], inline: true }\n");
+  ASSERT_TRUE(good.config) << (good.errors.empty() ? "" : good.errors[0].to_string());
+  EXPECT_TRUE(good.config->functions[0].inline_calls);
+}
+
 TEST(ConfigErrors, BadListenAddress) {
   auto r = load(R"(http: { listen: localhost }
 metrics: { listen: "::1:9464" }

@@ -54,6 +54,7 @@ class FakeSource final : public Source {
   void commit(int32_t p, int64_t next) override {
     std::lock_guard lk(mu);
     committed[p] = next;
+    ++commit_calls;
     cv.notify_all();
   }
   void settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds delay) override {
@@ -77,6 +78,22 @@ class FakeSource final : public Source {
     batch.emplace_back(std::move(e), this, DeliveryTag{partition, offset, 0});
     listener->on_deliveries(*this, std::move(batch));
   }
+  // One batch of `n` events of partition `partition` from offset `from`, keyed k<i % keys>.
+  void send_batch(int32_t partition, int64_t from, size_t n, size_t keys) {
+    std::vector<Delivery> batch;
+    for (size_t i = 0; i < n; ++i) {
+      Event e;
+      const int64_t offset = from + static_cast<int64_t>(i);
+      e.id = "e" + std::to_string(partition) + "-" + std::to_string(offset);
+      e.broker = "fake";
+      e.topic = "in";
+      e.partition = partition;
+      e.offset = offset;
+      e.key = "k" + std::to_string(i % keys);
+      batch.emplace_back(std::move(e), this, DeliveryTag{partition, offset, 0});
+    }
+    listener->on_deliveries(*this, std::move(batch));
+  }
   int64_t committed_at(int32_t p) {
     std::lock_guard lk(mu);
     auto it = committed.find(p);
@@ -96,7 +113,7 @@ class FakeSource final : public Source {
   std::mutex mu;
   std::condition_variable cv;
   std::set<int32_t> paused;
-  int pause_calls = 0, resume_calls = 0;
+  int pause_calls = 0, resume_calls = 0, commit_calls = 0;
   std::map<int32_t, int64_t> committed;
   std::vector<std::pair<int64_t, Settle>> settled;
   std::vector<std::chrono::milliseconds> settle_delays;
@@ -422,6 +439,35 @@ TEST(Dispatcher, FanOutCommitsOnlyWhenEveryFunctionFinished) {
   EXPECT_EQ(sink.published[0].second.key, "key1");
   EXPECT_EQ(*sink.published[0].second.extension("causationid"), "e0-0");
   d.stop();
+}
+
+// A runtime that answers on the calling thread (inproc `inline: true`): results are
+// taken in without a hand-off, the lane order holds, the stack does not grow with the
+// backlog, and a burst of results costs one commit per partition, not one per event.
+TEST(Dispatcher, InlineResultsKeepOrderAndCommitOncePerBurst) {
+  for (Ordering ordering : {Ordering::partition, Ordering::key, Ordering::none}) {
+    Fixture fx(ordering, 4);
+    constexpr size_t kBatches = 10, kPerBatch = 5000;
+    for (size_t b = 0; b < kBatches; ++b)
+      fx.src.send_batch(0, static_cast<int64_t>(b * kPerBatch), kPerBatch, 7);
+    ASSERT_TRUE(fx.d->drain(30s));
+    EXPECT_EQ(fx.src.committed_at(0), static_cast<int64_t>(kBatches * kPerBatch));
+    EXPECT_LE(fx.src.commit_calls, static_cast<int>(kBatches)) << "ordering " << int(ordering);
+    std::lock_guard lk(fx.rt.mu);
+    ASSERT_EQ(fx.rt.calls.size(), kBatches * kPerBatch);
+    if (ordering != Ordering::none) {
+      std::map<std::string, int64_t> last;  // per key: offsets increase
+      for (size_t i = 0; i < fx.rt.calls.size(); ++i) {
+        const auto& c = fx.rt.calls[i];
+        const int64_t off = std::stoll(c.id.substr(c.id.find('-') + 1));
+        auto [it, fresh] = last.emplace(c.key, off);
+        if (!fresh) {
+          ASSERT_LT(it->second, off) << c.key;
+          it->second = off;
+        }
+      }
+    }
+  }
 }
 
 TEST(Dispatcher, CountsOutcomesInMetrics) {

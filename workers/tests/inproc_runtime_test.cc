@@ -1,6 +1,8 @@
 // The inproc runtime with a real dlopen()ed library: the example function
 // (examples/inproc) and a test library with one command per fault.
 #include <stdlib.h>
+#include <atomic>
+#include <thread>
 
 #include "workers/inproc_runtime.h"
 #include "workers/tests/test_util.h"
@@ -184,6 +186,58 @@ TEST_F(InprocTest, StopWaitsForRunningCallsThenRefuses) {
   rt_->stop(Millis{30000});
   ASSERT_EQ(c.total(), 1u);
   EXPECT_EQ(c.result(0).output, "slept");
+  EXPECT_EQ(run("echo:x").outcome, Outcome::error);
+}
+
+// `inline: true`: the call runs on the caller's thread and `done` has been called
+// when invoke() returns; the outcomes are those of the pool.
+TEST_F(InprocTest, InlineCallsRunOnTheCallersThreadBeforeInvokeReturns) {
+  fn_.inline_calls = true;
+  make();
+  EXPECT_EQ(rt_->stats().workers, 1u);
+  const auto me = std::this_thread::get_id();
+  std::thread::id ran_on;
+  InvocationResult got;
+  bool called = false;
+  rt_->invoke(event("echo:hi"), [&](InvocationResult&& r) {
+    ran_on = std::this_thread::get_id();
+    got = std::move(r);
+    called = true;
+  });
+  ASSERT_TRUE(called);
+  EXPECT_EQ(ran_on, me);
+  EXPECT_EQ(got.outcome, Outcome::success);
+  EXPECT_EQ(got.output, "hi");
+  EXPECT_EQ(run("throw").outcome, Outcome::crash);
+  EXPECT_EQ(run("badstatus").outcome, Outcome::error);
+  EXPECT_EQ(rt_->stats().inflight, 0u);
+}
+
+TEST_F(InprocTest, InlineCallPastItsTimeoutIsATimeoutAndItsResultDropped) {
+  fn_.inline_calls = true;
+  fn_.timeout = Millis{50};
+  make();
+  auto r = run("sleep:200");
+  EXPECT_EQ(r.outcome, Outcome::timeout);
+  EXPECT_EQ(r.message, "timed out after 50ms");
+  EXPECT_EQ(r.output, "");
+  EXPECT_EQ(run("echo:after").output, "after");
+}
+
+TEST_F(InprocTest, InlineStopWaitsForACallerInTheLibraryThenRefuses) {
+  fn_.inline_calls = true;
+  make();
+  std::atomic<bool> returned{false};
+  std::thread caller([&] {
+    rt_->invoke(event("sleep:200"), [&](InvocationResult&& r) {
+      EXPECT_EQ(r.output, "slept");
+      returned = true;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return rt_->stats().inflight == 1; }));
+  rt_->stop(Millis{0});  // must not unload the library under the caller
+  caller.join();
+  EXPECT_TRUE(returned.load());
   EXPECT_EQ(run("echo:x").outcome, Outcome::error);
 }
 
