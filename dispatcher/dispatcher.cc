@@ -139,11 +139,28 @@ void Dispatcher::stop() {
 }
 
 void Dispatcher::on_deliveries(Source& src, std::vector<Delivery>&& batch) {
-  asio::post(impl_->io, [this, &src, batch = std::move(batch)]() mutable {
+  const size_t n = batch.size();
+  const size_t limit = impl_->opts.max_queued_events;
+  // Back pressure between threads: the source waits while the dispatcher is behind.
+  // Bounded wait, so that a stuck dispatcher cannot wedge a source's stop().
+  if (limit && queued_.load() >= limit && impl_->thread.joinable() &&
+      !impl_->io.get_executor().running_in_this_thread()) {
+    std::unique_lock lk(queued_mu_);
+    queued_cv_.wait_for(lk, std::chrono::seconds(1),
+                        [&] { return queued_.load() < limit || impl_->io.stopped(); });
+  }
+  queued_ += n;
+  asio::post(impl_->io, [this, &src, n, batch = std::move(batch)]() mutable {
     auto it = impl_->sources.find(&src);
-    if (it == impl_->sources.end() || impl_->stopped) return;
-    it->second->received->Increment(static_cast<double>(batch.size()));
-    for (auto& d : batch) impl_->deliver(*it->second, std::move(d));
+    if (it != impl_->sources.end() && !impl_->stopped) {
+      it->second->received->Increment(static_cast<double>(batch.size()));
+      for (auto& d : batch) impl_->deliver(*it->second, std::move(d));
+    }
+    const size_t limit = impl_->opts.max_queued_events;
+    if (queued_.fetch_sub(n) >= limit && limit) {
+      std::lock_guard lk(queued_mu_);
+      queued_cv_.notify_all();
+    }
   });
 }
 

@@ -59,6 +59,11 @@ struct DispatcherOptions {
   std::chrono::milliseconds publish_retry_initial{100};
   std::chrono::milliseconds publish_retry_max{5000};
   uint64_t seed = 0;  // jitter RNG seed; 0 = random
+  // Events handed over by sources but not yet taken in by the dispatcher thread.
+  // Above this, on_deliveries() waits (up to a second per batch) for the dispatcher
+  // to catch up: a source faster than the functions cannot fill memory with
+  // batches in flight between threads.
+  size_t max_queued_events = 4096;
 };
 
 struct FunctionStats {
@@ -111,6 +116,9 @@ class Dispatcher final : public SourceListener {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<size_t> held_{0};
+  std::atomic<size_t> queued_{0};  // handed over by on_deliveries, not yet taken in
+  std::mutex queued_mu_;           // pairs with queued_cv_ only
+  std::condition_variable queued_cv_;
 };
 
 }  // namespace sluice

@@ -137,7 +137,8 @@ int fill(const Args& a) {
 
 int consume(const Args& a) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  // The same consumer settings as sluice's KafkaSource (kafka_client.cc).
+  // sluice's KafkaSource settings (kafka_client.cc) for groups and offsets; the
+  // prefetch is librdkafka's default, as a plain consumer has it.
   set(conf, "bootstrap.servers", a.bootstrap);
   set(conf, "group.id", a.group);
   set(conf, "client.id", "bench-baseline");

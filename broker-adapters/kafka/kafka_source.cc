@@ -12,6 +12,7 @@ namespace {
 
 constexpr size_t kMaxBatch = 512;  // records per on_deliveries call
 constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
+constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge_fetcher()
 
 std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* l) {
   std::vector<int32_t> out;
@@ -82,9 +83,15 @@ void KafkaSource::wake() {
 void KafkaSource::run() {
   pthread_setname_np(pthread_self(), "sluice-kafka-c");
   std::vector<Delivery> batch;
+  bool busy = false;
   while (!stopping_.load()) {
     apply_pauses();
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), kPollMs);
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), busy ? kNudgeAfterMs : kPollMs);
+    if (!m && busy) {
+      nudge_fetcher();
+      m = rd_kafka_consumer_poll(rk_.get(), kPollMs);
+    }
+    busy = m != nullptr;
     while (m) {
       take(m, batch);
       if (batch.size() >= kMaxBatch || stopping_.load()) break;
@@ -93,9 +100,34 @@ void KafkaSource::run() {
     if (!batch.empty()) {
       listener_->on_deliveries(*this, std::move(batch));
       batch = std::vector<Delivery>();
-      batch.reserve(64);
+      batch.reserve(kMaxBatch);
     }
   }
+}
+
+// librdkafka 2.0 stops fetching while the consumer queue is above queued.min.messages
+// or queued.max.messages.kbytes, and its broker thread looks again only when
+// something wakes it: at the latest after a second. A consumer that empties the
+// queue faster than that would run in bursts with up to a second of nothing in
+// between (librdkafka 2.1 added fetch.queue.backoff.ms for this). When the queue
+// has just run dry, seeking each active partition to the next offset to hand out
+// wakes the fetcher at once. Nothing is lost: fetching restarts exactly there; a
+// record fetched before the seek and handed out anyway is below next_offset_ and
+// skipped by take(), so nothing is repeated either.
+void KafkaSource::nudge_fetcher() {
+  std::vector<int32_t> active;
+  {
+    std::lock_guard g(mu_);
+    for (int32_t p : assigned_)
+      if (!applied_.count(p) && next_offset_.count(p)) active.push_back(p);
+  }
+  if (active.empty()) return;
+  PartList l = make_list(topic_, active);
+  for (int i = 0; i < l->cnt; ++i) l->elems[i].offset = next_offset_[l->elems[i].partition];
+  // Asynchronous (timeout 0): errors are not reported; the next nudge tries again.
+  if (ErrorPtr e{rd_kafka_seek_partitions(rk_.get(), l.get(), 0)})
+    spdlog::debug("kafka broker {}: seek of {} to wake the fetcher: {}", broker_, topic_,
+                  rd_kafka_error_string(e.get()));
 }
 
 void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
@@ -106,6 +138,12 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
       report(e);
     }
   } else {
+    auto next = next_offset_.find(m->partition);
+    if (next != next_offset_.end() && m->offset < next->second) {
+      rd_kafka_message_destroy(m);  // fetched before a nudge_fetcher() seek: handed out already
+      return;
+    }
+    next_offset_[m->partition] = m->offset + 1;
     bool bad = false;
     Event ev = record_to_event(m, broker_, &bad);
     if (bad && decode_errors_.fetch_add(1) == 0)
@@ -156,6 +194,7 @@ void KafkaSource::set_paused(const std::vector<int32_t>& parts, bool paused) {
   if (err) report(kafka_error("kafka broker " + broker_ + ": " + (paused ? "pause" : "resume") +
                                   " of " + topic_,
                               err));
+  spdlog::debug("kafka broker {}: {} {} partition(s) of {}", broker_, paused ? "paused" : "resumed", parts.size(), topic_);
   for (int32_t p : parts) paused ? (void)applied_.insert(p) : (void)applied_.erase(p);
 }
 
@@ -194,6 +233,7 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts)) {
       report(kafka_error(where + ": assign", e));
     }
+    for (int32_t p : ps) next_offset_.erase(p);  // starts again from the committed offset
     std::vector<int32_t> to_pause, to_resume;
     {
       std::lock_guard g(mu_);
@@ -223,6 +263,7 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, nullptr)) {
     report(kafka_error(where + ": unassign", e));
   }
+  for (int32_t p : ps) next_offset_.erase(p);
   std::lock_guard g(mu_);
   for (int32_t p : ps) {
     assigned_.erase(p);

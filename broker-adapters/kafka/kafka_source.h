@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -76,6 +77,7 @@ class KafkaSource final : public Source {
                            rd_kafka_topic_partition_list_t* parts, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   void run();
+  void nudge_fetcher();
   void take(rd_kafka_message_t* m, std::vector<Delivery>& batch);
   void apply_pauses();
   void set_paused(const std::vector<int32_t>& parts, bool paused);
@@ -101,6 +103,9 @@ class KafkaSource final : public Source {
   bool dirty_ = false;             // want_paused_ changed since the poll thread looked
 
   std::set<int32_t> applied_;  // poll thread only: paused at librdkafka
+  // Poll thread only: next offset to hand out per partition since its assignment
+  // (nudge_fetcher() seeks there; anything below is a repeat and is skipped).
+  std::map<int32_t, int64_t> next_offset_;
 
   std::atomic<uint64_t> decode_errors_{0}, consume_errors_{0};
   std::atomic<int64_t> last_log_ms_{0};

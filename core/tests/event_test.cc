@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <cstdio>
+
 #include "core/event.h"
 #include "core/runtime.h"
 
@@ -60,6 +63,25 @@ TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
   EXPECT_EQ(format_rfc3339(1500), "1970-01-01T00:00:01.500Z");
   auto now = now_unix_ms();
   EXPECT_EQ(parse_rfc3339(format_rfc3339(now)).value(), now);
+}
+
+TEST(Rfc3339, FormatAgreesWithGmtimeOverCenturies) {
+  // Leap years, century rules, negative times, the last millisecond of a day.
+  for (int64_t ms = -2208988800000; ms < 32503680000000; ms += 7776000123) {
+    for (int64_t at : {ms, ms - ms % 86400000 - 1}) {
+      std::time_t secs = static_cast<std::time_t>(at / 1000 - (at % 1000 < 0 ? 1 : 0));
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char want[64];
+      std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                    static_cast<int>(((at % 1000) + 1000) % 1000));
+      ASSERT_EQ(format_rfc3339(at), want) << at;
+      ASSERT_EQ(parse_rfc3339(want).value(), at) << want;
+    }
+  }
+  EXPECT_EQ(format_rfc3339(951782400000), "2000-02-29T00:00:00.000Z");
+  EXPECT_EQ(format_rfc3339(-1), "1969-12-31T23:59:59.999Z");
 }
 
 TEST(Rfc3339, RejectsBadForms) {
