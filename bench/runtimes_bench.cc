@@ -6,6 +6,7 @@
 //   http    HttpRuntime, C++ test server        vs a direct Beast keep-alive POST loop to
 //                                                  the same server binary
 //   inproc  InprocRuntime, test library         vs dlopen() + a direct sluice_invoke call
+//           (twice: the thread pool, and `inline: true` on the invoking thread)
 // Each line: invocations/s and p50/p99 latency of baseline and runtime, their ratio,
 // and the added time per invocation. Closed loop: `--concurrency` invocations in
 // flight (runtime) or as many threads (baseline); default 1 (latency of one call).
@@ -364,14 +365,19 @@ void bench_inproc(const Args& a) {
   shutdown(state);
   ::dlclose(h);
 
-  FunctionConfig fn = function("noop", {SLUICE_BENCH_INPROC_LIB}, a);
-  workers::InprocRuntime rt(fn);
-  if (!rt.start()) return;
-  auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
-  run_runtime(a, rt, warm, "");
-  Stats r = run_runtime(a, rt, evs, "");
-  rt.stop(Millis{5000});
-  print("inproc", "direct call", a, b, r);
+  // Both modes: a pool of `concurrency` threads, and `inline: true` (the call on the
+  // invoking thread, as the dispatcher thread does it).
+  for (bool inline_calls : {false, true}) {
+    FunctionConfig fn = function("noop", {SLUICE_BENCH_INPROC_LIB}, a);
+    fn.inline_calls = inline_calls;
+    workers::InprocRuntime rt(fn);
+    if (!rt.start()) return;
+    auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
+    run_runtime(a, rt, warm, "");
+    Stats r = run_runtime(a, rt, evs, "");
+    rt.stop(Millis{5000});
+    print(inline_calls ? "inproc-inline" : "inproc", "direct call", a, b, r);
+  }
 }
 
 }  // namespace

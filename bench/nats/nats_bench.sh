@@ -13,7 +13,7 @@
 # Prints events/s of both, the ratio, and sluice's RSS (min / max / last) during
 # the drain.
 #
-# Environment: COUNT, SIZE, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc), COMMAND,
+# Environment: COUNT, SIZE, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc), INLINE (true), COMMAND,
 # MAX_ACK_PENDING (1000, both consumers), BATCH (256, both), WAIT_QUIET (lib.sh).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -26,6 +26,10 @@ RUNTIME=${RUNTIME:-inproc}
 NOOP_LIB=${NOOP_LIB:-$BUILD/bench/nats/libbench_nats_noop.so}
 if [[ "$RUNTIME" == inproc ]]; then COMMAND=${COMMAND:-"[\"$NOOP_LIB\"]"}; else COMMAND=${COMMAND:-'[cat]'}; fi
 MAX_ACK_PENDING=${MAX_ACK_PENDING:-1000}
+# inproc only: call the function on the dispatcher thread (`inline: true`, the
+# fastest path) or on a pool of CONCURRENCY threads (INLINE=false).
+INLINE=${INLINE:-true}
+[[ "$RUNTIME" == inproc ]] || INLINE=false
 BATCH=${BATCH:-256}
 BENCH_NATS=${BENCH_NATS:-$BUILD/bench/nats/bench_nats}
 
@@ -65,6 +69,7 @@ functions:
     runtime: $RUNTIME
     command: $COMMAND
     concurrency: $CONCURRENCY
+    inline: $INLINE
     subscribe: [{ broker: nats, topic: "$SUBJECT", ordering: none }]
     dead_letter: { broker: nats, topic: "$SUBJECT.dlq" }
 YAML
