@@ -9,6 +9,15 @@
 //       sluice) and lets auto-commit send them every 100 ms, until N records were
 //       seen; then a final synchronous commit. The clock starts at the first record.
 //
+//   bench_kafka paced   --bootstrap B --topic T --rate R --seconds S [--warmup W] [--size 100] [--keys 1000]
+//       produces R records/s (in 1 ms steps) for W seconds of warm-up (values without
+//       a time) and then S seconds whose values start with the time of produce() in
+//       microseconds since the epoch (CLOCK_REALTIME) — for the latency of whoever
+//       consumes them (latency_function.c in sluice, `consume --latency 1` plain).
+//       linger.ms=1, acks=all (idempotent, as sluice's producer).
+//   bench_kafka consume ... --latency 1
+//       as consume, and also the publish-to-consumer latency of the timed records.
+//
 //   bench_kafka watch   --bootstrap B --topic T --group G --count N --pid PID [--max-seconds S]
 //       watches a consumer group from outside: the sum of its committed offsets over
 //       the topic's partitions every 50 ms, and the RSS of PID, until the committed
@@ -29,13 +38,15 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
+#include <ctime>
 
 namespace {
 
 struct Args {
   std::string mode, bootstrap, topic, group;
-  long count = 0, pid = 0;
-  int size = 100, keys = 1000, max_seconds = 600;
+  long count = 0, pid = 0, rate = 0;
+  int size = 100, keys = 1000, max_seconds = 600, seconds = 0, warmup = 8, latency = 0;
 };
 
 [[noreturn]] void usage() {
@@ -43,6 +54,9 @@ struct Args {
                "usage: bench_kafka fill --bootstrap B --topic T --count N [--size BYTES] [--keys K]\n"
                "       bench_kafka consume --bootstrap B --topic T --group G --count N"
                " [--max-seconds S]\n"
+               "       bench_kafka paced --bootstrap B --topic T --rate R --seconds S [--warmup W]"
+               " [--size BYTES] [--keys K]\n"
+               "       bench_kafka consume ... --latency 1\n"
                "       bench_kafka watch --bootstrap B --topic T --group G --count N --pid PID"
                " [--max-seconds S]\n");
   std::exit(2);
@@ -64,7 +78,17 @@ Args parse(int argc, char** argv) {
     else if (k == "--keys") a.keys = std::atoi(v.c_str());
     else if (k == "--max-seconds") a.max_seconds = std::atoi(v.c_str());
     else if (k == "--pid") a.pid = std::atol(v.c_str());
+    else if (k == "--rate") a.rate = std::atol(v.c_str());
+    else if (k == "--seconds") a.seconds = std::atoi(v.c_str());
+    else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
+    else if (k == "--latency") a.latency = std::atoi(v.c_str());
     else usage();
+  }
+  if (a.mode == "paced") {
+    if (a.bootstrap.empty() || a.topic.empty() || a.rate < 1 || a.seconds < 1 || a.warmup < 0 ||
+        a.size < 20 || a.keys < 1)
+      usage();
+    return a;
   }
   if ((a.mode != "fill" && a.mode != "consume" && a.mode != "watch") || a.bootstrap.empty() ||
       a.topic.empty() || a.count < 1 || a.size < 1 || a.keys < 1 ||
@@ -135,6 +159,87 @@ int fill(const Args& a) {
   return failed ? 1 : 0;
 }
 
+long long now_us() {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return static_cast<long long>(t.tv_sec) * 1000000LL + t.tv_nsec / 1000;
+}
+
+int paced(const Args& a) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", a.bootstrap);
+  set(conf, "enable.idempotence", "true");
+  set(conf, "linger.ms", "1");
+  set(conf, "compression.type", "none");
+  static long failed = 0;
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+    if (m->err && failed++ == 0)
+      std::fprintf(stderr, "bench_kafka: delivery failed: %s\n", rd_kafka_err2str(m->err));
+  });
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk) die(err);
+  std::string value(static_cast<size_t>(a.size), '-');
+  char key[32];
+  const long per_ms = std::max(1L, a.rate / 1000);
+  const long total_ms = 1000L * (a.warmup + a.seconds);
+  long sent = 0, late_ms = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (long ms = 0; ms < total_ms; ++ms) {
+    const auto slot = t0 + std::chrono::milliseconds(ms);
+    if (std::chrono::steady_clock::now() > slot + std::chrono::milliseconds(5)) ++late_ms;
+    std::this_thread::sleep_until(slot);
+    const bool timed = ms >= 1000L * a.warmup;
+    for (long i = 0; i < per_ms; ++i, ++sent) {
+      if (timed) {
+        const int n = std::snprintf(value.data(), value.size(), "%lld", now_us());
+        value[static_cast<size_t>(n)] = '-';  // snprintf's NUL: back to padding
+      }
+      const int klen = std::snprintf(key, sizeof key, "k%ld", sent % a.keys);
+      for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(a.topic.c_str()), RD_KAFKA_V_KEY(key, klen),
+            RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(rd_kafka_err2str(e));
+        rd_kafka_poll(rk, 1);
+      }
+    }
+    rd_kafka_poll(rk, 0);
+  }
+  if (rd_kafka_flush(rk, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR) die("flush timed out");
+  const double secs = since(t0);
+  rd_kafka_destroy(rk);
+  std::printf("RESULT name=paced count=%ld failed=%ld seconds=%.3f events_per_s=%.0f late_ms=%ld\n",
+              sent, failed, secs, sent / secs, late_ms);
+  return failed ? 1 : 0;
+}
+
+// Publish-to-consumer latency of timed records (values that start with digits).
+struct Latency {
+  static constexpr long kBucketUs = 10, kBuckets = 100001;
+  std::vector<unsigned long> counts = std::vector<unsigned long>(kBuckets);
+  unsigned long seen = 0;
+  long long max = 0;
+  void add(const rd_kafka_message_t* m) {
+    long long ts = 0;
+    const char* p = static_cast<const char*>(m->payload);
+    for (size_t i = 0; i < m->len && p[i] >= '0' && p[i] <= '9'; ++i) ts = ts * 10 + (p[i] - '0');
+    if (ts <= 0) return;
+    const long long d = std::max(0LL, now_us() - ts);
+    ++counts[std::min<long long>(d / kBucketUs, kBuckets - 1)];
+    ++seen;
+    max = std::max(max, d);
+  }
+  long long pct(double q) const {
+    unsigned long want = std::min<unsigned long>(seen - 1, static_cast<unsigned long>(q * seen)), run = 0;
+    for (long b = 0; b < kBuckets; ++b)
+      if ((run += counts[b]) > want) return (b + 1) * kBucketUs;
+    return -1;
+  }
+};
+
 int consume(const Args& a) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   // sluice's KafkaSource settings (kafka_client.cc) for groups and offsets; the
@@ -157,6 +262,7 @@ int consume(const Args& a) {
   rd_kafka_topic_partition_list_destroy(sub);
 
   long seen = 0, rss_max = 0;
+  Latency latency;
   const auto start = std::chrono::steady_clock::now();
   auto t0 = start;
   auto last_rss = start;
@@ -166,6 +272,7 @@ int consume(const Args& a) {
     if (!m) continue;
     if (!m->err) {
       if (seen++ == 0) t0 = std::chrono::steady_clock::now();
+      if (a.latency) latency.add(m);
       // Stores m->offset + 1 (no allocation; a reused partition list would not do:
       // librdkafka caches the partition of an element in it).
       rd_kafka_offset_store(m->rkt, m->partition, m->offset);
@@ -185,6 +292,9 @@ int consume(const Args& a) {
   rd_kafka_destroy(rk);
   std::printf("RESULT name=consume count=%ld seconds=%.3f events_per_s=%.0f rss_max_kb=%ld\n", seen, secs,
               seen / secs, rss_max);
+  if (a.latency && latency.seen)
+    std::printf("RESULT name=latency count=%lu p50_us=%lld p99_us=%lld p999_us=%lld max_us=%lld\n",
+                latency.seen, latency.pct(0.50), latency.pct(0.99), latency.pct(0.999), latency.max);
   return 0;
 }
 
@@ -247,6 +357,7 @@ int watch(const Args& a) {
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   if (a.mode == "fill") return fill(a);
+  if (a.mode == "paced") return paced(a);
   if (a.mode == "consume") return consume(a);
   return watch(a);
 }
