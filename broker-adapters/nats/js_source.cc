@@ -165,7 +165,7 @@ void JetStreamSource::settle(const DeliveryTag& tag, Settle how, std::chrono::mi
     held_.erase(it);
     // Budget freed: wake the fetch thread only if it waits for it and may fetch now
     // (a wake-up per settle costs a context switch per event).
-    wake = waiting_for_budget_ && budget_locked() > 0;
+    wake = waiting_for_budget_ && budget_locked() >= min_fetch_locked();
   }
   if (wake) cv_.notify_all();
   natsStatus s = NATS_OK;
@@ -211,6 +211,12 @@ void JetStreamSource::report(const Error& e) {
   if (listener_) listener_->on_source_error(*this, e);
 }
 
+// The smallest fetch worth a round trip while the window is full: half a batch
+// (at least 1, at most what the window allows).
+int64_t JetStreamSource::min_fetch_locked() const {
+  return std::max<int64_t>(1, std::min<int64_t>(opt_.fetch_batch, opt_.max_ack_pending) / 2);
+}
+
 int64_t JetStreamSource::budget_locked() const {
   if (!fetching_ || paused_) return 0;
   const int64_t free = opt_.max_ack_pending - static_cast<int64_t>(held_.size());
@@ -228,12 +234,18 @@ void JetStreamSource::run() {
       if (quit_) break;
       auto budget = [&] { return budget_locked(); };
       n = static_cast<int>(std::max<int64_t>(0, budget()));
-      if (n == 0) {
+      if (n < min_fetch_locked()) {
+        // Wait for a worthwhile fetch: one request per freed slot would cost a
+        // round trip per message once the window is full. After a tick without
+        // that much room, whatever is free is fetched.
         in_round_ = false;
         cv_.notify_all();
         waiting_for_budget_ = true;
-        cv_.wait_for(lk, tick, [&] { return quit_ || budget() > 0; });
+        cv_.wait_for(lk, tick, [&] { return quit_ || budget() >= min_fetch_locked(); });
         waiting_for_budget_ = false;
+        if (quit_) break;
+        n = static_cast<int>(std::max<int64_t>(0, budget()));
+        in_round_ = n > 0;
       } else {
         in_round_ = true;
       }

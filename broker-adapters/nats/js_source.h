@@ -80,7 +80,8 @@ class JetStreamSource final : public Source {
   void run();
   void fetch_round(int n);
   void keep_alive();
-  int64_t budget_locked() const;  // messages to fetch now (mu_ held); 0 = wait
+  int64_t budget_locked() const;     // messages to fetch now (mu_ held); 0 = wait
+  int64_t min_fetch_locked() const;  // the smallest fetch worth a request while full
   void report(const Error& e);
 
   struct Held {
