@@ -7,6 +7,22 @@
 //                                                  the same server binary
 //   inproc  InprocRuntime, test library         vs dlopen() + a direct sluice_invoke call
 //           (twice: the thread pool, and `inline: true` on the invoking thread)
+// and the same-language rows:
+//   stdio-python, stdio-node, stdio-go
+//           StdioRuntime running the SDK's echo example (sdk/<lang>/examples/echo)
+//                                               vs a bare length-prefixed pipe echo loop
+//                                                  in the same language
+//                                                  (bench/runtimes/pipe_echo.{py,js},
+//                                                  pipe_echo/main.go), fed a frame of
+//                                                  the size of sluice's Invoke frame
+//   http-python
+//           HttpRuntime, bench/runtimes/http_upstream.py (python3, stdlib)
+//                                               vs a direct Beast keep-alive POST loop to
+//                                                  the same Python server
+// A language whose toolchain (or SDK install: sdk/test.sh) is missing is skipped with
+// one "# <row> skipped: ..." line. `--only a,b,...` picks rows (default: all);
+// `--repo DIR` is the checkout holding sdk/ and bench/runtimes/ (default: from
+// __FILE__). The Go programs are built with `go build` into a temporary directory.
 // Each line: invocations/s and p50/p99 latency of baseline and runtime, their ratio,
 // and the added time per invocation. Closed loop: `--concurrency` invocations in
 // flight (runtime) or as many threads (baseline); default 1 (latency of one call).
@@ -20,6 +36,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <set>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -31,7 +49,9 @@
 #include <vector>
 
 #include "common.h"
+#include "core/event.h"
 #include "workers/exec_runtime.h"
+#include "workers/frame.h"
 #include "workers/http_runtime.h"
 #include "workers/inproc_abi.h"
 #include "workers/inproc_runtime.h"
@@ -218,22 +238,57 @@ struct EchoChild {
   int to = -1, from = -1;
 };
 
-EchoChild start_echo(const char* self) {
+std::vector<char*> argv_of(const std::vector<std::string>& args) {
+  std::vector<char*> v;
+  for (const std::string& s : args) v.push_back(const_cast<char*>(s.c_str()));
+  v.push_back(nullptr);
+  return v;
+}
+
+// `args` (PATH lookup) with stdin and stdout on pipes; stderr inherited.
+EchoChild start_child(const std::vector<std::string>& args) {
   int in[2], out[2];
   EchoChild c;
-  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC)) return c;
+  if (::pipe2(in, O_CLOEXEC)) return c;
+  if (::pipe2(out, O_CLOEXEC)) {
+    ::close(in[0]);
+    ::close(in[1]);
+    return c;
+  }
   posix_spawn_file_actions_t fa;
   ::posix_spawn_file_actions_init(&fa);
   ::posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   ::posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  char* argv[] = {const_cast<char*>(self), const_cast<char*>("--pipe-echo"), nullptr};
-  ::posix_spawn(&c.pid, self, &fa, nullptr, argv, environ);
+  std::vector<char*> argv = argv_of(args);
+  if (::posix_spawnp(&c.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) c.pid = -1;
   ::posix_spawn_file_actions_destroy(&fa);
   ::close(in[0]);
   ::close(out[1]);
   c.to = in[1];
   c.from = out[0];
   return c;
+}
+
+EchoChild start_echo(const char* self) { return start_child({self, "--pipe-echo"}); }
+
+// Waits up to 5 s for `pid` to exit, then SIGKILLs it.
+void reap(pid_t pid) {
+  if (pid <= 0) return;
+  for (int i = 0; i < 500; ++i) {
+    if (::waitpid(pid, nullptr, WNOHANG) != 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+void stop_children(std::vector<EchoChild>& kids) {
+  for (auto& k : kids) {
+    ::close(k.to);
+    ::close(k.from);
+  }
+  for (auto& k : kids) reap(k.pid);
+  kids.clear();
 }
 
 bool echo_once(EchoChild& c, const std::string& msg) {
@@ -251,6 +306,36 @@ bool echo_once(EchoChild& c, const std::string& msg) {
   return true;
 }
 
+// Writes `frame` whole and reads back as many bytes (the echo).
+bool echo_frame(EchoChild& c, const std::string& frame, std::string& buf) {
+  size_t put = 0;
+  while (put < frame.size()) {
+    ssize_t k = ::write(c.to, frame.data() + put, frame.size() - put);
+    if (k <= 0) return false;
+    put += static_cast<size_t>(k);
+  }
+  buf.resize(frame.size());
+  size_t got = 0;
+  while (got < frame.size()) {
+    ssize_t k = ::read(c.from, buf.data() + got, frame.size() - got);
+    if (k <= 0) return false;
+    got += static_cast<size_t>(k);
+  }
+  return buf == frame;
+}
+
+// The bytes StdioRuntime writes for `ev` as invocation `id` (length prefix included).
+std::string invoke_frame(const Event& ev, uint64_t id, Millis timeout) {
+  v1::Frame f;
+  v1::Invoke* inv = f.mutable_invoke();
+  inv->set_id(id);
+  to_proto(ev, inv->mutable_event());
+  inv->set_timeout_ms(static_cast<uint32_t>(timeout.count()));
+  std::string bytes;
+  workers::append_frame(f, bytes);
+  return bytes;
+}
+
 void bench_stdio(const Args& a, const char* self) {
   std::vector<EchoChild> kids;
   for (int i = 0; i < a.concurrency; ++i) kids.push_back(start_echo(self));
@@ -259,11 +344,7 @@ void bench_stdio(const Args& a, const char* self) {
   const std::string msg = "echo:";
   run_sync(a, a.warmup, [&](int t) { return echo_once(kids[t], msg); });
   Stats b = run_sync(a, a.count, [&](int t) { return echo_once(kids[t], msg); });
-  for (auto& k : kids) {
-    ::close(k.to);
-    ::close(k.from);
-    ::waitpid(k.pid, nullptr, 0);
-  }
+  stop_children(kids);
   workers::StdioRuntime rt(function("noop", {SLUICE_BENCH_STDIO_WORKER}, a), cwd());
   if (!rt.start()) return;
   auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
@@ -273,24 +354,69 @@ void bench_stdio(const Args& a, const char* self) {
   print("stdio", "C++ pipe echo loop", a, b, r);
 }
 
+// ---- stdio in Python, Node, Go: the SDK's echo example vs the same language's loop ----
+struct SdkRow {
+  std::string row;                     // "stdio-python"
+  std::string baseline_name;           // for the RESULT line
+  std::vector<std::string> baseline;   // the pipe echo loop
+  std::vector<std::string> worker;     // the SDK echo example
+  std::string skip;                    // why it cannot run here (empty: it can)
+};
+
+void bench_stdio_sdk(const Args& a, const SdkRow& l) {
+  if (!l.skip.empty()) {
+    std::printf("# %s skipped: %s\n", l.row.c_str(), l.skip.c_str());
+    std::fflush(stdout);
+    return;
+  }
+  auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
+  const FunctionConfig fn = function("echo", l.worker, a);
+  // The baseline carries a frame of the size of sluice's Invoke (a late id, the
+  // longest event id); each of `concurrency` threads has its own child (as `stdio`).
+  const std::string frame =
+      invoke_frame(evs.back(), static_cast<uint64_t>(a.warmup + a.count), fn.timeout);
+  std::vector<EchoChild> kids;
+  for (int i = 0; i < a.concurrency; ++i) kids.push_back(start_child(l.baseline));
+  std::vector<std::string> bufs(static_cast<size_t>(a.concurrency));
+  auto once = [&](int t) { return echo_frame(kids[t], frame, bufs[t]); };
+  run_sync(a, a.warmup, once);
+  Stats b = run_sync(a, a.count, once);
+  stop_children(kids);
+
+  // The echo example answers the data upper-cased (and logs one line per event).
+  workers::StdioRuntime rt(fn, cwd());
+  if (!rt.start()) return;
+  run_runtime(a, rt, warm, "ECHO:");
+  Stats r = run_runtime(a, rt, evs, "ECHO:");
+  rt.stop(Millis{5000});
+  const std::string label = l.baseline_name + " (" + std::to_string(frame.size()) + " B frames)";
+  print(l.row.c_str(), label.c_str(), a, b, r);
+}
+
 // ---- http: a direct keep-alive POST loop to the same server binary ----
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
-void bench_http(const Args& a) {
-  // The baseline's own server: started like the runtime would, on a fixed free port.
+// `command` serving HTTP on $PORT: through HttpRuntime, and POSTed to directly. The
+// baseline checks the status, and the body when `expect` is not empty.
+void bench_http_row(const Args& a, const char* row, const std::vector<std::string>& command,
+                    const std::string& expect, const char* baseline) {
+  // The baseline's own server: started like the runtime would, on a fixed free port,
+  // with PORT plus the PATH and HOME the runtime passes on.
   int port = 0;
   {
     boost::asio::io_context io;
     tcp::acceptor acc(io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
     port = acc.local_endpoint().port();
   }
-  std::string env_port = "PORT=" + std::to_string(port);
-  char* envp[] = {env_port.data(), nullptr};
-  char* argv[] = {const_cast<char*>(SLUICE_BENCH_HTTP_SERVER), nullptr};
-  pid_t server;
-  ::posix_spawn(&server, SLUICE_BENCH_HTTP_SERVER, nullptr, nullptr, argv, envp);
+  std::vector<std::string> env{"PORT=" + std::to_string(port)};
+  for (const char* k : {"PATH", "HOME"})
+    if (const char* v = std::getenv(k)) env.push_back(std::string(k) + "=" + v);
+  std::vector<char*> envp = argv_of(env), argv = argv_of(command);
+  pid_t server = -1;
+  if (::posix_spawnp(&server, argv[0], nullptr, nullptr, argv.data(), envp.data()) != 0)
+    server = -1;
   struct Client {
     boost::asio::io_context io;
     tcp::socket sock{io};
@@ -324,21 +450,126 @@ void bench_http(const Args& a) {
     http::write(c.sock, req, ec);
     http::response<http::string_body> res;
     http::read(c.sock, c.buf, res, ec);
-    return !ec && res.result_int() == 200;
+    return !ec && res.result_int() == 200 && (expect.empty() || res.body() == expect);
   };
   run_sync(a, a.warmup, post);
   Stats b = run_sync(a, a.count, post);
   clients.clear();
-  ::kill(server, SIGKILL);
-  ::waitpid(server, nullptr, 0);
+  if (server > 0) {
+    ::kill(server, SIGKILL);
+    ::waitpid(server, nullptr, 0);
+  }
 
-  workers::HttpRuntime rt(function("noop", {SLUICE_BENCH_HTTP_SERVER}, a), cwd());
+  workers::HttpRuntime rt(function("noop", command, a), cwd());
   if (!rt.start()) return;
   auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
-  run_runtime(a, rt, warm, "");
-  Stats r = run_runtime(a, rt, evs, "");
+  run_runtime(a, rt, warm, expect);
+  Stats r = run_runtime(a, rt, evs, expect);
   rt.stop(Millis{5000});
-  print("http", "direct keep-alive POST loop", a, b, r);
+  print(row, baseline, a, b, r);
+}
+
+void bench_http(const Args& a) {
+  bench_http_row(a, "http", {SLUICE_BENCH_HTTP_SERVER}, "", "direct keep-alive POST loop");
+}
+
+// ---- toolchains for the same-language rows ----
+bool in_path(const std::string& prog) {
+  const char* path = std::getenv("PATH");
+  if (!path) return false;
+  std::string_view rest = path;
+  while (true) {
+    size_t colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    if (!dir.empty() && ::access((dir + "/" + prog).c_str(), X_OK) == 0) return true;
+    if (colon == std::string_view::npos) return false;
+    rest.remove_prefix(colon + 1);
+  }
+}
+
+bool exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
+
+// Runs `args` (PATH lookup) to the end; its exit status, -1 when it could not run.
+// `quiet`: stdout and stderr to /dev/null; otherwise stdout goes to stderr.
+int run_to_end(const std::vector<std::string>& args, bool quiet) {
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  if (quiet) {
+    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    ::posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  } else {
+    ::posix_spawn_file_actions_adddup2(&fa, 2, 1);
+  }
+  std::vector<char*> argv = argv_of(args);
+  pid_t pid;
+  int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int st = 0;
+  if (::waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The Python rows' interpreter: sdk/python/.venv (what sdk/test.sh makes), else a
+// python3 that can import google.protobuf (the SDK's one dependency).
+SdkRow python_row(const std::string& repo) {
+  SdkRow l{"stdio-python", "Python pipe echo loop", {}, {}, {}};
+  std::string py = repo + "/sdk/python/.venv/bin/python";
+  if (::access(py.c_str(), X_OK) != 0) {
+    py = "python3";
+    if (!in_path(py))
+      l.skip = "python3 is not installed";
+    else if (run_to_end({py, "-c", "import google.protobuf"}, true) != 0)
+      l.skip = "no sdk/python/.venv and python3 cannot import google.protobuf (run sdk/test.sh)";
+  }
+  l.baseline = {py, repo + "/bench/runtimes/pipe_echo.py"};
+  l.worker = {py, repo + "/sdk/python/examples/echo/main.py"};
+  return l;
+}
+
+SdkRow node_row(const std::string& repo) {
+  SdkRow l{"stdio-node", "Node.js pipe echo loop", {}, {}, {}};
+  if (!in_path("node"))
+    l.skip = "node is not installed";
+  else if (!exists(repo + "/sdk/node/node_modules/protobufjs"))
+    l.skip = "sdk/node/node_modules is missing (run sdk/test.sh, or npm ci in sdk/node)";
+  l.baseline = {"node", repo + "/bench/runtimes/pipe_echo.js"};
+  l.worker = {"node", repo + "/sdk/node/examples/echo/main.js"};
+  return l;
+}
+
+// Builds the Go echo example and the Go pipe echo loop into `dir` (go build).
+SdkRow go_row(const std::string& repo, const std::string& dir) {
+  SdkRow l{"stdio-go", "Go pipe echo loop", {dir + "/pipe_echo"}, {dir + "/echo"}, {}};
+  if (!in_path("go")) {
+    l.skip = "go is not installed";
+    return l;
+  }
+  if (dir.empty()) {
+    l.skip = "no temporary directory for the Go binaries";
+    return l;
+  }
+  const std::pair<std::string, std::string> builds[] = {
+      {repo + "/sdk/go", "./examples/echo"},
+      {repo + "/bench/runtimes/pipe_echo", "."},
+  };
+  const std::string outs[] = {dir + "/echo", dir + "/pipe_echo"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string cmd = "cd " + quote(builds[i].first) +
+                            " && GOFLAGS=\"${GOFLAGS:-} -buildvcs=false\" go build -o " +
+                            quote(outs[i]) + " " + builds[i].second;
+    if (run_to_end({"sh", "-c", cmd}, false) != 0) {
+      l.skip = "`" + cmd + "` failed (its output is on stderr)";
+      return l;
+    }
+  }
+  return l;
 }
 
 // ---- inproc: dlopen + a direct call ----
@@ -387,22 +618,82 @@ int main(int argc, char** argv) {
   using namespace sluice::bench;
   if (argc > 1 && std::string_view(argv[1]) == "--pipe-echo") return pipe_echo_main();
   spdlog::set_level(spdlog::level::warn);
-  std::string only = "exec,stdio,http,inproc";
+  ::signal(SIGPIPE, SIG_IGN);  // a baseline child that died must give EPIPE, not kill us
+  const std::vector<std::string> rows = {"exec",  "stdio",       "stdio-python", "stdio-node",
+                                         "stdio-go", "http",     "http-python",  "inproc"};
+  std::string only;
+  // The checkout holding sdk/ and bench/runtimes/: this file's ../ unless --repo says.
+  std::string repo = std::filesystem::path(__FILE__).parent_path().parent_path().string();
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--only" && i + 1 < argc)
       only = argv[++i];
+    else if (std::string_view(argv[i]) == "--repo" && i + 1 < argc)
+      repo = argv[++i];
     else
       rest.push_back(argv[i]);
+  }
+  // --only: a comma-separated list of row names (exact; "inproc-inline" = "inproc").
+  std::set<std::string> want;
+  if (only.empty() || only == "all") want.insert(rows.begin(), rows.end());
+  for (size_t pos = 0; !only.empty() && only != "all" && pos <= only.size();) {
+    size_t comma = std::min(only.find(',', pos), only.size());
+    std::string name = only.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (name.empty()) continue;
+    if (name == "inproc-inline") name = "inproc";
+    if (std::find(rows.begin(), rows.end(), name) == rows.end()) {
+      std::string all;
+      for (const auto& r : rows) all += (all.empty() ? "" : ",") + r;
+      std::fprintf(stderr, "unknown row '%s' in --only (rows: %s)\n", name.c_str(), all.c_str());
+      return 2;
+    }
+    want.insert(name);
   }
   Args a = parse_args(static_cast<int>(rest.size()), rest.data());
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return 1;
   self[n] = '\0';
-  if (only.find("exec") != std::string::npos) bench_exec(a);
-  if (only.find("stdio") != std::string::npos) bench_stdio(a, self);
-  if (only.find("http") != std::string::npos) bench_http(a);
-  if (only.find("inproc") != std::string::npos) bench_inproc(a);
+
+  // Toolchains and builds first, so no compiler runs during a measurement.
+  const bool have_repo = exists(repo + "/bench/runtimes/pipe_echo.py");
+  const std::string no_repo = repo + "/bench/runtimes is missing (pass --repo <checkout>)";
+  std::vector<SdkRow> sdk_rows;
+  std::string go_dir;
+  for (const char* name : {"stdio-python", "stdio-node", "stdio-go"}) {
+    if (!want.count(name)) continue;
+    SdkRow l;
+    if (!have_repo) {
+      l.row = name;
+      l.skip = no_repo;
+    } else if (l.row = name; l.row == "stdio-python") {
+      l = python_row(repo);
+    } else if (l.row == "stdio-node") {
+      l = node_row(repo);
+    } else {
+      char tmpl[] = "/tmp/sluice-bench-runtimes-go.XXXXXX";
+      if (::mkdtemp(tmpl)) go_dir = tmpl;
+      l = go_row(repo, go_dir);
+    }
+    sdk_rows.push_back(std::move(l));
+  }
+
+  if (want.count("exec")) bench_exec(a);
+  if (want.count("stdio")) bench_stdio(a, self);
+  for (const SdkRow& l : sdk_rows) bench_stdio_sdk(a, l);
+  if (want.count("http")) bench_http(a);
+  if (want.count("http-python")) {
+    if (!have_repo)
+      std::printf("# http-python skipped: %s\n", no_repo.c_str());
+    else if (!in_path("python3"))
+      std::printf("# http-python skipped: python3 is not installed\n");
+    else
+      bench_http_row(a, "http-python", {"python3", repo + "/bench/runtimes/http_upstream.py"},
+                     "echo:", "direct keep-alive POST loop to the same Python server");
+    std::fflush(stdout);
+  }
+  if (want.count("inproc")) bench_inproc(a);
+  if (!go_dir.empty()) std::filesystem::remove_all(go_dir);
   return 0;
 }

@@ -1,0 +1,3 @@
+module sluice.dev/bench/pipe_echo
+
+go 1.23
