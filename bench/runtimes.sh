@@ -5,12 +5,23 @@
 #   stdio   StdioRuntime + C++ test worker  vs a bare C++ length-prefixed pipe echo loop
 #   http    HttpRuntime + C++ test server   vs a direct Beast keep-alive POST loop to it
 #   inproc  InprocRuntime + test library    vs a direct call of sluice_invoke
+#           (inproc-inline: the same with `inline: true`)
+#   stdio-python, stdio-node, stdio-go
+#           StdioRuntime + the SDK echo example (sdk/<lang>/examples/echo)
+#                                           vs a bare pipe echo loop in the same language
+#                                              (bench/runtimes/pipe_echo.py, pipe_echo.js,
+#                                              pipe_echo/main.go), Invoke-sized frames
+#   http-python
+#           HttpRuntime + bench/runtimes/http_upstream.py (python3, stdlib)
+#                                           vs a direct Beast keep-alive POST loop to it
 # Each round runs every runtime at CONCURRENCIES (default "1 4": one call at a time =
 # latency, four in flight = throughput), after waiting for a quiet machine; the median
-# per-round figures are reported. The SDK workers (Python, Node, Go) are not included
-# here: sdk/ benchmarks them against the same-language pipe loop.
+# per-round figures are reported. A language whose toolchain or SDK install is missing
+# (python3 + sdk/python/.venv or protobuf, node + sdk/node/node_modules, go) is skipped
+# with a "# <row> skipped: ..." line; `sdk/test.sh` installs the SDKs.
 #
-# Environment: COUNT (5000), WARMUP (500), ROUNDS (3), CONCURRENCIES ("1 4").
+# Environment: COUNT (5000), WARMUP (500), ROUNDS (3), CONCURRENCIES ("1 4"),
+# ROWS (all: exec,stdio,stdio-python,stdio-node,stdio-go,http,http-python,inproc).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,6 +29,7 @@ COUNT=${COUNT:-5000}
 WARMUP=${WARMUP:-500}
 ROUNDS=${ROUNDS:-3}
 CONCURRENCIES=${CONCURRENCIES:-"1 4"}
+ROWS=${ROWS:-all}
 BIN=$BUILD/bench/bench_runtimes
 [[ -x "$BIN" ]] || die "$BIN not built (cmake --build build --target bench_runtimes)"
 bench_init runtimes
@@ -27,14 +39,15 @@ echo "# runtimes: no-op function, $COUNT invocations per line, $ROUNDS round(s),
 for r in $(seq 1 "$ROUNDS"); do
   wait_quiet
   for c in $CONCURRENCIES; do
-    "$BIN" --count "$COUNT" --warmup "$WARMUP" --concurrency "$c" --max-seconds 120 \
+    "$BIN" --repo "$REPO" --only "$ROWS" --count "$COUNT" --warmup "$WARMUP" \
+      --concurrency "$c" --max-seconds 120 \
       | sed "s/^RESULT runtimes /ROUND $r runtimes /" | tee -a rounds.txt
   done
 done
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 for c in $CONCURRENCIES; do
-  for rt in exec stdio http inproc; do
+  for rt in exec stdio stdio-python stdio-node stdio-go http http-python inproc inproc-inline; do
     lines=$(grep " runtimes $rt concurrency=$c " rounds.txt || true)
     [[ -n "$lines" ]] || continue
     med() { echo "$lines" | field "$1" | median; }

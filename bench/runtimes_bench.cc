@@ -663,20 +663,18 @@ int main(int argc, char** argv) {
   std::string go_dir;
   for (const char* name : {"stdio-python", "stdio-node", "stdio-go"}) {
     if (!want.count(name)) continue;
-    SdkRow l;
+    const std::string row = name;
     if (!have_repo) {
-      l.row = name;
-      l.skip = no_repo;
-    } else if (l.row = name; l.row == "stdio-python") {
-      l = python_row(repo);
-    } else if (l.row == "stdio-node") {
-      l = node_row(repo);
+      sdk_rows.push_back(SdkRow{row, "", {}, {}, no_repo});
+    } else if (row == "stdio-python") {
+      sdk_rows.push_back(python_row(repo));
+    } else if (row == "stdio-node") {
+      sdk_rows.push_back(node_row(repo));
     } else {
       char tmpl[] = "/tmp/sluice-bench-runtimes-go.XXXXXX";
       if (::mkdtemp(tmpl)) go_dir = tmpl;
-      l = go_row(repo, go_dir);
+      sdk_rows.push_back(go_row(repo, go_dir));
     }
-    sdk_rows.push_back(std::move(l));
   }
 
   if (want.count("exec")) bench_exec(a);
