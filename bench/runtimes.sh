@@ -5,7 +5,6 @@
 #   stdio   StdioRuntime + C++ test worker  vs a bare C++ length-prefixed pipe echo loop
 #   http    HttpRuntime + C++ test server   vs a direct Beast keep-alive POST loop to it
 #   inproc  InprocRuntime + test library    vs a direct call of sluice_invoke
-#           (inproc-inline: the same with `inline: true`)
 #   stdio-python, stdio-node, stdio-go
 #           StdioRuntime + the SDK echo example (sdk/<lang>/examples/echo)
 #                                           vs a bare pipe echo loop in the same language
@@ -47,7 +46,7 @@ done
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 for c in $CONCURRENCIES; do
-  for rt in exec stdio stdio-python stdio-node stdio-go http http-python inproc inproc-inline; do
+  for rt in exec stdio stdio-python stdio-node stdio-go http http-python inproc; do
     lines=$(grep " runtimes $rt concurrency=$c " rounds.txt || true)
     [[ -n "$lines" ]] || continue
     med() { echo "$lines" | field "$1" | median; }

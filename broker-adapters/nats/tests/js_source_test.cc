@@ -171,6 +171,26 @@ TEST_F(JsSourceTest, FetchIsBoundedByMaxAckPendingAndPause) {
   for (auto& d : got_.take()) d.ack();
 }
 
+// With the ack window full, a freed slot does not cost a fetch request of its own:
+// the fetch waits for half a batch of room (here 10 of 20), or a tick (500 ms here).
+TEST_F(JsSourceTest, FullWindowRefillsInWorthwhileFetchesNotOnePerAck) {
+  open_source(30s, /*max_ack_pending=*/20);
+  for (int i = 0; i < 60; ++i) publish("events.n", std::to_string(i));
+  ASSERT_TRUE(got_.wait_for(20));
+  auto first = got_.take();
+  ASSERT_EQ(source_->held(), 20u);
+  const size_t batches_before = got_.batch_sizes().size();
+  for (size_t i = 0; i < 12; ++i) first[i].ack();  // one at a time
+  ASSERT_TRUE(got_.wait_for(12));
+  const auto sizes = got_.batch_sizes();
+  ASSERT_GT(sizes.size(), batches_before);
+  // The first refill is at least half a batch (a fetch per ack would give 1s).
+  EXPECT_GE(sizes[batches_before], 10u);
+  EXPECT_LE(source_->held(), 20u);
+  for (size_t i = 12; i < first.size(); ++i) first[i].ack();
+  for (auto& d : got_.take()) d.ack();
+}
+
 TEST_F(JsSourceTest, MessagesOfOtherSubjectsAreFiltered) {
   open_source(30s, 1000, "events.orders.*", "orders");
   publish("events.users.1", "u");

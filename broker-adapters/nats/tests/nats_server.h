@@ -173,6 +173,7 @@ class Collector final : public SourceListener {
   std::function<void(Delivery&)> on_each;  // runs on the adapter thread
   void on_deliveries(Source&, std::vector<Delivery>&& batch) override {
     std::lock_guard lk(mu_);
+    batch_sizes_.push_back(batch.size());
     for (auto& d : batch) {
       if (on_each) on_each(d);
       got_.push_back(std::move(d));
@@ -181,6 +182,11 @@ class Collector final : public SourceListener {
   size_t size() {
     std::lock_guard lk(mu_);
     return got_.size();
+  }
+  // The size of every batch handed over so far, in order.
+  std::vector<size_t> batch_sizes() {
+    std::lock_guard lk(mu_);
+    return batch_sizes_;
   }
   bool wait_for(size_t n, std::chrono::milliseconds limit = kDeadline) {
     return eventually([&] { return size() >= n; }, limit);
@@ -199,6 +205,7 @@ class Collector final : public SourceListener {
 
  private:
   std::mutex mu_;
+  std::vector<size_t> batch_sizes_;
   std::vector<Delivery> got_;
 };
 
