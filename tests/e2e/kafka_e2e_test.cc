@@ -497,6 +497,47 @@ TEST(KafkaEndToEnd, RetryTopicHonoursTheDelayAndFreesTheLane) {
   EXPECT_NE(retried[0].dump().find("sluice-retry-due"), std::string::npos) << retried[0].dump();
 }
 
+// Issue 7 against the real broker: a backlog makes the pool grow, the lag drains,
+// the pool falls back to zero (min: 0) once idle, and nothing is lost or repeated.
+TEST(KafkaEndToEnd, AutoscaledPoolFollowsTheBacklogAndFallsBackToZero) {
+  NEED_KAFKA();
+  const int count = 1500, keys = 60;
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.topic = unique("scaled");
+  f.ordering = "none";
+  f.script = std::string("sleep 0.02; ") + kRecord;
+  f.extra = "    workers: { min: 0, max: 8, target_lag: 50, idle_after: 2s }\n";
+  dir.write("sluice.yaml", config(port, unique("g"), f));
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  auto desired = [&] {
+    auto r = HttpClient(port).get("/system/functions");
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_array() && !j.empty() ? j[0].value("workers_desired", -1) : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return desired() == 0; }, 60s)) << dir.read("engine.log");
+  produce(f.topic, keyed_records(count, keys));
+  int peak = 0;
+  ASSERT_TRUE(eventually([&] {
+    peak = std::max(peak, desired());
+    return peak > 1;
+  }, 120s)) << dir.read("engine.log");
+  ASSERT_TRUE(eventually(
+      [&] { return missing(read_processed(dir.file("processed.log")), count, keys) == 0; }, 300s))
+      << missing(read_processed(dir.file("processed.log")), count, keys) << " missing\n"
+      << dir.read("engine.log");
+  ASSERT_TRUE(eventually([&] { return desired() == 0; }, 120s)) << dir.read("engine.log");
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+  const auto ps = read_processed(dir.file("processed.log"));
+  EXPECT_EQ(ps.size(), unique_records(ps)) << "an event ran twice without a failure";
+  EXPECT_EQ(ps.size(), static_cast<size_t>(count));
+  EXPECT_NE(dir.read("engine.log").find("[fn rec] workers 0 -> "), std::string::npos);
+  std::cout << "[ info ] peak workers_desired " << peak << "\n";
+}
+
 TEST(KafkaEndToEnd, LagShowsMessagesAndSecondsBehind) {
   NEED_KAFKA();
   TempDir dir;
