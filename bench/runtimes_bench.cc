@@ -414,9 +414,15 @@ void bench_http_row(const Args& a, const char* row, const std::vector<std::strin
   for (const char* k : {"PATH", "HOME"})
     if (const char* v = std::getenv(k)) env.push_back(std::string(k) + "=" + v);
   std::vector<char*> envp = argv_of(env), argv = argv_of(command);
+  // In its own process group, ended whole (a launcher such as a pyenv shim may fork).
+  posix_spawnattr_t attr;
+  ::posix_spawnattr_init(&attr);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  ::posix_spawnattr_setpgroup(&attr, 0);
   pid_t server = -1;
-  if (::posix_spawnp(&server, argv[0], nullptr, nullptr, argv.data(), envp.data()) != 0)
+  if (::posix_spawnp(&server, argv[0], nullptr, &attr, argv.data(), envp.data()) != 0)
     server = -1;
+  ::posix_spawnattr_destroy(&attr);
   struct Client {
     boost::asio::io_context io;
     tcp::socket sock{io};
@@ -456,7 +462,7 @@ void bench_http_row(const Args& a, const char* row, const std::vector<std::strin
   Stats b = run_sync(a, a.count, post);
   clients.clear();
   if (server > 0) {
-    ::kill(server, SIGKILL);
+    ::kill(-server, SIGKILL);
     ::waitpid(server, nullptr, 0);
   }
 
