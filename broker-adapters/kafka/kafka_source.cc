@@ -13,6 +13,7 @@ namespace {
 constexpr size_t kMaxBatch = 512;  // records per on_deliveries call
 constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
 constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge_fetcher()
+constexpr int kSeekWaitMs = 1000;  // nudge_fetcher(): how long the seek may take
 
 std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* l) {
   std::vector<int32_t> out;
@@ -111,9 +112,10 @@ void KafkaSource::run() {
 // queue faster than that would run in bursts with up to a second of nothing in
 // between (librdkafka 2.1 added fetch.queue.backoff.ms for this). When the queue
 // has just run dry, seeking each active partition to the next offset to hand out
-// wakes the fetcher at once. Nothing is lost: fetching restarts exactly there; a
-// record fetched before the seek and handed out anyway is below next_offset_ and
-// skipped by take(), so nothing is repeated either.
+// wakes the fetcher at once, and fetching restarts exactly there: nothing is lost.
+// The seek waits until the fetcher took it (no record fetched before it is handed
+// out after it, says librdkafka), so nothing repeats either; should it time out, the
+// records of that partition below the seek offset are skipped until it is passed.
 void KafkaSource::nudge_fetcher() {
   std::vector<int32_t> active;
   {
@@ -124,10 +126,15 @@ void KafkaSource::nudge_fetcher() {
   if (active.empty()) return;
   PartList l = make_list(topic_, active);
   for (int i = 0; i < l->cnt; ++i) l->elems[i].offset = next_offset_[l->elems[i].partition];
-  // Asynchronous (timeout 0): errors are not reported; the next nudge tries again.
-  if (ErrorPtr e{rd_kafka_seek_partitions(rk_.get(), l.get(), 0)})
-    spdlog::debug("kafka broker {}: seek of {} to wake the fetcher: {}", broker_, topic_,
-                  rd_kafka_error_string(e.get()));
+  ErrorPtr e{rd_kafka_seek_partitions(rk_.get(), l.get(), kSeekWaitMs)};
+  for (int i = 0; i < l->cnt; ++i) {
+    if (e || l->elems[i].err) {
+      unsure_.insert(l->elems[i].partition);
+      spdlog::debug("kafka broker {}: seek of {}/{} to wake the fetcher: {}", broker_, topic_,
+                    l->elems[i].partition,
+                    e ? rd_kafka_error_string(e.get()) : rd_kafka_err2str(l->elems[i].err));
+    }
+  }
 }
 
 void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
@@ -138,10 +145,14 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
       report(e);
     }
   } else {
-    auto next = next_offset_.find(m->partition);
-    if (next != next_offset_.end() && m->offset < next->second) {
-      rd_kafka_message_destroy(m);  // fetched before a nudge_fetcher() seek: handed out already
-      return;
+    if (unsure_.count(m->partition)) {
+      // A nudge_fetcher() seek timed out: a record fetched before it may still come.
+      auto next = next_offset_.find(m->partition);
+      if (next != next_offset_.end() && m->offset < next->second) {
+        rd_kafka_message_destroy(m);  // handed out already
+        return;
+      }
+      unsure_.erase(m->partition);
     }
     next_offset_[m->partition] = m->offset + 1;
     bool bad = false;
@@ -233,7 +244,10 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts)) {
       report(kafka_error(where + ": assign", e));
     }
-    for (int32_t p : ps) next_offset_.erase(p);  // starts again from the committed offset
+    for (int32_t p : ps) {  // starts again from the committed offset
+      next_offset_.erase(p);
+      unsure_.erase(p);
+    }
     std::vector<int32_t> to_pause, to_resume;
     {
       std::lock_guard g(mu_);
@@ -263,7 +277,10 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, nullptr)) {
     report(kafka_error(where + ": unassign", e));
   }
-  for (int32_t p : ps) next_offset_.erase(p);
+  for (int32_t p : ps) {
+    next_offset_.erase(p);
+    unsure_.erase(p);
+  }
   std::lock_guard g(mu_);
   for (int32_t p : ps) {
     assigned_.erase(p);
