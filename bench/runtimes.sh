@@ -6,7 +6,7 @@
 #   http    HttpRuntime + C++ test server   vs a direct Beast keep-alive POST loop to it
 #   inproc  InprocRuntime + test library    vs a direct call of sluice_invoke
 #   stdio-python, stdio-node, stdio-go
-#           StdioRuntime + the SDK echo example (sdk/<lang>/examples/echo)
+#           StdioRuntime + the SDK no-op example (sdk/<lang>/examples/noop)
 #                                           vs a bare pipe echo loop in the same language
 #                                              (bench/runtimes/pipe_echo.py, pipe_echo.js,
 #                                              pipe_echo/main.go), Invoke-sized frames

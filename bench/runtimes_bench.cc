@@ -9,7 +9,7 @@
 //           (twice: the thread pool, and `inline: true` on the invoking thread)
 // and the same-language rows:
 //   stdio-python, stdio-node, stdio-go
-//           StdioRuntime running the SDK's echo example (sdk/<lang>/examples/echo)
+//           StdioRuntime running the SDK's no-op example (sdk/<lang>/examples/noop)
 //                                               vs a bare length-prefixed pipe echo loop
 //                                                  in the same language
 //                                                  (bench/runtimes/pipe_echo.{py,js},
@@ -354,12 +354,12 @@ void bench_stdio(const Args& a, const char* self) {
   print("stdio", "C++ pipe echo loop", a, b, r);
 }
 
-// ---- stdio in Python, Node, Go: the SDK's echo example vs the same language's loop ----
+// ---- stdio in Python, Node, Go: the SDK's no-op example vs the same language's loop ----
 struct SdkRow {
   std::string row;                     // "stdio-python"
   std::string baseline_name;           // for the RESULT line
   std::vector<std::string> baseline;   // the pipe echo loop
-  std::vector<std::string> worker;     // the SDK echo example
+  std::vector<std::string> worker;     // the SDK's no-op example
   std::string skip;                    // why it cannot run here (empty: it can)
 };
 
@@ -370,7 +370,10 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
     return;
   }
   auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
-  const FunctionConfig fn = function("echo", l.worker, a);
+  FunctionConfig fn = function("noop", l.worker, a);
+  // As many worker processes as the baseline has echo processes (one per in-flight
+  // invocation): a single-threaded Python or Node worker is compared like for like.
+  fn.workers.min = static_cast<uint32_t>(a.concurrency);
   // The baseline carries a frame of the size of sluice's Invoke (a late id, the
   // longest event id); each of `concurrency` threads has its own child (as `stdio`).
   const std::string frame =
@@ -383,11 +386,11 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
   Stats b = run_sync(a, a.count, once);
   stop_children(kids);
 
-  // The echo example answers the data upper-cased (and logs one line per event).
+  // The no-op example answers success with no output and logs nothing.
   workers::StdioRuntime rt(fn, cwd());
   if (!rt.start()) return;
-  run_runtime(a, rt, warm, "ECHO:");
-  Stats r = run_runtime(a, rt, evs, "ECHO:");
+  run_runtime(a, rt, warm, "");
+  Stats r = run_runtime(a, rt, evs, "");
   rt.stop(Millis{5000});
   const std::string label = l.baseline_name + " (" + std::to_string(frame.size()) + " B frames)";
   print(l.row.c_str(), label.c_str(), a, b, r);
@@ -535,7 +538,7 @@ SdkRow python_row(const std::string& repo) {
       l.skip = "no sdk/python/.venv and python3 cannot import google.protobuf (run sdk/test.sh)";
   }
   l.baseline = {py, repo + "/bench/runtimes/pipe_echo.py"};
-  l.worker = {py, repo + "/sdk/python/examples/echo/main.py"};
+  l.worker = {py, repo + "/sdk/python/examples/noop/main.py"};
   return l;
 }
 
@@ -546,13 +549,13 @@ SdkRow node_row(const std::string& repo) {
   else if (!exists(repo + "/sdk/node/node_modules/protobufjs"))
     l.skip = "sdk/node/node_modules is missing (run sdk/test.sh, or npm ci in sdk/node)";
   l.baseline = {"node", repo + "/bench/runtimes/pipe_echo.js"};
-  l.worker = {"node", repo + "/sdk/node/examples/echo/main.js"};
+  l.worker = {"node", repo + "/sdk/node/examples/noop/main.js"};
   return l;
 }
 
 // Builds the Go echo example and the Go pipe echo loop into `dir` (go build).
 SdkRow go_row(const std::string& repo, const std::string& dir) {
-  SdkRow l{"stdio-go", "Go pipe echo loop", {dir + "/pipe_echo"}, {dir + "/echo"}, {}};
+  SdkRow l{"stdio-go", "Go pipe echo loop", {dir + "/pipe_echo"}, {dir + "/noop"}, {}};
   if (!in_path("go")) {
     l.skip = "go is not installed";
     return l;
@@ -562,10 +565,10 @@ SdkRow go_row(const std::string& repo, const std::string& dir) {
     return l;
   }
   const std::pair<std::string, std::string> builds[] = {
-      {repo + "/sdk/go", "./examples/echo"},
+      {repo + "/sdk/go", "./examples/noop"},
       {repo + "/bench/runtimes/pipe_echo", "."},
   };
-  const std::string outs[] = {dir + "/echo", dir + "/pipe_echo"};
+  const std::string outs[] = {dir + "/noop", dir + "/pipe_echo"};
   for (int i = 0; i < 2; ++i) {
     const std::string cmd = "cd " + quote(builds[i].first) +
                             " && GOFLAGS=\"${GOFLAGS:-} -buildvcs=false\" go build -o " +

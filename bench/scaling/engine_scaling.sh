@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Lag-based scaling on the REAL engine (issue 7), side by side in one run. A burst of
-# COUNT (100,000) events of 100 B is pre-published to topic `burst` of the local queue
-# (4 partitions); the function sleeps SLEEP_MS (5) ms per event (runtime `inproc` on
+# COUNT (100,000) events of 100 B is pre-published to each of two topics of the local
+# queue (4 partitions), `fixed` and `auto` (one topic per run: on the local queue a
+# group that has not consumed yet does not hold retention, so a second group on the
+# first run's topic would find its events deleted); the function sleeps SLEEP_MS (5) ms per event (runtime `inproc` on
 # its thread pool: bench/scaling/sleep_function.c, not `inline`), `ordering: none`
 # (an ordered subscription would cap the pool at one worker per partition). Then:
-#   1. fixed: `sluice run` with concurrency MAX (64) and no `workers:` stanza, in
-#      consumer group `fixed`, watched for HORIZON (60) s or until drained;
+#   1. fixed: `sluice run` with concurrency MAX (64) and no `workers:` stanza, on topic
+#      `fixed`, watched for HORIZON (60) s or until drained if that is later;
 #   2. autoscaled: the same with `workers: { min: 0, max: MAX, target_lag: TARGET_LAG,
-#      idle_after: IDLE_AFTER }`, in group `auto` (the same backlog), HORIZON s; then
-#      in the same process:
+#      idle_after: IDLE_AFTER }` on topic `auto`, the same way; then in the same process,
+#      on the same topic:
 #   3. reaction: REACT_ROUNDS (3) times, once the pool is at zero, one probe event is
 #      published; timed from `sluice publish` returning (the event is stored) to the
-#      function starting on it (stamped by the function, CLOCK_REALTIME);
+#      function starting on it (stamped by the function, CLOCK_REALTIME). The lag
+#      loop looks every 2 s, so the rounds are published at delays spread evenly
+#      over one tick after the pool was seen at zero;
 #   4. noisy flat load: NOISE_SECONDS (300) of `sluice publish --count n` every
 #      NOISE_PERIOD (0.2) s, n = NOISE_FRACTION (0.5) x the fixed pool's measured
 #      throughput x NOISE_PERIOD x U(1 - NOISE_JITTER, 1 + NOISE_JITTER) (0.3);
@@ -75,7 +79,7 @@ brokers:
   local: { kind: local, path: ./q.db, partitions: 4 }
 functions: []
 EOF
-# config NAME [WORKERS-LINE]: the function `sleep` in consumer group NAME.
+# config NAME PORT [WORKERS-LINE]: the function `sleep` on topic NAME, group NAME.
 config() {
   cat >"$1.yaml" <<EOF
 brokers:
@@ -89,7 +93,7 @@ functions:
     inline: false
     concurrency: $MAX
     timeout: 30s
-    subscribe: [{ broker: local, topic: burst, ordering: none }]
+    subscribe: [{ broker: local, topic: $1, ordering: none }]
 ${3:-}
 EOF
   "$SLUICE" validate -c "$1.yaml" >/dev/null || die "$1.yaml does not validate"
@@ -100,19 +104,23 @@ config auto "$APORT" "    workers: { min: 0, max: $MAX, target_lag: $TARGET_LAG,
 
 echo "# engine_scaling: burst of $COUNT x 100 B, function sleeps ${SLEEP_MS} ms (inproc pool); fixed pool of $MAX vs workers { min: 0, max: $MAX, target_lag: $TARGET_LAG, idle_after: $IDLE_AFTER }; horizon ${HORIZON}s"
 echo "# before: $(load_note)"
-"$SLUICE" publish -c pub.yaml burst "$PAYLOAD" --count "$COUNT" >/dev/null
-[[ $(topic_lag fixed.yaml burst) == "$COUNT" ]] || die "pre-publish: lag of group fixed is not $COUNT"
-[[ $(topic_lag auto.yaml burst) == "$COUNT" ]] || die "pre-publish: lag of group auto is not $COUNT"
+for t in fixed auto; do
+  "$SLUICE" publish -c pub.yaml "$t" "$PAYLOAD" --count "$COUNT" >/dev/null
+  [[ $(topic_lag "$t.yaml" "$t") == "$COUNT" ]] || die "pre-publish: lag of topic $t is not $COUNT"
+done
 
-# start_sluice NAME PORT: starts `sluice run` + the sampler; sets PID SPID T_START.
+# start_sluice NAME PORT: starts the sampler, then `sluice run`; sets PID SPID T_START.
+# The sampler polls from before the start, so the first sample is taken as soon as
+# /metrics answers; the time before it (the engine's start-up) counts no workers.
 start_sluice() {
   : >"$1.stamp"
+  python3 "$HELPER" sample "$2" sleep "$1.samples" &
+  SPID=$!; track $SPID
+  sleep 0.5
   T_START=$(now)
   SCALING_STAMP_FILE="$BENCH_TMP/$1.stamp" SCALING_SLEEP_MS="$SLEEP_MS" \
     "$SLUICE" run -c "$1.yaml" >"$1.log" 2>&1 &
   PID=$!; track $PID
-  python3 "$HELPER" sample "$2" sleep "$1.samples" &
-  SPID=$!; track $SPID
 }
 # wait_success NAME PID N SECONDS: until the success counter reaches N.
 wait_success() {
@@ -127,7 +135,7 @@ wait_success() {
 }
 # wait_until T: sleep until unix time T.
 wait_until() { local d; d=$(sub "$1" "$(now)"); awk -v d="$d" 'BEGIN {exit !(d > 0)}' && sleep "$d" || true; }
-first_stamp() { awk '$1 == "first" {print $2 / 1000; exit}' "$1.stamp"; }
+first_stamp() { awk '$1 == "first" {printf "%.3f\n", $2 / 1000; exit}' "$1.stamp"; }
 
 # ---- 1 + 2: the burst -------------------------------------------------------------
 # burst NAME PORT: runs until drained and HORIZON passed; sets B_* figures.
@@ -141,7 +149,7 @@ burst() {
   B_END=$(now)
   local a h
   a=$(python3 "$HELPER" analyze "$1.samples" "$T_START" "$B_END" "$COUNT" "$WINDOW")
-  h=$(python3 "$HELPER" analyze "$1.samples" "$T_START" "$(awk -v t="$T_START" -v h="$HORIZON" 'BEGIN {print t + h}')" "$COUNT" "$WINDOW")
+  h=$(python3 "$HELPER" analyze "$1.samples" "$T_START" "$(awk -v t="$T_START" -v h="$HORIZON" 'BEGIN {printf "%.3f", t + h}')" "$COUNT" "$WINDOW")
   B_FIRST=$(sub "$(first_stamp "$1")" "$T_START")
   B_DRAIN=$(field drain_t <<<"$a")
   B_WS=$(field ws_drain <<<"$a"); B_WSD=$(field ws_desired_drain <<<"$a")
@@ -158,7 +166,7 @@ burst fixed "$FPORT"
 F_FIRST=$B_FIRST F_DRAIN=$B_DRAIN F_WS=$B_WS F_WSH=$B_WSH F_CH=$B_CH F_RATE=$B_RATE F_OTHER=$B_OTHER
 stop_pid "$PID" || echo "# fixed: sluice exited with status $?"
 stop_pid "$SPID" || true
-F_LAG=$(topic_lag fixed.yaml burst)
+F_LAG=$(topic_lag fixed.yaml fixed)
 echo "# fixed: lag after stop $F_LAG"
 [[ "$F_DRAIN" != -1 && "$F_LAG" == 0 && "$F_OTHER" == 0 ]] || { echo "CHECK FAILED: fixed pool lost or failed events"; FAIL=1; }
 echo "RESULT scaling_fixed first_s=$F_FIRST drain_s=$F_DRAIN events_per_s=$F_RATE ws_drain=$F_WS ws_horizon=$F_WSH horizon_s=$HORIZON changes=$F_CH lag_after=$F_LAG other=$F_OTHER"
@@ -185,13 +193,15 @@ for r in $(seq 1 "$REACT_ROUNDS"); do
   if ! wait_zero $((IDLE_S + WINDOW + 60)); then
     echo "# react: the pool did not scale to zero: $(last_sample auto.samples)"; break
   fi
-  sleep 0.5
+  # Where in the 2 s lag tick the probe lands decides the reaction (the tick that
+  # scaled to zero was just seen), so the rounds are spread over the tick.
+  sleep "$(awk -v r="$r" -v n="$REACT_ROUNDS" 'BEGIN {printf "%.3f", 0.3 + 2 * (r - 0.5) / n}')"
   t0=$(now)
-  "$SLUICE" publish -c pub.yaml burst "probe-$r" >/dev/null
+  "$SLUICE" publish -c pub.yaml auto "probe-$r" >/dev/null
   t1=$(now)
   deadline=$((SECONDS + 60))
   while (( $(grep -c '^probe ' auto.stamp || true) < r && SECONDS < deadline )); do sleep 0.02; done
-  at=$(awk -v r="$r" '$1 == "probe" && ++n == r {print $2 / 1000}' auto.stamp)
+  at=$(awk -v r="$r" '$1 == "probe" && ++n == r {printf "%.3f\n", $2 / 1000}' auto.stamp)
   [[ -n "$at" ]] || { echo "# react $r: the probe was not run within 60 s"; FAIL=1; break; }
   REACTS+=("$(sub "$at" "$t1")"); REACTS0+=("$(sub "$at" "$t0")")
   echo "# react $r: pool at 0, probe stored -> invoked in ${REACTS[-1]} s (${REACTS0[-1]} s from starting sluice publish)"
@@ -206,7 +216,7 @@ wait_quiet
 echo "# noise: $(load_note)"
 echo "# noise: ${NOISE_SECONDS}s at $RATE events/s (+-$(awk -v j="$NOISE_JITTER" 'BEGIN {print j * 100}')% every ${NOISE_PERIOD}s) against the autoscaled pool"
 BEFORE=$(last_sample auto.samples | awk '{print $4 + 0}')
-L=$(python3 "$HELPER" load "$SLUICE" pub.yaml burst "$RATE" "$NOISE_SECONDS" "$NOISE_PERIOD" "$NOISE_JITTER" "$PAYLOAD")
+L=$(python3 "$HELPER" load "$SLUICE" pub.yaml auto "$RATE" "$NOISE_SECONDS" "$NOISE_PERIOD" "$NOISE_JITTER" "$PAYLOAD")
 echo "# noise: $L"
 N0=$(field t_start <<<"$L"); N1=$(field t_end <<<"$L"); NPUB=$(field published <<<"$L")
 [[ $(field failed <<<"$L") == 0 ]] || { echo "CHECK FAILED: some noise publishes failed"; FAIL=1; }
@@ -225,7 +235,7 @@ A_OTHER_ALL=$(last_sample auto.samples | awk '{print $5 + 0}')
 echo "# after: $(load_note)"
 stop_pid "$A_PID" || echo "# auto: sluice exited with status $?"
 stop_pid "$A_SPID" || true
-A_LAG=$(topic_lag auto.yaml burst)
+A_LAG=$(topic_lag auto.yaml auto)
 [[ "$A_LAG" == 0 && "$A_OTHER_ALL" == 0 && "$A_DRAIN" != -1 ]] || { echo "CHECK FAILED: autoscaled pool: lag after $A_LAG, other outcomes $A_OTHER_ALL"; FAIL=1; }
 echo "RESULT scaling_noise seconds=$NOISE_SECONDS rate=$RATE published=$NPUB windows=$WINDOWS changes_desired=$N_CHD per_window=$PER_WIN max_in_window_desired=$N_MWD changes_workers=$N_CH max_in_window_workers=$N_MW workers=$(field workers_min <<<"$N")..$(field workers_max <<<"$N") lag_mean=$(field lag_mean <<<"$N") lag_after=$A_LAG"
 
