@@ -3,9 +3,10 @@
 # COUNT (100,000) events of 100 B is pre-published to each of two topics of the local
 # queue (4 partitions), `fixed` and `auto` (one topic per run: on the local queue a
 # group that has not consumed yet does not hold retention, so a second group on the
-# first run's topic would find its events deleted); the function sleeps SLEEP_MS (5) ms per event (runtime `inproc` on
-# its thread pool: bench/scaling/sleep_function.c, not `inline`), `ordering: none`
-# (an ordered subscription would cap the pool at one worker per partition). Then:
+# first run's topic would find its events deleted); the function sleeps SLEEP_MS (5)
+# ms per event (runtime `inproc` on its thread pool: bench/scaling/sleep_function.c,
+# not `inline`), `ordering: none` (an ordered subscription would cap the pool at one
+# worker per partition). Then:
 #   1. fixed: `sluice run` with concurrency MAX (64) and no `workers:` stanza, on topic
 #      `fixed`, watched for HORIZON (60) s or until drained if that is later;
 #   2. autoscaled: the same with `workers: { min: 0, max: MAX, target_lag: TARGET_LAG,
@@ -25,7 +26,9 @@
 # sluice_workers (pool threads), sluice_workers_desired (the autoscaler's decision),
 # sluice_invocations_total, sluice_consumer_lag. Both gauges are refreshed by the
 # engine's lag loop, every 2 s. The inproc pool keeps at least one thread, so
-# sluice_workers reads 1 while the decision is 0: worker-seconds are given from both.
+# sluice_workers reads 1 while the decision is 0, and it is read right after resize(),
+# so on a scale-down it shows the leaving threads until the next tick: worker-seconds
+# are given from both gauges.
 #   time to first invocation  sluice start -> the function's first call (its stamp)
 #   time to drain             sluice start -> success count reaches COUNT (100 ms grain)
 #   worker-seconds            the gauge integrated until drained, and over HORIZON s
@@ -178,19 +181,21 @@ echo "RESULT scaling_auto first_s=$A_FIRST drain_s=$A_DRAIN ws_drain=$A_WS ws_de
 grep -E "workers [0-9]+ -> [0-9]+" auto.log | sed 's/^/#   /' | head -20 || true
 
 # ---- 3: reaction to a backlog from zero -------------------------------------------
-# wait_zero SECONDS: until sluice_workers_desired is 0.
+# wait_zero SECONDS SINCE: until a sample taken after unix time SINCE shows
+# sluice_workers_desired 0 (a sample from before the last probe ran may still show
+# the zero that probe found).
 wait_zero() {
   local deadline=$((SECONDS + $1))
   while ((SECONDS < deadline)); do
-    [[ $(last_sample auto.samples | awk '{print $3}') == 0 ]] && return 0
+    last_sample auto.samples | awk -v s="$2" '$1 > s + 0.05 && $3 == 0 {ok = 1} END {exit !ok}' && return 0
     sleep 0.1
   done
   return 1
 }
 IDLE_S=$(awk -v d="$IDLE_AFTER" 'BEGIN {n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; print int(n) + 1}')
-REACTS=(); REACTS0=()
+REACTS=(); REACTS0=(); at=$(now)
 for r in $(seq 1 "$REACT_ROUNDS"); do
-  if ! wait_zero $((IDLE_S + WINDOW + 60)); then
+  if ! wait_zero $((IDLE_S + WINDOW + 60)) "$at"; then
     echo "# react: the pool did not scale to zero: $(last_sample auto.samples)"; break
   fi
   # Where in the 2 s lag tick the probe lands decides the reaction (the tick that
