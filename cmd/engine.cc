@@ -237,6 +237,7 @@ void Engine::scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& l
         if (ordering == Ordering::key) o.sources.back().key_lanes = static_cast<uint32_t>(st->lanes);
       }
       o.inflight = st->held;
+      o.busy = static_cast<double>(st->running);
       o.workers = pool->desired;  // the pool's size (busy or idle), as last applied
       o.throughput = pool->meter->update(st->finished);
       const auto d = pool->scaler->tick(o);

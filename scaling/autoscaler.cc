@@ -1,5 +1,7 @@
 #include "scaling/autoscaler.h"
 
+#include <tuple>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -50,6 +52,7 @@ std::string Decision::why() const {
   std::string s = fmt::format("desired {} (lag {}", desired, lag);
   if (lag_seconds) s += fmt::format(" / {:.1f}s", *lag_seconds);
   s += fmt::format(", smoothed {:.0f} -> {}", smoothed_lag, raw);
+  if (kept_for_load) s += fmt::format("; kept for the load: {:.1f} running on average", smoothed_busy);
   if (held_unknown) s += "; held: lag unknown" + (unknown.empty() ? "" : " (" + unknown + ")");
   if (activated) s += "; activated from zero";
   if (scaled_to_zero) s += "; idle: scaled to zero";
@@ -77,13 +80,17 @@ double RateMeter::update(uint64_t total) {
 Autoscaler::Autoscaler(ScalerConfig cfg, const Clock& clock)
     : cfg_(cfg), clock_(clock), desired_(cfg.min) {}
 
-double Autoscaler::smooth(SteadyTime now, double lag) {
-  samples_.push_back({now, lag});
+std::pair<double, double> Autoscaler::smooth(SteadyTime now, double lag, double busy) {
+  samples_.push_back({now, lag, busy});
   while (!samples_.empty() && samples_.front().at <= now - cfg_.smoothing_window)
     samples_.pop_front();
-  double sum = 0;
-  for (const auto& s : samples_) sum += s.lag;
-  return sum / static_cast<double>(samples_.size());
+  double sum = 0, busy_sum = 0;
+  for (const auto& s : samples_) {
+    sum += s.lag;
+    busy_sum += s.busy;
+  }
+  const double n = static_cast<double>(samples_.size());
+  return {sum / n, busy_sum / n};
 }
 
 uint32_t Autoscaler::stabilised(SteadyTime now, uint32_t rec, bool& stabilising) {
@@ -114,6 +121,8 @@ Decision Autoscaler::tick(const Observation& obs) {
   double effective = 0;          // lag with each stuck partition counted as one worker
   uint32_t ordered_with_lag = 0;
   bool uncapped = false;         // a key/none subscription has lag
+  uint32_t ordered_total = 0;    // every ordered lane, with lag or not (caps the busy term)
+  bool any_unordered = false;    // a none (or key without key_lanes) subscription exists
   std::set<std::string> seen;
 
   for (const auto& src : obs.sources) {
@@ -155,6 +164,12 @@ Decision Autoscaler::tick(const Observation& obs) {
       }
     }
     if (src.ordering == Ordering::key && src.key_lanes) ordered_with_lag += *src.key_lanes;
+    if (src.ordering == Ordering::partition)
+      ordered_total += static_cast<uint32_t>(src.partitions.size());
+    else if (src.ordering == Ordering::key && src.key_lanes)
+      ordered_total += *src.key_lanes;
+    else
+      any_unordered = true;
   }
   if (!unknown) std::erase_if(progress_, [&](const auto& kv) { return !seen.contains(kv.first); });
   if (obs.throughput > 0) d.drain_seconds = static_cast<double>(d.lag) / obs.throughput;
@@ -199,18 +214,30 @@ Decision Autoscaler::tick(const Observation& obs) {
     bool ignored = false;
     next = stabilised(now, next, ignored);
   } else {
-    d.smoothed_lag = smooth(now, effective);
-    d.raw = per_target(d.smoothed_lag);
-    uint32_t raw = d.raw;
+    std::tie(d.smoothed_lag, d.smoothed_busy) = smooth(now, effective, obs.busy);
+    const uint32_t for_lag = per_target(d.smoothed_lag);
+    uint32_t raw = for_lag;
     if (raw > desired_ && desired_ > 0 &&
         d.smoothed_lag <= static_cast<double>(desired_) * target * (1 + cfg_.scale_up_tolerance))
       raw = desired_;  // within tolerance of the current capacity: not worth a change
+    // Enough workers for the load arriving now (rule 4's second term), never more
+    // than the ordered lanes can feed when every subscription is ordered.
+    const double keep = d.smoothed_busy * (1 + cfg_.busy_headroom);
+    uint32_t for_load = static_cast<uint32_t>(
+        std::min<double>(std::ceil(keep - 1e-9), std::numeric_limits<uint32_t>::max()));
+    if (!any_unordered) for_load = std::min(for_load, ordered_total);
+    for_load = std::min(for_load, cfg_.max);
+    d.raw = std::max(for_lag, for_load);
+    raw = cap(raw);  // the lag term's caps (rule 5)
+    if (for_load > raw) {
+      raw = for_load;
+      d.kept_for_load = true;
+    }
     if (from_zero) {
       // Activation: size on the instantaneous lag, the window still holds the zeros.
-      raw = std::max({raw, per_target(effective), 1u});
+      raw = std::max({raw, cap(per_target(effective)), 1u});
       d.activated = true;
     }
-    raw = cap(raw);
 
     uint32_t floor = cfg_.min;
     bool to_zero = false;

@@ -20,7 +20,13 @@
 //   3. A partition whose committed offset has not moved for `stuck_samples` ticks while
 //      its lag stayed above zero (and workers were running) is reported as stuck and
 //      counts for at most one worker, so a poison event does not keep adding workers.
-//   4. raw = ceil(smoothed lag / target_lag), the lag averaged over `smoothing_window`.
+//   4. raw = max(ceil(smoothed lag / target_lag), ceil(smoothed busy x (1 +
+//      busy_headroom))), both averaged over `smoothing_window`. The first term drains
+//      a backlog; the second keeps enough workers for the load that is arriving
+//      (Little's law: invocations running at once = rate x duration), so a pool that
+//      keeps up with a steady input is not told it needs almost nobody because its
+//      lag is small — which would shrink it below the input, let lag build, grow it
+//      again, and cycle (measured on the real engine: bench/scaling).
 //   5. Ordered cap: a partition with `ordering: partition` feeds one worker at a time,
 //      so raw is capped at the number of such partitions with lag; an `ordering: key`
 //      subscription adds its `key_lanes` when given; no cap as soon as a `none`
@@ -55,7 +61,8 @@ struct ScalerConfig {
   uint32_t max = 1;
   uint64_t target_lag = 500;           // messages of lag per worker
   Millis idle_after{60000};            // idle this long (min 0) -> zero workers
-  Millis smoothing_window{20000};      // lag is averaged over this window
+  Millis smoothing_window{20000};      // lag (and busy) are averaged over this window
+  double busy_headroom = 0.2;          // workers kept above the invocations running on average
   double scale_up_tolerance = 0.1;     // scale up only past (1 + this) x current capacity
   Millis scale_down_window{30000};     // scale-down stabilisation window
   uint32_t stuck_samples = 15;         // ticks without commit progress -> stuck
@@ -85,6 +92,7 @@ struct Observation {
   std::vector<SourceReading> sources;  // one per subscription of the function
   double throughput = 0;               // events finished per second since the last tick
   uint64_t inflight = 0;               // events the function holds now
+  double busy = 0;                     // invocations running now (not queued)
   uint32_t workers = 0;                // the pool's size now (started workers, busy or idle);
                                        // 0 = nobody consumes, so no partition counts as stuck
 };
@@ -101,8 +109,10 @@ struct StuckPartition {
 
 struct Decision {
   uint32_t desired = 0;
-  uint32_t raw = 0;                 // ceil(smoothed lag / target_lag) before caps and clamps
+  uint32_t raw = 0;                 // rule 4 before caps and clamps
   double smoothed_lag = 0;          // messages, over the smoothing window (stuck capped)
+  double smoothed_busy = 0;         // invocations running, over the smoothing window
+  bool kept_for_load = false;       // the busy term, not the lag, set `raw`
   int64_t lag = 0;                  // this tick's known lag, messages
   std::optional<double> lag_seconds;  // this tick's oldest known lag, seconds
   std::optional<double> drain_seconds;  // lag / throughput, when both are known
@@ -148,6 +158,7 @@ class Autoscaler {
   struct Sample {
     SteadyTime at;
     double lag;
+    double busy;
   };
   struct Recommendation {
     SteadyTime at;
@@ -158,7 +169,8 @@ class Autoscaler {
     uint32_t still = 0;  // consecutive ticks with lag > 0 and the same committed offset
   };
 
-  double smooth(SteadyTime now, double lag);
+  // Averages of lag and busy over the smoothing window, this sample included.
+  std::pair<double, double> smooth(SteadyTime now, double lag, double busy);
   uint32_t stabilised(SteadyTime now, uint32_t recommendation, bool& stabilising);
   void record_direction(uint32_t next);
 
