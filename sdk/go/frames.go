@@ -1,6 +1,7 @@
 package sluice
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,16 +30,28 @@ func protocolErrorf(format string, args ...any) error {
 
 // EncodeFrame serializes a frame with its 4-byte big-endian length prefix.
 func EncodeFrame(f *sluicepb.Frame) ([]byte, error) {
-	body, err := proto.Marshal(f)
+	out, err := appendFrame(nil, f)
 	if err != nil {
 		return nil, err
 	}
-	if len(body) > MaxFrameBytes {
-		return nil, protocolErrorf("frame of %d bytes exceeds the %d-byte limit", len(body), MaxFrameBytes)
+	return out, nil
+}
+
+// appendFrame appends f with its length prefix to dst, serializing it in place (no
+// copy). It returns the grown slice even on error, so that the caller can reuse it.
+func appendFrame(dst []byte, f *sluicepb.Frame) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	out, err := proto.MarshalOptions{}.MarshalAppend(dst, f)
+	if err != nil {
+		return dst[:start], err
 	}
-	out := make([]byte, 4, 4+len(body))
-	binary.BigEndian.PutUint32(out, uint32(len(body)))
-	return append(out, body...), nil
+	n := len(out) - start - 4
+	if n > MaxFrameBytes {
+		return out[:start], protocolErrorf("frame of %d bytes exceeds the %d-byte limit", n, MaxFrameBytes)
+	}
+	binary.BigEndian.PutUint32(out[start:], uint32(n))
+	return out, nil
 }
 
 // DecodeFrame parses one frame body (without its length prefix).
@@ -61,24 +74,94 @@ func ReadFrame(r io.Reader) (*sluicepb.Frame, error) {
 		return nil, io.EOF
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, protocolErrorf("stream ended inside a frame header (%d of 4 bytes)", n)
+		return nil, headerCut(n)
 	}
 	if err != nil {
 		return nil, err
 	}
-	size := binary.BigEndian.Uint32(head[:])
-	if size > MaxFrameBytes {
-		return nil, protocolErrorf("frame length %d exceeds the %d-byte limit (not a sluice frame stream?)", size, MaxFrameBytes)
+	size, err := frameSize(head[:])
+	if err != nil {
+		return nil, err
 	}
 	body := make([]byte, size)
 	n, err = io.ReadFull(r, body)
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, protocolErrorf("stream ended inside a frame (%d of %d bytes)", n, size)
+		return nil, bodyCut(n, size)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return DecodeFrame(body)
+}
+
+func headerCut(n int) error {
+	return protocolErrorf("stream ended inside a frame header (%d of 4 bytes)", n)
+}
+
+func bodyCut(n, size int) error {
+	return protocolErrorf("stream ended inside a frame (%d of %d bytes)", n, size)
+}
+
+func frameSize(head []byte) (int, error) {
+	size := binary.BigEndian.Uint32(head)
+	if size > MaxFrameBytes {
+		return 0, protocolErrorf("frame length %d exceeds the %d-byte limit (not a sluice frame stream?)", size, MaxFrameBytes)
+	}
+	return int(size), nil
+}
+
+// frameReader reads frame bodies from a bufio.Reader without a copy when they fit in
+// its buffer.
+type frameReader struct{ r *bufio.Reader }
+
+// buffered reports whether a whole frame is in the buffer (next will not wait).
+func (fr frameReader) buffered() bool {
+	n := fr.r.Buffered()
+	if n < 4 {
+		return false
+	}
+	head, _ := fr.r.Peek(4)
+	return 4+int(binary.BigEndian.Uint32(head)) <= n
+}
+
+// next returns the next frame's body, valid until the following call; io.EOF at a
+// clean end of stream.
+func (fr frameReader) next() ([]byte, error) {
+	head, err := fr.r.Peek(4)
+	if len(head) < 4 {
+		if err == io.EOF && len(head) == 0 {
+			return nil, io.EOF
+		}
+		if err == io.EOF {
+			return nil, headerCut(len(head))
+		}
+		return nil, err
+	}
+	size, err := frameSize(head)
+	if err != nil {
+		return nil, err
+	}
+	if 4+size > fr.r.Size() {
+		_, _ = fr.r.Discard(4)
+		body := make([]byte, size)
+		n, err := io.ReadFull(fr.r, body)
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, bodyCut(n, size)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	buf, err := fr.r.Peek(4 + size)
+	if len(buf) < 4+size {
+		if err == io.EOF {
+			return nil, bodyCut(len(buf)-4, size)
+		}
+		return nil, err
+	}
+	_, _ = fr.r.Discard(4 + size) // buf stays valid until the next read
+	return buf[4:], nil
 }
 
 // kindName names a frame's kind for error messages.

@@ -61,12 +61,6 @@ func RetryAfter(after time.Duration, err error) error { return &retryError{err, 
 
 type ctxKey struct{}
 
-type invocation struct {
-	w        *worker
-	id       uint64
-	function string
-}
-
 // InvocationID is the id of the invocation ctx belongs to (0 outside a handler).
 func InvocationID(ctx context.Context) uint64 {
 	if inv, ok := ctx.Value(ctxKey{}).(*invocation); ok {
@@ -102,7 +96,7 @@ func Log(ctx context.Context, level Level, msg string) {
 		fmt.Fprintf(stderr, "%s: %s\n", level, msg)
 		return
 	}
-	inv.w.log(inv.id, level, msg)
+	inv.w.log(inv, level, msg)
 }
 
 // Debugf, Infof, Warnf and Errorf log a formatted line (see Log).

@@ -22,7 +22,7 @@ import (
 
 var testdata = filepath.Join("..", "testdata")
 
-var echoBin string
+var echoBin, noopBin string
 
 func TestMain(m *testing.M) {
 	switch os.Getenv("SLUICE_GO_TEST_HELPER") {
@@ -38,10 +38,12 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	echoBin = filepath.Join(dir, "echo")
-	if out, err := exec.Command("go", "build", "-o", echoBin, "./examples/echo").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building examples/echo: %v\n%s", err, out)
-		os.Exit(1)
+	echoBin, noopBin = filepath.Join(dir, "echo"), filepath.Join(dir, "noop")
+	for bin, pkg := range map[string]string{echoBin: "./examples/echo", noopBin: "./examples/noop"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

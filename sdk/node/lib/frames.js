@@ -48,32 +48,55 @@ function decodeFrame(body) {
 }
 
 // Splits a growing byte stream into frames. push() returns the complete frames;
-// end() throws if the stream stopped inside a frame.
+// end() throws if the stream stopped inside a frame. split() hands out the bodies
+// without decoding them (the worker's hot path).
+//
+// A chunk is scanned in place; only the bytes of an incomplete frame are kept, as a
+// list of chunks joined once, when the frame is complete (so a large frame that
+// arrives in many chunks is copied once, not once per chunk).
 class FrameReader {
   constructor() {
-    this.chunks = [];
-    this.size = 0;
+    this.chunks = []; // the start of an incomplete frame
+    this.size = 0; // bytes in this.chunks
+    this.need = 4; // bytes needed before this.chunks can be scanned again
   }
 
-  push(chunk) {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    const frames = [];
-    for (;;) {
-      if (this.size < 4) break;
-      if (this.chunks[0].length < 4) this.chunks = [Buffer.concat(this.chunks, this.size)];
-      const n = this.chunks[0].readUInt32BE(0);
+  // Calls sink.onBody(buf, start, end) for each complete frame body buf[start, end),
+  // in order, until it returns false. Throws ProtocolError on a length above the limit.
+  split(chunk, sink) {
+    let buf = chunk;
+    if (this.size !== 0) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size < this.need) return;
+      buf = Buffer.concat(this.chunks, this.size);
+      this.chunks = [];
+      this.size = 0;
+    }
+    const len = buf.length;
+    let off = 0;
+    while (len - off >= 4) {
+      const n = buf.readUInt32BE(off);
       if (n > MAX_FRAME_BYTES) {
         throw new ProtocolError(
           `frame length ${n} exceeds the ${MAX_FRAME_BYTES}-byte limit (not a sluice frame stream?)`);
       }
-      if (this.size < 4 + n) break; // join the chunks only once the frame is complete
-      const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-      frames.push(decodeFrame(buf.subarray(4, 4 + n)));
-      const rest = buf.subarray(4 + n);
-      this.chunks = rest.length ? [rest] : [];
-      this.size = rest.length;
+      if (len - off - 4 < n) break;
+      const start = off + 4;
+      off = start + n;
+      if (sink.onBody(buf, start, off) === false) return;
     }
+    if (off < len) {
+      const rest = off === 0 ? buf : buf.subarray(off);
+      this.chunks.push(rest);
+      this.size = rest.length;
+      this.need = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : 4;
+    }
+  }
+
+  push(chunk) {
+    const frames = [];
+    this.split(chunk, { onBody: (buf, start, end) => { frames.push(decodeFrame(buf.subarray(start, end))); } });
     return frames;
   }
 
@@ -82,8 +105,7 @@ class FrameReader {
     if (this.size < 4) {
       throw new ProtocolError(`stream ended inside a frame header (${this.size} of 4 bytes)`);
     }
-    const buf = Buffer.concat(this.chunks, this.size);
-    throw new ProtocolError(`stream ended inside a frame (${this.size - 4} of ${buf.readUInt32BE(0)} bytes)`);
+    throw new ProtocolError(`stream ended inside a frame (${this.size - 4} of ${this.need - 4} bytes)`);
   }
 }
 

@@ -5,6 +5,7 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks');
 const crypto = require('node:crypto');
+const codec = require('./codec');
 const pb = require('./frames');
 
 const SDK_NAME = 'sluice-node/0.1.0';
@@ -87,6 +88,7 @@ class Context {
     this.deadline = timeoutMs ? Date.now() + timeoutMs : null;
     this.cancelled = false; // true once sluice cancels the invocation
     this.emitted = [];
+    this.key = undefined; // set by the Worker
     this.ac = null; // made on first use of `signal` (an AbortController is not cheap)
   }
 
@@ -144,33 +146,75 @@ function resultOf(value, ctx) {
   return prune({ id: ctx.id, status: pb.Status.OK, output, contentType, emit });
 }
 
+const RESOLVED = Promise.resolve();
+
+function callHandler(worker, event, ctx) {
+  return worker.handler(event, ctx);
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') &&
+    typeof value.then === 'function';
+}
+
 // Serves one handler over a frame stream: `input` is a readable byte stream, `write`
 // sends bytes to sluice, `done(code)` is called once, with 0 after Goodbye or the end
 // of input (when every invocation has answered) or 2 after a protocol error.
+// `trackContext` runs each handler in the AsyncLocalStorage that run()'s stdout hook
+// reads (to tag printed lines with their invocation); a Worker used on its own does not
+// need it.
+//
+// The hot path: the frames of one input chunk are handled in place (an Invoke is
+// decoded straight into the event object, see codec.js); a handler that returns a
+// value (not a promise) is answered at once, one that returns a promise when it
+// settles. Frames are encoded when sent and queued; the queue goes out in one write
+// once the work that filled it is over: at the end of the input chunk when its
+// handlers all returned values, else in a process.nextTick queued from a microtask,
+// which runs once the microtask queue is empty (so an async handler that needs no
+// I/O is answered in the same write as its logs).
 class Worker {
-  constructor(handler, { maxInflight = 0, write, done, stderr = process.stderr } = {}) {
+  constructor(handler, { maxInflight = 0, write, done, stderr = process.stderr, trackContext = false } = {}) {
     this.handler = handler;
     this.maxInflight = maxInflight;
     this.write = write;
     this.done = done;
     this.stderr = stderr;
+    this.context = trackContext ? current : null;
     this.function = '';
     this.reader = new pb.FrameReader();
     this.state = 'handshake'; // -> serving -> draining -> finished
-    this.inflight = new Map(); // id string -> Context
+    this.inflight = new Map(); // idKey(id) -> Context
     this.pending = []; // encoded frames not yet written
+    this.inData = false; // handling an input chunk: it flushes when done
+    this.awaiting = false; // a handler of this chunk returned a promise
+    this.flushQueued = false;
+    this.flushTick = () => {
+      this.flushQueued = false;
+      this.flush();
+    };
+    this.queueFlush = () => {
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        process.nextTick(this.flushTick);
+      }
+    };
   }
 
-  // Frames sent during one turn of the event loop go out in one write.
+  // Queues an encoded frame; frames queued in one turn go out in one write.
+  sendBytes(bytes) {
+    this.pending.push(bytes);
+    if (!this.inData) this.queueFlush();
+  }
+
   send(frame) {
-    this.pending.push(pb.encodeFrame(frame));
-    if (this.pending.length === 1) setImmediate(() => this.flush());
+    this.sendBytes(pb.encodeFrame(frame));
   }
 
   flush() {
-    if (this.pending.length === 0) return;
-    const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
-    this.pending = [];
+    const n = this.pending.length;
+    if (n === 0) return;
+    const data = n === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    this.pending.length = 0;
     this.write(data);
   }
 
@@ -181,7 +225,7 @@ class Worker {
 
   log(message, level = 'info', id = 0) {
     if (this.state === 'finished') return;
-    this.send({ log: prune({ id, level: LEVELS[level] || pb.Level.INFO, message: String(message) }) });
+    this.sendBytes(codec.encodeLog(id, LEVELS[level] || pb.Level.INFO, String(message)));
   }
 
   start(input) {
@@ -223,16 +267,38 @@ class Worker {
 
   onData(chunk) {
     if (this.state === 'finished' || this.state === 'draining') return;
-    let frames;
+    this.inData = true;
     try {
-      frames = this.reader.push(chunk);
+      this.reader.split(chunk, this);
     } catch (e) {
+      this.inData = false;
+      this.awaiting = false;
       return this.fail(e.message);
     }
-    for (const frame of frames) {
-      if (this.state !== 'handshake' && this.state !== 'serving') return;
-      this.onFrame(frame);
+    this.inData = false;
+    if (this.awaiting) {
+      // Promises of this chunk may settle in the microtasks that run next: what is
+      // queued now goes out with their answers (an answer queues a flush itself).
+      this.awaiting = false;
+      if (this.pending.length !== 0) RESOLVED.then(this.queueFlush);
+    } else {
+      this.flush();
     }
+  }
+
+  // One frame body of the chunk being handled; false stops the chunk.
+  onBody(buf, start, end) {
+    if (this.state === 'serving') {
+      const inv = codec.decodeInvoke(buf, start, end);
+      if (inv !== null) {
+        this.invoke(inv.id, inv.timeoutMs, inv.event);
+        return this.state === 'serving';
+      }
+    } else if (this.state !== 'handshake') {
+      return false;
+    }
+    this.onFrame(pb.decodeFrame(buf.subarray(start, end)));
+    return this.state === 'handshake' || this.state === 'serving';
   }
 
   onFrame(frame) {
@@ -250,10 +316,13 @@ class Worker {
       this.state = 'serving';
       return;
     }
-    if (kind === 'invoke') return this.invoke(frame.invoke);
+    if (kind === 'invoke') {
+      const inv = frame.invoke;
+      const event = pb.Event.toObject(inv.event || {}, { longs: Number, defaults: true, arrays: true });
+      return this.invoke(inv.id, inv.timeoutMs, event);
+    }
     if (kind === 'cancel') {
-      const key = String(frame.cancel.id);
-      const ctx = this.inflight.get(key);
+      const ctx = this.inflight.get(codec.idKey(frame.cancel.id));
       // ctx.signal aborts; the handler's Result still goes out when it settles, so
       // sluice sees the worker is alive.
       if (ctx) ctx.cancel();
@@ -267,37 +336,123 @@ class Worker {
     return this.fail(`unexpected ${snake(kind)} frame from sluice after the handshake`);
   }
 
-  invoke(inv) {
-    const key = String(inv.id);
-    if (this.inflight.has(key)) return this.fail(`Invoke id ${key} is already in flight`);
-    const ctx = new Context(this, inv.id, inv.timeoutMs);
+  invoke(id, timeoutMs, event) {
+    const key = codec.idKey(id);
+    if (this.inflight.has(key)) return this.fail(`Invoke id ${String(id)} is already in flight`);
+    const ctx = new Context(this, id, timeoutMs);
+    ctx.key = key; // of this.inflight
     this.inflight.set(key, ctx);
-    const event = pb.Event.toObject(inv.event || {}, { longs: Number, defaults: true, arrays: true });
-    current.run(ctx, async () => {
-      let result;
-      try {
-        result = resultOf(await this.handler(event, ctx), ctx);
-      } catch (e) {
-        if (e instanceof Reject) {
-          result = prune({ id: inv.id, status: pb.Status.REJECTED, errorMessage: e.message || 'rejected' });
-        } else if (e instanceof Retry) {
-          result = prune({ id: inv.id, status: pb.Status.ERROR, errorMessage: e.message || 'retry',
-                           retryAfterMs: Math.max(0, Math.floor(e.afterMs)) });
-        } else {
-          result = prune({ id: inv.id, status: pb.Status.ERROR, errorMessage: String(e) });
-          if (e && e.stack) this.log(e.stack, 'error', inv.id);
+    let value;
+    let thenable;
+    try {
+      value = this.context ? this.context.run(ctx, callHandler, this, event, ctx) : this.handler(event, ctx);
+      thenable = isThenable(value);
+    } catch (e) {
+      return this.failed(ctx, e);
+    }
+    if (thenable) {
+      // A native promise is awaited directly; any other thenable through a promise
+      // (as `await` does it).
+      const p = value instanceof Promise ? value : Promise.resolve(value);
+      p.then((v) => this.succeeded(ctx, v), (e) => this.failed(ctx, e));
+      this.awaiting = true;
+    } else {
+      this.succeeded(ctx, value);
+    }
+  }
+
+  // The handler returned (or its promise resolved to) `value`.
+  succeeded(ctx, value) {
+    if (this.state === 'finished') return; // after a protocol error
+    let bytes;
+    if (ctx.emitted.length === 0) {
+      // The common shapes, encoded directly.
+      let output;
+      let contentType = '';
+      let fast = true;
+      if (value === undefined || value === null) {
+        output = null;
+      } else if (value instanceof Uint8Array) {
+        output = value;
+      } else if (typeof value === 'string') {
+        output = Buffer.from(value, 'utf8');
+        contentType = 'text/plain; charset=utf-8';
+      } else if (value instanceof Response) {
+        output = value.output;
+        contentType = value.contentType;
+        if (typeof output === 'string') {
+          output = Buffer.from(output, 'utf8');
+          contentType = contentType || 'text/plain; charset=utf-8';
+        }
+        fast = (output === undefined || output === null || output instanceof Uint8Array) &&
+          (contentType === undefined || contentType === null || typeof contentType === 'string') &&
+          Array.isArray(value.emit) && value.emit.length === 0;
+      } else {
+        fast = false;
+      }
+      if (fast) {
+        try {
+          bytes = codec.encodeResult(ctx.id, pb.Status.OK, output, contentType);
+        } catch (e) {
+          bytes = this.unsendable(ctx, e);
         }
       }
-      if (this.state === 'finished') return; // after a protocol error
-      this.inflight.delete(key);
+    }
+    if (bytes === undefined) {
+      let result;
       try {
-        this.send({ result });
+        result = resultOf(value, ctx);
       } catch (e) {
-        this.send({ result: prune({ id: inv.id, status: pb.Status.ERROR,
-                                    errorMessage: `result cannot be sent: ${e.message}` }) });
+        return this.failed(ctx, e);
       }
-      this.finishIfDrained();
-    });
+      try {
+        bytes = pb.encodeFrame({ result });
+      } catch (e) {
+        bytes = this.unsendable(ctx, e);
+      }
+    }
+    this.answer(ctx, bytes);
+  }
+
+  // The handler threw (or its promise rejected with) `e`.
+  failed(ctx, e) {
+    if (this.state === 'finished') return; // after a protocol error
+    let bytes;
+    try {
+      if (e instanceof Reject) {
+        bytes = codec.encodeResult(ctx.id, pb.Status.REJECTED, null, '', String(e.message || 'rejected'));
+      } else if (e instanceof Retry) {
+        bytes = codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', String(e.message || 'retry'),
+                                   Math.max(0, Math.floor(e.afterMs)));
+      } else {
+        const message = describe(e);
+        if (e && e.stack) this.log(e.stack, 'error', ctx.id);
+        bytes = codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', message);
+      }
+    } catch (err) {
+      bytes = this.unsendable(ctx, err);
+    }
+    this.answer(ctx, bytes);
+  }
+
+  unsendable(ctx, e) {
+    return codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', `result cannot be sent: ${e.message}`);
+  }
+
+  answer(ctx, bytes) {
+    this.inflight.delete(ctx.key);
+    this.sendBytes(bytes);
+    this.finishIfDrained();
+  }
+}
+
+// String(e) for the Result of a handler error, even for a value that cannot be turned
+// into a string.
+function describe(e) {
+  try {
+    return String(e);
+  } catch (_) {
+    return 'the handler threw a value that cannot be converted to a string';
   }
 }
 
@@ -320,26 +475,29 @@ function run(handler, { maxInflight = 0 } = {}) {
     process.exit(EXIT_PROTOCOL);
   }
   const rawWrite = stdout.write.bind(stdout);
-  const partial = new Map();
+  const partial = new Map(); // idKey -> [id, the text after the last newline]
   let worker;
   stdout.write = (chunk, encoding, cb) => {
     const ctx = current.getStore();
     const id = ctx ? ctx.id : 0;
-    const key = String(id);
-    const text = (partial.get(key) || '') +
+    const key = ctx ? ctx.key : 0;
+    const held = partial.get(key);
+    const text = (held ? held[1] : '') +
       (typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
     const lines = text.split('\n');
     const rest = lines.pop();
-    if (rest) partial.set(key, rest); else partial.delete(key);
+    if (rest) partial.set(key, [id, rest]); else partial.delete(key);
     for (const line of lines) worker.log(line, 'info', id);
     if (typeof encoding === 'function') encoding(); else if (typeof cb === 'function') cb();
     return true;
   };
   worker = new Worker(handler, {
     maxInflight,
+    trackContext: true,
     write: (buf) => rawWrite(buf),
     done: (code) => {
-      for (const [key, rest] of partial) worker.log(rest, 'info', Number(key));
+      // Lines printed without a final newline (the worker is finished: sent directly).
+      for (const [id, rest] of partial.values()) worker.pending.push(codec.encodeLog(id, pb.Level.INFO, rest));
       partial.clear();
       worker.flush();
       rawWrite(Buffer.alloc(0), () => process.exit(code));

@@ -22,7 +22,8 @@ function cancel(id) {
   return sluice.encodeFrame({ cancel: { id } });
 }
 
-// Runs a Worker in-process on `input`; resolves to { code, frames, stderr }.
+// Runs a Worker in-process on `input` (a Buffer: one chunk, or an array of chunks);
+// resolves to { code, frames, stderr, writes (the frame kinds of each write) }.
 function serve(handler, input, options = {}) {
   return new Promise((resolve, reject) => {
     const out = [];
@@ -35,11 +36,17 @@ function serve(handler, input, options = {}) {
       stderr: { write: (s) => { stderr += s; } },
       done: (code) => {
         clearTimeout(timer);
-        resolve({ code, frames: sluice.readFrames(Buffer.concat(out)), stderr });
+        resolve({ code, frames: sluice.readFrames(Buffer.concat(out)), stderr,
+                  writes: out.map((w) => sluice.readFrames(w).map((f) => f.kind)) });
       },
     });
     worker.start(stream);
-    stream.end(input);
+    if (Array.isArray(input)) {
+      for (const chunk of input) stream.write(chunk);
+      stream.end();
+    } else {
+      stream.end(input);
+    }
   });
 }
 

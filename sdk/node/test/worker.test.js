@@ -164,3 +164,125 @@ test('ctx.emit fills the function source and a UUID id', async () => {
   assert.match(ev.id, /^[0-9a-f-]{36}$/);
   assert.equal(results(r.frames)[0].emit[0].type, 't.x');
 });
+
+const NOOP = path.join(__dirname, '..', 'examples', 'noop', 'main.js');
+
+test('noop example: success, no output, no log', () => {
+  const r = runProc([NOOP], fixtures('hello_ack', 'invoke', 'invoke_fanout', 'invoke_poison', 'goodbye'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.frames[0].kind, 'hello');
+  assert.deepEqual(r.frames.slice(1).map((f) => f.kind), ['result', 'result', 'result']);
+  const ids = ['invoke', 'invoke_fanout', 'invoke_poison'].map((n) => sluice.readFrames(fixture(n))[0].invoke.id);
+  assert.deepEqual(resultBytes(r.frames),
+    ids.map((id) => sluice.encodeFrame({ result: { id, status: sluice.Status.OK } }).toString('hex')).sort());
+});
+
+// Handlers that answer without a promise, and the same handlers made async: same Results.
+test('synchronous handlers are answered like async ones', async () => {
+  const thenable = (v) => ({ then(resolve) { resolve(v); } });
+  const sync = (event, ctx) => {
+    switch (event.data.toString()) {
+      case 'retry': throw new sluice.Retry('boom', { afterMs: 1500 });
+      case 'fail': throw new TypeError('bad value');
+      case 'reject': throw new sluice.Reject('never');
+      case 'str': return 'héllo';
+      case 'json': return { a: [1, 2] };
+      case 'bigint': return 10n;
+      case 'huge': return Buffer.alloc(sluice.MAX_FRAME_BYTES + 1);
+      case 'resp': return new sluice.Response('out', { contentType: 'text/x' });
+      case 'resp-bytes': return new sluice.Response(Buffer.from('b'));
+      case 'resp-emit': return new sluice.Response(null, { emit: [{ id: 'x', type: 't', data: Buffer.from('d') }] });
+      case 'emit': ctx.emit(Buffer.from('E'), { type: 't.e', id: 'e-1' }); return 'emitted';
+      case 'bytes': return new Uint8Array([1, 2]);
+      case 'empty': return '';
+      case 'thenable': return thenable('then');
+      case 'bad-then': return { get then() { throw new Error('no then'); } };
+      default: return undefined;
+    }
+  };
+  const names = ['retry', 'fail', 'reject', 'str', 'json', 'bigint', 'huge', 'resp', 'resp-bytes', 'resp-emit', 'emit',
+    'bytes', 'empty', 'thenable', 'bad-then', 'none'];
+  const input = Buffer.concat([fixture('hello_ack'), ...names.map((n, i) => invoke(i + 1, n)), fixture('goodbye')]);
+  const a = await serve(sync, input);
+  const b = await serve(async (event, ctx) => sync(event, ctx), input);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(results(a.frames).length, names.length);
+  assert.deepEqual(resultBytes(a.frames), resultBytes(b.frames));
+  const byId = new Map(results(a.frames).map((x) => [Number(x.id), x]));
+  const of = (name) => byId.get(names.indexOf(name) + 1);
+  assert.deepEqual(sluice.encodeFrame({ result: of('retry') }).subarray(4),
+                   sluice.encodeFrame({ result: { ...sluice.readFrames(fixture('result_error'))[0].result, id: 1 } })
+                     .subarray(4));
+  assert.equal(of('fail').errorMessage, 'TypeError: bad value');
+  assert.equal(of('reject').status, sluice.Status.REJECTED);
+  assert.equal(of('bigint').status, sluice.Status.ERROR);
+  assert.match(of('huge').errorMessage, /^result cannot be sent: frame of 67108879 bytes exceeds/);
+  assert.equal(of('resp').contentType, 'text/x');
+  assert.equal(of('resp-emit').emit[0].id, 'x');
+  assert.equal(of('emit').emit[0].id, 'e-1');
+  assert.equal(of('thenable').output.toString(), 'then');
+  assert.equal(of('bad-then').errorMessage, 'Error: no then');
+  assert.ok(a.frames.some((f) => f.kind === 'log' && Number(f.log.id) === names.indexOf('fail') + 1 &&
+                                 f.log.message.startsWith('TypeError: bad value\n    at ')));
+});
+
+test('one write per input chunk for synchronous handlers', async () => {
+  const input = Buffer.concat([fixture('hello_ack'), invoke(1, 'a'), invoke(2, 'b'), invoke(3, 'c')]);
+  const r = await serve((event, ctx) => {
+    ctx.info(`got ${event.id}`);
+    return event.data;
+  }, [input, fixture('goodbye')]);
+  assert.equal(r.code, 0, r.stderr);
+  // The three logs and three Results of the chunk go out together.
+  const answers = r.writes.map((kinds) => kinds.filter((k) => k !== 'hello')).filter((kinds) => kinds.length);
+  assert.deepEqual(answers, [['log', 'result', 'log', 'result', 'log', 'result']]);
+});
+
+test('an async handler that needs no I/O is answered in one write with its logs', async () => {
+  const r = await serve(async (event, ctx) => {
+    ctx.info('before');
+    await null;
+    await Promise.resolve();
+    ctx.info('after');
+    return event.data;
+  }, [Buffer.concat([fixture('hello_ack'), invoke(1, 'a'), invoke(2, 'b')])]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(results(r.frames).map((x) => `${x.id}:${x.output}`), ['1:a', '2:b']);
+  const answers = r.writes.map((kinds) => kinds.filter((k) => k !== 'hello')).filter((kinds) => kinds.length);
+  assert.deepEqual(answers, [['log', 'log', 'log', 'log', 'result', 'result']]);
+});
+
+test('frames split at every byte, and a large frame in many chunks', async () => {
+  const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'z');
+  const input = Buffer.concat([fixture('hello_ack'), invoke(1, 'one'), invoke(2, big), cancel(9), invoke(3, 'three'),
+    fixture('goodbye')]);
+  const head = input.subarray(0, fixture('hello_ack').length + invoke(1, 'one').length + 10);
+  const chunks = [...head].map((b) => Buffer.from([b]));
+  for (let off = head.length; off < input.length; off += 65536) chunks.push(input.subarray(off, off + 65536));
+  const r = await serve((event) => event.data, chunks);
+  assert.equal(r.code, 0, r.stderr);
+  const got = results(r.frames).map((x) => [Number(x.id), x.output]);
+  assert.deepEqual(got.map(([id]) => id), [1, 2, 3]);
+  assert.equal(got[0][1].toString(), 'one');
+  assert.ok(got[1][1].equals(big));
+  assert.equal(got[2][1].toString(), 'three');
+});
+
+test('console.log after an await is tagged with its invocation', () => {
+  const script = `
+    const sluice = require(${JSON.stringify(path.join(__dirname, '..'))});
+    sluice.run(async (event) => {
+      // Both invocations are in flight across turns of the event loop.
+      for (let i = event.data.toString() === 'slow' ? 3 : 1; i > 0; i--) await new Promise((r) => setImmediate(r));
+      console.log('late', event.id);
+      await null;
+      process.stdout.write('part ');
+      return null;
+    });`;
+  const r = runProc(['-e', script], Buffer.concat([fixture('hello_ack'), invoke(21, 'slow'), invoke(22, 'fast'),
+    fixture('goodbye')]));
+  assert.equal(r.code, 0, r.stderr);
+  const logs = r.frames.filter((f) => f.kind === 'log').map((f) => `${f.log.id}:${f.log.message}`);
+  assert.deepEqual(logs.sort(), ['21:late ev-21', '21:part ', '22:late ev-22', '22:part '], logs.join());
+});
