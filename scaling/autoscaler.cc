@@ -188,7 +188,7 @@ Decision Autoscaler::tick(const Observation& obs) {
   };
   auto cap = [&](uint32_t n) {
     if (!uncapped && n > ordered_with_lag) {
-      d.capped_by_partitions = true;
+      d.capped_by_partitions = d.lag > 0;  // with no lag at all there is nothing to cap
       n = ordered_with_lag;
     }
     if (n > cfg_.max) {
@@ -227,6 +227,9 @@ Decision Autoscaler::tick(const Observation& obs) {
         std::min<double>(std::ceil(keep - 1e-9), std::numeric_limits<uint32_t>::max()));
     if (!any_unordered) for_load = std::min(for_load, ordered_total);
     for_load = std::min(for_load, cfg_.max);
+    if (for_load > desired_ && desired_ > 0 &&
+        static_cast<double>(for_load) <= desired_ * (1 + cfg_.scale_up_tolerance))
+      for_load = desired_;  // the headroom covers it: not worth a change
     d.raw = std::max(for_lag, for_load);
     raw = cap(raw);  // the lag term's caps (rule 5)
     if (for_load > raw) {
