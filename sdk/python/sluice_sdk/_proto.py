@@ -94,39 +94,58 @@ def read_frame(stream):
 
 
 class FrameSplitter:
-    """Splits a byte stream that arrives in chunks into frames."""
+    """Splits a byte stream that arrives in chunks into frames.
+
+    A chunk that holds whole frames (the usual case) is sliced directly; the bytes of a
+    frame that spans chunks are kept as a list and joined once, when it is complete."""
 
     def __init__(self):
-        self._buf = bytearray()
+        self._parts = []  # bytes of an incomplete frame
+        self._have = 0  # their total length
+        self._need = 0  # the length of that frame with its header, once known
 
     def push(self, chunk):
         """Add bytes; return the frames now complete (raises ProtocolError)."""
-        buf = self._buf
-        buf += chunk
+        if not self._parts and len(chunk) >= 4 and _HEADER.unpack_from(chunk)[0] == len(chunk) - 4:
+            return [decode_frame(chunk[4:])]  # exactly one frame
+        if self._parts:
+            self._parts.append(chunk)
+            self._have += len(chunk)
+            if self._have < self._need:
+                return []
+            buf = b"".join(self._parts)
+            self._parts = []
+        else:
+            buf = chunk
         frames = []
         pos = 0
-        while len(buf) - pos >= 4:
+        end = len(buf)
+        while end - pos >= 4:
             (n,) = _HEADER.unpack_from(buf, pos)
             if n > MAX_FRAME_BYTES:
                 raise ProtocolError(f"frame length {n} exceeds the {MAX_FRAME_BYTES}-byte limit "
                                     "(not a sluice frame stream?)")
-            if len(buf) - pos - 4 < n:
+            if end - pos - 4 < n:
+                self._need = 4 + n
                 break
-            frames.append(decode_frame(bytes(buf[pos + 4:pos + 4 + n])))
+            frames.append(decode_frame(buf[pos + 4:pos + 4 + n]))
             pos += 4 + n
-        if pos:
-            del buf[:pos]
+        else:
+            self._need = 4  # the header itself, if any of it arrived
+        if pos < end:
+            self._parts.append(buf[pos:])
+            self._have = end - pos
         return frames
 
     def end(self):
         """The stream ended: raises ProtocolError if it stopped inside a frame."""
-        left = len(self._buf)
-        if left == 0:
+        left = b"".join(self._parts)
+        if not left:
             return
-        if left < 4:
-            raise ProtocolError(f"stream ended inside a frame header ({left} of 4 bytes)")
-        (n,) = _HEADER.unpack_from(self._buf, 0)
-        raise ProtocolError(f"stream ended inside a frame ({left - 4} of {n} bytes)")
+        if len(left) < 4:
+            raise ProtocolError(f"stream ended inside a frame header ({len(left)} of 4 bytes)")
+        (n,) = _HEADER.unpack_from(left, 0)
+        raise ProtocolError(f"stream ended inside a frame ({len(left) - 4} of {n} bytes)")
 
 
 def read_frames(data):

@@ -1,13 +1,16 @@
 """The worker side of the stdio protocol v1: handshake, invocations, logs, shutdown.
 
-Threads: the asyncio loop runs in the thread that called `run`; one daemon thread reads
-frames from stdin; sync handlers run in a thread pool. Frames are written to the private
-copy of the original stdout under a lock, from any of those threads.
+Threads (see Worker): a sync handler is called on the thread that reads the frames when
+nothing else is in flight, else in a thread pool; an async handler runs on the asyncio
+loop, which reads the frames itself. Frames are written to the private copy of the
+original stdout under a lock, from any of those threads, one write per batch.
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import contextvars
+import functools
 import inspect
 import json
 import os
@@ -65,6 +68,9 @@ def new_event(data, type, *, source="", id="", subject="", content_type="", exte
     return ev
 
 
+_HEADER = pb._HEADER
+_EAGER_TASKS = sys.version_info >= (3, 12)
+_OK = pb.Result.OK
 _LEVELS = {"debug": pb.Log.DEBUG, "info": pb.Log.INFO, "warn": pb.Log.WARN,
            "warning": pb.Log.WARN, "error": pb.Log.ERROR}
 
@@ -166,16 +172,45 @@ def _is_async(handler):
         getattr(handler, "__call__", None))
 
 
+# Reads take at most this much: a pipe holds 64 KiB, and a larger read buffer would be
+# allocated with mmap (and freed with munmap) on every read.
+_READ_CHUNK = 1 << 16
+# A sync handler called on the reading thread that is still running after one to two of
+# these intervals makes another thread take over reading, so that Cancel frames and
+# further invocations are not held up behind it.
+_TAKEOVER_INTERVAL_S = 0.002
+# The watcher thread sleeps (until the next such call) after this many idle intervals.
+_WATCHER_IDLE_INTERVALS = 10
+# While the last handler call on the reading thread took less than this (about what a
+# hand-off to a pool thread costs), the reader also calls the handler for an Invoke when
+# more frames wait behind it: one after the other beats a round trip through the pool.
+_QUICK_CALL_S = 50e-6
+
+
 class Worker:
-    """Serves one handler over a frame stream (a binary reader and a writable fd)."""
+    """Serves one handler over a frame stream (a binary reader and a writable fd).
+
+    Sync handler: the thread in `serve` reads the frames. An Invoke that arrives while
+    nothing else is in flight is handled right there (if more frames wait behind it: only
+    while the handler's calls are quick): the handler is called, and its Result goes out
+    in one write together with the Log frames it made. Other invocations go to the thread
+    pool. A watcher thread hands the reading over to a new thread when a handler called
+    this way runs longer than a few ms. At most `threads` handler calls run at once.
+
+    Async handler: the asyncio loop reads the frames (add_reader), runs each invocation as
+    a task, and writes the frames made in one loop iteration together.
+    """
 
     def __init__(self, handler, rstream, wfd, *, max_inflight=None, threads=None):
         self.handler = handler
         self._arity = _arity(handler)
         self._async = _is_async(handler)
         self._r = rstream
+        try:
+            self._rfd = rstream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._rfd = None
         self._wfd = wfd
-        self._wlock = threading.Lock()
         self.function = ""
         if threads is None:
             threads = min(32, (os.cpu_count() or 1) + 4)
@@ -185,33 +220,72 @@ class Worker:
             # thread frees up instead of a round trip away
             max_inflight = 0 if self._async else 2 * threads
         self.max_inflight = max_inflight
-        self._inflight = {}  # id -> (task or None, ctx), under _ilock
+        # id -> (task or None, ctx), under _ilock; the reader adds, whoever answers removes
+        # (a sync call on the reader, when nothing else is in flight, goes without the lock)
+        self._inflight = {}
         self._ilock = threading.Lock()
         self._on_drained = None  # set at shutdown: called when _inflight empties
-        self._loop = None  # set while the loop runs: send() batches its frames
-        self._loop_thread = None
+        # output, under _wlock: the frames of thread _gather (the loop thread, or a reader
+        # running a handler) wait in _pending until its next write or flush
+        self._wlock = threading.Lock()
         self._pending = []
-        self._pool = None
+        self._gather = None
+        self._loop = None  # set while the asyncio loop runs: it flushes _pending
+        self._feeding = False  # the loop is handling frames or a result: it flushes after
+        self._flush_soon = False  # a flush is scheduled on the loop
+        self._splitter = pb.FrameSplitter()  # the reader's (the loop's for async handlers)
+        # sync handlers
+        self._pool = None  # made by the reader on first use
+        self._batch = collections.deque()  # frames read, not handled yet: the reader's
+        # A handler call on the reader is numbered (_inline_seq) and holds a claim while it
+        # runs. The reader and the watcher both pop the claim when done with it (dict.pop is
+        # atomic): whoever pops it first decides. The watcher popping it is a takeover.
+        self._inline_seq = 0
+        self._claims = {}
+        self._watcher_wake = threading.Condition()
+        self._watcher_parked = False
+        self._quick = True  # the last handler call on the reader was quick (the reader's)
+        # handler calls running at once, inline ones after a takeover included
+        self._slots = threading.BoundedSemaphore(threads)
+        self._done = threading.Event()
+        self._exit = None
+        self._serving = None  # the thread in serve()
+        # run() sets it: ends the process at once after a protocol error that a reader
+        # other than the serving thread (busy in a handler) ran into
+        self.abort = None
 
     # --- output
     def send(self, frame):
-        """Write a frame. On the loop thread, frames are gathered and written once per
-        loop iteration; from other threads, at once (after what is gathered)."""
-        data = pb.encode_frame(frame)
-        loop = self._loop
+        """Write a frame (from any thread)."""
+        self._send_bytes(pb.encode_frame(frame))
+
+    def _send_bytes(self, data, gatherer=None):
+        """Write encoded frames. The gathering thread's frames wait in _pending, unless it
+        passes gatherer (its own id) to stop gathering; every write takes along what waits
+        in _pending first, so frames stay in order."""
         with self._wlock:
-            if loop is not None and threading.get_ident() == self._loop_thread:
-                self._pending.append(data)
-                if len(self._pending) == 1:
-                    loop.call_soon(self.flush)
-                return
+            gather = self._gather
+            if gather is not None:
+                if gatherer is None and gather == threading.get_ident():
+                    self._pending.append(data)
+                    if self._loop is not None and not self._flush_soon and not self._feeding:
+                        self._flush_soon = True
+                        self._loop.call_soon(self.flush)
+                    return
+                if gatherer == gather:
+                    self._gather = None
             if self._pending:
-                data = b"".join(self._pending) + data
+                self._pending.append(data)
+                data = b"".join(self._pending)
                 self._pending.clear()
-            self._write(data)
+            if data:
+                n = os.write(self._wfd, data)
+                if n < len(data):
+                    self._write(memoryview(data)[n:])
 
     def flush(self):
         with self._wlock:
+            self._flush_soon = False
             if self._pending:
                 data = b"".join(self._pending)
                 self._pending.clear()
@@ -224,9 +298,16 @@ class Worker:
             view = view[n:]
 
     def log(self, message, level="info", invocation_id=0):
-        lvl = _LEVELS.get(str(level).lower(), pb.Log.INFO)
+        lvl = _LEVELS.get(level) if type(level) is str else None
+        if lvl is None:
+            lvl = _LEVELS.get(str(level).lower(), pb.Log.INFO)
+        frame = pb.Frame()
+        entry = frame.log
+        entry.id = invocation_id
+        entry.level = lvl
+        entry.message = str(message)
         try:
-            self.send(pb.Frame(log=pb.Log(id=invocation_id, level=lvl, message=str(message))))
+            self.send(frame)
         except OSError:
             pass  # sluice is gone; the result path reports it
 
@@ -260,151 +341,309 @@ class Worker:
             return self._fail(str(e))
         except OSError as e:
             return self._fail(f"cannot talk to sluice: {e}")
-        if not self._async:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self._threads, "sluice-handler")
-        try:
+        if self._async:
             return asyncio.run(self._main())
+        return self._serve_sync()
+
+    def _read_chunk(self):
+        if self._rfd is not None:
+            return os.read(self._rfd, _READ_CHUNK)
+        return getattr(self._r, "read1", self._r.read)(_READ_CHUNK)
+
+    # --- sync handlers
+    def _serve_sync(self):
+        self._serving = threading.get_ident()
+        threading.Thread(target=self._watch, name="sluice-watcher", daemon=True).start()
+        try:
+            self._read_loop()
+            self._done.wait()  # another reader took over and finishes
         finally:
+            self._done.set()
+            with self._watcher_wake:
+                self._watcher_wake.notify()
             if self._pool:
                 self._pool.shutdown(wait=False)
+        self.flush()
+        return self._exit
 
-    async def _main(self):
-        loop = asyncio.get_running_loop()
-        frames = asyncio.Queue()
-
-        def reader():
-            # One read takes whatever has arrived; its frames go to the loop as one batch.
-            splitter = pb.FrameSplitter()
-            fileno = self._r.fileno() if hasattr(self._r, "fileno") else None
-            while True:
-                try:
-                    chunk = os.read(fileno, 1 << 20) if fileno is not None else self._r.read(1 << 20)
-                    if chunk:
-                        batch = splitter.push(chunk)
-                    else:
-                        splitter.end()
-                        batch = [None]
-                except (ProtocolError, OSError) as e:
-                    batch = [e]
-                if batch:
-                    loop.call_soon_threadsafe(frames.put_nowait, batch)
-                if batch and not isinstance(batch[-1], pb.Frame):
-                    return
-
-        self._loop = loop
-        self._loop_thread = threading.get_ident()
-        try:
-            return await self._serve_frames(loop, frames, reader)
-        finally:
-            self._loop = None
-            self.flush()
-
-    async def _serve_frames(self, loop, frames, reader):
-        threading.Thread(target=reader, name="sluice-reader", daemon=True).start()
-        batch = []
+    def _read_loop(self):
+        """Read and handle frames until the input ends or the watcher hands the reading to
+        another thread (while this one runs a handler)."""
+        me = threading.get_ident()
+        batch = self._batch
+        inflight = self._inflight
+        claims = self._claims
+        handler = self.handler
+        two_args = self._arity == 2
+        fd = self._rfd
+        push = self._splitter.push
         while True:
             if not batch:
-                batch = await frames.get()
-                batch.reverse()
-            item = batch.pop()
-            if item is None:
-                break  # end of input: finish what we hold
-            if isinstance(item, Exception):
-                return self._fail(str(item))
-            kind = item.WhichOneof("kind")
+                try:
+                    chunk = os.read(fd, _READ_CHUNK) if fd is not None else self._read_chunk()
+                    if chunk:
+                        batch.extend(push(chunk))
+                        continue
+                    self._splitter.end()
+                except (ProtocolError, OSError) as e:
+                    return self._finish(self._fail(str(e)))
+                return self._finish(0)  # end of input: finish what we hold
+            frame = batch.popleft()
+            kind = frame.WhichOneof("kind")
             if kind == "invoke":
-                inv = item.invoke
+                inv = frame.invoke
                 ctx = Context(self, inv.id, inv.timeout_ms)
+                if not inflight and (self._quick or not batch):
+                    # Nothing else in flight: call the handler on this thread. (Only the
+                    # reader adds to _inflight, so it stays this way.)
+                    inflight[inv.id] = (None, ctx)
+                    self._gather = me  # its logs go out with its Result (or at a takeover)
+                    seq = self._inline_seq + 1
+                    self._inline_seq = seq
+                    claims[seq] = True
+                    if self._watcher_parked:
+                        with self._watcher_wake:
+                            self._watcher_wake.notify()
+                    token = _current.set(ctx)
+                    start = time.perf_counter()
+                    try:
+                        answer = self._outcome(inv, ctx, handler, (inv.event, ctx) if two_args else (inv.event,))
+                    except BaseException:  # SystemExit, KeyboardInterrupt: no answer, but the logs
+                        self._send_bytes(b"", me)
+                        raise
+                    finally:
+                        _current.reset(token)
+                    self._quick = time.perf_counter() - start < _QUICK_CALL_S
+                    if claims.pop(seq, None) is None:  # the watcher has started another reader
+                        try:
+                            self._answer(answer, me)
+                        except OSError:
+                            pass
+                        self._slots.release()  # taken by the watcher for this call
+                        return
+                    # Still the only reader, and the pool is idle: no one else touches
+                    # _inflight. The Result goes out with the logs gathered before it.
+                    result = answer.result
+                    if result.status:
+                        body = answer.SerializeToString()
+                        if len(body) > pb.MAX_FRAME_BYTES:
+                            body = _too_large(answer, len(body))
+                        data = _HEADER.pack(len(body)) + body
+                    else:
+                        data = b""
+                    try:
+                        self._send_bytes(data, me)
+                    except OSError:
+                        pass  # sluice is gone: the read ends
+                    del inflight[result.id]
+                    continue
                 with self._ilock:
-                    if inv.id in self._inflight:
-                        return self._fail(f"Invoke id {inv.id} is already in flight")
-                    self._inflight[inv.id] = (None, ctx)
-                if self._async:
-                    task = loop.create_task(self._invoke_async(inv, ctx))
-                    task.add_done_callback(self._cancelled_before_start)
-                    self._inflight[inv.id] = (task, ctx)
-                else:
-                    self._pool.submit(self._invoke_sync, inv, ctx)
+                    if inv.id in inflight:
+                        return self._finish(self._fail(f"Invoke id {inv.id} is already in flight"))
+                    inflight[inv.id] = (None, ctx)
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(self._threads, "sluice-handler")
+                self._pool.submit(self._invoke_sync, inv, ctx)
             elif kind == "cancel":
                 with self._ilock:
-                    held = self._inflight.get(item.cancel.id)
-                if held is not None and not held[1].cancelled:
-                    held[1]._cancelled = True
-                    if held[0] is not None:
-                        held[0].cancel()  # a sync handler cannot be stopped: it sees ctx.cancelled
+                    held = inflight.get(frame.cancel.id)
+                if held is not None:
+                    held[1]._cancelled = True  # a sync handler cannot be stopped: it sees ctx.cancelled
             elif kind == "goodbye":
-                break
+                return self._finish(0)
             else:
-                return self._fail(f"unexpected {kind} frame from sluice after the handshake")
-        # Finish what we hold.
-        if self._async:
-            pending = [t for t, _ in self._inflight.values()]
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        else:
-            drained = asyncio.Event()
+                return self._finish(self._fail(f"unexpected {kind} frame from sluice after the handshake"))
+
+    def _finish(self, code):
+        """Input is over (0: wait for what is in flight) or broken (a protocol error)."""
+        if code == 0:
+            drained = threading.Event()
             with self._ilock:
                 if self._inflight:
-                    self._on_drained = lambda: loop.call_soon_threadsafe(drained.set)
+                    self._on_drained = drained.set
                 else:
                     drained.set()
-            await drained.wait()
-        if isinstance(sys.stdout, _PrintToLog):
-            sys.stdout.flush()
-        return 0
+            drained.wait()
+            if isinstance(sys.stdout, _PrintToLog):
+                sys.stdout.flush()
+        self._exit = code
+        self._done.set()
+        if code and self.abort is not None and threading.get_ident() != self._serving:
+            self.abort(code)
 
-    def _outcome(self, inv, ctx, call):
-        """Run call() (the handler) and turn what it returns or raises into a Result."""
-        result = pb.Result(id=inv.id)
+    def _watch(self):
+        """Hands the reading over to a new thread when a handler called on the reader is
+        still running after one to two intervals; sleeps while the reader calls none."""
+        seen = 0
+        idle = 0
+        claims = self._claims
+        wake = self._watcher_wake
+        while not self._done.is_set():
+            time.sleep(_TAKEOVER_INTERVAL_S)
+            seq = self._inline_seq
+            if seq != seen:
+                seen = seq
+                idle = 0
+            elif claims.pop(seq, None) is not None:
+                self._take_over()
+            else:
+                idle += 1
+                if idle >= _WATCHER_IDLE_INTERVALS:
+                    with wake:
+                        self._watcher_parked = True
+                        # the reader bumps _inline_seq before it looks at _watcher_parked
+                        if self._inline_seq == seen and not self._done.is_set():
+                            wake.wait()
+                        self._watcher_parked = False
+                    idle = 0
+
+    def _take_over(self):
+        """Start a new reader: the busy one stops reading when its handler returns."""
+        self._quick = False
+        # The busy call takes a thread's place (the pool has been idle since it started,
+        # but a pool thread may still be about to release its place).
+        self._slots.acquire()
+        with self._wlock:
+            self._gather = None  # the busy handler's logs go out now, and from now on
         try:
-            if ctx.cancelled:
-                raise asyncio.CancelledError()  # cancelled before it started
-            _fill_ok(result, call(), ctx)
-        except asyncio.CancelledError:
-            if ctx.cancelled:  # by sluice: answer, so sluice sees the worker is alive
-                result.status = pb.Result.ERROR
-                result.error_message = "cancelled by sluice"
-        except Reject as e:
-            result.status = pb.Result.REJECTED
-            result.error_message = str(e) or "rejected"
-        except Retry as e:
-            result.status = pb.Result.ERROR
-            result.error_message = str(e) or "retry"
-            result.retry_after_ms = max(0, e.after_ms)
-        except Exception as e:  # the handler's failure is the invocation's error
-            result.status = pb.Result.ERROR
-            result.error_message = f"{type(e).__name__}: {e}"
-            self.log(traceback.format_exc().rstrip(), "error", inv.id)
-        return result
-
-    def _answer(self, inv_id, result):
-        """Send an invocation's Result and forget it (any thread)."""
-        if result.status != pb.Result.STATUS_UNSPECIFIED:  # else: shut down after a protocol error
-            try:
-                self.send(pb.Frame(result=result))
-            except pb.ProtocolError as e:
-                result.Clear()
-                result.id = inv_id
-                result.status = pb.Result.ERROR
-                result.error_message = f"result too large: {e}"
-                self.send(pb.Frame(result=result))
-        with self._ilock:
-            self._inflight.pop(inv_id, None)
-            if not self._inflight and self._on_drained is not None:
-                self._on_drained()
+            self.flush()
+        except OSError:
+            pass
+        threading.Thread(target=self._read_loop, name="sluice-reader", daemon=True).start()
 
     def _invoke_sync(self, inv, ctx):
-        """A sync handler, on a pool thread: it runs and answers without the loop."""
+        """A sync handler, on a pool thread: it runs and answers."""
         token = _current.set(ctx)
         try:
-            args = (inv.event, ctx) if self._arity == 2 else (inv.event,)
-            result = self._outcome(inv, ctx, lambda: self.handler(*args))
+            with self._slots:
+                answer = self._outcome(inv, ctx, self.handler,
+                                       (inv.event, ctx) if self._arity == 2 else (inv.event,))
         finally:
             _current.reset(token)
         try:
-            self._answer(inv.id, result)
+            self._answer(answer)
         except OSError:
             pass  # sluice is gone
+
+    # --- async handlers
+    async def _main(self):
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._gather = threading.get_ident()
+        try:
+            return await self._serve_async(loop)
+        finally:
+            self._loop = None
+            with self._wlock:
+                self._gather = None
+            self.flush()
+
+    async def _serve_async(self, loop):
+        ended = loop.create_future()  # None (Goodbye, end of input) or the protocol error
+
+        def handle(frames):
+            last = len(frames) - 1
+            for i, frame in enumerate(frames):
+                kind = frame.WhichOneof("kind")
+                if kind == "invoke":
+                    inv = frame.invoke
+                    ctx = Context(self, inv.id, inv.timeout_ms)
+                    with self._ilock:
+                        if inv.id in self._inflight:
+                            ended.set_result(ProtocolError(f"Invoke id {inv.id} is already in flight"))
+                            return
+                        self._inflight[inv.id] = (None, ctx)
+                    if _EAGER_TASKS and i == last:
+                        # Python >= 3.12, nothing waits behind it: the handler runs now, up
+                        # to its first real suspension (and may answer at once)
+                        task = asyncio.Task(self._invoke_async(inv, ctx), loop=loop, eager_start=True)
+                        if task.done():
+                            continue
+                    else:
+                        task = loop.create_task(self._invoke_async(inv, ctx))
+                    with self._ilock:
+                        if inv.id in self._inflight:
+                            self._inflight[inv.id] = (task, ctx)
+                elif kind == "cancel":
+                    inv_id = frame.cancel.id
+                    with self._ilock:
+                        held = self._inflight.get(inv_id)
+                    if held is not None and held[0] is not None and not held[1].cancelled:
+                        held[1]._cancelled = True
+                        held[0].cancel()
+                        held[0].add_done_callback(functools.partial(self._cancelled_before_start, inv_id, held[1]))
+                elif kind == "goodbye":
+                    ended.set_result(None)
+                    return
+                else:
+                    ended.set_result(ProtocolError(f"unexpected {kind} frame from sluice after the handshake"))
+                    return
+
+        def feed(chunk, error=None):
+            if ended.done():
+                return
+            try:
+                if error is not None:
+                    raise error
+                if chunk:
+                    handle(self._splitter.push(chunk))
+                else:
+                    self._splitter.end()
+                    ended.set_result(None)  # end of input: finish what we hold
+            except (ProtocolError, OSError) as e:
+                ended.set_result(e)
+
+        def on_readable():
+            try:
+                chunk = os.read(self._rfd, _READ_CHUNK)
+            except OSError as e:
+                chunk, error = b"", e
+            else:
+                error = None
+            self._feeding = True  # what eagerly started handlers answer goes out below
+            try:
+                feed(chunk, error)
+            finally:
+                self._feeding = False
+            try:
+                self.flush()
+            except OSError:
+                pass  # sluice is gone; the read ends
+
+        def reader():  # when the loop cannot watch the input (not a pipe or socket)
+            while True:
+                try:
+                    chunk, error = self._read_chunk(), None
+                except OSError as e:
+                    chunk, error = b"", e
+                loop.call_soon_threadsafe(feed, chunk, error)
+                if not chunk:
+                    return
+
+        watching = False
+        if self._rfd is not None:
+            try:
+                loop.add_reader(self._rfd, on_readable)
+                watching = True
+            except (NotImplementedError, OSError, ValueError):
+                pass
+        if not watching:
+            threading.Thread(target=reader, name="sluice-reader", daemon=True).start()
+        try:
+            outcome = await ended
+        finally:
+            if watching:
+                loop.remove_reader(self._rfd)
+        if outcome is not None:
+            return self._fail(str(outcome))
+        # Finish what we hold.
+        with self._ilock:
+            pending = [t for t, _ in self._inflight.values() if t is not None]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if isinstance(sys.stdout, _PrintToLog):
+            sys.stdout.flush()
+        return 0
 
     async def _invoke_async(self, inv, ctx):
         _current.set(ctx)  # this task runs in its own copy of the context
@@ -421,44 +660,113 @@ class Worker:
                 raise exc
             return value
 
-        self._answer(inv.id, self._outcome(inv, ctx, outcome))
+        self._feeding = True
+        try:
+            self._answer(self._outcome(inv, ctx, outcome, ()))
+        finally:
+            self._feeding = False
+        if not self._inflight:
+            self.flush()  # nothing else in flight could go out in the same write
+        elif self._pending and not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
-    def _cancelled_before_start(self, task):
+    def _cancelled_before_start(self, inv_id, ctx, task):
         """A task cancelled before its first step never ran: answer for it."""
         if not task.cancelled():
             return
-        for inv_id, (t, ctx) in list(self._inflight.items()):
-            if t is task:
-                result = pb.Result(id=inv_id)
-                if ctx.cancelled:
-                    result.status = pb.Result.ERROR
-                    result.error_message = "cancelled by sluice"
-                self._answer(inv_id, result)
-                return
+        answer = pb.Frame()
+        result = answer.result
+        result.id = inv_id
+        if ctx.cancelled:
+            result.status = pb.Result.ERROR
+            result.error_message = "cancelled by sluice"
+        self._answer(answer)
+
+    # --- results
+    def _outcome(self, inv, ctx, call, args):
+        """Run call(*args) (the handler) and turn what it returns or raises into a Result
+        frame."""
+        answer = pb.Frame()
+        result = answer.result
+        result.id = inv.id
+        try:
+            if ctx._cancelled:
+                raise asyncio.CancelledError()  # cancelled before it started
+            value = call(*args)
+            if value is None and not ctx.emitted:
+                result.status = _OK
+            else:
+                _fill_ok(result, value, ctx)
+        except asyncio.CancelledError:
+            if ctx._cancelled:  # by sluice: answer, so sluice sees the worker is alive
+                result.status = pb.Result.ERROR
+                result.error_message = "cancelled by sluice"
+        except Reject as e:
+            result.status = pb.Result.REJECTED
+            result.error_message = str(e) or "rejected"
+        except Retry as e:
+            result.status = pb.Result.ERROR
+            result.error_message = str(e) or "retry"
+            result.retry_after_ms = max(0, e.after_ms)
+        except Exception as e:  # the handler's failure is the invocation's error
+            result.status = pb.Result.ERROR
+            result.error_message = f"{type(e).__name__}: {e}"
+            self.log(traceback.format_exc().rstrip(), "error", inv.id)
+        return answer
+
+    def _answer(self, answer, gatherer=None):
+        """Send an invocation's Result frame and forget the invocation (any thread).
+        gatherer: the calling reader thread, whose gathered logs go out in the same write."""
+        result = answer.result
+        inv_id = result.id
+        if result.status != pb.Result.STATUS_UNSPECIFIED:  # else: shut down after a protocol error
+            body = answer.SerializeToString()
+            if len(body) > pb.MAX_FRAME_BYTES:
+                body = _too_large(answer, len(body))
+            self._send_bytes(_HEADER.pack(len(body)) + body, gatherer)
+        elif gatherer is not None:
+            self._send_bytes(b"", gatherer)
+        with self._ilock:
+            self._inflight.pop(inv_id, None)
+            if not self._inflight and self._on_drained is not None:
+                self._on_drained()
+
+
+def _too_large(answer, size):
+    """Turn a Result frame too large to send into an error; returns the new body."""
+    result = answer.result
+    inv_id = result.id
+    result.Clear()
+    result.id = inv_id
+    result.status = pb.Result.ERROR
+    result.error_message = f"result too large: frame of {size} bytes exceeds the {pb.MAX_FRAME_BYTES}-byte limit"
+    return answer.SerializeToString()
 
 
 def _fill_ok(result, value, ctx):
-    emit = list(ctx.emitted)
-    if isinstance(value, Response):
-        emit.extend(value.emit)
+    emit = ctx.emitted
+    if value is None:
+        output, content_type = b"", ""
+    elif isinstance(value, Response):
+        emit = emit + value.emit
         output, content_type = value.output, value.content_type
         if isinstance(output, str):
             output = output.encode("utf-8")
             content_type = content_type or "text/plain; charset=utf-8"
-    elif value is None:
-        output, content_type = b"", ""
     elif isinstance(value, (bytes, bytearray, memoryview)):
         output, content_type = bytes(value), ""
     elif isinstance(value, str):
         output, content_type = value.encode("utf-8"), "text/plain; charset=utf-8"
     else:
         output, content_type = json.dumps(value).encode("utf-8"), "application/json"
-    result.status = pb.Result.OK
+    result.status = _OK
     if output:
         result.output = bytes(output)
     if content_type:
         result.content_type = content_type
-    result.emit.extend(emit)
+    if emit:
+        result.emit.extend(emit)
 
 
 def run(handler, *, max_inflight=None, threads=None):
@@ -466,9 +774,10 @@ def run(handler, *, max_inflight=None, threads=None):
 
     handler(event) or handler(event, ctx), plain or `async def`. It returns bytes, str,
     a JSON-able value, None or a Response; raises Reject (dead-letter), Retry or any
-    exception (error, retried by sluice's policy). Sync handlers run in a thread pool of
-    `threads`; `max_inflight` (advertised to sluice) defaults to that pool's size, or to
-    0 (no limit) for async handlers.
+    exception (error, retried by sluice's policy). A sync handler is called on the thread
+    that reads the frames when nothing else is in flight, else in a thread pool of
+    `threads`; `max_inflight` (advertised to sluice) defaults to twice that pool's size,
+    or to 0 (no limit) for async handlers.
 
     stdout is reserved for frames: the original fd 1 is kept privately, fd 1 is pointed
     at stderr (so C extensions and subprocesses cannot corrupt the stream) and print()
@@ -484,11 +793,15 @@ def run(handler, *, max_inflight=None, threads=None):
     rstream = os.fdopen(os.dup(0), "rb", buffering=0)
     worker = Worker(handler, rstream, wfd, max_inflight=max_inflight, threads=threads)
     sys.stdout = _PrintToLog(worker)
-    code = worker.serve()
+    worker.abort = _exit
+    _exit(worker.serve())
+
+
+def _exit(code):
     try:
         sys.stdout.flush()
     finally:
         sys.stdout = sys.__stdout__
     sys.stderr.flush()
-    # After a protocol error sync handlers may still run in pool threads: do not wait for them.
+    # After a protocol error sync handlers may still run: do not wait for them.
     os._exit(code)

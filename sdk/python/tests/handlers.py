@@ -79,5 +79,26 @@ elif mode == "cancel-sync":
         return event.data
     sluice.run(handle, threads=int(sys.argv[2]) if len(sys.argv) > 2 else None)
 
+elif mode == "max-concurrency":
+    lock = threading.Lock()
+    running = 0
+    most = 0
+    two_at_once = threading.Event()
+
+    def handle(event):
+        global running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            if running == 2:
+                two_at_once.set()
+        two_at_once.wait(30)  # the first call waits here until a second one runs
+        time.sleep(0.05)  # the call's work: time for a third one to start, were it allowed
+        with lock:
+            seen = most
+            running -= 1
+        return b"%d" % seen
+    sluice.run(handle, threads=int(sys.argv[2]))
+
 else:
     raise SystemExit(f"unknown mode {mode}")

@@ -86,3 +86,36 @@ def test_truncated_header():
 
 def test_clean_end_of_stream():
     assert sluice.read_frame(io.BytesIO(b"")) is None
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 64, 250, 1 << 16])
+def test_splitter_finds_the_frames_however_the_stream_is_cut(size):
+    from sluice_sdk._proto import FrameSplitter
+
+    stream = b"".join(fixture(name) for name in GOOD)
+    splitter = FrameSplitter()
+    frames = []
+    for pos in range(0, len(stream), size):
+        frames += splitter.push(stream[pos:pos + size])
+    splitter.end()
+    assert [sluice.encode_frame(f) for f in frames] == [fixture(name) for name in GOOD]
+
+
+@pytest.mark.parametrize("data,message", [
+    (fixture("bad_truncated"), "ended inside a frame"),
+    (b"\x00\x00", "inside a frame header"),
+])
+def test_splitter_end_inside_a_frame(data, message):
+    from sluice_sdk._proto import FrameSplitter
+
+    splitter = FrameSplitter()
+    assert splitter.push(data) == []
+    with pytest.raises(sluice.ProtocolError, match=message):
+        splitter.end()
+
+
+def test_splitter_rejects_an_oversize_length():
+    from sluice_sdk._proto import FrameSplitter
+
+    with pytest.raises(sluice.ProtocolError, match="exceeds the 67108864-byte limit"):
+        FrameSplitter().push(fixture("hello") + fixture("bad_oversize"))

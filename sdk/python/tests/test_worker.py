@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -172,3 +173,128 @@ def test_cancel_of_a_queued_sync_invocation_is_answered_without_running_it(handl
     got = sorted((res.id, res.status, res.output, res.error_message) for res in r.kinds("result"))
     assert got == [(1, 1, b"stopped", ""), (2, 2, b"", "cancelled by sluice")]
     assert [l.id for l in r.kinds("log") if l.message == "started"] == [1]
+
+
+def test_a_sync_call_runs_on_the_reader_and_its_result_is_one_write(monkeypatch):
+    calls = []
+
+    def handle(event, ctx):
+        ctx.info("log " + event.id)
+        calls.append(threading.get_ident())
+        return event.data
+
+    rfd, feed = os.pipe()
+    out, wfd = os.pipe()
+    writes = []
+    real_write = os.write
+
+    def write(fd, data):
+        if fd == wfd:
+            writes.append(bytes(data))
+        return real_write(fd, data)
+
+    def sluice_side():  # one invocation at a time, like sluice at concurrency 1
+        with os.fdopen(out, "rb", buffering=0) as results:
+            real_write(feed, fixture("hello_ack"))
+            for i in range(1, 4):
+                real_write(feed, invoke(i, b"d%d" % i))
+                while True:
+                    frame = sluice.read_frame(results)
+                    if frame is None or frame.WhichOneof("kind") == "result":
+                        break
+            real_write(feed, fixture("goodbye"))
+            os.close(feed)
+            results.read()
+
+    monkeypatch.setattr(os, "write", write)
+    driver = threading.Thread(target=sluice_side)
+    driver.start()
+    worker = sluice.Worker(handle, os.fdopen(rfd, "rb", buffering=0), wfd)
+    try:
+        assert worker.serve() == 0
+    finally:
+        os.close(wfd)
+        driver.join(30)
+    assert calls == [threading.get_ident()] * 3  # no hand-off to another thread
+    assert sluice.read_frames(writes[0])[0].WhichOneof("kind") == "hello"
+    assert len(writes) == 4
+    for i, data in enumerate(writes[1:], start=1):  # the log, then the result: one write
+        log, result = sluice.read_frames(data)
+        assert (log.log.id, log.log.message) == (i, f"log ev-{i}")
+        assert (result.result.id, result.result.status, result.result.output) == (i, result.result.OK, b"d%d" % i)
+
+
+def read_until(proc, frames, done):
+    while not any(done(f) for f in frames):
+        frame = sluice.read_frame(proc.stdout)
+        assert frame is not None, proc.stderr.read()
+        frames.append(frame)
+
+
+def is_log(message):
+    return lambda f: f.WhichOneof("kind") == "log" and f.log.message == message
+
+
+def is_result(id):
+    return lambda f: f.WhichOneof("kind") == "result" and f.result.id == id
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_a_long_sync_call_on_the_reader_hands_the_reading_over(handlers, threads):
+    # invocation 1 arrives alone, so the reader calls the handler itself; it runs until
+    # cancelled, so its log, invocation 2 and the Cancel must get through meanwhile
+    env = dict(os.environ, PYTHONPATH=PKG)
+    args = [sys.executable, handlers, "cancel-sync"] + ([str(threads)] if threads else [])
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    frames = []
+    try:
+        proc.stdin.write(fixture("hello_ack") + invoke(1, b"hang"))
+        proc.stdin.flush()
+        read_until(proc, frames, is_log("started"))  # sent while the handler still runs
+        if threads is None:
+            proc.stdin.write(invoke(2, b"fine"))  # runs and is answered while 1 runs
+            proc.stdin.flush()
+            read_until(proc, frames, is_result(2))
+        else:
+            # threads=1: 2 waits for 1's thread, and is cancelled before it gets it
+            proc.stdin.write(invoke(2, b"hang") + cancel(2))
+            proc.stdin.flush()
+        proc.stdin.write(cancel(1) + fixture("goodbye"))
+        proc.stdin.close()
+        frames += sluice.read_frames(proc.stdout.read())
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    got = sorted((f.result.id, f.result.status, f.result.output, f.result.error_message)
+                 for f in frames if f.WhichOneof("kind") == "result")
+    second = (2, 1, b"fine", "") if threads is None else (2, 2, b"", "cancelled by sluice")
+    assert got == [(1, 1, b"stopped", ""), second]
+    assert [f.log.id for f in frames if f.WhichOneof("kind") == "log" and f.log.message == "started"] == [1]
+
+
+def test_threads_bounds_the_sync_calls_at_once(handlers):
+    # the first call starts on the reader and is handed over; the others go to the pool
+    data = fixture("hello_ack") + b"".join(invoke(i, b"x") for i in range(1, 7)) + fixture("goodbye")
+    r = run_worker([handlers, "max-concurrency", "2"], data)
+    assert r.rc == 0, r.stderr
+    most = sorted(int(res.output) for res in r.kinds("result"))
+    assert len(most) == 6
+    assert most[-1] == 2
+
+
+def test_a_protocol_error_while_a_sync_call_holds_the_first_reader_exits_at_once(handlers):
+    env = dict(os.environ, PYTHONPATH=PKG)
+    proc = subprocess.Popen([sys.executable, handlers, "cancel-sync"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        proc.stdin.write(fixture("hello_ack") + invoke(1, b"hang"))  # never cancelled
+        proc.stdin.flush()
+        read_until(proc, [], is_log("started"))
+        proc.stdin.write(fixture("bad_garbage"))
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 2
+        assert "sluice-sdk: protocol error: " in proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        proc.wait()
