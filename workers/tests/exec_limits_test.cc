@@ -143,7 +143,10 @@ TEST_F(ExecLimitsTest, StatsCountRunningProcesses) {
   // Opening the FIFO for writing succeeds once the child has it open for reading.
   int fd = -1;
   ASSERT_TRUE(eventually([&] { return (fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; }));
-  EXPECT_EQ(rt_->stats().workers, 1u);
+  // The child can open the FIFO before the runtime's io thread has finished recording
+  // the spawn (it does that after posix_spawn returns): wait for the count, which
+  // must show the process while it is blocked on the FIFO.
+  EXPECT_TRUE(eventually([&] { return rt_->stats().workers == 1u; })) << rt_->stats().workers;
   EXPECT_EQ(rt_->stats().inflight, 1u);
   ASSERT_EQ(::write(fd, "opened", 6), 6);
   ::close(fd);
