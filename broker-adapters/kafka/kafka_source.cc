@@ -114,8 +114,9 @@ void KafkaSource::run() {
 // has just run dry, seeking each active partition to the next offset to hand out
 // wakes the fetcher at once, and fetching restarts exactly there: nothing is lost.
 // The seek waits until the fetcher took it (no record fetched before it is handed
-// out after it, says librdkafka), so nothing repeats either; should it time out, the
-// records of that partition below the seek offset are skipped until it is passed.
+// out after it, says librdkafka); should it time out and take effect later, the
+// records it fetches again are below next_offset_ and take() skips them, so nothing
+// repeats (a repeat would also run out of order).
 void KafkaSource::nudge_fetcher() {
   std::vector<int32_t> active;
   {
@@ -127,32 +128,35 @@ void KafkaSource::nudge_fetcher() {
   PartList l = make_list(topic_, active);
   for (int i = 0; i < l->cnt; ++i) l->elems[i].offset = next_offset_[l->elems[i].partition];
   ErrorPtr e{rd_kafka_seek_partitions(rk_.get(), l.get(), kSeekWaitMs)};
-  for (int i = 0; i < l->cnt; ++i) {
-    if (e || l->elems[i].err) {
-      unsure_.insert(l->elems[i].partition);
+  for (int i = 0; i < l->cnt; ++i)
+    if (e || l->elems[i].err)
       spdlog::debug("kafka broker {}: seek of {}/{} to wake the fetcher: {}", broker_, topic_,
                     l->elems[i].partition,
                     e ? rd_kafka_error_string(e.get()) : rd_kafka_err2str(l->elems[i].err));
-    }
-  }
 }
 
 void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
   if (m->err) {
+    // The position was reset (auto.offset.reset): offsets start again from there.
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt &&
+        std::string_view(rd_kafka_topic_name(m->rkt)) == topic_)
+      next_offset_.erase(m->partition);
     if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       Error e = kafka_error("kafka broker " + broker_ + ": consuming " + topic_, m->err);
       e.message += std::string(" (") + rd_kafka_message_errstr(m) + ")";
       report(e);
     }
   } else {
-    if (unsure_.count(m->partition)) {
-      // A nudge_fetcher() seek timed out: a record fetched before it may still come.
-      auto next = next_offset_.find(m->partition);
-      if (next != next_offset_.end() && m->offset < next->second) {
-        rd_kafka_message_destroy(m);  // handed out already
-        return;
-      }
-      unsure_.erase(m->partition);
+    // Within one assignment a partition's records are handed out in increasing
+    // offsets only: a record below next_offset_ was handed out already (fetched
+    // before a nudge_fetcher() seek, or by a seek that timed out and took effect
+    // later). A real step back of the position (auto.offset.reset after an
+    // out-of-range offset) is announced by an error event first, which clears
+    // next_offset_ below.
+    auto next = next_offset_.find(m->partition);
+    if (next != next_offset_.end() && m->offset < next->second) {
+      rd_kafka_message_destroy(m);
+      return;
     }
     next_offset_[m->partition] = m->offset + 1;
     bool bad = false;
@@ -244,10 +248,7 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts)) {
       report(kafka_error(where + ": assign", e));
     }
-    for (int32_t p : ps) {  // starts again from the committed offset
-      next_offset_.erase(p);
-      unsure_.erase(p);
-    }
+    for (int32_t p : ps) next_offset_.erase(p);  // starts again from the committed offset
     std::vector<int32_t> to_pause, to_resume;
     {
       std::lock_guard g(mu_);
@@ -277,10 +278,7 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, nullptr)) {
     report(kafka_error(where + ": unassign", e));
   }
-  for (int32_t p : ps) {
-    next_offset_.erase(p);
-    unsure_.erase(p);
-  }
+  for (int32_t p : ps) next_offset_.erase(p);
   std::lock_guard g(mu_);
   for (int32_t p : ps) {
     assigned_.erase(p);

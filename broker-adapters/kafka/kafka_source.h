@@ -104,10 +104,8 @@ class KafkaSource final : public Source {
 
   std::set<int32_t> applied_;  // poll thread only: paused at librdkafka
   // Poll thread only: next offset to hand out per partition since its assignment
-  // (nudge_fetcher() seeks there), and the partitions whose seek timed out (records
-  // below next_offset_ are repeats there, skipped until it is passed).
+  // (nudge_fetcher() seeks there; a record below it is a repeat and is skipped).
   std::map<int32_t, int64_t> next_offset_;
-  std::set<int32_t> unsure_;
 
   std::atomic<uint64_t> decode_errors_{0}, consume_errors_{0};
   std::atomic<int64_t> last_log_ms_{0};
