@@ -97,10 +97,10 @@ cmd_test() {
     -DSLUICE_BUILD_BENCH=OFF -- unit_tests
   (cd build-asan && ctest -L unit --output-on-failure -j "$JOBS" --timeout 600) || failed=1
 
-  say "ThreadSanitizer build: dispatcher and inproc runtime tests"
+  say "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests"
   build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
-    -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test
-  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|Backoff|InprocTest)\.' \
+    -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|Backoff|InprocTest|StdioTest|Modes/StdioStartTest)\.' \
      --output-on-failure --timeout 600) || failed=1
 
   if [ $failed -ne 0 ]; then say "FAILED"; exit 1; fi

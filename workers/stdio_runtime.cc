@@ -1,7 +1,10 @@
 #include "workers/stdio_runtime.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/post.hpp>
@@ -51,13 +54,17 @@ struct StdioRuntime::Worker {
 };
 
 struct StdioRuntime::Call {
-  Call(asio::io_context& io, uint64_t id_, const Event& ev_, InvokeCallback done_)
-      : id(id_), ev(&ev_), done(std::move(done_)), timer(io) {}
+  Call(uint64_t id_, const Event& ev_, InvokeCallback done_)
+      : id(id_), ev(&ev_), done(std::move(done_)) {}
   uint64_t id;
   const Event* ev;
   InvokeCallback done;  // empty once reported
-  asio::steady_timer timer;
-  std::weak_ptr<Worker> worker;  // set once sent
+  std::chrono::steady_clock::time_point deadline;
+  Call* dl_prev = nullptr;  // the deadline list (linked while unreported)
+  Call* dl_next = nullptr;
+  bool linked = false;
+  std::unique_ptr<asio::steady_timer> grace;  // after a timeout: waits for the late answer
+  std::weak_ptr<Worker> worker;               // set once sent
   bool sent = false;
   bool timed_out = false;
 };
@@ -82,7 +89,8 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
       limits_(limits_of(fn.limits)),
       opts_(opts),
       backoff_(opts.restart_initial, opts.restart_max),
-      restart_timer_(io_) {
+      restart_timer_(io_),
+      watchdog_(io_) {
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);
   for (const auto& name : rejected)
@@ -110,25 +118,64 @@ Result<void> StdioRuntime::start() {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a dead worker's stdin must give EPIPE, not kill sluice
   guard_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { run_io(); });
   state_ = State::running;
-  asio::post(io_, [this] { maintain(); });
+  asio::post(io_, [this] {
+    locked([&] {
+      arm_watchdog();
+      maintain();
+    });
+  });
   return ok();
+}
+
+void StdioRuntime::run_io() {
+  using Clock = std::chrono::steady_clock;
+  while (!io_.stopped()) {
+    if (opts_.spin.count() > 0 && inflight_.load(std::memory_order_relaxed) > 0) {
+      auto until = Clock::now() + opts_.spin;
+      while (inflight_.load(std::memory_order_relaxed) > 0 && !io_.stopped()) {
+        if (io_.poll()) {
+          until = Clock::now() + opts_.spin;
+          continue;
+        }
+        if (Clock::now() >= until) break;
+        ::sched_yield();  // a worker process on this CPU goes first
+      }
+    }
+    io_.run_one();
+  }
+}
+
+template <class F>
+void StdioRuntime::locked(F&& f) {
+  std::vector<Finished> fin;
+  {
+    std::lock_guard lk(state_mu_);
+    f();
+    fin.swap(finished_);
+  }
+  for (Finished& x : fin) x.done(std::move(x.result));
 }
 
 void StdioRuntime::invoke(const Event& ev, InvokeCallback done) {
   const char* refusal = "runtime stopped";
   {
-    std::lock_guard lk(mu_);
-    if (state_ == State::running) {
+    std::unique_lock pool(state_mu_);
+    State st;
+    {
+      std::lock_guard lk(mu_);
+      st = state_;
+    }
+    if (st == State::running) {
       ++inflight_;
-      asio::post(io_, [this, ev = &ev, done = std::move(done)]() mutable {
-        submit(std::make_unique<Call>(io_, next_call_++, *ev, std::move(done)));
-      });
+      submit(std::make_unique<Call>(next_call_++, ev, std::move(done)));
+      // Callbacks run on the io thread, never inside invoke().
+      if (!finished_.empty()) asio::post(io_, [this] { locked([] {}); });
       return;
     }
-    if (state_ == State::created) refusal = "runtime not started";
-    if (state_ == State::stopping) {
+    if (st == State::created) refusal = "runtime not started";
+    if (st == State::stopping) {
       asio::post(io_, [done = std::move(done)]() mutable {
         done(failure(Outcome::error, "runtime stopped"));
       });
@@ -140,15 +187,44 @@ void StdioRuntime::invoke(const Event& ev, InvokeCallback done) {
 
 void StdioRuntime::submit(std::unique_ptr<Call> call) {
   const uint64_t id = call->id;
+  Call& c = *call;
   if (timeout_.count() > 0) {
-    call->timer.expires_after(timeout_);
-    call->timer.async_wait([this, id](error_code ec) {
-      if (!ec) on_call_timeout(id);
-    });
+    // Same timeout for every call: appending keeps the list in deadline order.
+    c.deadline = std::chrono::steady_clock::now() + timeout_;
+    c.dl_prev = dl_tail_;
+    (dl_tail_ ? dl_tail_->dl_next : dl_head_) = &c;
+    dl_tail_ = &c;
+    c.linked = true;
   }
   calls_.emplace(id, std::move(call));
   waiting_.push_back(id);
   dispatch();
+}
+
+void StdioRuntime::unlink_deadline(Call& c) {
+  if (!c.linked) return;
+  (c.dl_prev ? c.dl_prev->dl_next : dl_head_) = c.dl_next;
+  (c.dl_next ? c.dl_next->dl_prev : dl_tail_) = c.dl_prev;
+  c.dl_prev = c.dl_next = nullptr;
+  c.linked = false;
+}
+
+// The watchdog is always armed at or before the oldest call's deadline: it fires at
+// most `timeout_` after it was armed, and a call submitted later is due later still.
+void StdioRuntime::arm_watchdog() {
+  if (timeout_.count() <= 0 || watchdog_off_) return;
+  auto at = std::chrono::steady_clock::now() + timeout_;
+  if (dl_head_ && dl_head_->deadline < at) at = dl_head_->deadline;
+  watchdog_.expires_at(at);
+  watchdog_.async_wait([this](error_code ec) {
+    if (!ec) locked([&] { expire_due(); });
+  });
+}
+
+void StdioRuntime::expire_due() {
+  const auto now = std::chrono::steady_clock::now();
+  while (dl_head_ && dl_head_->deadline <= now) on_call_timeout(*dl_head_);
+  arm_watchdog();
 }
 
 void StdioRuntime::dispatch() {
@@ -171,14 +247,14 @@ void StdioRuntime::dispatch() {
     c.worker = best;
     best->calls.insert(c.id);
     ++best->active;
-    v1::Frame f;
-    v1::Invoke* inv = f.mutable_invoke();
+    scratch_.Clear();  // keeps the capacity of its strings
+    v1::Invoke* inv = scratch_.mutable_invoke();
     inv->set_id(c.id);
     to_proto(*c.ev, inv->mutable_event());
     if (timeout_.count() > 0) inv->set_timeout_ms(static_cast<uint32_t>(timeout_.count()));
-    std::string bytes;
-    append_frame(f, bytes);
-    send(best, std::move(bytes));
+    wbuf_.clear();
+    append_frame(scratch_, wbuf_);
+    send(best, wbuf_);
   }
   maintain();
 }
@@ -197,6 +273,19 @@ void StdioRuntime::maintain() {
   }
   const bool work = !waiting_.empty();
   const size_t want = std::max(target_, work ? size_t{1} : size_t{0});
+  if (restart_pending_ || live_workers() >= want) return;
+  if (!on_io_thread()) {  // spawning starts io-thread work: do it there
+    if (!maintain_posted_) {
+      maintain_posted_ = true;
+      asio::post(io_, [this] {
+        locked([&] {
+          maintain_posted_ = false;
+          maintain();
+        });
+      });
+    }
+    return;
+  }
   while (!restart_pending_ && live_workers() < want) spawn_worker();
 }
 
@@ -212,8 +301,10 @@ void StdioRuntime::spawn_worker() {
     restart_timer_.expires_after(backoff_.next());
     restart_timer_.async_wait([this](error_code ec) {
       if (ec) return;
-      restart_pending_ = false;
-      maintain();
+      locked([&] {
+        restart_pending_ = false;
+        maintain();
+      });
     });
     return;
   }
@@ -225,13 +316,20 @@ void StdioRuntime::spawn_worker() {
     pids_.push_back(w->child->pid());
   }
   workers_.push_back(w);
+  // invoke() writes from its own thread: a full pipe must give EAGAIN, not block it.
+  error_code nb;
+  w->child->stdin_pipe().native_non_blocking(true, nb);
   w->timer.expires_after(start_timeout_);
   w->timer.async_wait([this, w](error_code ec) {
-    if (ec || w->st != Worker::St::starting) return;
-    fail_worker(w, "no Hello frame within " + std::to_string(start_timeout_.count()) +
-                       "ms of start (does the command speak the sluice stdio protocol?)");
+    if (ec) return;
+    locked([&] {
+      if (w->st != Worker::St::starting) return;
+      fail_worker(w, "no Hello frame within " + std::to_string(start_timeout_.count()) +
+                         "ms of start (does the command speak the sluice stdio protocol?)");
+    });
   });
-  w->child->async_wait_exit([this, w](const ExitStatus&) { on_worker_exit(w); });
+  w->child->async_wait_exit(
+      [this, w](const ExitStatus&) { locked([&] { on_worker_exit(w); }); });
   read_stdout(w);
   read_stderr(w);
 }
@@ -240,38 +338,44 @@ void StdioRuntime::read_stdout(const WorkerPtr& w) {
   w->child->stdout_pipe().async_read_some(
       asio::buffer(w->rbuf), [this, w](error_code ec, size_t n) {
         if (ec == asio::error::operation_aborted) return;
-        if (n > 0) {
-          w->reader.feed(std::string_view(w->rbuf.data(), n));
-          while (w->st != Worker::St::dying) {
-            auto s = w->reader.next(w->frame);
-            if (s == FrameReader::Status::need_more) break;
-            if (s == FrameReader::Status::error) {
-              fail_worker(w, "protocol error: " + w->reader.error());
-              return;
-            }
-            on_frame(w, w->frame);
-          }
-        }
-        if (ec) {
-          // A retired worker is exiting (its kill_grace timer covers a stuck one).
-          if (w->st != Worker::St::dying && !w->retired) fail_worker(w, "closed its stdout");
-          return;
-        }
-        read_stdout(w);
+        locked([&] { on_stdout(w, ec, n); });
       });
+}
+
+void StdioRuntime::on_stdout(const WorkerPtr& w, error_code ec, size_t n) {
+  if (n > 0) {
+    w->reader.feed(std::string_view(w->rbuf.data(), n));
+    while (w->st != Worker::St::dying) {
+      auto s = w->reader.next(w->frame);
+      if (s == FrameReader::Status::need_more) break;
+      if (s == FrameReader::Status::error) {
+        fail_worker(w, "protocol error: " + w->reader.error());
+        return;
+      }
+      on_frame(w, w->frame);
+    }
+  }
+  if (ec) {
+    // A retired worker is exiting (its kill_grace timer covers a stuck one).
+    if (w->st != Worker::St::dying && !w->retired) fail_worker(w, "closed its stdout");
+    return;
+  }
+  read_stdout(w);
 }
 
 void StdioRuntime::read_stderr(const WorkerPtr& w) {
   w->child->stderr_pipe().async_read_some(asio::buffer(w->ebuf), [this, w](error_code ec,
                                                                            size_t n) {
-    if (n > 0) w->err.feed(std::string_view(w->ebuf.data(), n));
-    if (ec) {
-      w->err.finish();
-      w->stderr_eof = true;
-      if (w->exited) w->timer.cancel();  // the stderr close timer is not needed
-      return;
-    }
-    read_stderr(w);
+    locked([&] {
+      if (n > 0) w->err.feed(std::string_view(w->ebuf.data(), n));
+      if (ec) {
+        w->err.finish();
+        w->stderr_eof = true;
+        if (w->exited) w->timer.cancel();  // the stderr close timer is not needed
+        return;
+      }
+      read_stderr(w);
+    });
   });
 }
 
@@ -307,7 +411,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
       std::string bytes;
       append_frame(bye, bytes);
       w->close_after_write = true;
-      send(w, std::move(bytes));
+      send(w, bytes);
       fail_worker(w, why);  // SIGKILL only after kill_grace: let it read the Goodbye
       return;
     }
@@ -323,7 +427,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
     ack.mutable_hello_ack()->set_function(name_);
     std::string bytes;
     append_frame(ack, bytes);
-    send(w, std::move(bytes));
+    send(w, bytes);
     dispatch();
     return;
   }
@@ -380,11 +484,17 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
   }
 }
 
-void StdioRuntime::send(const WorkerPtr& w, std::string bytes) {
-  if (w->out_pending.empty())
-    w->out_pending = std::move(bytes);
-  else
-    w->out_pending.append(bytes);
+void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
+  auto& pipe = w->child->stdin_pipe();
+  if (!w->writing && w->out_pending.empty() && pipe.is_open()) {
+    // Straight into the pipe (non-blocking); the rest, or the error, goes through
+    // async_write on the io thread.
+    ssize_t k;
+    do k = ::write(pipe.native_handle(), bytes.data(), bytes.size());
+    while (k < 0 && errno == EINTR);
+    if (k > 0) bytes.remove_prefix(static_cast<size_t>(k));
+  }
+  w->out_pending.append(bytes);
   flush_writes(w);
 }
 
@@ -401,27 +511,30 @@ void StdioRuntime::flush_writes(const WorkerPtr& w) {
   w->writing = true;
   asio::async_write(w->child->stdin_pipe(), asio::buffer(w->out_writing),
                     [this, w](error_code ec, size_t) {
-                      w->writing = false;
-                      w->out_writing.clear();
-                      if (ec) {
-                        if (ec != asio::error::operation_aborted && w->st != Worker::St::dying)
-                          fail_worker(w, "writing to its stdin failed: " + ec.message());
-                        return;
-                      }
-                      flush_writes(w);
+                      locked([&] {
+                        w->writing = false;
+                        w->out_writing.clear();
+                        if (ec) {
+                          if (ec != asio::error::operation_aborted &&
+                              w->st != Worker::St::dying)
+                            fail_worker(w, "writing to its stdin failed: " + ec.message());
+                          return;
+                        }
+                        flush_writes(w);
+                      });
                     });
 }
 
-void StdioRuntime::on_call_timeout(uint64_t id) {
-  auto it = calls_.find(id);
-  if (it == calls_.end() || it->second->timed_out) return;
-  Call& c = *it->second;
+void StdioRuntime::on_call_timeout(Call& c) {
+  const uint64_t id = c.id;
+  unlink_deadline(c);
+  if (c.timed_out || !c.done) return;
   c.timed_out = true;
   complete(id, failure(Outcome::timeout,
                        "timed out after " + std::to_string(timeout_.count()) + "ms"));
   WorkerPtr w = c.worker.lock();
   if (!c.sent || !w) {
-    calls_.erase(it);  // still waiting for a worker: nothing to cancel
+    calls_.erase(id);  // still waiting for a worker: nothing to cancel
     return;
   }
   if (w->active > 0) --w->active;
@@ -429,18 +542,20 @@ void StdioRuntime::on_call_timeout(uint64_t id) {
   f.mutable_cancel()->set_id(id);
   std::string bytes;
   append_frame(f, bytes);
-  send(w, std::move(bytes));
+  send(w, bytes);
   // The worker may answer late; if it stays silent it is stuck: restart it.
-  c.timer.expires_after(opts_.kill_grace);
-  c.timer.async_wait([this, id, weak = c.worker](error_code ec) {
+  c.grace = std::make_unique<asio::steady_timer>(io_, opts_.kill_grace);
+  c.grace->async_wait([this, id, weak = c.worker](error_code ec) {
     if (ec) return;
-    auto it = calls_.find(id);
-    if (it == calls_.end()) return;
-    calls_.erase(it);
-    if (WorkerPtr w = weak.lock(); w && w->calls.count(id))
-      fail_worker(w, "invocation " + std::to_string(id) + " still unanswered " +
-                         std::to_string(opts_.kill_grace.count()) +
-                         "ms after its timeout (worker stuck)");
+    locked([&] {
+      auto it = calls_.find(id);
+      if (it == calls_.end()) return;
+      calls_.erase(it);
+      if (WorkerPtr w = weak.lock(); w && w->calls.count(id))
+        fail_worker(w, "invocation " + std::to_string(id) + " still unanswered " +
+                           std::to_string(opts_.kill_grace.count()) +
+                           "ms after its timeout (worker stuck)");
+    });
   });
   dispatch();
 }
@@ -449,10 +564,10 @@ void StdioRuntime::complete(uint64_t id, InvocationResult&& r) {
   auto it = calls_.find(id);
   if (it == calls_.end() || !it->second->done) return;
   Call& c = *it->second;
-  if (!c.timed_out) c.timer.cancel();
+  unlink_deadline(c);
   if (c.sent && r.outcome != Outcome::timeout)
     if (WorkerPtr w = c.worker.lock(); w && w->active > 0) --w->active;
-  InvokeCallback done = std::move(c.done);
+  finished_.push_back(Finished{std::move(c.done), std::move(r)});
   c.done = nullptr;
   // Leave the count first (as exec does), so stats() no longer counts it once the
   // callback runs; stop() still waits for the callback, since it joins this thread.
@@ -460,7 +575,6 @@ void StdioRuntime::complete(uint64_t id, InvocationResult&& r) {
     std::lock_guard lk(mu_);
     cv_.notify_all();
   }
-  done(std::move(r));
 }
 
 void StdioRuntime::fail_worker(const WorkerPtr& w, const std::string& why) {
@@ -475,8 +589,8 @@ void StdioRuntime::fail_worker(const WorkerPtr& w, const std::string& why) {
     return;
   }
   w->timer.expires_after(opts_.kill_grace);
-  w->timer.async_wait([w](error_code ec) {
-    if (!ec) w->child->signal_group(SIGKILL);
+  w->timer.async_wait([this, w](error_code ec) {
+    if (!ec) locked([&] { w->child->signal_group(SIGKILL); });
   });
 }
 
@@ -502,8 +616,8 @@ void StdioRuntime::on_worker_exit(const WorkerPtr& w) {
   // forever (a process that left the group may hold the pipe).
   if (!w->stderr_eof) {
     w->timer.expires_after(Millis{2000});
-    w->timer.async_wait([w](error_code ec) {
-      if (!ec) w->child->close_pipes();
+    w->timer.async_wait([this, w](error_code ec) {
+      if (!ec) locked([&] { w->child->close_pipes(); });
     });
   }
   std::erase(workers_, w);
@@ -529,8 +643,10 @@ void StdioRuntime::on_worker_exit(const WorkerPtr& w) {
     restart_timer_.expires_after(backoff_.next());
     restart_timer_.async_wait([this](error_code ec) {
       if (ec) return;
-      restart_pending_ = false;
-      maintain();
+      locked([&] {
+        restart_pending_ = false;
+        maintain();
+      });
     });
   }
 }
@@ -557,39 +673,43 @@ void StdioRuntime::retire(const WorkerPtr& w) {
   std::string bytes;
   append_frame(bye, bytes);
   w->close_after_write = true;
-  send(w, std::move(bytes));
+  send(w, bytes);
   w->timer.expires_after(opts_.kill_grace);
-  w->timer.async_wait([w](error_code ec) {
-    if (!ec) w->child->signal_group(SIGKILL);
+  w->timer.async_wait([this, w](error_code ec) {
+    if (!ec) locked([&] { w->child->signal_group(SIGKILL); });
   });
 }
 
 void StdioRuntime::resize(size_t workers) {
   asio::post(io_, [this, workers] {
-    target_ = workers;
-    const size_t keep = std::max(target_, waiting_.empty() && inflight_ == 0 ? 0 : size_t{1});
-    size_t live = live_workers();
-    while (live > keep) {
-      // Retire a starting worker first, else the ready one holding the fewest calls.
-      WorkerPtr pick;
-      for (const WorkerPtr& w : workers_) {
-        if (w->st != Worker::St::starting && w->st != Worker::St::ready) continue;
-        if (!pick || (w->st == Worker::St::starting && pick->st != Worker::St::starting) ||
-            (w->st == pick->st && w->active < pick->active))
-          pick = w;
+    locked([&] {
+      target_ = workers;
+      const size_t keep =
+          std::max(target_, waiting_.empty() && inflight_ == 0 ? 0 : size_t{1});
+      size_t live = live_workers();
+      while (live > keep) {
+        // Retire a starting worker first, else the ready one holding the fewest calls.
+        WorkerPtr pick;
+        for (const WorkerPtr& w : workers_) {
+          if (w->st != Worker::St::starting && w->st != Worker::St::ready) continue;
+          if (!pick || (w->st == Worker::St::starting && pick->st != Worker::St::starting) ||
+              (w->st == pick->st && w->active < pick->active))
+            pick = w;
+        }
+        if (!pick) break;
+        retire(pick);
+        --live;
       }
-      if (!pick) break;
-      retire(pick);
-      --live;
-    }
-    maintain();
+      maintain();
+    });
   });
 }
 
 void StdioRuntime::shutdown_workers() {
   restart_timer_.cancel();
   fail_waiting(Outcome::crash, "stopped");
-  for (auto& [id, call] : calls_) call->timer.cancel();
+  for (auto& [id, call] : calls_)
+    if (call->grace) call->grace->cancel();
   std::vector<uint64_t> ids;
   for (auto& [id, call] : calls_) ids.push_back(id);
   for (uint64_t id : ids) complete(id, failure(Outcome::crash, "stopped"));
@@ -613,27 +733,35 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
     state_ = State::stopping;
     cv_.wait_for(lk, grace, [&] { return inflight_ == 0; });
   }
-  asio::post(io_, [this] { shutdown_workers(); });
+  asio::post(io_, [this] { locked([&] { shutdown_workers(); }); });
   {
     std::unique_lock lk(mu_);
     if (!cv_.wait_for(lk, opts_.kill_grace + Millis{5000}, [&] { return alive_ == 0; })) {
       lk.unlock();
       asio::post(io_, [this] {
-        for (const WorkerPtr& w : workers_) w->child->signal_group(SIGKILL);
+        locked([&] {
+          for (const WorkerPtr& w : workers_) w->child->signal_group(SIGKILL);
+        });
       });
       lk.lock();
       cv_.wait_for(lk, Millis{10000}, [&] { return alive_ == 0; });
     }
   }
   asio::post(io_, [this] {
-    // Destroying a ChildProcess SIGKILLs and reaps it and closes its descriptors, so
-    // the handlers still pending on them end (operation_aborted) and run() returns.
-    for (const WorkerPtr& w : workers_) {
-      w->timer.cancel();
-      w->child.reset();
-    }
-    calls_.clear();
-    workers_.clear();
+    locked([&] {
+      // Destroying a ChildProcess SIGKILLs and reaps it and closes its descriptors,
+      // so the handlers still pending on them end (operation_aborted) and run() returns.
+      watchdog_off_ = true;
+      watchdog_.cancel();
+      restart_timer_.cancel();
+      for (const WorkerPtr& w : workers_) {
+        w->timer.cancel();
+        w->child.reset();
+      }
+      dl_head_ = dl_tail_ = nullptr;
+      calls_.clear();
+      workers_.clear();
+    });
   });
   guard_.reset();
   thread_.join();

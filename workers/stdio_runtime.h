@@ -19,15 +19,25 @@
 //     lines as "[fn <name>] [worker <pid>] <line>" (capped, see StdioOptions).
 //
 // Lifecycle: construct -> start() -> invoke()* / resize()* -> stop(grace) -> destroy.
-// Threads: one io thread owns every worker, pipe, timer and the call table; invoke()
-// and resize() post to it; done callbacks run on it. `mu_` guards only the lifecycle
-// state; the counters read by stats() are atomics.
+// Threads: one io thread reads every worker's stdout/stderr, owns the timers and runs
+// every done callback. invoke() sends on the calling thread: it picks the worker and
+// writes the Invoke frame straight into its stdin pipe (non-blocking; what does not
+// fit is left to the io thread), so a call costs no thread hand-off on the way in.
+// `state_mu_` guards the pool (workers, calls, write buffers); callbacks run with it
+// released. `mu_` guards only the lifecycle state (lock order: state_mu_, then mu_);
+// the counters read by stats() are atomics. While invocations are in flight, the io
+// thread polls for up to `StdioOptions::spin` after its last event before it sleeps,
+// so an answer that comes quickly does not pay a thread wake-up (a worker round trip
+// is a few microseconds; waking a sleeping thread costs more on a VM).
+// Timeouts: every call has the same timeout, so the calls in submission order are in
+// deadline order; one timer watches the oldest (no timer per call).
 #pragma once
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -54,6 +64,9 @@ struct StdioOptions {
   size_t max_output_bytes = size_t{16} << 20;  // Result.output larger: `error`
   size_t max_stderr_bytes = size_t{1} << 20;   // stderr logged per worker life
   size_t initial_workers = 0;     // 0: max(workers.min, 1)
+  // How long the io thread keeps polling, while invocations are in flight, after the
+  // last thing it handled; 0 = sleep at once. Costs CPU only while calls run.
+  std::chrono::microseconds spin{50};
 };
 
 class StdioRuntime final : public Runtime {
@@ -82,18 +95,33 @@ class StdioRuntime final : public Runtime {
   using WorkerPtr = std::shared_ptr<Worker>;
   enum class State { created, running, stopping, stopped };
 
-  // All below run on the io thread.
-  void submit(std::unique_ptr<Call> call);
-  void dispatch();
-  void maintain();
+  struct Finished {
+    InvokeCallback done;
+    InvocationResult result;
+  };
+
+  void run_io();  // the io thread's loop
+  // Runs `f` with state_mu_ held, then the callbacks it finished (io thread only).
+  template <class F>
+  void locked(F&& f);
+  bool on_io_thread() { return io_.get_executor().running_in_this_thread(); }
+
+  // All below run with state_mu_ held; on the io thread unless marked "any thread".
+  void submit(std::unique_ptr<Call> call);  // any thread
+  void dispatch();                          // any thread
+  void maintain();                          // any thread (posts when it must spawn)
   void spawn_worker();
   void read_stdout(const WorkerPtr& w);
+  void on_stdout(const WorkerPtr& w, boost::system::error_code ec, size_t n);
   void read_stderr(const WorkerPtr& w);
   void on_frame(const WorkerPtr& w, v1::Frame& f);
-  void send(const WorkerPtr& w, std::string bytes);
-  void flush_writes(const WorkerPtr& w);
-  void on_call_timeout(uint64_t id);
-  void complete(uint64_t id, InvocationResult&& r);
+  void send(const WorkerPtr& w, std::string_view bytes);  // any thread
+  void flush_writes(const WorkerPtr& w);                  // any thread
+  void arm_watchdog();
+  void expire_due();
+  void on_call_timeout(Call& c);
+  void unlink_deadline(Call& c);
+  void complete(uint64_t id, InvocationResult&& r);  // any thread; queues the callback
   void fail_worker(const WorkerPtr& w, const std::string& why);  // kill; crash on exit
   void on_worker_exit(const WorkerPtr& w);
   void fail_waiting(Outcome o, const std::string& why);
@@ -115,16 +143,24 @@ class StdioRuntime final : public Runtime {
       guard_;
   std::thread thread_;
 
-  // io thread only.
+  std::mutex state_mu_;  // guards everything down to alive_
   std::vector<WorkerPtr> workers_;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;  // live and timed-out calls
   std::deque<uint64_t> waiting_;  // calls not yet sent to a worker
+  Call* dl_head_ = nullptr;       // unreported calls, oldest (first due) first
+  Call* dl_tail_ = nullptr;
+  std::vector<Finished> finished_;  // reported, callback not yet run
+  v1::Frame scratch_;               // reused to encode Invoke frames
+  std::string wbuf_;
   uint64_t next_call_ = 1;
   uint64_t next_worker_ = 1;
   size_t target_ = 1;
   RestartBackoff backoff_;
   boost::asio::steady_timer restart_timer_;
+  boost::asio::steady_timer watchdog_;  // fires when the oldest call is due
+  bool watchdog_off_ = false;           // stopped: not re-armed
   bool restart_pending_ = false;
+  bool maintain_posted_ = false;
   std::string last_start_error_;
 
   std::atomic<size_t> alive_{0};     // processes spawned, not yet reaped

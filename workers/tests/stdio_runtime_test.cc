@@ -5,6 +5,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <fstream>
+#include <thread>
 
 #include "workers/stdio_runtime.h"
 #include "workers/tests/test_util.h"
@@ -93,6 +94,35 @@ TEST_F(StdioTest, ManyInvocationsInFlightOnOneProcessAreMatchedById) {
   }
   EXPECT_EQ(rt_->worker_pids().size(), 1u);
   EXPECT_EQ(rt_->stats().inflight, 0u);
+}
+
+// invoke() writes on the calling thread: several callers at once, while the pool
+// grows and shrinks, still get every answer once and matched to its own call.
+TEST_F(StdioTest, ConcurrentCallersWhileThePoolResizesEachGetTheirOwnAnswer) {
+  fn_.workers.min = 2;
+  make();
+  Collector c;
+  constexpr size_t kThreads = 4, kPer = 150;
+  std::vector<Event*> evs;
+  for (size_t i = 0; i < kThreads * kPer; ++i) evs.push_back(&event("echo:" + std::to_string(i)));
+  std::vector<std::thread> callers;
+  for (size_t t = 0; t < kThreads; ++t)
+    callers.emplace_back([&, t] {
+      for (size_t i = t * kPer; i < (t + 1) * kPer; ++i) rt_->invoke(*evs[i], c.callback(i));
+    });
+  for (size_t n : {3, 1, 4, 2}) {
+    rt_->resize(n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& t : callers) t.join();
+  ASSERT_TRUE(c.wait_for(kThreads * kPer));
+  for (size_t i = 0; i < kThreads * kPer; ++i) {
+    ASSERT_EQ(c.calls(i), 1u) << i;
+    auto r = c.result(i);
+    EXPECT_EQ(r.outcome, Outcome::success) << i << " " << r.message;
+    EXPECT_EQ(r.output, std::to_string(i)) << i;
+  }
+  EXPECT_TRUE(eventually([&] { return rt_->stats().inflight == 0; }));
 }
 
 TEST_F(StdioTest, ErrorRejectedRetryAfterAndMissingStatus) {
