@@ -13,6 +13,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libboost-dev libboost-system-dev nlohmann-json3-dev
   prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev google-mock librdkafka-dev libnats-dev libssl-dev
+  libgoogle-perftools-dev
 )
 TEST_PACKAGES=(nats-server kcat prometheus wrk hyperfine openjdk-17-jre-headless maven)
 

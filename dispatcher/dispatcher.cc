@@ -366,14 +366,25 @@ void Dispatcher::Impl::start_invocation(Task* t) {
   ++f.running;
   ++t->attempt;
   t->event.attempt = t->attempt;
-  if (t->attempt == 1) t->event.first_attempt_time_ms = now_unix_ms();
   t->started = std::chrono::steady_clock::now();
+  if (t->attempt == 1) t->event.first_attempt_time_ms = unix_ms_at(t->started);
   f.b.runtime->invoke(t->event, [this, t](InvocationResult&& r) {
     // A runtime that answers on the calling thread (inproc inline, or a refusal)
     // needs no hand-off: the result is taken in at once.
     if (io.get_executor().running_in_this_thread()) return on_result(t, std::move(r));
     asio::post(io, [this, t, r = std::move(r)]() mutable { on_result(t, std::move(r)); });
   });
+}
+
+int64_t Dispatcher::Impl::unix_ms_at(std::chrono::steady_clock::time_point now) {
+  const int64_t steady_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  if (!have_offset || steady_ms - offset_taken_steady_ms >= 1000) {
+    unix_minus_steady_ms = now_unix_ms() - steady_ms;
+    offset_taken_steady_ms = steady_ms;
+    have_offset = true;
+  }
+  return steady_ms + unix_minus_steady_ms;
 }
 
 void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {

@@ -148,6 +148,12 @@ struct Dispatcher::Impl {
   std::vector<SourceState*> dirty_sources;  // with to_commit entries
   bool flush_posted = false;
   bool stopped = false;
+  // Wall-clock time from a steady reading: one clock read per invocation start
+  // instead of two. The offset is taken again once a second (clock adjustments).
+  int64_t unix_minus_steady_ms = 0;
+  int64_t offset_taken_steady_ms = 0;
+  bool have_offset = false;
+  int64_t unix_ms_at(std::chrono::steady_clock::time_point now);
 
   std::mutex drain_mu;  // pairs with drained_cv only
   std::condition_variable drained_cv;
