@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "broker-adapters/nats/js_lookup.h"
 #include "broker-adapters/nats/nats_codec.h"
@@ -13,6 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int64_t kNanosPerMs = 1000000;
+
+// The JetStream ack protocol: the body of a publish to the message's reply subject.
+constexpr std::string_view kAck = "+ACK", kNak = "-NAK", kTerm = "+TERM", kInProgress = "+WPI";
 
 std::chrono::milliseconds tick_of(const JsSourceOptions& o) {
   return std::clamp(o.ack_wait / 8, Millis(20), Millis(500));
@@ -39,7 +43,9 @@ Result<std::unique_ptr<JetStreamSource>> JetStreamSource::open(NatsConn& conn, s
   so.Consumer = s->group_.c_str();  // bind: the library neither creates nor deletes it
   so.ManualAck = true;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus st = js_PullSubscribe(&s->sub_, conn.js(), s->topic_.c_str(), s->group_.c_str(),
+  // Pull requests and deliveries on the fetch connection (nats_conn.h).
+  SLUICE_TRY(fetch, conn.fetch_connection());
+  natsStatus st = js_PullSubscribe(&s->sub_, fetch->js(), s->topic_.c_str(), s->group_.c_str(),
                                    nullptr, &so, &jerr);
   if (st != NATS_OK) return js_error(who + ": pull subscribe", st, jerr);
   return s;
@@ -113,11 +119,14 @@ JetStreamSource::~JetStreamSource() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   // Still held: let the server redeliver them now rather than after AckWait.
-  for (auto& [token, h] : held_) {
-    natsMsg_Nak(h.msg, nullptr);
+  for (auto& h : slots_) {
+    if (!h.msg) continue;
+    send_ack(h.msg, kNak);
     natsMsg_Destroy(h.msg);
+    h.msg = nullptr;
   }
-  held_.clear();
+  held_count_ = 0;
+  bury_all();
   if (sub_) natsSubscription_Destroy(sub_);  // no Unsubscribe: the durable stays
 }
 
@@ -159,10 +168,8 @@ void JetStreamSource::settle(const DeliveryTag& tag, Settle how, std::chrono::mi
   bool wake = false;
   {
     std::lock_guard lk(mu_);
-    auto it = held_.find(tag.token);
-    if (it == held_.end()) return;  // settled twice, or not ours
-    msg = it->second.msg;
-    held_.erase(it);
+    msg = release_locked(tag.token);
+    if (!msg) return;  // settled twice, or not ours
     // Budget freed: wake the fetch thread only if it waits for it and may fetch now
     // (a wake-up per settle costs a context switch per event).
     wake = waiting_for_budget_ && budget_locked() >= min_fetch_locked();
@@ -171,24 +178,87 @@ void JetStreamSource::settle(const DeliveryTag& tag, Settle how, std::chrono::mi
   natsStatus s = NATS_OK;
   const char* what = "ack";
   switch (how) {
-    case Settle::ack: s = natsMsg_Ack(msg, nullptr); break;
+    case Settle::ack: s = send_ack(msg, kAck); break;
     case Settle::nack:
       what = "nak";
-      s = delay.count() > 0 ? natsMsg_NakWithDelay(msg, delay.count(), nullptr)
-                            : natsMsg_Nak(msg, nullptr);
+      if (delay.count() > 0) {
+        char body[64];
+        const int len = std::snprintf(body, sizeof body, "-NAK {\"delay\":%lld}",
+                                      static_cast<long long>(delay.count()) * kNanosPerMs);
+        s = send_ack(msg, std::string_view(body, static_cast<size_t>(len)));
+      } else {
+        s = send_ack(msg, kNak);
+      }
       break;
-    case Settle::term: what = "term"; s = natsMsg_Term(msg, nullptr); break;
+    case Settle::term: what = "term"; s = send_ack(msg, kTerm); break;
   }
   if (s != NATS_OK)  // the server redelivers after AckWait: at-least-once holds
     report(nats_error("nats source " + topic_ + "/" + group_ + ": " + what + " of stream sequence " +
                           std::to_string(tag.offset),
                       s));
-  natsMsg_Destroy(msg);
+  bury(msg);
+}
+
+natsStatus JetStreamSource::send_ack(natsMsg* m, std::string_view body) {
+  const char* reply = natsMsg_GetReply(m);
+  if (!reply || !*reply) return NATS_ILLEGAL_STATE;  // not a JetStream message
+  return natsConnection_Publish(conn_.nc(), reply, body.data(), static_cast<int>(body.size()));
+}
+
+uint64_t JetStreamSource::hold_locked(natsMsg* m, Clock::time_point now) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  if (++generation_ == 0) generation_ = 1;  // token 0 is never handed out
+  const uint64_t token = (static_cast<uint64_t>(generation_) << 32) | slot;
+  slots_[slot] = Held{m, token, now, now};
+  ++held_count_;
+  return token;
+}
+
+natsMsg* JetStreamSource::release_locked(uint64_t token) {
+  const uint64_t slot = token & 0xffffffffu;
+  if (slot >= slots_.size() || !slots_[slot].msg || slots_[slot].token != token) return nullptr;
+  natsMsg* m = slots_[slot].msg;
+  slots_[slot].msg = nullptr;
+  free_slots_.push_back(static_cast<uint32_t>(slot));
+  --held_count_;
+  return m;
+}
+
+void JetStreamSource::bury(natsMsg* m) {
+  std::vector<natsMsg*> now;
+  {
+    std::lock_guard lk(mu_);
+    if (dead_.capacity() < kBuryBatch) dead_.reserve(kBuryBatch);
+    dead_.push_back(m);
+    dead_bytes_ += static_cast<size_t>(std::max(0, natsMsg_GetDataLength(m)));
+    if (dead_.size() < kBuryBatch && dead_bytes_ < kBuryBytes) return;
+    dead_bytes_ = 0;
+    now.reserve(kBuryBatch);
+    now.swap(dead_);
+  }
+  for (natsMsg* d : now) natsMsg_Destroy(d);
+}
+
+void JetStreamSource::bury_all() {
+  std::vector<natsMsg*> now;
+  {
+    std::lock_guard lk(mu_);
+    now.swap(dead_);
+    dead_bytes_ = 0;
+  }
+  for (natsMsg* d : now) natsMsg_Destroy(d);
 }
 
 size_t JetStreamSource::held() const {
   std::lock_guard lk(mu_);
-  return held_.size();
+  return held_count_;
 }
 uint64_t JetStreamSource::keep_alives_sent() const {
   std::lock_guard lk(mu_);
@@ -219,7 +289,7 @@ int64_t JetStreamSource::min_fetch_locked() const {
 
 int64_t JetStreamSource::budget_locked() const {
   if (!fetching_ || paused_) return 0;
-  const int64_t free = opt_.max_ack_pending - static_cast<int64_t>(held_.size());
+  const int64_t free = opt_.max_ack_pending - static_cast<int64_t>(held_count_);
   return std::min<int64_t>(opt_.fetch_batch, free);
 }
 
@@ -251,8 +321,9 @@ void JetStreamSource::run() {
       }
     }
     if (n > 0) fetch_round(n);
-    if (Clock::now() >= next_keep_alive) {  // at most once per tick (held_ may be large)
+    if (Clock::now() >= next_keep_alive) {  // at most once per tick (the held table may be large)
       keep_alive();
+      bury_all();  // settled messages left from the last burst
       next_keep_alive = Clock::now() + tick;
     }
   }
@@ -274,44 +345,55 @@ void JetStreamSource::fetch_round(int n) {
     }
     return;
   }
+  // Into the held table first, so each Delivery is built once with its token (no
+  // settle can reach them before the listener has them).
+  const size_t count = static_cast<size_t>(list.Count);
+  std::vector<uint64_t> tokens(count);
+  {
+    std::lock_guard lk(mu_);
+    if (!fetching_) {
+      // stop() raced the fetch: hand these straight back to the server.
+      for (size_t i = 0; i < count; ++i) send_ack(list.Msgs[i], kNak);
+      natsMsgList_Destroy(&list);
+      return;
+    }
+    const auto now = Clock::now();
+    for (size_t i = 0; i < count; ++i) tokens[i] = hold_locked(list.Msgs[i], now);
+  }
   std::vector<Delivery> batch;
-  batch.reserve(static_cast<size_t>(list.Count));
-  std::vector<Held> fresh;
-  fresh.reserve(static_cast<size_t>(list.Count));
-  const auto now = Clock::now();
-  for (int i = 0; i < list.Count; ++i) {
+  batch.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
     natsMsg* m = list.Msgs[i];
-    list.Msgs[i] = nullptr;
-    jsMsgMetaData* meta = nullptr;
+    list.Msgs[i] = nullptr;  // the held table owns it
     MsgCoords at{conn_.broker(), stream_, 0, 0};
     uint64_t delivered = 1;
-    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-      at.sequence = meta->Sequence.Stream;
-      at.timestamp_ms = meta->Timestamp / kNanosPerMs;
-      delivered = meta->NumDelivered;
-      jsMsgMetaData_Destroy(meta);
+    const char* reply = natsMsg_GetReply(m);
+    if (AckMeta meta; reply && parse_ack_subject(reply, meta)) {
+      at.sequence = meta.stream_seq;
+      at.timestamp_ms = meta.timestamp_ns / kNanosPerMs;
+      delivered = meta.delivered;
     }
-    Event ev = msg_to_event(m, at, key_rule_);
-    if (delivered > 1) ev.set_header("sluice-nats-delivered", std::to_string(delivered));
-    batch.emplace_back(std::move(ev), this, DeliveryTag{0, static_cast<int64_t>(at.sequence), 0});
-    fresh.push_back(Held{m, now, now});
+    auto& d = batch.emplace_back(msg_to_event(m, at, key_rule_), this,
+                                 DeliveryTag{0, static_cast<int64_t>(at.sequence), tokens[i]});
+    if (delivered > 1) {
+      d.event.set_header("sluice-nats-delivered", std::to_string(delivered));
+      // Attempts already made: the dispatcher counts on from there (a nak-with-delay
+      // retry must still end in the dead letter after max_attempts).
+      d.redeliveries = static_cast<uint32_t>(std::min<uint64_t>(delivered - 1, UINT32_MAX));
+    }
   }
   natsMsgList_Destroy(&list);
   {
     std::lock_guard lk(mu_);
     if (!fetching_) {
-      // stop() raced the fetch: hand these straight back to the server.
-      for (auto& h : fresh) {
-        natsMsg_Nak(h.msg, nullptr);
-        natsMsg_Destroy(h.msg);
+      // stop() came during the conversion: give them back rather than hand them out.
+      for (auto& d : batch) {
+        if (natsMsg* m = release_locked(d.tag().token)) {
+          send_ack(m, kNak);
+          dead_.push_back(m);
+        }
       }
-      return;
-    }
-    for (size_t i = 0; i < fresh.size(); ++i) {
-      const uint64_t token = next_token_++;
-      held_.emplace(token, fresh[i]);
-      batch[i] = Delivery(std::move(batch[i].event), this,
-                          DeliveryTag{0, batch[i].tag().offset, token});
+      return;  // destroyed by the next burst (bury_all every tick, or the destructor)
     }
   }
   listener_->on_deliveries(*this, std::move(batch));
@@ -326,9 +408,10 @@ void JetStreamSource::keep_alive() {
   const auto half = opt_.ack_wait / 2;
   const auto now = Clock::now();
   std::lock_guard lk(mu_);
-  for (auto& [token, h] : held_) {
+  for (auto& h : slots_) {
+    if (!h.msg) continue;
     if (now - h.since < half || now - h.touched < half) continue;
-    if (natsMsg_InProgress(h.msg, nullptr) == NATS_OK) {
+    if (send_ack(h.msg, kInProgress) == NATS_OK) {
       h.touched = now;
       ++keep_alives_;
     }

@@ -7,21 +7,31 @@
 //    MaxAckPending changed; a durable of the same name with another filter is an
 //    error. The subscription binds to it, so unsubscribing never deletes it.
 //  - One partition (0); offset = stream sequence; DeliveryTag.token = a slot in
-//    the table of held natsMsg*, which settle() acks / naks / terms and destroys.
+//    the table of held natsMsg* (low 32 bits) and that use's generation (high 32
+//    bits: a stale or repeated settle finds another generation and is ignored),
+//    which settle() acks / naks / terms. The stream sequence, delivery count and
+//    timestamp come from the reply subject (parse_ack_subject: no allocation).
+//  - Settled messages are destroyed in bursts (`dead_`: kBuryBatch messages or
+//    kBuryBytes, and every tick), not one by one: nats.c hands every destroyed
+//    message to its garbage-collector thread and wakes it when its list was empty,
+//    so one destroy per settle cost up to two context switches per event.
 //
 // Ownership and threads:
 //  - The fetch thread (`sluice-nats-f`, started by start()) owns the subscription:
 //    it pulls batches sized by the free budget (max_ack_pending - held, none while
 //    paused), converts them and calls the listener with no lock held. It also runs
 //    the in-progress keep-alives: every held message older than AckWait/2 gets
-//    natsMsg_InProgress every AckWait/2, so long functions are not redelivered.
+//    an in-progress ack (+WPI) every AckWait/2, so long functions are not redelivered.
 //  - stop() ends fetching (no callback after it returns) but the thread keeps
 //    sending keep-alives for messages still held, until the Source is destroyed;
 //    the destructor naks what is still held (immediate redelivery elsewhere).
-//  - `mu_` guards `held_`, `paused_` and the flags; settle/pause/resume/lag are
-//    callable from any thread. nats.c's message calls happen under `mu_` for
-//    keep-alives (so a message is never settled and touched at once) and outside
-//    it for settles (the message has left the table by then).
+//  - Pull requests and deliveries use the broker's fetch connection (nats_conn.h:
+//    requests leave at once); acks, naks, terms and keep-alives are published on the
+//    main connection (batched).
+//  - `mu_` guards the held table, `dead_`, `paused_` and the flags;
+//    settle/pause/resume/lag are callable from any thread. Keep-alives are sent
+//    under `mu_` (so a message is never settled and touched at once), settles
+//    outside it (the message has left the table by then).
 #pragma once
 
 #include <nats/nats.h>
@@ -30,8 +40,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "broker-adapters/nats/nats_codec.h"
@@ -83,11 +93,23 @@ class JetStreamSource final : public Source {
   int64_t budget_locked() const;     // messages to fetch now (mu_ held); 0 = wait
   int64_t min_fetch_locked() const;  // the smallest fetch worth a request while full
   void report(const Error& e);
+  uint64_t hold_locked(natsMsg* m, std::chrono::steady_clock::time_point now);  // -> token
+  natsMsg* release_locked(uint64_t token);  // nullptr when not held
+  void bury(natsMsg* m);                    // destroy later, with others
+  void bury_all();                          // destroy what waits now
+  // Publishes an ack-protocol body (+ACK, -NAK, +TERM, +WPI) to m's reply subject on
+  // the main connection (batched by its flusher; nats.c's natsMsg_Ack would publish
+  // on the fetch connection, one write per ack).
+  natsStatus send_ack(natsMsg* m, std::string_view body);
 
   struct Held {
-    natsMsg* msg = nullptr;
+    natsMsg* msg = nullptr;  // nullptr: a free slot
+    uint64_t token = 0;
     std::chrono::steady_clock::time_point since, touched;
   };
+  // A burst: this many messages or payload bytes (fewer when the tick comes first).
+  // 64 still woke nats.c's collector every ~10 messages; 256 every ~40.
+  static constexpr size_t kBuryBatch = 256, kBuryBytes = 4u << 20;
 
   NatsConn& conn_;
   const std::string stream_, topic_, group_;
@@ -99,8 +121,12 @@ class JetStreamSource final : public Source {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::unordered_map<uint64_t, Held> held_;
-  uint64_t next_token_ = 1;
+  std::vector<Held> slots_;         // the held table, indexed by token & 0xffffffff
+  std::vector<uint32_t> free_slots_;
+  size_t held_count_ = 0;
+  uint32_t generation_ = 0;
+  std::vector<natsMsg*> dead_;      // settled, destroyed by the next bury burst
+  size_t dead_bytes_ = 0;           // their payload bytes
   bool paused_ = false;
   bool started_ = false;
   bool fetching_ = false;   // true between start() and stop()

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <charconv>
+#include <cstdint>
 #include <cstdlib>
 
 #include "broker-adapters/nats/nats_conn.h"
@@ -18,15 +20,19 @@ bool has_prefix_ci(std::string_view s, std::string_view prefix) {
   return s.size() > prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-Event plain_event(const MsgCoords& at, std::string_view subject, Headers headers,
-                  std::string data) {
-  Event ev;
+// Fills `ev` (fresh) in place: an Event is large, a move per message shows.
+void plain_event(Event& ev, const MsgCoords& at, std::string_view subject, Headers headers,
+                 std::string data) {
   if (at.stream.empty()) {
     ev.id = new_event_id();
     ev.source = "/nats";
   } else {
-    ev.id = std::string(at.stream) + "/" + std::to_string(at.sequence);
-    ev.source = "/nats/" + std::string(at.stream);
+    char seq[24];
+    const auto r = std::to_chars(seq, seq + sizeof seq, at.sequence);
+    ev.id.reserve(at.stream.size() + 1 + static_cast<size_t>(r.ptr - seq));
+    ev.id.append(at.stream).append(1, '/').append(seq, r.ptr);
+    ev.source.reserve(6 + at.stream.size());
+    ev.source.append("/nats/").append(at.stream);
   }
   ev.type = std::string(kPlainType);
   ev.subject = std::string(subject);
@@ -34,7 +40,6 @@ Event plain_event(const MsgCoords& at, std::string_view subject, Headers headers
     if (iequals(h.name, "content-type")) ev.datacontenttype = h.value;
   ev.headers = std::move(headers);
   ev.data = std::move(data);
-  return ev;
 }
 
 }  // namespace
@@ -61,6 +66,61 @@ std::string_view subject_token(std::string_view subject, int n) {
     begin = dot == std::string_view::npos ? 0 : dot + 1;
   }
   return subject.substr(begin, end - begin);
+}
+
+namespace {
+
+// A decimal number of 1..19 digits that fits int64 (nats_ParseInt64's rules).
+bool parse_u63(std::string_view s, uint64_t& out) {
+  if (s.empty() || s.size() > 19) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > static_cast<uint64_t>(INT64_MAX)) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+bool parse_ack_subject(std::string_view reply, AckMeta& out) {
+  constexpr std::string_view kPrefix = "$JS.ACK.";
+  if (reply.size() <= kPrefix.size() || reply.substr(0, kPrefix.size()) != kPrefix) return false;
+  reply.remove_prefix(kPrefix.size());
+  // Up to 9 tokens after the prefix; whatever follows the 9th is not looked at.
+  std::string_view tok[9];
+  size_t n = 0, begin = 0;
+  bool more = false;  // a 10th token or more follows
+  for (;;) {
+    const size_t dot = reply.find('.', begin);
+    if (n == 9) {
+      more = true;
+      break;
+    }
+    tok[n++] = reply.substr(begin, dot == std::string_view::npos ? dot : dot - begin);
+    if (dot == std::string_view::npos) break;
+    begin = dot + 1;
+  }
+  size_t at = 0;  // index of <stream>
+  if (n == 7 && !more) {
+    out.domain = {};
+  } else if (n == 9) {
+    out.domain = tok[0] == "_" ? std::string_view{} : tok[0];
+    at = 2;
+  } else {
+    return false;
+  }
+  uint64_t ts = 0;
+  if (tok[at].empty() || tok[at + 1].empty() || !parse_u63(tok[at + 2], out.delivered) ||
+      !parse_u63(tok[at + 3], out.stream_seq) || !parse_u63(tok[at + 4], out.consumer_seq) ||
+      !parse_u63(tok[at + 5], ts) || !parse_u63(tok[at + 6], out.pending))
+    return false;
+  out.stream = tok[at];
+  out.consumer = tok[at + 1];
+  out.timestamp_ns = static_cast<int64_t>(ts);
+  return true;
 }
 
 Headers read_headers(natsMsg* m) {
@@ -110,16 +170,16 @@ Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& rule) {
           if (!iequals(h.name, "content-type")) ev.headers.push_back(std::move(h));
       }
     } else {
-      ev = plain_event(at, subject, std::move(headers), std::move(body));
+      plain_event(ev, at, subject, std::move(headers), std::move(body));
       ev.set_header(std::string(kDecodeErrorHeader), parsed.error().message);
     }
   } else {
-    ev = plain_event(at, subject, std::move(headers), std::move(body));
+    plain_event(ev, at, subject, std::move(headers), std::move(body));
   }
   if (!explicit_key.empty()) ev.key = std::move(explicit_key);
-  else if (ev.key.empty()) ev.key = std::string(subject_token(subject, rule.token));
-  ev.broker = std::string(at.broker);
-  ev.topic = std::string(subject);
+  else if (ev.key.empty()) ev.key.assign(subject_token(subject, rule.token));
+  ev.broker.assign(at.broker);
+  ev.topic.assign(subject);
   ev.partition = 0;
   ev.offset = at.stream.empty() ? -1 : static_cast<int64_t>(at.sequence);
   ev.broker_timestamp_ms = at.timestamp_ms;

@@ -53,6 +53,25 @@ struct KeyRule {
   int token = -1;
 };
 
+// What a JetStream message's reply (ack) subject says about it. The views point
+// into the parsed subject.
+struct AckMeta {
+  std::string_view domain;    // "" when none ("_" on the wire) or the v1 form
+  std::string_view stream, consumer;
+  uint64_t delivered = 0;     // times the server delivered it (1 = first)
+  uint64_t stream_seq = 0, consumer_seq = 0;
+  int64_t timestamp_ns = 0;   // stored at, unix nanoseconds
+  uint64_t pending = 0;       // messages left for the consumer
+};
+
+// Parses `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>` (v1,
+// 9 tokens) or `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.
+// <dseq>.<ts>.<pending>[.<more>...]` (v2: 11 tokens or more; servers send 12, the
+// last a random token) without allocating, as natsMsg_GetMetaData does. False for
+// anything else (another prefix, another token count, an empty or non-numeric
+// number, a number above INT64_MAX).
+bool parse_ack_subject(std::string_view reply, AckMeta& out);
+
 // Token `n` of `subject` (1-based; negative counts from the end); "" when absent or 0.
 std::string_view subject_token(std::string_view subject, int n);
 

@@ -516,6 +516,38 @@ TEST(EndToEndNats, PoisonMessageIsDeadLetteredIntactAndReplayed) {
   EXPECT_EQ(lines(dir.file("done.log"))[0], "poison");
 }
 
+// Retries in `mode: topic` on JetStream are naks with a delay: the server is the
+// delay queue, and its delivery count carries the attempts across redeliveries, so
+// the message still ends in the dead letter after max_attempts.
+TEST(EndToEndNats, NakRetriesStillEndInTheDeadLetterAfterMaxAttempts) {
+  NatsServer server;
+  ASSERT_TRUE(server.start());
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
+  - name: picky
+    command: [sh, -c, 'cat >/dev/null; echo x >> tries.log; exit 3']
+    subscribe: [{ broker: nats, topic: "events.work", ordering: none }]
+    retry: { mode: topic, max_attempts: 3, initial: 10ms, max: 20ms }
+    dead_letter: { broker: nats, topic: events.dead }
+)Y");
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  Client client(server.url());
+  ASSERT_TRUE(client.ok());
+  auto pub = run_cli({"publish", "-c", dir.file("sluice.yaml"), "--broker", "nats", "events.work",
+                      "poison"});
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  natsMsg* dead = nullptr;
+  ASSERT_TRUE(eventually([&] { return (dead = client.last_msg("EVENTS", "events.dead")) != nullptr; }))
+      << dir.read("engine.log");
+  const char* v = nullptr;
+  ASSERT_EQ(natsMsgHeader_Get(dead, "sluice-dlq-attempts", &v), NATS_OK);
+  EXPECT_STREQ(v, "3");
+  natsMsg_Destroy(dead);
+  EXPECT_EQ(lines(dir.file("tries.log")).size(), 3u) << dir.read("engine.log");
+}
+
 // Core NATS (no stream): a queue group per function, so two processes split the
 // messages (at-most-once: nothing is stored).
 TEST(EndToEndNats, CoreQueueGroupSplitsMessagesBetweenTwoProcesses) {

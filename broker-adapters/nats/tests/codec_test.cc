@@ -186,5 +186,71 @@ TEST(NatsCodec, KeyRuleHeaderThenPartitionKeyThenSubjectToken) {
   EXPECT_EQ(msg_to_event(e.get(), kAt, tenant).key, "");
 }
 
+// The reply (ack) subject of a JetStream message, parsed without nats.c.
+TEST(NatsAckSubject, V1NineTokens) {
+  AckMeta m;
+  ASSERT_TRUE(parse_ack_subject("$JS.ACK.EVENTS.fn.3.1042.77.1700000000123456789.12", m));
+  EXPECT_EQ(m.domain, "");
+  EXPECT_EQ(m.stream, "EVENTS");
+  EXPECT_EQ(m.consumer, "fn");
+  EXPECT_EQ(m.delivered, 3u);
+  EXPECT_EQ(m.stream_seq, 1042u);
+  EXPECT_EQ(m.consumer_seq, 77u);
+  EXPECT_EQ(m.timestamp_ns, 1700000000123456789);
+  EXPECT_EQ(m.pending, 12u);
+}
+
+TEST(NatsAckSubject, V2TwelveTokensWithDomainAndAccountHash) {
+  AckMeta m;
+  ASSERT_TRUE(parse_ack_subject(
+      "$JS.ACK.hub.ACCHASH123.EVENTS.fn.1.5.4.1700000000000000000.0.XyZrandom", m));
+  EXPECT_EQ(m.domain, "hub");
+  EXPECT_EQ(m.stream, "EVENTS");
+  EXPECT_EQ(m.consumer, "fn");
+  EXPECT_EQ(m.delivered, 1u);
+  EXPECT_EQ(m.stream_seq, 5u);
+  EXPECT_EQ(m.consumer_seq, 4u);
+  EXPECT_EQ(m.timestamp_ns, 1700000000000000000);
+  EXPECT_EQ(m.pending, 0u);
+  // "_" = no domain; 11 tokens (no random token) and more than 12 are accepted too,
+  // as nats.c does (it looks at the first 9 after $JS.ACK).
+  ASSERT_TRUE(parse_ack_subject("$JS.ACK._.H.S.c.2.9.8.7.6.r", m));
+  EXPECT_EQ(m.domain, "");
+  EXPECT_EQ(m.stream, "S");
+  EXPECT_EQ(m.delivered, 2u);
+  EXPECT_EQ(m.stream_seq, 9u);
+  ASSERT_TRUE(parse_ack_subject("$JS.ACK._.H.S.c.2.9.8.7.6", m));
+  EXPECT_EQ(m.pending, 6u);
+  ASSERT_TRUE(parse_ack_subject("$JS.ACK._.H.S.c.2.9.8.7.6.r.future.tokens", m));
+  EXPECT_EQ(m.stream_seq, 9u);
+}
+
+TEST(NatsAckSubject, BadFormsAreRefused) {
+  AckMeta m;
+  for (const char* bad : {
+           "",                                             // empty
+           "$JS.ACK.",                                     // prefix only
+           "$JS.ACK.S.c.1.2.3.4",                          // 8 tokens
+           "$JS.ACK.S.c.1.2.3.4.5.6",                      // 10 tokens
+           "$JS.ACK.D.H.S.c.1.2.3.4",                      // 10 tokens (v2 short)
+           "$JS.NAK.S.c.1.2.3.4.5",                        // another prefix
+           "$js.ack.S.c.1.2.3.4.5",                        // case matters
+           "_INBOX.abc",                                   // not an ack subject
+           "$JS.ACK.S.c.x.2.3.4.5",                        // non-numeric delivered
+           "$JS.ACK.S.c.1.2.3.4.-5",                       // a sign
+           "$JS.ACK.S.c.1..3.4.5",                         // empty number
+           "$JS.ACK..c.1.2.3.4.5",                         // empty stream
+           "$JS.ACK.S..1.2.3.4.5",                         // empty consumer
+           "$JS.ACK.S.c.1.9223372036854775808.3.4.5",      // above INT64_MAX
+           "$JS.ACK.S.c.1.99999999999999999999.3.4.5",     // 20 digits
+           "$JS.ACK.D.H.S.c.1.2.3.x.5.r",                  // v2, bad timestamp
+       }) {
+    EXPECT_FALSE(parse_ack_subject(bad, m)) << bad;
+  }
+  // The largest accepted number.
+  ASSERT_TRUE(parse_ack_subject("$JS.ACK.S.c.1.9223372036854775807.3.4.5", m));
+  EXPECT_EQ(m.stream_seq, 9223372036854775807u);
+}
+
 }  // namespace
 }  // namespace sluice::nats

@@ -78,6 +78,34 @@ TEST_F(JsSourceTest, PublishConsumeAckIsNotRedelivered) {
   EXPECT_EQ(got_.offsets(), std::vector<int64_t>{3});
 }
 
+// A tag settled twice, or kept after its slot went to another message, settles nothing.
+TEST_F(JsSourceTest, StaleOrRepeatedSettleIsIgnored) {
+  open_source();
+  publish("events.a", "1");
+  publish("events.b", "2");
+  ASSERT_TRUE(got_.wait_for(2));
+  auto ds = got_.take();
+  const DeliveryTag first = ds[0].tag();
+  ds[0].ack();
+  EXPECT_EQ(source_->held(), 1u);
+  publish("events.c", "3");  // takes the slot the first one left
+  ASSERT_TRUE(got_.wait_for(1));
+  auto third = got_.take();
+  EXPECT_NE(third[0].tag().token, first.token);
+  source_->settle(first, Settle::ack, {});    // stale: neither the second nor the third
+  source_->settle(first, Settle::term, {});
+  source_->settle(DeliveryTag{0, 0, 0}, Settle::ack, {});
+  source_->settle(DeliveryTag{0, 0, 12345}, Settle::ack, {});
+  EXPECT_EQ(source_->held(), 2u);
+  ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").ack_pending == 2; }));
+  ds[1].ack();
+  third[0].ack();
+  third[0].ack();  // twice
+  EXPECT_EQ(source_->held(), 0u);
+  ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").ack_pending == 0; }));
+  EXPECT_EQ(consumer_state(*broker_, "fn").redelivered, 0);
+}
+
 TEST_F(JsSourceTest, NackWithDelayIsRedeliveredAfterTheDelay) {
   open_source();
   publish("events.a", "1");
@@ -93,6 +121,7 @@ TEST_F(JsSourceTest, NackWithDelayIsRedeliveredAfterTheDelay) {
   EXPECT_EQ(again[0].event.id, "1");
   ASSERT_NE(again[0].event.header("sluice-nats-delivered"), nullptr);
   EXPECT_EQ(*again[0].event.header("sluice-nats-delivered"), "2");
+  EXPECT_EQ(again[0].redeliveries, 1u);  // the dispatcher counts on from there
   again[0].ack();
 }
 
