@@ -30,19 +30,6 @@ using tcp = boost::asio::ip::tcp;
 
 std::string binary() { return SLUICE_BINARY; }
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 TempDir::TempDir() {
   std::string tmpl = (fs::temp_directory_path() / "sluice-e2e-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
@@ -211,15 +198,6 @@ HttpClient::Reply HttpClient::get(const std::string& target) {
   http::response<http::string_body> res;
   http::read(impl_->stream, impl_->buf, res);
   return {static_cast<int>(res.result_int()), res.body()};
-}
-
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
 }
 
 std::vector<std::string> lines(const std::string& path) {

@@ -15,12 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/support.h"
+
 namespace sluice::e2e {
 
 using namespace std::chrono_literals;
 
 std::string binary();          // path of build/sluice
-uint16_t free_port();          // a loopback port free right now
+using testsupport::free_port;  // a loopback port free right now
 
 class TempDir {
  public:
@@ -76,7 +78,7 @@ class HttpClient {
 };
 
 // Polls `pred` every 20 ms until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 60s);
+using testsupport::eventually;
 
 // Lines of a file (empty when missing).
 std::vector<std::string> lines(const std::string& path);

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/support.h"
 #include "workers/exec_runtime.h"
 
 namespace sluice::workers::testing {
@@ -86,16 +87,7 @@ class Collector {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
-// Polls `cond` until it holds or `d` passes (for state outside our control, such as
-// /proc); returns whether it held.
-inline bool eventually(const std::function<bool()>& cond, std::chrono::seconds d = kDeadline) {
-  auto until = std::chrono::steady_clock::now() + d;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using testsupport::eventually;  // polls a condition outside the test's control
 
 // A process is gone when /proc has no entry or shows a zombie (our container's
 // init may not reap orphans).

@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "core/broker.h"
+#include "tests/support/support.h"
 
 namespace sluice::kafka::testing {
 
@@ -56,7 +57,7 @@ std::string unique(const std::string& base);
 
 // Checks `pred` every 20 ms until it holds (true) or the deadline passes (false):
 // for conditions spread over several collectors.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds deadline = kDeadline);
+using testsupport::eventually;
 
 // Records every callback of a Source; thread-safe.
 class Collector : public SourceListener {

@@ -63,15 +63,6 @@ void Collector::on_partitions_revoked(Source&, const std::vector<int32_t>& parts
 
 void Collector::on_source_error(Source&, const Error& err) {}
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 bool Collector::wait(const std::function<bool(const std::vector<Event>&)>& pred,
                      std::chrono::milliseconds deadline) {
   std::unique_lock l(mu_);
