@@ -26,6 +26,7 @@
 #include "broker-adapters/nats/nats_broker.h"
 #include "config/config.h"
 #include "core/broker.h"
+#include "tests/support/support.h"
 
 extern char** environ;
 
@@ -34,42 +35,12 @@ namespace sluice::nats::testing {
 using namespace std::chrono_literals;
 inline constexpr auto kDeadline = std::chrono::seconds(20);
 
-// Polls `cond` every 10 ms until it holds or `limit` passed.
+// Polling, free ports, readiness probes: tests/support (shared by every test binary).
 inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = kDeadline) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
+  return testsupport::eventually(cond, limit, 10ms);
 }
-
-inline int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-inline bool port_accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
+using testsupport::free_port;
+using testsupport::port_accepts;
 
 // One nats-server -js process with a private store directory.
 class NatsServer {
