@@ -132,9 +132,12 @@ Result<void> StdioRuntime::start() {
 void StdioRuntime::run_io() {
   using Clock = std::chrono::steady_clock;
   while (!io_.stopped()) {
-    if (opts_.spin.count() > 0 && inflight_.load(std::memory_order_relaxed) > 0) {
+    // After each thing handled, keep polling for `spin`: the next answer of a busy
+    // pool (or the one to a call just written by invoke()) is caught without a
+    // wake-up. An idle runtime sleeps in run_one().
+    if (opts_.spin.count() > 0) {
       auto until = Clock::now() + opts_.spin;
-      while (inflight_.load(std::memory_order_relaxed) > 0 && !io_.stopped()) {
+      while (!io_.stopped()) {
         if (io_.poll()) {
           until = Clock::now() + opts_.spin;
           continue;

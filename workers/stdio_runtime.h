@@ -25,10 +25,10 @@
 // fit is left to the io thread), so a call costs no thread hand-off on the way in.
 // `state_mu_` guards the pool (workers, calls, write buffers); callbacks run with it
 // released. `mu_` guards only the lifecycle state (lock order: state_mu_, then mu_);
-// the counters read by stats() are atomics. While invocations are in flight, the io
-// thread polls for up to `StdioOptions::spin` after its last event before it sleeps,
-// so an answer that comes quickly does not pay a thread wake-up (a worker round trip
-// is a few microseconds; waking a sleeping thread costs more on a VM).
+// the counters read by stats() are atomics. The io thread polls for up to
+// `StdioOptions::spin` after the last thing it handled before it sleeps, so the next
+// answer of a busy pool does not pay a thread wake-up (a worker round trip is a few
+// microseconds; waking a sleeping thread costs more on a VM).
 // Timeouts: every call has the same timeout, so the calls in submission order are in
 // deadline order; one timer watches the oldest (no timer per call).
 #pragma once
@@ -64,8 +64,8 @@ struct StdioOptions {
   size_t max_output_bytes = size_t{16} << 20;  // Result.output larger: `error`
   size_t max_stderr_bytes = size_t{1} << 20;   // stderr logged per worker life
   size_t initial_workers = 0;     // 0: max(workers.min, 1)
-  // How long the io thread keeps polling, while invocations are in flight, after the
-  // last thing it handled; 0 = sleep at once. Costs CPU only while calls run.
+  // How long the io thread keeps polling after the last thing it handled (an answer,
+  // a timer) before it sleeps; 0 = sleep at once. Costs CPU only around activity.
   std::chrono::microseconds spin{50};
 };
 

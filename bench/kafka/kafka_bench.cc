@@ -47,6 +47,7 @@ struct Args {
   std::string mode, bootstrap, topic, group;
   long count = 0, pid = 0, rate = 0;
   int size = 100, keys = 1000, max_seconds = 600, seconds = 0, warmup = 8, latency = 0;
+  std::vector<std::pair<std::string, std::string>> consumer_options;  // --set k=v (consume)
 };
 
 [[noreturn]] void usage() {
@@ -56,7 +57,7 @@ struct Args {
                " [--max-seconds S]\n"
                "       bench_kafka paced --bootstrap B --topic T --rate R --seconds S [--warmup W]"
                " [--size BYTES] [--keys K]\n"
-               "       bench_kafka consume ... --latency 1\n"
+               "       bench_kafka consume ... --latency 1 | --set librdkafka.key=value ...\n"
                "       bench_kafka watch --bootstrap B --topic T --group G --count N --pid PID"
                " [--max-seconds S]\n");
   std::exit(2);
@@ -82,6 +83,8 @@ Args parse(int argc, char** argv) {
     else if (k == "--seconds") a.seconds = std::atoi(v.c_str());
     else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
     else if (k == "--latency") a.latency = std::atoi(v.c_str());
+    else if (k == "--set" && v.find('=') != std::string::npos)
+      a.consumer_options.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
     else usage();
   }
   if (a.mode == "paced") {
@@ -252,6 +255,7 @@ int consume(const Args& a) {
   set(conf, "enable.auto.commit", "true");
   set(conf, "auto.commit.interval.ms", "100");
   set(conf, "auto.offset.reset", "earliest");
+  for (const auto& [k, v] : a.consumer_options) set(conf, k.c_str(), v);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk) die(err);

@@ -17,6 +17,8 @@
 #
 # Environment: COUNT, SIZE, KEYS, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc), INLINE (true),
 # COMMAND ([<build>/bench/kafka/libbench_kafka_noop.so]), ORDERING (none),
+# BASE_OPTIONS (librdkafka settings for the baseline, "key=value ..."; default none: e.g.
+# "queued.min.messages=1000000 queued.max.messages.kbytes=16384", sluice's own queue),
 # KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -45,6 +47,7 @@ bench_init kafka
 stop_kafka() { [[ -n "${KAFKA_DIR:-}" ]] && "$KAFKA_SH" stop "$KAFKA_DIR" || true; bench_cleanup; }
 trap stop_kafka EXIT
 
+BASE_OPTIONS=${BASE_OPTIONS:-}
 echo "# kafka: $COUNT x $SIZE B over $KEYS keys in one topic of 6 partitions; plain librdkafka consumer vs sluice ($RUNTIME $COMMAND x $CONCURRENCY, inline $INLINE, ordering $ORDERING)"
 if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
   KAFKA_DIR="$BENCH_TMP/kafka"
@@ -68,8 +71,10 @@ field() { sed -n "s/^RESULT .* $2=\([^ ]*\).*/\1/p" "$1" | tail -1; }
 
 wait_quiet
 echo "# baseline: $(load_note)"
+BASE_SETS=()
+for kv in $BASE_OPTIONS; do BASE_SETS+=(--set "$kv"); done
 "$BENCH_KAFKA" consume --bootstrap "$KAFKA_BOOTSTRAP" --topic "$TOPIC" --group "base-$TOPIC" \
-  --count "$COUNT" --max-seconds 600 >"$BENCH_TMP/baseline.txt" &
+  --count "$COUNT" --max-seconds 600 "${BASE_SETS[@]}" >"$BENCH_TMP/baseline.txt" &
 BASE_PID=$!; track $BASE_PID
 watch_group "base-$TOPIC" "$BASE_PID" 600 || true
 wait "$BASE_PID" || die "the baseline consumer failed"
