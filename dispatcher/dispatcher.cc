@@ -246,10 +246,9 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
 }
 
 Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, Event&& ev) {
-  auto* t = new Task;
+  auto* t = new Task(std::move(ev));  // moved in, not default-made and then assigned
   t->pending = p;
   t->fn = &f;
-  t->event = std::move(ev);
   t->bytes = t->event.byte_size();
   t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
   link(t);

@@ -65,6 +65,7 @@ struct Lane {
 
 // One (delivery, function) pair: the unit of ordering, retry and dead-lettering.
 struct Task {
+  explicit Task(Event&& ev) : event(std::move(ev)) {}
   Pending* pending = nullptr;
   FunctionState* fn = nullptr;
   Event event;

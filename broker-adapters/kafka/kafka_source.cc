@@ -14,6 +14,11 @@ constexpr size_t kMaxBatch = 512;  // records per on_deliveries call
 constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
 constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge_fetcher()
 constexpr int kSeekWaitMs = 1000;  // nudge_fetcher(): how long the seek may take
+// Only a queue that held this many records during the busy spell can have stalled the
+// fetcher (its thresholds are 16 MB / 1M records, sluice's defaults): a consumer that
+// keeps up with a steady input runs dry between fetch responses all the time, and a
+// seek then would only throw the fetch in flight away (latency).
+constexpr size_t kNudgeMinQueued = 10000;
 
 std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* l) {
   std::vector<int32_t> out;
@@ -85,14 +90,17 @@ void KafkaSource::run() {
   pthread_setname_np(pthread_self(), "sluice-kafka-c");
   std::vector<Delivery> batch;
   bool busy = false;
+  size_t peak_queued = 0;  // the most records seen waiting in this busy spell
   while (!stopping_.load()) {
     apply_pauses();
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), busy ? kNudgeAfterMs : kPollMs);
     if (!m && busy) {
-      nudge_fetcher();
+      if (peak_queued >= kNudgeMinQueued) nudge_fetcher();
+      peak_queued = 0;
       m = rd_kafka_consumer_poll(rk_.get(), kPollMs);
     }
     busy = m != nullptr;
+    if (m) peak_queued = std::max(peak_queued, rd_kafka_queue_length(queue_));
     while (m) {
       take(m, batch);
       if (batch.size() >= kMaxBatch || stopping_.load()) break;
@@ -111,8 +119,9 @@ void KafkaSource::run() {
 // something wakes it: at the latest after a second. A consumer that empties the
 // queue faster than that would run in bursts with up to a second of nothing in
 // between (librdkafka 2.1 added fetch.queue.backoff.ms for this). When the queue
-// has just run dry, seeking each active partition to the next offset to hand out
-// wakes the fetcher at once, and fetching restarts exactly there: nothing is lost.
+// has just run dry after holding at least kNudgeMinQueued records, seeking each
+// active partition to the next offset to hand out wakes the fetcher at once, and
+// fetching restarts exactly there: nothing is lost.
 // The seek waits until the fetcher took it (no record fetched before it is handed
 // out after it, says librdkafka); should it time out and take effect later, the
 // records it fetches again are below next_offset_ and take() skips them, so nothing
