@@ -194,6 +194,26 @@ std::string http_yaml(uint16_t port) {
   return "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n";
 }
 
+// A nats-server (JetStream) and a sluice running `functions` (YAML) on it.
+struct NatsAndSluice {
+  NatsServer server;
+  TempDir dir;
+  uint16_t port = free_port();
+  std::unique_ptr<Engine> engine;
+  // Starts both; false (with the engine's log in `why`) when either did not come up.
+  bool start(const std::string& functions, std::string& why) {
+    if (!server.start()) {
+      why = "nats-server did not start";
+      return false;
+    }
+    dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + functions);
+    engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine.log"));
+    if (engine->wait_ready(port)) return true;
+    why = dir.read("engine.log");
+    return false;
+  }
+};
+
 // Lines "k<key> <seq>" of the function's log: seq -> times seen, and per key the
 // sequence numbers in the order the function saw them.
 struct Seen {
@@ -475,20 +495,17 @@ TEST(EndToEndNats, FunctionSlowerThanAckWaitIsNotRedelivered) {
 // A poison message: dead-lettered after max_attempts into the stream's DLQ subject
 // with its payload and headers untouched plus sluice-dlq-* headers; replay works.
 TEST(EndToEndNats, PoisonMessageIsDeadLetteredIntactAndReplayed) {
-  NatsServer server;
-  ASSERT_TRUE(server.start());
-  TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
+  NatsAndSluice run;
+  std::string why;
+  ASSERT_TRUE(run.start(R"Y(functions:
   - name: picky
     command: [sh, -c, 'd=$(cat); [ -f ok ] || [ "$d" != poison ] || exit 3; echo "$d" >> done.log']
     subscribe: [{ broker: nats, topic: "events.work", ordering: none }]
     retry: { max_attempts: 3, initial: 10ms, max: 20ms }
     dead_letter: { broker: nats, topic: events.dead }
-)Y");
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  Client client(server.url());
+)Y", why)) << why;
+  const TempDir& dir = run.dir;
+  Client client(run.server.url());
   ASSERT_TRUE(client.ok());
   auto pub = run_cli({"publish", "-c", dir.file("sluice.yaml"), "--broker", "nats", "events.work",
                       "poison", "--header", "X-Tenant=acme"});
@@ -520,20 +537,17 @@ TEST(EndToEndNats, PoisonMessageIsDeadLetteredIntactAndReplayed) {
 // delay queue, and its delivery count carries the attempts across redeliveries, so
 // the message still ends in the dead letter after max_attempts.
 TEST(EndToEndNats, NakRetriesStillEndInTheDeadLetterAfterMaxAttempts) {
-  NatsServer server;
-  ASSERT_TRUE(server.start());
-  TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
+  NatsAndSluice run;
+  std::string why;
+  ASSERT_TRUE(run.start(R"Y(functions:
   - name: picky
     command: [sh, -c, 'cat >/dev/null; echo x >> tries.log; exit 3']
     subscribe: [{ broker: nats, topic: "events.work", ordering: none }]
     retry: { mode: topic, max_attempts: 3, initial: 10ms, max: 20ms }
     dead_letter: { broker: nats, topic: events.dead }
-)Y");
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  Client client(server.url());
+)Y", why)) << why;
+  const TempDir& dir = run.dir;
+  Client client(run.server.url());
   ASSERT_TRUE(client.ok());
   auto pub = run_cli({"publish", "-c", dir.file("sluice.yaml"), "--broker", "nats", "events.work",
                       "poison"});
