@@ -43,9 +43,7 @@ Result<std::unique_ptr<JetStreamSource>> JetStreamSource::open(NatsConn& conn, s
   so.Consumer = s->group_.c_str();  // bind: the library neither creates nor deletes it
   so.ManualAck = true;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  // Pull requests and deliveries on the fetch connection (nats_conn.h).
-  SLUICE_TRY(fetch, conn.fetch_connection());
-  natsStatus st = js_PullSubscribe(&s->sub_, fetch->js(), s->topic_.c_str(), s->group_.c_str(),
+  natsStatus st = js_PullSubscribe(&s->sub_, conn.js(), s->topic_.c_str(), s->group_.c_str(),
                                    nullptr, &so, &jerr);
   if (st != NATS_OK) return js_error(who + ": pull subscribe", st, jerr);
   return s;

@@ -25,9 +25,8 @@
 //  - stop() ends fetching (no callback after it returns) but the thread keeps
 //    sending keep-alives for messages still held, until the Source is destroyed;
 //    the destructor naks what is still held (immediate redelivery elsewhere).
-//  - Pull requests and deliveries use the broker's fetch connection (nats_conn.h:
-//    requests leave at once); acks, naks, terms and keep-alives are published on the
-//    main connection (batched).
+//  - Pull requests, deliveries, acks, naks, terms and keep-alives share the broker's
+//    one connection; acks are plain publishes (batched by nats.c's flusher).
 //  - `mu_` guards the held table, `dead_`, `paused_` and the flags;
 //    settle/pause/resume/lag are callable from any thread. Keep-alives are sent
 //    under `mu_` (so a message is never settled and touched at once), settles
@@ -97,9 +96,8 @@ class JetStreamSource final : public Source {
   natsMsg* release_locked(uint64_t token);  // nullptr when not held
   void bury(natsMsg* m);                    // destroy later, with others
   void bury_all();                          // destroy what waits now
-  // Publishes an ack-protocol body (+ACK, -NAK, +TERM, +WPI) to m's reply subject on
-  // the main connection (batched by its flusher; nats.c's natsMsg_Ack would publish
-  // on the fetch connection, one write per ack).
+  // Publishes an ack-protocol body (+ACK, -NAK, +TERM, +WPI) to m's reply subject
+  // (what natsMsg_Ack & co. send; batched by the connection's flusher).
   natsStatus send_ack(natsMsg* m, std::string_view body);
 
   struct Held {

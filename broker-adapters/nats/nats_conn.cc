@@ -125,28 +125,8 @@ Error js_error(std::string_view what, natsStatus s, jsErrCode jerr) {
 
 Result<std::unique_ptr<NatsConn>> NatsConn::connect(const BrokerConfig& cfg,
                                                     const NatsSettings& s) {
-  return dial(cfg.name, s, false);
-}
-
-std::string NatsConn::who() const {
-  return "nats broker '" + broker_ + "'" + (fetch_role_ ? " (fetch connection)" : "");
-}
-
-Result<NatsConn*> NatsConn::fetch_connection() {
-  if (fetch_role_) return this;
-  std::lock_guard lk(fetch_mu_);
-  if (!fetch_) {
-    if (closing_) return Error{Errc::unavailable, who() + ": closed", true};
-    SLUICE_TRY(f, dial(broker_, settings_, true));
-    fetch_ = std::move(f);
-  }
-  return fetch_.get();
-}
-
-Result<std::unique_ptr<NatsConn>> NatsConn::dial(const std::string& broker, const NatsSettings& s,
-                                                 bool fetch) {
-  std::unique_ptr<NatsConn> c(new NatsConn(broker, s, fetch));
-  const std::string who = c->who();
+  std::unique_ptr<NatsConn> c(new NatsConn(cfg.name, s));
+  const std::string who = "nats broker '" + cfg.name + "'";
   natsStatus st = natsOptions_Create(&c->opts_);
   if (st != NATS_OK) return nats_error(who + ": natsOptions_Create", st, Errc::internal);
   std::vector<const char*> servers;
@@ -157,12 +137,7 @@ Result<std::unique_ptr<NatsConn>> NatsConn::dial(const std::string& broker, cons
   };
   natsOptions* o = c->opts_;
   SLUICE_TRY(check("url", natsOptions_SetServers(o, servers.data(), static_cast<int>(servers.size()))));
-  const std::string conn_name = fetch ? s.name + "-fetch" : s.name;
-  SLUICE_TRY(check("name", natsOptions_SetName(o, conn_name.c_str())));
-  // The fetch connection sends each pull request at once (module comment).
-  if (fetch) {
-    SLUICE_TRY(check("send asap", natsOptions_SetSendAsap(o, true)));
-  }
+  SLUICE_TRY(check("name", natsOptions_SetName(o, s.name.c_str())));
   SLUICE_TRY(check("connect_timeout", natsOptions_SetTimeout(o, s.connect_timeout.count())));
   SLUICE_TRY(check("reconnect", natsOptions_SetMaxReconnect(o, -1)));  // forever
   SLUICE_TRY(check("reconnect_wait", natsOptions_SetReconnectWait(o, s.reconnect_wait.count())));
@@ -218,16 +193,11 @@ SLUICE_TRY(check("token", natsOptions_SetToken(o, s.token.c_str())));
 }
 
 void NatsConn::close() {
-  {
-    std::lock_guard lk(fetch_mu_);
-    closing_ = true;
-    if (fetch_) fetch_->close();
-  }
+  closing_ = true;
   if (nc_) natsConnection_Close(nc_);
 }
 
 NatsConn::~NatsConn() {
-  fetch_.reset();  // its sources are gone (they are destroyed before the broker)
   if (js_) jsCtx_Destroy(js_);
   if (nc_) {
     close();
@@ -235,7 +205,7 @@ NatsConn::~NatsConn() {
       // Callbacks may still be queued on nats.c's thread: wait for the last one.
       std::unique_lock lk(closed_mu_);
       if (!closed_cv_.wait_for(lk, std::chrono::seconds(5), [&] { return closed_cb_done_; }))
-        spdlog::warn("{}: no closed callback within 5 s", who());
+        spdlog::warn("nats broker '{}': no closed callback within 5 s", broker_);
     }
     natsConnection_Destroy(nc_);
   }
@@ -246,7 +216,7 @@ void NatsConn::on_disconnected(natsConnection*, void* self) {
   auto* c = static_cast<NatsConn*>(self);
   if (c->connected_.exchange(false) && !c->closing_) {
     c->disconnects_.fetch_add(1);
-    spdlog::warn("{}: disconnected; reconnecting every {} ms", c->who(),
+    spdlog::warn("nats broker '{}': disconnected; reconnecting every {} ms", c->broker_,
                  c->settings_.reconnect_wait.count());
   }
 }
@@ -257,13 +227,13 @@ void NatsConn::on_reconnected(natsConnection* nc, void* self) {
   c->reconnects_.fetch_add(1);
   char url[256] = {0};
   natsConnection_GetConnectedUrl(nc, url, sizeof url);
-  spdlog::info("{}: reconnected to {}", c->who(), url);
+  spdlog::info("nats broker '{}': reconnected to {}", c->broker_, url);
 }
 
 void NatsConn::on_closed(natsConnection*, void* self) {
   auto* c = static_cast<NatsConn*>(self);
   c->connected_ = false;
-  if (!c->closing_) spdlog::warn("{}: connection closed", c->who());
+  if (!c->closing_) spdlog::warn("nats broker '{}': connection closed", c->broker_);
   std::lock_guard lk(c->closed_mu_);  // last touch of `c`: the destructor waits for it
   c->closed_cb_done_ = true;
   c->closed_cv_.notify_all();
@@ -271,7 +241,7 @@ void NatsConn::on_closed(natsConnection*, void* self) {
 
 void NatsConn::on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* self) {
   auto* c = static_cast<NatsConn*>(self);
-  spdlog::warn("{}: asynchronous error: {}", c->who(), natsStatus_GetText(err));
+  spdlog::warn("nats broker '{}': asynchronous error: {}", c->broker_, natsStatus_GetText(err));
 }
 
 }  // namespace sluice::nats

@@ -1,13 +1,6 @@
 // NatsConn: one nats.c connection (+ JetStream context) per `brokers:` entry, and
 // the helpers every NATS file shares (status -> Error, subject matching, options).
 //
-// A second connection to the same servers, `fetch_connection()`, carries the pull
-// requests and deliveries of every JetStreamSource of the broker: it sends what is
-// published at once (nats.c SendAsap) instead of after its flusher's 1 ms pause, so
-// a pull request does not wait for it (one request per batch: the pause capped a
-// drain near 125k msgs/s). Only pull requests are published on it; acks, naks, terms
-// and keep-alives go through the main connection, where the flusher batches them.
-//
 // Ownership and threads: owned by NatsBroker; Sources and the Sink it makes keep a
 // reference and must be destroyed first. nats.c runs its own threads (reader,
 // flusher, reconnect); its connection callbacks only log and update atomics here.
@@ -70,9 +63,6 @@ class NatsConn {
  public:
   static Result<std::unique_ptr<NatsConn>> connect(const BrokerConfig& cfg,
                                                    const NatsSettings& s);
-  // The fetch connection (see above), connected on first use and shared by the
-  // sources; closed and destroyed with this one. Thread-safe.
-  Result<NatsConn*> fetch_connection();
   ~NatsConn();
   NatsConn(const NatsConn&) = delete;
   NatsConn& operator=(const NatsConn&) = delete;
@@ -81,19 +71,14 @@ class NatsConn {
   jsCtx* js() const { return js_; }  // management calls (stream/consumer/msg get)
   const std::string& broker() const { return broker_; }
   const NatsSettings& settings() const { return settings_; }
-  // Closes the connection (and the fetch connection): no nats.c callback runs after
-  // it returns. Idempotent.
+  // Closes the connection: no nats.c callback runs after it returns. Idempotent.
   void close();
   bool connected() const { return connected_.load(); }
   uint64_t reconnects() const { return reconnects_.load(); }
   uint64_t disconnects() const { return disconnects_.load(); }
 
  private:
-  NatsConn(std::string broker, NatsSettings s, bool fetch)
-      : broker_(std::move(broker)), settings_(std::move(s)), fetch_role_(fetch) {}
-  static Result<std::unique_ptr<NatsConn>> dial(const std::string& broker, const NatsSettings& s,
-                                                bool fetch);
-  std::string who() const;
+  NatsConn(std::string broker, NatsSettings s) : broker_(std::move(broker)), settings_(std::move(s)) {}
   static void on_disconnected(natsConnection* nc, void* self);
   static void on_reconnected(natsConnection* nc, void* self);
   static void on_closed(natsConnection* nc, void* self);
@@ -102,9 +87,6 @@ class NatsConn {
 
   const std::string broker_;
   const NatsSettings settings_;
-  const bool fetch_role_;  // this is a fetch connection (SendAsap, logs say so)
-  std::mutex fetch_mu_;
-  std::unique_ptr<NatsConn> fetch_;  // main connection only
   natsOptions* opts_ = nullptr;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
