@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "broker-adapters/nats/js_lookup.h"
 #include "broker-adapters/nats/nats_codec.h"
@@ -22,6 +24,24 @@ std::chrono::milliseconds tick_of(const JsSourceOptions& o) {
   return std::clamp(o.ack_wait / 8, Millis(20), Millis(500));
 }
 
+// How long a pull request waits at the server for messages: idle, a consumer
+// sends a request per outstanding slot this often.
+std::chrono::milliseconds pull_expiry_of(const JsSourceOptions& o) {
+  return std::clamp(4 * tick_of(o), Millis(1000), Millis(5000));
+}
+
+// Requests outstanding at once: at most this many batches.
+constexpr int64_t kMaxPullBatches = 4;
+
+int64_t header_int(natsMsg* m, const char* key, int64_t fallback) {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, key, &v) != NATS_OK || !v) return fallback;
+  int64_t n = 0;
+  const char* end = v + std::strlen(v);
+  auto [p, ec] = std::from_chars(v, end, n);
+  return ec == std::errc{} && p == end && n >= 0 ? n : fallback;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<JetStreamSource>> JetStreamSource::open(NatsConn& conn, std::string stream,
@@ -37,15 +57,18 @@ Result<std::unique_ptr<JetStreamSource>> JetStreamSource::open(NatsConn& conn, s
   std::unique_ptr<JetStreamSource> s(
       new JetStreamSource(conn, std::move(stream), std::move(topic), std::move(group), opt));
   SLUICE_TRY(s->ensure_consumer());
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = s->stream_.c_str();
-  so.Consumer = s->group_.c_str();  // bind: the library neither creates nor deletes it
-  so.ManualAck = true;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus st = js_PullSubscribe(&s->sub_, conn.js(), s->topic_.c_str(), s->group_.c_str(),
-                                   nullptr, &so, &jerr);
-  if (st != NATS_OK) return js_error(who + ": pull subscribe", st, jerr);
+  natsInbox* inbox = nullptr;
+  natsStatus st = natsInbox_Create(&inbox);
+  if (st != NATS_OK) return nats_error(who + ": inbox", st, Errc::internal);
+  s->inbox_ = inbox;
+  natsInbox_Destroy(inbox);
+  s->next_subject_ = "$JS.API.CONSUMER.MSG.NEXT." + s->stream_ + "." + s->group_;
+  s->pull_expires_ = pull_expiry_of(s->opt_);
+  st = natsConnection_SubscribeSync(&s->sub_, conn.nc(), s->inbox_.c_str());
+  if (st != NATS_OK) return nats_error(who + ": subscribe to the pull inbox", st);
+  // What may wait here is bounded by the requests (the free window), not by nats.c's
+  // default limits (64 MB would drop a window of big messages as a slow consumer).
+  natsSubscription_SetPendingLimits(s->sub_, -1, -1);
   return s;
 }
 
@@ -125,7 +148,16 @@ JetStreamSource::~JetStreamSource() {
   }
   held_count_ = 0;
   bury_all();
-  if (sub_) natsSubscription_Destroy(sub_);  // no Unsubscribe: the durable stays
+  if (sub_) {
+    // Arrived for requests still outstanding (never started, or the drain is not
+    // through): back to the server at once.
+    natsMsg* m = nullptr;
+    while (natsSubscription_IsValid(sub_) && natsSubscription_NextMsg(&m, sub_, 0) == NATS_OK) {
+      send_ack(m, kNak);  // a status message has no reply subject: nothing sent
+      natsMsg_Destroy(m);
+    }
+    natsSubscription_Destroy(sub_);  // unsubscribes the inbox if still valid; the durable stays
+  }
 }
 
 Result<void> JetStreamSource::start(SourceListener& listener) {
@@ -142,6 +174,13 @@ Result<void> JetStreamSource::start(SourceListener& listener) {
 
 void JetStreamSource::stop() {
   std::unique_lock lk(mu_);
+  if (fetching_ && sub_) {
+    // Withdraw the inbox: the server drops requests whose reply subject lost its
+    // interest, so nothing more comes (a nak'ed message would otherwise go straight
+    // back to an outstanding request of ours). What is already on its way is still
+    // read, and nak'ed, until the drain completes.
+    natsSubscription_Drain(sub_);
+  }
   fetching_ = false;
   cv_.notify_all();
   if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id())
@@ -170,7 +209,7 @@ void JetStreamSource::settle(const DeliveryTag& tag, Settle how, std::chrono::mi
     if (!msg) return;  // settled twice, or not ours
     // Budget freed: wake the fetch thread only if it waits for it and may fetch now
     // (a wake-up per settle costs a context switch per event).
-    wake = waiting_for_budget_ && budget_locked() >= min_fetch_locked();
+    wake = waiting_for_budget_ && want_locked() >= min_fetch_locked();
   }
   if (wake) cv_.notify_all();
   natsStatus s = NATS_OK;
@@ -266,6 +305,14 @@ uint64_t JetStreamSource::fetch_errors() const {
   std::lock_guard lk(mu_);
   return fetch_errors_;
 }
+uint64_t JetStreamSource::pull_requests() const {
+  std::lock_guard lk(mu_);
+  return pull_requests_;
+}
+int64_t JetStreamSource::pulled() const {
+  std::lock_guard lk(mu_);
+  return pulled_;
+}
 
 void JetStreamSource::report(const Error& e) {
   const int64_t now = now_unix_ms();
@@ -279,46 +326,142 @@ void JetStreamSource::report(const Error& e) {
   if (listener_) listener_->on_source_error(*this, e);
 }
 
-// The smallest fetch worth a round trip while the window is full: half a batch
+// The smallest request worth a round trip while the window is full: half a batch
 // (at least 1, at most what the window allows).
 int64_t JetStreamSource::min_fetch_locked() const {
   return std::max<int64_t>(1, std::min<int64_t>(opt_.fetch_batch, opt_.max_ack_pending) / 2);
 }
 
-int64_t JetStreamSource::budget_locked() const {
+// The free window (max_ack_pending - held, at most kMaxPullBatches batches) less what
+// was asked for already; 0 while paused or stopped.
+int64_t JetStreamSource::want_locked() const {
   if (!fetching_ || paused_) return 0;
   const int64_t free = opt_.max_ack_pending - static_cast<int64_t>(held_count_);
-  return std::min<int64_t>(opt_.fetch_batch, free);
+  const int64_t cap = std::min<int64_t>(free, kMaxPullBatches * opt_.fetch_batch);
+  return std::max<int64_t>(0, cap - pulled_);
+}
+
+bool JetStreamSource::send_pull(int64_t n) {
+  char body[96];
+  const int len = std::snprintf(body, sizeof body, "{\"batch\":%lld,\"expires\":%lld}",
+                                static_cast<long long>(n),
+                                static_cast<long long>(pull_expires_.count()) * kNanosPerMs);
+  natsStatus s = natsConnection_PublishRequest(conn_.nc(), next_subject_.c_str(), inbox_.c_str(),
+                                               body, len);
+  if (s != NATS_OK) {
+    report(nats_error("nats source " + topic_ + "/" + group_ + ": pull request", s));
+    return false;
+  }
+  std::lock_guard lk(mu_);
+  // Over at the server after `expires` (counted from its arrival there): the grace
+  // covers the flusher, the network and a busy server.
+  pulls_.push_back({Clock::now() + pull_expires_ + std::max(pull_expires_, Millis(1000)), n});
+  pulled_ += n;
+  ++pull_requests_;
+  return true;
+}
+
+void JetStreamSource::settle_pulls_locked(int64_t n) {
+  // The server serves a consumer's waiting requests in order: charge the oldest.
+  while (n > 0 && !pulls_.empty()) {
+    const int64_t take = std::min(n, pulls_.front().left);
+    pulls_.front().left -= take;
+    pulled_ -= take;
+    n -= take;
+    if (pulls_.front().left == 0) pulls_.pop_front();
+  }
+}
+
+void JetStreamSource::expire_pulls_locked(Clock::time_point now) {
+  while (!pulls_.empty() && pulls_.front().deadline <= now) {
+    pulled_ -= pulls_.front().left;
+    pulls_.pop_front();
+  }
+}
+
+void JetStreamSource::control(natsMsg* m) {
+  const char* status = nullptr;
+  natsMsgHeader_Get(m, "Status", &status);
+  const std::string_view code = status ? status : "";
+  if (code == "100") return;  // an idle heartbeat (not asked for)
+  const char* desc = nullptr;
+  natsMsgHeader_Get(m, "Description", &desc);
+  {
+    std::lock_guard lk(mu_);
+    // 408 (expired) / 409 (terminated) / 404 (nothing, no_wait) end the oldest
+    // request; the server says how much of it was left unfilled.
+    const int64_t oldest = pulls_.empty() ? 0 : pulls_.front().left;
+    settle_pulls_locked(header_int(m, "Nats-Pending-Messages", oldest));
+  }
+  if (code == "408" || code == "404") return;  // an expired request: routine
+  const std::string_view d = desc ? desc : "";
+  if (code == "409" && (d.find("Leadership") != std::string_view::npos ||
+                        d.find("Exceeded") != std::string_view::npos)) {
+    spdlog::debug("nats source {}/{}: pull request ended: {} {}", topic_, group_, code, d);
+    return;
+  }
+  report(Error{Errc::unavailable,
+               "nats source " + topic_ + "/" + group_ + ": pull request answered " +
+                   std::string(code) + " " + std::string(d),
+               true});
 }
 
 void JetStreamSource::run() {
   pthread_setname_np(pthread_self(), "sluice-nats-f");
   const auto tick = tick_of(opt_);
-  auto next_keep_alive = Clock::now();
+  auto next_keep_alive = Clock::now() + tick;
+  uint64_t reconnects = conn_.reconnects();
   for (;;) {
-    int n = 0;
+    int64_t ask = 0, outstanding = 0;
     {
       std::unique_lock lk(mu_);
       if (quit_) break;
-      auto budget = [&] { return budget_locked(); };
-      n = static_cast<int>(std::max<int64_t>(0, budget()));
-      if (n < min_fetch_locked()) {
-        // Wait for a worthwhile fetch: one request per freed slot would cost a
-        // round trip per message once the window is full. After a tick without
-        // that much room, whatever is free is fetched.
-        in_round_ = false;
-        cv_.notify_all();
-        waiting_for_budget_ = true;
-        cv_.wait_for(lk, tick, [&] { return quit_ || budget() >= min_fetch_locked(); });
-        waiting_for_budget_ = false;
-        if (quit_) break;
-        n = static_cast<int>(std::max<int64_t>(0, budget()));
-        in_round_ = n > 0;
-      } else {
-        in_round_ = true;
+      if (const uint64_t r = conn_.reconnects(); r != reconnects) {
+        // A restarted (or another) server knows none of the requests: ask again.
+        reconnects = r;
+        pulls_.clear();
+        pulled_ = 0;
+      }
+      expire_pulls_locked(Clock::now());
+      ask = want_locked();
+      if (ask < min_fetch_locked()) {
+        if (pulled_ == 0) {
+          // Nothing asked for and not enough room to ask: wait for settles to free
+          // half a batch (a request per freed slot would cost a round trip per
+          // message), a resume, or a tick, after which whatever is free is asked for.
+          waiting_for_budget_ = true;
+          cv_.wait_until(lk, std::min(next_keep_alive, Clock::now() + tick),
+                         [&] { return quit_ || want_locked() >= min_fetch_locked(); });
+          waiting_for_budget_ = false;
+          if (quit_) break;
+          ask = want_locked();
+        } else {
+          ask = 0;  // requests outstanding: their messages (or their end) come first
+        }
       }
     }
-    if (n > 0) fetch_round(n);
+    bool sent = true;
+    while (ask > 0 && sent) {
+      const int64_t n = std::min<int64_t>(ask, opt_.fetch_batch);
+      sent = send_pull(n);
+      ask -= n;
+    }
+    bool drained = false;
+    {
+      std::unique_lock lk(mu_);
+      if (!sent) cv_.wait_for(lk, tick, [&] { return quit_; });  // back off a little
+      outstanding = pulled_;
+      // Stopped and the inbox drained: only keep-alives are left to do.
+      drained = !fetching_ && !natsSubscription_IsValid(sub_);
+      if (drained) cv_.wait_until(lk, next_keep_alive, [&] { return quit_; });
+    }
+    // Wait for messages only while some were asked for; else just take what is
+    // there (late arrivals of forgotten requests).
+    const auto until_tick = std::chrono::duration_cast<Millis>(next_keep_alive - Clock::now());
+    if (!drained && !read_round(outstanding > 0 ? std::clamp<int64_t>(until_tick.count(), 1, tick.count()) : 0)) {
+      std::unique_lock lk(mu_);  // back off a little; quit wakes us
+      cv_.wait_for(lk, tick, [&] { return quit_; });
+    }
     if (Clock::now() >= next_keep_alive) {  // at most once per tick (the held table may be large)
       keep_alive();
       bury_all();  // settled messages left from the last burst
@@ -330,39 +473,64 @@ void JetStreamSource::run() {
   cv_.notify_all();
 }
 
-void JetStreamSource::fetch_round(int n) {
-  natsMsgList list{nullptr, 0};
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = natsSubscription_Fetch(&list, sub_, n, tick_of(opt_).count(), &jerr);
-  if (list.Count == 0) {
-    natsMsgList_Destroy(&list);
-    if (s != NATS_OK && s != NATS_TIMEOUT) {
-      report(js_error("nats source " + topic_ + "/" + group_ + ": fetch", s, jerr));
-      std::unique_lock lk(mu_);  // back off a little; stop/quit wake us
-      cv_.wait_for(lk, tick_of(opt_), [&] { return quit_ || !fetching_; });
-    }
-    return;
+bool JetStreamSource::read_round(int64_t wait_ms) {
+  natsMsg* m = nullptr;
+  natsStatus s = natsSubscription_NextMsg(&m, sub_, wait_ms);
+  if (s == NATS_TIMEOUT) return true;
+  if (s == NATS_INVALID_SUBSCRIPTION) {
+    std::lock_guard lk(mu_);
+    if (!fetching_) return true;  // the drain after stop() completed
   }
+  if (s != NATS_OK) {
+    if (s == NATS_NO_RESPONDERS) {  // JetStream not (yet) there: ask again later
+      std::lock_guard lk(mu_);
+      pulls_.clear();
+      pulled_ = 0;
+    }
+    report(nats_error("nats source " + topic_ + "/" + group_ + ": pull", s));
+    return false;
+  }
+  std::vector<natsMsg*> msgs;
+  msgs.reserve(static_cast<size_t>(opt_.fetch_batch));
+  const size_t max = static_cast<size_t>(std::max(1, opt_.fetch_batch));
+  for (;;) {
+    const char* reply = natsMsg_GetReply(m);
+    if (reply && *reply) {
+      msgs.push_back(m);
+    } else {  // a status message: ends (part of) a request
+      control(m);
+      natsMsg_Destroy(m);
+    }
+    if (msgs.size() >= max || natsSubscription_NextMsg(&m, sub_, 0) != NATS_OK) break;
+  }
+  if (!msgs.empty()) deliver(msgs);
+  return true;
+}
+
+void JetStreamSource::deliver(std::vector<natsMsg*>& msgs) {
   // Into the held table first, so each Delivery is built once with its token (no
   // settle can reach them before the listener has them).
-  const size_t count = static_cast<size_t>(list.Count);
+  const size_t count = msgs.size();
   std::vector<uint64_t> tokens(count);
   {
     std::lock_guard lk(mu_);
+    settle_pulls_locked(static_cast<int64_t>(count));
     if (!fetching_) {
-      // stop() raced the fetch: hand these straight back to the server.
-      for (size_t i = 0; i < count; ++i) send_ack(list.Msgs[i], kNak);
-      natsMsgList_Destroy(&list);
+      // Stopped: requests still outstanding delivered these; hand them straight back.
+      for (natsMsg* m : msgs) {
+        send_ack(m, kNak);
+        dead_.push_back(m);  // destroyed by the next burst
+      }
       return;
     }
+    in_round_ = true;  // stop() waits until the listener has them
     const auto now = Clock::now();
-    for (size_t i = 0; i < count; ++i) tokens[i] = hold_locked(list.Msgs[i], now);
+    for (size_t i = 0; i < count; ++i) tokens[i] = hold_locked(msgs[i], now);
   }
   std::vector<Delivery> batch;
   batch.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    natsMsg* m = list.Msgs[i];
-    list.Msgs[i] = nullptr;  // the held table owns it
+    natsMsg* m = msgs[i];  // the held table owns it
     MsgCoords at{conn_.broker(), stream_, 0, 0};
     uint64_t delivered = 1;
     const char* reply = natsMsg_GetReply(m);
@@ -380,21 +548,10 @@ void JetStreamSource::fetch_round(int n) {
       d.redeliveries = static_cast<uint32_t>(std::min<uint64_t>(delivered - 1, UINT32_MAX));
     }
   }
-  natsMsgList_Destroy(&list);
-  {
-    std::lock_guard lk(mu_);
-    if (!fetching_) {
-      // stop() came during the conversion: give them back rather than hand them out.
-      for (auto& d : batch) {
-        if (natsMsg* m = release_locked(d.tag().token)) {
-          send_ack(m, kNak);
-          dead_.push_back(m);
-        }
-      }
-      return;  // destroyed by the next burst (bury_all every tick, or the destructor)
-    }
-  }
   listener_->on_deliveries(*this, std::move(batch));
+  std::lock_guard lk(mu_);
+  in_round_ = false;
+  cv_.notify_all();
 }
 
 Result<std::vector<PartitionLag>> JetStreamSource::lag() {

@@ -16,20 +16,35 @@
 //    message to its garbage-collector thread and wakes it when its list was empty,
 //    so one destroy per settle cost up to two context switches per event.
 //
+// Pulling: the Source runs its own pull loop instead of nats.c's Fetch, so that
+// the server always has requests waiting while the window has room:
+//  - one plain subscription on a fresh inbox; pull requests ({"batch","expires"})
+//    are published to $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> with that inbox
+//    as reply, and several stay outstanding at once (`pulls_`, together at most the
+//    free window: max_ack_pending - held, and 4 batches). A request costs nats.c's
+//    flusher pause (~1 ms) before it leaves; with one Fetch at a time that pause
+//    idled the server once per batch.
+//  - The server answers a request with messages, then ends it with a status
+//    (408 expired, 409 terminated, with Nats-Pending-Messages = what it left
+//    unfilled). Each request also has a local deadline (its expiry + grace), and
+//    after a reconnect all are forgotten (a restarted server knows none of them):
+//    a lost request never leaves the loop waiting for messages that do not come.
+//  - Messages that arrive after stop() (requests still outstanding) are nak'ed.
+//
 // Ownership and threads:
 //  - The fetch thread (`sluice-nats-f`, started by start()) owns the subscription:
-//    it pulls batches sized by the free budget (max_ack_pending - held, none while
-//    paused), converts them and calls the listener with no lock held. It also runs
-//    the in-progress keep-alives: every held message older than AckWait/2 gets
-//    an in-progress ack (+WPI) every AckWait/2, so long functions are not redelivered.
+//    it sends the pull requests (none while paused), reads what arrives, converts it
+//    and calls the listener with no lock held. It also runs the in-progress
+//    keep-alives: every held message older than AckWait/2 gets an in-progress ack
+//    (+WPI) every AckWait/2, so long functions are not redelivered.
 //  - stop() ends fetching (no callback after it returns) but the thread keeps
 //    sending keep-alives for messages still held, until the Source is destroyed;
 //    the destructor naks what is still held (immediate redelivery elsewhere).
 //  - Pull requests, deliveries, acks, naks, terms and keep-alives share the broker's
 //    one connection; acks are plain publishes (batched by nats.c's flusher).
-//  - `mu_` guards the held table, `dead_`, `paused_` and the flags;
-//    settle/pause/resume/lag are callable from any thread. Keep-alives are sent
-//    under `mu_` (so a message is never settled and touched at once), settles
+//  - `mu_` guards the held table, the pull accounting, `dead_`, `paused_` and the
+//    flags; settle/pause/resume/lag are callable from any thread. Keep-alives are
+//    sent under `mu_` (so a message is never settled and touched at once), settles
 //    outside it (the message has left the table by then).
 #pragma once
 
@@ -37,6 +52,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -78,6 +94,8 @@ class JetStreamSource final : public Source {
   size_t held() const;
   uint64_t keep_alives_sent() const;
   uint64_t fetch_errors() const;
+  uint64_t pull_requests() const;  // sent so far
+  int64_t pulled() const;          // messages asked for and not yet arrived
 
  private:
   JetStreamSource(NatsConn& c, std::string stream, std::string topic, std::string group,
@@ -87,10 +105,17 @@ class JetStreamSource final : public Source {
         key_rule_{c.settings().key_header, c.settings().key_token} {}
   Result<void> ensure_consumer();
   void run();
-  void fetch_round(int n);
+  // Reads what arrived (waiting up to wait_ms for the first message), at most one
+  // batch, and hands it on; false when the subscription failed (backed off).
+  bool read_round(int64_t wait_ms);
+  void deliver(std::vector<natsMsg*>& msgs);  // data messages only
+  bool send_pull(int64_t n);                   // one request for n messages
+  void settle_pulls_locked(int64_t n);         // n asked-for messages accounted for
+  void expire_pulls_locked(std::chrono::steady_clock::time_point now);
+  void control(natsMsg* m);                    // a status message on the inbox
   void keep_alive();
-  int64_t budget_locked() const;     // messages to fetch now (mu_ held); 0 = wait
-  int64_t min_fetch_locked() const;  // the smallest fetch worth a request while full
+  int64_t want_locked() const;       // messages to ask for now (mu_ held)
+  int64_t min_fetch_locked() const;  // the smallest request worth sending while full
   void report(const Error& e);
   uint64_t hold_locked(natsMsg* m, std::chrono::steady_clock::time_point now);  // -> token
   natsMsg* release_locked(uint64_t token);  // nullptr when not held
@@ -113,7 +138,9 @@ class JetStreamSource final : public Source {
   const std::string stream_, topic_, group_;
   const JsSourceOptions opt_;
   const KeyRule key_rule_;
-  natsSubscription* sub_ = nullptr;  // fetch thread after start()
+  natsSubscription* sub_ = nullptr;  // the inbox; read by the fetch thread after start()
+  std::string inbox_, next_subject_;
+  std::chrono::milliseconds pull_expires_{};
   SourceListener* listener_ = nullptr;
   std::thread thread_;
 
@@ -131,7 +158,13 @@ class JetStreamSource final : public Source {
   bool in_round_ = false;   // the thread is fetching or calling the listener
   bool quit_ = false;       // destructor: end the thread
   bool waiting_for_budget_ = false;  // the thread sleeps until a settle frees budget
-  uint64_t keep_alives_ = 0, fetch_errors_ = 0;
+  struct Pull {
+    std::chrono::steady_clock::time_point deadline;  // surely over at the server by then
+    int64_t left;                                    // messages not yet arrived
+  };
+  std::deque<Pull> pulls_;  // outstanding requests, oldest first
+  int64_t pulled_ = 0;      // sum of their `left`
+  uint64_t keep_alives_ = 0, fetch_errors_ = 0, pull_requests_ = 0;
   int64_t last_log_ms_ = 0;
 };
 

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -55,19 +56,22 @@ class NatsServer {
     std::error_code ec;
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
+  // Starts nats-server and waits until *this* process says it is ready (its own log
+  // line, not just an open port: with tests running in parallel, another test's
+  // server restarted on a port freed a moment earlier would answer in its place).
+  // The first start moves to another free port if the one chosen was taken; a
+  // restart keeps its port (clients reconnect to it) and fails if it cannot.
   bool start() {
-    const std::string port = std::to_string(port_), store = dir_ + "/store",
-                      log = dir_ + "/server.log";
-    std::vector<std::string> args = {"nats-server", "-js", "-sd", store, "-a", "127.0.0.1",
-                                     "-p", port, "-l", log};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "nats-server", nullptr, nullptr, argv.data(), environ) != 0) {
-      pid_ = -1;
-      return false;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (spawn_and_wait_ready()) {
+        started_ = true;
+        return true;
+      }
+      kill_now();
+      if (started_) return false;
+      port_ = free_port();
     }
-    return eventually([&] { return port_accepts(port_); }, 10s);
+    return false;
   }
   // Graceful stop (SIGTERM: nats-server flushes its file store); start() again
   // brings it back on the same port and store.
@@ -86,12 +90,48 @@ class NatsServer {
     pid_ = -1;
   }
   int port() const { return port_; }
+  std::string log_file() const { return dir_ + "/server.log"; }
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
 
  private:
+  size_t ready_lines() const {
+    std::ifstream in(log_file());
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);)
+      if (line.find("Server is ready") != std::string::npos) ++n;
+    return n;
+  }
+  bool running() {
+    if (pid_ <= 0) return false;
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == 0) return true;
+    pid_ = -1;  // exited (e.g. the port was taken) and reaped
+    return false;
+  }
+  bool spawn_and_wait_ready() {
+    const std::string port = std::to_string(port_), store = dir_ + "/store";
+    std::vector<std::string> args = {"nats-server", "-js", "-sd", store, "-a", "127.0.0.1",
+                                     "-p", port, "-l", log_file()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const size_t before = ready_lines();
+    if (posix_spawnp(&pid_, "nats-server", nullptr, nullptr, argv.data(), environ) != 0) {
+      pid_ = -1;
+      return false;
+    }
+    bool ready = false;
+    eventually([&] {
+      ready = running() && ready_lines() > before;
+      return ready || pid_ <= 0;
+    }, 10s);
+    return ready && port_accepts(port_);
+  }
+
   std::string dir_;
   int port_ = -1;
   pid_t pid_ = -1;
+  bool started_ = false;
 };
 
 inline BrokerConfig js_config(const NatsServer& s, bool create = true,
