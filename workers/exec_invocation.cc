@@ -71,8 +71,12 @@ void ExecRuntime::Invocation::start() {
   for (const auto& name : add_event_vars(env, ev_, rt_.name_))
     log().warn("[fn {}] [event {}] {} left out of the environment: its value contains NUL",
                rt_.name_, ev_.id, name);
-  SpawnOptions so{rt_.command_, rt_.base_dir_, env.to_list(), rt_.limits_};
+  SpawnOptions so{rt_.command_, rt_.base_dir_, env.to_list(), rt_.limits_, rt_.exe_};
   auto child = ChildProcess::spawn(asio::any_io_executor(strand_), so);
+  if (!child && child.error().code == Errc::not_found && !so.exe.empty()) {
+    so.exe.clear();  // gone since start(): look it up in PATH again
+    child = ChildProcess::spawn(asio::any_io_executor(strand_), so);
+  }
   if (!child) {
     rt_.note_spawn(&child.error());
     finish(failure(Outcome::error, child.error().message));

@@ -98,6 +98,9 @@ class ExecRuntime final : public Runtime {
   const ProcessLimits limits_;
   const ExecOptions opts_;
   Environment env_;  // the clean base environment (PATH, HOME, fn env)
+  // command_[0] looked up in PATH once, by start() (before the io threads run; read
+  // only after): empty when it was not found then, and every spawn searches again.
+  std::string exe_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>

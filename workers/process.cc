@@ -120,34 +120,6 @@ Error spawn_error(const SpawnOptions& opts, int err) {
   return Error{code, std::move(msg)};
 }
 
-// PATH lookup done in the parent (execvp is not async-signal-safe): the first
-// PATH entry holding an executable regular file; argv0 itself when it has a '/'.
-Result<std::string> resolve_command(const std::string& argv0) {
-  if (argv0.find('/') != std::string::npos) return argv0;
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  bool denied = false;
-  while (true) {
-    size_t colon = rest.find(':');
-    std::string_view dir = rest.substr(0, colon);
-    if (dir.empty()) dir = ".";
-    std::string candidate;  // built with append(): GCC 12 warns falsely on a + chain
-    candidate.reserve(dir.size() + 1 + argv0.size());
-    candidate.append(dir).append(1, '/').append(argv0);
-    struct stat st{};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-      denied = true;
-    }
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
-  return Error{denied ? Errc::invalid_argument : Errc::not_found,
-               "cannot start '" + argv0 + "': " +
-                   (denied ? "Permission denied (is it executable?)"
-                           : "No such file or directory (not found in PATH)")};
-}
-
 // What the forked child reports when it cannot get to exec: the step and errno.
 struct ChildFailure {
   int step;  // 1 setrlimit, 2 chdir, 3 execve, 4 setup (setpgid, dup2)
@@ -162,7 +134,11 @@ struct ChildFailure {
 
 // fork + setrlimit + execve (posix_spawn cannot set rlimits). Returns the pid.
 Result<pid_t> fork_exec(const SpawnOptions& opts, int in_r, int out_w, int err_w) {
-  SLUICE_TRY(exe, resolve_command(opts.argv[0]));
+  std::string exe = opts.exe;
+  if (exe.empty()) {
+    SLUICE_TRY(found, resolve_command(opts.argv[0]));
+    exe = std::move(found);
+  }
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return sys_error("pipe2", errno);
   UniqueFd report_r(report[0]), report_w(report[1]);
@@ -255,7 +231,9 @@ Result<pid_t> posix_spawn_child(const SpawnOptions& opts, int in_r, int out_w, i
   envp.push_back(nullptr);
 
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa.fa, &sa.attr, argv.data(), envp.data());
+  int rc = opts.exe.empty()
+               ? ::posix_spawnp(&pid, argv[0], &fa.fa, &sa.attr, argv.data(), envp.data())
+               : ::posix_spawn(&pid, opts.exe.c_str(), &fa.fa, &sa.attr, argv.data(), envp.data());
   if (rc != 0) return spawn_error(opts, rc);
   return pid;
 }
@@ -263,6 +241,33 @@ Result<pid_t> posix_spawn_child(const SpawnOptions& opts, int in_r, int out_w, i
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 }  // namespace
+
+// PATH lookup done in the parent (execvp is not async-signal-safe).
+Result<std::string> resolve_command(const std::string& argv0) {
+  if (argv0.find('/') != std::string::npos) return argv0;
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  bool denied = false;
+  while (true) {
+    size_t colon = rest.find(':');
+    std::string_view dir = rest.substr(0, colon);
+    if (dir.empty()) dir = ".";
+    std::string candidate;  // built with append(): GCC 12 warns falsely on a + chain
+    candidate.reserve(dir.size() + 1 + argv0.size());
+    candidate.append(dir).append(1, '/').append(argv0);
+    struct stat st{};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      denied = true;
+    }
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return Error{denied ? Errc::invalid_argument : Errc::not_found,
+               "cannot start '" + argv0 + "': " +
+                   (denied ? "Permission denied (is it executable?)"
+                           : "No such file or directory (not found in PATH)")};
+}
 
 Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
   if (opts.argv.empty() || opts.argv[0].empty())

@@ -4,7 +4,8 @@
 //
 // What spawn_process() guarantees:
 //   - argv is executed directly with posix_spawnp (argv[0] looked up in sluice's
-//     PATH); no shell, no word splitting.
+//     PATH), or posix_spawn of `exe` when the caller looked it up already (the
+//     exec runtime does, once); no shell, no word splitting.
 //   - stdin, stdout and stderr are pipes. Every pipe end is created O_CLOEXEC
 //     (pipe2), and the child additionally closes every fd >= 3 before exec, so
 //     concurrent spawns never inherit each other's pipe ends (which would keep a
@@ -84,7 +85,16 @@ struct SpawnOptions {
   std::string cwd;                // empty = sluice's own working directory
   std::vector<std::string> env;   // the complete environment, "NAME=value" each
   ProcessLimits limits{};         // with any limit set, see spawn_process()
+  // The executable, already looked up (resolve_command): spares the child the PATH
+  // search (posix_spawnp tries execve in every PATH entry before the one that holds
+  // it, while the parent waits). Empty = look argv[0] up in PATH at spawn time.
+  std::string exe{};
 };
+
+// argv0 looked up in sluice's PATH as posix_spawnp would: the first entry holding
+// an executable regular file; argv0 itself when it contains a '/'. Errors name the
+// command (Errc::not_found, or invalid_argument when found but not executable).
+Result<std::string> resolve_command(const std::string& argv0);
 
 // A freshly spawned child. `pid` is also its process group id.
 struct SpawnedProcess {

@@ -307,11 +307,11 @@ uint64_t JetStreamSource::fetch_errors() const {
 }
 uint64_t JetStreamSource::pull_requests() const {
   std::lock_guard lk(mu_);
-  return pull_requests_;
+  return ledger_.requests();
 }
 int64_t JetStreamSource::pulled() const {
   std::lock_guard lk(mu_);
-  return pulled_;
+  return ledger_.outstanding();
 }
 
 void JetStreamSource::report(const Error& e) {
@@ -338,7 +338,7 @@ int64_t JetStreamSource::want_locked() const {
   if (!fetching_ || paused_) return 0;
   const int64_t free = opt_.max_ack_pending - static_cast<int64_t>(held_count_);
   const int64_t cap = std::min<int64_t>(free, kMaxPullBatches * opt_.fetch_batch);
-  return std::max<int64_t>(0, cap - pulled_);
+  return std::max<int64_t>(0, cap - ledger_.outstanding());
 }
 
 bool JetStreamSource::send_pull(int64_t n) {
@@ -355,28 +355,8 @@ bool JetStreamSource::send_pull(int64_t n) {
   std::lock_guard lk(mu_);
   // Over at the server after `expires` (counted from its arrival there): the grace
   // covers the flusher, the network and a busy server.
-  pulls_.push_back({Clock::now() + pull_expires_ + std::max(pull_expires_, Millis(1000)), n});
-  pulled_ += n;
-  ++pull_requests_;
+  ledger_.asked(n, Clock::now() + pull_expires_ + std::max(pull_expires_, Millis(1000)));
   return true;
-}
-
-void JetStreamSource::settle_pulls_locked(int64_t n) {
-  // The server serves a consumer's waiting requests in order: charge the oldest.
-  while (n > 0 && !pulls_.empty()) {
-    const int64_t take = std::min(n, pulls_.front().left);
-    pulls_.front().left -= take;
-    pulled_ -= take;
-    n -= take;
-    if (pulls_.front().left == 0) pulls_.pop_front();
-  }
-}
-
-void JetStreamSource::expire_pulls_locked(Clock::time_point now) {
-  while (!pulls_.empty() && pulls_.front().deadline <= now) {
-    pulled_ -= pulls_.front().left;
-    pulls_.pop_front();
-  }
 }
 
 void JetStreamSource::control(natsMsg* m) {
@@ -390,8 +370,7 @@ void JetStreamSource::control(natsMsg* m) {
     std::lock_guard lk(mu_);
     // 408 (expired) / 409 (terminated) / 404 (nothing, no_wait) end the oldest
     // request; the server says how much of it was left unfilled.
-    const int64_t oldest = pulls_.empty() ? 0 : pulls_.front().left;
-    settle_pulls_locked(header_int(m, "Nats-Pending-Messages", oldest));
+    ledger_.ended(header_int(m, "Nats-Pending-Messages", -1));
   }
   if (code == "408" || code == "404") return;  // an expired request: routine
   const std::string_view d = desc ? desc : "";
@@ -419,13 +398,12 @@ void JetStreamSource::run() {
       if (const uint64_t r = conn_.reconnects(); r != reconnects) {
         // A restarted (or another) server knows none of the requests: ask again.
         reconnects = r;
-        pulls_.clear();
-        pulled_ = 0;
+        ledger_.forget();
       }
-      expire_pulls_locked(Clock::now());
+      ledger_.expire(Clock::now());
       ask = want_locked();
       if (ask < min_fetch_locked()) {
-        if (pulled_ == 0) {
+        if (ledger_.outstanding() == 0) {
           // Nothing asked for and not enough room to ask: wait for settles to free
           // half a batch (a request per freed slot would cost a round trip per
           // message), a resume, or a tick, after which whatever is free is asked for.
@@ -450,7 +428,7 @@ void JetStreamSource::run() {
     {
       std::unique_lock lk(mu_);
       if (!sent) cv_.wait_for(lk, tick, [&] { return quit_; });  // back off a little
-      outstanding = pulled_;
+      outstanding = ledger_.outstanding();
       // Stopped and the inbox drained: only keep-alives are left to do.
       drained = !fetching_ && !natsSubscription_IsValid(sub_);
       if (drained) cv_.wait_until(lk, next_keep_alive, [&] { return quit_; });
@@ -484,8 +462,7 @@ bool JetStreamSource::read_round(int64_t wait_ms) {
   if (s != NATS_OK) {
     if (s == NATS_NO_RESPONDERS) {  // JetStream not (yet) there: ask again later
       std::lock_guard lk(mu_);
-      pulls_.clear();
-      pulled_ = 0;
+      ledger_.forget();
     }
     report(nats_error("nats source " + topic_ + "/" + group_ + ": pull", s));
     return false;
@@ -514,7 +491,7 @@ void JetStreamSource::deliver(std::vector<natsMsg*>& msgs) {
   std::vector<uint64_t> tokens(count);
   {
     std::lock_guard lk(mu_);
-    settle_pulls_locked(static_cast<int64_t>(count));
+    ledger_.arrived(static_cast<int64_t>(count));
     if (!fetching_) {
       // Stopped: requests still outstanding delivered these; hand them straight back.
       for (natsMsg* m : msgs) {

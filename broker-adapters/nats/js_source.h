@@ -20,15 +20,17 @@
 // the server always has requests waiting while the window has room:
 //  - one plain subscription on a fresh inbox; pull requests ({"batch","expires"})
 //    are published to $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> with that inbox
-//    as reply, and several stay outstanding at once (`pulls_`, together at most the
+//    as reply, and several stay outstanding at once (`ledger_`, together at most the
 //    free window: max_ack_pending - held, and 4 batches). A request costs nats.c's
 //    flusher pause (~1 ms) before it leaves; with one Fetch at a time that pause
 //    idled the server once per batch.
 //  - The server answers a request with messages, then ends it with a status
 //    (408 expired, 409 terminated, with Nats-Pending-Messages = what it left
-//    unfilled). Each request also has a local deadline (its expiry + grace), and
-//    after a reconnect all are forgotten (a restarted server knows none of them):
-//    a lost request never leaves the loop waiting for messages that do not come.
+//    unfilled). PullLedger keeps the count: each request also has a local deadline
+//    (its expiry + grace, handed on to the next when it is filled), and after a
+//    reconnect all are forgotten (a restarted server knows none of them): a lost
+//    request never leaves the loop waiting for messages that do not come, nor
+//    shrinks the window it asks for.
 //  - Messages that arrive after stop() (requests still outstanding) are nak'ed.
 //
 // Ownership and threads:
@@ -52,7 +54,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -61,6 +62,7 @@
 
 #include "broker-adapters/nats/nats_codec.h"
 #include "broker-adapters/nats/nats_conn.h"
+#include "broker-adapters/nats/pull_ledger.h"
 #include "core/broker.h"
 
 namespace sluice::nats {
@@ -110,8 +112,6 @@ class JetStreamSource final : public Source {
   bool read_round(int64_t wait_ms);
   void deliver(std::vector<natsMsg*>& msgs);  // data messages only
   bool send_pull(int64_t n);                   // one request for n messages
-  void settle_pulls_locked(int64_t n);         // n asked-for messages accounted for
-  void expire_pulls_locked(std::chrono::steady_clock::time_point now);
   void control(natsMsg* m);                    // a status message on the inbox
   void keep_alive();
   int64_t want_locked() const;       // messages to ask for now (mu_ held)
@@ -158,13 +158,8 @@ class JetStreamSource final : public Source {
   bool in_round_ = false;   // the thread is fetching or calling the listener
   bool quit_ = false;       // destructor: end the thread
   bool waiting_for_budget_ = false;  // the thread sleeps until a settle frees budget
-  struct Pull {
-    std::chrono::steady_clock::time_point deadline;  // surely over at the server by then
-    int64_t left;                                    // messages not yet arrived
-  };
-  std::deque<Pull> pulls_;  // outstanding requests, oldest first
-  int64_t pulled_ = 0;      // sum of their `left`
-  uint64_t keep_alives_ = 0, fetch_errors_ = 0, pull_requests_ = 0;
+  PullLedger ledger_;  // the pull requests outstanding
+  uint64_t keep_alives_ = 0, fetch_errors_ = 0;
   int64_t last_log_ms_ = 0;
 };
 
