@@ -108,6 +108,27 @@ TEST_F(ExecRuntimeTest, CommandNotExecutableIsAClearError) {
       << r.message;
 }
 
+// The command is looked up in PATH once, at start; if it is gone from there later,
+// the next spawn looks again rather than failing.
+TEST_F(ExecRuntimeTest, CommandMovedToAnotherPathEntryAfterStartIsFoundAgain) {
+  const std::string a = dir_.file("bin-a"), b = dir_.file("bin-b");
+  ::mkdir(a.c_str(), 0755);
+  ::mkdir(b.c_str(), 0755);
+  std::ofstream(a + "/sluice-moving-cmd") << "#!/bin/sh\necho \"ran $0\"\n";
+  ::chmod((a + "/sluice-moving-cmd").c_str(), 0755);
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", (a + ":" + b + ":" + old_path).c_str(), 1);
+  make({"sluice-moving-cmd"});
+  auto first = run("");
+  EXPECT_EQ(first.outcome, Outcome::success) << first.message;
+  EXPECT_EQ(first.output, "ran " + a + "/sluice-moving-cmd\n");
+  ASSERT_EQ(::rename((a + "/sluice-moving-cmd").c_str(), (b + "/sluice-moving-cmd").c_str()), 0);
+  auto second = run("");
+  ::setenv("PATH", old_path.c_str(), 1);
+  EXPECT_EQ(second.outcome, Outcome::success) << second.message;
+  EXPECT_EQ(second.output, "ran " + b + "/sluice-moving-cmd\n");
+}
+
 TEST_F(ExecRuntimeTest, RelativeCommandResolvesInBaseDir) {
   std::ofstream(dir_.file("handler.sh")) << "#!/bin/sh\necho \"handled $(cat)\"\n";
   ::chmod(dir_.file("handler.sh").c_str(), 0755);
