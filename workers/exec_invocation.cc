@@ -62,7 +62,7 @@ ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& e
       id_(id),
       ev_(ev),
       done_(std::move(done)),
-      strand_(asio::make_strand(rt.io_)),
+      strand_(asio::make_strand(rt.next_io())),
       deadline_(strand_),
       drain_(strand_) {}
 

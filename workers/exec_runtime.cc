@@ -29,6 +29,8 @@ ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOpt
       timeout_(fn.timeout),
       limits_(limits_of(fn.limits)),
       opts_(checked(opts)) {
+  for (unsigned i = 0; i < opts_.io_threads; ++i)
+    ios_.push_back(std::make_unique<asio::io_context>(1));  // one thread each
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);
   for (const auto& name : rejected)
@@ -57,8 +59,10 @@ Result<void> ExecRuntime::start() {
   // A child that exits without reading all of stdin turns our write into EPIPE;
   // without this, the SIGPIPE would kill sluice. Children get default dispositions.
   ::signal(SIGPIPE, SIG_IGN);
-  guard_.emplace(io_.get_executor());
-  for (unsigned i = 0; i < opts_.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  for (auto& io : ios_) {
+    guards_.emplace_back(io->get_executor());
+    threads_.emplace_back([ctx = io.get()] { ctx->run(); });
+  }
   state_ = State::running;
   return ok();
 }
@@ -87,13 +91,14 @@ void ExecRuntime::invoke(const Event& ev, InvokeCallback done) {
   r.outcome = Outcome::error;
   r.message = refusal;
   if (post_refusal)  // the threads are still running: keep callbacks off the caller
-    asio::post(io_, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    asio::post(next_io(),
+               [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   else
     done(std::move(r));
 }
 
 void ExecRuntime::stop(std::chrono::milliseconds grace) {
-  if (io_.get_executor().running_in_this_thread())
+  if (on_own_thread())
     throw std::logic_error("ExecRuntime::stop() called on one of its own threads");
   {
     std::unique_lock lk(mu_);
@@ -114,10 +119,10 @@ void ExecRuntime::stop(std::chrono::milliseconds grace) {
     if (!wait_idle_for(opts_.kill_grace + opts_.pipe_drain_timeout + Millis{10000})) {
       log().error("[fn {}] stopping: invocations did not end after SIGKILL; abandoning them",
                   name_);
-      io_.stop();
+      for (auto& io : ios_) io->stop();
     }
   }
-  guard_.reset();
+  guards_.clear();
   for (auto& t : threads_) t.join();
   threads_.clear();
   std::vector<std::shared_ptr<Invocation>> stuck;  // only when io_.stop() was needed
@@ -138,6 +143,16 @@ void ExecRuntime::stop(std::chrono::milliseconds grace) {
 PoolStats ExecRuntime::stats() const {
   std::lock_guard lk(mu_);
   return PoolStats{workers_.load(), live_.size()};
+}
+
+asio::io_context& ExecRuntime::next_io() {
+  return *ios_[next_io_.fetch_add(1, std::memory_order_relaxed) % ios_.size()];
+}
+
+bool ExecRuntime::on_own_thread() const {
+  for (const auto& io : ios_)
+    if (io->get_executor().running_in_this_thread()) return true;
+  return false;
 }
 
 void ExecRuntime::finished(uint64_t id) {

@@ -7,10 +7,12 @@
 // destructor calls stop(0) when needed). Non-copyable.
 //
 // Threads and ownership:
-//   - The runtime owns one boost::asio::io_context run by `io_threads` threads
-//     (default 1), started in start() and joined in stop(). Every invocation runs on
-//     its own strand of it: its child process, pipes, timers and buffers belong to
-//     that strand only. done callbacks are called there.
+//   - The runtime owns `io_threads` boost::asio::io_contexts (default 1), each run
+//     by one thread, started in start() and joined in stop(); invocations are dealt
+//     to them in turn. (One context shared by several threads made them contend for
+//     its scheduler lock on every handler.) Every invocation runs on its own strand
+//     of its context: its child process, pipes, timers and buffers belong to that
+//     strand only. done callbacks are called there.
 //   - invoke(), stats() and stop() may be called from any thread except the
 //     runtime's own threads (stop() joins them; do not call it from a callback).
 //   - `mu_` guards the lifecycle state and the table of live invocations (read by
@@ -102,9 +104,13 @@ class ExecRuntime final : public Runtime {
   // only after): empty when it was not found then, and every spawn searches again.
   std::string exe_;
 
-  boost::asio::io_context io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      guard_;
+  using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  boost::asio::io_context& next_io();        // the context of the next invocation
+  bool on_own_thread() const;                // the caller is one of the io threads
+
+  std::vector<std::unique_ptr<boost::asio::io_context>> ios_;  // one per io thread
+  std::vector<Guard> guards_;  // keep the contexts running until stop()
+  std::atomic<size_t> next_io_{0};
   std::vector<std::thread> threads_;
   std::atomic<size_t> workers_{0};  // processes spawned and not yet reaped
   std::atomic<size_t> desired_{0};  // the last resize()

@@ -200,17 +200,25 @@ struct NatsAndSluice {
   TempDir dir;
   uint16_t port = free_port();
   std::unique_ptr<Engine> engine;
-  // Starts both; false (with the engine's log in `why`) when either did not come up.
-  bool start(const std::string& functions, std::string& why) {
-    if (!server.start()) {
-      why = "nats-server did not start";
-      return false;
-    }
-    dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + functions);
-    engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine.log"));
-    if (engine->wait_ready(port)) return true;
-    why = dir.read("engine.log");
+  // Starts nats-server; false (with why) when it did not come up.
+  bool start_server(std::string& why) {
+    if (server.start()) return true;
+    why = "nats-server did not start";
     return false;
+  }
+  // Writes sluice.yaml (the broker with `options` such as "ack_wait: 2s", the HTTP
+  // port, then `functions`) and starts sluice logging to `log`; false (with the
+  // log in why) when it did not become ready. Again: a fresh process, same config.
+  bool start_sluice(const std::string& functions, std::string& why,
+                    const std::string& options = "", const std::string& log = "engine.log") {
+    dir.write("sluice.yaml", broker_yaml(server, options) + http_yaml(port) + functions);
+    engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file(log));
+    if (engine->wait_ready(port)) return true;
+    why = dir.read(log);
+    return false;
+  }
+  bool start(const std::string& functions, std::string& why, const std::string& options = "") {
+    return start_server(why) && start_sluice(functions, why, options);
   }
 };
 
@@ -307,20 +315,17 @@ TEST(EndToEndNats, ManyEventsKeepPerKeyOrder) {
 
 // ordering: partition -> one event in flight per subscription, in stream order.
 TEST(EndToEndNats, PartitionOrderingRunsOneAtATime) {
-  NatsServer server;
-  ASSERT_TRUE(server.start());
-  TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
+  NatsAndSluice run;
+  std::string why;
+  ASSERT_TRUE(run.start(R"Y(functions:
   - name: seq
     command: [sh, -c, 'echo "s $CE_ID" >> ev.log; sleep 0.02; echo "e $CE_ID" >> ev.log']
     concurrency: 8
     subscribe: [{ broker: nats, topic: "events.p.>", ordering: partition }]
     dead_letter: { broker: nats, topic: events.dlq }
-)Y");
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  Client client(server.url());
+)Y", why)) << why;
+  TempDir& dir = run.dir;
+  Client client(run.server.url());
   ASSERT_TRUE(client.ok());
   const int n = 40;
   for (int i = 0; i < n; ++i)
@@ -340,31 +345,29 @@ TEST(EndToEndNats, PartitionOrderingRunsOneAtATime) {
 // kill -9 mid-stream, restart: every event is processed at least once (AckWait
 // brings back what the dead process held).
 TEST(EndToEndNats, KillNineMidStreamThenRestartLosesNothing) {
-  NatsServer server;
-  ASSERT_TRUE(server.start());
-  Client client(server.url());
+  NatsAndSluice run;
+  std::string why;
+  ASSERT_TRUE(run.start_server(why)) << why;
+  Client client(run.server.url());
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE(client.add_stream("EVENTS"));
-  TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "ack_wait: 2s") + http_yaml(port) + R"Y(functions:
+  const std::string functions = R"Y(functions:
   - name: rec
     command: [tee, -a, processed.log]
     concurrency: 8
     subscribe: [{ broker: nats, topic: "events.in.>", ordering: none }]
     dead_letter: { broker: nats, topic: events.dlq }
-)Y");
+)Y";
   const int n = 3000;
   ASSERT_TRUE(publish_keyed(client, n, 16));
-  auto engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine->wait_ready(port)) << dir.read("engine.log");
+  ASSERT_TRUE(run.start_sluice(functions, why, "ack_wait: 2s")) << why;
+  TempDir& dir = run.dir;
   ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 500; }));
-  engine->signal(SIGKILL);
-  EXPECT_EQ(engine->wait_exit(), 128 + SIGKILL);
+  run.engine->signal(SIGKILL);
+  EXPECT_EQ(run.engine->wait_exit(), 128 + SIGKILL);
   const size_t at_kill = read_seen({dir.file("processed.log")}).distinct();
   EXPECT_LT(at_kill, size_t(n)) << "the kill came too late to mean anything";
-  engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine2.log"));
-  ASSERT_TRUE(engine->wait_ready(port)) << dir.read("engine2.log");
+  ASSERT_TRUE(run.start_sluice(functions, why, "ack_wait: 2s", "engine2.log")) << why;
   ASSERT_TRUE(eventually([&] { return read_seen({dir.file("processed.log")}).distinct() >= size_t(n); },
                          180s))
       << read_seen({dir.file("processed.log")}).distinct() << "\n" << dir.read("engine2.log");
@@ -372,32 +375,33 @@ TEST(EndToEndNats, KillNineMidStreamThenRestartLosesNothing) {
     auto c = client.consumer("EVENTS", "sluice_rec");
     return c.found && c.ack_pending == 0 && c.pending == 0;
   }));
-  engine->signal(SIGTERM);
-  EXPECT_EQ(engine->wait_exit(), 0);
+  run.engine->signal(SIGTERM);
+  EXPECT_EQ(run.engine->wait_exit(), 0);
 }
 
 // nats-server stopped and started again (file storage) mid-stream: the same sluice
 // process reconnects by itself and nothing is lost.
 TEST(EndToEndNats, ServerRestartMidStreamIsRiddenOut) {
-  NatsServer server;
-  ASSERT_TRUE(server.start());
-  TempDir dir;
-  const uint16_t port = free_port();
+  NatsAndSluice run;
+  std::string why;
+  ASSERT_TRUE(run.start_server(why)) << why;
+  NatsServer& server = run.server;
   {
     Client client(server.url());
     ASSERT_TRUE(client.ok());
     ASSERT_TRUE(client.add_stream("EVENTS"));
     ASSERT_TRUE(publish_keyed(client, 3000, 16));
   }
-  dir.write("sluice.yaml", broker_yaml(server, "ack_wait: 2s") + http_yaml(port) + R"Y(functions:
+  ASSERT_TRUE(run.start_sluice(R"Y(functions:
   - name: rec
     command: [tee, -a, processed.log]
     concurrency: 8
     subscribe: [{ broker: nats, topic: "events.in.>", ordering: none }]
     dead_letter: { broker: nats, topic: events.dlq }
-)Y");
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+)Y", why, "ack_wait: 2s")) << why;
+  TempDir& dir = run.dir;
+  Engine& engine = *run.engine;
+  const uint16_t port = run.port;
   ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= 500; }));
   server.stop();
   ASSERT_TRUE(eventually([&] { return dir.read("engine.log").find("disconnected") != std::string::npos; }))
@@ -463,21 +467,18 @@ TEST(EndToEndNats, TwoProcessesShareADurableAndSurviveTheLossOfOne) {
 // A function slower than ack_wait: in-progress keep-alives hold its message, so
 // the server never redelivers it while it runs.
 TEST(EndToEndNats, FunctionSlowerThanAckWaitIsNotRedelivered) {
-  NatsServer server;
-  ASSERT_TRUE(server.start());
-  TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "ack_wait: 1s") + http_yaml(port) + R"Y(functions:
+  NatsAndSluice run;
+  std::string why;
+  ASSERT_TRUE(run.start(R"Y(functions:
   - name: slow
     command: [sh, -c, 'echo run >> runs.log; sleep 3; cat >> done.log']
     timeout: 20s
     concurrency: 2
     subscribe: [{ broker: nats, topic: "events.slow", ordering: none }]
     dead_letter: { broker: nats, topic: events.dlq }
-)Y");
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  Client client(server.url());
+)Y", why, "ack_wait: 1s")) << why;
+  TempDir& dir = run.dir;
+  Client client(run.server.url());
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE(client.publish_async("events.slow", "one\n"));
   ASSERT_TRUE(client.publish_async("events.slow", "two\n"));
