@@ -15,10 +15,12 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(
 
 ChildProcess::ChildProcess(const boost::asio::any_io_executor& ex, SpawnedProcess&& p)
     : pid_(p.pid),
-      in_(ex, p.stdin_w.release()),
+      in_(ex),
       out_(ex, p.stdout_r.release()),
       err_(ex, p.stderr_r.release()),
-      pidfd_(ex, p.pidfd.release()) {}
+      pidfd_(ex, p.pidfd.release()) {
+  if (p.stdin_w) in_.assign(p.stdin_w.release());  // empty when stdin was prefilled
+}
 
 ChildProcess::~ChildProcess() {
   if (status_) return;

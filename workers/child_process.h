@@ -41,7 +41,7 @@ class ChildProcess {
   bool reaped() const { return status_.has_value(); }
   const std::optional<ExitStatus>& status() const { return status_; }
 
-  Descriptor& stdin_pipe() { return in_; }
+  Descriptor& stdin_pipe() { return in_; }  // not open when SpawnOptions::stdin_data fit
   Descriptor& stdout_pipe() { return out_; }
   Descriptor& stderr_pipe() { return err_; }
 

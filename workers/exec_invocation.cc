@@ -59,12 +59,13 @@ InvocationResult failure(Outcome o, std::string message) {
 ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& ev,
                                     InvokeCallback done)
     : rt_(rt),
+      lane_(rt.next_lane()),
       id_(id),
       ev_(ev),
       done_(std::move(done)),
-      strand_(asio::make_strand(rt.next_io())),
-      deadline_(strand_),
-      drain_(strand_) {}
+      ex_(lane_.io.get_executor()),
+      deadline_(ex_),
+      drain_(ex_) {}
 
 void ExecRuntime::Invocation::start() {
   Environment env = rt_.env_;
@@ -72,10 +73,11 @@ void ExecRuntime::Invocation::start() {
     log().warn("[fn {}] [event {}] {} left out of the environment: its value contains NUL",
                rt_.name_, ev_.id, name);
   SpawnOptions so{rt_.command_, rt_.base_dir_, env.to_list(), rt_.limits_, rt_.exe_};
-  auto child = ChildProcess::spawn(asio::any_io_executor(strand_), so);
+  so.stdin_data = &ev_.data;  // written before the child starts when it fits the pipe
+  auto child = ChildProcess::spawn(asio::any_io_executor(ex_), so);
   if (!child && child.error().code == Errc::not_found && !so.exe.empty()) {
     so.exe.clear();  // gone since start(): look it up in PATH again
-    child = ChildProcess::spawn(asio::any_io_executor(strand_), so);
+    child = ChildProcess::spawn(asio::any_io_executor(ex_), so);
   }
   if (!child) {
     rt_.note_spawn(&child.error());
@@ -90,14 +92,12 @@ void ExecRuntime::Invocation::start() {
   write_stdin();
   read_stdout();
   read_stderr();
-  arm_timeout();
+  link_deadline();
 }
 
 void ExecRuntime::Invocation::write_stdin() {
   auto& in = child_->stdin_pipe();
-  if (ev_.data.empty()) {
-    error_code ignored;
-    in.close(ignored);
+  if (!in.is_open()) {  // spawn_process() wrote it all into the pipe and closed it
     stdin_done_ = true;
     return;
   }
@@ -113,31 +113,30 @@ void ExecRuntime::Invocation::write_stdin() {
 }
 
 void ExecRuntime::Invocation::read_stdout() {
-  const size_t cap = rt_.opts_.max_output_bytes;
-  size_t want = kStdoutChunk;
-  if (!output_overflow_) {
-    const size_t room = cap - output_len_;  // output_len_ <= cap until overflow
-    if (room < want) want = room + 1;        // one byte more than allowed detects it
-    if (output_.size() < output_len_ + want) output_.resize(output_len_ + want);
-  } else {
-    want = std::min(want, output_.size());  // draining: output_ is scratch space now
-  }
-  auto buf = asio::buffer(output_.data() + (output_overflow_ ? 0 : output_len_), want);
-  child_->stdout_pipe().async_read_some(buf, [self = shared_from_this()](error_code ec,
-                                                                         size_t n) {
-    if (!self->output_overflow_) self->output_len_ += n;
-    if (ec) {
-      self->stdout_done_ = true;
-      self->maybe_finish();
-      return;
-    }
-    if (!self->output_overflow_ && self->output_len_ > self->rt_.opts_.max_output_bytes) {
-      self->output_overflow_ = true;
-      self->output_len_ = 0;
-      self->child_->signal_group(SIGKILL);
-    }
-    self->read_stdout();
-  });
+  // Read into a chunk of our own, not into output_ grown by a chunk each time: that
+  // zero-filled 64 KiB per invocation, for functions that mostly print little.
+  if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kStdoutChunk);
+  child_->stdout_pipe().async_read_some(
+      asio::buffer(chunk_.get(), kStdoutChunk),
+      [self = shared_from_this()](error_code ec, size_t n) {
+        const size_t cap = self->rt_.opts_.max_output_bytes;
+        if (n > 0 && !self->output_overflow_) {
+          if (n > cap - self->output_.size()) {  // output_.size() <= cap until overflow
+            self->output_overflow_ = true;
+            self->output_.clear();
+            self->child_->signal_group(SIGKILL);
+          } else {
+            self->output_.append(self->chunk_.get(), n);
+          }
+        }
+        if (ec) {
+          self->stdout_done_ = true;
+          self->chunk_.reset();
+          self->maybe_finish();
+          return;
+        }
+        self->read_stdout();
+      });
 }
 
 void ExecRuntime::Invocation::read_stderr() {
@@ -185,30 +184,45 @@ void ExecRuntime::Invocation::log_stderr_line(std::string_view line) {
                rt_.name_, ev_.id, cap);
 }
 
-void ExecRuntime::Invocation::arm_timeout() {
+void ExecRuntime::Invocation::link_deadline() {
   if (rt_.timeout_.count() <= 0) return;
-  deadline_.expires_after(rt_.timeout_);
+  due_ = std::chrono::steady_clock::now() + rt_.timeout_;
+  dl_prev_ = lane_.tail;
+  (lane_.tail ? lane_.tail->dl_next_ : lane_.head) = this;
+  lane_.tail = this;
+  linked_ = true;
+}
+
+void ExecRuntime::Invocation::unlink_deadline() {
+  if (!linked_) return;
+  (dl_prev_ ? dl_prev_->dl_next_ : lane_.head) = dl_next_;
+  (dl_next_ ? dl_next_->dl_prev_ : lane_.tail) = dl_prev_;
+  dl_prev_ = dl_next_ = nullptr;
+  linked_ = false;
+}
+
+void ExecRuntime::Invocation::on_timeout() {
+  unlink_deadline();
+  if (!child_ || child_->reaped() || kill_ != Kill::none) return;
+  kill_ = Kill::timeout;
+  child_->signal_group(SIGTERM);
+  const Millis grace = rt_.opts_.kill_grace;
+  if (grace.count() <= 0) {
+    sigkill_sent_ = true;
+    child_->signal_group(SIGKILL);
+    return;
+  }
+  deadline_.expires_after(grace);
   deadline_.async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || self->child_->reaped() || self->kill_ != Kill::none) return;
-    self->kill_ = Kill::timeout;
-    self->child_->signal_group(SIGTERM);
-    const Millis grace = self->rt_.opts_.kill_grace;
-    if (grace.count() <= 0) {
-      self->sigkill_sent_ = true;
-      self->child_->signal_group(SIGKILL);
-      return;
-    }
-    self->deadline_.expires_after(grace);
-    self->deadline_.async_wait([self](error_code ec) {
-      if (ec || self->child_->reaped()) return;
-      self->sigkill_sent_ = true;
-      self->child_->signal_group(SIGKILL);
-    });
+    if (ec || self->child_->reaped()) return;
+    self->sigkill_sent_ = true;
+    self->child_->signal_group(SIGKILL);
   });
 }
 
 void ExecRuntime::Invocation::on_exit(const ExitStatus&) {
   --rt_.workers_;
+  unlink_deadline();
   deadline_.cancel();
   if (!(stdin_done_ && stdout_done_ && stderr_done_)) {
     drain_.expires_after(rt_.opts_.pipe_drain_timeout);
@@ -225,6 +239,7 @@ void ExecRuntime::Invocation::on_exit(const ExitStatus&) {
 void ExecRuntime::Invocation::abort_stopped() {
   if (finished_ || !child_) return;
   kill_ = Kill::stopped;
+  unlink_deadline();
   deadline_.cancel();
   if (!child_->reaped())
     child_->signal_group(SIGKILL);
@@ -260,7 +275,6 @@ InvocationResult ExecRuntime::Invocation::result() {
   if (st.success()) {
     InvocationResult r;
     r.outcome = Outcome::success;
-    output_.resize(output_len_);
     if (output_.capacity() > 2 * output_.size() + 64) output_.shrink_to_fit();
     r.output = std::move(output_);
     return r;
@@ -273,6 +287,7 @@ InvocationResult ExecRuntime::Invocation::result() {
 
 void ExecRuntime::Invocation::finish(InvocationResult&& r) {
   finished_ = true;
+  unlink_deadline();
   deadline_.cancel();
   drain_.cancel();
   if (child_) child_->close_pipes();  // no fd outlives the callback

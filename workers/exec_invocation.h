@@ -2,19 +2,19 @@
 // timeout, reap, report. Internal to ExecRuntime.
 //
 // Lifecycle: created by ExecRuntime::invoke() (shared_ptr, because Asio handlers
-// keep it alive while they are pending), start() posted to its strand, finish()
+// keep it alive while they are pending), start() posted to its io context, finish()
 // calls the done callback exactly once when the process is reaped (or never
 // spawned) and stdin/stdout/stderr are all closed; the object dies when the last
 // handler holding it has run.
 //
-// Threads: everything below runs on `strand_`; nothing is shared with other
-// invocations. It reads the runtime's immutable settings and calls
+// Threads: everything below runs on the one thread of its io context (`ex_`);
+// nothing is shared with other invocations. It reads the runtime's immutable settings and calls
 // ExecRuntime::finished()/note_spawn(), which lock the runtime's own mutexes.
 #pragma once
 
 #include <array>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 
@@ -25,13 +25,14 @@ namespace sluice::workers {
 
 class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> {
  public:
-  using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+  using Executor = boost::asio::io_context::executor_type;  // one thread runs it
 
   Invocation(ExecRuntime& rt, uint64_t id, const Event& ev, InvokeCallback done);
 
-  const Strand& strand() const { return strand_; }
+  const Executor& executor() const { return ex_; }
   void start();          // spawn and wire everything up
   void abort_stopped();  // the runtime is stopping: kill now, report crash "stopped"
+  void on_timeout();     // the lane's watchdog: due now (unlinks it)
   // Last resort after the runtime's threads were joined with this still pending.
   void force_finish();
 
@@ -43,18 +44,26 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   void read_stderr();
   void on_stderr(std::string_view bytes);
   void log_stderr_line(std::string_view line);
-  void arm_timeout();
+  void link_deadline();    // joins the lane's deadline list (start order)
+  void unlink_deadline();
   void on_exit(const ExitStatus& st);
   void maybe_finish();
   InvocationResult result();
   void finish(InvocationResult&& r);
 
+  friend class ExecRuntime;  // the watchdog reads due_ and walks the list
+
   ExecRuntime& rt_;
+  Lane& lane_;
   const uint64_t id_;
   const Event& ev_;  // valid until done_ is called (Runtime contract)
   InvokeCallback done_;
-  Strand strand_;
-  boost::asio::steady_timer deadline_;  // the timeout, then the SIGTERM grace
+  Executor ex_;
+  std::chrono::steady_clock::time_point due_{};  // the timeout, in the lane's list
+  Invocation* dl_prev_ = nullptr;
+  Invocation* dl_next_ = nullptr;
+  bool linked_ = false;
+  boost::asio::steady_timer deadline_;  // after a timeout: the SIGTERM grace
   boost::asio::steady_timer drain_;     // pipes still open after exit
   std::unique_ptr<ChildProcess> child_;
 
@@ -64,7 +73,7 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   bool sigkill_sent_ = false;
 
   std::string output_;           // stdout, up to max_output_bytes
-  size_t output_len_ = 0;        // bytes of output_ actually filled
+  std::unique_ptr<char[]> chunk_;  // stdout is read into this, then appended to output_
   bool output_overflow_ = false;
   std::array<char, 4096> err_buf_{};
   std::string err_line_;         // partial stderr line

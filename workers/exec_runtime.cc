@@ -30,7 +30,7 @@ ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOpt
       limits_(limits_of(fn.limits)),
       opts_(checked(opts)) {
   for (unsigned i = 0; i < opts_.io_threads; ++i)
-    ios_.push_back(std::make_unique<asio::io_context>(1));  // one thread each
+    lanes_.push_back(std::make_unique<Lane>());  // one thread each
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);
   for (const auto& name : rejected)
@@ -59,9 +59,10 @@ Result<void> ExecRuntime::start() {
   // A child that exits without reading all of stdin turns our write into EPIPE;
   // without this, the SIGPIPE would kill sluice. Children get default dispositions.
   ::signal(SIGPIPE, SIG_IGN);
-  for (auto& io : ios_) {
-    guards_.emplace_back(io->get_executor());
-    threads_.emplace_back([ctx = io.get()] { ctx->run(); });
+  for (auto& lane : lanes_) {
+    guards_.emplace_back(lane->io.get_executor());
+    asio::post(lane->io, [this, l = lane.get()] { arm_watchdog(*l); });
+    threads_.emplace_back([ctx = &lane->io] { ctx->run(); });
   }
   state_ = State::running;
   return ok();
@@ -84,14 +85,14 @@ void ExecRuntime::invoke(const Event& ev, InvokeCallback done) {
     }
   }
   if (inv) {
-    asio::post(inv->strand(), [inv] { inv->start(); });
+    asio::post(inv->executor(), [inv] { inv->start(); });
     return;
   }
   InvocationResult r;
   r.outcome = Outcome::error;
   r.message = refusal;
   if (post_refusal)  // the threads are still running: keep callbacks off the caller
-    asio::post(next_io(),
+    asio::post(next_lane().io,
                [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   else
     done(std::move(r));
@@ -115,13 +116,18 @@ void ExecRuntime::stop(std::chrono::milliseconds grace) {
         if (auto inv = weak.lock()) left.push_back(std::move(inv));
     }
     log().warn("[fn {}] stopping: killing {} running invocation(s)", name_, left.size());
-    for (auto& inv : left) asio::post(inv->strand(), [inv] { inv->abort_stopped(); });
+    for (auto& inv : left) asio::post(inv->executor(), [inv] { inv->abort_stopped(); });
     if (!wait_idle_for(opts_.kill_grace + opts_.pipe_drain_timeout + Millis{10000})) {
       log().error("[fn {}] stopping: invocations did not end after SIGKILL; abandoning them",
                   name_);
-      for (auto& io : ios_) io->stop();
+      for (auto& lane : lanes_) lane->io.stop();
     }
   }
+  for (auto& lane : lanes_)
+    asio::post(lane->io, [l = lane.get()] {
+      l->off = true;
+      l->watchdog.cancel();
+    });
   guards_.clear();
   for (auto& t : threads_) t.join();
   threads_.clear();
@@ -145,14 +151,33 @@ PoolStats ExecRuntime::stats() const {
   return PoolStats{workers_.load(), live_.size()};
 }
 
-asio::io_context& ExecRuntime::next_io() {
-  return *ios_[next_io_.fetch_add(1, std::memory_order_relaxed) % ios_.size()];
+ExecRuntime::Lane& ExecRuntime::next_lane() {
+  return *lanes_[next_io_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
 }
 
 bool ExecRuntime::on_own_thread() const {
-  for (const auto& io : ios_)
-    if (io->get_executor().running_in_this_thread()) return true;
+  for (const auto& lane : lanes_)
+    if (lane->io.get_executor().running_in_this_thread()) return true;
   return false;
+}
+
+// Armed at or before the oldest deadline: at most `timeout_` from now, and an
+// invocation started later is due later still. Fires about once per timeout when
+// idle.
+void ExecRuntime::arm_watchdog(Lane& lane) {
+  if (timeout_.count() <= 0 || lane.off) return;
+  auto at = std::chrono::steady_clock::now() + timeout_;
+  if (lane.head && lane.head->due_ < at) at = lane.head->due_;
+  lane.watchdog.expires_at(at);
+  lane.watchdog.async_wait([this, l = &lane](boost::system::error_code ec) {
+    if (!ec) expire_due(*l);
+  });
+}
+
+void ExecRuntime::expire_due(Lane& lane) {
+  const auto now = std::chrono::steady_clock::now();
+  while (lane.head && lane.head->due_ <= now) lane.head->on_timeout();  // unlinks it
+  arm_watchdog(lane);
 }
 
 void ExecRuntime::finished(uint64_t id) {

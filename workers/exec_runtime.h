@@ -10,9 +10,9 @@
 //   - The runtime owns `io_threads` boost::asio::io_contexts (default 1), each run
 //     by one thread, started in start() and joined in stop(); invocations are dealt
 //     to them in turn. (One context shared by several threads made them contend for
-//     its scheduler lock on every handler.) Every invocation runs on its own strand
-//     of its context: its child process, pipes, timers and buffers belong to that
-//     strand only. done callbacks are called there.
+//     its scheduler lock on every handler.) Every invocation runs on the one thread
+//     of its context (no strand needed): its child process, pipes, timers and
+//     buffers belong to that thread only. done callbacks are called there.
 //   - invoke(), stats() and stop() may be called from any thread except the
 //     runtime's own threads (stop() joins them; do not call it from a callback).
 //   - `mu_` guards the lifecycle state and the table of live invocations (read by
@@ -22,6 +22,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -105,10 +106,23 @@ class ExecRuntime final : public Runtime {
   std::string exe_;
 
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
-  boost::asio::io_context& next_io();        // the context of the next invocation
-  bool on_own_thread() const;                // the caller is one of the io threads
+  // One io thread: its context, and its invocations in start order, which is also
+  // deadline order (they share one timeout); one watchdog timer fires when the
+  // oldest is due, instead of a timer armed and cancelled per invocation. Touched
+  // on its own thread only.
+  struct Lane {
+    boost::asio::io_context io{1};
+    boost::asio::steady_timer watchdog{io};
+    Invocation* head = nullptr;  // the oldest deadline
+    Invocation* tail = nullptr;
+    bool off = false;  // stopping: not re-armed
+  };
+  Lane& next_lane();        // the lane of the next invocation
+  bool on_own_thread() const;  // the caller is one of the io threads
+  void arm_watchdog(Lane& lane);
+  void expire_due(Lane& lane);
 
-  std::vector<std::unique_ptr<boost::asio::io_context>> ios_;  // one per io thread
+  std::vector<std::unique_ptr<Lane>> lanes_;  // one per io thread
   std::vector<Guard> guards_;  // keep the contexts running until stop()
   std::atomic<size_t> next_io_{0};
   std::vector<std::thread> threads_;

@@ -240,6 +240,25 @@ Result<pid_t> posix_spawn_child(const SpawnOptions& opts, int in_r, int out_w, i
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// Writes `data` into the empty pipe `w` and closes it, when it fits in the pipe's
+// buffer (then the write cannot block). Every pipe holds at least a page; asking the
+// capacity costs a system call, so only larger payloads do.
+Result<void> prefill(UniqueFd& w, const std::string& data) {
+  if (data.size() > 4096) {
+    int cap = ::fcntl(w.get(), F_GETPIPE_SZ);
+    if (cap < 0 || data.size() > static_cast<size_t>(cap)) return ok();  // caller writes
+  }
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(w.get(), data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return sys_error("write to the stdin pipe", errno);
+    off += static_cast<size_t>(n);
+  }
+  w.reset();
+  return ok();
+}
+
 }  // namespace
 
 // PATH lookup done in the parent (execvp is not async-signal-safe).
@@ -269,25 +288,44 @@ Result<std::string> resolve_command(const std::string& argv0) {
                            : "No such file or directory (not found in PATH)")};
 }
 
-Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
-  if (opts.argv.empty() || opts.argv[0].empty())
-    return Error{Errc::invalid_argument, "cannot start a function with an empty command"};
-  if (!opts.cwd.empty()) {
-    struct stat st{};
-    if (::stat(opts.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
-  }
+namespace {
 
-  SLUICE_TRY(in, make_pipe());
+// /dev/null, opened once: the stdin of a child whose stdin_data is empty (spares a
+// pipe per spawn). Read-only and close-on-exec; -1 if it cannot be opened, and then
+// an empty pipe serves.
+int dev_null() {
+  static const int fd = [] {
+    int f = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (f >= 0 && f <= STDERR_FILENO) {
+      int moved = ::fcntl(f, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+      ::close(f);
+      f = moved;
+    }
+    return f;
+  }();
+  return fd;
+}
+
+Result<SpawnedProcess> spawn_checked(const SpawnOptions& opts) {
   SLUICE_TRY(out, make_pipe());
   SLUICE_TRY(err, make_pipe());
+  Pipe in;
+  int child_in = opts.stdin_data && opts.stdin_data->empty() ? dev_null() : -1;
+  if (child_in < 0) {
+    SLUICE_TRY(made, make_pipe());
+    in = std::move(made);
+    if (opts.stdin_data) {
+      SLUICE_TRY(prefill(in.w, *opts.stdin_data));
+    }
+    child_in = in.r.get();
+  }
 
   pid_t pid = -1;
   if (opts.limits.any()) {
-    SLUICE_TRY(forked, fork_exec(opts, in.r.get(), out.w.get(), err.w.get()));
+    SLUICE_TRY(forked, fork_exec(opts, child_in, out.w.get(), err.w.get()));
     pid = forked;
   } else {
-    SLUICE_TRY(spawned, posix_spawn_child(opts, in.r.get(), out.w.get(), err.w.get()));
+    SLUICE_TRY(spawned, posix_spawn_child(opts, child_in, out.w.get(), err.w.get()));
     pid = spawned;
   }
 
@@ -305,6 +343,22 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
     return sys_error("pidfd_open", e);
   }
   p.pidfd.reset(pfd);
+  return p;
+}
+
+}  // namespace
+
+Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
+  if (opts.argv.empty() || opts.argv[0].empty())
+    return Error{Errc::invalid_argument, "cannot start a function with an empty command"};
+  auto p = spawn_checked(opts);
+  // The working directory is looked at only when the spawn failed (a stat per spawn
+  // otherwise): a missing one is named as such, not as the command's ENOENT.
+  if (!p && !opts.cwd.empty()) {
+    struct stat st{};
+    if (::stat(opts.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
+  }
   return p;
 }
 

@@ -6,7 +6,8 @@
 //   - argv is executed directly with posix_spawnp (argv[0] looked up in sluice's
 //     PATH), or posix_spawn of `exe` when the caller looked it up already (the
 //     exec runtime does, once); no shell, no word splitting.
-//   - stdin, stdout and stderr are pipes. Every pipe end is created O_CLOEXEC
+//   - stdin, stdout and stderr are pipes (stdin is /dev/null when stdin_data is
+//     given and empty). Every pipe end is created O_CLOEXEC
 //     (pipe2), and the child additionally closes every fd >= 3 before exec, so
 //     concurrent spawns never inherit each other's pipe ends (which would keep a
 //     pipe from reaching EOF).
@@ -14,7 +15,8 @@
 //     signalled with kill(-pid, sig).
 //   - Signal mask emptied and every disposition reset to default (sluice ignores
 //     SIGPIPE; the child must not inherit that).
-//   - Working directory `cwd`, environment exactly `env` (see environment.h).
+//   - Working directory `cwd` (checked only when the spawn failed, to name it),
+//     environment exactly `env` (see environment.h).
 //   - A pidfd (pidfd_open) that becomes readable when the child exits.
 //
 // Threading: free functions, safe from any thread. The returned SpawnedProcess is a
@@ -89,6 +91,13 @@ struct SpawnOptions {
   // search (posix_spawnp tries execve in every PATH entry before the one that holds
   // it, while the parent waits). Empty = look argv[0] up in PATH at spawn time.
   std::string exe{};
+  // Written into the stdin pipe before the child starts, when it fits in the pipe's
+  // buffer (an empty pipe takes that much without blocking); the write end is then
+  // closed and SpawnedProcess::stdin_w is empty: the child reads these bytes, then
+  // EOF. Spares the caller an event-loop registration and a write per spawn. When it
+  // does not fit, stdin_w is open and the caller writes it. Empty: stdin is
+  // /dev/null (no pipe). Null = stdin is a pipe left open for the caller.
+  const std::string* stdin_data = nullptr;
 };
 
 // argv0 looked up in sluice's PATH as posix_spawnp would: the first entry holding
@@ -99,7 +108,7 @@ Result<std::string> resolve_command(const std::string& argv0);
 // A freshly spawned child. `pid` is also its process group id.
 struct SpawnedProcess {
   pid_t pid = -1;
-  UniqueFd stdin_w;   // write end of the child's stdin
+  UniqueFd stdin_w;   // write end of the child's stdin; empty when stdin_data was written
   UniqueFd stdout_r;  // read end of the child's stdout
   UniqueFd stderr_r;  // read end of the child's stderr
   UniqueFd pidfd;     // readable once the child has exited (not yet reaped)

@@ -31,6 +31,54 @@ TEST_F(ExecLimitsTest, TimeoutKillsTheWholeProcessGroup) {
       << "background child " << grandchild << " survived the timeout";
 }
 
+// One watchdog per io thread serves every deadline: an invocation started later
+// times out later (never early, never with the first), and a quick one between
+// them is untouched.
+TEST_F(ExecLimitsTest, EachInvocationTimesOutAtItsOwnDeadline) {
+  for (unsigned threads : {1u, 2u}) {
+    SCOPED_TRACE(threads);
+    opts_.io_threads = threads;
+    ExecRuntime& rt = make(sh("[ -n \"$CE_SLOW\" ] && exec sleep 30; exit 0"), Millis{600});
+    using Clock = std::chrono::steady_clock;
+    struct Done {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::map<int, std::pair<Clock::time_point, InvocationResult>> at;
+    };
+    auto done = std::make_shared<Done>();
+    auto cb = [done](int i) {
+      return [done, i](InvocationResult&& r) {
+        std::lock_guard lk(done->mu);
+        done->at[i] = {Clock::now(), std::move(r)};
+        done->cv.notify_all();
+      };
+    };
+    Event& slow1 = event("");
+    slow1.extensions.emplace_back("slow", "1");
+    Event& slow2 = event("");
+    slow2.extensions.emplace_back("slow", "1");
+    Event& quick = event("");
+    const auto t1 = Clock::now();
+    rt.invoke(slow1, cb(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto t2 = Clock::now();
+    rt.invoke(slow2, cb(2));
+    rt.invoke(quick, cb(3));
+    std::unique_lock lk(done->mu);
+    ASSERT_TRUE(done->cv.wait_for(lk, kDeadline, [&] { return done->at.size() == 3; }));
+    EXPECT_EQ(done->at[3].second.outcome, Outcome::success) << done->at[3].second.message;
+    EXPECT_LT(done->at[3].first, done->at[1].first);
+    for (auto [i, t0] : {std::pair{1, t1}, std::pair{2, t2}}) {
+      EXPECT_EQ(done->at[i].second.outcome, Outcome::timeout) << i;
+      EXPECT_EQ(done->at[i].second.message, "timed out after 600ms") << i;
+      EXPECT_GE(done->at[i].first - t0, std::chrono::milliseconds(600)) << i << " was early";
+    }
+    EXPECT_GT(done->at[2].first, done->at[1].first);
+    lk.unlock();
+    rt_->stop(Millis{0});
+  }
+}
+
 TEST_F(ExecLimitsTest, ChildIgnoringSigtermIsKilledAfterGrace) {
   opts_.kill_grace = Millis{300};
   make(sh("trap '' TERM; sleep 30"), Millis{1000});

@@ -84,6 +84,20 @@ TEST_F(ExecRuntimeTest, BinaryDataPassesThroughByteExact) {
   EXPECT_TRUE(r.output == data) << "output differs (" << r.output.size() << " bytes)";
 }
 
+// Up to the pipe's capacity stdin is written before the child starts; beyond it,
+// asynchronously while the child reads. Both sides of each boundary.
+TEST_F(ExecRuntimeTest, StdinAroundThePageAndThePipeCapacityArrivesWhole) {
+  make({"cat"});
+  for (size_t n : {size_t{1}, size_t{4095}, size_t{4096}, size_t{4097}, size_t{65535},
+                   size_t{65536}, size_t{65537}, size_t{200000}}) {
+    std::string data(n, 'a');
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>('a' + i % 26);
+    auto r = run(data);
+    EXPECT_EQ(r.outcome, Outcome::success) << n << ": " << r.message;
+    EXPECT_TRUE(r.output == data) << n << ": got " << r.output.size() << " bytes";
+  }
+}
+
 TEST_F(ExecRuntimeTest, CommandNotFoundIsAClearError) {
   make({"sluice-no-such-command-4711", "arg"});
   auto r = run("x");
