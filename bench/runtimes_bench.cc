@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <boost/asio/connect.hpp>
@@ -200,10 +201,18 @@ bool spawn_true() {
 }
 
 void bench_exec(const Args& a) {
-  run_sync(a, a.warmup, [](int) { return spawn_true(); });
-  Stats b = run_sync(a, a.count, [](int) { return spawn_true(); });
+  // SLUICE_BENCH_SIDE=sluice|baseline runs one side only (for perf/strace).
+  const char* side_env = std::getenv("SLUICE_BENCH_SIDE");
+  const std::string side = side_env ? side_env : "";
+  Stats b;
+  if (side != "sluice") {
+    run_sync(a, a.warmup, [](int) { return spawn_true(); });
+    b = run_sync(a, a.count, [](int) { return spawn_true(); });
+  }
+  if (side == "baseline") return print("exec", "fork+exec of true", a, b, b);
   workers::ExecOptions opts;
   opts.io_threads = std::clamp(a.concurrency, 1, 4);  // as workers/registry.cc
+  if (const char* t = std::getenv("SLUICE_BENCH_IO_THREADS")) opts.io_threads = std::atoi(t);
   workers::ExecRuntime rt(function("noop", {"true"}, a), cwd(), opts);
   if (!rt.start()) return;
   auto warm = events(a.warmup, ""), evs = events(a.count, "");
