@@ -11,7 +11,9 @@
 # rate measured by kafka_consume.sh; pass it, or RATE directly).
 #
 # Environment: RATE, MAX_RATE (700000), TIMED_SECONDS (10), WARMUP (8), SIZE (100), KEYS (1000),
-# CONCURRENCY (16), INLINE (true), ORDERING (none), KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh).
+# CONCURRENCY (16), INLINE (true), ORDERING (none), KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh),
+# SIDE (both; `sluice` skips the baseline, for trying sluice settings), SLUICE_OPTIONS
+# (extra librdkafka options for sluice's broker, as a YAML map body: 'a.b: "1"').
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -50,20 +52,24 @@ field() { sed -n "s/^RESULT name=$2 \(.* \)\{0,1\}$3=\([^ ]*\).*/\2/p" "$1" | ta
 paced() { "$BENCH_KAFKA" paced --bootstrap "$KAFKA_BOOTSTRAP" --topic "$1" --rate "$RATE" \
   --seconds "$SECONDS_TIMED" --warmup "$WARMUP" --size "$SIZE" --keys "$KEYS"; }
 
-wait_quiet
-echo "# baseline: $(load_note)"
-"$BENCH_KAFKA" consume --bootstrap "$KAFKA_BOOTSTRAP" --topic "$A" --group "g-$A" --count "$TOTAL" \
-  --latency 1 --max-seconds $((WARMUP + SECONDS_TIMED + 120)) >"$BENCH_TMP/baseline.txt" &
-BASE_PID=$!; track $BASE_PID
-paced "$A" | tee "$BENCH_TMP/paced-base.txt"
-wait "$BASE_PID" || die "the baseline consumer failed"
-cat "$BENCH_TMP/baseline.txt"
+if [[ "${SIDE:-both}" != sluice ]]; then
+  wait_quiet
+  echo "# baseline: $(load_note)"
+  "$BENCH_KAFKA" consume --bootstrap "$KAFKA_BOOTSTRAP" --topic "$A" --group "g-$A" --count "$TOTAL" \
+    --latency 1 --max-seconds $((WARMUP + SECONDS_TIMED + 120)) >"$BENCH_TMP/baseline.txt" &
+  BASE_PID=$!; track $BASE_PID
+  paced "$A" | tee "$BENCH_TMP/paced-base.txt"
+  wait "$BASE_PID" || die "the baseline consumer failed"
+  cat "$BENCH_TMP/baseline.txt"
+else
+  : >"$BENCH_TMP/baseline.txt"; : >"$BENCH_TMP/paced-base.txt"
+fi
 
 MPORT=$(free_port)
 mkdir -p "$BENCH_TMP/sluice"
 cat >"$BENCH_TMP/sluice/sluice.yaml" <<YAML
 brokers:
-  kafka: { kind: kafka, bootstrap: "$KAFKA_BOOTSTRAP", group: "g-$B" }
+  kafka: { kind: kafka, bootstrap: "$KAFKA_BOOTSTRAP", group: "g-$B", options: { ${SLUICE_OPTIONS:-} } }
 metrics: { listen: 127.0.0.1:$MPORT }
 engine: { drain_timeout: 5s }
 functions:
