@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 
 namespace sluice::workers {
@@ -91,18 +92,6 @@ Result<Pipe> make_pipe() {
   return p;
 }
 
-// RAII holders for the two posix_spawn attribute objects.
-struct FileActions {
-  posix_spawn_file_actions_t fa;
-  FileActions() { ::posix_spawn_file_actions_init(&fa); }
-  ~FileActions() { ::posix_spawn_file_actions_destroy(&fa); }
-};
-struct SpawnAttr {
-  posix_spawnattr_t attr;
-  SpawnAttr() { ::posix_spawnattr_init(&attr); }
-  ~SpawnAttr() { ::posix_spawnattr_destroy(&attr); }
-};
-
 Error spawn_error(const SpawnOptions& opts, int err) {
   const std::string& cmd = opts.argv[0];
   std::string msg = "cannot start '" + cmd + "': " + errno_text(err);
@@ -120,108 +109,107 @@ Error spawn_error(const SpawnOptions& opts, int err) {
   return Error{code, std::move(msg)};
 }
 
-// What the forked child reports when it cannot get to exec: the step and errno.
-struct ChildFailure {
-  int step;  // 1 setrlimit, 2 chdir, 3 execve, 4 setup (setpgid, dup2)
-  int err;
-};
-
-[[noreturn]] void child_fail(int fd, int step) {
-  ChildFailure f{step, errno};
-  [[maybe_unused]] ssize_t n = ::write(fd, &f, sizeof f);
-  ::_exit(127);
+// The signals a child's disposition is reset for: every signal that had a handler
+// or was ignored when the first child was spawned, plus the ones a program commonly
+// handles or ignores later (SIGPIPE above all: sluice ignores it). A caught signal is
+// reset by execve itself; resetting it before also keeps a signal that arrives in the
+// short window between unblocking and execve from running sluice's handler in the
+// child (which shares sluice's memory until it execs). Resetting all 64 would cost
+// the parent ~13 µs per spawn, waiting (CLONE_VFORK) while the child does it.
+const sigset_t& signals_to_reset() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM,
+                    SIGCHLD, SIGWINCH, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ, SIGXCPU})
+      sigaddset(&s, sig);
+    struct sigaction cur{};
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (::sigaction(sig, nullptr, &cur) == 0 && cur.sa_handler != SIG_DFL) sigaddset(&s, sig);
+    return s;
+  }();
+  return set;
 }
 
-// fork + setrlimit + execve (posix_spawn cannot set rlimits). Returns the pid.
-Result<pid_t> fork_exec(const SpawnOptions& opts, int in_r, int out_w, int err_w) {
+// Everything the child needs, prepared by the parent. The child shares the parent's
+// memory (CLONE_VM) and the parent is suspended (CLONE_VFORK) until the child has
+// exec'd or exited, so the child reads this undisturbed and may write its failure
+// into it for the parent to read afterwards.
+struct ChildPlan {
+  const char* exe;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // nullptr: keep sluice's
+  int in, out, err;
+  ProcessLimits lim;
+  const sigset_t* reset;
+  int step = 0;  // set when the child could not exec: 1 setrlimit, 2 chdir, 3 execve, 4 setup
+  int err_no = 0;
+};
+
+// The child, from clone() to execve: raw system calls only. It runs on a stack of
+// our own in sluice's address space, so nothing may allocate, lock, or go through a
+// sanitizer's interceptors (they would update the parent's bookkeeping).
+#define SLUICE_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined"), noinline))
+
+SLUICE_CHILD_CODE long child_call(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
+  return ::syscall(nr, a, b, c, d);
+}
+
+[[noreturn]] SLUICE_CHILD_CODE void child_fail(ChildPlan* c, int step) {
+  c->err_no = errno;
+  c->step = step;
+  for (;;) ::syscall(SYS_exit, 127);
+}
+
+SLUICE_CHILD_CODE void child_limit(ChildPlan* c, int resource, uint64_t soft, uint64_t hard) {
+  struct rlimit rl{static_cast<rlim_t>(soft), static_cast<rlim_t>(hard)};
+  if (child_call(SYS_prlimit64, 0, resource, reinterpret_cast<long>(&rl), 0) != 0)
+    child_fail(c, 1);
+}
+
+SLUICE_CHILD_CODE int child_main(void* arg) {
+  ChildPlan* c = static_cast<ChildPlan*>(arg);
+  if (child_call(SYS_setpgid, 0, 0) != 0) child_fail(c, 4);
+  struct {  // the kernel's struct sigaction (x86_64, arm64): handler, flags, restorer, mask
+    void* handler = nullptr;  // SIG_DFL
+    unsigned long flags = 0;
+    void* restorer = nullptr;
+    unsigned long mask = 0;
+  } dfl;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(c->reset, sig) == 1)
+      child_call(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, sizeof dfl.mask);
+  if (child_call(SYS_dup3, c->in, STDIN_FILENO, 0) < 0 ||
+      child_call(SYS_dup3, c->out, STDOUT_FILENO, 0) < 0 ||
+      child_call(SYS_dup3, c->err, STDERR_FILENO, 0) < 0)
+    child_fail(c, 4);
+  if (c->cwd && child_call(SYS_chdir, reinterpret_cast<long>(c->cwd)) != 0) child_fail(c, 2);
+  if (c->lim.memory_bytes) child_limit(c, RLIMIT_DATA, c->lim.memory_bytes, c->lim.memory_bytes);
+  if (c->lim.open_files) child_limit(c, RLIMIT_NOFILE, c->lim.open_files, c->lim.open_files);
+  if (c->lim.cpu_seconds) child_limit(c, RLIMIT_CPU, c->lim.cpu_seconds, c->lim.cpu_seconds + 1);
+  // Belt and braces next to O_CLOEXEC: fds opened by libraries without it stay out too.
+  child_call(SYS_close_range, STDERR_FILENO + 1, ~0U, 0);
+  const unsigned long none = 0;
+  child_call(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&none), 0, sizeof none);
+  child_call(SYS_execve, reinterpret_cast<long>(c->exe), reinterpret_cast<long>(c->argv),
+             reinterpret_cast<long>(c->envp));
+  child_fail(c, 3);
+}
+
+// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does, but on a stack reused per
+// thread (posix_spawn maps and unmaps one per spawn, and the unmap interrupts every
+// CPU that ran one of sluice's threads) and with no per-spawn validation
+// (posix_spawn's file actions ask getrlimit once each). Works with rlimits too
+// (posix_spawn cannot set them). Returns once the child has exec'd; a failure
+// before or in execve comes back with the child's errno, so "not found" is reported
+// here, not as exit 127.
+Result<pid_t> clone_exec(const SpawnOptions& opts, int in_r, int out_w, int err_w) {
   std::string exe = opts.exe;
   if (exe.empty()) {
     SLUICE_TRY(found, resolve_command(opts.argv[0]));
     exe = std::move(found);
   }
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return sys_error("pipe2", errno);
-  UniqueFd report_r(report[0]), report_w(report[1]);
-
-  std::vector<char*> argv, envp;
-  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  const ProcessLimits lim = opts.limits;
-  const char* cwd = opts.cwd.empty() ? nullptr : opts.cwd.c_str();
-
-  // Block every signal across fork so that no handler of sluice runs in the child.
-  sigset_t all, old;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child: async-signal-safe calls only from here to execve.
-    const int rfd = report_w.get();
-    if (::setpgid(0, 0) != 0) child_fail(rfd, 4);
-    struct sigaction dfl{};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-    if (::dup2(in_r, STDIN_FILENO) < 0 || ::dup2(out_w, STDOUT_FILENO) < 0 ||
-        ::dup2(err_w, STDERR_FILENO) < 0)
-      child_fail(rfd, 4);
-    if (cwd && ::chdir(cwd) != 0) child_fail(rfd, 2);
-    auto set = [&](int resource, uint64_t soft, uint64_t hard) {
-      struct rlimit rl{static_cast<rlim_t>(soft), static_cast<rlim_t>(hard)};
-      if (::setrlimit(resource, &rl) != 0) child_fail(rfd, 1);
-    };
-    if (lim.memory_bytes) set(RLIMIT_DATA, lim.memory_bytes, lim.memory_bytes);
-    if (lim.open_files) set(RLIMIT_NOFILE, lim.open_files, lim.open_files);
-    if (lim.cpu_seconds) set(RLIMIT_CPU, lim.cpu_seconds, lim.cpu_seconds + 1);
-    // Everything but stdio and the report pipe (close-on-exec) goes now.
-    if (rfd > STDERR_FILENO + 1) ::close_range(STDERR_FILENO + 1, rfd - 1, 0);
-    ::close_range(rfd + 1, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execve(exe.c_str(), argv.data(), envp.data());
-    child_fail(rfd, 3);
-  }
-  const int fork_err = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return sys_error("fork", fork_err);
-  report_w.reset();
-  ChildFailure f{};
-  ssize_t n;
-  do n = ::read(report_r.get(), &f, sizeof f);
-  while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof f)) {
-    reap_blocking(pid);
-    if (f.step == 3) return spawn_error(opts, f.err);
-    const char* what = f.step == 1 ? "setrlimit" : f.step == 2 ? "chdir" : "child setup";
-    return Error{Errc::invalid_argument,
-                 "cannot start '" + opts.argv[0] + "': " + what + ": " + errno_text(f.err)};
-  }
-  return pid;  // EOF: execve succeeded and closed the report pipe
-}
-
-// posix_spawnp; glibc waits (CLONE_VFORK) until exec succeeded or failed and
-// returns the child's errno, so "not found" is reported here, not as exit 127.
-Result<pid_t> posix_spawn_child(const SpawnOptions& opts, int in_r, int out_w, int err_w) {
-  FileActions fa;
-  ::posix_spawn_file_actions_adddup2(&fa.fa, in_r, STDIN_FILENO);
-  ::posix_spawn_file_actions_adddup2(&fa.fa, out_w, STDOUT_FILENO);
-  ::posix_spawn_file_actions_adddup2(&fa.fa, err_w, STDERR_FILENO);
-  if (!opts.cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&fa.fa, opts.cwd.c_str());
-  // Belt and braces next to O_CLOEXEC: fds opened by libraries without it stay out too.
-  ::posix_spawn_file_actions_addclosefrom_np(&fa.fa, STDERR_FILENO + 1);
-
-  SpawnAttr sa;
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  ::posix_spawnattr_setflags(&sa.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                           POSIX_SPAWN_SETSIGDEF);
-  ::posix_spawnattr_setpgroup(&sa.attr, 0);
-  ::posix_spawnattr_setsigmask(&sa.attr, &none);
-  ::posix_spawnattr_setsigdefault(&sa.attr, &all);
-
   std::vector<char*> argv, envp;
   argv.reserve(opts.argv.size() + 1);
   for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -229,12 +217,32 @@ Result<pid_t> posix_spawn_child(const SpawnOptions& opts, int in_r, int out_w, i
   envp.reserve(opts.env.size() + 1);
   for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  ChildPlan plan{exe.c_str(), argv.data(), envp.data(),
+                 opts.cwd.empty() ? nullptr : opts.cwd.c_str(),
+                 in_r, out_w, err_w, opts.limits, &signals_to_reset()};
 
-  pid_t pid = -1;
-  int rc = opts.exe.empty()
-               ? ::posix_spawnp(&pid, argv[0], &fa.fa, &sa.attr, argv.data(), envp.data())
-               : ::posix_spawn(&pid, opts.exe.c_str(), &fa.fa, &sa.attr, argv.data(), envp.data());
-  if (rc != 0) return spawn_error(opts, rc);
+  constexpr size_t kStack = 64 * 1024;
+  thread_local std::unique_ptr<char[]> stack;  // this thread's children run on it, one at a time
+  if (!stack) stack = std::make_unique<char[]>(kStack);
+  char* top = stack.get() + kStack;
+  top -= reinterpret_cast<uintptr_t>(top) % 64;
+
+  // Every signal blocked across the clone, so that none runs a handler of sluice in
+  // the child before it has reset its dispositions.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::clone(child_main, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  const int clone_err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return sys_error("clone", clone_err);
+  if (plan.step != 0) {
+    reap_blocking(pid);
+    if (plan.step == 3) return spawn_error(opts, plan.err_no);
+    const char* what = plan.step == 1 ? "setrlimit" : plan.step == 2 ? "chdir" : "child setup";
+    return Error{Errc::invalid_argument,
+                 "cannot start '" + opts.argv[0] + "': " + what + ": " + errno_text(plan.err_no)};
+  }
   return pid;
 }
 
@@ -320,14 +328,7 @@ Result<SpawnedProcess> spawn_checked(const SpawnOptions& opts) {
     child_in = in.r.get();
   }
 
-  pid_t pid = -1;
-  if (opts.limits.any()) {
-    SLUICE_TRY(forked, fork_exec(opts, child_in, out.w.get(), err.w.get()));
-    pid = forked;
-  } else {
-    SLUICE_TRY(spawned, posix_spawn_child(opts, child_in, out.w.get(), err.w.get()));
-    pid = spawned;
-  }
+  SLUICE_TRY(pid, clone_exec(opts, child_in, out.w.get(), err.w.get()));
 
   SpawnedProcess p;
   p.pid = pid;

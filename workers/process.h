@@ -3,9 +3,13 @@
 // asynchronous wrapper.
 //
 // What spawn_process() guarantees:
-//   - argv is executed directly with posix_spawnp (argv[0] looked up in sluice's
-//     PATH), or posix_spawn of `exe` when the caller looked it up already (the
-//     exec runtime does, once); no shell, no word splitting.
+//   - argv is executed directly (execve of `exe`, which the exec runtime looks up
+//     once, or of argv[0] looked up in sluice's PATH at spawn time); no shell, no
+//     word splitting. The child is started with clone(CLONE_VM | CLONE_VFORK), as
+//     posix_spawn does, on a stack reused per thread, and between clone and execve
+//     makes raw system calls only: setpgid, signal dispositions, dup3, chdir,
+//     prlimit, close_range, sigprocmask. The parent waits until the child has
+//     exec'd; a failure comes back with its errno.
 //   - stdin, stdout and stderr are pipes (stdin is /dev/null when stdin_data is
 //     given and empty). Every pipe end is created O_CLOEXEC
 //     (pipe2), and the child additionally closes every fd >= 3 before exec, so
@@ -13,8 +17,11 @@
 //     pipe from reaching EOF).
 //   - The child leads its own process group (pgid == pid), so the whole group can be
 //     signalled with kill(-pid, sig).
-//   - Signal mask emptied and every disposition reset to default (sluice ignores
-//     SIGPIPE; the child must not inherit that).
+//   - Signal mask emptied; every signal that was caught or ignored in sluice when it
+//     first spawned, and the commonly handled ones (SIGPIPE, which sluice ignores,
+//     SIGINT, SIGTERM, SIGHUP, SIGCHLD, ...), reset to default. (Caught signals are
+//     reset by execve anyway; an *ignored* one would stay ignored. A signal that
+//     sluice starts to ignore later, outside that list, would be inherited.)
 //   - Working directory `cwd` (checked only when the spawn failed, to name it),
 //     environment exactly `env` (see environment.h).
 //   - A pidfd (pidfd_open) that becomes readable when the child exits.
@@ -114,11 +121,8 @@ struct SpawnedProcess {
   UniqueFd pidfd;     // readable once the child has exited (not yet reaped)
 };
 
-// Spawns `opts.argv`. Without limits this is posix_spawnp (vfork-fast). With
-// limits, posix_spawn cannot set them, so the child is forked, and between fork and
-// exec it does only async-signal-safe work: setpgid, dup2, chdir, reset signals,
-// setrlimit, close_range, execve (argv[0] is resolved against PATH in the parent);
-// an exec failure travels back as errno over a close-on-exec pipe. Errors (Errc::not_found / invalid_argument / io) say what
+// Spawns `opts.argv` (see the top of this file). Limits are set in the child
+// between clone and execve. Errors (Errc::not_found / invalid_argument / io) say what
 // could not be started and why, e.g.
 // "cannot start 'convert': No such file or directory (not found in PATH)".
 Result<SpawnedProcess> spawn_process(const SpawnOptions& opts);

@@ -80,6 +80,40 @@ TEST(WorkersProcess, ChildDoesNotInheritIgnoredSignals) {
   EXPECT_EQ(ignored & 0x7fffffffull, 0u) << out;
 }
 
+// A signal blocked in the spawning thread is not blocked in the child, and a handler
+// of sluice's (here SIGUSR1's) is not the child's: the child runs with the default.
+TEST(WorkersProcess, ChildStartsWithNoSignalBlockedAndNoHandler) {
+  struct sigaction old_sa{}, sa{};
+  sa.sa_handler = [](int) {};
+  ::sigaction(SIGUSR1, &sa, &old_sa);
+  sigset_t usr1, old_mask;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  ::pthread_sigmask(SIG_BLOCK, &usr1, &old_mask);
+  boost::asio::io_context io;
+  // The child signals itself: with the default disposition SIGUSR1 terminates it.
+  auto child = ChildProcess::spawn(
+      io.get_executor(), {sh("grep -E 'SigBlk|SigCgt' /proc/self/status; kill -USR1 $$; "
+                             "echo survived"), "", {}});
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::sigaction(SIGUSR1, &old_sa, nullptr);
+  ASSERT_TRUE(child) << child.error().message;
+  std::string out;
+  std::optional<ExitStatus> status;
+  child.value()->stdin_pipe().close();
+  boost::asio::async_read(child.value()->stdout_pipe(), boost::asio::dynamic_buffer(out),
+                          [](boost::system::error_code, size_t) {});
+  child.value()->async_wait_exit([&](const ExitStatus& st) { status = st; });
+  io.run_for(kDeadline);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->kind, ExitStatus::Kind::signaled) << out;
+  EXPECT_EQ(status->code, SIGUSR1) << out;
+  EXPECT_EQ(out.find("survived"), std::string::npos) << out;
+  auto blk = out.find("SigBlk:\t");
+  ASSERT_NE(blk, std::string::npos) << out;
+  EXPECT_EQ(std::stoull(out.substr(blk + 8), nullptr, 16), 0u) << out;
+}
+
 TEST(WorkersProcess, DestroyingAnUnreapedChildKillsAndReapsIt) {
   boost::asio::io_context io;
   pid_t pid = -1;
