@@ -1,5 +1,6 @@
 #include "workers/process.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sched.h>
@@ -197,6 +198,24 @@ SLUICE_CHILD_CODE int child_main(void* arg) {
   child_fail(c, 3);
 }
 
+// glibc's clone(). A sanitizer runtime intercepts clone() as if it were fork() and
+// resets its own state "in the child", which with CLONE_VM is the parent's state
+// (ThreadSanitizer then reported races between accesses under one mutex), so
+// sanitizer builds take the real one from libc.
+using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
+CloneFn libc_clone() {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  static const CloneFn fn = [] {
+    void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void* f = libc ? ::dlsym(libc, "clone") : nullptr;
+    return f ? reinterpret_cast<CloneFn>(f) : &::clone;
+  }();
+  return fn;
+#else
+  return &::clone;
+#endif
+}
+
 // clone(CLONE_VM | CLONE_VFORK), as posix_spawn does, but on a stack reused per
 // thread (posix_spawn maps and unmaps one per spawn, and the unmap interrupts every
 // CPU that ran one of sluice's threads) and with no per-spawn validation
@@ -232,7 +251,7 @@ Result<pid_t> clone_exec(const SpawnOptions& opts, int in_r, int out_w, int err_
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::clone(child_main, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  pid_t pid = libc_clone()(child_main, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   const int clone_err = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return sys_error("clone", clone_err);
