@@ -111,6 +111,6 @@ echo "baseline (posix_spawnp + pipes):   $b inv/s"
 echo "(figures: median of the rounds; ratios: median of the rounds' ratios)"
 echo "sluice ExecRuntime (direct):       $rt inv/s   ratio ${rr}x   target >= 0.9x"
 ((IO_THREADS_ALT > 0)) &&
-  echo "ExecRuntime, io_threads=$IO_THREADS_ALT:        $m inv/s   ratio ${rmt}x   (information: not configurable in the engine)"
+  echo "ExecRuntime, io_threads=$IO_THREADS_ALT:        $m inv/s   ratio ${rmt}x   (the engine gives a function min(concurrency, 4) io threads)"
 echo "sluice run, end to end:            $e inv/s   ratio ${re}x   (lag after runs: $LAGS)"
 echo "RESULT exec_runtime baseline=$b runtime=$rt engine=$e ratio_runtime=$rr runtime_mt=$m ratio_runtime_mt=$rmt ratio_engine=$re lag=$LAGS"
