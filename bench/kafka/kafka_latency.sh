@@ -12,7 +12,8 @@
 #
 # Environment: RATE, MAX_RATE (700000), TIMED_SECONDS (10), WARMUP (8), SIZE (100), KEYS (1000),
 # CONCURRENCY (16), INLINE (true), ORDERING (none), KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh),
-# SIDE (both; `sluice` skips the baseline, for trying sluice settings), SLUICE_OPTIONS
+# SIDE (both; `sluice` or `baseline` runs one side only), ORDER (baseline-first or
+# sluice-first), SLUICE_OPTIONS
 # (extra librdkafka options for sluice's broker, as a YAML map body: 'a.b: "1"').
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -52,7 +53,7 @@ field() { sed -n "s/^RESULT name=$2 \(.* \)\{0,1\}$3=\([^ ]*\).*/\2/p" "$1" | ta
 paced() { "$BENCH_KAFKA" paced --bootstrap "$KAFKA_BOOTSTRAP" --topic "$1" --rate "$RATE" \
   --seconds "$SECONDS_TIMED" --warmup "$WARMUP" --size "$SIZE" --keys "$KEYS"; }
 
-if [[ "${SIDE:-both}" != sluice ]]; then
+run_baseline() {
   wait_quiet
   echo "# baseline: $(load_note)"
   "$BENCH_KAFKA" consume --bootstrap "$KAFKA_BOOTSTRAP" --topic "$A" --group "g-$A" --count "$TOTAL" \
@@ -61,13 +62,12 @@ if [[ "${SIDE:-both}" != sluice ]]; then
   paced "$A" | tee "$BENCH_TMP/paced-base.txt"
   wait "$BASE_PID" || die "the baseline consumer failed"
   cat "$BENCH_TMP/baseline.txt"
-else
-  : >"$BENCH_TMP/baseline.txt"; : >"$BENCH_TMP/paced-base.txt"
-fi
+}
 
-MPORT=$(free_port)
-mkdir -p "$BENCH_TMP/sluice"
-cat >"$BENCH_TMP/sluice/sluice.yaml" <<YAML
+run_sluice() {
+  MPORT=$(free_port)
+  mkdir -p "$BENCH_TMP/sluice"
+  cat >"$BENCH_TMP/sluice/sluice.yaml" <<YAML
 brokers:
   kafka: { kind: kafka, bootstrap: "$KAFKA_BOOTSTRAP", group: "g-$B", options: { ${SLUICE_OPTIONS:-} } }
 metrics: { listen: 127.0.0.1:$MPORT }
@@ -80,17 +80,29 @@ functions:
     inline: $INLINE
     subscribe: [{ broker: kafka, topic: "$B", ordering: $ORDERING }]
 YAML
-wait_quiet
-echo "# sluice: $(load_note)"
-SLUICE_BENCH_LATENCY_OUT="$BENCH_TMP/sluice/latency.txt" \
-  "$SLUICE" run -c "$BENCH_TMP/sluice/sluice.yaml" >"$BENCH_TMP/sluice/sluice.log" 2>&1 &
-SLUICE_PID=$!; track $SLUICE_PID
-paced "$B" | tee "$BENCH_TMP/paced-sluice.txt"
-"$BENCH_KAFKA" watch --bootstrap "$KAFKA_BOOTSTRAP" --topic "$B" --group "g-$B" --count "$TOTAL" \
-  --pid "$SLUICE_PID" --max-seconds 120 >"$BENCH_TMP/watch.txt" || true
-stop_pid "$SLUICE_PID" || echo "sluice exited with status $?"
-[[ -s "$BENCH_TMP/sluice/latency.txt" ]] || die "sluice wrote no latency figures: $(tail -5 "$BENCH_TMP/sluice/sluice.log")"
-echo "RESULT name=sluice_latency $(cat "$BENCH_TMP/sluice/latency.txt")"
+  wait_quiet
+  echo "# sluice: $(load_note)"
+  SLUICE_BENCH_LATENCY_OUT="$BENCH_TMP/sluice/latency.txt" \
+    "$SLUICE" run -c "$BENCH_TMP/sluice/sluice.yaml" >"$BENCH_TMP/sluice/sluice.log" 2>&1 &
+  SLUICE_PID=$!; track $SLUICE_PID
+  paced "$B" | tee "$BENCH_TMP/paced-sluice.txt"
+  "$BENCH_KAFKA" watch --bootstrap "$KAFKA_BOOTSTRAP" --topic "$B" --group "g-$B" --count "$TOTAL" \
+    --pid "$SLUICE_PID" --max-seconds 120 >"$BENCH_TMP/watch.txt" || true
+  stop_pid "$SLUICE_PID" || echo "sluice exited with status $?"
+  [[ -s "$BENCH_TMP/sluice/latency.txt" ]] || die "sluice wrote no latency figures: $(tail -5 "$BENCH_TMP/sluice/sluice.log")"
+  echo "RESULT name=sluice_latency $(cat "$BENCH_TMP/sluice/latency.txt")"
+}
+
+# The side that runs second meets a broker that has just taken the first side's
+# records (and its garbage collector's aftermath): ORDER=sluice-first swaps them.
+: >"$BENCH_TMP/baseline.txt"; : >"$BENCH_TMP/paced-base.txt"
+mkdir -p "$BENCH_TMP/sluice"; : >"$BENCH_TMP/sluice/latency.txt"; : >"$BENCH_TMP/paced-sluice.txt"
+case "${SIDE:-both}/${ORDER:-baseline-first}" in
+  sluice/*) run_sluice ;;
+  baseline/*) run_baseline ;;
+  both/sluice-first) run_sluice; run_baseline ;;
+  both/*) run_baseline; run_sluice ;;
+esac
 L="$BENCH_TMP/sluice/latency.txt"
 sl() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$L"; }
 echo "# after: $(load_note)"
