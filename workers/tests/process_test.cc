@@ -12,6 +12,23 @@
 namespace sluice::workers::testing {
 namespace {
 
+// Spawns `command` with stdin closed and runs it to its end: its stdout and how it
+// ended (nullopt if it did not end within the deadline).
+std::pair<std::optional<ExitStatus>, std::string> run_child(std::vector<std::string> command) {
+  boost::asio::io_context io;
+  auto child = ChildProcess::spawn(io.get_executor(), {std::move(command), "", {}});
+  EXPECT_TRUE(child) << child.error().message;
+  if (!child) return {};
+  std::string out;
+  std::optional<ExitStatus> status;
+  child.value()->stdin_pipe().close();
+  boost::asio::async_read(child.value()->stdout_pipe(), boost::asio::dynamic_buffer(out),
+                          [](boost::system::error_code, size_t) {});
+  child.value()->async_wait_exit([&](const ExitStatus& st) { status = st; });
+  io.run_for(kDeadline);
+  return {status, out};
+}
+
 TEST(WorkersProcess, SignalNamesAndExitStatusText) {
   EXPECT_EQ(signal_name(SIGSEGV), "SIGSEGV");
   EXPECT_EQ(signal_name(SIGKILL), "SIGKILL");
@@ -61,17 +78,7 @@ TEST(WorkersProcess, SpawnedChildLeadsItsGroupAndOurEndsAreCloseOnExec) {
 TEST(WorkersProcess, ChildDoesNotInheritIgnoredSignals) {
   // sluice ignores SIGPIPE (ExecRuntime::start); the child must get the default back.
   ::signal(SIGPIPE, SIG_IGN);
-  boost::asio::io_context io;
-  auto child = ChildProcess::spawn(io.get_executor(),
-                                   {sh("grep SigIgn /proc/self/status"), "", {}});
-  ASSERT_TRUE(child) << child.error().message;
-  std::string out;
-  std::optional<ExitStatus> status;
-  child.value()->stdin_pipe().close();
-  boost::asio::async_read(child.value()->stdout_pipe(), boost::asio::dynamic_buffer(out),
-                          [](boost::system::error_code, size_t) {});
-  child.value()->async_wait_exit([&](const ExitStatus& st) { status = st; });
-  io.run_for(kDeadline);
+  auto [status, out] = run_child(sh("grep SigIgn /proc/self/status"));
   ASSERT_TRUE(status);
   EXPECT_TRUE(status->success());
   // Signals 1..31 all at default; glibc itself leaves its internal signals 32 and 33.
@@ -90,21 +97,11 @@ TEST(WorkersProcess, ChildStartsWithNoSignalBlockedAndNoHandler) {
   sigemptyset(&usr1);
   sigaddset(&usr1, SIGUSR1);
   ::pthread_sigmask(SIG_BLOCK, &usr1, &old_mask);
-  boost::asio::io_context io;
   // The child signals itself: with the default disposition SIGUSR1 terminates it.
-  auto child = ChildProcess::spawn(
-      io.get_executor(), {sh("grep -E 'SigBlk|SigCgt' /proc/self/status; kill -USR1 $$; "
-                             "echo survived"), "", {}});
+  auto [status, out] =
+      run_child(sh("grep -E 'SigBlk|SigCgt' /proc/self/status; kill -USR1 $$; echo survived"));
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   ::sigaction(SIGUSR1, &old_sa, nullptr);
-  ASSERT_TRUE(child) << child.error().message;
-  std::string out;
-  std::optional<ExitStatus> status;
-  child.value()->stdin_pipe().close();
-  boost::asio::async_read(child.value()->stdout_pipe(), boost::asio::dynamic_buffer(out),
-                          [](boost::system::error_code, size_t) {});
-  child.value()->async_wait_exit([&](const ExitStatus& st) { status = st; });
-  io.run_for(kDeadline);
   ASSERT_TRUE(status);
   EXPECT_EQ(status->kind, ExitStatus::Kind::signaled) << out;
   EXPECT_EQ(status->code, SIGUSR1) << out;
