@@ -33,7 +33,7 @@ class Environment {
   const std::string* get(std::string_view name) const;
   size_t size() const { return vars_.size(); }
 
-  // "NAME=value" strings, sorted by name: what posix_spawn's envp gets.
+  // "NAME=value" strings, sorted by name: what execve's envp gets.
   std::vector<std::string> to_list() const;
 
  private:

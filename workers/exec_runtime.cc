@@ -53,8 +53,7 @@ Result<void> ExecRuntime::start() {
       return Error{Errc::not_found, "function '" + name_ + "': working directory '" +
                                         base_dir_ + "' does not exist"};
   }
-  // Looked up once: posix_spawnp would search PATH in the child on every spawn (an
-  // execve per PATH entry before the right one) while the io thread waits for it.
+  // Looked up once, not at every spawn.
   if (auto exe = resolve_command(command_[0])) exe_ = std::move(exe).value();
   // A child that exits without reading all of stdin turns our write into EPIPE;
   // without this, the SIGPIPE would kill sluice. Children get default dispositions.

@@ -95,8 +95,7 @@ struct SpawnOptions {
   std::vector<std::string> env;   // the complete environment, "NAME=value" each
   ProcessLimits limits{};         // with any limit set, see spawn_process()
   // The executable, already looked up (resolve_command): spares the child the PATH
-  // search (posix_spawnp tries execve in every PATH entry before the one that holds
-  // it, while the parent waits). Empty = look argv[0] up in PATH at spawn time.
+  // search at every spawn. Empty = look argv[0] up in PATH at spawn time.
   std::string exe{};
   // Written into the stdin pipe before the child starts, when it fits in the pipe's
   // buffer (an empty pipe takes that much without blocking); the write end is then
@@ -107,7 +106,7 @@ struct SpawnOptions {
   const std::string* stdin_data = nullptr;
 };
 
-// argv0 looked up in sluice's PATH as posix_spawnp would: the first entry holding
+// argv0 looked up in sluice's PATH as execvp would: the first entry holding
 // an executable regular file; argv0 itself when it contains a '/'. Errors name the
 // command (Errc::not_found, or invalid_argument when found but not executable).
 Result<std::string> resolve_command(const std::string& argv0);

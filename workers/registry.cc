@@ -13,7 +13,7 @@ Result<std::unique_ptr<Runtime>> make_runtime(const FunctionConfig& fn,
                                               const std::string& base_dir) {
   switch (fn.runtime) {
     case RuntimeKind::exec: {
-      // posix_spawn blocks its thread until the child has exec'd: with one io thread
+      // A spawn (CLONE_VFORK) blocks its thread until the child has exec'd: with one io thread
       // the spawns of concurrent invocations queue behind each other (measured in
       // bench/exec_runtime.sh: 0.87x of a plain spawn loop with 1 thread, 0.95x with 4).
       ExecOptions opts;

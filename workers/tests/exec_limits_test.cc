@@ -192,7 +192,7 @@ TEST_F(ExecLimitsTest, StatsCountRunningProcesses) {
   int fd = -1;
   ASSERT_TRUE(eventually([&] { return (fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; }));
   // The child can open the FIFO before the runtime's io thread has finished recording
-  // the spawn (it does that after posix_spawn returns): wait for the count, which
+  // the spawn (it does that after the spawn returns): wait for the count, which
   // must show the process while it is blocked on the FIFO.
   EXPECT_TRUE(eventually([&] { return rt_->stats().workers == 1u; })) << rt_->stats().workers;
   EXPECT_EQ(rt_->stats().inflight, 1u);
