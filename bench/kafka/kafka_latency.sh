@@ -101,7 +101,8 @@ case "${SIDE:-both}/${ORDER:-baseline-first}" in
   sluice/*) run_sluice ;;
   baseline/*) run_baseline ;;
   both/sluice-first) run_sluice; run_baseline ;;
-  both/*) run_baseline; run_sluice ;;
+  both/baseline-first) run_baseline; run_sluice ;;
+  *) die "SIDE must be both, sluice or baseline and ORDER baseline-first or sluice-first (got SIDE=${SIDE:-} ORDER=${ORDER:-})" ;;
 esac
 L="$BENCH_TMP/sluice/latency.txt"
 sl() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$L"; }
