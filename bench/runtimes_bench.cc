@@ -19,6 +19,9 @@
 //           HttpRuntime, bench/runtimes/http_upstream.py (python3, stdlib)
 //                                               vs a direct Beast keep-alive POST loop to
 //                                                  the same Python server
+// Experiments (environment): SLUICE_BENCH_SIDE=sluice|baseline runs one side of the
+// exec and SDK stdio rows (for perf/strace); SLUICE_BENCH_IO_THREADS sets the exec
+// row's io threads; SLUICE_BENCH_STDIO_SPIN_US the SDK stdio rows' StdioOptions::spin.
 // A language whose toolchain (or SDK install: sdk/test.sh) is missing is skipped with
 // one "# <row> skipped: ..." line. `--only a,b,...` picks rows (default: all);
 // `--repo DIR` is the checkout holding sdk/ and bench/runtimes/ (default: from
@@ -200,10 +203,28 @@ bool spawn_true() {
   return rc == 0 && ::waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+// SLUICE_BENCH_SIDE=sluice|baseline runs one side of the exec and SDK stdio rows only
+// (for perf/strace); unset or empty: both.
+// SLUICE_BENCH_STDIO_SPIN_US overrides StdioOptions::spin (for experiments).
+workers::StdioOptions stdio_options() {
+  workers::StdioOptions o;
+  if (const char* v = std::getenv("SLUICE_BENCH_STDIO_SPIN_US"))
+    o.spin = std::chrono::microseconds(std::atoi(v));
+  return o;
+}
+
+std::string bench_side() {
+  const char* v = std::getenv("SLUICE_BENCH_SIDE");
+  std::string side = v ? v : "";
+  if (side != "" && side != "sluice" && side != "baseline") {
+    std::fprintf(stderr, "SLUICE_BENCH_SIDE=%s: expected sluice or baseline\n", side.c_str());
+    std::exit(2);
+  }
+  return side;
+}
+
 void bench_exec(const Args& a) {
-  // SLUICE_BENCH_SIDE=sluice|baseline runs one side only (for perf/strace).
-  const char* side_env = std::getenv("SLUICE_BENCH_SIDE");
-  const std::string side = side_env ? side_env : "";
+  const std::string side = bench_side();
   Stats b;
   if (side != "sluice") {
     run_sync(a, a.warmup, [](int) { return spawn_true(); });
@@ -387,21 +408,26 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
   // longest event id); each of `concurrency` threads has its own child (as `stdio`).
   const std::string frame =
       invoke_frame(evs.back(), static_cast<uint64_t>(a.warmup + a.count), fn.timeout);
-  std::vector<EchoChild> kids;
-  for (int i = 0; i < a.concurrency; ++i) kids.push_back(start_child(l.baseline));
-  std::vector<std::string> bufs(static_cast<size_t>(a.concurrency));
-  auto once = [&](int t) { return echo_frame(kids[t], frame, bufs[t]); };
-  run_sync(a, a.warmup, once);
-  Stats b = run_sync(a, a.count, once);
-  stop_children(kids);
+  const std::string side = bench_side();
+  const std::string label = l.baseline_name + " (" + std::to_string(frame.size()) + " B frames)";
+  Stats b;
+  if (side != "sluice") {
+    std::vector<EchoChild> kids;
+    for (int i = 0; i < a.concurrency; ++i) kids.push_back(start_child(l.baseline));
+    std::vector<std::string> bufs(static_cast<size_t>(a.concurrency));
+    auto once = [&](int t) { return echo_frame(kids[t], frame, bufs[t]); };
+    run_sync(a, a.warmup, once);
+    b = run_sync(a, a.count, once);
+    stop_children(kids);
+  }
+  if (side == "baseline") return print(l.row.c_str(), label.c_str(), a, b, b);
 
   // The no-op example answers success with no output and logs nothing.
-  workers::StdioRuntime rt(fn, cwd());
+  workers::StdioRuntime rt(fn, cwd(), stdio_options());
   if (!rt.start()) return;
   run_runtime(a, rt, warm, "");
   Stats r = run_runtime(a, rt, evs, "");
   rt.stop(Millis{5000});
-  const std::string label = l.baseline_name + " (" + std::to_string(frame.size()) + " B frames)";
   print(l.row.c_str(), label.c_str(), a, b, r);
 }
 
