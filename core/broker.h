@@ -49,6 +49,8 @@ class Delivery {
   Delivery() = default;
   Delivery(Event ev, Source* src, DeliveryTag tag)
       : event(std::move(ev)), source_(src), tag_(tag) {}
+  // With a default-made event, to be filled in place (no Event move on the hot path).
+  Delivery(Source* src, DeliveryTag tag) : source_(src), tag_(tag) {}
   Delivery(Delivery&&) noexcept = default;
   Delivery& operator=(Delivery&&) noexcept = default;
   Delivery(const Delivery&) = delete;

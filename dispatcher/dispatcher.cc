@@ -203,10 +203,13 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   const int32_t partition = d.tag().partition;
   const int64_t offset = d.tag().offset;
   if (s.traits.commits_offsets) s.trackers[partition].delivered(offset);
-  auto* p = new Pending{std::move(d), &s, static_cast<uint32_t>(s.route.size())};
+  // The pending delivery keeps the handle (source, tag, redeliveries); the event
+  // goes from `d` straight into the task(s), moved once (an Event is 13 strings).
+  auto* p = new Pending{Delivery(d.source(), d.tag()), &s, static_cast<uint32_t>(s.route.size())};
+  p->delivery.redeliveries = d.redeliveries;
   if (s.role == RouteRole::retry) {
     FunctionState& f = *s.route.front().first;
-    Task* t = make_task(p, f, std::move(p->delivery.event));
+    Task* t = make_task(p, f, std::move(d.event));
     if (auto st = retry::take_state(t->event); st) {
       t->attempt = std::max(t->attempt, st.value().attempts);
       t->first_failure_ms = st.value().first_failure_ms;
@@ -225,9 +228,8 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   }
   for (size_t i = 0; i < s.route.size(); ++i) {
     auto [f, ordering] = s.route[i];
-    Task* t = make_task(p, *f,
-                        (i + 1 == s.route.size()) ? std::move(p->delivery.event)
-                                                  : Event(p->delivery.event));
+    Task* t = i + 1 == s.route.size() ? make_task(p, *f, std::move(d.event))
+                                      : make_task(p, *f, Event(d.event));
     if (ordering == Ordering::partition) {
       t->ordered = true;
       t->lane.src = &s;

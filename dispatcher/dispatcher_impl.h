@@ -20,7 +20,7 @@ struct FunctionState;
 
 // One delivery, shared by every function it fans out to.
 struct Pending {
-  Delivery delivery;
+  Delivery delivery;  // the handle to settle; its event is empty (moved into the tasks)
   SourceState* src = nullptr;
   uint32_t remaining = 0;     // functions not finished with it yet
   bool dead_lettered = false; // at least one function dead-lettered it

@@ -58,6 +58,13 @@ void plain_event(Event& ev, std::string_view topic, const rd_kafka_message_t* ms
 
 Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
                       bool* decode_failed) {
+  Event ev;
+  record_to_event(msg, broker, ev, decode_failed);
+  return ev;
+}
+
+void record_to_event(const rd_kafka_message_t* msg, std::string_view broker, Event& ev,
+                     bool* decode_failed) {
   const std::string_view topic = rd_kafka_topic_name(msg->rkt);
   std::string body(msg->payload ? static_cast<const char*>(msg->payload) : "", msg->len);
   Headers headers = read_headers(msg);
@@ -76,7 +83,6 @@ Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
       iequals(content_type->substr(0, content_type->find(';')),
               cloudevents::kStructuredContentType);
 
-  Event ev;
   if (decode_failed) *decode_failed = false;
   if (binary || structured) {
     Result<Event> parsed =
@@ -101,7 +107,6 @@ Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
   ev.partition = msg->partition;
   ev.offset = msg->offset;
   ev.broker_timestamp_ms = ts;
-  return ev;
 }
 
 bool is_plain_dead_letter(const Event& ev) {

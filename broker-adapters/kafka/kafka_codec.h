@@ -38,6 +38,11 @@ inline constexpr std::string_view kDeadLetterHeaderPrefix = "sluice-dlq-";
 // claimed to be a CloudEvent but did not parse.
 Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
                       bool* decode_failed = nullptr);
+// The same, into `ev`, which must be default-made (the source's hot path builds the
+// event where it stays, inside its Delivery: an Event is 13 strings, and every move
+// of one costs as much as a small allocation).
+void record_to_event(const rd_kafka_message_t* msg, std::string_view broker, Event& ev,
+                     bool* decode_failed = nullptr);
 
 // The headers of the record for `ev` (the caller owns them until produce succeeds).
 rd_kafka_headers_t* event_headers(const Event& ev);

@@ -92,6 +92,7 @@ void KafkaSource::wake() {
 void KafkaSource::run() {
   pthread_setname_np(pthread_self(), "sluice-kafka-c");
   std::vector<Delivery> batch;
+  batch.reserve(kMaxBatch);  // filled in place: never moved by growth
   bool busy = false;
   size_t peak_queued = 0;  // the most records seen waiting in this busy spell
   while (!stopping_.load()) {
@@ -172,13 +173,12 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
     }
     next_offset_[m->partition] = m->offset + 1;
     bool bad = false;
-    Event ev = record_to_event(m, broker_, &bad);
+    Delivery& d = batch.emplace_back(this, DeliveryTag{m->partition, m->offset, 0});
+    record_to_event(m, broker_, d.event, &bad);
     if (bad && decode_errors_.fetch_add(1) == 0)
       spdlog::warn("kafka broker {}: {}/{}/{} is a malformed CloudEvent; delivered plain with "
                    "header {}",
                    broker_, topic_, m->partition, m->offset, kDecodeErrorHeader);
-    const DeliveryTag tag{m->partition, m->offset, 0};
-    batch.emplace_back(std::move(ev), this, tag);
   }
   rd_kafka_message_destroy(m);
 }
