@@ -105,18 +105,10 @@ void KafkaSource::run() {
     }
     busy = m != nullptr;
     if (m) peak_queued = std::max(peak_queued, rd_kafka_queue_length(queue_));
-    if (m) {
+    while (m) {
       take(m, batch);
-      // What else is queued already, in one call (one lock of the queue, not one per
-      // record); it serves the queue's events (a rebalance) on this thread as
-      // consumer_poll does. Timeout 0: it never waits for a batch to fill.
-      rd_kafka_message_t* more[kMaxBatch];
-      while (batch.size() < kMaxBatch && !stopping_.load()) {
-        const ssize_t n =
-            rd_kafka_consume_batch_queue(queue_, 0, more, kMaxBatch - batch.size());
-        if (n <= 0) break;
-        for (ssize_t i = 0; i < n; ++i) take(more[i], batch);
-      }
+      if (batch.size() >= kMaxBatch || stopping_.load()) break;
+      m = rd_kafka_consumer_poll(rk_.get(), 0);
     }
     if (!batch.empty()) {
       listener_->on_deliveries(*this, std::move(batch));

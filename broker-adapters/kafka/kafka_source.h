@@ -13,9 +13,7 @@
 //  - The consumer handle is made in open() (so bad options fail there) and
 //    destroyed by the destructor, after rd_kafka_consumer_close.
 //  - start() subscribes and launches the poll thread (`sluice-kafka-c`), which
-//    alone reads the consumer queue (rd_kafka_consumer_poll for the first record,
-//    rd_kafka_consume_batch_queue with timeout 0 for what is queued behind it),
-//    serves the rebalance callback, applies
+//    alone calls rd_kafka_consumer_poll, serves the rebalance callback, applies
 //    pause/resume and calls the listener (on_deliveries, on_partitions_revoked,
 //    on_source_error) with no lock of ours held. stop() joins it, so it must not
 //    be called from inside those callbacks.
