@@ -103,10 +103,14 @@ std::string keyed_records(int count, int keys, int first = 0) {
 }
 
 // Produces "key:value" lines with kcat (librdkafka's default partitioner: one
-// partition per key). Fails the test when kcat does.
+// partition per key). Idempotent: librdkafka's default producer keeps up to 1M
+// requests in flight and retries them, which may store a partition's records out of
+// the order they were sent in -- the order tests need the topic to hold each key's
+// records in sequence. Fails the test when kcat does.
 void produce(const std::string& topic, const std::string& lines,
              const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{"kcat", "-P", "-b", g_bootstrap, "-t", topic, "-K", ":"};
+  std::vector<std::string> argv{"kcat", "-P", "-b", g_bootstrap, "-t", topic, "-K", ":",
+                                "-X", "enable.idempotence=true"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto r = run_cmd(argv, lines);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -202,17 +206,25 @@ TEST(KafkaEndToEnd, KeyOrderedEventsAreEachProcessedOnceAndInOrderPerKey) {
   const auto ps = read_processed(dir.file("processed.log"));
   EXPECT_EQ(ps.size(), size_t(count));  // the happy path: exactly once
   EXPECT_EQ(missing(ps, count, keys), 0u);
-  // Order per key: each key's sequence numbers appear as 0, 1, 2, ... in the file
-  // (a key's next event starts only after the previous one has written its line).
+  // Order per key: each key's records ran in offset order (sluice's promise: a key's
+  // next event starts only after the previous one has written its line), and its
+  // sequence numbers appear as 0, 1, 2, ... (the topic holds them in that order).
   std::map<std::string, int> next;
+  std::map<std::string, int64_t> last_offset;
   std::map<std::string, int32_t> partition_of;
-  size_t out_of_order = 0;
+  size_t out_of_offset_order = 0, out_of_order = 0;
   for (const auto& p : ps) {
     if (p.seq != next[p.key]++) ++out_of_order;
+    auto [lo, first] = last_offset.emplace(p.key, p.offset);
+    if (!first && p.offset <= lo->second) ++out_of_offset_order;
+    lo->second = p.offset;
     auto [it, fresh] = partition_of.emplace(p.key, p.partition);
     EXPECT_EQ(it->second, p.partition) << p.key << " moved partition";
   }
-  EXPECT_EQ(out_of_order, 0u);
+  EXPECT_EQ(out_of_offset_order, 0u) << "sluice ran a key's records out of offset order";
+  EXPECT_EQ(out_of_order, 0u) << "sequence numbers out of order ("
+                              << (out_of_offset_order ? "sluice's order" : "the topic's order")
+                              << ")";
   EXPECT_EQ(partition_of.size(), size_t(keys));
   std::set<int32_t> used;
   for (const auto& [k, p] : partition_of) used.insert(p);
