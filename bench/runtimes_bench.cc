@@ -33,6 +33,7 @@
 // Threads: main drives; runtimes call back on their own threads (`mu` guards the
 // tallies). Bounded by --count and --max-seconds per phase.
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -205,11 +206,25 @@ bool spawn_true() {
 
 // SLUICE_BENCH_SIDE=sluice|baseline runs one side of the exec and SDK stdio rows only
 // (for perf/strace); unset or empty: both.
+// The value of environment variable `name` as a whole number, or `fallback` when it
+// is unset; anything else ends the benchmark with a clear error (exit 2).
+long env_number(const char* name, long fallback) {
+  const char* v = std::getenv(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(v, &end, 10);
+  if (errno || end == v || *end || n < 0) {
+    std::fprintf(stderr, "%s=%s: expected a whole number >= 0\n", name, v);
+    std::exit(2);
+  }
+  return n;
+}
+
 // SLUICE_BENCH_STDIO_SPIN_US overrides StdioOptions::spin (for experiments).
 workers::StdioOptions stdio_options() {
   workers::StdioOptions o;
-  if (const char* v = std::getenv("SLUICE_BENCH_STDIO_SPIN_US"))
-    o.spin = std::chrono::microseconds(std::atoi(v));
+  o.spin = std::chrono::microseconds(env_number("SLUICE_BENCH_STDIO_SPIN_US", o.spin.count()));
   return o;
 }
 
@@ -233,7 +248,7 @@ void bench_exec(const Args& a) {
   if (side == "baseline") return print("exec", "fork+exec of true", a, b, b);
   workers::ExecOptions opts;
   opts.io_threads = std::clamp(a.concurrency, 1, 4);  // as workers/registry.cc
-  if (const char* t = std::getenv("SLUICE_BENCH_IO_THREADS")) opts.io_threads = std::atoi(t);
+  opts.io_threads = static_cast<unsigned>(env_number("SLUICE_BENCH_IO_THREADS", opts.io_threads));
   workers::ExecRuntime rt(function("noop", {"true"}, a), cwd(), opts);
   if (!rt.start()) return;
   auto warm = events(a.warmup, ""), evs = events(a.count, "");
