@@ -204,8 +204,6 @@ bool spawn_true() {
   return rc == 0 && ::waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-// SLUICE_BENCH_SIDE=sluice|baseline runs one side of the exec and SDK stdio rows only
-// (for perf/strace); unset or empty: both.
 // The value of environment variable `name` as a whole number, or `fallback` when it
 // is unset; anything else ends the benchmark with a clear error (exit 2).
 long env_number(const char* name, long fallback) {
@@ -228,6 +226,8 @@ workers::StdioOptions stdio_options() {
   return o;
 }
 
+// SLUICE_BENCH_SIDE=sluice|baseline runs one side of the exec and SDK stdio rows only
+// (for perf/strace); unset or empty: both.
 std::string bench_side() {
   const char* v = std::getenv("SLUICE_BENCH_SIDE");
   std::string side = v ? v : "";
