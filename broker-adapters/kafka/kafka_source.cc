@@ -105,6 +105,10 @@ void KafkaSource::run() {
     }
     busy = m != nullptr;
     if (m) peak_queued = std::max(peak_queued, rd_kafka_queue_length(queue_));
+    // One record per rd_kafka_consumer_poll, not rd_kafka_consume_batch_queue (~7 %
+    // less CPU per record): librdkafka before 2.1.0 (Debian's is 2.0.2) may return
+    // records of an outdated fetch version from its batch APIs around pause/resume
+    // (librdkafka #4208), and this source pauses partitions for back pressure.
     while (m) {
       take(m, batch);
       if (batch.size() >= kMaxBatch || stopping_.load()) break;
