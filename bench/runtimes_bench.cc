@@ -21,7 +21,9 @@
 //                                                  the same Python server
 // Experiments (environment): SLUICE_BENCH_SIDE=sluice|baseline runs one side of the
 // exec and SDK stdio rows (for perf/strace); SLUICE_BENCH_IO_THREADS sets the exec
-// row's io threads; SLUICE_BENCH_STDIO_SPIN_US the SDK stdio rows' StdioOptions::spin.
+// row's io threads; SLUICE_BENCH_STDIO_SPIN_US the SDK stdio rows' StdioOptions::spin;
+// SLUICE_BENCH_CALLER_SPIN_US how long the runtime side's caller polls for a free slot
+// before it sleeps (default 50, as the dispatcher thread: DispatcherOptions::spin).
 // A language whose toolchain (or SDK install: sdk/test.sh) is missing is skipped with
 // one "# <row> skipped: ..." line. `--only a,b,...` picks rows (default: all);
 // `--repo DIR` is the checkout holding sdk/ and bench/runtimes/ (default: from
@@ -35,6 +37,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +113,8 @@ Stats run_sync(const Args& a, int count, const std::function<bool(int)>& one) {
   return s;
 }
 
+long env_number(const char* name, long fallback);
+
 // The dispatcher's way: keep `concurrency` invocations in flight on `rt`.
 Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
                   const std::string& expect) {
@@ -119,12 +124,25 @@ Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
   int inflight = 0;
   auto start = Clock::now();
   auto deadline = start + std::chrono::seconds(a.max_seconds);
+  // Like the dispatcher thread (DispatcherOptions::spin, core/io_loop.h), the caller
+  // polls for up to 50 µs for a free slot before it sleeps on the condition variable,
+  // when the runtime has quick_answers().
+  static const long caller_spin_us = env_number("SLUICE_BENCH_CALLER_SPIN_US", 50);
+  std::atomic<int> inflight_seen{0};
   for (const Event& ev : evs) {
+    if (caller_spin_us > 0 && rt.quick_answers() &&
+        inflight_seen.load(std::memory_order_acquire) >= a.concurrency) {
+      auto until = Clock::now() + std::chrono::microseconds(caller_spin_us);
+      while (inflight_seen.load(std::memory_order_acquire) >= a.concurrency &&
+             Clock::now() < until)
+        ::sched_yield();
+    }
     {
       std::unique_lock lk(mu);
       cv.wait(lk, [&] { return inflight < a.concurrency; });
       if (Clock::now() >= deadline) break;
       ++inflight;
+      inflight_seen.store(inflight, std::memory_order_release);
     }
     auto t0 = Clock::now();
     rt.invoke(ev, [&, t0](InvocationResult&& r) {
@@ -134,6 +152,7 @@ Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
       s.lat_us.push_back(us);
       if (!ok && !s.errors++) s.first_error = std::string(to_string(r.outcome)) + ": " + r.message;
       --inflight;
+      inflight_seen.store(inflight, std::memory_order_release);
       cv.notify_one();
     });
   }

@@ -59,6 +59,11 @@ class Runtime {
  public:
   virtual ~Runtime() = default;
   virtual std::string_view kind() const = 0;  // "exec", "stdio", "http", "inproc"
+  // True when an answer usually comes back within microseconds of invoke() on another
+  // thread (a long-lived worker on a pipe, a thread pool calling a library): while
+  // such invocations run, the dispatcher polls for their results for a short while
+  // instead of sleeping (DispatcherOptions::spin). False: it sleeps at once.
+  virtual bool quick_answers() const { return false; }
   virtual Result<void> start() = 0;
   // Runs the function on `ev`. `ev` stays valid until `done` has been called.
   // The timeout comes from the function's config.

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <future>
 
+#include "core/io_loop.h"
 #include "dispatcher/backoff.h"
 #include "dispatcher/dispatcher_impl.h"
 #include "dispatcher/retry_topic.h"
@@ -72,7 +73,9 @@ void Dispatcher::add_route(Source& src, const std::string& function, Ordering or
 
 void Dispatcher::start() {
   impl_->guard.emplace(impl_->io.get_executor());
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->thread = std::thread([this] {
+    run_spinning(impl_->io, impl_->opts.spin, [this] { return impl_->quick_running > 0; });
+  });
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {
@@ -365,6 +368,7 @@ void Dispatcher::Impl::pump(FunctionState& f) {
 void Dispatcher::Impl::start_invocation(Task* t) {
   FunctionState& f = *t->fn;
   ++f.running;
+  if (f.b.runtime->quick_answers()) ++quick_running;
   ++t->attempt;
   t->event.attempt = t->attempt;
   t->started = std::chrono::steady_clock::now();
@@ -391,6 +395,7 @@ int64_t Dispatcher::Impl::unix_ms_at(std::chrono::steady_clock::time_point now) 
 void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   FunctionState& f = *t->fn;
   --f.running;
+  if (f.b.runtime->quick_answers()) --quick_running;
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count();
   f.probe->invoked(r.outcome, secs);

@@ -149,6 +149,9 @@ struct Dispatcher::Impl {
   std::vector<SourceState*> dirty_sources;  // with to_commit entries
   bool flush_posted = false;
   bool stopped = false;
+  // Invocations running on runtimes with quick_answers(): while there are any, the
+  // dispatcher thread polls for their results before it sleeps (opts.spin).
+  size_t quick_running = 0;
   // Wall-clock time from a steady reading: one clock read per invocation start
   // instead of two. The offset is taken again once a second (clock adjustments).
   int64_t unix_minus_steady_ms = 0;

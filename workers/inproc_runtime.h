@@ -51,6 +51,8 @@ class InprocRuntime final : public Runtime {
   ~InprocRuntime() override;
 
   std::string_view kind() const override { return "inproc"; }
+  // Pool threads answer as soon as the library returns; inline calls answer at once.
+  bool quick_answers() const override { return !inline_; }
   Result<void> start() override;
   void invoke(const Event& ev, InvokeCallback done) override;
   void stop(std::chrono::milliseconds grace) override;

@@ -1,7 +1,6 @@
 #include "workers/stdio_runtime.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <unordered_set>
 
 #include "event.pb.h"
+#include "core/io_loop.h"
 #include "workers/child_process.h"
 #include "workers/logger.h"
 
@@ -130,24 +130,10 @@ Result<void> StdioRuntime::start() {
 }
 
 void StdioRuntime::run_io() {
-  using Clock = std::chrono::steady_clock;
-  while (!io_.stopped()) {
-    // After each thing handled, keep polling for `spin`: the next answer of a busy
-    // pool (or the one to a call just written by invoke()) is caught without a
-    // wake-up. An idle runtime sleeps in run_one().
-    if (opts_.spin.count() > 0) {
-      auto until = Clock::now() + opts_.spin;
-      while (!io_.stopped()) {
-        if (io_.poll()) {
-          until = Clock::now() + opts_.spin;
-          continue;
-        }
-        if (Clock::now() >= until) break;
-        ::sched_yield();  // a worker process on this CPU goes first
-      }
-    }
-    io_.run_one();
-  }
+  // After each thing handled, keep polling for `spin`: the next answer of a busy pool
+  // (or the one to a call just written by invoke()) is caught without a wake-up. An
+  // idle runtime sleeps.
+  run_spinning(io_, opts_.spin);
 }
 
 template <class F>

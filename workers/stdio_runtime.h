@@ -77,6 +77,7 @@ class StdioRuntime final : public Runtime {
   ~StdioRuntime() override;
 
   std::string_view kind() const override { return "stdio"; }
+  bool quick_answers() const override { return true; }
   Result<void> start() override;
   void invoke(const Event& ev, InvokeCallback done) override;
   // Waits up to `grace` for running invocations, sends Goodbye to every worker,

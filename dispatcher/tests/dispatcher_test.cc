@@ -152,6 +152,7 @@ class FakeSink final : public Sink {
 class FakeRuntime final : public Runtime {
  public:
   std::string_view kind() const override { return "fake"; }
+  bool quick_answers() const override { return quick; }
   Result<void> start() override { return ok(); }
   void invoke(const Event& ev, InvokeCallback done) override {
     std::unique_lock lk(mu);
@@ -203,6 +204,7 @@ class FakeRuntime final : public Runtime {
   std::condition_variable cv;
   std::function<InvocationResult(const Event&)> behave;
   bool hold = false;
+  bool quick = false;  // set before the first event
   std::vector<Call> calls;
   std::vector<Held> held;
   std::multiset<std::string> running_keys;
@@ -246,6 +248,27 @@ TEST(Dispatcher, SuccessCommitsAndAcks) {
   EXPECT_EQ(fx.src.committed_at(0), 10);
   EXPECT_EQ(fx.rt.calls.size(), 10u);
   EXPECT_EQ(fx.dlq.count(), 0u);
+}
+
+// Results of a quick_answers() runtime, given on another thread, are taken in whether
+// they come while the dispatcher thread polls for them (DispatcherOptions::spin) or
+// after it went to sleep.
+TEST(Dispatcher, QuickRuntimeResultsFromAnotherThreadAreAllTakenIn) {
+  Fixture fx(Ordering::none, 4);
+  fx.rt.quick = true;
+  fx.rt.hold = true;
+  for (int64_t o = 0; o < 200; ++o) fx.src.send(0, o, "");
+  size_t answered = 0;
+  for (int round = 0; answered < 200; ++round) {
+    ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return !fx.rt.held.empty(); }));
+    // Some answers at once (within the spin), some after the thread slept.
+    if (round % 3 == 2) std::this_thread::sleep_for(2ms);
+    answered += fx.rt.release_all_shuffled(static_cast<uint64_t>(round));
+  }
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.src.committed_at(0), 200);
+  EXPECT_EQ(fx.rt.calls.size(), 200u);
+  EXPECT_LE(fx.rt.max_running, 4u);
 }
 
 TEST(Dispatcher, PartitionOrderingRunsOneAtATimeInOrder) {
