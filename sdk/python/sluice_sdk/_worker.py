@@ -416,26 +416,18 @@ class Worker:
                     self._quick = time.perf_counter() - start < _QUICK_CALL_S
                     if claims.pop(seq, None) is None:  # the watcher has started another reader
                         try:
-                            self._answer(answer, me)
+                            self._answer(inv.id, answer, me)
                         except OSError:
                             pass
                         self._slots.release()  # taken by the watcher for this call
                         return
                     # Still the only reader, and the pool is idle: no one else touches
                     # _inflight. The Result goes out with the logs gathered before it.
-                    result = answer.result
-                    if result.status:
-                        body = answer.SerializeToString()
-                        if len(body) > pb.MAX_FRAME_BYTES:
-                            body = _too_large(answer, len(body))
-                        data = _HEADER.pack(len(body)) + body
-                    else:
-                        data = b""
                     try:
-                        self._send_bytes(data, me)
+                        self._send_bytes(answer, me)
                     except OSError:
                         pass  # sluice is gone: the read ends
-                    del inflight[result.id]
+                    del inflight[inv.id]
                     continue
                 with self._ilock:
                     if inv.id in inflight:
@@ -521,7 +513,7 @@ class Worker:
         finally:
             _current.reset(token)
         try:
-            self._answer(answer)
+            self._answer(inv.id, answer)
         except OSError:
             pass  # sluice is gone
 
@@ -662,7 +654,7 @@ class Worker:
 
         self._feeding = True
         try:
-            self._answer(self._outcome(inv, ctx, outcome, ()))
+            self._answer(inv.id, self._outcome(inv, ctx, outcome, ()))
         finally:
             self._feeding = False
         if not self._inflight:
@@ -675,62 +667,76 @@ class Worker:
         """A task cancelled before its first step never ran: answer for it."""
         if not task.cancelled():
             return
-        answer = pb.Frame()
-        result = answer.result
-        result.id = inv_id
+        data = b""
         if ctx.cancelled:
-            result.status = pb.Result.ERROR
-            result.error_message = "cancelled by sluice"
-        self._answer(answer)
+            data = _encode_result(pb.Result(id=inv_id, status=pb.Result.ERROR,
+                                            error_message="cancelled by sluice"))
+        self._answer(inv_id, data)
 
     # --- results
     def _outcome(self, inv, ctx, call, args):
-        """Run call(*args) (the handler) and turn what it returns or raises into a Result
-        frame."""
-        answer = pb.Frame()
-        result = answer.result
-        result.id = inv.id
+        """Run call(*args) (the handler) and encode what it returns or raises as a Result
+        frame with its length prefix; b"" when there is nothing to answer (cancelled by
+        the shutdown, not by sluice)."""
         try:
             if ctx._cancelled:
                 raise asyncio.CancelledError()  # cancelled before it started
             value = call(*args)
             if value is None and not ctx.emitted:
-                result.status = _OK
-            else:
-                _fill_ok(result, value, ctx)
+                return _ok_frame(inv.id)  # the common case, without a protobuf message
+            result = pb.Result(id=inv.id)
+            _fill_ok(result, value, ctx)
         except asyncio.CancelledError:
-            if ctx._cancelled:  # by sluice: answer, so sluice sees the worker is alive
-                result.status = pb.Result.ERROR
-                result.error_message = "cancelled by sluice"
+            if not ctx._cancelled:
+                return b""
+            # by sluice: answer, so sluice sees the worker is alive
+            result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message="cancelled by sluice")
         except Reject as e:
-            result.status = pb.Result.REJECTED
-            result.error_message = str(e) or "rejected"
+            result = pb.Result(id=inv.id, status=pb.Result.REJECTED, error_message=str(e) or "rejected")
         except Retry as e:
-            result.status = pb.Result.ERROR
-            result.error_message = str(e) or "retry"
-            result.retry_after_ms = max(0, e.after_ms)
+            result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=str(e) or "retry",
+                               retry_after_ms=max(0, e.after_ms))
         except Exception as e:  # the handler's failure is the invocation's error
-            result.status = pb.Result.ERROR
-            result.error_message = f"{type(e).__name__}: {e}"
+            result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=f"{type(e).__name__}: {e}")
             self.log(traceback.format_exc().rstrip(), "error", inv.id)
-        return answer
+        return _encode_result(result)
 
-    def _answer(self, answer, gatherer=None):
-        """Send an invocation's Result frame and forget the invocation (any thread).
-        gatherer: the calling reader thread, whose gathered logs go out in the same write."""
-        result = answer.result
-        inv_id = result.id
-        if result.status != pb.Result.STATUS_UNSPECIFIED:  # else: shut down after a protocol error
-            body = answer.SerializeToString()
-            if len(body) > pb.MAX_FRAME_BYTES:
-                body = _too_large(answer, len(body))
-            self._send_bytes(_HEADER.pack(len(body)) + body, gatherer)
-        elif gatherer is not None:
-            self._send_bytes(b"", gatherer)
+    def _answer(self, inv_id, data, gatherer=None):
+        """Send an invocation's encoded Result frame (b"": none, after a shutdown) and
+        forget the invocation (any thread). gatherer: the calling reader thread, whose
+        gathered logs go out in the same write."""
+        if data or gatherer is not None:
+            self._send_bytes(data, gatherer)
         with self._ilock:
             self._inflight.pop(inv_id, None)
             if not self._inflight and self._on_drained is not None:
                 self._on_drained()
+
+
+def _varint(n):
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _ok_frame(inv_id):
+    """Frame{result: Result{id: inv_id, status: OK}} with its length prefix, encoded by
+    hand: the bytes protobuf makes (fields in number order, a zero id left out)."""
+    res = (b"\x08" + _varint(inv_id) + b"\x10\x01") if inv_id else b"\x10\x01"
+    n = len(res)  # at most 13: one-byte lengths
+    return b"\x00\x00\x00" + bytes((n + 2, 0x22, n)) + res
+
+
+def _encode_result(result):
+    """A Result as a Frame with its length prefix; one too large to send becomes an error."""
+    answer = pb.Frame(result=result)
+    body = answer.SerializeToString()
+    if len(body) > pb.MAX_FRAME_BYTES:
+        body = _too_large(answer, len(body))
+    return _HEADER.pack(len(body)) + body
 
 
 def _too_large(answer, size):
