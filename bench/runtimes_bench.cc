@@ -121,19 +121,18 @@ Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
   Stats s;
   std::mutex mu;
   std::condition_variable cv;
-  int inflight = 0;
+  std::atomic<int> inflight{0};  // changed under `mu`; read without it while polling
   auto start = Clock::now();
   auto deadline = start + std::chrono::seconds(a.max_seconds);
   // Like the dispatcher thread (DispatcherOptions::spin, core/io_loop.h), the caller
   // polls for up to 50 µs for a free slot before it sleeps on the condition variable,
   // when the runtime has quick_answers().
   static const long caller_spin_us = env_number("SLUICE_BENCH_CALLER_SPIN_US", 50);
-  std::atomic<int> inflight_seen{0};
   for (const Event& ev : evs) {
     if (caller_spin_us > 0 && rt.quick_answers() &&
-        inflight_seen.load(std::memory_order_acquire) >= a.concurrency) {
+        inflight.load() >= a.concurrency) {
       auto until = Clock::now() + std::chrono::microseconds(caller_spin_us);
-      while (inflight_seen.load(std::memory_order_acquire) >= a.concurrency &&
+      while (inflight.load() >= a.concurrency &&
              Clock::now() < until)
         ::sched_yield();
     }
@@ -142,7 +141,6 @@ Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
       cv.wait(lk, [&] { return inflight < a.concurrency; });
       if (Clock::now() >= deadline) break;
       ++inflight;
-      inflight_seen.store(inflight, std::memory_order_release);
     }
     auto t0 = Clock::now();
     rt.invoke(ev, [&, t0](InvocationResult&& r) {
@@ -152,7 +150,6 @@ Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
       s.lat_us.push_back(us);
       if (!ok && !s.errors++) s.first_error = std::string(to_string(r.outcome)) + ": " + r.message;
       --inflight;
-      inflight_seen.store(inflight, std::memory_order_release);
       cv.notify_one();
     });
   }
