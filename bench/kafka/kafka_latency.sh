@@ -14,7 +14,10 @@
 # CONCURRENCY (16), INLINE (true), ORDERING (none), KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh),
 # SIDE (both; `sluice` or `baseline` runs one side only), ORDER (baseline-first or
 # sluice-first), SLUICE_OPTIONS
-# (extra librdkafka options for sluice's broker, as a YAML map body: 'a.b: "1"').
+# (extra librdkafka options for sluice's broker, as a YAML map body: 'a.b: "1"'),
+# BASE_OPTIONS (librdkafka settings for the baseline consumer, "key=value ...", as in
+# kafka_consume.sh; e.g. sluice's queue settings "queued.min.messages=1000000
+# queued.max.messages.kbytes=16384", which spare it librdkafka 2.0's fetch stall).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -30,6 +33,8 @@ ORDERING=${ORDERING:-none}
 LAT_LIB=${LAT_LIB:-$BUILD/bench/kafka/libbench_kafka_latency.so}
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
 KAFKA_SH="$REPO/tests/kafka/kafka.sh"
+BASE_SETS=()
+for kv in ${BASE_OPTIONS:-}; do BASE_SETS+=(--set "$kv"); done
 
 need curl
 [[ -x "$SLUICE" ]] || die "$SLUICE not built (cmake --build build --target sluice)"
@@ -57,7 +62,7 @@ run_baseline() {
   wait_quiet
   echo "# baseline: $(load_note)"
   "$BENCH_KAFKA" consume --bootstrap "$KAFKA_BOOTSTRAP" --topic "$A" --group "g-$A" --count "$TOTAL" \
-    --latency 1 --max-seconds $((WARMUP + SECONDS_TIMED + 120)) >"$BENCH_TMP/baseline.txt" &
+    --latency 1 "${BASE_SETS[@]}" --max-seconds $((WARMUP + SECONDS_TIMED + 120)) >"$BENCH_TMP/baseline.txt" &
   BASE_PID=$!; track $BASE_PID
   paced "$A" | tee "$BENCH_TMP/paced-base.txt"
   wait "$BASE_PID" || die "the baseline consumer failed"
