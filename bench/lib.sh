@@ -36,6 +36,17 @@ bench_init() {
 die() { echo "error: $*" >&2; exit 1; }
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed"; }
+# The Kafka scripts' BASE_OPTIONS ("key=value ...", librdkafka settings of the plain
+# consumer) as bench_kafka arguments in BASE_SETS; a word without '=' is refused
+# before anything starts.
+base_sets() {
+  BASE_SETS=()
+  local kv
+  for kv in ${BASE_OPTIONS:-}; do
+    [[ "$kv" == ?*=* ]] || die "BASE_OPTIONS: '$kv' is not key=value"
+    BASE_SETS+=(--set "$kv")
+  done
+}
 
 # A free loopback TCP port (bound to port 0 by the kernel, then released).
 free_port() {

@@ -48,6 +48,7 @@ stop_kafka() { [[ -n "${KAFKA_DIR:-}" ]] && "$KAFKA_SH" stop "$KAFKA_DIR" || tru
 trap stop_kafka EXIT
 
 BASE_OPTIONS=${BASE_OPTIONS:-}
+base_sets
 echo "# kafka: $COUNT x $SIZE B over $KEYS keys in one topic of 6 partitions; plain librdkafka consumer vs sluice ($RUNTIME $COMMAND x $CONCURRENCY, inline $INLINE, ordering $ORDERING)"
 if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
   KAFKA_DIR="$BENCH_TMP/kafka"
@@ -71,8 +72,6 @@ field() { sed -n "s/^RESULT .* $2=\([^ ]*\).*/\1/p" "$1" | tail -1; }
 
 wait_quiet
 echo "# baseline: $(load_note)"
-BASE_SETS=()
-for kv in $BASE_OPTIONS; do BASE_SETS+=(--set "$kv"); done
 "$BENCH_KAFKA" consume --bootstrap "$KAFKA_BOOTSTRAP" --topic "$TOPIC" --group "base-$TOPIC" \
   --count "$COUNT" --max-seconds 600 "${BASE_SETS[@]}" >"$BENCH_TMP/baseline.txt" &
 BASE_PID=$!; track $BASE_PID

@@ -33,8 +33,7 @@ ORDERING=${ORDERING:-none}
 LAT_LIB=${LAT_LIB:-$BUILD/bench/kafka/libbench_kafka_latency.so}
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
 KAFKA_SH="$REPO/tests/kafka/kafka.sh"
-BASE_SETS=()
-for kv in ${BASE_OPTIONS:-}; do BASE_SETS+=(--set "$kv"); done
+base_sets
 
 need curl
 [[ -x "$SLUICE" ]] || die "$SLUICE not built (cmake --build build --target sluice)"
