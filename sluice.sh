@@ -100,8 +100,9 @@ cmd_test() {
 
   say "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests"
   build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
-    -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test io_loop_test
-  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|Backoff|InprocTest|StdioTest|Modes/StdioStartTest)\.' \
+    -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test \
+    stdio_runtime_shared_loop_test io_loop_test
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|Backoff|InprocTest|StdioTest|Modes/StdioStartTest|shared_loop)\.' \
      --output-on-failure --timeout 600) || failed=1
 
   if [ $failed -ne 0 ]; then say "FAILED"; exit 1; fi

@@ -20,7 +20,9 @@
 //                                               vs a direct Beast keep-alive POST loop to
 //                                                  the same Python server
 // Experiments (environment): SLUICE_BENCH_SIDE=sluice|baseline runs one side of the
-// exec and SDK stdio rows (for perf/strace); SLUICE_BENCH_IO_THREADS sets the exec
+// exec and SDK stdio rows (for perf/strace), =direct puts in sluice's place on the SDK
+// rows the SDK's worker driven by bare threads (the most any engine could get out of
+// that SDK, see bench_side()); SLUICE_BENCH_IO_THREADS sets the exec
 // row's io threads; SLUICE_BENCH_STDIO_SPIN_US the SDK stdio rows' StdioOptions::spin;
 // SLUICE_BENCH_CALLER_SPIN_US how long the runtime side's caller polls for a free slot
 // before it sleeps (default 50, as the dispatcher thread: DispatcherOptions::spin).
@@ -32,8 +34,11 @@
 // and the added time per invocation. Closed loop: `--concurrency` invocations in
 // flight (runtime) or as many threads (baseline); default 1 (latency of one call).
 //
-// Threads: main drives; runtimes call back on their own threads (`mu` guards the
-// tallies). Bounded by --count and --max-seconds per phase.
+// Threads: main drives the runtime side from a loop of its own, as the dispatcher
+// thread does (CallerLoop, run_runtime): the loop is lent to the runtime (the stdio
+// runtime reads its workers on it and calls back there); a runtime calling back from
+// its own threads has the result posted to it. The baselines run `concurrency`
+// threads (`mu` guards their tallies). Bounded by --count and --max-seconds per phase.
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +63,7 @@
 
 #include "common.h"
 #include "core/event.h"
+#include "core/io_loop.h"
 #include "workers/exec_runtime.h"
 #include "workers/frame.h"
 #include "workers/http_runtime.h"
@@ -115,46 +121,80 @@ Stats run_sync(const Args& a, int count, const std::function<bool(int)>& one) {
 
 long env_number(const char* name, long fallback);
 
-// The dispatcher's way: keep `concurrency` invocations in flight on `rt`.
-Stats run_runtime(const Args& a, Runtime& rt, const std::vector<Event>& evs,
+// The dispatcher thread's part: a loop run by the calling thread, lent to the runtime
+// before start() as the dispatcher lends its own (Runtime::share_loop: a stdio runtime
+// reads its workers on it; the others ignore it and call back from their threads).
+struct CallerLoop {
+  std::shared_ptr<boost::asio::io_context> io = std::make_shared<boost::asio::io_context>();
+
+  bool start(Runtime& rt) {
+    rt.share_loop(io);
+    auto r = rt.start();
+    if (!r) std::fprintf(stderr, "%s runtime: %s\n", std::string(rt.kind()).c_str(),
+                         r.error().message.c_str());
+    return static_cast<bool>(r);
+  }
+  // rt.stop() needs the loop running (a shared loop's handlers end on it).
+  void stop(Runtime& rt) {
+    io->restart();
+    auto guard = boost::asio::make_work_guard(*io);
+    std::thread runner([this] { io->run(); });
+    rt.stop(Millis{5000});
+    guard.reset();
+    runner.join();
+  }
+};
+
+// The dispatcher's way (dispatcher.cc pump / start_invocation / on_result): keep
+// `concurrency` invocations in flight on `rt` from the caller's loop; a result that
+// arrives on another thread is posted to that loop, one read on it is taken in at
+// once. While quick_answers() invocations run, the loop polls for up to
+// SLUICE_BENCH_CALLER_SPIN_US (default 50, as DispatcherOptions::spin) before it sleeps.
+Stats run_runtime(const Args& a, Runtime& rt, CallerLoop& caller, const std::vector<Event>& evs,
                   const std::string& expect) {
   Stats s;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::atomic<int> inflight{0};  // changed under `mu`; read without it while polling
-  auto start = Clock::now();
-  auto deadline = start + std::chrono::seconds(a.max_seconds);
-  // Like the dispatcher thread (DispatcherOptions::spin, core/io_loop.h), the caller
-  // polls for up to 50 µs for a free slot before it sleeps on the condition variable,
-  // when the runtime has quick_answers().
+  boost::asio::io_context& io = *caller.io;
   static const long caller_spin_us = env_number("SLUICE_BENCH_CALLER_SPIN_US", 50);
-  for (const Event& ev : evs) {
-    if (caller_spin_us > 0 && rt.quick_answers() &&
-        inflight.load() >= a.concurrency) {
-      auto until = Clock::now() + std::chrono::microseconds(caller_spin_us);
-      while (inflight.load() >= a.concurrency &&
-             Clock::now() < until)
-        ::sched_yield();
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::seconds(a.max_seconds);
+  size_t next = 0;
+  int inflight = 0;
+  bool pumping = false, repump = false;
+  std::function<void()> pump;
+  auto finish = [&](double us, InvocationResult&& r) {
+    const bool ok = r.outcome == Outcome::success && r.output == expect;
+    s.lat_us.push_back(us);
+    if (!ok && !s.errors++) s.first_error = std::string(to_string(r.outcome)) + ": " + r.message;
+    --inflight;
+    pump();
+  };
+  pump = [&] {
+    if (pumping) {  // an answer taken in inside invoke(): go round once more
+      repump = true;
+      return;
     }
-    {
-      std::unique_lock lk(mu);
-      cv.wait(lk, [&] { return inflight < a.concurrency; });
-      if (Clock::now() >= deadline) break;
-      ++inflight;
-    }
-    auto t0 = Clock::now();
-    rt.invoke(ev, [&, t0](InvocationResult&& r) {
-      double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-      bool ok = r.outcome == Outcome::success && r.output == expect;
-      std::lock_guard lk(mu);
-      s.lat_us.push_back(us);
-      if (!ok && !s.errors++) s.first_error = std::string(to_string(r.outcome)) + ": " + r.message;
-      --inflight;
-      cv.notify_one();
-    });
-  }
-  std::unique_lock lk(mu);
-  cv.wait(lk, [&] { return inflight == 0; });
+    pumping = true;
+    do {
+      repump = false;
+      while (inflight < a.concurrency && next < evs.size() && Clock::now() < deadline) {
+        const Event& ev = evs[next++];
+        ++inflight;
+        const auto t0 = Clock::now();
+        rt.invoke(ev, [&, t0](InvocationResult&& r) {
+          const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+          if (io.get_executor().running_in_this_thread()) return finish(us, std::move(r));
+          boost::asio::post(io, [&, us, r = std::move(r)]() mutable { finish(us, std::move(r)); });
+        });
+      }
+    } while (repump);
+    pumping = false;
+    if (inflight == 0) io.stop();  // all done (or past the deadline)
+  };
+  io.restart();
+  boost::asio::post(io, pump);
+  auto guard = boost::asio::make_work_guard(io);
+  run_spinning(io, std::chrono::microseconds(caller_spin_us),
+               [&] { return inflight > 0 && rt.quick_answers(); });
   s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   s.done = static_cast<long>(s.lat_us.size());
   return s;
@@ -243,12 +283,16 @@ workers::StdioOptions stdio_options() {
 }
 
 // SLUICE_BENCH_SIDE=sluice|baseline runs one side of the exec and SDK stdio rows only
-// (for perf/strace); unset or empty: both.
+// (for perf/strace); unset or empty: both. `direct` (SDK stdio rows only) puts, in
+// place of sluice, the SDK's no-op worker driven by bare threads with sluice's own
+// frames (Hello, HelloAck, then Invoke -> Result, one thread per worker): what any
+// engine could get out of that SDK.
 std::string bench_side() {
   const char* v = std::getenv("SLUICE_BENCH_SIDE");
   std::string side = v ? v : "";
-  if (side != "" && side != "sluice" && side != "baseline") {
-    std::fprintf(stderr, "SLUICE_BENCH_SIDE=%s: expected sluice or baseline\n", side.c_str());
+  if (side != "" && side != "sluice" && side != "baseline" && side != "direct") {
+    std::fprintf(stderr, "SLUICE_BENCH_SIDE=%s: expected sluice, baseline or direct\n",
+                 side.c_str());
     std::exit(2);
   }
   return side;
@@ -266,11 +310,12 @@ void bench_exec(const Args& a) {
   opts.io_threads = std::clamp(a.concurrency, 1, 4);  // as workers/registry.cc
   opts.io_threads = static_cast<unsigned>(env_number("SLUICE_BENCH_IO_THREADS", opts.io_threads));
   workers::ExecRuntime rt(function("noop", {"true"}, a), cwd(), opts);
-  if (!rt.start()) return;
+  CallerLoop caller;
+  if (!caller.start(rt)) return;
   auto warm = events(a.warmup, ""), evs = events(a.count, "");
-  run_runtime(a, rt, warm, "");
-  Stats r = run_runtime(a, rt, evs, "");
-  rt.stop(Millis{5000});
+  run_runtime(a, rt, caller, warm, "");
+  Stats r = run_runtime(a, rt, caller, evs, "");
+  caller.stop(rt);
   print("exec", "fork+exec of true", a, b, r);
 }
 
@@ -407,12 +452,58 @@ void bench_stdio(const Args& a, const char* self) {
   Stats b = run_sync(a, a.count, [&](int t) { return echo_once(kids[t], msg); });
   stop_children(kids);
   workers::StdioRuntime rt(function("noop", {SLUICE_BENCH_STDIO_WORKER}, a), cwd());
-  if (!rt.start()) return;
+  CallerLoop caller;
+  if (!caller.start(rt)) return;
   auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
-  run_runtime(a, rt, warm, "");
-  Stats r = run_runtime(a, rt, evs, "");
-  rt.stop(Millis{5000});
+  run_runtime(a, rt, caller, warm, "");
+  Stats r = run_runtime(a, rt, caller, evs, "");
+  caller.stop(rt);
   print("stdio", "C++ pipe echo loop", a, b, r);
+}
+
+// Reads one length-prefixed frame from `fd` into `f`.
+bool read_frame(int fd, v1::Frame& f, std::string& buf) {
+  auto read_all = [&](char* p, size_t n) {
+    for (size_t got = 0; got < n;) {
+      ssize_t k = ::read(fd, p + got, n - got);
+      if (k <= 0) return false;
+      got += static_cast<size_t>(k);
+    }
+    return true;
+  };
+  unsigned char h[4];
+  if (!read_all(reinterpret_cast<char*>(h), 4)) return false;
+  size_t n = (size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3];
+  buf.resize(n);
+  return read_all(buf.data(), n) && f.ParseFromString(buf);
+}
+
+bool write_all(int fd, const std::string& bytes) {
+  for (size_t put = 0; put < bytes.size();) {
+    ssize_t k = ::write(fd, bytes.data() + put, bytes.size() - put);
+    if (k <= 0) return false;
+    put += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+// An SDK worker after the handshake (Hello read, HelloAck sent); pid -1 on failure.
+EchoChild start_sdk_worker(const std::vector<std::string>& args) {
+  EchoChild c = start_child(args);
+  v1::Frame f;
+  std::string buf;
+  if (c.pid <= 0 || !read_frame(c.from, f, buf) || !f.has_hello()) {
+    std::fprintf(stderr, "direct: no Hello from the worker\n");
+    c.pid = -1;
+    return c;
+  }
+  v1::Frame ack;
+  ack.mutable_hello_ack()->set_protocol_version(workers::kProtocolVersion);
+  ack.mutable_hello_ack()->set_function("noop");
+  std::string bytes;
+  workers::append_frame(ack, bytes);
+  if (!write_all(c.to, bytes)) c.pid = -1;
+  return c;
 }
 
 // ---- stdio in Python, Node, Go: the SDK's no-op example vs the same language's loop ----
@@ -452,13 +543,38 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
     stop_children(kids);
   }
   if (side == "baseline") return print(l.row.c_str(), label.c_str(), a, b, b);
+  if (side == "direct") {
+    std::vector<EchoChild> kids;
+    for (int i = 0; i < a.concurrency; ++i) kids.push_back(start_sdk_worker(l.worker));
+    struct Slot {
+      v1::Frame f;
+      std::string buf, bytes;
+      uint64_t id = 0;
+    };
+    std::vector<Slot> slots(static_cast<size_t>(a.concurrency));
+    auto once = [&](int t) {
+      Slot& s = slots[static_cast<size_t>(t)];
+      s.bytes.clear();
+      const Event& ev = evs[static_cast<size_t>(s.id++ % evs.size())];
+      s.bytes = invoke_frame(ev, s.id, fn.timeout);
+      return write_all(kids[static_cast<size_t>(t)].to, s.bytes) &&
+             read_frame(kids[static_cast<size_t>(t)].from, s.f, s.buf) && s.f.has_result() &&
+             s.f.result().id() == s.id && s.f.result().status() == v1::Result::OK;
+    };
+    run_sync(a, a.warmup, once);
+    Stats d = run_sync(a, a.count, once);
+    stop_children(kids);
+    const std::string dl = l.row + "-direct";
+    return print(dl.c_str(), label.c_str(), a, b, d);
+  }
 
   // The no-op example answers success with no output and logs nothing.
   workers::StdioRuntime rt(fn, cwd(), stdio_options());
-  if (!rt.start()) return;
-  run_runtime(a, rt, warm, "");
-  Stats r = run_runtime(a, rt, evs, "");
-  rt.stop(Millis{5000});
+  CallerLoop caller;
+  if (!caller.start(rt)) return;
+  run_runtime(a, rt, caller, warm, "");
+  Stats r = run_runtime(a, rt, caller, evs, "");
+  caller.stop(rt);
   print(l.row.c_str(), label.c_str(), a, b, r);
 }
 
@@ -536,11 +652,12 @@ void bench_http_row(const Args& a, const char* row, const std::vector<std::strin
   }
 
   workers::HttpRuntime rt(function("noop", command, a), cwd());
-  if (!rt.start()) return;
+  CallerLoop caller;
+  if (!caller.start(rt)) return;
   auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
-  run_runtime(a, rt, warm, expect);
-  Stats r = run_runtime(a, rt, evs, expect);
-  rt.stop(Millis{5000});
+  run_runtime(a, rt, caller, warm, expect);
+  Stats r = run_runtime(a, rt, caller, evs, expect);
+  caller.stop(rt);
   print(row, baseline, a, b, r);
 }
 
@@ -677,11 +794,12 @@ void bench_inproc(const Args& a) {
     FunctionConfig fn = function("noop", {SLUICE_BENCH_INPROC_LIB}, a);
     fn.inline_calls = inline_calls;
     workers::InprocRuntime rt(fn);
-    if (!rt.start()) return;
+    CallerLoop caller;
+  if (!caller.start(rt)) return;
     auto warm = events(a.warmup, "echo:"), evs = events(a.count, "echo:");
-    run_runtime(a, rt, warm, "");
-    Stats r = run_runtime(a, rt, evs, "");
-    rt.stop(Millis{5000});
+    run_runtime(a, rt, caller, warm, "");
+    Stats r = run_runtime(a, rt, caller, evs, "");
+    caller.stop(rt);
     print(inline_calls ? "inproc-inline" : "inproc", "direct call", a, b, r);
   }
 }

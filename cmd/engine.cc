@@ -120,13 +120,15 @@ Result<void> Engine::start() {
     dispatcher_->add_route(*sources_.back(), fn.name, Ordering::none, RouteRole::retry);
     pools_.at(fn.name)->sources.emplace_back(sources_.back().get(), Ordering::none);
   }
+  // The dispatcher's loop runs first: stdio runtimes read their workers on it
+  // (Runtime::share_loop), and shutdown() stops the runtimes before it.
+  dispatcher_->start();
   for (auto& [name, rt] : runtimes_) {
     // A fixed pool keeps the runtime's own size; an autoscaled one starts at `min`.
     if (pools_.at(name)->scaler) rt->resize(pools_.at(name)->desired);
     if (auto r = rt->start(); !r)
       return Error{r.error().code, "function '" + name + "': " + r.error().message};
   }
-  dispatcher_->start();
   for (auto& s : sources_) {
     if (auto r = s->start(*dispatcher_); !r) return r.error();
   }

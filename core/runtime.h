@@ -8,12 +8,17 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/event.h"
 #include "core/result.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace sluice {
 
@@ -64,6 +69,14 @@ class Runtime {
   // such invocations run, the dispatcher polls for their results for a short while
   // instead of sleeping (DispatcherOptions::spin). False: it sleeps at once.
   virtual bool quick_answers() const { return false; }
+  // The event loop of the thread that calls invoke() (the dispatcher's). A runtime
+  // whose answers come back on descriptors (pipes) may read them on that loop
+  // instead of on a thread of its own: an answer then reaches its caller without a
+  // thread hand-off, and `done` runs on the loop's thread. Offered before start();
+  // later offers are ignored, and a runtime that cannot use it ignores it. The
+  // lender keeps running the loop from before start() until after stop() has
+  // returned, and does not call stop() on the loop's thread.
+  virtual void share_loop(std::shared_ptr<boost::asio::io_context> loop) {}
   virtual Result<void> start() = 0;
   // Runs the function on `ev`. `ev` stays valid until `done` has been called.
   // The timeout comes from the function's config.

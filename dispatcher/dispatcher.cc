@@ -50,6 +50,9 @@ void Dispatcher::add_function(const FunctionBinding& b) {
     f->retry_published = &impl_->metrics.published.Add(
         {{"broker", std::string(b.retry_sink->broker())}, {"topic", b.retry_topic}});
   }
+  // A runtime reading answers on pipes reads them on this loop: no thread hand-off
+  // between a worker's answer and on_result (see Runtime::share_loop).
+  if (b.runtime) b.runtime->share_loop(impl_->loop);
   impl_->functions.emplace(f->name, std::move(f));
 }
 

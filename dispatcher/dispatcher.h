@@ -6,9 +6,14 @@
 // Threads: all state lives on the dispatcher's own thread (an asio io_context run
 // by one thread). Sources, runtimes and sinks call in from their threads; every
 // entry point posts to that thread and returns at once. No locks on the data path.
+// add_function() lends that loop to the function's runtime (Runtime::share_loop): a
+// stdio runtime reads its workers' answers on the dispatcher thread, so a result is
+// taken in where it is read, with no thread hand-off.
 //
 // Lifecycle: construct; add_function()/add_route() (set-up, single-threaded);
-// start(); ... sources stop; drain(deadline); runtimes stop; stop(); destroy.
+// start(); runtimes start; ... sources stop; drain(deadline); runtimes stop; stop();
+// destroy. (A runtime that took the loop needs it running from its start() to the
+// end of its stop().)
 #pragma once
 
 #include <atomic>

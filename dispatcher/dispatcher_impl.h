@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <memory>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
@@ -139,7 +140,10 @@ struct Dispatcher::Impl {
   Metrics& metrics;
   DispatcherOptions opts;
   std::atomic<size_t>& held_total;
-  boost::asio::io_context io;
+  // The dispatcher thread's loop; shared with the runtimes that read their answers on
+  // it (Runtime::share_loop), which keep it alive as long as they need it.
+  std::shared_ptr<boost::asio::io_context> loop = std::make_shared<boost::asio::io_context>();
+  boost::asio::io_context& io = *loop;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::thread thread;
   std::mt19937_64 rng;

@@ -88,9 +88,8 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
       start_timeout_(fn.start_timeout),
       limits_(limits_of(fn.limits)),
       opts_(opts),
-      backoff_(opts.restart_initial, opts.restart_max),
-      restart_timer_(io_),
-      watchdog_(io_) {
+      loop_(std::make_shared<asio::io_context>()),
+      backoff_(opts.restart_initial, opts.restart_max) {
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);
   for (const auto& name : rejected)
@@ -102,6 +101,26 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
 }
 
 StdioRuntime::~StdioRuntime() { stop(Millis{0}); }
+
+StdioRuntime::Hold::Hold(StdioRuntime* rt) noexcept : rt_(rt) {
+  if (!rt_) return;
+  std::lock_guard lk(rt_->hold_mu_);
+  ++rt_->holds_;
+}
+
+StdioRuntime::Hold::~Hold() {
+  if (!rt_) return;
+  // Under the lock: stop() may destroy the runtime as soon as it sees zero.
+  std::lock_guard lk(rt_->hold_mu_);
+  if (--rt_->holds_ == 0) rt_->hold_cv_.notify_all();
+}
+
+void StdioRuntime::share_loop(std::shared_ptr<asio::io_context> loop) {
+  std::lock_guard lk(mu_);
+  if (state_ != State::created || !loop) return;
+  loop_ = std::move(loop);
+  own_thread_ = false;
+}
 
 Result<void> StdioRuntime::start() {
   std::lock_guard lk(mu_);
@@ -117,10 +136,14 @@ Result<void> StdioRuntime::start() {
                                         base_dir_ + "' does not exist"};
   }
   ::signal(SIGPIPE, SIG_IGN);  // a dead worker's stdin must give EPIPE, not kill sluice
-  guard_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { run_io(); });
+  restart_timer_.emplace(io());
+  watchdog_.emplace(io());
+  if (own_thread_) {
+    guard_.emplace(io().get_executor());
+    thread_ = std::thread([this] { run_io(); });
+  }
   state_ = State::running;
-  asio::post(io_, [this] {
+  asio::post(io(), [this, h = hold()] {
     locked([&] {
       arm_watchdog();
       maintain();
@@ -133,7 +156,7 @@ void StdioRuntime::run_io() {
   // After each thing handled, keep polling for `spin`: the next answer of a busy pool
   // (or the one to a call just written by invoke()) is caught without a wake-up. An
   // idle runtime sleeps.
-  run_spinning(io_, opts_.spin);
+  run_spinning(io(), opts_.spin);
 }
 
 template <class F>
@@ -160,12 +183,12 @@ void StdioRuntime::invoke(const Event& ev, InvokeCallback done) {
       ++inflight_;
       submit(std::make_unique<Call>(next_call_++, ev, std::move(done)));
       // Callbacks run on the io thread, never inside invoke().
-      if (!finished_.empty()) asio::post(io_, [this] { locked([] {}); });
+      if (!finished_.empty()) asio::post(io(), [this, h = hold()] { locked([] {}); });
       return;
     }
     if (st == State::created) refusal = "runtime not started";
     if (st == State::stopping) {
-      asio::post(io_, [done = std::move(done)]() mutable {
+      asio::post(io(), [done = std::move(done), h = hold()]() mutable {
         done(failure(Outcome::error, "runtime stopped"));
       });
       return;
@@ -204,8 +227,8 @@ void StdioRuntime::arm_watchdog() {
   if (timeout_.count() <= 0 || watchdog_off_) return;
   auto at = std::chrono::steady_clock::now() + timeout_;
   if (dl_head_ && dl_head_->deadline < at) at = dl_head_->deadline;
-  watchdog_.expires_at(at);
-  watchdog_.async_wait([this](error_code ec) {
+  watchdog_->expires_at(at);
+  watchdog_->async_wait([this, h = hold()](error_code ec) {
     if (!ec) locked([&] { expire_due(); });
   });
 }
@@ -266,7 +289,7 @@ void StdioRuntime::maintain() {
   if (!on_io_thread()) {  // spawning starts io-thread work: do it there
     if (!maintain_posted_) {
       maintain_posted_ = true;
-      asio::post(io_, [this] {
+      asio::post(io(), [this, h = hold()] {
         locked([&] {
           maintain_posted_ = false;
           maintain();
@@ -280,15 +303,15 @@ void StdioRuntime::maintain() {
 
 void StdioRuntime::spawn_worker() {
   SpawnOptions so{command_, base_dir_, env_.to_list(), limits_};
-  auto child = ChildProcess::spawn(io_.get_executor(), so);
+  auto child = ChildProcess::spawn(io().get_executor(), so);
   if (!child) {
     const std::string& msg = child.error().message;
     if (msg != last_start_error_) log().error("[fn {}] {}", name_, msg);
     last_start_error_ = msg;
     fail_waiting(Outcome::error, msg);
     restart_pending_ = true;
-    restart_timer_.expires_after(backoff_.next());
-    restart_timer_.async_wait([this](error_code ec) {
+    restart_timer_->expires_after(backoff_.next());
+    restart_timer_->async_wait([this, h = hold()](error_code ec) {
       if (ec) return;
       locked([&] {
         restart_pending_ = false;
@@ -297,7 +320,7 @@ void StdioRuntime::spawn_worker() {
     });
     return;
   }
-  auto w = std::make_shared<Worker>(io_, next_worker_++, std::move(child).value(), name_,
+  auto w = std::make_shared<Worker>(io(), next_worker_++, std::move(child).value(), name_,
                                     opts_.max_stderr_bytes);
   ++alive_;
   {
@@ -309,7 +332,7 @@ void StdioRuntime::spawn_worker() {
   error_code nb;
   w->child->stdin_pipe().native_non_blocking(true, nb);
   w->timer.expires_after(start_timeout_);
-  w->timer.async_wait([this, w](error_code ec) {
+  w->timer.async_wait([this, w, h = hold()](error_code ec) {
     if (ec) return;
     locked([&] {
       if (w->st != Worker::St::starting) return;
@@ -318,14 +341,14 @@ void StdioRuntime::spawn_worker() {
     });
   });
   w->child->async_wait_exit(
-      [this, w](const ExitStatus&) { locked([&] { on_worker_exit(w); }); });
+      [this, w, h = hold()](const ExitStatus&) { locked([&] { on_worker_exit(w); }); });
   read_stdout(w);
   read_stderr(w);
 }
 
 void StdioRuntime::read_stdout(const WorkerPtr& w) {
   w->child->stdout_pipe().async_read_some(
-      asio::buffer(w->rbuf), [this, w](error_code ec, size_t n) {
+      asio::buffer(w->rbuf), [this, w, h = hold()](error_code ec, size_t n) {
         if (ec == asio::error::operation_aborted) return;
         locked([&] { on_stdout(w, ec, n); });
       });
@@ -353,7 +376,7 @@ void StdioRuntime::on_stdout(const WorkerPtr& w, error_code ec, size_t n) {
 }
 
 void StdioRuntime::read_stderr(const WorkerPtr& w) {
-  w->child->stderr_pipe().async_read_some(asio::buffer(w->ebuf), [this, w](error_code ec,
+  w->child->stderr_pipe().async_read_some(asio::buffer(w->ebuf), [this, w, h = hold()](error_code ec,
                                                                            size_t n) {
     locked([&] {
       if (n > 0) w->err.feed(std::string_view(w->ebuf.data(), n));
@@ -499,7 +522,7 @@ void StdioRuntime::flush_writes(const WorkerPtr& w) {
   std::swap(w->out_pending, w->out_writing);
   w->writing = true;
   asio::async_write(w->child->stdin_pipe(), asio::buffer(w->out_writing),
-                    [this, w](error_code ec, size_t) {
+                    [this, w, h = hold()](error_code ec, size_t) {
                       locked([&] {
                         w->writing = false;
                         w->out_writing.clear();
@@ -533,8 +556,8 @@ void StdioRuntime::on_call_timeout(Call& c) {
   append_frame(f, bytes);
   send(w, bytes);
   // The worker may answer late; if it stays silent it is stuck: restart it.
-  c.grace = std::make_unique<asio::steady_timer>(io_, opts_.kill_grace);
-  c.grace->async_wait([this, id, weak = c.worker](error_code ec) {
+  c.grace = std::make_unique<asio::steady_timer>(io(), opts_.kill_grace);
+  c.grace->async_wait([this, id, weak = c.worker, h = hold()](error_code ec) {
     if (ec) return;
     locked([&] {
       auto it = calls_.find(id);
@@ -578,7 +601,7 @@ void StdioRuntime::fail_worker(const WorkerPtr& w, const std::string& why) {
     return;
   }
   w->timer.expires_after(opts_.kill_grace);
-  w->timer.async_wait([this, w](error_code ec) {
+  w->timer.async_wait([this, w, h = hold()](error_code ec) {
     if (!ec) locked([&] { w->child->signal_group(SIGKILL); });
   });
 }
@@ -605,7 +628,7 @@ void StdioRuntime::on_worker_exit(const WorkerPtr& w) {
   // forever (a process that left the group may hold the pipe).
   if (!w->stderr_eof) {
     w->timer.expires_after(Millis{2000});
-    w->timer.async_wait([this, w](error_code ec) {
+    w->timer.async_wait([this, w, h = hold()](error_code ec) {
       if (!ec) locked([&] { w->child->close_pipes(); });
     });
   }
@@ -629,8 +652,8 @@ void StdioRuntime::on_worker_exit(const WorkerPtr& w) {
   }
   if (!restart_pending_) {
     restart_pending_ = true;
-    restart_timer_.expires_after(backoff_.next());
-    restart_timer_.async_wait([this](error_code ec) {
+    restart_timer_->expires_after(backoff_.next());
+    restart_timer_->async_wait([this, h = hold()](error_code ec) {
       if (ec) return;
       locked([&] {
         restart_pending_ = false;
@@ -664,13 +687,13 @@ void StdioRuntime::retire(const WorkerPtr& w) {
   w->close_after_write = true;
   send(w, bytes);
   w->timer.expires_after(opts_.kill_grace);
-  w->timer.async_wait([this, w](error_code ec) {
+  w->timer.async_wait([this, w, h = hold()](error_code ec) {
     if (!ec) locked([&] { w->child->signal_group(SIGKILL); });
   });
 }
 
 void StdioRuntime::resize(size_t workers) {
-  asio::post(io_, [this, workers] {
+  asio::post(io(), [this, workers, h = hold()] {
     locked([&] {
       target_ = workers;
       const size_t keep =
@@ -695,7 +718,7 @@ void StdioRuntime::resize(size_t workers) {
 }
 
 void StdioRuntime::shutdown_workers() {
-  restart_timer_.cancel();
+  restart_timer_->cancel();
   fail_waiting(Outcome::crash, "stopped");
   for (auto& [id, call] : calls_)
     if (call->grace) call->grace->cancel();
@@ -712,8 +735,8 @@ void StdioRuntime::shutdown_workers() {
 }
 
 void StdioRuntime::stop(std::chrono::milliseconds grace) {
-  if (io_.get_executor().running_in_this_thread())
-    throw std::logic_error("StdioRuntime::stop() called on its own thread");
+  if (io().get_executor().running_in_this_thread())
+    throw std::logic_error("StdioRuntime::stop() called on its loop's thread");
   {
     std::unique_lock lk(mu_);
     if (state_ == State::created) state_ = State::stopped;
@@ -722,12 +745,12 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
     state_ = State::stopping;
     cv_.wait_for(lk, grace, [&] { return inflight_ == 0; });
   }
-  asio::post(io_, [this] { locked([&] { shutdown_workers(); }); });
+  asio::post(io(), [this, h = hold()] { locked([&] { shutdown_workers(); }); });
   {
     std::unique_lock lk(mu_);
     if (!cv_.wait_for(lk, opts_.kill_grace + Millis{5000}, [&] { return alive_ == 0; })) {
       lk.unlock();
-      asio::post(io_, [this] {
+      asio::post(io(), [this, h = hold()] {
         locked([&] {
           for (const WorkerPtr& w : workers_) w->child->signal_group(SIGKILL);
         });
@@ -736,13 +759,13 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
       cv_.wait_for(lk, Millis{10000}, [&] { return alive_ == 0; });
     }
   }
-  asio::post(io_, [this] {
+  asio::post(io(), [this, h = hold()] {
     locked([&] {
       // Destroying a ChildProcess SIGKILLs and reaps it and closes its descriptors,
       // so the handlers still pending on them end (operation_aborted) and run() returns.
       watchdog_off_ = true;
-      watchdog_.cancel();
-      restart_timer_.cancel();
+      watchdog_->cancel();
+      restart_timer_->cancel();
       for (const WorkerPtr& w : workers_) {
         w->timer.cancel();
         w->child.reset();
@@ -752,8 +775,18 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
       workers_.clear();
     });
   });
-  guard_.reset();
-  thread_.join();
+  if (own_thread_) {
+    guard_.reset();
+    thread_.join();
+  }
+  // On a shared loop, the handlers still queued there (the cleanup above, reads and
+  // timers ending with operation_aborted) run on the lender's thread: wait for them.
+  {
+    std::unique_lock lk(hold_mu_);
+    while (!hold_cv_.wait_for(lk, std::chrono::seconds(10), [&] { return holds_ == 0; }))
+      log().warn("[fn {}] stopping: {} handler(s) still queued on the dispatcher's loop "
+                 "(is it running?)", name_, holds_);
+  }
   std::lock_guard lk(mu_);
   state_ = State::stopped;
   cv_.notify_all();

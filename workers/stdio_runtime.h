@@ -19,16 +19,24 @@
 //     lines as "[fn <name>] [worker <pid>] <line>" (capped, see StdioOptions).
 //
 // Lifecycle: construct -> start() -> invoke()* / resize()* -> stop(grace) -> destroy.
-// Threads: one io thread reads every worker's stdout/stderr, owns the timers and runs
-// every done callback. invoke() sends on the calling thread: it picks the worker and
-// writes the Invoke frame straight into its stdin pipe (non-blocking; what does not
-// fit is left to the io thread), so a call costs no thread hand-off on the way in.
+// Threads: one loop reads every worker's stdout/stderr, owns the timers and runs
+// every done callback. By default that is an io thread of the runtime's own; with
+// share_loop() (the dispatcher offers its loop) it is the caller's own loop, so an
+// answer reaches the dispatcher with no thread hand-off at all: the worker writes,
+// the dispatcher thread reads it and takes the result in, and writes the next Invoke.
+// invoke() sends on the calling thread: it picks the worker and writes the Invoke
+// frame straight into its stdin pipe (non-blocking; what does not fit is left to the
+// loop), so a call costs no thread hand-off on the way in either.
 // `state_mu_` guards the pool (workers, calls, write buffers); callbacks run with it
 // released. `mu_` guards only the lifecycle state (lock order: state_mu_, then mu_);
-// the counters read by stats() are atomics. The io thread polls for up to
+// the counters read by stats() are atomics. The own io thread polls for up to
 // `StdioOptions::spin` after the last thing it handled before it sleeps, so the next
 // answer of a busy pool does not pay a thread wake-up (a worker round trip is a few
-// microseconds; waking a sleeping thread costs more on a VM).
+// microseconds; waking a sleeping thread costs more on a VM); the dispatcher's loop
+// does the same while quick_answers() invocations run.
+// Every handler given to the loop holds a Hold; stop() returns only once none is left,
+// so no handler of a destroyed runtime can run on a loop that outlives it. The loop
+// itself is held by shared_ptr: the runtime's descriptors and timers never outlive it.
 // Timeouts: every call has the same timeout, so the calls in submission order are in
 // deadline order; one timer watches the oldest (no timer per call).
 #pragma once
@@ -46,6 +54,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -79,6 +88,7 @@ class StdioRuntime final : public Runtime {
   std::string_view kind() const override { return "stdio"; }
   bool quick_answers() const override { return true; }
   Result<void> start() override;
+  void share_loop(std::shared_ptr<boost::asio::io_context> loop) override;
   void invoke(const Event& ev, InvokeCallback done) override;
   // Waits up to `grace` for running invocations, sends Goodbye to every worker,
   // SIGKILLs what has not exited `kill_grace` later; leftovers get `crash`
@@ -101,11 +111,27 @@ class StdioRuntime final : public Runtime {
     InvocationResult result;
   };
 
+  // Counts itself in `holds_` while it lives (copies and moves included): captured by
+  // every handler given to the loop.
+  class Hold {
+   public:
+    explicit Hold(StdioRuntime* rt) noexcept;
+    Hold(const Hold& o) noexcept : Hold(o.rt_) {}
+    Hold(Hold&& o) noexcept : rt_(std::exchange(o.rt_, nullptr)) {}
+    Hold& operator=(const Hold&) = delete;
+    ~Hold();
+
+   private:
+    StdioRuntime* rt_;
+  };
+  Hold hold() noexcept { return Hold(this); }
+  boost::asio::io_context& io() { return *loop_; }
+
   void run_io();  // the io thread's loop
   // Runs `f` with state_mu_ held, then the callbacks it finished (io thread only).
   template <class F>
   void locked(F&& f);
-  bool on_io_thread() { return io_.get_executor().running_in_this_thread(); }
+  bool on_io_thread() { return io().get_executor().running_in_this_thread(); }
 
   // All below run with state_mu_ held; on the io thread unless marked "any thread".
   void submit(std::unique_ptr<Call> call);  // any thread
@@ -139,10 +165,15 @@ class StdioRuntime final : public Runtime {
   const StdioOptions opts_;
   Environment env_;
 
-  boost::asio::io_context io_;
+  // Declared before everything registered with it (destroyed after it).
+  std::shared_ptr<boost::asio::io_context> loop_;
+  bool own_thread_ = true;  // false once share_loop() was taken
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       guard_;
   std::thread thread_;
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  size_t holds_ = 0;  // live Holds (guarded by hold_mu_)
 
   std::mutex state_mu_;  // guards everything down to alive_
   std::vector<WorkerPtr> workers_;
@@ -157,8 +188,9 @@ class StdioRuntime final : public Runtime {
   uint64_t next_worker_ = 1;
   size_t target_ = 1;
   RestartBackoff backoff_;
-  boost::asio::steady_timer restart_timer_;
-  boost::asio::steady_timer watchdog_;  // fires when the oldest call is due
+  // Made on the loop in start().
+  std::optional<boost::asio::steady_timer> restart_timer_;
+  std::optional<boost::asio::steady_timer> watchdog_;  // fires when the oldest call is due
   bool watchdog_off_ = false;           // stopped: not re-armed
   bool restart_pending_ = false;
   bool maintain_posted_ = false;

@@ -1,12 +1,22 @@
 // The stdio runtime against a real worker process (stdio_test_worker.cc) speaking the
 // frame protocol: success, error, timeout, crash, huge output, garbage output, the
 // handshake, SIGKILL with 50 invocations held, logs, fan-out, isolation, resize.
+// Built twice: as stdio_runtime_test (the runtime's own io thread) and, with
+// SLUICE_STDIO_SHARED_LOOP, as stdio_runtime_shared_loop_test, where every runtime
+// reads on a loop lent to it as the dispatcher lends its own (share_loop()), run by a
+// thread of the fixture, and every test runs again that way.
 #include <signal.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <fstream>
+#include <future>
+#include <set>
 #include <thread>
 
+#include "core/io_loop.h"
 #include "workers/stdio_runtime.h"
 #include "workers/tests/test_util.h"
 
@@ -24,7 +34,11 @@ class StdioTest : public ::testing::Test {
   }
 
   StdioRuntime& make() {
+    rt_.reset();
     rt_ = std::make_unique<StdioRuntime>(fn_, dir_.path, opts_);
+#ifdef SLUICE_STDIO_SHARED_LOOP
+    rt_->share_loop(loop_);
+#endif
     auto started = rt_->start();
     EXPECT_TRUE(started) << (started ? "" : started.error().message);
     return *rt_;
@@ -60,8 +74,17 @@ class StdioTest : public ::testing::Test {
 
   void TearDown() override {
     if (rt_) rt_->stop(Millis{0});
+    rt_.reset();
+    guard_.reset();
+    lender_.join();
   }
 
+  // The lent loop, run like the dispatcher runs its own (core/io_loop.h); unused by
+  // stdio_runtime_test.
+  std::shared_ptr<boost::asio::io_context> loop_ = std::make_shared<boost::asio::io_context>();
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_{
+      loop_->get_executor()};
+  std::thread lender_{[loop = loop_] { run_spinning(*loop, std::chrono::microseconds(50)); }};
   TempDir dir_;
   FunctionConfig fn_;
   StdioOptions opts_;
@@ -382,6 +405,74 @@ TEST_F(StdioTest, StopReportsHeldInvocationsAndLeavesNoProcess) {
   auto r = run("echo:x");
   EXPECT_EQ(r.outcome, Outcome::error);
 }
+
+}  // namespace
+}  // namespace sluice::workers::testing
+
+namespace sluice::workers::testing {
+namespace {
+
+// The dispatcher's way: the callback of one invocation starts the next, on the thread
+// that runs the callbacks; every answer comes once and in order. On a shared loop that
+// thread is the lender's (no thread of the runtime's own is involved).
+TEST_F(StdioTest, EachCallbackStartsTheNextInvocation) {
+  fn_.workers.min = 2;
+  make();
+  constexpr int kChains = 3, kPer = 300;
+  std::vector<Event*> evs;
+  for (int i = 0; i < kChains * kPer; ++i) evs.push_back(&event("echo:" + std::to_string(i)));
+  struct Chain {
+    int next = 0, ok = 0;
+    std::set<std::thread::id> threads;
+  };
+  std::vector<Chain> chains(kChains);
+  std::promise<void> all;
+  std::atomic<int> finished{0};
+  std::function<void(int)> start = [&](int c) {
+    const int i = c * kPer + chains[c].next++;
+    rt_->invoke(*evs[i], [&, c, i](InvocationResult&& r) {
+      Chain& ch = chains[c];
+      ch.threads.insert(std::this_thread::get_id());
+      if (r.outcome == Outcome::success && r.output == std::to_string(i)) ++ch.ok;
+      if (ch.next < kPer) return start(c);
+      if (++finished == kChains) all.set_value();
+    });
+  };
+  for (int c = 0; c < kChains; ++c) start(c);
+  ASSERT_EQ(all.get_future().wait_for(kDeadline), std::future_status::ready);
+  for (const Chain& ch : chains) {
+    EXPECT_EQ(ch.ok, kPer);
+#ifdef SLUICE_STDIO_SHARED_LOOP
+    EXPECT_EQ(ch.threads, std::set<std::thread::id>{lender_.get_id()});
+#else
+    EXPECT_FALSE(ch.threads.count(lender_.get_id()));
+#endif
+  }
+}
+
+#ifdef SLUICE_STDIO_SHARED_LOOP
+TEST_F(StdioTest, StopOnTheLoopsOwnThreadIsRefused) {
+  make();
+  std::promise<bool> threw;
+  boost::asio::post(*loop_, [&] {
+    try {
+      rt_->stop(Millis{0});
+      threw.set_value(false);
+    } catch (const std::logic_error&) {
+      threw.set_value(true);
+    }
+  });
+  EXPECT_TRUE(threw.get_future().get());
+  EXPECT_EQ(run("echo:still").output, "still");
+}
+
+TEST_F(StdioTest, ALoopOfferedAfterStartIsIgnored) {
+  make();
+  auto other = std::make_shared<boost::asio::io_context>();
+  rt_->share_loop(other);  // not run by anyone: the runtime must not depend on it
+  EXPECT_EQ(run("echo:x").output, "x");
+}
+#endif
 
 }  // namespace
 }  // namespace sluice::workers::testing
