@@ -162,8 +162,7 @@ HttpRuntime::HttpRuntime(const FunctionConfig& fn, std::string base_dir, HttpOpt
       ready_path_(fn.ready_path),
       limits_(limits_of(fn.limits)),
       opts_(opts),
-      backoff_(opts.restart_initial, opts.restart_max),
-      restart_timer_(io_) {
+      backoff_(opts.restart_initial, opts.restart_max) {
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);
   for (const auto& name : rejected)
@@ -174,6 +173,11 @@ HttpRuntime::HttpRuntime(const FunctionConfig& fn, std::string base_dir, HttpOpt
 }
 
 HttpRuntime::~HttpRuntime() { stop(Millis{0}); }
+
+void HttpRuntime::share_loop(std::shared_ptr<asio::io_context> loop) {
+  std::lock_guard lk(mu_);
+  if (state_ == State::created) loop_.lend(std::move(loop));
+}
 
 Result<void> HttpRuntime::start() {
   std::lock_guard lk(mu_);
@@ -189,10 +193,10 @@ Result<void> HttpRuntime::start() {
                                         base_dir_ + "' does not exist"};
   }
   ::signal(SIGPIPE, SIG_IGN);
-  guard_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  restart_timer_.emplace(io());
+  loop_.start([this] { io().run(); });
   state_ = State::running;
-  asio::post(io_, [this] { maintain(); });
+  asio::post(io(), [this, h = hold()] { maintain(); });
   return ok();
 }
 
@@ -202,14 +206,14 @@ void HttpRuntime::invoke(const Event& ev, InvokeCallback done) {
     std::lock_guard lk(mu_);
     if (state_ == State::running) {
       ++inflight_;
-      asio::post(io_, [this, ev = &ev, done = std::move(done)]() mutable {
-        submit(std::make_shared<Call>(io_, next_call_++, *ev, std::move(done)));
+      asio::post(io(), [this, ev = &ev, done = std::move(done), h = hold()]() mutable {
+        submit(std::make_shared<Call>(io(), next_call_++, *ev, std::move(done)));
       });
       return;
     }
     if (state_ == State::created) refusal = "runtime not started";
     if (state_ == State::stopping) {
-      asio::post(io_, [done = std::move(done)]() mutable {
+      asio::post(io(), [done = std::move(done), h = hold()]() mutable {
         done(failure(Outcome::error, "runtime stopped"));
       });
       return;
@@ -221,7 +225,7 @@ void HttpRuntime::invoke(const Event& ev, InvokeCallback done) {
 void HttpRuntime::submit(CallPtr c) {
   if (timeout_.count() > 0) {
     c->timer.expires_after(timeout_);
-    c->timer.async_wait([this, c](error_code ec) {
+    c->timer.async_wait([this, c, h = hold()](error_code ec) {
       if (!ec) on_call_timeout(c);
     });
   }
@@ -252,7 +256,7 @@ void HttpRuntime::dispatch() {
     std::shared_ptr<Conn> conn;
     bool fresh = best->idle.empty();
     if (fresh) {
-      conn = std::make_shared<Conn>(io_);
+      conn = std::make_shared<Conn>(io());
     } else {
       conn = std::move(best->idle.back());
       best->idle.pop_back();
@@ -274,8 +278,8 @@ void HttpRuntime::maintain() {
 void HttpRuntime::schedule_restart() {
   if (restart_pending_) return;
   restart_pending_ = true;
-  restart_timer_.expires_after(backoff_.next());
-  restart_timer_.async_wait([this](error_code ec) {
+  restart_timer_->expires_after(backoff_.next());
+  restart_timer_->async_wait([this, h = hold()](error_code ec) {
     if (ec) return;
     restart_pending_ = false;
     maintain();
@@ -288,7 +292,7 @@ void HttpRuntime::spawn_worker() {
   if (port) {
     Environment env = env_;
     env.set("PORT", std::to_string(port.value()));
-    child = ChildProcess::spawn(io_.get_executor(),
+    child = ChildProcess::spawn(io().get_executor(),
                                 SpawnOptions{command_, base_dir_, env.to_list(), limits_});
   }
   if (!port || !child) {
@@ -299,7 +303,7 @@ void HttpRuntime::spawn_worker() {
     schedule_restart();
     return;
   }
-  auto w = std::make_shared<Worker>(io_, std::move(child).value(), name_, opts_.max_log_bytes,
+  auto w = std::make_shared<Worker>(io(), std::move(child).value(), name_, opts_.max_log_bytes,
                                     port.value());
   ++alive_;
   {
@@ -308,13 +312,13 @@ void HttpRuntime::spawn_worker() {
   }
   workers_.push_back(w);
   w->timer.expires_after(start_timeout_);
-  w->timer.async_wait([this, w](error_code ec) {
+  w->timer.async_wait([this, w, h = hold()](error_code ec) {
     if (ec || w->st != Worker::St::starting) return;
     fail_worker(w, "not ready within " + std::to_string(start_timeout_.count()) + "ms: GET " +
                        ready_path_ + " on port " + std::to_string(w->port) + ": " +
                        w->probe_result + " (does it listen on $PORT?)");
   });
-  w->child->async_wait_exit([this, w](const ExitStatus&) { on_worker_exit(w); });
+  w->child->async_wait_exit([this, w, h = hold()](const ExitStatus&) { on_worker_exit(w); });
   read_output(w, false);
   read_output(w, true);
   poll_ready(w);
@@ -323,7 +327,7 @@ void HttpRuntime::spawn_worker() {
 void HttpRuntime::read_output(const WorkerPtr& w, bool err) {
   auto& pipe = err ? w->child->stderr_pipe() : w->child->stdout_pipe();
   auto& buf = err ? w->ebuf : w->obuf;
-  pipe.async_read_some(asio::buffer(buf), [this, w, err](error_code ec, size_t n) {
+  pipe.async_read_some(asio::buffer(buf), [this, w, err, h = hold()](error_code ec, size_t n) {
     auto& lines = err ? w->err_log : w->out_log;
     if (n > 0) lines.feed(std::string_view((err ? w->ebuf : w->obuf).data(), n));
     if (ec) {
@@ -337,19 +341,19 @@ void HttpRuntime::read_output(const WorkerPtr& w, bool err) {
 
 void HttpRuntime::poll_ready(const WorkerPtr& w) {
   if (w->st != Worker::St::starting) return;
-  auto conn = std::make_shared<Conn>(io_);
+  auto conn = std::make_shared<Conn>(io());
   w->probe = conn;
   auto again = [this, w] {
     if (w->probe) w->probe->close();
     w->probe.reset();
     if (w->st != Worker::St::starting) return;
     w->poll_timer.expires_after(opts_.ready_poll);
-    w->poll_timer.async_wait([this, w](error_code ec) {
+    w->poll_timer.async_wait([this, w, h = hold()](error_code ec) {
       if (!ec) poll_ready(w);
     });
   };
   tcp::endpoint ep(asio::ip::address_v4::loopback(), w->port);
-  conn->socket.async_connect(ep, [this, w, conn, again](error_code ec) {
+  conn->socket.async_connect(ep, [this, w, conn, again, h = hold()](error_code ec) {
     if (ec) {
       w->probe_result = ec.message();
       again();
@@ -358,7 +362,8 @@ void HttpRuntime::poll_ready(const WorkerPtr& w) {
     conn->req = {http::verb::get, ready_path_, 11};
     conn->req.set(http::field::host, "127.0.0.1:" + std::to_string(w->port));
     conn->req.set(http::field::user_agent, "sluice");
-    http::async_write(conn->socket, conn->req, [this, w, conn, again](error_code ec, size_t) {
+    http::async_write(conn->socket, conn->req, [this, w, conn, again,
+                                                h = hold()](error_code ec, size_t) {
       if (ec) {
         w->probe_result = ec.message();
         again();
@@ -367,7 +372,7 @@ void HttpRuntime::poll_ready(const WorkerPtr& w) {
       conn->parser.emplace();
       conn->parser->body_limit(64 * 1024);
       http::async_read(conn->socket, conn->buf, *conn->parser,
-                       [this, w, conn, again](error_code ec, size_t) {
+                       [this, w, conn, again, h = hold()](error_code ec, size_t) {
                          if (ec) {
                            w->probe_result = ec.message();
                            again();
@@ -414,14 +419,15 @@ void HttpRuntime::send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Con
       return;
     }
     if (!fresh && before_answer) {
-      send(w, c, std::make_shared<Conn>(io_), true);
+      send(w, c, std::make_shared<Conn>(io()), true);
       return;
     }
     complete(c, failure(Outcome::crash, "worker connection failed: " + what));
     fail_worker(w, what);
   };
   auto write = [this, w, c, conn, broken] {
-    http::async_write(conn->socket, conn->req, [this, w, c, conn, broken](error_code ec, size_t) {
+    http::async_write(conn->socket, conn->req, [this, w, c, conn, broken,
+                                                 h = hold()](error_code ec, size_t) {
       if (!c->done) return conn->close();
       if (ec) return broken("sending the event: " + ec.message(), true);
       conn->parser.emplace();
@@ -430,11 +436,11 @@ void HttpRuntime::send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Con
       // Header first: Boost 1.74's parser skips body_limit for a Content-Length
       // body in eager mode (what async_read uses), so that case is checked here.
       http::async_read_header(conn->socket, conn->buf, *conn->parser,
-                              [this, w, c, conn, broken](error_code ec, size_t n) {
+                              [this, w, c, conn, broken, h = hold()](error_code ec, size_t n) {
         if (!c->done) return conn->close();
         auto read_body = [this, w, c, conn, broken] {
           http::async_read(conn->socket, conn->buf, *conn->parser,
-                           [this, w, c, conn, broken](error_code ec, size_t n) {
+                           [this, w, c, conn, broken, h = hold()](error_code ec, size_t n) {
             if (!c->done) return conn->close();
             if (ec) return on_read_error(w, c, conn, ec, false, broken);
             on_response(w, c, conn);
@@ -615,7 +621,7 @@ void HttpRuntime::retire(const WorkerPtr& w) {
 }
 
 void HttpRuntime::resize(size_t workers) {
-  asio::post(io_, [this, workers] {
+  asio::post(io(), [this, workers, h = hold()] {
     target_ = workers;
     const size_t keep = std::max(target_, waiting_.empty() && inflight_ == 0 ? 0 : size_t{1});
     size_t live = live_workers();
@@ -636,7 +642,7 @@ void HttpRuntime::resize(size_t workers) {
 }
 
 void HttpRuntime::shutdown_workers() {
-  restart_timer_.cancel();
+  restart_timer_->cancel();
   fail_waiting(Outcome::crash, "stopped");
   for (const WorkerPtr& w : std::vector<WorkerPtr>(workers_)) {
     auto held = std::move(w->calls);
@@ -650,8 +656,8 @@ void HttpRuntime::shutdown_workers() {
 }
 
 void HttpRuntime::stop(std::chrono::milliseconds grace) {
-  if (io_.get_executor().running_in_this_thread())
-    throw std::logic_error("HttpRuntime::stop() called on its own thread");
+  if (loop_.on_loop_thread())
+    throw std::logic_error("HttpRuntime::stop() called on its loop's thread");
   {
     std::unique_lock lk(mu_);
     if (state_ == State::created) state_ = State::stopped;
@@ -660,19 +666,19 @@ void HttpRuntime::stop(std::chrono::milliseconds grace) {
     state_ = State::stopping;
     cv_.wait_for(lk, grace, [&] { return inflight_ == 0; });
   }
-  asio::post(io_, [this] { shutdown_workers(); });
+  asio::post(io(), [this, h = hold()] { shutdown_workers(); });
   {
     std::unique_lock lk(mu_);
     if (!cv_.wait_for(lk, opts_.kill_grace + Millis{5000}, [&] { return alive_ == 0; })) {
       lk.unlock();
-      asio::post(io_, [this] {
+      asio::post(io(), [this, h = hold()] {
         for (const WorkerPtr& w : workers_) w->child->signal_group(SIGKILL);
       });
       lk.lock();
       cv_.wait_for(lk, Millis{10000}, [&] { return alive_ == 0; });
     }
   }
-  asio::post(io_, [this] {
+  asio::post(io(), [this, h = hold()] {
     for (const WorkerPtr& w : workers_) {
       w->timer.cancel();
       w->poll_timer.cancel();
@@ -681,8 +687,7 @@ void HttpRuntime::stop(std::chrono::milliseconds grace) {
     }
     workers_.clear();
   });
-  guard_.reset();
-  thread_.join();
+  loop_.finish("[fn " + name_ + "]");
   std::lock_guard lk(mu_);
   state_ = State::stopped;
   cv_.notify_all();

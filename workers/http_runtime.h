@@ -20,8 +20,9 @@
 //   - timeout: the connection is closed and the invocation gets `timeout`.
 //   - stdout and stderr of the process are logged line by line (capped).
 //
-// Lifecycle and threads as StdioRuntime: one io thread owns everything; invoke() and
-// resize() post to it; `mu_` guards the lifecycle; stats() reads atomics.
+// Lifecycle and threads as StdioRuntime: one loop owns everything (an io thread of its
+// own, or the dispatcher's loop when lent: share_loop(), see runtime_loop.h); invoke()
+// and resize() post to it; `mu_` guards the lifecycle; stats() reads atomics.
 #pragma once
 
 #include <atomic>
@@ -43,6 +44,7 @@
 #include "workers/environment.h"
 #include "workers/pool_util.h"
 #include "workers/process.h"
+#include "workers/runtime_loop.h"
 
 namespace sluice::workers {
 
@@ -70,6 +72,7 @@ class HttpRuntime final : public Runtime {
 
   std::string_view kind() const override { return "http"; }
   Result<void> start() override;
+  void share_loop(std::shared_ptr<boost::asio::io_context> loop) override;
   void invoke(const Event& ev, InvokeCallback done) override;
   void stop(std::chrono::milliseconds grace) override;
   PoolStats stats() const override;
@@ -84,6 +87,9 @@ class HttpRuntime final : public Runtime {
   using WorkerPtr = std::shared_ptr<Worker>;
   using CallPtr = std::shared_ptr<Call>;
   enum class State { created, running, stopping, stopped };
+
+  RuntimeLoop::Hold hold() noexcept { return loop_.hold(); }
+  boost::asio::io_context& io() { return loop_.io(); }
 
   void submit(CallPtr call);
   void dispatch();
@@ -116,18 +122,15 @@ class HttpRuntime final : public Runtime {
   const HttpOptions opts_;
   Environment env_;
 
-  boost::asio::io_context io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      guard_;
-  std::thread thread_;
+  RuntimeLoop loop_;  // declared before everything registered with it
 
-  // io thread only.
+  // The loop's thread only.
   std::vector<WorkerPtr> workers_;
   std::deque<CallPtr> waiting_;
   size_t target_ = 1;
   uint64_t next_call_ = 1;
   RestartBackoff backoff_;
-  boost::asio::steady_timer restart_timer_;
+  std::optional<boost::asio::steady_timer> restart_timer_;  // made on the loop in start()
   bool restart_pending_ = false;
   std::string last_start_error_;
 

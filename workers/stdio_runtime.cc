@@ -88,7 +88,6 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
       start_timeout_(fn.start_timeout),
       limits_(limits_of(fn.limits)),
       opts_(opts),
-      loop_(std::make_shared<asio::io_context>()),
       backoff_(opts.restart_initial, opts.restart_max) {
   std::vector<std::string> rejected;
   env_ = Environment::clean(fn.env, &rejected);
@@ -102,24 +101,9 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
 
 StdioRuntime::~StdioRuntime() { stop(Millis{0}); }
 
-StdioRuntime::Hold::Hold(StdioRuntime* rt) noexcept : rt_(rt) {
-  if (!rt_) return;
-  std::lock_guard lk(rt_->hold_mu_);
-  ++rt_->holds_;
-}
-
-StdioRuntime::Hold::~Hold() {
-  if (!rt_) return;
-  // Under the lock: stop() may destroy the runtime as soon as it sees zero.
-  std::lock_guard lk(rt_->hold_mu_);
-  if (--rt_->holds_ == 0) rt_->hold_cv_.notify_all();
-}
-
 void StdioRuntime::share_loop(std::shared_ptr<asio::io_context> loop) {
   std::lock_guard lk(mu_);
-  if (state_ != State::created || !loop) return;
-  loop_ = std::move(loop);
-  own_thread_ = false;
+  if (state_ == State::created) loop_.lend(std::move(loop));
 }
 
 Result<void> StdioRuntime::start() {
@@ -138,10 +122,7 @@ Result<void> StdioRuntime::start() {
   ::signal(SIGPIPE, SIG_IGN);  // a dead worker's stdin must give EPIPE, not kill sluice
   restart_timer_.emplace(io());
   watchdog_.emplace(io());
-  if (own_thread_) {
-    guard_.emplace(io().get_executor());
-    thread_ = std::thread([this] { run_io(); });
-  }
+  loop_.start([this] { run_io(); });
   state_ = State::running;
   asio::post(io(), [this, h = hold()] {
     locked([&] {
@@ -376,8 +357,8 @@ void StdioRuntime::on_stdout(const WorkerPtr& w, error_code ec, size_t n) {
 }
 
 void StdioRuntime::read_stderr(const WorkerPtr& w) {
-  w->child->stderr_pipe().async_read_some(asio::buffer(w->ebuf), [this, w, h = hold()](error_code ec,
-                                                                           size_t n) {
+  auto& pipe = w->child->stderr_pipe();
+  pipe.async_read_some(asio::buffer(w->ebuf), [this, w, h = hold()](error_code ec, size_t n) {
     locked([&] {
       if (n > 0) w->err.feed(std::string_view(w->ebuf.data(), n));
       if (ec) {
@@ -775,18 +756,10 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
       workers_.clear();
     });
   });
-  if (own_thread_) {
-    guard_.reset();
-    thread_.join();
-  }
-  // On a shared loop, the handlers still queued there (the cleanup above, reads and
-  // timers ending with operation_aborted) run on the lender's thread: wait for them.
-  {
-    std::unique_lock lk(hold_mu_);
-    while (!hold_cv_.wait_for(lk, std::chrono::seconds(10), [&] { return holds_ == 0; }))
-      log().warn("[fn {}] stopping: {} handler(s) still queued on the dispatcher's loop "
-                 "(is it running?)", name_, holds_);
-  }
+  // Own thread: joined once nothing is pending. Lent loop: the handlers still queued
+  // there (the cleanup above, reads and timers ending with operation_aborted) run on
+  // the lender's thread; wait for them.
+  loop_.finish("[fn " + name_ + "]");
   std::lock_guard lk(mu_);
   state_ = State::stopped;
   cv_.notify_all();

@@ -34,9 +34,8 @@
 // answer of a busy pool does not pay a thread wake-up (a worker round trip is a few
 // microseconds; waking a sleeping thread costs more on a VM); the dispatcher's loop
 // does the same while quick_answers() invocations run.
-// Every handler given to the loop holds a Hold; stop() returns only once none is left,
-// so no handler of a destroyed runtime can run on a loop that outlives it. The loop
-// itself is held by shared_ptr: the runtime's descriptors and timers never outlive it.
+// The loop is a RuntimeLoop (runtime_loop.h): every handler given to it holds a Hold,
+// stop() returns only once none is left, and a lent loop is held by shared_ptr.
 // Timeouts: every call has the same timeout, so the calls in submission order are in
 // deadline order; one timer watches the oldest (no timer per call).
 #pragma once
@@ -63,6 +62,7 @@
 #include "workers/frame.h"
 #include "workers/pool_util.h"
 #include "workers/process.h"
+#include "workers/runtime_loop.h"
 
 namespace sluice::workers {
 
@@ -111,27 +111,14 @@ class StdioRuntime final : public Runtime {
     InvocationResult result;
   };
 
-  // Counts itself in `holds_` while it lives (copies and moves included): captured by
-  // every handler given to the loop.
-  class Hold {
-   public:
-    explicit Hold(StdioRuntime* rt) noexcept;
-    Hold(const Hold& o) noexcept : Hold(o.rt_) {}
-    Hold(Hold&& o) noexcept : rt_(std::exchange(o.rt_, nullptr)) {}
-    Hold& operator=(const Hold&) = delete;
-    ~Hold();
-
-   private:
-    StdioRuntime* rt_;
-  };
-  Hold hold() noexcept { return Hold(this); }
-  boost::asio::io_context& io() { return *loop_; }
+  RuntimeLoop::Hold hold() noexcept { return loop_.hold(); }
+  boost::asio::io_context& io() { return loop_.io(); }
 
   void run_io();  // the io thread's loop
   // Runs `f` with state_mu_ held, then the callbacks it finished (io thread only).
   template <class F>
   void locked(F&& f);
-  bool on_io_thread() { return io().get_executor().running_in_this_thread(); }
+  bool on_io_thread() { return loop_.on_loop_thread(); }
 
   // All below run with state_mu_ held; on the io thread unless marked "any thread".
   void submit(std::unique_ptr<Call> call);  // any thread
@@ -165,15 +152,7 @@ class StdioRuntime final : public Runtime {
   const StdioOptions opts_;
   Environment env_;
 
-  // Declared before everything registered with it (destroyed after it).
-  std::shared_ptr<boost::asio::io_context> loop_;
-  bool own_thread_ = true;  // false once share_loop() was taken
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      guard_;
-  std::thread thread_;
-  std::mutex hold_mu_;
-  std::condition_variable hold_cv_;
-  size_t holds_ = 0;  // live Holds (guarded by hold_mu_)
+  RuntimeLoop loop_;  // declared before everything registered with it
 
   std::mutex state_mu_;  // guards everything down to alive_
   std::vector<WorkerPtr> workers_;

@@ -1,7 +1,12 @@
 // The http runtime against a real upstream process (http_test_server.cc):
 // success, error, back pressure, timeout, crash, huge output, garbage output,
 // start-up failures, keep-alive, CloudEvents binary mode, isolation, resize.
+// Built twice: as http_runtime_test (the runtime's own io thread) and, with
+// SLUICE_HTTP_SHARED_LOOP, as http_runtime_shared_loop_test (every runtime on a lent
+// loop, as the dispatcher lends its own: share_loop()).
 #include <stdlib.h>
+
+#include <future>
 
 #include "workers/http_runtime.h"
 #include "workers/tests/test_util.h"
@@ -21,7 +26,11 @@ class HttpTest : public ::testing::Test {
   }
 
   HttpRuntime& make() {
+    rt_.reset();
     rt_ = std::make_unique<HttpRuntime>(fn_, dir_.path, opts_);
+#ifdef SLUICE_HTTP_SHARED_LOOP
+    rt_->share_loop(lent_.io);
+#endif
     auto started = rt_->start();
     EXPECT_TRUE(started) << (started ? "" : started.error().message);
     return *rt_;
@@ -53,6 +62,7 @@ class HttpTest : public ::testing::Test {
     if (rt_) rt_->stop(Millis{0});
   }
 
+  LentLoop lent_;  // lent in http_runtime_shared_loop_test only; outlives rt_
   TempDir dir_;
   FunctionConfig fn_;
   HttpOptions opts_;
@@ -270,6 +280,29 @@ TEST_F(HttpTest, StopReportsHeldInvocations) {
   EXPECT_EQ(c.total(), 1u);
   EXPECT_EQ(c.result(0).outcome, Outcome::crash);
   EXPECT_EQ(rt_->stats().workers, 0u);
+}
+
+}  // namespace
+}  // namespace sluice::workers::testing
+
+namespace sluice::workers::testing {
+namespace {
+
+// Callbacks run on the loop's thread: the lent one when lent, else the runtime's own.
+TEST_F(HttpTest, CallbacksRunOnTheLoopsThread) {
+  make();
+  std::promise<std::thread::id> where;
+  rt_->invoke(event("echo:x"), [&](InvocationResult&& r) {
+    EXPECT_EQ(r.output, "x");
+    where.set_value(std::this_thread::get_id());
+  });
+  auto f = where.get_future();
+  ASSERT_EQ(f.wait_for(kDeadline), std::future_status::ready);
+#ifdef SLUICE_HTTP_SHARED_LOOP
+  EXPECT_EQ(f.get(), lent_.thread.get_id());
+#else
+  EXPECT_NE(f.get(), lent_.thread.get_id());
+#endif
 }
 
 }  // namespace

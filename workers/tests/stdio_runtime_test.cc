@@ -8,15 +8,12 @@
 #include <signal.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <fstream>
 #include <future>
 #include <set>
 #include <thread>
 
-#include "core/io_loop.h"
 #include "workers/stdio_runtime.h"
 #include "workers/tests/test_util.h"
 
@@ -37,7 +34,7 @@ class StdioTest : public ::testing::Test {
     rt_.reset();
     rt_ = std::make_unique<StdioRuntime>(fn_, dir_.path, opts_);
 #ifdef SLUICE_STDIO_SHARED_LOOP
-    rt_->share_loop(loop_);
+    rt_->share_loop(lent_.io);
 #endif
     auto started = rt_->start();
     EXPECT_TRUE(started) << (started ? "" : started.error().message);
@@ -74,17 +71,9 @@ class StdioTest : public ::testing::Test {
 
   void TearDown() override {
     if (rt_) rt_->stop(Millis{0});
-    rt_.reset();
-    guard_.reset();
-    lender_.join();
   }
 
-  // The lent loop, run like the dispatcher runs its own (core/io_loop.h); unused by
-  // stdio_runtime_test.
-  std::shared_ptr<boost::asio::io_context> loop_ = std::make_shared<boost::asio::io_context>();
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_{
-      loop_->get_executor()};
-  std::thread lender_{[loop = loop_] { run_spinning(*loop, std::chrono::microseconds(50)); }};
+  LentLoop lent_;  // lent in stdio_runtime_shared_loop_test only; outlives rt_
   TempDir dir_;
   FunctionConfig fn_;
   StdioOptions opts_;
@@ -443,9 +432,9 @@ TEST_F(StdioTest, EachCallbackStartsTheNextInvocation) {
   for (const Chain& ch : chains) {
     EXPECT_EQ(ch.ok, kPer);
 #ifdef SLUICE_STDIO_SHARED_LOOP
-    EXPECT_EQ(ch.threads, std::set<std::thread::id>{lender_.get_id()});
+    EXPECT_EQ(ch.threads, std::set<std::thread::id>{lent_.thread.get_id()});
 #else
-    EXPECT_FALSE(ch.threads.count(lender_.get_id()));
+    EXPECT_FALSE(ch.threads.count(lent_.thread.get_id()));
 #endif
   }
 }
@@ -454,7 +443,7 @@ TEST_F(StdioTest, EachCallbackStartsTheNextInvocation) {
 TEST_F(StdioTest, StopOnTheLoopsOwnThreadIsRefused) {
   make();
   std::promise<bool> threw;
-  boost::asio::post(*loop_, [&] {
+  boost::asio::post(*lent_.io, [&] {
     try {
       rt_->stop(Millis{0});
       threw.set_value(false);

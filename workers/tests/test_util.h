@@ -18,10 +18,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "core/io_loop.h"
 #include "tests/support/support.h"
 #include "workers/exec_runtime.h"
 
@@ -44,6 +49,19 @@ struct TempDir {
     std::filesystem::remove_all(path, ec);
   }
   std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+// A loop to lend a runtime (Runtime::share_loop), run by a thread of its own as the
+// dispatcher runs its loop (core/io_loop.h). Destroy it after the runtime stopped.
+struct LentLoop {
+  std::shared_ptr<boost::asio::io_context> io = std::make_shared<boost::asio::io_context>();
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard{
+      io->get_executor()};
+  std::thread thread{[io = io] { run_spinning(*io, std::chrono::microseconds(50)); }};
+  ~LentLoop() {
+    guard.reset();
+    thread.join();
+  }
 };
 
 // Collects invocation results by index, counting calls (exactly-once checks).
