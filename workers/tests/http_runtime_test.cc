@@ -2,7 +2,7 @@
 // success, error, back pressure, timeout, crash, huge output, garbage output,
 // start-up failures, keep-alive, CloudEvents binary mode, isolation, resize.
 // Built twice: as http_runtime_test (the runtime's own io thread) and, with
-// SLUICE_HTTP_SHARED_LOOP, as http_runtime_shared_loop_test (every runtime on a lent
+// SLUICE_SHARED_LOOP, as http_runtime_shared_loop_test (every runtime on a lent
 // loop, as the dispatcher lends its own: share_loop()).
 #include <stdlib.h>
 
@@ -28,7 +28,7 @@ class HttpTest : public ::testing::Test {
   HttpRuntime& make() {
     rt_.reset();
     rt_ = std::make_unique<HttpRuntime>(fn_, dir_.path, opts_);
-#ifdef SLUICE_HTTP_SHARED_LOOP
+#ifdef SLUICE_SHARED_LOOP
     rt_->share_loop(lent_.io);
 #endif
     auto started = rt_->start();
@@ -298,7 +298,7 @@ TEST_F(HttpTest, CallbacksRunOnTheLoopsThread) {
   });
   auto f = where.get_future();
   ASSERT_EQ(f.wait_for(kDeadline), std::future_status::ready);
-#ifdef SLUICE_HTTP_SHARED_LOOP
+#ifdef SLUICE_SHARED_LOOP
   EXPECT_EQ(f.get(), lent_.thread.get_id());
 #else
   EXPECT_NE(f.get(), lent_.thread.get_id());

@@ -2,7 +2,7 @@
 // frame protocol: success, error, timeout, crash, huge output, garbage output, the
 // handshake, SIGKILL with 50 invocations held, logs, fan-out, isolation, resize.
 // Built twice: as stdio_runtime_test (the runtime's own io thread) and, with
-// SLUICE_STDIO_SHARED_LOOP, as stdio_runtime_shared_loop_test, where every runtime
+// SLUICE_SHARED_LOOP, as stdio_runtime_shared_loop_test, where every runtime
 // reads on a loop lent to it as the dispatcher lends its own (share_loop()), run by a
 // thread of the fixture, and every test runs again that way.
 #include <signal.h>
@@ -33,7 +33,7 @@ class StdioTest : public ::testing::Test {
   StdioRuntime& make() {
     rt_.reset();
     rt_ = std::make_unique<StdioRuntime>(fn_, dir_.path, opts_);
-#ifdef SLUICE_STDIO_SHARED_LOOP
+#ifdef SLUICE_SHARED_LOOP
     rt_->share_loop(lent_.io);
 #endif
     auto started = rt_->start();
@@ -431,7 +431,7 @@ TEST_F(StdioTest, EachCallbackStartsTheNextInvocation) {
   ASSERT_EQ(all.get_future().wait_for(kDeadline), std::future_status::ready);
   for (const Chain& ch : chains) {
     EXPECT_EQ(ch.ok, kPer);
-#ifdef SLUICE_STDIO_SHARED_LOOP
+#ifdef SLUICE_SHARED_LOOP
     EXPECT_EQ(ch.threads, std::set<std::thread::id>{lent_.thread.get_id()});
 #else
     EXPECT_FALSE(ch.threads.count(lent_.thread.get_id()));
@@ -439,7 +439,7 @@ TEST_F(StdioTest, EachCallbackStartsTheNextInvocation) {
   }
 }
 
-#ifdef SLUICE_STDIO_SHARED_LOOP
+#ifdef SLUICE_SHARED_LOOP
 TEST_F(StdioTest, StopOnTheLoopsOwnThreadIsRefused) {
   make();
   std::promise<bool> threw;
