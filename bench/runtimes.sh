@@ -9,7 +9,9 @@
 #           StdioRuntime + the SDK no-op example (sdk/<lang>/examples/noop)
 #                                           vs a bare pipe echo loop in the same language
 #                                              (bench/runtimes/pipe_echo.py, pipe_echo.js,
-#                                              pipe_echo/main.go), Invoke-sized frames
+#                                              pipe_echo/main.go), Invoke-sized frames;
+#           one worker process per call in flight, and (with more than one in flight)
+#           again on one process (<row>-1p: the protocol's pipelining)
 #   http-python
 #           HttpRuntime + bench/runtimes/http_upstream.py (python3, stdlib)
 #                                           vs a direct Beast keep-alive POST loop to it
@@ -19,13 +21,13 @@
 # (python3 + sdk/python/.venv or protobuf, node + sdk/node/node_modules, go) is skipped
 # with a "# <row> skipped: ..." line; `sdk/test.sh` installs the SDKs.
 #
-# Environment: COUNT (5000), WARMUP (500), ROUNDS (3), CONCURRENCIES ("1 4"),
+# Environment: COUNT (20000), WARMUP (2000), ROUNDS (3), CONCURRENCIES ("1 4"),
 # ROWS (all: exec,stdio,stdio-python,stdio-node,stdio-go,http,http-python,inproc).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-COUNT=${COUNT:-5000}
-WARMUP=${WARMUP:-500}
+COUNT=${COUNT:-20000}
+WARMUP=${WARMUP:-2000}
 ROUNDS=${ROUNDS:-3}
 CONCURRENCIES=${CONCURRENCIES:-"1 4"}
 ROWS=${ROWS:-all}
@@ -46,7 +48,8 @@ done
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 for c in $CONCURRENCIES; do
-  for rt in exec stdio stdio-python stdio-node stdio-go http http-python inproc; do
+  for rt in exec stdio stdio-python stdio-node stdio-go stdio-python-1p stdio-node-1p stdio-go-1p \
+    http http-python inproc; do
     lines=$(grep " runtimes $rt concurrency=$c " rounds.txt || true)
     [[ -n "$lines" ]] || continue
     med() { echo "$lines" | field "$1" | median; }

@@ -14,7 +14,10 @@
 //                                                  in the same language
 //                                                  (bench/runtimes/pipe_echo.{py,js},
 //                                                  pipe_echo/main.go), fed a frame of
-//                                                  the size of sluice's Invoke frame
+//                                                  the size of sluice's Invoke frame;
+//           one worker process per call in flight, and with more than one in flight
+//           again on one process (stdio-<lang>-1p, the protocol's pipelining, as the
+//           C++ `stdio` row always runs)
 //   http-python
 //           HttpRuntime, bench/runtimes/http_upstream.py (python3, stdlib)
 //                                               vs a direct Beast keep-alive POST loop to
@@ -525,6 +528,9 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
   FunctionConfig fn = function("noop", l.worker, a);
   // As many worker processes as the baseline has echo processes (one per in-flight
   // invocation): a single-threaded Python or Node worker is compared like for like.
+  // With more than one in flight, a second line (<row>-1p) runs them all on ONE
+  // process, as the `stdio` row does and PRODUCT.md section 4 describes ("many
+  // concurrent invocations per process"): the protocol's pipelining.
   fn.workers.min = static_cast<uint32_t>(a.concurrency);
   // The baseline carries a frame of the size of sluice's Invoke (a late id, the
   // longest event id); each of `concurrency` threads has its own child (as `stdio`).
@@ -569,13 +575,19 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
   }
 
   // The no-op example answers success with no output and logs nothing.
-  workers::StdioRuntime rt(fn, cwd(), stdio_options());
-  CallerLoop caller;
-  if (!caller.start(rt)) return;
-  run_runtime(a, rt, caller, warm, "");
-  Stats r = run_runtime(a, rt, caller, evs, "");
-  caller.stop(rt);
-  print(l.row.c_str(), label.c_str(), a, b, r);
+  for (uint32_t processes : {fn.workers.min, 1u}) {
+    FunctionConfig f = fn;
+    f.workers.min = processes;
+    workers::StdioRuntime rt(f, cwd(), stdio_options());
+    CallerLoop caller;
+    if (!caller.start(rt)) return;
+    run_runtime(a, rt, caller, warm, "");
+    Stats r = run_runtime(a, rt, caller, evs, "");
+    caller.stop(rt);
+    const std::string row = processes == fn.workers.min ? l.row : l.row + "-1p";
+    print(row.c_str(), label.c_str(), a, b, r);
+    if (fn.workers.min == 1) break;  // one in flight: the same configuration
+  }
 }
 
 // ---- http: a direct keep-alive POST loop to the same server binary ----
