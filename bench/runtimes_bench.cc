@@ -26,9 +26,11 @@
 // exec and SDK stdio rows (for perf/strace), =direct puts in sluice's place on the SDK
 // rows the SDK's worker driven by bare threads (the most any engine could get out of
 // that SDK, see bench_side()); SLUICE_BENCH_IO_THREADS sets the exec
-// row's io threads; SLUICE_BENCH_STDIO_SPIN_US the SDK stdio rows' StdioOptions::spin;
-// SLUICE_BENCH_CALLER_SPIN_US how long the runtime side's caller polls for a free slot
-// before it sleeps (default 50, as the dispatcher thread: DispatcherOptions::spin).
+// row's io threads; (SLUICE_BENCH_STDIO_SPIN_US, the stdio runtime's own io thread's
+// polling, is gone since session 10: the runtime runs on the caller's loop, which polls);
+// SLUICE_BENCH_CALLER_SPIN_US how long the runtime side's caller loop polls while
+// quick_answers() calls run before it sleeps (default 50, as the dispatcher thread:
+// DispatcherOptions::spin).
 // A language whose toolchain (or SDK install: sdk/test.sh) is missing is skipped with
 // one "# <row> skipped: ..." line. `--only a,b,...` picks rows (default: all);
 // `--repo DIR` is the checkout holding sdk/ and bench/runtimes/ (default: from
@@ -278,12 +280,6 @@ long env_number(const char* name, long fallback) {
   return n;
 }
 
-// SLUICE_BENCH_STDIO_SPIN_US overrides StdioOptions::spin (for experiments).
-workers::StdioOptions stdio_options() {
-  workers::StdioOptions o;
-  o.spin = std::chrono::microseconds(env_number("SLUICE_BENCH_STDIO_SPIN_US", o.spin.count()));
-  return o;
-}
 
 // SLUICE_BENCH_SIDE=sluice|baseline runs one side of the exec and SDK stdio rows only
 // (for perf/strace); unset or empty: both. `direct` (SDK stdio rows only) puts, in
@@ -578,7 +574,7 @@ void bench_stdio_sdk(const Args& a, const SdkRow& l) {
   for (uint32_t processes : {fn.workers.min, 1u}) {
     FunctionConfig f = fn;
     f.workers.min = processes;
-    workers::StdioRuntime rt(f, cwd(), stdio_options());
+    workers::StdioRuntime rt(f, cwd());
     CallerLoop caller;
     if (!caller.start(rt)) return;
     run_runtime(a, rt, caller, warm, "");

@@ -73,8 +73,9 @@ struct StdioOptions {
   size_t max_output_bytes = size_t{16} << 20;  // Result.output larger: `error`
   size_t max_stderr_bytes = size_t{1} << 20;   // stderr logged per worker life
   size_t initial_workers = 0;     // 0: max(workers.min, 1)
-  // How long the io thread keeps polling after the last thing it handled (an answer,
-  // a timer) before it sleeps; 0 = sleep at once. Costs CPU only around activity.
+  // How long the own io thread keeps polling after the last thing it handled (an
+  // answer, a timer) before it sleeps; 0 = sleep at once. Costs CPU only around
+  // activity. Unused on a lent loop (the dispatcher's polls: DispatcherOptions::spin).
   std::chrono::microseconds spin{50};
 };
 
