@@ -3,10 +3,10 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <memory>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <unordered_map>
