@@ -16,7 +16,6 @@ namespace {
 constexpr size_t kMaxBatch = 128;
 constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
 constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge_fetcher()
-constexpr int kSeekWaitMs = 1000;  // nudge_fetcher(): how long the seek may take
 // Only a queue that held this many records during the busy spell can have stalled the
 // fetcher (its thresholds are 16 MB / 1M records, sluice's defaults): a consumer that
 // keeps up with a steady input runs dry between fetch responses all the time, and a
@@ -130,10 +129,12 @@ void KafkaSource::run() {
 // has just run dry after holding at least kNudgeMinQueued records, seeking each
 // active partition to the next offset to hand out wakes the fetcher at once, and
 // fetching restarts exactly there: nothing is lost.
-// The seek waits until the fetcher took it (no record fetched before it is handed
-// out after it, says librdkafka); should it time out and take effect later, the
-// records it fetches again are below next_offset_ and take() skips them, so nothing
-// repeats (a repeat would also run out of order).
+// The seek is asynchronous (timeout 0): the poll thread never waits for the broker
+// thread to take it (a synchronous seek timed out now and then during a start-up
+// with a backlog, holding the poll thread for its whole timeout). A record fetched
+// before the seek may still come out after it: it is handed out as usual, and the
+// copies the seek fetches again are below next_offset_ then, so take() skips them:
+// nothing is lost or repeated (a repeat would also run out of order).
 void KafkaSource::nudge_fetcher() {
   std::vector<int32_t> active;
   {
@@ -144,7 +145,7 @@ void KafkaSource::nudge_fetcher() {
   if (active.empty()) return;
   PartList l = make_list(topic_, active);
   for (int i = 0; i < l->cnt; ++i) l->elems[i].offset = next_offset_[l->elems[i].partition];
-  ErrorPtr e{rd_kafka_seek_partitions(rk_.get(), l.get(), kSeekWaitMs)};
+  ErrorPtr e{rd_kafka_seek_partitions(rk_.get(), l.get(), 0)};
   for (int i = 0; i < l->cnt; ++i)
     if (e || l->elems[i].err)
       spdlog::debug("kafka broker {}: seek of {}/{} to wake the fetcher: {}", broker_, topic_,
@@ -166,8 +167,8 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
   } else {
     // Within one assignment a partition's records are handed out in increasing
     // offsets only: a record below next_offset_ was handed out already (fetched
-    // before a nudge_fetcher() seek, or by a seek that timed out and took effect
-    // later). A real step back of the position (auto.offset.reset after an
+    // before a nudge_fetcher() seek, which is asynchronous, and fetched again by
+    // it). A real step back of the position (auto.offset.reset after an
     // out-of-range offset) is announced by an error event first, which clears
     // next_offset_ below.
     auto next = next_offset_.find(m->partition);
