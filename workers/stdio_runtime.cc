@@ -716,7 +716,7 @@ void StdioRuntime::shutdown_workers() {
 }
 
 void StdioRuntime::stop(std::chrono::milliseconds grace) {
-  if (io().get_executor().running_in_this_thread())
+  if (on_io_thread())
     throw std::logic_error("StdioRuntime::stop() called on its loop's thread");
   {
     std::unique_lock lk(mu_);
