@@ -48,11 +48,9 @@ void KafkaSink::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaq
     spdlog::error("kafka broker {}: producer fatal error: {}", self->name_, buf);
     return;
   }
-  const int64_t now = now_unix_ms();
-  int64_t last = self->last_log_ms_.load();
-  if (now - last >= 5000 && self->last_log_ms_.compare_exchange_strong(last, now))
-    spdlog::warn("kafka broker {}: producer: {} ({})", self->name_, reason,
-                 rd_kafka_err2name(e));
+  if (auto quiet = self->log_limit_.allow())
+    spdlog::warn("kafka broker {}: producer: {} ({}){}", self->name_, reason,
+                 rd_kafka_err2name(e), suppressed_note(*quiet));
 }
 
 void KafkaSink::publish(std::string_view topic, Event ev, PublishCallback done) {

@@ -21,6 +21,7 @@
 #include "broker-adapters/kafka/kafka_client.h"
 #include "config/config.h"
 #include "core/broker.h"
+#include "core/log_limit.h"
 
 namespace sluice::kafka {
 
@@ -53,7 +54,7 @@ class KafkaSink final : public Sink {
   std::shared_mutex mu_;  // guards rk_ against destruction while publishing
   bool stopped_ = false;  // under mu_
   std::atomic<uint64_t> client_errors_{0};
-  std::atomic<int64_t> last_log_ms_{0};
+  LogLimit log_limit_;
 };
 
 }  // namespace sluice::kafka

@@ -190,10 +190,9 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
 
 void KafkaSource::report(const Error& e) {
   consume_errors_.fetch_add(1);
-  const int64_t now = now_unix_ms();
-  int64_t last = last_log_ms_.load();
-  if (now - last >= 5000 && last_log_ms_.compare_exchange_strong(last, now))
-    spdlog::warn("{} (source {}/{}; will retry)", e.message, topic_, group_);
+  if (auto quiet = log_limit_.allow())
+    spdlog::warn("{} (source {}/{}; will retry){}", e.message, topic_, group_,
+                 suppressed_note(*quiet));
   if (listener_ && !closing_) listener_->on_source_error(*this, e);
 }
 

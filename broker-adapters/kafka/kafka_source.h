@@ -39,6 +39,7 @@
 #include "broker-adapters/kafka/kafka_lag.h"
 #include "config/config.h"
 #include "core/broker.h"
+#include "core/log_limit.h"
 
 namespace sluice::kafka {
 
@@ -108,7 +109,7 @@ class KafkaSource final : public Source {
   std::map<int32_t, int64_t> next_offset_;
 
   std::atomic<uint64_t> decode_errors_{0}, consume_errors_{0};
-  std::atomic<int64_t> last_log_ms_{0};
+  LogLimit log_limit_;
 };
 
 }  // namespace sluice::kafka

@@ -139,10 +139,9 @@ bool LocalSource::wait(std::chrono::milliseconds d, bool& woken) {
 
 void LocalSource::report(const Error& e) {
   read_errors_.fetch_add(1);
-  const int64_t now = now_unix_ms();
-  int64_t last = last_log_ms_.load();
-  if (now - last >= 5000 && last_log_ms_.compare_exchange_strong(last, now))
-    spdlog::warn("{} (source {}/{}: reading; will retry)", e.message, topic_, group_);
+  if (auto quiet = log_limit_.allow())
+    spdlog::warn("{} (source {}/{}: reading; will retry){}", e.message, topic_, group_,
+                 suppressed_note(*quiet));
   listener_->on_source_error(*this, e);
 }
 

@@ -28,6 +28,7 @@
 #include "broker-adapters/local/local_queue.h"
 #include "broker-adapters/local/log_reader.h"
 #include "core/broker.h"
+#include "core/log_limit.h"
 
 namespace sluice::local {
 
@@ -90,7 +91,7 @@ class LocalSource final : public Source, private AppendWatcher {
   bool commits_after_stop_ = false;
 
   std::atomic<uint64_t> decode_errors_{0}, read_errors_{0};
-  std::atomic<int64_t> last_log_ms_{0};
+  LogLimit log_limit_;
 };
 
 }  // namespace sluice::local

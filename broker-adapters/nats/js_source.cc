@@ -315,14 +315,13 @@ int64_t JetStreamSource::pulled() const {
 }
 
 void JetStreamSource::report(const Error& e) {
-  const int64_t now = now_unix_ms();
   {
     std::lock_guard lk(mu_);
     ++fetch_errors_;
-    if (now - last_log_ms_ < 5000) return;
-    last_log_ms_ = now;
   }
-  spdlog::warn("{} (will retry)", e.message);
+  auto quiet = log_limit_.allow();
+  if (!quiet) return;
+  spdlog::warn("{} (will retry){}", e.message, suppressed_note(*quiet));
   if (listener_) listener_->on_source_error(*this, e);
 }
 

@@ -64,6 +64,7 @@
 #include "broker-adapters/nats/nats_conn.h"
 #include "broker-adapters/nats/pull_ledger.h"
 #include "core/broker.h"
+#include "core/log_limit.h"
 
 namespace sluice::nats {
 
@@ -160,7 +161,7 @@ class JetStreamSource final : public Source {
   bool waiting_for_budget_ = false;  // the thread sleeps until a settle frees budget
   PullLedger ledger_;  // the pull requests outstanding
   uint64_t keep_alives_ = 0, fetch_errors_ = 0;
-  int64_t last_log_ms_ = 0;
+  LogLimit log_limit_;
 };
 
 }  // namespace sluice::nats

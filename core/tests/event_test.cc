@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/event.h"
+#include "core/log_limit.h"
 #include "core/runtime.h"
 
 namespace sluice {
@@ -108,3 +109,17 @@ TEST(EventId, IsUniqueUuid) {
 
 }  // namespace
 }  // namespace sluice
+
+// LogLimit: one line per interval, and the line says how many were kept quiet.
+
+TEST(LogLimit, OneLinePerIntervalCountingTheQuietOnes) {
+  sluice::LogLimit limit(std::chrono::milliseconds(1000));
+  ASSERT_EQ(limit.allow(10'000), std::optional<uint64_t>(0));
+  EXPECT_FALSE(limit.allow(10'001));
+  EXPECT_FALSE(limit.allow(10'999));
+  EXPECT_EQ(limit.allow(11'000), std::optional<uint64_t>(2));
+  EXPECT_FALSE(limit.allow(11'500));
+  EXPECT_EQ(limit.allow(20'000), std::optional<uint64_t>(1));
+  EXPECT_EQ(sluice::suppressed_note(0), "");
+  EXPECT_EQ(sluice::suppressed_note(3), " (3 more since the last report)");
+}
