@@ -106,15 +106,17 @@ CmdResult run_cli(const std::vector<std::string>& args_in, const std::string& in
   return r;
 }
 
-Engine::Engine(const std::string& config, const std::string& log_file) {
-  std::vector<std::string> args{binary(), "run", "-c", config};
+Engine::Engine(const std::string& config, const std::string& log_file,
+               const std::vector<std::string>& wrapper) {
+  std::vector<std::string> args = wrapper;
+  for (const auto& a : {binary(), std::string("run"), std::string("-c"), config}) args.push_back(a);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   auto argv = argv_of(args);
-  int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error("cannot spawn sluice");
 }

@@ -47,7 +47,10 @@ CmdResult run_cli(const std::vector<std::string>& args, const std::string& input
 // `sluice run -c CONFIG` in the background.
 class Engine {
  public:
-  Engine(const std::string& config, const std::string& log_file);
+  // `wrapper`: a command line that runs sluice's own, e.g. {"sh", "-c", "ulimit -n 256 &&
+  // exec \"$0\" \"$@\""} (it must exec, so that pid() stays sluice's).
+  Engine(const std::string& config, const std::string& log_file,
+         const std::vector<std::string>& wrapper = {});
   ~Engine();  // SIGKILL if still running
   bool wait_ready(uint16_t http_port, std::chrono::milliseconds limit = 30s);
   void signal(int sig);
