@@ -3,7 +3,9 @@
 # sluice's integration tests. Needs only java (17+), mvn and kcat.
 #
 #   kafka.sh fetch             # download the broker's jars once (Maven Central, cached)
-#   kafka.sh start DIR PORT    # format DIR, start on 127.0.0.1:PORT, wait until it answers
+#   kafka.sh start DIR PORT    # format DIR, start on 127.0.0.1:PORT, wait until it answers;
+#                              # after a stop, the same DIR starts the same broker again
+#                              # (its cluster id, controller port and data are kept)
 #   kafka.sh stop DIR          # stop the broker started in DIR (idempotent)
 #
 # The jars go to $SLUICE_KAFKA_LIBS (default: <repo>/.cache/kafka-libs); Maven's own
@@ -94,12 +96,24 @@ start() {
   if [[ -f "$dir/kafka.pid" ]] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
     die "a broker already runs from $dir (pid $(cat "$dir/kafka.pid"))"
   fi
-  local ctrl; ctrl="$(free_port)"
-  while [[ "$ctrl" == "$port" ]]; do ctrl="$(free_port)"; done
+  local ctrl
+  if [[ -f "$dir/controller.port" ]]; then
+    ctrl="$(cat "$dir/controller.port")"
+  else
+    ctrl="$(free_port)"
+    while [[ "$ctrl" == "$port" ]]; do ctrl="$(free_port)"; done
+    echo "$ctrl" >"$dir/controller.port"
+  fi
   write_config "$dir" "$port" "$ctrl"
   local opts; opts="$(java_opts "$dir" | tr '\n' ' ')"
   # A cluster id is 16 random bytes, url-safe base64 without padding.
-  local id; id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  local id
+  if [[ -f "$dir/cluster.id" ]]; then
+    id="$(cat "$dir/cluster.id")"
+  else
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    echo "$id" >"$dir/cluster.id"
+  fi
   # shellcheck disable=SC2086
   java $opts -cp "$libs/*" kafka.tools.StorageTool format -t "$id" \
     -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1 ||
