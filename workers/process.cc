@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -144,6 +145,7 @@ struct ChildPlan {
   int in, out, err;
   ProcessLimits lim;
   const sigset_t* reset;
+  pid_t parent;  // sluice's pid: the child's parent until sluice dies
   int step = 0;  // set when the child could not exec: 1 setrlimit, 2 chdir, 3 execve, 4 setup
   int err_no = 0;
 };
@@ -171,6 +173,15 @@ SLUICE_CHILD_CODE void child_limit(ChildPlan* c, int resource, uint64_t soft, ui
 
 SLUICE_CHILD_CODE int child_main(void* arg) {
   ChildPlan* c = static_cast<ChildPlan*>(arg);
+  // SIGKILL when sluice dies, even by kill -9: no worker outlives the engine. The
+  // kernel sends it when the *thread* that cloned this child exits, so every spawn
+  // runs on a thread that lives as long as its runtime (see spawn_process()). If
+  // sluice died before this call, the child was already reparented: getppid() tells.
+  if (child_call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(c, 4);
+  if (child_call(SYS_getppid) != c->parent) {
+    errno = ESRCH;
+    child_fail(c, 4);
+  }
   if (child_call(SYS_setpgid, 0, 0) != 0) child_fail(c, 4);
   struct {  // the kernel's struct sigaction (x86_64, arm64): handler, flags, restorer, mask
     void* handler = nullptr;  // SIG_DFL
@@ -238,7 +249,7 @@ Result<pid_t> clone_exec(const SpawnOptions& opts, int in_r, int out_w, int err_
   envp.push_back(nullptr);
   ChildPlan plan{exe.c_str(), argv.data(), envp.data(),
                  opts.cwd.empty() ? nullptr : opts.cwd.c_str(),
-                 in_r, out_w, err_w, opts.limits, &signals_to_reset()};
+                 in_r, out_w, err_w, opts.limits, &signals_to_reset(), ::getpid()};
 
   constexpr size_t kStack = 64 * 1024;
   thread_local std::unique_ptr<char[]> stack;  // this thread's children run on it, one at a time
