@@ -7,9 +7,12 @@
 //     once, or of argv[0] looked up in sluice's PATH at spawn time); no shell, no
 //     word splitting. The child is started with clone(CLONE_VM | CLONE_VFORK), as
 //     posix_spawn does, on a stack reused per thread, and between clone and execve
-//     makes raw system calls only: setpgid, signal dispositions, dup3, chdir,
-//     prlimit, close_range, sigprocmask. The parent waits until the child has
-//     exec'd; a failure comes back with its errno.
+//     makes raw system calls only: prctl, getppid, setpgid, signal dispositions,
+//     dup3, chdir, prlimit, close_range, sigprocmask. The parent waits until the
+//     child has exec'd; a failure comes back with its errno.
+//   - The child gets SIGKILL when the calling *thread* exits (PR_SET_PDEATHSIG), so
+//     sluice dying by kill -9 takes its function processes along: call this only on
+//     a thread that outlives the process it starts (a runtime's io thread or loop).
 //   - stdin, stdout and stderr are pipes (stdin is /dev/null when stdin_data is
 //     given and empty). Every pipe end is created O_CLOEXEC
 //     (pipe2), and the child additionally closes every fd >= 3 before exec, so
