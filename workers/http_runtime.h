@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log_limit.h"
 #include "core/runtime.h"
 #include "workers/environment.h"
 #include "workers/pool_util.h"
@@ -54,7 +55,9 @@ struct HttpOptions {
   Millis restart_max{10000};
   Millis ready_poll{50};
   size_t max_output_bytes = size_t{16} << 20;
-  size_t max_log_bytes = size_t{1} << 20;  // stdout + stderr logged per worker life
+  // stdout and stderr logged per worker, each: 1 MiB a minute, the rest dropped
+  // and reported (pool_util.h).
+  LogBudgetOptions output_budget{size_t{1} << 20, Millis{60000}};
   size_t initial_workers = 0;              // 0: max(workers.min, 1)
   std::string path = "/";                  // where events are POSTed
 };
@@ -133,9 +136,11 @@ class HttpRuntime final : public Runtime {
   std::optional<boost::asio::steady_timer> restart_timer_;  // made on the loop in start()
   bool restart_pending_ = false;
   std::string last_start_error_;
+  LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
 
   std::atomic<size_t> alive_{0};
   std::atomic<size_t> inflight_{0};
+  std::atomic<uint64_t> output_dropped_{0};  // bytes, for stats()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

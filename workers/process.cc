@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -66,8 +67,11 @@ std::string errno_text(int err) {
   return text ? text : "error " + std::to_string(err);
 }
 
+std::atomic<uint64_t> g_emfile{0}, g_enfile{0}, g_eagain{0}, g_enomem{0};
+
 Error sys_error(const char* what, int err) {
-  bool retry = err == EAGAIN || err == EMFILE || err == ENFILE || err == ENOMEM;
+  const bool retry = resource_exhausted(err);
+  if (retry) count_exhaustion(err);
   return Error{Errc::io, std::string(what) + ": " + errno_text(err), retry};
 }
 
@@ -391,6 +395,20 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
       return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
   }
   return p;
+}
+
+bool resource_exhausted(int err) noexcept {
+  return err == EAGAIN || err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
+void count_exhaustion(int err) noexcept {
+  auto& c = err == EMFILE ? g_emfile : err == ENFILE ? g_enfile : err == EAGAIN ? g_eagain : g_enomem;
+  c.fetch_add(1, std::memory_order_relaxed);
+}
+
+ExhaustionCounts exhaustion_counts() noexcept {
+  return {g_emfile.load(std::memory_order_relaxed), g_enfile.load(std::memory_order_relaxed),
+          g_eagain.load(std::memory_order_relaxed), g_enomem.load(std::memory_order_relaxed)};
 }
 
 void signal_group(pid_t pgid, int sig) noexcept {

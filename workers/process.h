@@ -129,6 +129,18 @@ struct SpawnedProcess {
 // "cannot start 'convert': No such file or directory (not found in PATH)".
 Result<SpawnedProcess> spawn_process(const SpawnOptions& opts);
 
+// Starting a process can fail for want of resources: EMFILE, ENFILE (file
+// descriptors), EAGAIN (processes, RLIMIT_NPROC), ENOMEM. Such a spawn error, and
+// only such a one, has Error::retriable set: the runtimes delay the start and try
+// again instead of failing the invocation (workers/README.md). Every one is counted
+// here, process-wide, by its errno name (for sluice_errors_total{component="spawn"}).
+bool resource_exhausted(int err) noexcept;
+void count_exhaustion(int err) noexcept;  // err must be resource_exhausted()
+struct ExhaustionCounts {
+  uint64_t emfile = 0, enfile = 0, eagain = 0, enomem = 0;
+};
+ExhaustionCounts exhaustion_counts() noexcept;
+
 // Sends `sig` to the process group `pgid`; ESRCH (group gone) is not an error.
 void signal_group(pid_t pgid, int sig) noexcept;
 
