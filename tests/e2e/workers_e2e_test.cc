@@ -101,5 +101,38 @@ TEST(WorkersE2E, HttpWorkerDiesWithKilledEngine) {
   expect_no_survivor("http", "    start_timeout: 120s\n", false);
 }
 
+// A function flooding stderr: what is over its budget is dropped, and the metric
+// says how much.
+TEST(WorkersE2E, StderrDroppedOverTheBudgetShowsInTheMetrics) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml",
+            "brokers:\n"
+            "  local: { kind: local, path: ./data/q.db, partitions: 1 }\n"
+            "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n"
+            "functions:\n"
+            "  - name: chatty\n"
+            "    runtime: exec\n"
+            "    command: [sh, -c, 'head -c 200000 /dev/zero | tr \"\\0\" x | fold -w 99 >&2']\n"
+            "    subscribe: [{ broker: local, topic: in }]\n");
+  Engine engine(dir.file("sluice.yaml"), dir.file("sluice.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << read_all(dir.file("sluice.log"));
+  HttpClient c(port);
+  ASSERT_EQ(c.post("/topics/in", "x").status, 202);
+  const std::string series =
+      "sluice_worker_output_dropped_bytes_total{function=\"chatty\",stream=\"stderr\"} ";
+  std::string value;
+  ASSERT_TRUE(eventually([&] {
+    const std::string text = c.get("/metrics").body;
+    size_t at = text.find(series);
+    if (at == std::string::npos) return false;
+    value = text.substr(at + series.size(), text.find('\n', at) - at - series.size());
+    return value != "0";
+  }, 30s)) << value;
+  EXPECT_GT(std::stod(value), 100000.0);  // 200000 bytes written, 64 KiB logged
+  const std::string log = read_all(dir.file("sluice.log"));
+  EXPECT_NE(log.find("bytes of stderr (more than 65536 bytes in 60000 ms)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sluice::e2e
