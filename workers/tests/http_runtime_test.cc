@@ -230,6 +230,26 @@ INSTANTIATE_TEST_SUITE_P(
                       StartCase{"exit-at-start", "exit status 9"}),
     case_name);
 
+// A worker start that fails for want of file descriptors does not fail the waiting
+// invocation: it waits, and the start is tried again until fds are free.
+TEST_F(HttpTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
+  auto& rt = make();
+  rt.resize(0);
+  ASSERT_TRUE(eventually([&] { return rt.stats().workers == 0; }));
+  Collector c;
+  const uint64_t before = exhaustion_counts().emfile;
+  {
+    FdHoard hoard;
+    rt.invoke(event("echo:patient"), c.callback(0));
+    ASSERT_TRUE(eventually(
+        [&] { return exhaustion_counts().emfile >= before + 2 || c.total() > 0; }));
+    EXPECT_EQ(c.total(), 0u) << c.result(0).message;
+  }
+  ASSERT_TRUE(c.wait_for(1));
+  EXPECT_EQ(c.result(0).outcome, Outcome::success) << c.result(0).message;
+  EXPECT_EQ(c.result(0).output, "patient");
+}
+
 TEST_F(HttpTest, ReadyPathIsConfigurable) {
   fn_.ready_path = "/nothing-here";
   fn_.start_timeout = Millis{300};
