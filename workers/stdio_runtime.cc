@@ -501,7 +501,8 @@ void StdioRuntime::on_log(const WorkerPtr& w, const v1::Log& l) {
                                              : spdlog::level::info;
   std::string_view msg = l.message();
   auto it = l.id() != 0 ? calls_.find(l.id()) : calls_.end();
-  if (it == calls_.end()) {
+  // A call already reported (timed out) is no longer one: its event may be gone.
+  if (it == calls_.end() || !it->second->done) {
     if (w->logs.take(msg.size() + 1, w->prefix, "Log frames"))
       log().log(level, "{} {}", w->prefix, msg);
     return;
