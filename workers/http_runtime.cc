@@ -202,6 +202,7 @@ Result<void> HttpRuntime::start() {
   }
   ::signal(SIGPIPE, SIG_IGN);
   restart_timer_.emplace(io());
+  redispatch_timer_.emplace(io());
   loop_.start([this] { io().run(); });
   state_ = State::running;
   asio::post(io(), [this, h = hold()] { maintain(); });
@@ -472,12 +473,35 @@ void HttpRuntime::send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Con
   };
   if (!fresh) return write();
   tcp::endpoint ep(asio::ip::address_v4::loopback(), w->port);
-  conn->socket.async_connect(ep, [c, conn, write, broken](error_code ec) {
+  conn->socket.async_connect(ep, [this, w, c, conn, write, broken, h = hold()](error_code ec) {
     if (!c->done) return conn->close();
+    if (ec && ec.category() == boost::system::system_category() &&
+        resource_exhausted(ec.value()))
+      return requeue_exhausted(w, c, ec);  // no socket for it: not the worker's fault
     if (ec) return broken("connecting: " + ec.message(), false);
     error_code ignored;
     conn->socket.set_option(tcp::no_delay(true), ignored);
     write();
+  });
+}
+
+// A connection that could not be opened for want of fds (or ports, or memory): the
+// worker is fine. The call goes back to the front of the queue and is dispatched
+// again a moment later; its timeout runs meanwhile.
+void HttpRuntime::requeue_exhausted(const WorkerPtr& w, const CallPtr& c, error_code ec) {
+  w->calls.erase(c->id);
+  c->conn.reset();
+  waiting_.push_front(c);
+  count_exhaustion(ec.value());
+  if (auto quiet = exhausted_log_.allow())
+    log().warn("[fn {}] cannot open a connection to worker {}: {}; the invocation waits{}",
+               name_, w->child->pid(), ec.message(), suppressed_note(*quiet));
+  if (redispatch_pending_) return;
+  redispatch_pending_ = true;
+  redispatch_timer_->expires_after(Millis{50});
+  redispatch_timer_->async_wait([this, h = hold()](error_code ec) {
+    redispatch_pending_ = false;
+    if (!ec) dispatch();
   });
 }
 
@@ -659,6 +683,7 @@ void HttpRuntime::resize(size_t workers) {
 
 void HttpRuntime::shutdown_workers() {
   restart_timer_->cancel();
+  redispatch_timer_->cancel();
   fail_waiting(Outcome::crash, "stopped");
   for (const WorkerPtr& w : std::vector<WorkerPtr>(workers_)) {
     auto held = std::move(w->calls);

@@ -16,7 +16,9 @@
 //   - connection refused / reset / not HTTP: `crash`; the process is killed (its
 //     whole group) and restarted with backoff; every invocation it held gets `crash`.
 //     (A reused keep-alive connection that fails before any response byte is retried
-//     once on a fresh connection: the server may have closed it while idle.)
+//     once on a fresh connection: the server may have closed it while idle. A new
+//     connection that cannot be opened for want of fds, ports or memory is not the
+//     server's fault: the invocation goes back to the queue for 50 ms.)
 //   - timeout: the connection is closed and the invocation gets `timeout`.
 //   - stdout and stderr of the process are logged line by line (capped).
 //
@@ -107,6 +109,7 @@ class HttpRuntime final : public Runtime {
   void on_read_error(const WorkerPtr& w, const CallPtr& c, const std::shared_ptr<Conn>& conn,
                      boost::system::error_code ec, bool nothing_read, const Broken& broken);
   void on_call_timeout(const CallPtr& c);
+  void requeue_exhausted(const WorkerPtr& w, const CallPtr& c, boost::system::error_code ec);
   void complete(const CallPtr& c, InvocationResult&& r);
   void fail_worker(const WorkerPtr& w, const std::string& why);
   void on_worker_exit(const WorkerPtr& w);
@@ -135,6 +138,8 @@ class HttpRuntime final : public Runtime {
   RestartBackoff backoff_;
   std::optional<boost::asio::steady_timer> restart_timer_;  // made on the loop in start()
   bool restart_pending_ = false;
+  std::optional<boost::asio::steady_timer> redispatch_timer_;  // after requeue_exhausted()
+  bool redispatch_pending_ = false;
   std::string last_start_error_;
   LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
 

@@ -250,6 +250,28 @@ TEST_F(HttpTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
   EXPECT_EQ(c.result(0).output, "patient");
 }
 
+// A new connection to a healthy worker that cannot be opened for want of fds is not
+// the worker's fault: the call waits and goes out again (here on the connection the
+// other call gives back); no crash, no restart.
+TEST_F(HttpTest, ConnectionHittingEmfileWaitsInsteadOfCrashing) {
+  make();
+  ASSERT_EQ(run("echo:warm").outcome, Outcome::success);  // leaves one idle connection
+  const pid_t pid = rt_->worker_pids().at(0);
+  const uint64_t before = exhaustion_counts().emfile;
+  Collector c;
+  {
+    FdHoard hoard;
+    rt_->invoke(event("echo:a"), c.callback(0));  // takes the idle connection
+    rt_->invoke(event("echo:b"), c.callback(1));  // needs a new one: EMFILE
+    ASSERT_TRUE(c.wait_for(2));
+    EXPECT_GT(exhaustion_counts().emfile, before);
+  }
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(c.result(i).outcome, Outcome::success) << c.result(i).message;
+  EXPECT_EQ(c.result(1).output, "b");
+  EXPECT_EQ(rt_->worker_pids(), std::vector<pid_t>{pid});
+}
+
 TEST_F(HttpTest, ReadyPathIsConfigurable) {
   fn_.ready_path = "/nothing-here";
   fn_.start_timeout = Millis{300};
