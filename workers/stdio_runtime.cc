@@ -86,6 +86,10 @@ InvocationResult failure(Outcome o, std::string message) {
   return r;
 }
 
+// A string a worker sent that sluice logs once (its sdk name, a Goodbye reason): cut
+// at 256 bytes, so that a frame of megabytes does not become a log line of megabytes.
+std::string_view clipped(std::string_view s) { return s.substr(0, 256); }
+
 }  // namespace
 
 StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, StdioOptions opts)
@@ -404,7 +408,8 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
     const v1::Hello& h = f.hello();
     if (h.protocol_version() != kProtocolVersion) {
       std::string why = "worker speaks protocol version " +
-                        std::to_string(h.protocol_version()) + " (" + h.sdk() +
+                        std::to_string(h.protocol_version()) + " (" +
+                        std::string(clipped(h.sdk())) +
                         "); sluice speaks version " + std::to_string(kProtocolVersion);
       v1::Frame bye;
       bye.mutable_goodbye()->set_reason(why);
@@ -421,7 +426,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
     w->timer.cancel();
     last_start_error_.clear();
     log().info("[fn {}] [worker {}] ready ({}, max_inflight {})", name_, pid,
-               h.sdk().empty() ? "unknown sdk" : h.sdk(), h.max_inflight());
+               h.sdk().empty() ? "unknown sdk" : clipped(h.sdk()), h.max_inflight());
     v1::Frame ack;
     ack.mutable_hello_ack()->set_protocol_version(kProtocolVersion);
     ack.mutable_hello_ack()->set_function(name_);
@@ -482,7 +487,8 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
       return;
     }
     case K::kGoodbye:
-      log().info("[fn {}] [worker {}] says goodbye: {}", name_, pid, f.goodbye().reason());
+      log().info("[fn {}] [worker {}] says goodbye: {}", name_, pid,
+                 clipped(f.goodbye().reason()));
       if (w->st == Worker::St::ready) w->st = Worker::St::retiring;  // it will exit
       return;
     case K::kHello: fail_worker(w, "protocol error: a second Hello frame"); return;
