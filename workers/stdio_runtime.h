@@ -16,7 +16,9 @@
 //     worker is restarted with backoff (doubling from `restart_initial` to
 //     `restart_max`, reset by the next answered invocation).
 //   - Log frames go to sluice's log as "[fn <name>] [event <id>] <message>"; stderr
-//     lines as "[fn <name>] [worker <pid>] <line>" (capped, see StdioOptions).
+//     lines as "[fn <name>] [worker <pid>] <line>" (both capped, see StdioOptions).
+//   - A start failing for want of fds, processes or memory is retried with the
+//     restart backoff; the waiting invocations keep waiting (their timeouts run).
 //
 // Lifecycle: construct -> start() -> invoke()* / resize()* -> stop(grace) -> destroy.
 // Threads: one loop reads every worker's stdout/stderr, owns the timers and runs
