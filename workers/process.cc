@@ -402,7 +402,10 @@ bool resource_exhausted(int err) noexcept {
 }
 
 void count_exhaustion(int err) noexcept {
-  auto& c = err == EMFILE ? g_emfile : err == ENFILE ? g_enfile : err == EAGAIN ? g_eagain : g_enomem;
+  auto& c = err == EMFILE   ? g_emfile
+            : err == ENFILE ? g_enfile
+            : err == EAGAIN ? g_eagain
+                            : g_enomem;
   c.fetch_add(1, std::memory_order_relaxed);
 }
 

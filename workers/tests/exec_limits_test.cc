@@ -335,7 +335,8 @@ TEST_F(ExecLimitsTest, StderrOverTheBudgetIsDroppedCountedAndReported) {
   size_t logged = 0, reports = 0;
   for (const auto& l : sink->last_formatted()) {
     logged += l.find(std::string(99, '0')) != std::string::npos;
-    reports += l.find("[fn thumbnail] [event ev-0] dropped 1000 bytes of stderr") != std::string::npos;
+    reports +=
+        l.find("[fn thumbnail] [event ev-0] dropped 1000 bytes of stderr") != std::string::npos;
   }
   EXPECT_EQ(logged, 10u);
   EXPECT_EQ(reports, 1u);
