@@ -11,6 +11,7 @@
 #include "broker-adapters/registry.h"
 #include "core/clock.h"
 #include "dispatcher/retry_topic.h"
+#include "workers/process.h"
 #include "workers/registry.h"
 
 namespace sluice {
@@ -220,9 +221,34 @@ void Engine::lag_loop() {
       if (st->reconnects > seen) counter.Increment(static_cast<double>(st->reconnects - seen));
       seen = st->reconnects;
     }
+    sync_worker_counters();
     lk.lock();
     lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
   }
+}
+
+// The function processes' counters (workers/) into the metrics: bytes of output
+// dropped over their caps, per function, and starts delayed for want of resources.
+void Engine::sync_worker_counters() {
+  auto add = [](prometheus::Counter& c, uint64_t now, uint64_t& seen) {
+    if (now > seen) c.Increment(static_cast<double>(now - seen));
+    seen = now;
+  };
+  for (auto& [name, rt] : runtimes_) {
+    const PoolStats st = rt->stats();
+    PoolStats& seen = worker_output_seen_[name];
+    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "stderr"}}),
+        st.stderr_dropped_bytes, seen.stderr_dropped_bytes);
+    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "log"}}),
+        st.log_dropped_bytes, seen.log_dropped_bytes);
+  }
+  const workers::ExhaustionCounts ex = workers::exhaustion_counts();
+  const std::array<std::pair<const char*, uint64_t>, 4> kinds{
+      {{"emfile", ex.emfile}, {"enfile", ex.enfile}, {"eagain", ex.eagain}, {"enomem", ex.enomem}}};
+  for (size_t i = 0; i < kinds.size(); ++i)
+    if (kinds[i].second > exhaustion_seen_[i])
+      add(metrics_.errors.Add({{"component", "spawn"}, {"kind", kinds[i].first}}),
+          kinds[i].second, exhaustion_seen_[i]);
 }
 
 void Engine::scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& lags,

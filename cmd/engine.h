@@ -7,6 +7,7 @@
 // sources' lag every few seconds into the lag gauges.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -68,6 +69,10 @@ class Engine {
   std::vector<std::unique_ptr<Source>> sources_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::map<std::string, uint64_t> reconnects_seen_;  // lag thread only
+  // Function process counters already added to the metrics (lag thread only).
+  std::map<std::string, PoolStats> worker_output_seen_;
+  std::array<uint64_t, 4> exhaustion_seen_{};  // emfile, enfile, eagain, enomem
+  void sync_worker_counters();
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;

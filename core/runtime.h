@@ -58,6 +58,11 @@ using InvokeCallback = std::function<void(InvocationResult&&)>;
 struct PoolStats {
   size_t workers = 0;   // processes / slots alive now
   size_t inflight = 0;  // invocations running now
+  // Totals since start(), for metrics: bytes a function wrote to stderr (or an http
+  // server's stdout) and in stdio Log frames that were over their caps and not
+  // logged.
+  uint64_t stderr_dropped_bytes = 0;
+  uint64_t log_dropped_bytes = 0;
 };
 
 class Runtime {

@@ -73,6 +73,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                             .Name("sluice_broker_reconnects_total")
                             .Help("Connections to the broker re-established after a loss")
                             .Register(*r)),
+      worker_output_dropped(BuildCounter()
+                                .Name("sluice_worker_output_dropped_bytes_total")
+                                .Help("Bytes of a function's stderr (stream=stderr) or stdio "
+                                      "Log frames (stream=log) over their caps, not logged")
+                                .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

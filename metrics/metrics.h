@@ -50,6 +50,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& errors;           // {component,kind}: degraded modes
   prometheus::Family<prometheus::Gauge>& broker_connected;   // {broker}: 1 connected, 0 not
   prometheus::Family<prometheus::Counter>& broker_reconnects;  // {broker}
+  // Bytes a function process wrote (stderr, an http server's stdout; stdio Log
+  // frames) over its caps, not logged: {function,stream="stderr"|"log"}.
+  prometheus::Family<prometheus::Counter>& worker_output_dropped;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);

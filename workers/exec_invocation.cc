@@ -4,6 +4,7 @@
 
 #include <boost/asio/write.hpp>
 
+#include "core/log_limit.h"
 #include "workers/logger.h"
 
 namespace sluice::workers {
@@ -15,8 +16,10 @@ namespace {
 
 constexpr size_t kStdoutChunk = 64 * 1024;  // one pipe buffer
 constexpr size_t kTailBytes = 1024;         // stderr kept for the error message
-constexpr size_t kMaxLogLine = 4096;        // longer stderr lines are logged in pieces
 constexpr int kRejectedExit = 65;           // EX_DATAERR, sysexits.h
+// How long a spawn failing for want of resources is retried when the function has
+// no timeout.
+constexpr Millis kMaxSpawnWait{60000};
 
 // The last kTailBytes of stderr as one printable line: lines joined by " | ".
 std::string tail_line(std::string_view t) {
@@ -68,6 +71,10 @@ ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& e
       drain_(ex_) {}
 
 void ExecRuntime::Invocation::start() {
+  if (kill_ == Kill::stopped) {  // stop() came before the spawn
+    finish(failure(Outcome::crash, "stopped"));
+    return;
+  }
   Environment env = rt_.env_;
   for (const auto& name : add_event_vars(env, ev_, rt_.name_))
     log().warn("[fn {}] [event {}] {} left out of the environment: its value contains NUL",
@@ -80,8 +87,32 @@ void ExecRuntime::Invocation::start() {
     child = ChildProcess::spawn(asio::any_io_executor(ex_), so);
   }
   if (!child) {
+    std::string msg = child.error().message;
+    if (child.error().retriable) {  // out of fds, processes or memory: wait, try again
+      const auto now = std::chrono::steady_clock::now();
+      if (first_spawn_ == std::chrono::steady_clock::time_point{}) first_spawn_ = now;
+      const Millis bound = rt_.timeout_.count() > 0 ? rt_.timeout_ : kMaxSpawnWait;
+      const auto waited = std::chrono::duration_cast<Millis>(now - first_spawn_);
+      if (waited < bound && kill_ == Kill::none) {
+        const Millis delay = std::min(spawn_backoff_.next(), bound - waited);
+        if (auto quiet = rt_.exhausted_log_.allow())
+          log().warn("[fn {}] [event {}] {}; trying again in {} ms (for up to {} ms){}",
+                     rt_.name_, ev_.id, msg, delay.count(), bound.count(),
+                     suppressed_note(*quiet));
+        deadline_.expires_after(delay);
+        deadline_.async_wait([self = shared_from_this()](error_code ec) {
+          if (self->kill_ == Kill::stopped) {
+            self->finish(failure(Outcome::crash, "stopped"));
+            return;
+          }
+          if (!ec) self->start();
+        });
+        return;
+      }
+      msg += " (still failing after " + std::to_string(waited.count()) + " ms)";
+    }
     rt_.note_spawn(&child.error());
-    finish(failure(Outcome::error, child.error().message));
+    finish(failure(Outcome::error, std::move(msg)));
     return;
   }
   rt_.note_spawn(nullptr);
@@ -144,8 +175,7 @@ void ExecRuntime::Invocation::read_stderr() {
       asio::buffer(err_buf_), [self = shared_from_this()](error_code ec, size_t n) {
         if (n > 0) self->on_stderr(std::string_view(self->err_buf_.data(), n));
         if (ec) {
-          if (!self->err_line_.empty()) self->log_stderr_line(self->err_line_);
-          self->err_line_.clear();
+          if (self->err_log_) self->err_log_->finish();
           self->stderr_done_ = true;
           self->maybe_finish();
           return;
@@ -157,31 +187,10 @@ void ExecRuntime::Invocation::read_stderr() {
 void ExecRuntime::Invocation::on_stderr(std::string_view bytes) {
   err_tail_.append(bytes);
   if (err_tail_.size() > 2 * kTailBytes) err_tail_.erase(0, err_tail_.size() - kTailBytes - 3);
-  while (!bytes.empty()) {
-    size_t nl = bytes.find('\n');
-    err_line_.append(bytes.substr(0, nl));
-    if (nl == bytes.npos) {
-      if (err_line_.size() >= kMaxLogLine) {
-        log_stderr_line(err_line_);
-        err_line_.clear();
-      }
-      return;
-    }
-    log_stderr_line(err_line_);
-    err_line_.clear();
-    bytes.remove_prefix(nl + 1);
-  }
-}
-
-void ExecRuntime::Invocation::log_stderr_line(std::string_view line) {
-  const size_t cap = rt_.opts_.max_stderr_bytes;
-  if (err_logged_ >= cap) return;
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  err_logged_ += line.size() + 1;
-  log().info("[fn {}] [event {}] {}", rt_.name_, ev_.id, line);
-  if (err_logged_ >= cap)
-    log().info("[fn {}] [event {}] (stderr passed {} bytes; the rest is not logged)",
-               rt_.name_, ev_.id, cap);
+  if (!err_log_)
+    err_log_.emplace("[fn " + rt_.name_ + "] [event " + ev_.id + "]", "stderr",
+                     rt_.opts_.stderr_budget, &rt_.stderr_dropped_);
+  err_log_->feed(bytes);
 }
 
 void ExecRuntime::Invocation::link_deadline() {
@@ -237,7 +246,12 @@ void ExecRuntime::Invocation::on_exit(const ExitStatus&) {
 }
 
 void ExecRuntime::Invocation::abort_stopped() {
-  if (finished_ || !child_) return;
+  if (finished_) return;
+  if (!child_) {  // waiting to try the spawn again: the timer's handler reports it
+    kill_ = Kill::stopped;
+    deadline_.cancel();
+    return;
+  }
   kill_ = Kill::stopped;
   unlink_deadline();
   deadline_.cancel();

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "workers/child_process.h"
@@ -30,7 +31,10 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   Invocation(ExecRuntime& rt, uint64_t id, const Event& ev, InvokeCallback done);
 
   const Executor& executor() const { return ex_; }
-  void start();          // spawn and wire everything up
+  // Spawns and wires everything up. A spawn that fails for want of resources
+  // (EMFILE, ENFILE, EAGAIN, ENOMEM) is tried again after a short backoff, for up to
+  // the function's timeout: the invocation waits instead of failing.
+  void start();
   void abort_stopped();  // the runtime is stopping: kill now, report crash "stopped"
   void on_timeout();     // the lane's watchdog: due now (unlinks it)
   // Last resort after the runtime's threads were joined with this still pending.
@@ -43,7 +47,6 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   void read_stdout();
   void read_stderr();
   void on_stderr(std::string_view bytes);
-  void log_stderr_line(std::string_view line);
   void link_deadline();    // joins the lane's deadline list (start order)
   void unlink_deadline();
   void on_exit(const ExitStatus& st);
@@ -63,7 +66,10 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   Invocation* dl_prev_ = nullptr;
   Invocation* dl_next_ = nullptr;
   bool linked_ = false;
-  boost::asio::steady_timer deadline_;  // after a timeout: the SIGTERM grace
+  // Before the spawn: the wait before trying it again; after a timeout: the SIGTERM grace.
+  boost::asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point first_spawn_{};  // the first try
+  RestartBackoff spawn_backoff_{Millis{10}, Millis{500}};
   boost::asio::steady_timer drain_;     // pipes still open after exit
   std::unique_ptr<ChildProcess> child_;
 
@@ -76,9 +82,8 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   std::unique_ptr<char[]> chunk_;  // stdout is read into this, then appended to output_
   bool output_overflow_ = false;
   std::array<char, 4096> err_buf_{};
-  std::string err_line_;         // partial stderr line
+  std::optional<OutputLines> err_log_;  // made at the first stderr bytes
   std::string err_tail_;         // the last ~1 KiB of stderr, for the message
-  size_t err_logged_ = 0;        // stderr bytes logged so far
 };
 
 }  // namespace sluice::workers

@@ -147,7 +147,9 @@ void ExecRuntime::stop(std::chrono::milliseconds grace) {
 
 PoolStats ExecRuntime::stats() const {
   std::lock_guard lk(mu_);
-  return PoolStats{workers_.load(), live_.size()};
+  PoolStats s{workers_.load(), live_.size()};
+  s.stderr_dropped_bytes = stderr_dropped_.load(std::memory_order_relaxed);
+  return s;
 }
 
 ExecRuntime::Lane& ExecRuntime::next_lane() {

@@ -34,8 +34,10 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log_limit.h"
 #include "core/runtime.h"
 #include "workers/environment.h"
+#include "workers/pool_util.h"
 #include "workers/process.h"
 
 namespace sluice::workers {
@@ -48,8 +50,9 @@ struct ExecOptions {
   Millis pipe_drain_timeout{2000};
   // More stdout than this: the group is killed and the outcome is `error`.
   size_t max_output_bytes = size_t{16} << 20;
-  // stderr logged per invocation; the rest is drained without logging.
-  size_t max_stderr_bytes = size_t{64} << 10;
+  // stderr logged per invocation: 64 KiB a minute; the rest is drained, dropped and
+  // reported (pool_util.h).
+  LogBudgetOptions stderr_budget{size_t{64} << 10, Millis{60000}};
   // Threads running the runtime's io_context.
   unsigned io_threads = 1;
 };
@@ -127,6 +130,7 @@ class ExecRuntime final : public Runtime {
   std::atomic<size_t> next_io_{0};
   std::vector<std::thread> threads_;
   std::atomic<size_t> workers_{0};  // processes spawned and not yet reaped
+  std::atomic<uint64_t> stderr_dropped_{0};  // bytes, for stats()
   std::atomic<size_t> desired_{0};  // the last resize()
 
   mutable std::mutex mu_;
@@ -135,6 +139,7 @@ class ExecRuntime final : public Runtime {
   uint64_t next_id_ = 0;
   std::unordered_map<uint64_t, std::weak_ptr<Invocation>> live_;
 
+  LogLimit exhausted_log_;        // spawns delayed for want of fds/processes/memory
   std::mutex spawn_mu_;           // guards last_spawn_error_
   std::string last_spawn_error_;  // logged once until a spawn succeeds again
 };

@@ -44,13 +44,16 @@ struct HttpRuntime::Conn {
 struct HttpRuntime::Worker {
   enum class St { starting, ready, retiring, dying };
   Worker(asio::io_context& io, std::unique_ptr<ChildProcess> c, const std::string& fn,
-         size_t log_cap, uint16_t port_)
+         LogBudgetOptions budget, std::atomic<uint64_t>* dropped, uint16_t port_)
       : child(std::move(c)),
         port(port_),
         timer(io),
         poll_timer(io),
-        out_log(fn, child->pid(), log_cap),
-        err_log(fn, child->pid(), log_cap) {}
+        out_log(prefix(fn), "stdout", budget, dropped),
+        err_log(prefix(fn), "stderr", budget, dropped) {}
+  std::string prefix(const std::string& fn) const {
+    return "[fn " + fn + "] [worker " + std::to_string(child->pid()) + "]";
+  }
 
   std::unique_ptr<ChildProcess> child;
   uint16_t port;
@@ -62,7 +65,7 @@ struct HttpRuntime::Worker {
   std::string probe_result = "no answer yet";
   asio::steady_timer timer;       // start deadline, then the kill grace
   asio::steady_timer poll_timer;  // readiness polling
-  StderrLines out_log, err_log;
+  OutputLines out_log, err_log;
   std::array<char, 4096> obuf{}, ebuf{};
   int open_pipes = 2;
   std::string death;
@@ -90,7 +93,12 @@ InvocationResult failure(Outcome o, std::string message) {
 // A loopback port free right now (the process binds it a moment later).
 Result<uint16_t> pick_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{Errc::io, std::string("socket: ") + ::strerror(errno), true};
+  if (fd < 0) {
+    const int e = errno;
+    const bool exhausted = resource_exhausted(e);  // retriable like a spawn error
+    if (exhausted) count_exhaustion(e);
+    return Error{Errc::io, std::string("choosing a port: socket: ") + ::strerror(e), exhausted};
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -99,7 +107,7 @@ Result<uint16_t> pick_port() {
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     int e = errno;
     ::close(fd);
-    return Error{Errc::io, std::string("choosing a port: ") + ::strerror(e), true};
+    return Error{Errc::io, std::string("choosing a port: ") + ::strerror(e)};
   }
   ::close(fd);
   return ntohs(a.sin_port);
@@ -194,6 +202,7 @@ Result<void> HttpRuntime::start() {
   }
   ::signal(SIGPIPE, SIG_IGN);
   restart_timer_.emplace(io());
+  redispatch_timer_.emplace(io());
   loop_.start([this] { io().run(); });
   state_ = State::running;
   asio::post(io(), [this, h = hold()] { maintain(); });
@@ -296,15 +305,23 @@ void HttpRuntime::spawn_worker() {
                                 SpawnOptions{command_, base_dir_, env.to_list(), limits_});
   }
   if (!port || !child) {
-    const std::string msg = !port ? port.error().message : child.error().message;
-    if (msg != last_start_error_) log().error("[fn {}] {}", name_, msg);
-    last_start_error_ = msg;
-    fail_waiting(Outcome::error, msg);
+    const Error& err = !port ? port.error() : child.error();
+    if (err.retriable) {
+      // Out of fds, processes or memory: the waiting invocations keep waiting (their
+      // timeouts run) and the start is tried again after the backoff.
+      if (auto quiet = exhausted_log_.allow())
+        log().warn("[fn {}] {}; trying again with backoff{}", name_, err.message,
+                   suppressed_note(*quiet));
+    } else {
+      if (err.message != last_start_error_) log().error("[fn {}] {}", name_, err.message);
+      last_start_error_ = err.message;
+      fail_waiting(Outcome::error, err.message);
+    }
     schedule_restart();
     return;
   }
-  auto w = std::make_shared<Worker>(io(), std::move(child).value(), name_, opts_.max_log_bytes,
-                                    port.value());
+  auto w = std::make_shared<Worker>(io(), std::move(child).value(), name_, opts_.output_budget,
+                                    &output_dropped_, port.value());
   ++alive_;
   {
     std::lock_guard lk(mu_);
@@ -456,12 +473,35 @@ void HttpRuntime::send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Con
   };
   if (!fresh) return write();
   tcp::endpoint ep(asio::ip::address_v4::loopback(), w->port);
-  conn->socket.async_connect(ep, [c, conn, write, broken](error_code ec) {
+  conn->socket.async_connect(ep, [this, w, c, conn, write, broken, h = hold()](error_code ec) {
     if (!c->done) return conn->close();
+    if (ec && ec.category() == boost::system::system_category() &&
+        resource_exhausted(ec.value()))
+      return requeue_exhausted(w, c, ec);  // no socket for it: not the worker's fault
     if (ec) return broken("connecting: " + ec.message(), false);
     error_code ignored;
     conn->socket.set_option(tcp::no_delay(true), ignored);
     write();
+  });
+}
+
+// A connection that could not be opened for want of fds (or ports, or memory): the
+// worker is fine. The call goes back to the front of the queue and is dispatched
+// again a moment later; its timeout runs meanwhile.
+void HttpRuntime::requeue_exhausted(const WorkerPtr& w, const CallPtr& c, error_code ec) {
+  w->calls.erase(c->id);
+  c->conn.reset();
+  waiting_.push_front(c);
+  count_exhaustion(ec.value());
+  if (auto quiet = exhausted_log_.allow())
+    log().warn("[fn {}] cannot open a connection to worker {}: {}; the invocation waits{}",
+               name_, w->child->pid(), ec.message(), suppressed_note(*quiet));
+  if (redispatch_pending_) return;
+  redispatch_pending_ = true;
+  redispatch_timer_->expires_after(Millis{50});
+  redispatch_timer_->async_wait([this, h = hold()](error_code ec) {
+    redispatch_pending_ = false;
+    if (!ec) dispatch();
   });
 }
 
@@ -643,6 +683,7 @@ void HttpRuntime::resize(size_t workers) {
 
 void HttpRuntime::shutdown_workers() {
   restart_timer_->cancel();
+  redispatch_timer_->cancel();
   fail_waiting(Outcome::crash, "stopped");
   for (const WorkerPtr& w : std::vector<WorkerPtr>(workers_)) {
     auto held = std::move(w->calls);
@@ -693,7 +734,11 @@ void HttpRuntime::stop(std::chrono::milliseconds grace) {
   cv_.notify_all();
 }
 
-PoolStats HttpRuntime::stats() const { return PoolStats{alive_.load(), inflight_.load()}; }
+PoolStats HttpRuntime::stats() const {
+  PoolStats s{alive_.load(), inflight_.load()};
+  s.stderr_dropped_bytes = output_dropped_.load(std::memory_order_relaxed);
+  return s;
+}
 
 std::vector<pid_t> HttpRuntime::worker_pids() const {
   std::lock_guard lk(mu_);

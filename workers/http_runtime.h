@@ -16,7 +16,9 @@
 //   - connection refused / reset / not HTTP: `crash`; the process is killed (its
 //     whole group) and restarted with backoff; every invocation it held gets `crash`.
 //     (A reused keep-alive connection that fails before any response byte is retried
-//     once on a fresh connection: the server may have closed it while idle.)
+//     once on a fresh connection: the server may have closed it while idle. A new
+//     connection that cannot be opened for want of fds, ports or memory is not the
+//     server's fault: the invocation goes back to the queue for 50 ms.)
 //   - timeout: the connection is closed and the invocation gets `timeout`.
 //   - stdout and stderr of the process are logged line by line (capped).
 //
@@ -40,6 +42,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log_limit.h"
 #include "core/runtime.h"
 #include "workers/environment.h"
 #include "workers/pool_util.h"
@@ -54,7 +57,9 @@ struct HttpOptions {
   Millis restart_max{10000};
   Millis ready_poll{50};
   size_t max_output_bytes = size_t{16} << 20;
-  size_t max_log_bytes = size_t{1} << 20;  // stdout + stderr logged per worker life
+  // stdout and stderr logged per worker, each: 1 MiB a minute, the rest dropped
+  // and reported (pool_util.h).
+  LogBudgetOptions output_budget{size_t{1} << 20, Millis{60000}};
   size_t initial_workers = 0;              // 0: max(workers.min, 1)
   std::string path = "/";                  // where events are POSTed
 };
@@ -104,6 +109,7 @@ class HttpRuntime final : public Runtime {
   void on_read_error(const WorkerPtr& w, const CallPtr& c, const std::shared_ptr<Conn>& conn,
                      boost::system::error_code ec, bool nothing_read, const Broken& broken);
   void on_call_timeout(const CallPtr& c);
+  void requeue_exhausted(const WorkerPtr& w, const CallPtr& c, boost::system::error_code ec);
   void complete(const CallPtr& c, InvocationResult&& r);
   void fail_worker(const WorkerPtr& w, const std::string& why);
   void on_worker_exit(const WorkerPtr& w);
@@ -132,10 +138,14 @@ class HttpRuntime final : public Runtime {
   RestartBackoff backoff_;
   std::optional<boost::asio::steady_timer> restart_timer_;  // made on the loop in start()
   bool restart_pending_ = false;
+  std::optional<boost::asio::steady_timer> redispatch_timer_;  // after requeue_exhausted()
+  bool redispatch_pending_ = false;
   std::string last_start_error_;
+  LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
 
   std::atomic<size_t> alive_{0};
   std::atomic<size_t> inflight_{0};
+  std::atomic<uint64_t> output_dropped_{0};  // bytes, for stats()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

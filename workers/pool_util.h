@@ -1,10 +1,11 @@
-// Small pieces shared by the long-lived process runtimes (stdio, http): the
-// stderr line logger with a size cap, and the restart backoff.
+// Small pieces shared by the process runtimes: the output logger with a byte budget
+// per time window (exec, stdio, http), and the restart backoff (stdio, http).
 //
 // Threading: plain values owned by one worker / one runtime thread.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -14,13 +15,64 @@
 
 namespace sluice::workers {
 
-// Logs a worker's stderr line by line as "[fn <name>] [worker <pid>] <line>" (info),
-// lines cut at 4 KiB, and at most `cap` bytes over the worker's life; the rest is
-// drained without logging (one note says so).
-class StderrLines {
+// A byte budget per time window for what a function process makes sluice log (its
+// stderr, an http server's stdout, a stdio worker's Log frames not tied to an
+// invocation): at most `bytes` per `window`; the window starts at the first use
+// after the previous one ended. What does not fit is dropped and counted (in
+// `dropped`, a runtime's counter read by stats(), when given); the drops of a
+// window are reported once, as "dropped N bytes of <what>", when the next window
+// starts or at the end (report()).
+struct LogBudgetOptions {
+  size_t bytes = size_t{1} << 20;
+  Millis window{60000};
+};
+
+class LogBudget {
  public:
-  StderrLines(std::string function, long pid, size_t cap)
-      : fn_(std::move(function)), pid_(pid), cap_(cap) {}
+  using Clock = std::chrono::steady_clock;
+  LogBudget(LogBudgetOptions o, std::atomic<uint64_t>* dropped) : o_(o), counter_(dropped) {}
+
+  // Whether `cost` bytes may be logged now; false: they are counted as dropped.
+  // `prefix` ("[fn f] [worker 12]") and `what` ("stderr") name the drop report.
+  bool take(size_t cost, std::string_view prefix, std::string_view what,
+            Clock::time_point now = Clock::now()) {
+    if (now >= window_end_) {
+      report(prefix, what);
+      window_end_ = now + o_.window;
+      used_ = 0;
+    }
+    if (cost <= o_.bytes - std::min(used_, o_.bytes)) {
+      used_ += cost;
+      return true;
+    }
+    dropped_ += cost;
+    if (counter_) counter_->fetch_add(cost, std::memory_order_relaxed);
+    return false;
+  }
+  // Logs the drops not reported yet (one line), if any.
+  void report(std::string_view prefix, std::string_view what) {
+    if (dropped_ == 0) return;
+    log().warn("{} dropped {} bytes of {} (more than {} bytes in {} ms)", prefix, dropped_, what,
+               o_.bytes, o_.window.count());
+    dropped_ = 0;
+  }
+
+ private:
+  LogBudgetOptions o_;
+  std::atomic<uint64_t>* counter_;
+  Clock::time_point window_end_{};
+  size_t used_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+// Logs what a process writes to a pipe line by line as "<prefix> <line>" (info;
+// prefix "[fn <name>] [worker <pid>]" or "[fn <name>] [event <id>]"), lines cut at
+// 4 KiB, within a LogBudget: the one stderr limiter of exec, stdio and http.
+class OutputLines {
+ public:
+  OutputLines(std::string prefix, std::string what, LogBudgetOptions budget,
+              std::atomic<uint64_t>* dropped)
+      : prefix_(std::move(prefix)), what_(std::move(what)), budget_(budget, dropped) {}
 
   void feed(std::string_view bytes) {
     while (!bytes.empty()) {
@@ -34,28 +86,22 @@ class StderrLines {
       bytes.remove_prefix(nl + 1);
     }
   }
-  // At EOF: logs a last unterminated line.
+  // At EOF: logs a last unterminated line and reports what was dropped.
   void finish() {
     if (!line_.empty()) flush();
+    budget_.report(prefix_, what_);
   }
+
+ private:
   void flush() {
     std::string_view l = line_;
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    if (logged_ < cap_) {
-      logged_ += l.size() + 1;
-      log().info("[fn {}] [worker {}] {}", fn_, pid_, l);
-      if (logged_ >= cap_)
-        log().info("[fn {}] [worker {}] (stderr passed {} bytes; the rest is not logged)", fn_,
-                   pid_, cap_);
-    }
+    if (budget_.take(l.size() + 1, prefix_, what_)) log().info("{} {}", prefix_, l);
     line_.clear();
   }
- private:
   static constexpr size_t kMaxLine = 4096;
-  std::string fn_;
-  long pid_;
-  size_t cap_;
-  size_t logged_ = 0;
+  std::string prefix_, what_;
+  LogBudget budget_;
   std::string line_;
 };
 

@@ -5,12 +5,14 @@
 #include <signal.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -65,8 +67,11 @@ std::string errno_text(int err) {
   return text ? text : "error " + std::to_string(err);
 }
 
+std::atomic<uint64_t> g_emfile{0}, g_enfile{0}, g_eagain{0}, g_enomem{0};
+
 Error sys_error(const char* what, int err) {
-  bool retry = err == EAGAIN || err == EMFILE || err == ENFILE || err == ENOMEM;
+  const bool retry = resource_exhausted(err);
+  if (retry) count_exhaustion(err);
   return Error{Errc::io, std::string(what) + ": " + errno_text(err), retry};
 }
 
@@ -144,6 +149,7 @@ struct ChildPlan {
   int in, out, err;
   ProcessLimits lim;
   const sigset_t* reset;
+  pid_t parent;  // sluice's pid: the child's parent until sluice dies
   int step = 0;  // set when the child could not exec: 1 setrlimit, 2 chdir, 3 execve, 4 setup
   int err_no = 0;
 };
@@ -171,6 +177,15 @@ SLUICE_CHILD_CODE void child_limit(ChildPlan* c, int resource, uint64_t soft, ui
 
 SLUICE_CHILD_CODE int child_main(void* arg) {
   ChildPlan* c = static_cast<ChildPlan*>(arg);
+  // SIGKILL when sluice dies, even by kill -9: no worker outlives the engine. The
+  // kernel sends it when the *thread* that cloned this child exits, so every spawn
+  // runs on a thread that lives as long as its runtime (see spawn_process()). If
+  // sluice died before this call, the child was already reparented: getppid() tells.
+  if (child_call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(c, 4);
+  if (child_call(SYS_getppid) != c->parent) {
+    errno = ESRCH;
+    child_fail(c, 4);
+  }
   if (child_call(SYS_setpgid, 0, 0) != 0) child_fail(c, 4);
   struct {  // the kernel's struct sigaction (x86_64, arm64): handler, flags, restorer, mask
     void* handler = nullptr;  // SIG_DFL
@@ -238,7 +253,7 @@ Result<pid_t> clone_exec(const SpawnOptions& opts, int in_r, int out_w, int err_
   envp.push_back(nullptr);
   ChildPlan plan{exe.c_str(), argv.data(), envp.data(),
                  opts.cwd.empty() ? nullptr : opts.cwd.c_str(),
-                 in_r, out_w, err_w, opts.limits, &signals_to_reset()};
+                 in_r, out_w, err_w, opts.limits, &signals_to_reset(), ::getpid()};
 
   constexpr size_t kStack = 64 * 1024;
   thread_local std::unique_ptr<char[]> stack;  // this thread's children run on it, one at a time
@@ -380,6 +395,23 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& opts) {
       return Error{Errc::not_found, "working directory '" + opts.cwd + "' does not exist"};
   }
   return p;
+}
+
+bool resource_exhausted(int err) noexcept {
+  return err == EAGAIN || err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
+void count_exhaustion(int err) noexcept {
+  auto& c = err == EMFILE   ? g_emfile
+            : err == ENFILE ? g_enfile
+            : err == EAGAIN ? g_eagain
+                            : g_enomem;
+  c.fetch_add(1, std::memory_order_relaxed);
+}
+
+ExhaustionCounts exhaustion_counts() noexcept {
+  return {g_emfile.load(std::memory_order_relaxed), g_enfile.load(std::memory_order_relaxed),
+          g_eagain.load(std::memory_order_relaxed), g_enomem.load(std::memory_order_relaxed)};
 }
 
 void signal_group(pid_t pgid, int sig) noexcept {

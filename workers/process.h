@@ -7,9 +7,12 @@
 //     once, or of argv[0] looked up in sluice's PATH at spawn time); no shell, no
 //     word splitting. The child is started with clone(CLONE_VM | CLONE_VFORK), as
 //     posix_spawn does, on a stack reused per thread, and between clone and execve
-//     makes raw system calls only: setpgid, signal dispositions, dup3, chdir,
-//     prlimit, close_range, sigprocmask. The parent waits until the child has
-//     exec'd; a failure comes back with its errno.
+//     makes raw system calls only: prctl, getppid, setpgid, signal dispositions,
+//     dup3, chdir, prlimit, close_range, sigprocmask. The parent waits until the
+//     child has exec'd; a failure comes back with its errno.
+//   - The child gets SIGKILL when the calling *thread* exits (PR_SET_PDEATHSIG), so
+//     sluice dying by kill -9 takes its function processes along: call this only on
+//     a thread that outlives the process it starts (a runtime's io thread or loop).
 //   - stdin, stdout and stderr are pipes (stdin is /dev/null when stdin_data is
 //     given and empty). Every pipe end is created O_CLOEXEC
 //     (pipe2), and the child additionally closes every fd >= 3 before exec, so
@@ -125,6 +128,18 @@ struct SpawnedProcess {
 // could not be started and why, e.g.
 // "cannot start 'convert': No such file or directory (not found in PATH)".
 Result<SpawnedProcess> spawn_process(const SpawnOptions& opts);
+
+// Starting a process can fail for want of resources: EMFILE, ENFILE (file
+// descriptors), EAGAIN (processes, RLIMIT_NPROC), ENOMEM. Such a spawn error, and
+// only such a one, has Error::retriable set: the runtimes delay the start and try
+// again instead of failing the invocation (workers/README.md). Every one is counted
+// here, process-wide, by its errno name (for sluice_errors_total{component="spawn"}).
+bool resource_exhausted(int err) noexcept;
+void count_exhaustion(int err) noexcept;  // err must be resource_exhausted()
+struct ExhaustionCounts {
+  uint64_t emfile = 0, enfile = 0, eagain = 0, enomem = 0;
+};
+ExhaustionCounts exhaustion_counts() noexcept;
 
 // Sends `sig` to the process group `pgid`; ESRCH (group gone) is not an error.
 void signal_group(pid_t pgid, int sig) noexcept;

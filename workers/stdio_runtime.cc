@@ -25,11 +25,14 @@ struct StdioRuntime::Worker {
   enum class St { starting, ready, retiring, dying };
 
   Worker(asio::io_context& io, uint64_t serial_, std::unique_ptr<ChildProcess> c,
-         const std::string& fn, size_t stderr_cap)
+         const std::string& fn, LogBudgetOptions budget, std::atomic<uint64_t>* err_dropped,
+         std::atomic<uint64_t>* log_dropped)
       : serial(serial_),
         child(std::move(c)),
         timer(io),
-        err(fn, child->pid(), stderr_cap) {}
+        prefix("[fn " + fn + "] [worker " + std::to_string(child->pid()) + "]"),
+        err(prefix, "stderr", budget, err_dropped),
+        logs(budget, log_dropped) {}
 
   uint64_t serial;
   std::unique_ptr<ChildProcess> child;
@@ -49,7 +52,9 @@ struct StdioRuntime::Worker {
   bool writing = false;
   bool close_after_write = false;
   asio::steady_timer timer;  // start timeout, then the goodbye grace
-  StderrLines err;
+  std::string prefix;        // "[fn <name>] [worker <pid>]"
+  OutputLines err;
+  LogBudget logs;            // its Log frames that belong to no invocation
   std::string death;  // why sluice killed it
 };
 
@@ -67,6 +72,9 @@ struct StdioRuntime::Call {
   std::weak_ptr<Worker> worker;               // set once sent
   bool sent = false;
   bool timed_out = false;
+  size_t log_bytes = 0;        // Log message bytes seen for it
+  uint64_t log_dropped = 0;    // of those, not logged (over StdioOptions::max_log_bytes)
+  uint32_t log_frames_dropped = 0;
 };
 
 namespace {
@@ -77,6 +85,10 @@ InvocationResult failure(Outcome o, std::string message) {
   r.message = std::move(message);
   return r;
 }
+
+// A string a worker sent that sluice logs once (its sdk name, a Goodbye reason): cut
+// at 256 bytes, so that a frame of megabytes does not become a log line of megabytes.
+std::string_view clipped(std::string_view s) { return s.substr(0, 256); }
 
 }  // namespace
 
@@ -287,9 +299,16 @@ void StdioRuntime::spawn_worker() {
   auto child = ChildProcess::spawn(io().get_executor(), so);
   if (!child) {
     const std::string& msg = child.error().message;
-    if (msg != last_start_error_) log().error("[fn {}] {}", name_, msg);
-    last_start_error_ = msg;
-    fail_waiting(Outcome::error, msg);
+    if (child.error().retriable) {
+      // Out of fds, processes or memory: the waiting invocations keep waiting (their
+      // timeouts run) and the start is tried again after the backoff.
+      if (auto quiet = exhausted_log_.allow())
+        log().warn("[fn {}] {}; trying again with backoff{}", name_, msg, suppressed_note(*quiet));
+    } else {
+      if (msg != last_start_error_) log().error("[fn {}] {}", name_, msg);
+      last_start_error_ = msg;
+      fail_waiting(Outcome::error, msg);
+    }
     restart_pending_ = true;
     restart_timer_->expires_after(backoff_.next());
     restart_timer_->async_wait([this, h = hold()](error_code ec) {
@@ -302,7 +321,7 @@ void StdioRuntime::spawn_worker() {
     return;
   }
   auto w = std::make_shared<Worker>(io(), next_worker_++, std::move(child).value(), name_,
-                                    opts_.max_stderr_bytes);
+                                    opts_.stderr_budget, &stderr_dropped_, &log_dropped_);
   ++alive_;
   {
     std::lock_guard lk(mu_);
@@ -376,15 +395,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
   using K = v1::Frame::KindCase;
   const pid_t pid = w->child->pid();
   if (f.kind_case() == K::kLog) {
-    const v1::Log& l = f.log();
-    std::string where = "worker " + std::to_string(pid);
-    if (auto it = calls_.find(l.id()); l.id() != 0 && it != calls_.end())
-      where = "event " + it->second->ev->id;
-    auto level = l.level() == v1::Log::ERROR  ? spdlog::level::err
-                 : l.level() == v1::Log::WARN ? spdlog::level::warn
-                 : l.level() == v1::Log::DEBUG ? spdlog::level::debug
-                                               : spdlog::level::info;
-    log().log(level, "[fn {}] [{}] {}", name_, where, l.message());
+    on_log(w, f.log());
     return;
   }
   if (w->retired && f.kind_case() == K::kHello) return;  // retired while starting
@@ -397,7 +408,8 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
     const v1::Hello& h = f.hello();
     if (h.protocol_version() != kProtocolVersion) {
       std::string why = "worker speaks protocol version " +
-                        std::to_string(h.protocol_version()) + " (" + h.sdk() +
+                        std::to_string(h.protocol_version()) + " (" +
+                        std::string(clipped(h.sdk())) +
                         "); sluice speaks version " + std::to_string(kProtocolVersion);
       v1::Frame bye;
       bye.mutable_goodbye()->set_reason(why);
@@ -414,7 +426,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
     w->timer.cancel();
     last_start_error_.clear();
     log().info("[fn {}] [worker {}] ready ({}, max_inflight {})", name_, pid,
-               h.sdk().empty() ? "unknown sdk" : h.sdk(), h.max_inflight());
+               h.sdk().empty() ? "unknown sdk" : clipped(h.sdk()), h.max_inflight());
     v1::Frame ack;
     ack.mutable_hello_ack()->set_protocol_version(kProtocolVersion);
     ack.mutable_hello_ack()->set_function(name_);
@@ -449,9 +461,17 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
           r.outcome = Outcome::error;
           r.message = "the worker sent a Result without a status";
       }
-      if (res.output().size() > opts_.max_output_bytes) {
-        r = failure(Outcome::error, "output exceeds " +
-                                        std::to_string(opts_.max_output_bytes) + " bytes");
+      // Everything the result carries counts: output, error message, emitted events
+      // (each as encoded: data and attributes).
+      size_t size = res.output().size() + res.error_message().size();
+      for (const auto& e : res.emit()) size += e.ByteSizeLong();
+      if (size > opts_.max_output_bytes) {
+        r = failure(Outcome::error,
+                    res.emit_size() > 0
+                        ? "output and " + std::to_string(res.emit_size()) +
+                              " emitted event(s) exceed " +
+                              std::to_string(opts_.max_output_bytes) + " bytes"
+                        : "output exceeds " + std::to_string(opts_.max_output_bytes) + " bytes");
       } else {
         r.output = std::move(*res.mutable_output());
         r.content_type = res.content_type();
@@ -467,7 +487,8 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
       return;
     }
     case K::kGoodbye:
-      log().info("[fn {}] [worker {}] says goodbye: {}", name_, pid, f.goodbye().reason());
+      log().info("[fn {}] [worker {}] says goodbye: {}", name_, pid,
+                 clipped(f.goodbye().reason()));
       if (w->st == Worker::St::ready) w->st = Worker::St::retiring;  // it will exit
       return;
     case K::kHello: fail_worker(w, "protocol error: a second Hello frame"); return;
@@ -475,6 +496,43 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
       fail_worker(w, std::string("protocol error: a worker must not send a ") +
                          frame_kind(f) + " frame");
   }
+}
+
+// A Log frame: logged at its level, within the invocation's byte budget (or, for
+// none, the worker's budget per window).
+void StdioRuntime::on_log(const WorkerPtr& w, const v1::Log& l) {
+  auto level = l.level() == v1::Log::ERROR  ? spdlog::level::err
+               : l.level() == v1::Log::WARN ? spdlog::level::warn
+               : l.level() == v1::Log::DEBUG ? spdlog::level::debug
+                                             : spdlog::level::info;
+  std::string_view msg = l.message();
+  auto it = l.id() != 0 ? calls_.find(l.id()) : calls_.end();
+  // A call already reported (timed out) is no longer one: its event may be gone.
+  if (it == calls_.end() || !it->second->done) {
+    if (w->logs.take(msg.size() + 1, w->prefix, "Log frames"))
+      log().log(level, "{} {}", w->prefix, msg);
+    return;
+  }
+  Call& c = *it->second;
+  const size_t room = opts_.max_log_bytes - std::min(c.log_bytes, opts_.max_log_bytes);
+  c.log_bytes += msg.size();
+  if (msg.size() <= room) {
+    log().log(level, "[fn {}] [event {}] {}", name_, c.ev->id, msg);
+    return;
+  }
+  const size_t cut = msg.size() - room;
+  log_dropped_.fetch_add(cut, std::memory_order_relaxed);
+  if (room == 0) {  // reported in one line when the invocation completes
+    c.log_dropped += cut;
+    ++c.log_frames_dropped;
+    return;
+  }
+  msg = msg.substr(0, room);
+  while (!msg.empty() && (static_cast<unsigned char>(msg.back()) & 0xC0) == 0x80)
+    msg.remove_suffix(1);  // do not end inside a UTF-8 sequence
+  if (!msg.empty() && (static_cast<unsigned char>(msg.back()) & 0xC0) == 0xC0) msg.remove_suffix(1);
+  log().log(level, "[fn {}] [event {}] {}… [truncated {} bytes]", name_, c.ev->id, msg,
+            l.message().size() - msg.size());
 }
 
 void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
@@ -558,6 +616,12 @@ void StdioRuntime::complete(uint64_t id, InvocationResult&& r) {
   if (it == calls_.end() || !it->second->done) return;
   Call& c = *it->second;
   unlink_deadline(c);
+  if (c.log_dropped > 0) {
+    log().warn("[fn {}] [event {}] dropped {} bytes of Log frames ({} frame(s) after the "
+               "{} bytes logged per invocation)",
+               name_, c.ev->id, c.log_dropped, c.log_frames_dropped, opts_.max_log_bytes);
+    c.log_dropped = 0;
+  }
   if (c.sent && r.outcome != Outcome::timeout)
     if (WorkerPtr w = c.worker.lock(); w && w->active > 0) --w->active;
   finished_.push_back(Finished{std::move(c.done), std::move(r)});
@@ -765,7 +829,12 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
   cv_.notify_all();
 }
 
-PoolStats StdioRuntime::stats() const { return PoolStats{alive_.load(), inflight_.load()}; }
+PoolStats StdioRuntime::stats() const {
+  PoolStats s{alive_.load(), inflight_.load()};
+  s.stderr_dropped_bytes = stderr_dropped_.load(std::memory_order_relaxed);
+  s.log_dropped_bytes = log_dropped_.load(std::memory_order_relaxed);
+  return s;
+}
 
 std::vector<pid_t> StdioRuntime::worker_pids() const {
   std::lock_guard lk(mu_);

@@ -16,7 +16,9 @@
 //     worker is restarted with backoff (doubling from `restart_initial` to
 //     `restart_max`, reset by the next answered invocation).
 //   - Log frames go to sluice's log as "[fn <name>] [event <id>] <message>"; stderr
-//     lines as "[fn <name>] [worker <pid>] <line>" (capped, see StdioOptions).
+//     lines as "[fn <name>] [worker <pid>] <line>" (both capped, see StdioOptions).
+//   - A start failing for want of fds, processes or memory is retried with the
+//     restart backoff; the waiting invocations keep waiting (their timeouts run).
 //
 // Lifecycle: construct -> start() -> invoke()* / resize()* -> stop(grace) -> destroy.
 // Threads: one loop reads every worker's stdout/stderr, owns the timers and runs
@@ -57,6 +59,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log_limit.h"
 #include "core/runtime.h"
 #include "workers/environment.h"
 #include "workers/frame.h"
@@ -70,8 +73,15 @@ struct StdioOptions {
   Millis kill_grace{2000};        // after Goodbye / an unanswered Cancel: then SIGKILL
   Millis restart_initial{100};    // restart backoff
   Millis restart_max{10000};
-  size_t max_output_bytes = size_t{16} << 20;  // Result.output larger: `error`
-  size_t max_stderr_bytes = size_t{1} << 20;   // stderr logged per worker life
+  // A Result's output, error message and emitted events together larger: `error`.
+  size_t max_output_bytes = size_t{16} << 20;
+  // stderr logged per worker: 1 MiB a minute, the rest dropped and reported.
+  LogBudgetOptions stderr_budget{size_t{1} << 20, Millis{60000}};
+  // Log frames logged per invocation (message bytes); the frame that crosses it is
+  // cut and marked "… [truncated N bytes]", later ones dropped (one line reports
+  // them when the invocation completes). Log frames of no invocation (id 0, or one
+  // already answered) share a budget per worker of the size of `stderr_budget`.
+  size_t max_log_bytes = size_t{64} << 10;
   size_t initial_workers = 0;     // 0: max(workers.min, 1)
   // How long the own io thread keeps polling after the last thing it handled (an
   // answer, a timer) before it sleeps; 0 = sleep at once. Costs CPU only around
@@ -130,6 +140,7 @@ class StdioRuntime final : public Runtime {
   void on_stdout(const WorkerPtr& w, boost::system::error_code ec, size_t n);
   void read_stderr(const WorkerPtr& w);
   void on_frame(const WorkerPtr& w, v1::Frame& f);
+  void on_log(const WorkerPtr& w, const v1::Log& l);
   void send(const WorkerPtr& w, std::string_view bytes);  // any thread
   void flush_writes(const WorkerPtr& w);                  // any thread
   void arm_watchdog();
@@ -175,9 +186,12 @@ class StdioRuntime final : public Runtime {
   bool restart_pending_ = false;
   bool maintain_posted_ = false;
   std::string last_start_error_;
+  LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
 
   std::atomic<size_t> alive_{0};     // processes spawned, not yet reaped
   std::atomic<size_t> inflight_{0};  // invocations not yet reported
+  std::atomic<uint64_t> stderr_dropped_{0};  // bytes, for stats()
+  std::atomic<uint64_t> log_dropped_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // inflight_ reaching 0, alive_ reaching 0

@@ -1,6 +1,7 @@
 // ExecRuntime under limits: timeouts that kill the whole process group, the output
 // cap, stragglers, concurrency without fd inheritance, fd/zombie leaks, stop().
 #include <fcntl.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/stat.h>
 
 #include "test_util.h"
@@ -235,6 +236,110 @@ TEST_F(ExecLimitsTest, StopWithGraceLetsRunningInvocationsFinish) {
     EXPECT_EQ(c.result(i).outcome, Outcome::success) << c.result(i).message;
     EXPECT_EQ(c.result(i).output, "data " + std::to_string(i));
   }
+}
+
+// Out of file descriptors (EMFILE on the spawn's pipes): the invocation waits and
+// the spawn is tried again; once fds are free it runs, and succeeds.
+TEST_F(ExecLimitsTest, SpawnFailingWithEmfileWaitsInsteadOfFailing) {
+  make({"cat"});
+  Collector c;
+  const uint64_t before = exhaustion_counts().emfile;
+  {
+    FdHoard hoard;
+    rt_->invoke(event("patient"), c.callback(0));
+    ASSERT_TRUE(eventually(
+        [&] { return exhaustion_counts().emfile >= before + 2 || c.total() > 0; }));
+    EXPECT_EQ(c.total(), 0u) << c.result(0).message;
+  }
+  ASSERT_TRUE(c.wait_for(1));
+  EXPECT_EQ(c.result(0).outcome, Outcome::success) << c.result(0).message;
+  EXPECT_EQ(c.result(0).output, "patient");
+}
+
+// ... but not for longer than the function's timeout: then it is an error naming the
+// cause (retried by the dispatcher like any error).
+TEST_F(ExecLimitsTest, SpawnFailingWithEmfileForTheWholeTimeoutIsAnError) {
+  make({"cat"}, Millis{300});
+  FdHoard hoard;
+  Collector c;
+  rt_->invoke(event("x"), c.callback(0));
+  ASSERT_TRUE(c.wait_for(1));
+  hoard.release();
+  EXPECT_EQ(c.result(0).outcome, Outcome::error);
+  EXPECT_NE(c.result(0).message.find("Too many open files"), std::string::npos)
+      << c.result(0).message;
+  EXPECT_NE(c.result(0).message.find("still failing after"), std::string::npos)
+      << c.result(0).message;
+}
+
+// stop() while a spawn waits for fds: the invocation ends as "stopped" at once.
+TEST_F(ExecLimitsTest, StopWhileASpawnWaitsForFdsReportsStopped) {
+  make({"cat"}, Millis{60000});
+  FdHoard hoard;
+  Collector c;
+  const uint64_t before = exhaustion_counts().emfile;
+  rt_->invoke(event("x"), c.callback(0));
+  ASSERT_TRUE(eventually([&] { return exhaustion_counts().emfile > before; }));
+  rt_->stop(Millis{0});
+  hoard.release();
+  ASSERT_EQ(c.total(), 1u);
+  EXPECT_EQ(c.result(0).outcome, Outcome::crash);
+  EXPECT_EQ(c.result(0).message, "stopped");
+}
+
+// The budget is per window: a new window allows as much again, and the first use
+// in it reports (once) what the last one dropped.
+TEST(LogBudget, AllowsBytesPerWindowAndReportsDropsOncePerWindow) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  spdlog::default_logger_raw()->sinks().push_back(sink);
+  std::atomic<uint64_t> dropped{0};
+  LogBudget b(LogBudgetOptions{100, Millis{1000}}, &dropped);
+  const auto t0 = LogBudget::Clock::now();
+  auto reports = [&] {
+    size_t n = 0;
+    for (const auto& l : sink->last_formatted()) n += l.find("[p] dropped") != std::string::npos;
+    return n;
+  };
+  EXPECT_TRUE(b.take(60, "[p]", "stderr", t0));
+  EXPECT_TRUE(b.take(40, "[p]", "stderr", t0 + Millis{10}));
+  EXPECT_FALSE(b.take(1, "[p]", "stderr", t0 + Millis{20}));
+  EXPECT_FALSE(b.take(30, "[p]", "stderr", t0 + Millis{999}));
+  EXPECT_EQ(dropped.load(), 31u);
+  EXPECT_EQ(reports(), 0u);
+  EXPECT_TRUE(b.take(100, "[p]", "stderr", t0 + Millis{1000}));  // a new window
+  EXPECT_EQ(reports(), 1u);
+  bool found = false;
+  for (const auto& l : sink->last_formatted())
+    found |= l.find("[p] dropped 31 bytes of stderr (more than 100 bytes in 1000 ms)") !=
+             std::string::npos;
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(b.take(0, "[p]", "stderr", t0 + Millis{1500}));
+  EXPECT_FALSE(b.take(101, "[p]", "stderr", t0 + Millis{5000}));  // larger than a window
+  b.report("[p]", "stderr");
+  b.report("[p]", "stderr");  // nothing new
+  EXPECT_EQ(reports(), 2u);
+  EXPECT_EQ(dropped.load(), 132u);
+  spdlog::default_logger_raw()->sinks().pop_back();
+}
+
+// stderr over the invocation's budget: dropped, counted in stats(), reported once.
+TEST_F(ExecLimitsTest, StderrOverTheBudgetIsDroppedCountedAndReported) {
+  opts_.stderr_budget = LogBudgetOptions{1000, Millis{3600000}};
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1024);
+  spdlog::default_logger_raw()->sinks().push_back(sink);
+  make(sh("i=0; while [ $i -lt 20 ]; do printf '%099d\\n' 0 >&2; i=$((i+1)); done"));
+  auto r = run("x");
+  spdlog::default_logger_raw()->sinks().pop_back();
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(rt_->stats().stderr_dropped_bytes, 1000u);
+  size_t logged = 0, reports = 0;
+  for (const auto& l : sink->last_formatted()) {
+    logged += l.find(std::string(99, '0')) != std::string::npos;
+    reports +=
+        l.find("[fn thumbnail] [event ev-0] dropped 1000 bytes of stderr") != std::string::npos;
+  }
+  EXPECT_EQ(logged, 10u);
+  EXPECT_EQ(reports, 1u);
 }
 
 }  // namespace

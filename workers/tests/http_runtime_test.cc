@@ -230,6 +230,48 @@ INSTANTIATE_TEST_SUITE_P(
                       StartCase{"exit-at-start", "exit status 9"}),
     case_name);
 
+// A worker start that fails for want of file descriptors does not fail the waiting
+// invocation: it waits, and the start is tried again until fds are free.
+TEST_F(HttpTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
+  auto& rt = make();
+  rt.resize(0);
+  ASSERT_TRUE(eventually([&] { return rt.stats().workers == 0; }));
+  Collector c;
+  const uint64_t before = exhaustion_counts().emfile;
+  {
+    FdHoard hoard;
+    rt.invoke(event("echo:patient"), c.callback(0));
+    ASSERT_TRUE(eventually(
+        [&] { return exhaustion_counts().emfile >= before + 2 || c.total() > 0; }));
+    EXPECT_EQ(c.total(), 0u) << c.result(0).message;
+  }
+  ASSERT_TRUE(c.wait_for(1));
+  EXPECT_EQ(c.result(0).outcome, Outcome::success) << c.result(0).message;
+  EXPECT_EQ(c.result(0).output, "patient");
+}
+
+// A new connection to a healthy worker that cannot be opened for want of fds is not
+// the worker's fault: the call waits and goes out again (here on the connection the
+// other call gives back); no crash, no restart.
+TEST_F(HttpTest, ConnectionHittingEmfileWaitsInsteadOfCrashing) {
+  make();
+  ASSERT_EQ(run("echo:warm").outcome, Outcome::success);  // leaves one idle connection
+  const pid_t pid = rt_->worker_pids().at(0);
+  const uint64_t before = exhaustion_counts().emfile;
+  Collector c;
+  {
+    FdHoard hoard;
+    rt_->invoke(event("echo:a"), c.callback(0));  // takes the idle connection
+    rt_->invoke(event("echo:b"), c.callback(1));  // needs a new one: EMFILE
+    ASSERT_TRUE(c.wait_for(2));
+    EXPECT_GT(exhaustion_counts().emfile, before);
+  }
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(c.result(i).outcome, Outcome::success) << c.result(i).message;
+  EXPECT_EQ(c.result(1).output, "b");
+  EXPECT_EQ(rt_->worker_pids(), std::vector<pid_t>{pid});
+}
+
 TEST_F(HttpTest, ReadyPathIsConfigurable) {
   fn_.ready_path = "/nothing-here";
   fn_.start_timeout = Millis{300};

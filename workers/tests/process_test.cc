@@ -111,6 +111,27 @@ TEST(WorkersProcess, ChildStartsWithNoSignalBlockedAndNoHandler) {
   EXPECT_EQ(std::stoull(out.substr(blk + 8), nullptr, 16), 0u) << out;
 }
 
+// PR_SET_PDEATHSIG: a child is SIGKILLed when the thread that spawned it ends (as
+// when sluice dies: every thread ends), which is why the runtimes spawn only on
+// threads that outlive their children.
+TEST(WorkersProcess, ChildIsKilledWhenItsSpawningThreadEnds) {
+  pid_t pid = -1;
+  std::thread([&] {
+    auto p = spawn_process(SpawnOptions{{"sleep", "30"}, "", {"PATH=/usr/bin:/bin"}, {}});
+    ASSERT_TRUE(p) << p.error().message;
+    pid = p.value().pid;
+  }).join();
+  ASSERT_GT(pid, 0);
+  std::optional<ExitStatus> st;
+  const bool died = eventually([&] { return (st = try_reap(pid)).has_value(); }, 10s);
+  if (!died) {
+    signal_group(pid, SIGKILL);
+    reap_blocking(pid);
+  }
+  ASSERT_TRUE(died) << "the child outlived the thread that spawned it";
+  EXPECT_EQ(st->describe(), "killed by signal SIGKILL");
+}
+
 TEST(WorkersProcess, DestroyingAnUnreapedChildKillsAndReapsIt) {
   boost::asio::io_context io;
   pid_t pid = -1;

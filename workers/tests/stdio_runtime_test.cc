@@ -325,6 +325,96 @@ TEST_F(StdioTest, ResultsCarryEmittedEvents) {
   EXPECT_EQ(r.emitted[2].data, "child 2");
 }
 
+// Emitted events are output too: they count toward max_output_bytes with the output.
+TEST_F(StdioTest, EmittedEventsCountTowardMaxOutputBytes) {
+  opts_.max_output_bytes = 64 << 10;
+  make();
+  auto fits = run("emitbig:2:1000");
+  EXPECT_EQ(fits.outcome, Outcome::success) << fits.message;
+  EXPECT_EQ(fits.emitted.size(), 2u);
+  auto big = run("emitbig:4:20000");  // 80 KB in four events, no output
+  EXPECT_EQ(big.outcome, Outcome::error);
+  EXPECT_TRUE(big.emitted.empty());
+  EXPECT_NE(big.message.find("4 emitted event(s) exceed 65536 bytes"), std::string::npos)
+      << big.message;
+  EXPECT_EQ(run("echo:still").output, "still");
+}
+
+// Captures what the default logger writes while it lives.
+struct LogCapture {
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink =
+      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1024);
+  LogCapture() { spdlog::default_logger_raw()->sinks().push_back(sink); }
+  ~LogCapture() { spdlog::default_logger_raw()->sinks().pop_back(); }
+  std::vector<std::string> lines_with(const std::string& text) const {
+    std::vector<std::string> out;
+    for (auto& l : sink->last_formatted())
+      if (l.find(text) != std::string::npos) out.push_back(l);
+    return out;
+  }
+};
+
+// Log frames of one invocation: 1000 bytes logged, the frame crossing that cut and
+// marked, the rest dropped, counted, and reported in one line.
+TEST_F(StdioTest, LogFramesAreCappedPerInvocation) {
+  opts_.max_log_bytes = 1000;
+  LogCapture cap;
+  make();
+  auto r = run("logs:10:300");
+  ASSERT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(cap.lines_with("[event ev-0] " + std::string(300, 'l')).size(), 3u);
+  auto cut = cap.lines_with("[event ev-0] " + std::string(100, 'l') + "… [truncated 200 bytes]");
+  EXPECT_EQ(cut.size(), 1u);
+  EXPECT_EQ(cap.lines_with("[fn thumbnail] [event ev-0] dropped 1800 bytes of Log frames (6 "
+                           "frame(s)")
+                .size(),
+            1u);
+  EXPECT_EQ(rt_->stats().log_dropped_bytes, 2000u);
+  // The next invocation has a budget of its own.
+  EXPECT_EQ(run("logs:2:300").outcome, Outcome::success);
+  EXPECT_EQ(cap.lines_with("[event ev-1] " + std::string(300, 'l')).size(), 2u);
+  EXPECT_EQ(rt_->stats().log_dropped_bytes, 2000u);
+}
+
+// stderr beyond the worker's budget per window is dropped, counted and reported
+// ("dropped N bytes of stderr"), never silently.
+TEST_F(StdioTest, StderrOverTheWindowBudgetIsDroppedCountedAndReported) {
+  opts_.stderr_budget = LogBudgetOptions{1000, Millis{3600000}};
+  LogCapture cap;
+  make();
+  auto r = run("stderr:20:100");
+  ASSERT_EQ(r.outcome, Outcome::success) << r.message;
+  ASSERT_TRUE(eventually([&] { return rt_->stats().stderr_dropped_bytes == 1000; }))
+      << rt_->stats().stderr_dropped_bytes;
+  EXPECT_EQ(cap.lines_with(std::string(99, 's')).size(), 10u);
+  const pid_t pid = only_pid();
+  ::kill(pid, SIGKILL);  // stderr reaches EOF: the drops are reported
+  const std::string report =
+      "[fn thumbnail] [worker " + std::to_string(pid) +
+      "] dropped 1000 bytes of stderr (more than 1000 bytes in 3600000 ms)";
+  EXPECT_TRUE(eventually([&] { return cap.lines_with(report).size() == 1; }));
+}
+
+// A worker start that fails for want of file descriptors does not fail the waiting
+// invocation: it waits, and the start is tried again until fds are free.
+TEST_F(StdioTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
+  auto& rt = make();
+  rt.resize(0);
+  ASSERT_TRUE(eventually([&] { return rt.stats().workers == 0; }));
+  Collector c;
+  const uint64_t before = exhaustion_counts().emfile;
+  {
+    FdHoard hoard;
+    rt.invoke(event("echo:patient"), c.callback(0));
+    ASSERT_TRUE(eventually(
+        [&] { return exhaustion_counts().emfile >= before + 2 || c.total() > 0; }));
+    EXPECT_EQ(c.total(), 0u) << c.result(0).message;
+  }
+  ASSERT_TRUE(c.wait_for(1));
+  EXPECT_EQ(c.result(0).outcome, Outcome::success) << c.result(0).message;
+  EXPECT_EQ(c.result(0).output, "patient");
+}
+
 TEST_F(StdioTest, EnvironmentIsScrubbed) {
   ::setenv("SLUICE_TEST_SECRET", "hunter2", 1);
   fn_.env["FROM_CONFIG"] = "yes";

@@ -15,6 +15,9 @@
 //   nostatus    a Result without a status
 //   alloc:N     mallocs N MiB and touches it; OK "allocated" or ERROR "malloc failed"
 //   nofile:N    opens /dev/null N times; OK "opened" or ERROR "open failed"
+//   emitbig:N:S OK with N emitted events of S bytes of data each
+//   logs:N:S    N Log frames of S bytes each, then OK "logged"
+//   stderr:N:S  N lines of S bytes (newline included) to stderr, then OK "written"
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -178,6 +181,33 @@ int main(int argc, char** argv) {
           e->set_data("child " + std::to_string(i));
         }
         send(out);
+      } else if (starts(cmd, "emitbig:", &arg) || starts(cmd, "logs:", &arg) ||
+                 starts(cmd, "stderr:", &arg)) {
+        const int n = std::stoi(arg);
+        const size_t size = std::stoul(arg.substr(arg.find(':') + 1));
+        if (cmd[0] == 'e') {
+          sluice::v1::Frame out;
+          auto* r = out.mutable_result();
+          r->set_id(id);
+          r->set_status(S::OK);
+          for (int i = 0; i < n; ++i) r->add_emit()->set_data(std::string(size, 'e'));
+          send(out);
+          continue;
+        }
+        for (int i = 0; i < n; ++i) {
+          if (cmd[0] == 'l') {
+            sluice::v1::Frame l;
+            l.mutable_log()->set_id(id);
+            l.mutable_log()->set_level(sluice::v1::Log::INFO);
+            l.mutable_log()->set_message(std::string(size, 'l'));
+            send(l);
+          } else {
+            std::string line(size - 1, 's');
+            line += '\n';
+            if (::write(2, line.data(), line.size()) < 0) return 1;
+          }
+        }
+        result(id, S::OK, cmd[0] == 'l' ? "logged" : "written");
       } else if (starts(cmd, "log:", &arg)) {
         sluice::v1::Frame l;
         l.mutable_log()->set_id(id);

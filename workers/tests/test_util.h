@@ -3,8 +3,10 @@
 // ExecRuntime plus the events it holds references to.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,6 +126,33 @@ inline size_t open_fd_count() {
   for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) (void)e, ++n;
   return n;
 }
+
+// Uses up every free file descriptor of this process (its soft RLIMIT_NOFILE lowered
+// to at most 1024 first, so that takes little), until release(): opening anything,
+// a pipe for a spawn included, fails with EMFILE meanwhile. Threads already running
+// keep their descriptors.
+class FdHoard {
+ public:
+  FdHoard() {
+    ::getrlimit(RLIMIT_NOFILE, &old_);
+    rlimit low = old_;
+    low.rlim_cur = std::min<rlim_t>(old_.rlim_cur, 1024);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds_.push_back(fd);
+  }
+  FdHoard(const FdHoard&) = delete;
+  FdHoard& operator=(const FdHoard&) = delete;
+  ~FdHoard() { release(); }
+  void release() {
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &old_);
+  }
+
+ private:
+  rlimit old_{};
+  std::vector<int> fds_;
+};
 
 // True when this process has no child at all (alive or zombie).
 inline bool no_children() {
