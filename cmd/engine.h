@@ -28,6 +28,7 @@ namespace sluice {
 namespace http {
 class HttpIngress;
 class CallbackSink;
+class MetricsListener;
 }
 class InvokeApi;
 
@@ -72,6 +73,7 @@ class Engine {
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;
   std::unique_ptr<http::HttpIngress> http_;
+  std::unique_ptr<http::MetricsListener> metrics_listener_;  // metrics.listen
   std::atomic<bool> ready_{false};
 
   std::mutex lag_mu_;

@@ -223,6 +223,25 @@ functions: []
   EXPECT_CONFIG_ERROR(host, "metrics.listen", 1, "empty host");
 }
 
+TEST(ConfigErrors, DotsSlashesAndControlCharactersAreNotTopicNames) {
+  auto r = load(R"(functions:
+  - name: f
+    command: [x]
+    subscribe: [{ topic: "." }, { topic: ".." }, { topic: "a/b" }, { topic: "a\tb" }, { topic: "" }]
+    dead_letter: { topic: ".." }
+    output: { topic: "../x" }
+)");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[0].topic", 4, "'.' and '..' are not topic names");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[1].topic", 4, "'.' and '..' are not topic names");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[2].topic", 4, "cannot contain '/'");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[3].topic", 4, "control characters");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[4].topic", 4, "cannot be empty");
+  EXPECT_CONFIG_ERROR(r, "functions[0].dead_letter.topic", 5, "'.' and '..' are not topic names");
+  EXPECT_CONFIG_ERROR(r, "functions[0].output.topic", 6, "cannot contain '/'");
+  EXPECT_TRUE(load("functions:\n  - { name: f, command: [x], subscribe: [{ topic: a.b-c_1 }] }\n")
+                  .config.has_value());
+}
+
 TEST(ConfigErrors, BadNatsUrl) {
   auto r = load(R"(brokers:
   n: { kind: nats, url: [nats://a:4222, "http://b:4222"] }
