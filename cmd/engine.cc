@@ -11,6 +11,7 @@
 #include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
 #include "core/clock.h"
+#include "core/thread_guard.h"
 #include "dispatcher/retry_topic.h"
 #include "workers/registry.h"
 
@@ -150,7 +151,7 @@ Result<void> Engine::start() {
     invoke_api_->register_routes(http_->server());
     if (auto r = http_->start(); !r) return r.error();
   }
-  lag_thread_ = std::thread([this] { lag_loop(); });
+  lag_thread_ = std::thread([this] { run_guarded("lag", [this] { lag_loop(); }); });
   ready_ = true;
   return ok();
 }

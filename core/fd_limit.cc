@@ -46,7 +46,9 @@ uint64_t fd_soft_limit() {
   return value_of(lim.rlim_cur);
 }
 
-uint64_t fd_reserve(uint64_t soft_limit) { return std::max<uint64_t>(256, soft_limit / 4); }
+uint64_t fd_reserve(uint64_t soft_limit) {
+  return std::min<uint64_t>(std::max<uint64_t>(256, soft_limit / 4), soft_limit / 2);
+}
 
 uint32_t default_max_connections(uint64_t soft_limit) {
   constexpr uint64_t kMin = 16, kMax = 10'000'000;

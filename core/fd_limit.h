@@ -21,7 +21,8 @@ FdLimit raise_fd_limit();
 uint64_t fd_soft_limit();
 
 // fds kept back from the HTTP listeners' connections for worker pipes, broker
-// sockets, the local database and the listeners themselves: max(256, limit / 4).
+// sockets, the local database and the listeners themselves: a quarter of the
+// limit, at least 256, at most half.
 uint64_t fd_reserve(uint64_t soft_limit);
 // `http.max_connections` when not set: soft limit - fd_reserve(), at least 16 and
 // at most 10,000,000 (per listener: the metrics listener is capped far lower).

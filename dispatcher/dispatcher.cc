@@ -10,6 +10,7 @@
 #include "dispatcher/dispatcher_impl.h"
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
+#include "core/thread_guard.h"
 
 namespace sluice {
 
@@ -77,7 +78,9 @@ void Dispatcher::add_route(Source& src, const std::string& function, Ordering or
 void Dispatcher::start() {
   impl_->guard.emplace(impl_->io.get_executor());
   impl_->thread = std::thread([this] {
-    run_spinning(impl_->io, impl_->opts.spin, [this] { return impl_->quick_running > 0; });
+    run_guarded("dispatcher", [this] {
+      run_spinning(impl_->io, impl_->opts.spin, [this] { return impl_->quick_running > 0; });
+    });
   });
 }
 

@@ -17,6 +17,7 @@
 #include "broker-adapters/http/connection.h"
 #include "core/fd_limit.h"
 #include "core/log_limit.h"
+#include "core/thread_guard.h"
 
 namespace sluice::http {
 
@@ -287,16 +288,7 @@ Result<void> HttpServer::start() {
   work_.emplace(ioc_.get_executor());
   int n = std::max(1, opts_.io_threads);
   for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
-      for (;;) {
-        try {
-          ioc_.run();
-          return;
-        } catch (const std::exception& ex) {
-          spdlog::error("{}: io thread caught: {}", opts_.name, ex.what());
-        }
-      }
-    });
+    threads_.emplace_back([this] { run_guarded(opts_.name + " io", [this] { ioc_.run(); }); });
   }
   spdlog::info("{}: listening on {} (port {}, {} io threads, at most {} connections{})",
                opts_.name, cfg_.listen, port_, n, max_connections_,

@@ -201,7 +201,8 @@ TEST(HttpServer, DefaultCapIsDerivedFromTheFdLimit) {
   EXPECT_EQ(server.max_connections(), default_max_connections(fd_soft_limit()));
   EXPECT_EQ(default_max_connections(1024), 768u);  // 256 kept back
   EXPECT_EQ(default_max_connections(65536), 49152u);
-  EXPECT_EQ(default_max_connections(100), 16u);
+  EXPECT_EQ(default_max_connections(256), 128u);  // at most half kept back
+  EXPECT_EQ(default_max_connections(20), 16u);
 }
 
 // http.idle_timeout closes a keep-alive connection that went quiet, and one that
