@@ -106,8 +106,14 @@ CmdResult run_cli(const std::vector<std::string>& args_in, const std::string& in
   return r;
 }
 
-Engine::Engine(const std::string& config, const std::string& log_file) {
+Engine::Engine(const std::string& config, const std::string& log_file)
+    : Engine(config, log_file, 0) {}
+
+Engine::Engine(const std::string& config, const std::string& log_file, int max_open_files) {
   std::vector<std::string> args{binary(), "run", "-c", config};
+  if (max_open_files > 0)
+    args = {"/bin/sh", "-c", "ulimit -n " + std::to_string(max_open_files) + " && exec \"$0\" \"$@\"",
+            binary(), "run", "-c", config};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

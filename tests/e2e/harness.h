@@ -48,6 +48,9 @@ CmdResult run_cli(const std::vector<std::string>& args, const std::string& input
 class Engine {
  public:
   Engine(const std::string& config, const std::string& log_file);
+  // Under an open-file limit (soft and hard) of `max_open_files`, set by the shell
+  // that execs sluice (so the engine cannot raise it).
+  Engine(const std::string& config, const std::string& log_file, int max_open_files);
   ~Engine();  // SIGKILL if still running
   bool wait_ready(uint16_t http_port, std::chrono::milliseconds limit = 30s);
   void signal(int sig);
