@@ -196,9 +196,11 @@ HttpClient::Reply HttpClient::post(const std::string& target, const std::string&
   return {static_cast<int>(res.result_int()), res.body()};
 }
 
-HttpClient::Reply HttpClient::get(const std::string& target) {
+HttpClient::Reply HttpClient::get(const std::string& target,
+                                  const std::map<std::string, std::string>& headers) {
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
   impl_->stream.expires_after(std::chrono::seconds(30));
   http::write(impl_->stream, req);
   http::response<http::string_body> res;

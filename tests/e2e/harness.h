@@ -73,7 +73,7 @@ class HttpClient {
   };
   Reply post(const std::string& target, const std::string& body,
              const std::map<std::string, std::string>& headers = {});
-  Reply get(const std::string& target);
+  Reply get(const std::string& target, const std::map<std::string, std::string>& headers = {});
 
  private:
   struct Impl;

@@ -1,8 +1,6 @@
-// End-to-end: the engine under file-descriptor exhaustion (issue: ~1,100 idle
-// connections under a 1024-fd limit used to end in std::terminate). sluice runs
-// with a low RLIMIT_NOFILE that it cannot raise; more idle connections are opened
-// than it has fds. It must keep running, refuse new connections cheaply (a canned
-// 503, not a hang in the backlog), and process events normally once they close.
+// End-to-end: sluice's network edge. The engine under file-descriptor exhaustion
+// (~1,100 idle connections under a 1024-fd limit used to end in std::terminate);
+// the metrics listener's auth and start errors; topic names the CLI refuses.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -132,6 +130,77 @@ TEST(Overload, FdExhaustionIsRefusedCheaplyAndTheEngineServesAgain) {
   EXPECT_GT(std::stod(metrics.body.substr(at + refused.size())), 0) << metrics.body;
   engine.signal(SIGTERM);
   EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+// metrics.auth: the metrics port wants a token; validate checks the file like run.
+TEST(MetricsListener, BearerTokensAreRequiredAndValidateChecksTheFile) {
+  TempDir dir;
+  const uint16_t port = free_port(), mport = free_port();
+  auto config = [&](const std::string& tokens) {
+    return "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n"
+           "metrics: { listen: 127.0.0.1:" + std::to_string(mport) +
+           ", auth: { bearer_tokens_file: " + tokens + " } }\n";
+  };
+  dir.write("missing.yaml", config("./no-such-file"));
+  auto missing = run_cli({"validate", "-c", dir.file("missing.yaml")});
+  EXPECT_EQ(missing.exit_code, 2) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("metrics.auth.bearer_tokens_file"), std::string::npos) << missing.err;
+  dir.write("empty-tokens", "# none yet\n");
+  dir.write("empty.yaml", config("./empty-tokens"));
+  auto empty = run_cli({"validate", "-c", dir.file("empty.yaml")});
+  EXPECT_EQ(empty.exit_code, 2) << empty.out << empty.err;
+  EXPECT_NE(empty.err.find("holds no token"), std::string::npos) << empty.err;
+
+  dir.write("tokens", "scrape-secret\n");
+  dir.write("sluice.yaml", config("./tokens"));
+  auto ok = run_cli({"validate", "-c", dir.file("sluice.yaml")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  EXPECT_EQ(HttpClient(mport).get("/metrics").status, 401);
+  auto m = HttpClient(mport).get("/metrics", {{"Authorization", "Bearer scrape-secret"}});
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("sluice_http_connections{listener=\"metrics\"}"), std::string::npos);
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+TEST(MetricsListener, ATakenPortIsAClearErrorNamingTheAddress) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  int taken = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  ASSERT_EQ(::getsockname(taken, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string listen = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  dir.write("sluice.yaml", "http: { listen: 127.0.0.1:" + std::to_string(port) +
+                               " }\nmetrics: { listen: \"" + listen + "\" }\n");
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  EXPECT_EQ(engine.wait_exit(), 1) << dir.read("engine.log");
+  EXPECT_NE(dir.read("engine.log").find("metrics: cannot listen on " + listen),
+            std::string::npos)
+      << dir.read("engine.log");
+  ::close(taken);
+}
+
+TEST(TopicNames, PublishAndValidateRefuseDotAndDotDot) {
+  TempDir dir;
+  dir.write("sluice.yaml", "brokers: { local: { kind: local, path: ./data/q.db } }\n");
+  for (std::string topic : {".", "..", "a/b"}) {
+    auto r = run_cli({"publish", "-c", dir.file("sluice.yaml"), topic, "x"});
+    EXPECT_EQ(r.exit_code, 2) << topic << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("topic"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(run_cli({"publish", "-c", dir.file("sluice.yaml"), "ok.topic", "x"}).exit_code, 0);
+  dir.write("bad.yaml",
+            "functions:\n  - { name: f, command: [cat], subscribe: [{ topic: \"..\" }] }\n");
+  auto v = run_cli({"validate", "-c", dir.file("bad.yaml")});
+  EXPECT_EQ(v.exit_code, 2);
+  EXPECT_NE(v.err.find("'.' and '..' are not topic names"), std::string::npos) << v.err;
 }
 
 }  // namespace
