@@ -180,8 +180,8 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
 
   // Tells a connection it is not served (canned 503) and counts it.
   void refuse(int fd, const std::string& why) {
+    if (server_.refused_) server_.refused_->Increment();  // first: counted before seen
     send_busy_and_close(fd);
-    if (server_.refused_) server_.refused_->Increment();
     if (auto n = refuse_log_.allow())
       spdlog::warn("{}: refusing new connections: {}{}", server_.opts_.name, why,
                    suppressed_note(*n));
