@@ -273,8 +273,13 @@ Result<void> HttpServer::start() {
                                           opts_.name + ".auth.bearer_tokens_file"));
     tokens_ = std::move(tokens);
   }
-  max_connections_ = cfg_.max_connections ? cfg_.max_connections
-                                          : default_max_connections(fd_soft_limit());
+  const uint64_t fds = fd_soft_limit();
+  max_connections_ = cfg_.max_connections ? cfg_.max_connections : default_max_connections(fds);
+  if (max_connections_ > default_max_connections(fds))
+    spdlog::warn("{}: max_connections {} leaves less than the reserve of {} of the {} file "
+                 "descriptors for workers and brokers; when they run out, new connections "
+                 "are refused (503)",
+                 opts_.name, max_connections_, fd_reserve(fds), fds);
   if (opts_.metrics) {
     refused_ = &opts_.metrics->http_connections_refused.Add({{"listener", opts_.name}});
     open_ = &opts_.metrics->http_connections.Add({{"listener", opts_.name}});
