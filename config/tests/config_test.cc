@@ -181,6 +181,20 @@ functions:
   EXPECT_CONFIG_ERROR(r, "functions[1].concurrency", 9, "expected an integer in 1..100000");
 }
 
+TEST(ConfigErrors, ConnectionLimitsAndIdleTimeout) {
+  auto r = load(R"(http: { max_connections: 0, idle_timeout: 0s }
+functions: []
+)");
+  EXPECT_CONFIG_ERROR(r, "http.max_connections", 1, "must be in 1..10000000, got 0");
+  EXPECT_CONFIG_ERROR(r, "http.idle_timeout", 1, "must be > 0 and at most 24h");
+  auto long_idle = load("http: { idle_timeout: 25h }\n");
+  EXPECT_CONFIG_ERROR(long_idle, "http.idle_timeout", 1, "at most 24h");
+  auto ok = load("http: { max_connections: 10000, idle_timeout: 5m }\n");
+  ASSERT_TRUE(ok.config) << testing::dump(ok);
+  EXPECT_EQ(ok.config->http.max_connections, 10000u);
+  EXPECT_EQ(ok.config->http.idle_timeout, Millis(300000));
+}
+
 TEST(ConfigErrors, InconsistentLimits) {
   auto r = load(R"(functions:
   - name: f
