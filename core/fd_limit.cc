@@ -51,7 +51,9 @@ uint64_t fd_reserve(uint64_t soft_limit) {
 }
 
 uint32_t default_max_connections(uint64_t soft_limit) {
-  constexpr uint64_t kMin = 16, kMax = 10'000'000;
+  // The upper bound keeps the memory of idle connections (a few KiB each) modest
+  // under a very high fd limit; set http.max_connections to go past it.
+  constexpr uint64_t kMin = 16, kMax = 65536;
   const uint64_t reserve = fd_reserve(soft_limit);
   const uint64_t n = soft_limit > reserve ? soft_limit - reserve : 0;
   return static_cast<uint32_t>(std::clamp(n, kMin, kMax));

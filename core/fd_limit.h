@@ -25,7 +25,7 @@ uint64_t fd_soft_limit();
 // limit, at least 256, at most half.
 uint64_t fd_reserve(uint64_t soft_limit);
 // `http.max_connections` when not set: soft limit - fd_reserve(), at least 16 and
-// at most 10,000,000 (per listener: the metrics listener is capped far lower).
+// at most 65536.
 uint32_t default_max_connections(uint64_t soft_limit);
 
 }  // namespace sluice

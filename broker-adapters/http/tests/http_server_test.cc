@@ -201,6 +201,7 @@ TEST(HttpServer, DefaultCapIsDerivedFromTheFdLimit) {
   EXPECT_EQ(server.max_connections(), default_max_connections(fd_soft_limit()));
   EXPECT_EQ(default_max_connections(1024), 768u);  // 256 kept back
   EXPECT_EQ(default_max_connections(65536), 49152u);
+  EXPECT_EQ(default_max_connections(1 << 20), 65536u);  // capped
   EXPECT_EQ(default_max_connections(256), 128u);  // at most half kept back
   EXPECT_EQ(default_max_connections(20), 16u);
 }
