@@ -17,7 +17,12 @@ namespace sluice {
 namespace asio = boost::asio;
 
 Dispatcher::Impl::Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& held)
-    : metrics(m), opts(o), held_total(held), rng(o.seed ? o.seed : std::random_device{}()) {}
+    : metrics(m), opts(o), held_total(held), rng(o.seed ? o.seed : std::random_device{}()) {
+  // Asio makes the loop's reactor (an epoll fd, an eventfd, a timerfd) on the first
+  // timer, not with the loop: make it now, at start-up. Made by the first retry
+  // while the process is out of fds, it threw from the middle of on_result().
+  asio::steady_timer reactor_now(io);
+}
 
 Dispatcher::Dispatcher(Metrics& metrics, DispatcherOptions opts)
     : impl_(std::make_unique<Impl>(metrics, opts, held_)) {}
