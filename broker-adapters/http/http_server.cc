@@ -143,10 +143,10 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     if (conn) {
       conn->start();
     } else {
-      refuse(socket.native_handle(), "the limit of " +
-                                         std::to_string(server_.max_connections_) +
-                                         " open connections (" + server_.opts_.name +
-                                         ".max_connections) is reached");
+      refuse(socket.native_handle(), [&] {
+        return "the limit of " + std::to_string(server_.max_connections_) +
+               " open connections (" + server_.opts_.name + ".max_connections) is reached";
+      });
       boost::system::error_code ignored;
       socket.close(ignored);
     }
@@ -163,7 +163,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
       reserve_fd_ = -1;
       int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd >= 0) {
-        refuse(fd, "no file descriptor is free (" + ec.message() + ")");
+        refuse(fd, [&] { return "no file descriptor is free (" + ec.message() + ")"; });
         ::close(fd);
         shed = true;
       }
@@ -178,12 +178,14 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     accept();
   }
 
-  // Tells a connection it is not served (canned 503) and counts it.
-  void refuse(int fd, const std::string& why) {
+  // Tells a connection it is not served (canned 503) and counts it; `why()` makes
+  // the log line's reason, only when a line is logged.
+  template <class Why>
+  void refuse(int fd, Why&& why) {
     if (server_.refused_) server_.refused_->Increment();  // first: counted before seen
     send_busy_and_close(fd);
     if (auto n = refuse_log_.allow())
-      spdlog::warn("{}: refusing new connections: {}{}", server_.opts_.name, why,
+      spdlog::warn("{}: refusing new connections: {}{}", server_.opts_.name, why(),
                    suppressed_note(*n));
   }
 
