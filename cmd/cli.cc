@@ -8,6 +8,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "broker-adapters/http/http_util.h"
+
 namespace sluice::cli {
 
 Config load_or_exit(const std::string& path) {
@@ -54,6 +56,21 @@ std::string read_data_arg(const std::string& arg) {
 
 int validate(const std::string& path) {
   Config c = load_or_exit(path);
+  // The token files, read the way `run` reads them at start.
+  std::vector<std::string> token_errors;
+  if (c.http.enabled && !c.http.bearer_tokens_file.empty())
+    if (auto t = http::load_bearer_tokens(c.http.bearer_tokens_file); !t)
+      token_errors.push_back(t.error().message);
+  if (c.metrics.enabled && !c.metrics.bearer_tokens_file.empty())
+    if (auto t = http::load_bearer_tokens(c.metrics.bearer_tokens_file,
+                                          "metrics.auth.bearer_tokens_file");
+        !t)
+      token_errors.push_back(t.error().message);
+  if (!token_errors.empty()) {
+    for (const auto& e : token_errors) std::cerr << path << ": " << e << "\n";
+    throw Exit{kUsage, fmt::format("{}: {} error{} in the config", path, token_errors.size(),
+                                   token_errors.size() == 1 ? "" : "s")};
+  }
   size_t subs = 0;
   for (const auto& f : c.functions) subs += f.subscribe.size();
   std::cout << fmt::format("{}: ok ({} broker{}, {} function{}, {} subscription{})\n", path,

@@ -7,9 +7,11 @@
 
 #include "broker-adapters/http/callback_sink.h"
 #include "broker-adapters/http/ingress.h"
+#include "broker-adapters/http/metrics_listener.h"
 #include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
 #include "core/clock.h"
+#include "core/thread_guard.h"
 #include "dispatcher/retry_topic.h"
 #include "workers/process.h"
 #include "workers/registry.h"
@@ -134,20 +136,23 @@ Result<void> Engine::start() {
     if (auto r = s->start(*dispatcher_); !r) return r.error();
   }
   if (cfg_.metrics.enabled) {
-    if (auto r = metrics_.serve(cfg_.metrics.listen); !r) return r.error();
+    metrics_listener_ = std::make_unique<http::MetricsListener>(cfg_.metrics, metrics_);
+    if (auto r = metrics_listener_->start(); !r) return r.error();
   }
   if (cfg_.http.enabled) {
     std::map<std::string, Sink*> sinks;
     for (auto& [name, b] : brokers_) sinks.emplace(name, &b->sink());
+    http::HttpServer::Options http_opts;
+    http_opts.metrics = &metrics_;
     http_ = std::make_unique<http::HttpIngress>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready_.load(); },
-        [this] { return metrics_.text(); });
+        [this] { return metrics_.text(); }, http_opts);
     register_system_routes();
     invoke_api_ = std::make_unique<InvokeApi>(cfg_, runtimes_, brokers_, metrics_);
     invoke_api_->register_routes(http_->server());
     if (auto r = http_->start(); !r) return r.error();
   }
-  lag_thread_ = std::thread([this] { lag_loop(); });
+  lag_thread_ = std::thread([this] { run_guarded("lag", [this] { lag_loop(); }); });
   ready_ = true;
   return ok();
 }
@@ -318,10 +323,11 @@ bool Engine::shutdown() {
   spdlog::debug("shutdown: commits flushed");
   for (auto& [name, b] : brokers_) b->stop();
   spdlog::debug("shutdown: brokers stopped");
-  metrics_.stop_serving();
+  if (metrics_listener_) metrics_listener_->stop();
   dispatcher_.reset();
   runtimes_.clear();
   http_.reset();
+  metrics_listener_.reset();
   invoke_api_.reset();
   callbacks_.reset();
   brokers_.clear();

@@ -29,6 +29,7 @@ namespace sluice {
 namespace http {
 class HttpIngress;
 class CallbackSink;
+class MetricsListener;
 }
 class InvokeApi;
 
@@ -77,6 +78,7 @@ class Engine {
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;
   std::unique_ptr<http::HttpIngress> http_;
+  std::unique_ptr<http::MetricsListener> metrics_listener_;  // metrics.listen
   std::atomic<bool> ready_{false};
 
   std::mutex lag_mu_;

@@ -7,6 +7,7 @@
 
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
+#include "core/topic.h"
 
 namespace sluice::cli {
 
@@ -16,6 +17,8 @@ int publish(const PublishArgs& a) {
   if (!bc) throw Exit{kUsage, "no broker named '" + a.broker + "' in " + a.config};
   if (a.count < 1) throw Exit{kUsage, "--count must be at least 1"};
   if (a.topic.empty()) throw Exit{kUsage, "a topic is required"};
+  if (auto why = topic_name_error(a.topic))
+    throw Exit{kUsage, "topic '" + printable_topic(a.topic) + "': " + *why};
   Headers headers;
   for (const auto& h : a.headers) {
     auto eq = h.find('=');

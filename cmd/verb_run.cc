@@ -7,11 +7,15 @@
 
 #include "cmd/cli.h"
 #include "cmd/engine.h"
+#include "core/fd_limit.h"
 
 namespace sluice::cli {
 
 int run_engine(const std::string& path) {
   Config cfg = load_or_exit(path);
+  // Idle HTTP connections, worker pipes and broker sockets all take fds: use every
+  // one the hard limit allows (http.max_connections is derived from it).
+  raise_fd_limit();
   // Block the stop signals in every thread; this one waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

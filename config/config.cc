@@ -68,6 +68,9 @@ namespace {
 using namespace config_detail;
 namespace keys = config_keys;
 
+constexpr uint64_t kMaxConnections = 10'000'000;
+constexpr Millis kMaxIdleTimeout = std::chrono::hours(24);
+
 void parse_http(Diagnostics& d, const Field& f, Config& c) {
   MapReader m(d, f, keys::section("http"));
   c.http.enabled = true;
@@ -82,6 +85,28 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
     auto v = read_size(d, *body);
     if (v && *v == 0) d.error(body->path, body->line, "must be > 0");
     if (v && *v > 0) c.http.max_body = *v;
+  }
+  read_into(c.http.max_connections, m, "max_connections",
+            [&](const Field& x) { return read_uint(d, x, 1, kMaxConnections); });
+  if (auto idle = m.get("idle_timeout")) {
+    auto v = read_duration(d, *idle);
+    if (v && (v->count() == 0 || *v > kMaxIdleTimeout))
+      d.error(idle->path, idle->line, "must be > 0 and at most 24h");
+    else if (v)
+      c.http.idle_timeout = *v;
+  }
+}
+
+void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
+  MapReader m(d, f, keys::section("metrics"));
+  c.metrics.enabled = true;
+  read_into(c.metrics.listen, m, "listen", [&](const Field& x) { return read_listen(d, x); });
+  if (auto auth = m.get("auth")) {
+    MapReader a(d, *auth, keys::section("metrics_auth"));
+    if (auto file = a.get("bearer_tokens_file")) {
+      if (auto s = read_string(d, *file))
+        c.metrics.bearer_tokens_file = absolute_path(c.base_dir, *s);
+    }
   }
 }
 
@@ -119,11 +144,7 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   if (!m.is_map()) return;
   const BrokerNames brokers = parse_brokers(d, m.get("brokers"), c);
   if (auto f = m.get("http")) parse_http(d, *f, c);
-  if (auto f = m.get("metrics")) {
-    MapReader mm(d, *f, keys::section("metrics"));
-    c.metrics.enabled = true;
-    read_into(c.metrics.listen, mm, "listen", [&](const Field& x) { return read_listen(d, x); });
-  }
+  if (auto f = m.get("metrics")) parse_metrics(d, *f, c);
   if (auto f = m.get("engine")) {
     MapReader e(d, *f, keys::section("engine"));
     read_into(c.engine.drain_timeout, e, "drain_timeout",

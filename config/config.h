@@ -58,11 +58,16 @@ struct HttpConfig {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 = any free port
   std::string bearer_tokens_file;          // empty = no auth; absolute after loading
   uint64_t max_body = 1 << 20;             // bytes
+  // Connections held open at once; 0 = derived from the fd limit at start
+  // (core/fd_limit.h: default_max_connections). Over it, new ones get a canned 503.
+  uint32_t max_connections = 0;
+  Millis idle_timeout{60000};  // a connection with no byte read or written is closed
 };
 
 struct MetricsConfig {
   bool enabled = false;
   std::string listen = "127.0.0.1:9464";
+  std::string bearer_tokens_file;  // empty = no auth; absolute after loading
 };
 
 struct EngineConfig {

@@ -128,7 +128,7 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
     s.broker = brokers.first;
     read_into(s.broker, m, "broker",
               [&](const Field& x) { return read_broker_ref(d, x, brokers); });
-    read_into(s.topic, m, "topic", [&](const Field& x) { return read_string(d, x); });
+    read_into(s.topic, m, "topic", [&](const Field& x) { return read_topic(d, x); });
     read_into(s.ordering, m, "ordering",
               [&](const Field& x) { return read_enum(d, x, keys::kOrdering); });
     const bool dup = std::any_of(fn.subscribe.begin(), fn.subscribe.end(), [&](const auto& o) {
@@ -150,7 +150,7 @@ std::optional<Target> parse_target(Diagnostics& d, const Field& f, const BrokerN
   Target t;
   t.broker = fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker;
   read_into(t.broker, m, "broker", [&](const Field& x) { return read_broker_ref(d, x, brokers); });
-  read_into(t.topic, m, "topic", [&](const Field& x) { return read_string(d, x); });
+  read_into(t.topic, m, "topic", [&](const Field& x) { return read_topic(d, x); });
   return t;
 }
 

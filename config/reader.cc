@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "config/values.h"
+#include "core/topic.h"
 
 namespace sluice::config_detail {
 
@@ -173,6 +174,16 @@ std::optional<std::string> read_listen(Diagnostics& d, const Field& f) {
   if (!s) return std::nullopt;
   if (auto why = check_listen(*s)) {
     d.error(f.path, f.line, *why);
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<std::string> read_topic(Diagnostics& d, const Field& f) {
+  auto s = read_string(d, f, false);
+  if (!s) return std::nullopt;
+  if (auto why = topic_name_error(*s)) {
+    d.error(f.path, f.line, "topic \"" + printable_topic(*s) + "\": " + *why);
     return std::nullopt;
   }
   return s;

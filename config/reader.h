@@ -85,6 +85,8 @@ std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, 
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f);
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f);
+// A topic name (core/topic.h: topic_name_error).
+std::optional<std::string> read_topic(Diagnostics& d, const Field& f);
 // The index of the value in `spec.names`.
 std::optional<std::size_t> read_enum(Diagnostics& d, const Field& f,
                                      const config_keys::EnumSpec& spec);

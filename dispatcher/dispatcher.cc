@@ -10,13 +10,19 @@
 #include "dispatcher/dispatcher_impl.h"
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
+#include "core/thread_guard.h"
 
 namespace sluice {
 
 namespace asio = boost::asio;
 
 Dispatcher::Impl::Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& held)
-    : metrics(m), opts(o), held_total(held), rng(o.seed ? o.seed : std::random_device{}()) {}
+    : metrics(m), opts(o), held_total(held), rng(o.seed ? o.seed : std::random_device{}()) {
+  // Asio makes the loop's reactor (an epoll fd, an eventfd, a timerfd) on the first
+  // timer, not with the loop: make it now, at start-up. Made by the first retry
+  // while the process is out of fds, it threw from the middle of on_result().
+  asio::steady_timer reactor_now(io);
+}
 
 Dispatcher::Dispatcher(Metrics& metrics, DispatcherOptions opts)
     : impl_(std::make_unique<Impl>(metrics, opts, held_)) {}
@@ -77,7 +83,9 @@ void Dispatcher::add_route(Source& src, const std::string& function, Ordering or
 void Dispatcher::start() {
   impl_->guard.emplace(impl_->io.get_executor());
   impl_->thread = std::thread([this] {
-    run_spinning(impl_->io, impl_->opts.spin, [this] { return impl_->quick_running > 0; });
+    run_guarded("dispatcher", [this] {
+      run_spinning(impl_->io, impl_->opts.spin, [this] { return impl_->quick_running > 0; });
+    });
   });
 }
 

@@ -78,24 +78,21 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                                 .Help("Bytes of a function's stderr (stream=stderr) or stdio "
                                       "Log frames (stream=log) over their caps, not logged")
                                 .Register(*r)),
+      http_connections(BuildGauge()
+                           .Name("sluice_http_connections")
+                           .Help("Connections open now on an HTTP listener")
+                           .Register(*r)),
+      http_connections_refused(BuildCounter()
+                                   .Name("sluice_http_connections_refused_total")
+                                   .Help("Connections an HTTP listener refused (canned 503): over "
+                                         "max_connections or no file descriptor free")
+                                   .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {
   prometheus::TextSerializer s;
   return s.Serialize(registry_->Collect());
 }
-
-Result<void> Metrics::serve(const std::string& listen) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
-    exposer_->RegisterCollectable(registry_);
-  } catch (const std::exception& e) {
-    return Error{Errc::io, "cannot serve metrics on " + listen + ": " + e.what()};
-  }
-  return ok();
-}
-
-void Metrics::stop_serving() { exposer_.reset(); }
 
 static const prometheus::Histogram::BucketBoundaries& duration_buckets() {
   static const prometheus::Histogram::BucketBoundaries b{

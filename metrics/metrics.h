@@ -8,7 +8,6 @@
 #pragma once
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -32,10 +31,6 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
   std::string text() const;  // the exposition text of everything registered
 
-  // Serves /metrics on `listen` ("host:port"); an error when the port is taken.
-  Result<void> serve(const std::string& listen);
-  void stop_serving();
-
   prometheus::Family<prometheus::Counter>& events_received;  // {broker,topic}
   prometheus::Family<prometheus::Counter>& invocations;      // {function,outcome}
   prometheus::Family<prometheus::Histogram>& duration;       // {function}
@@ -53,11 +48,14 @@ class Metrics {
   // Bytes a function process wrote (stderr, an http server's stdout; stdio Log
   // frames) over its caps, not logged: {function,stream="stderr"|"log"}.
   prometheus::Family<prometheus::Counter>& worker_output_dropped;
+  // HTTP listeners (listener: http | metrics): connections open now, and those
+  // refused over max_connections or for want of file descriptors.
+  prometheus::Family<prometheus::Gauge>& http_connections;            // {listener}
+  prometheus::Family<prometheus::Counter>& http_connections_refused;  // {listener}
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
 };
 
 // The children one function reports into, looked up once.

@@ -8,6 +8,7 @@
 
 #include "workers/exec_invocation.h"
 #include "workers/logger.h"
+#include "core/thread_guard.h"
 
 namespace sluice::workers {
 
@@ -61,7 +62,7 @@ Result<void> ExecRuntime::start() {
   for (auto& lane : lanes_) {
     guards_.emplace_back(lane->io.get_executor());
     asio::post(lane->io, [this, l = lane.get()] { arm_watchdog(*l); });
-    threads_.emplace_back([ctx = &lane->io] { ctx->run(); });
+    threads_.emplace_back([ctx = &lane->io] { run_guarded("exec io", [ctx] { ctx->run(); }); });
   }
   state_ = State::running;
   return ok();

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "workers/logger.h"
+#include "core/thread_guard.h"
 
 namespace sluice::workers {
 
@@ -82,7 +83,8 @@ Result<void> InprocRuntime::start() {
   if (rc != 0) return fail("sluice_init returned " + std::to_string(rc));
   state_ = State::running;
   if (!inline_) {
-    if (timeout_.count() > 0) watchdog_thread_ = std::thread([this] { watchdog(); });
+    if (timeout_.count() > 0)
+      watchdog_thread_ = std::thread([this] { run_guarded("inproc watchdog", [this] { watchdog(); }); });
     spawn_threads_locked();
   }
   return ok();

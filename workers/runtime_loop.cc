@@ -1,5 +1,6 @@
 #include "workers/runtime_loop.h"
 
+#include "core/thread_guard.h"
 #include "workers/logger.h"
 
 namespace sluice::workers {
@@ -34,7 +35,7 @@ void RuntimeLoop::lend(std::shared_ptr<boost::asio::io_context> loop) {
 void RuntimeLoop::start(std::function<void()> run) {
   if (!own_ || thread_.joinable()) return;
   guard_.emplace(io_->get_executor());
-  thread_ = std::thread(std::move(run));
+  thread_ = std::thread([run = std::move(run)] { run_guarded("runtime io", run); });
 }
 
 void RuntimeLoop::finish(const std::string& who) {

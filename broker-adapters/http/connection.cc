@@ -35,15 +35,41 @@ void Connection::read_header() {
   parser_.emplace();
   parser_->body_limit(server_.cfg_.max_body);
   parser_->header_limit(server_.opts_.header_limit);
-  stream_.expires_after(server_.opts_.idle_timeout);
+  stream_.expires_after(server_.cfg_.idle_timeout);
   bhttp::async_read_header(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
 }
 
+// Why the request's framing is refused, if it is. Beast 1.74 treats a
+// Transfer-Encoding whose last coding is not "chunked" (e.g. "gzip") as no body at
+// all, so its body would be read as the next request (a desync); "gzip, chunked"
+// would hand over still-encoded bytes. Only exactly one "chunked", without
+// Content-Length, is accepted.
+namespace {
+std::optional<std::string> framing_error(const Request& req) {
+  size_t n = 0;
+  auto [first, last] = req.equal_range(bhttp::field::transfer_encoding);
+  for (auto it = first; it != last; ++it) {
+    if (++n > 1) return "Transfer-Encoding given more than once";
+    std::string_view v = sv(it->value());
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (!iequals(v, "chunked"))
+      return "Transfer-Encoding other than 'chunked' is not supported";
+  }
+  if (n > 0 && req.find(bhttp::field::content_length) != req.end())
+    return "Transfer-Encoding and Content-Length together";
+  return std::nullopt;
+}
+}  // namespace
+
 void Connection::on_header(error_code ec) {
   if (ec) return on_read_error(ec);
   const auto& req = parser_->get();
+  // Checked before any body byte is read: the connection closes after the 400, and
+  // what the client sent after the header is drained, never parsed as a request.
+  if (auto why = framing_error(req)) return reject(Status::bad_request, *why);
   if (!parser_->is_done() && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
     continue_ = {Status::continue_, req.version()};
     bhttp::async_write(stream_, continue_, [self = shared_from_this()](error_code ec, size_t) {
@@ -57,7 +83,7 @@ void Connection::on_header(error_code ec) {
 
 void Connection::read_body() {
   if (parser_->is_done()) return on_body({});
-  stream_.expires_after(server_.opts_.idle_timeout);
+  stream_.expires_after(server_.cfg_.idle_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](error_code ec, size_t) { self->on_body(ec); });
 }
@@ -133,7 +159,7 @@ void Connection::write(Response&& res) {
   bool keep = keep_alive_ && res_.keep_alive();
   res_.keep_alive(keep);
   res_.prepare_payload();
-  stream_.expires_after(server_.opts_.idle_timeout);
+  stream_.expires_after(server_.cfg_.idle_timeout);
   bhttp::async_write(stream_, res_, [self = shared_from_this(), keep](error_code ec, size_t) {
     self->on_write(ec, keep);
   });
@@ -152,7 +178,7 @@ void Connection::linger() {
   if (closed_) return;
   error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(std::min<std::chrono::milliseconds>(server_.opts_.idle_timeout,
+  stream_.expires_after(std::min<std::chrono::milliseconds>(server_.cfg_.idle_timeout,
                                                             kMaxDrainTime));
   stream_.async_read_some(net::buffer(drain_buf_),
                           [self = shared_from_this()](error_code ec, size_t n) {
@@ -180,6 +206,7 @@ void Connection::close_now() {
   if (auto it = hub_->conns.find(this); it != hub_->conns.end()) {
     last = std::move(it->second);
     hub_->conns.erase(it);
+    if (hub_->open_gauge) hub_->open_gauge->Set(static_cast<double>(hub_->conns.size()));
   }
 }
 

@@ -35,6 +35,7 @@ struct Hub {
   std::mutex mu;
   bool open = true;
   std::unordered_map<Connection*, std::shared_ptr<Connection>> conns;
+  prometheus::Gauge* open_gauge = nullptr;  // conns.size(), when metrics are kept
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {

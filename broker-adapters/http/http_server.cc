@@ -8,7 +8,16 @@
 #include <boost/asio/strand.hpp>
 #include <charconv>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "broker-adapters/http/connection.h"
+#include "core/fd_limit.h"
+#include "core/log_limit.h"
+#include "core/thread_guard.h"
 
 namespace sluice::http {
 
@@ -50,11 +59,37 @@ void Responder::operator()(Response res) {
 
 // ---- Listener: owns the acceptor; runs on its own strand ----
 
+namespace {
+
+// What a connection over the cap (or shed for want of fds) is told before it is
+// closed. Sent with one non-blocking send, never waited for.
+constexpr std::string_view kBusy =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/json\r\n"
+    "Retry-After: 1\r\n"
+    "Connection: close\r\n"
+    "Content-Length: 43\r\n"
+    "\r\n"
+    "{\"error\":\"too many connections, try later\"}";
+static_assert(kBusy.size() - kBusy.find("\r\n\r\n") - 4 == 43);
+
+void send_busy_and_close(int fd) {
+  (void)::send(fd, kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_RDWR);
+}
+
+int open_reserve_fd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+}  // namespace
+
 class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& ioc, HttpServer& server)
       : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()),
-        server_(server) {}
+        server_(server), reserve_fd_(open_reserve_fd()) {}
+  ~Listener() {
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+  }
 
   Result<uint16_t> open(const tcp::endpoint& ep) {
     boost::system::error_code ec;
@@ -62,7 +97,9 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) return Error{Errc::io, "http: cannot listen on " + server_.cfg_.listen + ": " + ec.message()};
+    if (ec)
+      return Error{Errc::io, server_.opts_.name + ": cannot listen on " + server_.cfg_.listen +
+                                 ": " + ec.message()};
     return acceptor_.local_endpoint().port();
   }
 
@@ -85,29 +122,87 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
  private:
   void on_accept(boost::system::error_code ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
+    if (ec == net::error::no_descriptors || ec.value() == ENFILE) return out_of_fds(ec);
     if (ec) {
-      // Out of file descriptors and the like: log, wait a little, try again.
-      spdlog::warn("http: accept failed: {}", ec.message());
-      retry_.expires_after(std::chrono::milliseconds(100));
-      retry_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec && self->acceptor_.is_open()) self->accept();
-      });
-      return;
+      // A connection reset before it was accepted and the like: try again shortly.
+      if (auto n = accept_log_.allow())
+        spdlog::warn("{}: accept failed: {}{}", server_.opts_.name, ec.message(),
+                     suppressed_note(*n));
+      return accept_later();
     }
-    auto conn = std::make_shared<detail::Connection>(std::move(socket), server_, server_.hub_);
+    std::shared_ptr<detail::Connection> conn;
     {
       std::lock_guard lock(server_.hub_->mu);
-      if (!server_.hub_->open) return;  // stopping: the socket closes with `conn`
-      server_.hub_->conns.emplace(conn.get(), conn);
+      if (!server_.hub_->open) return;  // stopping: the socket closes on the way out
+      if (server_.hub_->conns.size() < server_.max_connections_) {
+        conn = std::make_shared<detail::Connection>(std::move(socket), server_, server_.hub_);
+        server_.hub_->conns.emplace(conn.get(), conn);
+        if (server_.open_) server_.open_->Set(static_cast<double>(server_.hub_->conns.size()));
+      }
     }
-    conn->start();
+    if (conn) {
+      conn->start();
+    } else {
+      refuse(socket.native_handle(), [&] {
+        return "the limit of " + std::to_string(server_.max_connections_) +
+               " open connections (" + server_.opts_.name + ".max_connections) is reached";
+      });
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    }
     accept();
+  }
+
+  // accept() found no free fd: give back the reserve fd, accept and shed the
+  // waiting connection with it, take the reserve again. Waits a little before the
+  // next accept when nothing could be shed (else the ready listener would spin).
+  void out_of_fds(boost::system::error_code ec) {
+    bool shed = false;
+    if (reserve_fd_ >= 0) {
+      ::close(reserve_fd_);
+      reserve_fd_ = -1;
+      int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        refuse(fd, [&] { return "no file descriptor is free (" + ec.message() + ")"; });
+        ::close(fd);
+        shed = true;
+      }
+    }
+    if (reserve_fd_ < 0) reserve_fd_ = open_reserve_fd();
+    if (!shed) {
+      if (auto n = accept_log_.allow())
+        spdlog::warn("{}: accept failed: {}; retrying{}", server_.opts_.name, ec.message(),
+                     suppressed_note(*n));
+      return accept_later();
+    }
+    accept();
+  }
+
+  // Tells a connection it is not served (canned 503) and counts it; `why()` makes
+  // the log line's reason, only when a line is logged.
+  template <class Why>
+  void refuse(int fd, Why&& why) {
+    if (server_.refused_) server_.refused_->Increment();  // first: counted before seen
+    send_busy_and_close(fd);
+    if (auto n = refuse_log_.allow())
+      spdlog::warn("{}: refusing new connections: {}{}", server_.opts_.name, why(),
+                   suppressed_note(*n));
+  }
+
+  void accept_later() {
+    retry_.expires_after(std::chrono::milliseconds(100));
+    retry_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec && self->acceptor_.is_open()) self->accept();
+    });
   }
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_;
   HttpServer& server_;
+  int reserve_fd_;  // an fd held back for shedding a connection when none is free
+  LogLimit refuse_log_;
+  LogLimit accept_log_;
 };
 
 // ---- HttpServer ----
@@ -176,8 +271,21 @@ Result<void> HttpServer::start() {
   if (started_) return Error{Errc::internal, "http: server started twice"};
   started_ = true;
   if (!cfg_.bearer_tokens_file.empty()) {
-    SLUICE_TRY(tokens, load_bearer_tokens(cfg_.bearer_tokens_file));  // declares `tokens`
+    SLUICE_TRY(tokens, load_bearer_tokens(cfg_.bearer_tokens_file,
+                                          opts_.name + ".auth.bearer_tokens_file"));
     tokens_ = std::move(tokens);
+  }
+  const uint64_t fds = fd_soft_limit();
+  max_connections_ = cfg_.max_connections ? cfg_.max_connections : default_max_connections(fds);
+  if (max_connections_ > default_max_connections(fds))
+    spdlog::warn("{}: max_connections {} leaves less than the reserve of {} of the {} file "
+                 "descriptors for workers and brokers; when they run out, new connections "
+                 "are refused (503)",
+                 opts_.name, max_connections_, fd_reserve(fds), fds);
+  if (opts_.metrics) {
+    refused_ = &opts_.metrics->http_connections_refused.Add({{"listener", opts_.name}});
+    open_ = &opts_.metrics->http_connections.Add({{"listener", opts_.name}});
+    hub_->open_gauge = open_;
   }
   SLUICE_TRY(endpoint, resolve_listen(cfg_.listen));
   listener_ = std::make_shared<Listener>(ioc_, *this);
@@ -187,18 +295,10 @@ Result<void> HttpServer::start() {
   work_.emplace(ioc_.get_executor());
   int n = std::max(1, opts_.io_threads);
   for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
-      for (;;) {
-        try {
-          ioc_.run();
-          return;
-        } catch (const std::exception& ex) {
-          spdlog::error("http: io thread caught: {}", ex.what());
-        }
-      }
-    });
+    threads_.emplace_back([this] { run_guarded(opts_.name + " io", [this] { ioc_.run(); }); });
   }
-  spdlog::info("http: listening on {} (port {}, {} io threads{})", cfg_.listen, port_, n,
+  spdlog::info("{}: listening on {} (port {}, {} io threads, at most {} connections{})",
+               opts_.name, cfg_.listen, port_, n, max_connections_,
                tokens_.empty() ? "" : ", bearer auth");
   return ok();
 }

@@ -1,6 +1,14 @@
 // A small asynchronous HTTP/1.1 server (Boost.Beast on Boost.Asio): keep-alive,
 // idle timeout, body and header limits, bearer-token auth and one routing table.
 //
+// Overload: at most `HttpConfig::max_connections` connections are open at once; a
+// connection accepted over the cap gets a canned 503 (one non-blocking send) and is
+// closed at once, counted in sluice_http_connections_refused_total{listener} and
+// logged at most every few seconds. When accept() itself fails for want of file
+// descriptors (EMFILE/ENFILE), the listener gives back one fd it holds in reserve,
+// accepts and sheds the waiting connection the same way, takes its reserve again and
+// goes on; it never spins and never stops listening.
+//
 // Lifecycle: construct, register routes with route(), start() once, stop() once
 // (the destructor stops). route() is not thread-safe and must happen before start().
 //
@@ -25,9 +33,10 @@
 #include <thread>
 #include <vector>
 
-#include "config/config.h"
 #include "broker-adapters/http/http_util.h"
+#include "config/config.h"
 #include "core/result.h"
+#include "metrics/metrics.h"
 
 namespace sluice::http {
 
@@ -74,8 +83,11 @@ class HttpServer {
  public:
   struct Options {
     int io_threads = 2;
-    std::chrono::milliseconds idle_timeout{60000};  // no byte read or written for this long
-    uint32_t header_limit = 16 * 1024;              // bytes of request line + headers
+    uint32_t header_limit = 16 * 1024;  // bytes of request line + headers
+    // Names the listener in logs, errors and the {listener} metric label, and the
+    // config key of its token file ("<name>.auth.bearer_tokens_file").
+    std::string name = "http";
+    Metrics* metrics = nullptr;  // null: no connection metrics
   };
 
   HttpServer(const HttpConfig& cfg, Options opts);
@@ -97,6 +109,8 @@ class HttpServer {
   void stop();
   // The bound port (after start(); useful with port 0).
   uint16_t port() const { return port_; }
+  // The connection cap in force (after start()).
+  uint32_t max_connections() const { return max_connections_; }
 
  private:
   friend class detail::Connection;
@@ -123,6 +137,9 @@ class HttpServer {
   std::shared_ptr<Listener> listener_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
+  uint32_t max_connections_ = 0;
+  prometheus::Counter* refused_ = nullptr;  // null without Options::metrics
+  prometheus::Gauge* open_ = nullptr;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -87,10 +87,11 @@ Result<std::string> query_param(std::string_view target, std::string_view name) 
 
 Result<std::string> url_decode(std::string_view s) { return decode(s, false); }
 
-Result<std::vector<std::string>> load_bearer_tokens(const std::string& path) {
+Result<std::vector<std::string>> load_bearer_tokens(const std::string& path,
+                                                    const std::string& key) {
   std::ifstream in(path);
   if (!in)
-    return Error{Errc::io, "http.auth.bearer_tokens_file: cannot read '" + path + "'"};
+    return Error{Errc::io, key + ": cannot read '" + path + "'"};
   std::vector<std::string> tokens;
   std::string line;
   while (std::getline(in, line)) {
@@ -99,10 +100,10 @@ Result<std::vector<std::string>> load_bearer_tokens(const std::string& path) {
     tokens.emplace_back(t);
   }
   if (in.bad())
-    return Error{Errc::io, "http.auth.bearer_tokens_file: error reading '" + path + "'"};
+    return Error{Errc::io, key + ": error reading '" + path + "'"};
   if (tokens.empty())
     return Error{Errc::invalid_argument,
-                 "http.auth.bearer_tokens_file: '" + path + "' holds no token"};
+                 key + ": '" + path + "' holds no token"};
   return tokens;
 }
 

@@ -38,8 +38,10 @@ Result<std::string> query_param(std::string_view target, std::string_view name);
 Result<std::string> url_decode(std::string_view s);
 
 // Token file: one token per line, surrounding blanks trimmed, '#' comments and
-// blank lines ignored. An error when it is missing, unreadable or holds no token.
-Result<std::vector<std::string>> load_bearer_tokens(const std::string& path);
+// blank lines ignored. An error when it is missing, unreadable or holds no token;
+// the message starts with `key`, the config key that named the file.
+Result<std::vector<std::string>> load_bearer_tokens(
+    const std::string& path, const std::string& key = "http.auth.bearer_tokens_file");
 // True when `authorization` is "Bearer <t>" and t equals one of `tokens`. Every
 // token is compared, in time that does not depend on where the first difference is.
 bool bearer_token_ok(std::string_view authorization, const std::vector<std::string>& tokens);

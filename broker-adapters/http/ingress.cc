@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/cloudevents.h"
+#include "core/topic.h"
 
 namespace sluice::http {
 namespace {
@@ -119,7 +120,7 @@ Response publish_failed(const Error& err) {
 }  // namespace
 
 bool is_valid_topic_name(std::string_view topic) {
-  if (topic.empty() || topic.size() > 249) return false;
+  if (topic_name_error(topic)) return false;
   for (char c : topic) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
@@ -179,10 +180,12 @@ void HttpIngress::stop() { server_.stop(); }
 void HttpIngress::publish(Request&& req, Responder res) {
   auto raw = target_path(sv(req.target())).substr(kTopicsPrefix.size());
   auto topic = url_decode(raw);
-  if (!topic || !is_valid_topic_name(topic.value()))
+  if (!topic || !is_valid_topic_name(topic.value())) {
+    auto why = topic ? topic_name_error(topic.value()) : std::nullopt;
     return res(json_error(Status::bad_request,
-                          "invalid topic name '" + std::string(raw) +
-                              "': 1 to 249 characters of A-Z a-z 0-9 . _ -"));
+                          "invalid topic name '" + printable_topic(raw) + "': " +
+                              why.value_or("1 to 249 characters of A-Z a-z 0-9 . _ -")));
+  }
   auto broker = query_param(sv(req.target()), "broker");
   if (!broker) return res(json_error(Status::bad_request, broker.error().message));
   const std::string& name = broker.value().empty() ? default_broker_ : broker.value();

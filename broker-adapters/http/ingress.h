@@ -49,7 +49,7 @@ class HttpIngress {
   HttpServer server_;  // last: stopped (threads joined) before the members above go
 };
 
-// [A-Za-z0-9._-]{1,249}
+// [A-Za-z0-9._-]{1,249} and a topic name by core/topic.h (so not "." or "..").
 bool is_valid_topic_name(std::string_view topic);
 
 // The event of a request: CloudEvents structured or binary mode, or a plain body

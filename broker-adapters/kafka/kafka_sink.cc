@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "broker-adapters/kafka/kafka_codec.h"
+#include "core/thread_guard.h"
 
 namespace sluice::kafka {
 
@@ -16,7 +17,7 @@ Result<std::unique_ptr<KafkaSink>> KafkaSink::open(const BrokerConfig& cfg) {
                rd_kafka_conf_set_error_cb(conf, &KafkaSink::on_error);
              }));
   s->rk_ = std::move(rk);
-  s->thread_ = std::thread([p = s.get()] { p->run(); });
+  s->thread_ = std::thread([p = s.get()] { run_guarded("kafka producer", [p] { p->run(); }); });
   return s;
 }
 

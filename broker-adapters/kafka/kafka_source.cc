@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "broker-adapters/kafka/kafka_codec.h"
+#include "core/thread_guard.h"
 
 namespace sluice::kafka {
 namespace {
@@ -73,7 +74,7 @@ Result<void> KafkaSource::start(SourceListener& listener) {
   if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), sub.get()))
     return kafka_error("kafka broker " + broker_ + ": subscribe to " + topic_, err);
   started_ = true;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] { run_guarded("kafka source", [this] { run(); }); });
   return ok();
 }
 

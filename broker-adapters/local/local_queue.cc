@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <future>
 
+#include "core/thread_guard.h"
+
 namespace sluice::local {
 
 namespace {
@@ -41,7 +43,8 @@ Result<std::unique_ptr<LocalQueue>> LocalQueue::open(LocalQueueOptions opt) {
   SLUICE_TRY(r, q->open_reader());
   q->query_ = std::move(r);
   q->writer_alive_ = true;
-  q->writer_thread_ = std::thread([qp = q.get()] { qp->writer_loop(); });
+  q->writer_thread_ =
+      std::thread([qp = q.get()] { run_guarded("local writer", [qp] { qp->writer_loop(); }); });
   q->writer_id_ = q->writer_thread_.get_id();  // nothing reaches the writer before open returns
   return q;
 }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "core/thread_guard.h"
+
 namespace sluice::local {
 
 Result<std::unique_ptr<LocalSource>> LocalSource::open(LocalQueue& q, std::string topic,
@@ -51,7 +53,7 @@ Result<void> LocalSource::start(SourceListener& listener) {
     std::lock_guard lk(mu_);
     thread_ = std::thread([this] {
       { std::lock_guard wait_for_start(mu_); }
-      run();
+      run_guarded("local reader", [this] { run(); });
     });
     reader_id_ = thread_.get_id();
   }

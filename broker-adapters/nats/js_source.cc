@@ -10,6 +10,7 @@
 
 #include "broker-adapters/nats/js_lookup.h"
 #include "broker-adapters/nats/nats_codec.h"
+#include "core/thread_guard.h"
 
 namespace sluice::nats {
 namespace {
@@ -168,7 +169,7 @@ Result<void> JetStreamSource::start(SourceListener& listener) {
   started_ = true;
   fetching_ = true;
   listener_ = &listener;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] { run_guarded("jetstream fetch", [this] { run(); }); });
   return ok();
 }
 

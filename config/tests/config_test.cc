@@ -181,6 +181,20 @@ functions:
   EXPECT_CONFIG_ERROR(r, "functions[1].concurrency", 9, "expected an integer in 1..100000");
 }
 
+TEST(ConfigErrors, ConnectionLimitsAndIdleTimeout) {
+  auto r = load(R"(http: { max_connections: 0, idle_timeout: 0s }
+functions: []
+)");
+  EXPECT_CONFIG_ERROR(r, "http.max_connections", 1, "must be in 1..10000000, got 0");
+  EXPECT_CONFIG_ERROR(r, "http.idle_timeout", 1, "must be > 0 and at most 24h");
+  auto long_idle = load("http: { idle_timeout: 25h }\n");
+  EXPECT_CONFIG_ERROR(long_idle, "http.idle_timeout", 1, "at most 24h");
+  auto ok = load("http: { max_connections: 10000, idle_timeout: 5m }\n");
+  ASSERT_TRUE(ok.config) << testing::dump(ok);
+  EXPECT_EQ(ok.config->http.max_connections, 10000u);
+  EXPECT_EQ(ok.config->http.idle_timeout, Millis(300000));
+}
+
 TEST(ConfigErrors, InconsistentLimits) {
   auto r = load(R"(functions:
   - name: f
@@ -221,6 +235,25 @@ functions: []
   EXPECT_CONFIG_ERROR(port, "metrics.listen", 1, "port must be 0..65535");
   auto host = load("metrics: { listen: \":80\" }\n");
   EXPECT_CONFIG_ERROR(host, "metrics.listen", 1, "empty host");
+}
+
+TEST(ConfigErrors, DotsSlashesAndControlCharactersAreNotTopicNames) {
+  auto r = load(R"(functions:
+  - name: f
+    command: [x]
+    subscribe: [{ topic: "." }, { topic: ".." }, { topic: "a/b" }, { topic: "a\tb" }, { topic: "" }]
+    dead_letter: { topic: ".." }
+    output: { topic: "../x" }
+)");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[0].topic", 4, "'.' and '..' are not topic names");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[1].topic", 4, "'.' and '..' are not topic names");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[2].topic", 4, "cannot contain '/'");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[3].topic", 4, "control characters");
+  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[4].topic", 4, "cannot be empty");
+  EXPECT_CONFIG_ERROR(r, "functions[0].dead_letter.topic", 5, "'.' and '..' are not topic names");
+  EXPECT_CONFIG_ERROR(r, "functions[0].output.topic", 6, "cannot contain '/'");
+  EXPECT_TRUE(load("functions:\n  - { name: f, command: [x], subscribe: [{ topic: a.b-c_1 }] }\n")
+                  .config.has_value());
 }
 
 TEST(ConfigErrors, BadNatsUrl) {

@@ -113,8 +113,11 @@ engine: { drain_timeout: 1m30s }
   EXPECT_EQ(c.http.listen, "127.0.0.1:8080");
   EXPECT_EQ(c.http.bearer_tokens_file, "");
   EXPECT_EQ(c.http.max_body, 1u << 20);
+  EXPECT_EQ(c.http.max_connections, 0u);  // derived from the fd limit at start
+  EXPECT_EQ(c.http.idle_timeout, Millis(60000));
   EXPECT_TRUE(c.metrics.enabled);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.metrics.bearer_tokens_file, "");
   EXPECT_EQ(c.engine.drain_timeout, Millis(90000));
 }
 
@@ -195,6 +198,7 @@ TEST(ConfigPaths, RelativePathsResolveAgainstTheConfigDirectory) {
   a: { kind: local, path: ../state/a.db }
   b: { kind: local, path: /var/lib/b.db }
 http: { auth: { bearer_tokens_file: secrets/tokens } }
+metrics: { auth: { bearer_tokens_file: ./scrape-tokens } }
 functions:
   - { name: lib, runtime: inproc, command: [./libs/libf.so] }
   - { name: sys, runtime: inproc, command: [libsystem.so] }
@@ -204,6 +208,7 @@ functions:
   EXPECT_EQ(r.config->broker("a")->path, "/srv/app/state/a.db");
   EXPECT_EQ(r.config->broker("b")->path, "/var/lib/b.db");
   EXPECT_EQ(r.config->http.bearer_tokens_file, "/srv/app/conf/secrets/tokens");
+  EXPECT_EQ(r.config->metrics.bearer_tokens_file, "/srv/app/conf/scrape-tokens");
   EXPECT_EQ(r.config->function("lib")->command.at(0), "/srv/app/conf/libs/libf.so");
   EXPECT_EQ(r.config->function("sys")->command.at(0), "libsystem.so");  // found by dlopen's search
 }

@@ -106,17 +106,21 @@ CmdResult run_cli(const std::vector<std::string>& args_in, const std::string& in
   return r;
 }
 
-Engine::Engine(const std::string& config, const std::string& log_file,
-               const std::vector<std::string>& wrapper) {
-  std::vector<std::string> args = wrapper;
-  for (const auto& a : {binary(), std::string("run"), std::string("-c"), config}) args.push_back(a);
+Engine::Engine(const std::string& config, const std::string& log_file)
+    : Engine(config, log_file, 0) {}
+
+Engine::Engine(const std::string& config, const std::string& log_file, int max_open_files) {
+  std::vector<std::string> args{binary(), "run", "-c", config};
+  if (max_open_files > 0)
+    args = {"/bin/sh", "-c", "ulimit -n " + std::to_string(max_open_files) + " && exec \"$0\" \"$@\"",
+            binary(), "run", "-c", config};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   auto argv = argv_of(args);
-  int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error("cannot spawn sluice");
 }
@@ -192,9 +196,11 @@ HttpClient::Reply HttpClient::post(const std::string& target, const std::string&
   return {static_cast<int>(res.result_int()), res.body()};
 }
 
-HttpClient::Reply HttpClient::get(const std::string& target) {
+HttpClient::Reply HttpClient::get(const std::string& target,
+                                  const std::map<std::string, std::string>& headers) {
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
   impl_->stream.expires_after(std::chrono::seconds(30));
   http::write(impl_->stream, req);
   http::response<http::string_body> res;

@@ -47,10 +47,10 @@ CmdResult run_cli(const std::vector<std::string>& args, const std::string& input
 // `sluice run -c CONFIG` in the background.
 class Engine {
  public:
-  // `wrapper`: a command line that runs sluice's own, e.g. {"sh", "-c", "ulimit -n 256 &&
-  // exec \"$0\" \"$@\""} (it must exec, so that pid() stays sluice's).
-  Engine(const std::string& config, const std::string& log_file,
-         const std::vector<std::string>& wrapper = {});
+  Engine(const std::string& config, const std::string& log_file);
+  // Under an open-file limit (soft and hard) of `max_open_files`, set by the shell
+  // that execs sluice (so the engine cannot raise it).
+  Engine(const std::string& config, const std::string& log_file, int max_open_files);
   ~Engine();  // SIGKILL if still running
   bool wait_ready(uint16_t http_port, std::chrono::milliseconds limit = 30s);
   void signal(int sig);
@@ -73,7 +73,7 @@ class HttpClient {
   };
   Reply post(const std::string& target, const std::string& body,
              const std::map<std::string, std::string>& headers = {});
-  Reply get(const std::string& target);
+  Reply get(const std::string& target, const std::map<std::string, std::string>& headers = {});
 
  private:
   struct Impl;

@@ -95,9 +95,9 @@ class Soak {
  public:
   // `brokers`: the YAML `brokers:` block; `broker`: the one published to and read.
   Soak(std::string brokers, std::string broker, std::string topic,
-       std::vector<std::string> wrapper = {})
+       int max_open_files = 0)
       : brokers_(std::move(brokers)), broker_(std::move(broker)), topic_(std::move(topic)),
-        wrapper_(std::move(wrapper)), port_(free_port()) {
+        max_open_files_(max_open_files), port_(free_port()) {
     dir_.write("sluice.yaml", brokers_ + "http: { listen: 127.0.0.1:" + std::to_string(port_) +
                                   " }\nengine: { drain_timeout: 5s }\nfunctions:\n" + kFunction +
                                   "    subscribe: [{ broker: " + broker_ + ", topic: " + topic_ +
@@ -112,7 +112,7 @@ class Soak {
 
   bool start_engine() {
     engine_ = std::make_unique<Engine>(dir_.file("sluice.yaml"), dir_.file("engine.log"),
-                                       wrapper_);
+                                       max_open_files_);
     return engine_->wait_ready(port_, 60s);
   }
   // kill -9, wait for the exit, check that no function process outlived it, restart.
@@ -239,7 +239,7 @@ class Soak {
  private:
   TempDir dir_;
   std::string brokers_, broker_, topic_;
-  std::vector<std::string> wrapper_;
+  int max_open_files_;
   uint16_t port_;
   std::unique_ptr<Engine> engine_;
   std::vector<std::thread> publishers_;
@@ -304,7 +304,7 @@ TEST(Soak, LocalQueueThroughAFullDisk) {
 // sluice under a low file-descriptor limit while floods of idle connections arrive:
 // it refuses what it cannot take, never dies, and loses nothing it acknowledged.
 TEST(Soak, LocalQueueThroughFdExhaustion) {
-  Soak soak(kLocalBroker, "local", "in", {"sh", "-c", "ulimit -n 256 && exec \"$0\" \"$@\""});
+  Soak soak(kLocalBroker, "local", "in", /*max_open_files=*/256);
   ASSERT_TRUE(soak.start_engine()) << soak.dir().read("engine.log");
   const pid_t pid = soak.engine_pid();
   soak.start_publishers(200);

@@ -280,6 +280,18 @@ TEST_F(Ingress, HealthReadinessAndMetrics) {
   EXPECT_EQ(metrics[bhttp::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
 }
 
+TEST_F(Ingress, DotAndDotDotAreNotTopicNames) {
+  start();
+  for (std::string target : {"/topics/.", "/topics/..", "/topics/%2E", "/topics/%2e%2E",
+                             "/topics/"}) {
+    auto res = client_->post(target, "x");
+    EXPECT_EQ(res.result(), Status::bad_request) << target;
+    EXPECT_NE(error_of(res).find("invalid topic name"), std::string::npos) << target;
+  }
+  EXPECT_EQ(sink_.count(), 0u);
+  EXPECT_EQ(client_->post("/topics/...", "x").result(), Status::accepted);
+}
+
 TEST(TopicNames, Rule) {
   EXPECT_TRUE(is_valid_topic_name("a"));
   EXPECT_TRUE(is_valid_topic_name("Orders_v1.dlq-2"));
@@ -288,6 +300,8 @@ TEST(TopicNames, Rule) {
   EXPECT_FALSE(is_valid_topic_name(std::string(250, 'x')));
   EXPECT_FALSE(is_valid_topic_name("a b"));
   EXPECT_FALSE(is_valid_topic_name("a/b"));
+  EXPECT_FALSE(is_valid_topic_name("."));
+  EXPECT_FALSE(is_valid_topic_name(".."));
 }
 
 }  // namespace

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 
 #include "broker-adapters/http/tests/test_support.h"
+#include "core/fd_limit.h"
+#include "metrics/metrics.h"
+#include "tests/support/support.h"
 
 namespace sluice::http {
 namespace {
@@ -97,6 +101,131 @@ TEST(HttpServer, ExpectContinueIsAnswered) {
   EXPECT_EQ(client.read_until("\r\n\r\n").rfind("HTTP/1.1 100 Continue\r\n", 0), 0u);
   client.write_raw("hello");
   EXPECT_EQ(client.read().body(), "hello");
+}
+
+size_t count_of(std::string_view haystack, std::string_view needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string_view::npos;
+       at = haystack.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+// A body Beast would not frame as one (Transfer-Encoding: gzip means "no body" to
+// it) must not be read as a second request: 400, closed, nothing handled.
+TEST(HttpServer, TransferEncodingOtherThanChunkedGets400AndClose) {
+  std::atomic<int> handled{0};
+  HttpConfig cfg = local_config();
+  cfg.idle_timeout = std::chrono::seconds(2);  // a server that keeps the connection: read_all ends
+  HttpServer server(cfg);
+  server.route(Verb::post, "/p", [&](Request&&, Responder res) {
+    ++handled;
+    res(text("handled"));
+  });
+  ASSERT_TRUE(server.start());
+  const std::string smuggled = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  const std::vector<std::string> framings = {
+      "Transfer-Encoding: gzip\r\n",
+      "Transfer-Encoding: chunked, gzip\r\n",
+      "Transfer-Encoding: gzip, chunked\r\n",
+      "Transfer-Encoding: identity\r\n",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: gzip\r\nContent-Length: 5\r\n",
+      "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+  };
+  for (const auto& framing : framings) {
+    Client client(server.port());
+    client.write_raw("POST /p HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n" + smuggled);
+    std::string all = client.read_all();
+    EXPECT_EQ(all.rfind("HTTP/1.1 400 ", 0), 0u) << framing << all;
+    EXPECT_EQ(count_of(all, "HTTP/1.1 "), 1u) << framing << all;
+    EXPECT_NE(all.find("{\"error\":"), std::string::npos) << framing << all;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  // Exactly "chunked" (any case) still works, and the connection stays open.
+  Client client(server.port());
+  client.write_raw(
+      "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(client.read().body(), "handled");
+  EXPECT_EQ(client.post("/p", "again").body(), "handled");
+  EXPECT_EQ(handled.load(), 2);
+}
+
+double value_of(prometheus::Family<prometheus::Counter>& f, const std::string& listener) {
+  return f.Add({{"listener", listener}}).Value();
+}
+double value_of(prometheus::Family<prometheus::Gauge>& f, const std::string& listener) {
+  return f.Add({{"listener", listener}}).Value();
+}
+
+// Over max_connections a new connection gets a canned 503 and is closed, counted;
+// once one closes, a new one is served again.
+TEST(HttpServer, ConnectionsOverTheCapAreRefusedCheaplyAndCounted) {
+  Metrics metrics;
+  HttpConfig cfg = local_config();
+  cfg.max_connections = 2;
+  HttpServer::Options opts;
+  opts.metrics = &metrics;
+  HttpServer server(cfg, opts);
+  server.route(Verb::get, "/", [](Request&&, Responder res) { res(text("ok")); });
+  ASSERT_TRUE(server.start());
+  EXPECT_EQ(server.max_connections(), 2u);
+  auto a = std::make_unique<Client>(server.port());
+  Client b(server.port());
+  EXPECT_EQ(a->get("/").body(), "ok");  // both accepted and held (keep-alive)
+  EXPECT_EQ(b.get("/").body(), "ok");
+  EXPECT_EQ(value_of(metrics.http_connections, "http"), 2);
+
+  for (int i = 1; i <= 3; ++i) {
+    Client over(server.port());
+    std::string all = over.read_all();  // without sending a byte
+    EXPECT_EQ(all.rfind("HTTP/1.1 503 ", 0), 0u) << all;
+    EXPECT_NE(all.find("Retry-After: 1"), std::string::npos) << all;
+    EXPECT_EQ(value_of(metrics.http_connections_refused, "http"), i);
+  }
+  EXPECT_EQ(b.get("/").body(), "ok");  // the held ones are unaffected
+
+  a.reset();  // one leaves: room for one more
+  ASSERT_TRUE(testsupport::eventually(
+      [&] { return value_of(metrics.http_connections, "http") == 1; }));
+  Client c(server.port());
+  EXPECT_EQ(c.get("/").body(), "ok");
+  EXPECT_EQ(value_of(metrics.http_connections_refused, "http"), 3);
+}
+
+TEST(HttpServer, DefaultCapIsDerivedFromTheFdLimit) {
+  HttpServer server(local_config());
+  ASSERT_TRUE(server.start());
+  EXPECT_EQ(server.max_connections(), default_max_connections(fd_soft_limit()));
+  EXPECT_EQ(default_max_connections(1024), 768u);  // 256 kept back
+  EXPECT_EQ(default_max_connections(65536), 49152u);
+  EXPECT_EQ(default_max_connections(1 << 20), 65536u);  // capped
+  EXPECT_EQ(default_max_connections(256), 128u);  // at most half kept back
+  EXPECT_EQ(default_max_connections(20), 16u);
+}
+
+// http.idle_timeout closes a keep-alive connection that went quiet, and one that
+// never sent a request.
+TEST(HttpServer, IdleConnectionsAreClosedAfterIdleTimeout) {
+  Metrics metrics;
+  HttpConfig cfg = local_config();
+  cfg.idle_timeout = std::chrono::milliseconds(200);
+  HttpServer::Options opts;
+  opts.metrics = &metrics;
+  HttpServer server(cfg, opts);
+  server.route(Verb::get, "/", [](Request&&, Responder res) { res(text("ok")); });
+  ASSERT_TRUE(server.start());
+  Client used(server.port());
+  EXPECT_EQ(used.get("/").body(), "ok");
+  Client silent(server.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(used.server_closed());
+  EXPECT_TRUE(silent.server_closed());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
+  ASSERT_TRUE(testsupport::eventually(
+      [&] { return value_of(metrics.http_connections, "http") == 0; }));
 }
 
 TEST(HttpServer, StopWithARequestInFlightAndALateResponder) {

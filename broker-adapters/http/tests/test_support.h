@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -64,6 +65,18 @@ class Client {
     size_t n = net::read_until(stream_.socket(), net::dynamic_buffer(out), delim);
     pending_ = out.substr(n);  // not expected in these tests
     return out.substr(0, n);
+  }
+  // Every byte until the server closes the connection (or resets it).
+  std::string read_all() {
+    std::string out(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    buffer_.consume(buffer_.size());
+    std::array<char, 4096> chunk;
+    for (;;) {
+      beast::error_code ec;
+      size_t n = stream_.socket().read_some(net::buffer(chunk), ec);
+      out.append(chunk.data(), n);
+      if (ec) return out;
+    }
   }
   // True when the server closed the connection (the next read sees end of stream).
   bool server_closed() {
