@@ -78,11 +78,8 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
       if (auto s = read_string(d, *file)) c.http.bearer_tokens_file = absolute_path(c.base_dir, *s);
     }
   }
-  if (auto body = m.get("max_body")) {
-    auto v = read_size(d, *body);
-    if (v && *v == 0) d.error(body->path, body->line, "must be > 0");
-    if (v && *v > 0) c.http.max_body = *v;
-  }
+  read_into(c.http.max_body, m, "max_body",
+            [&](const Field& x) { return read_size(d, x, keys::bound("http", "max_body")); });
 }
 
 // On a NATS broker with a JetStream stream, every subject a function reads or writes
@@ -126,8 +123,9 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   }
   if (auto f = m.get("engine")) {
     MapReader e(d, *f, keys::section("engine"));
-    read_into(c.engine.drain_timeout, e, "drain_timeout",
-              [&](const Field& x) { return read_duration(d, x); });
+    read_into(c.engine.drain_timeout, e, "drain_timeout", [&](const Field& x) {
+      return read_duration(d, x, keys::bound("engine", "drain_timeout"));
+    });
   }
   if (auto f = m.get("functions")) parse_functions(d, *f, brokers, c);
   check_jetstream_subjects(d, c);

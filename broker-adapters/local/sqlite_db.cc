@@ -1,5 +1,7 @@
 #include "broker-adapters/local/sqlite_db.h"
 
+#include "core/clock.h"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -194,7 +196,7 @@ Result<void> Db::connect(const DbOptions& opt, bool create) {
   if (rc != SQLITE_OK) return error(rc, "busy_timeout");
   // Some of these return SQLITE_BUSY without calling the busy handler when another
   // connection is setting up the same file: retry them for up to busy_timeout.
-  const auto deadline = std::chrono::steady_clock::now() + opt.busy_timeout;
+  const auto deadline = deadline_in(opt.busy_timeout);
   for (;;) {
     auto r = configure();
     if (r || r.error().code != Errc::unavailable ||
