@@ -45,6 +45,8 @@ class Engine {
   bool shutdown();
 
   uint16_t http_port() const;  // 0 when HTTP is off
+  // /readyz: started, not stopping, and every broker that stores events can write.
+  bool ready() const;
 
  private:
   // Sizing of one function's pool: fixed at `concurrency`, or the autoscaler's.
@@ -68,6 +70,7 @@ class Engine {
   std::vector<std::unique_ptr<Source>> sources_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::map<std::string, uint64_t> reconnects_seen_;  // lag thread only
+  std::map<std::string, uint64_t> write_failures_seen_;  // lag thread only
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;

@@ -16,6 +16,7 @@ namespace sluice::cli {
 
 int run_engine(const std::string& path) {
   Config cfg = load_or_exit(path);
+  preflight_or_exit(cfg, path);
   // One consuming engine per local database (engine_lock.h): held until exit.
   std::vector<local::EngineLock> locks;
   std::set<std::string> locked;

@@ -73,6 +73,16 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                             .Name("sluice_broker_reconnects_total")
                             .Help("Connections to the broker re-established after a loss")
                             .Register(*r)),
+      local_queue_writable(BuildGauge()
+                               .Name("sluice_local_queue_writable")
+                               .Help("1 while the local queue can write, 0 while its disk is "
+                                     "full (publishes answer 503, /readyz is not ready)")
+                               .Register(*r)),
+      local_queue_write_failures(BuildCounter()
+                                     .Name("sluice_local_queue_write_failures_total")
+                                     .Help("Events the local queue failed to write (full disk, "
+                                           "I/O errors); their publishers got the error")
+                                     .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

@@ -50,6 +50,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& errors;           // {component,kind}: degraded modes
   prometheus::Family<prometheus::Gauge>& broker_connected;   // {broker}: 1 connected, 0 not
   prometheus::Family<prometheus::Counter>& broker_reconnects;  // {broker}
+  // The local queue's disk (Broker::write_health): 0 while it cannot write (full).
+  prometheus::Family<prometheus::Gauge>& local_queue_writable;         // {broker}
+  prometheus::Family<prometheus::Counter>& local_queue_write_failures;  // {broker}
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
