@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -157,6 +158,43 @@ TEST(ConfigSchema, DurationAndSizeBoundsMatchTheLoader) {
     }
   }
   EXPECT_EQ(typed, bounded);
+}
+
+// The schema's "default" of each duration and size key is what the loader uses.
+TEST(ConfigSchema, DurationAndSizeDefaultsMatchTheLoader) {
+  auto r = load_config_string(
+      "http: {}\nfunctions:\n  - { name: f, command: [x], workers: {}, limits: {} }\n", "/srv");
+  ASSERT_TRUE(r.config);
+  const Config& c = *r.config;
+  const FunctionConfig& f = c.functions.at(0);
+  const std::map<std::string, uint64_t> loaded = {
+      {"http.max_body", c.http.max_body},
+      {"engine.drain_timeout", static_cast<uint64_t>(c.engine.drain_timeout.count())},
+      {"function.timeout", static_cast<uint64_t>(f.timeout.count())},
+      {"function.max_inflight_bytes", f.max_inflight_bytes},
+      {"function.start_timeout", static_cast<uint64_t>(f.start_timeout.count())},
+      {"workers.idle_after", static_cast<uint64_t>(f.workers.idle_after.count())},
+      {"retry.initial", static_cast<uint64_t>(f.retry.initial.count())},
+      {"retry.max", static_cast<uint64_t>(f.retry.max.count())},
+      {"limits.memory", f.limits.memory},
+  };
+  for (const keys::ValueBound& b : keys::value_bounds()) {
+    const std::string name = std::string(b.section) + "." + std::string(b.key);
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(loaded.count(name)) << "add the key to this test";
+    const keys::Section& s = keys::section(b.section);
+    const json& prop = schema().at(
+        json::json_pointer(std::string(s.schema_pointer) + "/properties/" + std::string(b.key)));
+    if (!prop.contains("default")) {
+      EXPECT_EQ(loaded.at(name), 0u) << "no schema default, so the loader's is 0 (not set)";
+      continue;
+    }
+    const std::string def = prop["default"].get<std::string>();
+    const uint64_t want = b.kind == keys::ValueBound::Kind::duration
+                              ? static_cast<uint64_t>(parse_duration(def).value().count())
+                              : parse_size(def).value();
+    EXPECT_EQ(loaded.at(name), want) << def;
+  }
 }
 
 TEST(ConfigDocs, ReferenceStatesEveryRange) {
