@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "broker-adapters/http/http_util.h"
+#include "broker-adapters/registry.h"
 #include "workers/inproc_abi.h"
 #include "workers/process.h"
 
@@ -117,6 +118,8 @@ PreflightReport preflight(const Config& c) {
   Report r(c, out);
   if (c.http.enabled) check_tokens_file(r, c.http.bearer_tokens_file, "http.auth.bearer_tokens_file");
   for (const BrokerConfig& b : c.brokers) {
+    if (auto o = check_broker_options(b); !o)
+      r.error("brokers." + b.name + ".options", b.line, o.error().message);
     if (b.kind == BrokerKind::local) {
       check_local_path(r, b);
     } else {

@@ -94,6 +94,22 @@ TEST_F(Preflight, InprocLibraryMustLoadAndExportTheAbi) {
       << r.errors[1].message;
 }
 
+// run refuses these when it opens the broker; validate now too, without connecting.
+TEST_F(Preflight, BrokerOptionsAreCheckedWithoutConnecting) {
+  auto r = preflight(load("brokers:\n"
+                          "  k: { kind: kafka, bootstrap: 127.0.0.1:1, options: { no.such.property: 1 } }\n"
+                          "  n: { kind: nats, options: { ack_wait: 2562047h } }\n"
+                          "  m: { kind: nats, options: { colour: red } }\n"));
+  ASSERT_NE(at(r, "brokers.k.options"), nullptr);
+  EXPECT_NE(at(r, "brokers.k.options")->message.find("no.such.property"), std::string::npos);
+  EXPECT_EQ(at(r, "brokers.k.options")->line, 2);
+  ASSERT_NE(at(r, "brokers.n.options"), nullptr);
+  EXPECT_NE(at(r, "brokers.n.options")->message.find("1ms..24h"), std::string::npos)
+      << at(r, "brokers.n.options")->message;
+  ASSERT_NE(at(r, "brokers.m.options"), nullptr);
+  EXPECT_EQ(r.errors.size(), 3u);
+}
+
 TEST_F(Preflight, LocalDatabaseMustBeCreatable) {
   write("afile", "x");
   auto r = preflight(load("brokers:\n  local: { kind: local, path: ./afile/q.db }\n"));
