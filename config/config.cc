@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/parse.h"
+#include "config/values.h"
 
 namespace sluice {
 
@@ -98,8 +99,8 @@ void check_jetstream_subjects(Diagnostics& d, const Config& c) {
       std::string subs;
       for (const auto& p : b->jetstream->subjects) subs += (subs.empty() ? "" : ", ") + p;
       d.error(path + "." + where, fn.line,
-              "subject \"" + subject + "\" is not stored by stream \"" + b->jetstream->stream +
-                  "\" of broker \"" + broker + "\" (subjects: " + subs +
+              "subject " + quote(subject) + " is not stored by stream " +
+                  quote(b->jetstream->stream) + " of broker " + quote(broker) + " (subjects: " + subs +
                   "); add it to jetstream.subjects or choose a subject it stores");
     };
     for (size_t j = 0; j < fn.subscribe.size(); ++j)

@@ -133,7 +133,7 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
     });
     if (dup && !s.topic.empty()) {
       d.error(item.path, item.line,
-              "duplicate subscription to topic \"" + s.topic + "\" on broker \"" + s.broker + "\"");
+              "duplicate subscription to topic " + quote(s.topic) + " on broker " + quote(s.broker));
     }
     fn.subscribe.push_back(std::move(s));
   }
@@ -217,8 +217,8 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
       if (fn.output && !s.topic.empty() && s.broker == fn.output->broker &&
           s.topic == fn.output->topic) {
         d.error(f->path, f->line,
-                "output topic \"" + s.topic + "\" on broker \"" + s.broker +
-                    "\" is also a subscription of this function (an infinite loop)");
+                "output topic " + quote(s.topic) + " on broker " + quote(s.broker) +
+                    " is also a subscription of this function (an infinite loop)");
       }
     }
   }
