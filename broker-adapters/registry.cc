@@ -2,7 +2,9 @@
 
 #include "broker-adapters/local/local_broker.h"
 #include "broker-adapters/kafka/kafka_broker.h"
+#include "broker-adapters/kafka/kafka_client.h"
 #include "broker-adapters/nats/nats_broker.h"
+#include "broker-adapters/nats/nats_conn.h"
 
 namespace sluice {
 
@@ -18,6 +20,18 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
   return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
                                            to_string(cfg.kind) +
                                            "' is not available in this build yet"};
+}
+
+Result<void> check_broker_options(const BrokerConfig& cfg) {
+  switch (cfg.kind) {
+    case BrokerKind::local: return ok();
+    case BrokerKind::kafka: return kafka::check_options(cfg);
+    case BrokerKind::nats: {
+      SLUICE_TRY(nats::parse_settings(cfg));
+      return ok();
+    }
+  }
+  return ok();
 }
 
 std::string consumer_group(const BrokerConfig& broker, const std::string& function) {

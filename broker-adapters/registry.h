@@ -16,6 +16,10 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg);
 // Kafka): the broker's group, shared by every function of a topic (fan-out). NATS
 // JetStream: one durable consumer per function, `<group>_<function>` ('.', '*', '>'
 // replaced by '_'), so a slow function never holds back another one's acks.
+// What make_broker would refuse in the entry's options, without connecting (Kafka:
+// each property set on a throw-away librdkafka conf; NATS: the option table).
+Result<void> check_broker_options(const BrokerConfig& cfg);
+
 std::string consumer_group(const BrokerConfig& broker, const std::string& function);
 
 }  // namespace sluice

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cmd/preflight.h"
 #include "config/config.h"
 #include "core/result.h"
 
@@ -22,6 +23,9 @@ struct Exit {
 
 // Loads and validates; on error prints every problem and throws Exit{2}.
 Config load_or_exit(const std::string& path);
+// The checks of cmd/preflight.h (files, programs, libraries); on error prints every
+// problem and throws Exit{2}. `validate` and `run` both call it.
+PreflightReport preflight_or_exit(const Config& c, const std::string& path);
 
 // Prints rows under headers, columns padded to their widest cell.
 void print_table(const std::vector<std::string>& headers,

@@ -55,14 +55,9 @@ Result<void> Engine::start() {
     if (fn.retry.mode == RetryMode::topic && !fn.subscribe.empty()) {
       // Retries leave the lane: on JetStream the server redelivers after nak(delay);
       // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
+      // (retry.mode topic on core NATS is refused by the config loader.)
       const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-      if (bc.kind == BrokerKind::nats) {
-        if (!bc.jetstream)
-          return Error{Errc::invalid_argument,
-                       "function '" + fn.name + "': retry.mode 'topic' on nats broker '" +
-                           bc.name +
-                           "' needs JetStream (core NATS cannot redeliver); use mode: inline"};
-      } else {
+      if (bc.kind != BrokerKind::nats) {
         b.retry_sink = &brokers_.at(bc.name)->sink();
         b.retry_topic = retry::topic_for(fn.name);
       }
@@ -145,7 +140,7 @@ Result<void> Engine::start() {
     http::HttpServer::Options http_opts;
     http_opts.metrics = &metrics_;
     http_ = std::make_unique<http::HttpIngress>(
-        cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready_.load(); },
+        cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
     register_system_routes();
     invoke_api_ = std::make_unique<InvokeApi>(cfg_, runtimes_, brokers_, metrics_);
@@ -155,6 +150,17 @@ Result<void> Engine::start() {
   lag_thread_ = std::thread([this] { run_guarded("lag", [this] { lag_loop(); }); });
   ready_ = true;
   return ok();
+}
+
+bool Engine::ready() const {
+  if (!ready_.load()) return false;
+  // Not ready while a broker that stores events cannot write (the local queue's disk
+  // is full): a load balancer then sends publishers elsewhere.
+  for (const auto& [name, b] : brokers_) {
+    auto h = b->write_health();
+    if (h && !h->writable) return false;
+  }
+  return true;
 }
 
 uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
@@ -227,6 +233,15 @@ void Engine::lag_loop() {
       seen = st->reconnects;
     }
     sync_worker_counters();
+    for (auto& [name, b] : brokers_) {
+      auto h = b->write_health();
+      if (!h) continue;
+      metrics_.local_queue_writable.Add({{"broker", name}}).Set(h->writable ? 1 : 0);
+      auto& seen = write_failures_seen_[name];
+      auto& counter = metrics_.local_queue_write_failures.Add({{"broker", name}});
+      if (h->failed_writes > seen) counter.Increment(static_cast<double>(h->failed_writes - seen));
+      seen = h->failed_writes;
+    }
     lk.lock();
     lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
   }

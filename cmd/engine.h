@@ -47,6 +47,8 @@ class Engine {
   bool shutdown();
 
   uint16_t http_port() const;  // 0 when HTTP is off
+  // /readyz: started, not stopping, and every broker that stores events can write.
+  bool ready() const;
 
  private:
   // Sizing of one function's pool: fixed at `concurrency`, or the autoscaler's.
@@ -74,6 +76,7 @@ class Engine {
   std::map<std::string, PoolStats> worker_output_seen_;
   std::array<uint64_t, 4> exhaustion_seen_{};  // emfile, enfile, eagain, enomem
   void sync_worker_counters();
+  std::map<std::string, uint64_t> write_failures_seen_;  // lag thread only
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;

@@ -4,6 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <set>
+#include <vector>
+
+#include "broker-adapters/local/engine_lock.h"
 
 #include "cmd/cli.h"
 #include "cmd/engine.h"
@@ -16,6 +20,16 @@ int run_engine(const std::string& path) {
   // Idle HTTP connections, worker pipes and broker sockets all take fds: use every
   // one the hard limit allows (http.max_connections is derived from it).
   raise_fd_limit();
+  preflight_or_exit(cfg, path);
+  // One consuming engine per local database (engine_lock.h): held until exit.
+  std::vector<local::EngineLock> locks;
+  std::set<std::string> locked;
+  for (const auto& b : cfg.brokers) {
+    if (b.kind != BrokerKind::local || !locked.insert(b.path).second) continue;
+    auto lock = local::EngineLock::acquire(b.path);
+    if (!lock) throw Exit{kFailure, lock.error().message};
+    locks.push_back(std::move(lock).value());
+  }
   // Block the stop signals in every thread; this one waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -53,7 +53,7 @@ void parse_urls(Diagnostics& d, const Field& f, BrokerConfig& b) {
     const bool scheme = url->rfind("nats://", 0) == 0 || url->rfind("tls://", 0) == 0;
     const std::size_t host_at = url->find("://") + 3;
     if (!scheme || url->size() <= host_at) {
-      d.error(item.path, item.line, "expected a nats:// or tls:// URL, got \"" + *url + "\"");
+      d.error(item.path, item.line, "expected a nats:// or tls:// URL, got " + quote(*url));
       continue;
     }
     b.urls.push_back(*url);

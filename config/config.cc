@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/parse.h"
+#include "config/values.h"
 
 namespace sluice {
 
@@ -69,7 +70,6 @@ using namespace config_detail;
 namespace keys = config_keys;
 
 constexpr uint64_t kMaxConnections = 10'000'000;
-constexpr Millis kMaxIdleTimeout = std::chrono::hours(24);
 
 void parse_http(Diagnostics& d, const Field& f, Config& c) {
   MapReader m(d, f, keys::section("http"));
@@ -81,20 +81,13 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
       if (auto s = read_string(d, *file)) c.http.bearer_tokens_file = absolute_path(c.base_dir, *s);
     }
   }
-  if (auto body = m.get("max_body")) {
-    auto v = read_size(d, *body);
-    if (v && *v == 0) d.error(body->path, body->line, "must be > 0");
-    if (v && *v > 0) c.http.max_body = *v;
-  }
+  read_into(c.http.max_body, m, "max_body",
+            [&](const Field& x) { return read_size(d, x, keys::bound("http", "max_body")); });
   read_into(c.http.max_connections, m, "max_connections",
             [&](const Field& x) { return read_uint(d, x, 1, kMaxConnections); });
-  if (auto idle = m.get("idle_timeout")) {
-    auto v = read_duration(d, *idle);
-    if (v && (v->count() == 0 || *v > kMaxIdleTimeout))
-      d.error(idle->path, idle->line, "must be > 0 and at most 24h");
-    else if (v)
-      c.http.idle_timeout = *v;
-  }
+  read_into(c.http.idle_timeout, m, "idle_timeout", [&](const Field& x) {
+    return read_duration(d, x, keys::bound("http", "idle_timeout"));
+  });
 }
 
 void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
@@ -126,8 +119,8 @@ void check_jetstream_subjects(Diagnostics& d, const Config& c) {
       std::string subs;
       for (const auto& p : b->jetstream->subjects) subs += (subs.empty() ? "" : ", ") + p;
       d.error(path + "." + where, fn.line,
-              "subject \"" + subject + "\" is not stored by stream \"" + b->jetstream->stream +
-                  "\" of broker \"" + broker + "\" (subjects: " + subs +
+              "subject " + quote(subject) + " is not stored by stream " +
+                  quote(b->jetstream->stream) + " of broker " + quote(broker) + " (subjects: " + subs +
                   "); add it to jetstream.subjects or choose a subject it stores");
     };
     for (size_t j = 0; j < fn.subscribe.size(); ++j)
@@ -135,6 +128,20 @@ void check_jetstream_subjects(Diagnostics& d, const Config& c) {
             "subscribe[" + std::to_string(j) + "].topic", true);
     check(fn.dead_letter.broker, fn.dead_letter.topic, "dead_letter.topic", false);
     if (fn.output) check(fn.output->broker, fn.output->topic, "output.topic", false);
+  }
+}
+
+// retry.mode topic sends a retry out of the lane and back: on NATS only JetStream can
+// redeliver later (nak with a delay); core NATS would lose it.
+void check_retry_modes(Diagnostics& d, const Config& c) {
+  for (size_t i = 0; i < c.functions.size(); ++i) {
+    const FunctionConfig& fn = c.functions[i];
+    if (fn.retry.mode != RetryMode::topic || fn.subscribe.empty()) continue;
+    const BrokerConfig* b = c.broker(fn.subscribe.front().broker);
+    if (!b || b->kind != BrokerKind::nats || b->jetstream) continue;
+    d.error("functions[" + std::to_string(i) + "].retry.mode", fn.line,
+            "retry.mode topic on nats broker \"" + b->name +
+                "\" needs JetStream (core NATS cannot redeliver); use mode: inline");
   }
 }
 
@@ -147,11 +154,13 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   if (auto f = m.get("metrics")) parse_metrics(d, *f, c);
   if (auto f = m.get("engine")) {
     MapReader e(d, *f, keys::section("engine"));
-    read_into(c.engine.drain_timeout, e, "drain_timeout",
-              [&](const Field& x) { return read_duration(d, x); });
+    read_into(c.engine.drain_timeout, e, "drain_timeout", [&](const Field& x) {
+      return read_duration(d, x, keys::bound("engine", "drain_timeout"));
+    });
   }
   if (auto f = m.get("functions")) parse_functions(d, *f, brokers, c);
   check_jetstream_subjects(d, c);
+  check_retry_modes(d, c);
 }
 
 LoadResult load(const std::string& yaml, const std::string& base_dir, const std::string& file) {

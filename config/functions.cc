@@ -25,7 +25,7 @@ std::optional<std::string> read_broker_ref(Diagnostics& d, const Field& f, const
   if (!name || !b.known) return name;
   if (std::find(b.names.begin(), b.names.end(), *name) != b.names.end()) return name;
   std::vector<std::string_view> candidates(b.names.begin(), b.names.end());
-  std::string msg = "unknown broker \"" + *name + "\"";
+  std::string msg = "unknown broker " + quote(*name);
   std::string_view hint = closest(*name, candidates);
   if (!hint.empty()) {
     msg += " (did you mean \"" + std::string(hint) + "\"?)";
@@ -65,7 +65,9 @@ void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
   read_into(w.max, m, "max", count);
   read_into(w.target_lag, m, "target_lag",
             [&](const Field& x) { return read_uint(d, x, 1, UINT64_MAX); });
-  read_into(w.idle_after, m, "idle_after", [&](const Field& x) { return read_duration(d, x); });
+  read_into(w.idle_after, m, "idle_after", [&](const Field& x) {
+    return read_duration(d, x, keys::bound("workers", "idle_after"));
+  });
   const uint32_t max = w.max > 0 ? w.max : fn.concurrency;
   if (w.min > max) {
     auto at = m.get("min");
@@ -79,15 +81,8 @@ void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
 
 void parse_limits(Diagnostics& d, const Field& f, LimitsConfig& l) {
   MapReader m(d, f, keys::section("limits"));
-  if (auto at = m.get("memory")) {
-    auto bytes = read_size(d, *at);
-    if (bytes && *bytes < (uint64_t{1} << 20)) {
-      d.error(at->path, at->line,
-              "must be at least 1MiB, got " + std::to_string(*bytes) + " bytes");
-    } else if (bytes) {
-      l.memory = *bytes;
-    }
-  }
+  read_into(l.memory, m, "memory",
+            [&](const Field& x) { return read_size(d, x, keys::bound("limits", "memory")); });
   read_into(l.open_files, m, "open_files",
             [&](const Field& x) { return read_uint(d, x, 16, 1u << 20); });
   read_into(l.cpu_seconds, m, "cpu_seconds",
@@ -96,13 +91,15 @@ void parse_limits(Diagnostics& d, const Field& f, LimitsConfig& l) {
 
 void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
   MapReader m(d, f, keys::section("retry"));
-  auto dur = [&](const Field& x) { return read_duration(d, x); };
+  auto dur = [&](std::string_view key) {
+    return [&d, key](const Field& x) { return read_duration(d, x, keys::bound("retry", key)); };
+  };
   read_into(r.max_attempts, m, "max_attempts",
             [&](const Field& x) { return read_uint(d, x, 1, 1000); });
   read_into(r.backoff, m, "backoff",
             [&](const Field& x) { return read_enum(d, x, keys::kBackoff); });
-  read_into(r.initial, m, "initial", dur);
-  read_into(r.max, m, "max", dur);
+  read_into(r.initial, m, "initial", dur("initial"));
+  read_into(r.max, m, "max", dur("max"));
   read_into(r.jitter, m, "jitter", [&](const Field& x) { return read_enum(d, x, keys::kJitter); });
   read_into(r.mode, m, "mode", [&](const Field& x) { return read_enum(d, x, keys::kMode); });
   if (r.max < r.initial) {
@@ -136,7 +133,7 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
     });
     if (dup && !s.topic.empty()) {
       d.error(item.path, item.line,
-              "duplicate subscription to topic \"" + s.topic + "\" on broker \"" + s.broker + "\"");
+              "duplicate subscription to topic " + quote(s.topic) + " on broker " + quote(s.broker));
     }
     fn.subscribe.push_back(std::move(s));
   }
@@ -157,12 +154,14 @@ std::optional<Target> parse_target(Diagnostics& d, const Field& f, const BrokerN
 void parse_function(Diagnostics& d, const Field& item, const BrokerNames& brokers,
                     const std::string& base_dir, FunctionConfig& fn) {
   MapReader m(d, item, keys::section("function"));
-  auto dur = [&](const Field& x) { return read_duration(d, x); };
+  auto dur = [&](std::string_view key) {
+    return [&d, key](const Field& x) { return read_duration(d, x, keys::bound("function", key)); };
+  };
   if (auto f = m.get("name")) {
     auto name = read_string(d, *f);
     if (name && !valid_function_name(*name)) {
       d.error(f->path, f->line,
-              "\"" + *name + "\" is not a valid function name " +
+              quote(*name) + " is not a valid function name " +
                   "(1-63 characters of a-z, 0-9, _ . -, starting with a-z or 0-9)");
     } else if (name) {
       fn.name = *name;
@@ -178,17 +177,12 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
               "environment variable names must not contain '='");
     }
   }
-  read_into(fn.timeout, m, "timeout", dur);
-  if (fn.timeout.count() <= 0) {
-    d.error(m.get("timeout")->path, m.get("timeout")->line, "must be > 0");
-  }
+  read_into(fn.timeout, m, "timeout", dur("timeout"));
   read_into(fn.concurrency, m, "concurrency",
             [&](const Field& x) { return read_uint(d, x, 1, kMaxConcurrency); });
-  read_into(fn.max_inflight_bytes, m, "max_inflight_bytes",
-            [&](const Field& x) { return read_size(d, x); });
-  if (fn.max_inflight_bytes == 0) {
-    d.error(m.get("max_inflight_bytes")->path, m.get("max_inflight_bytes")->line, "must be > 0");
-  }
+  read_into(fn.max_inflight_bytes, m, "max_inflight_bytes", [&](const Field& x) {
+    return read_size(d, x, keys::bound("function", "max_inflight_bytes"));
+  });
   if (auto f = m.get("workers")) parse_workers(d, *f, fn);
   if (auto f = m.get("subscribe")) parse_subscriptions(d, *f, brokers, fn);
   if (auto f = m.get("retry")) parse_retry(d, *f, fn.retry);
@@ -196,15 +190,12 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   if (auto f = m.get("ready_path")) {
     auto p = read_string(d, *f);
     if (p && p->front() != '/') {
-      d.error(f->path, f->line, "must be a path starting with '/', got \"" + *p + "\"");
+      d.error(f->path, f->line, "must be a path starting with '/', got " + quote(*p));
     } else if (p) {
       fn.ready_path = *p;
     }
   }
-  read_into(fn.start_timeout, m, "start_timeout", dur);
-  if (fn.start_timeout.count() <= 0) {
-    d.error(m.get("start_timeout")->path, m.get("start_timeout")->line, "must be > 0");
-  }
+  read_into(fn.start_timeout, m, "start_timeout", dur("start_timeout"));
   if (auto f = m.get("inline")) {
     if (auto v = read_bool(d, *f)) {
       if (*v && fn.runtime != RuntimeKind::inproc) {
@@ -226,8 +217,8 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
       if (fn.output && !s.topic.empty() && s.broker == fn.output->broker &&
           s.topic == fn.output->topic) {
         d.error(f->path, f->line,
-                "output topic \"" + s.topic + "\" on broker \"" + s.broker +
-                    "\" is also a subscription of this function (an infinite loop)");
+                "output topic " + quote(s.topic) + " on broker " + quote(s.broker) +
+                    " is also a subscription of this function (an infinite loop)");
       }
     }
   }

@@ -26,7 +26,7 @@ std::string describe(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: return "a map";
     case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return "\"" + n.Scalar() + "\"";
+    case YAML::NodeType::Scalar: return quote(n.Scalar());
     default: return "nothing";
   }
 }
@@ -50,7 +50,7 @@ std::vector<Entry> map_entries(Diagnostics& d, const Field& f, std::string_view 
     auto first = std::find_if(out.begin(), out.end(), [&](const Entry& e) { return e.key == key; });
     if (first != out.end()) {
       d.error(join_path(f.path, key), key_line,
-              "duplicate " + std::string(what) + " \"" + key + "\" (first on line " +
+              "duplicate " + std::string(what) + " " + quote(key) + " (first on line " +
                   std::to_string(first->key_line) + ")");
       continue;
     }
@@ -74,7 +74,7 @@ MapReader::MapReader(Diagnostics& d, const Field& f, const config_keys::Section&
     }
     std::optional<std::string> msg = hook ? hook(e.key) : std::nullopt;
     if (!msg) {
-      msg = "unknown key \"" + e.key + "\"";
+      msg = "unknown key " + quote(e.key);
       std::string_view hint = closest(e.key, section.keys);
       if (!hint.empty()) {
         *msg += " (did you mean \"" + std::string(hint) + "\"?)";
@@ -137,7 +137,7 @@ std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, 
     return std::nullopt;
   }
   if (ec != std::errc() || negative || v < min || v > max) {
-    d.error(f.path, f.line, "must be in " + range + ", got " + s);
+    d.error(f.path, f.line, "must be in " + range + ", got " + (s.size() <= kEchoLimit ? s : quote(s)));
     return std::nullopt;
   }
   return v;
@@ -167,6 +167,36 @@ std::optional<uint64_t> read_size(Diagnostics& d, const Field& f) {
     return std::nullopt;
   }
   return r.value();
+}
+
+std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
+                                   const config_keys::ValueBound& b) {
+  auto v = read_duration(d, f);
+  if (!v) return std::nullopt;
+  const Millis lo = config_keys::min_duration(b), hi = config_keys::max_duration(b);
+  if (*v < lo || *v > hi) {
+    d.error(f.path, f.line,
+            (*v > hi ? "must be at most " + std::string(b.max)
+                     : "must be at least " + std::string(b.min)) +
+                ", got " + quote(f.node.Scalar()));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<uint64_t> read_size(Diagnostics& d, const Field& f,
+                                  const config_keys::ValueBound& b) {
+  auto v = read_size(d, f);
+  if (!v) return std::nullopt;
+  const uint64_t lo = config_keys::min_size(b), hi = config_keys::max_size(b);
+  if (*v < lo || *v > hi) {
+    d.error(f.path, f.line,
+            (*v > hi ? "must be at most " + std::string(b.max)
+                     : "must be at least " + std::string(b.min)) +
+                ", got " + quote(f.node.Scalar()));
+    return std::nullopt;
+  }
+  return v;
 }
 
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f) {

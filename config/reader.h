@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/bounds.h"
 #include "config/config.h"
 #include "config/config_keys.h"
 
@@ -24,7 +25,16 @@ namespace sluice::config_detail {
 // Collects the errors of one load.
 class Diagnostics {
  public:
+  // Messages quote values through quote() (config/values.h); as a last guard, one
+  // longer than kMaxMessage bytes is cut there.
+  static constexpr std::size_t kMaxMessage = 1024;
   void error(std::string path, int line, std::string message) {
+    if (message.size() > kMaxMessage) {
+      const std::size_t n = message.size();
+      message.resize(kMaxMessage);
+      message += "\u2026 (" + std::to_string(n) + " bytes)";
+    }
+    if (path.size() > kMaxMessage) path.resize(kMaxMessage);
     errors_.push_back(ConfigError{std::move(path), line, std::move(message), {}});
   }
   bool empty() const { return errors_.empty(); }
@@ -84,6 +94,11 @@ std::optional<bool> read_bool(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, uint64_t max);
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f);
+// The same, also checking the documented range of the key (config/bounds.h).
+std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
+                                   const config_keys::ValueBound& b);
+std::optional<uint64_t> read_size(Diagnostics& d, const Field& f,
+                                  const config_keys::ValueBound& b);
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f);
 // A topic name (core/topic.h: topic_name_error).
 std::optional<std::string> read_topic(Diagnostics& d, const Field& f);

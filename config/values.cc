@@ -27,13 +27,13 @@ constexpr Unit kDurationUnits[] = {{"ns", kNs},     {"us", kUs},     {"\xC2\xB5s
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 Error duration_error(std::string_view text, std::string_view why = {}) {
-  std::string msg = "expected a duration like 5s, got \"" + std::string(text) + "\"";
+  std::string msg = "expected a duration like 5s, got " + config_detail::quote(text);
   if (!why.empty()) msg += " (" + std::string(why) + ")";
   return Error(Errc::invalid_argument, std::move(msg));
 }
 
 Error size_error(std::string_view text, std::string_view why = {}) {
-  std::string msg = "expected a size like 1MiB, got \"" + std::string(text) + "\"";
+  std::string msg = "expected a size like 1MiB, got " + config_detail::quote(text);
   if (!why.empty()) msg += " (" + std::string(why) + ")";
   return Error(Errc::invalid_argument, std::move(msg));
 }
@@ -80,8 +80,8 @@ Result<Millis> parse_duration(std::string_view text) {
       if (u.name == unit_name) unit = &u;
     }
     if (unit == nullptr) {
-      return duration_error(text, "unknown unit \"" + std::string(unit_name) +
-                                      "\"; use ns, us, ms, s, m or h");
+      return duration_error(text, "unknown unit " + config_detail::quote(unit_name) +
+                                      "; use ns, us, ms, s, m or h");
     }
     int64_t v = 0;
     if (overflow || __builtin_mul_overflow(whole, unit->ns, &v)) {
@@ -119,15 +119,49 @@ Result<uint64_t> parse_size(std::string_view text) {
     if (__builtin_mul_overflow(n, sf.mul, &bytes)) return size_error(text, "too large");
     return bytes;
   }
-  return size_error(text, "unknown unit \"" + std::string(suffix) +
-                              "\"; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB");
+  return size_error(text, "unknown unit " + config_detail::quote(suffix) +
+                              "; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB");
 }
 
 namespace config_detail {
 
+std::string quote(std::string_view text) {
+  std::string out;  // built with append(): GCC 12 warns falsely on a + chain
+  out.reserve(std::min(text.size(), kEchoLimit) + 32);
+  out.append(1, '"');
+  if (text.size() <= kEchoLimit) return out.append(text).append(1, '"');
+  std::size_t cut = kEchoLimit;
+  // Back up over UTF-8 continuation bytes so a character is not split.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return out.append(text.substr(0, cut))
+      .append("\u2026\" (")
+      .append(std::to_string(text.size()))
+      .append(" bytes)");
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  struct U {
+    const char* name;
+    int64_t ms;
+  };
+  static constexpr U kUnits[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}};
+  const int64_t ms = d.count();
+  for (const U& u : kUnits)
+    if (ms != 0 && ms % u.ms == 0) return std::to_string(ms / u.ms) + u.name;
+  return std::to_string(ms) + (ms == 0 ? "s" : "ms");
+}
+
+std::string format_size(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"TiB", "GiB", "MiB", "KiB"};
+  for (int i = 0; i < 4; ++i) {
+    const uint64_t unit = uint64_t{1} << (10 * (4 - i));
+    if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes / unit) + kUnits[i];
+  }
+  return std::to_string(bytes) + "B";
+}
+
 std::optional<std::string> check_listen(std::string_view text) {
-  const std::string bad =
-      "expected host:port like 127.0.0.1:8080, got \"" + std::string(text) + "\"";
+  const std::string bad = "expected host:port like 127.0.0.1:8080, got " + quote(text);
   std::string_view host, port;
   if (!text.empty() && text[0] == '[') {
     const std::size_t close = text.find(']');

@@ -192,6 +192,14 @@ struct ConnectionState {
   uint64_t reconnects = 0;  // since start
 };
 
+// Whether a broker that stores events itself (the local queue) can write now:
+// exported as sluice_local_queue_writable / sluice_local_queue_write_failures_total,
+// and /readyz answers not ready while `writable` is false (a full disk).
+struct WriteHealth {
+  bool writable = true;
+  uint64_t failed_writes = 0;  // events whose write failed, since start
+};
+
 // A broker as configured: makes Sources and a shared Sink. One per `brokers:` entry.
 class Broker {
  public:
@@ -206,6 +214,8 @@ class Broker {
   // Null for brokers without a connection of their own to watch (local, Kafka:
   // librdkafka reconnects per broker and reports errors through the sources).
   virtual std::optional<ConnectionState> connection_state() const { return std::nullopt; }
+  // Null for brokers whose storage is elsewhere (Kafka, NATS). Any thread.
+  virtual std::optional<WriteHealth> write_health() const { return std::nullopt; }
 };
 
 }  // namespace sluice

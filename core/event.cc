@@ -20,6 +20,7 @@ const char* to_string(Errc c) noexcept {
     case Errc::unavailable: return "unavailable";
     case Errc::timeout: return "timeout";
     case Errc::overloaded: return "overloaded";
+    case Errc::no_space: return "no_space";
     case Errc::corrupt: return "corrupt";
     case Errc::closed: return "closed";
     case Errc::internal: return "internal";

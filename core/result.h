@@ -18,6 +18,7 @@ enum class Errc {
   unavailable,       // a broker or peer is down / not reachable (retriable)
   timeout,
   overloaded,        // a bound is reached; try later (retriable)
+  no_space,          // the disk (or a quota) is full; try later (retriable)
   corrupt,           // stored data does not decode
   closed,            // the component is stopping or stopped
   internal,

@@ -1,5 +1,7 @@
 #include "dispatcher/dispatcher.h"
 
+#include "core/clock.h"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -90,7 +92,7 @@ void Dispatcher::start() {
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = deadline_in(timeout);
   // Deliveries posted before this call (sources are stopped first) must be counted:
   // a barrier through the dispatcher thread makes sure they were taken in.
   if (impl_->thread.joinable()) {

@@ -87,6 +87,16 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                                    .Help("Connections an HTTP listener refused (canned 503): over "
                                          "max_connections or no file descriptor free")
                                    .Register(*r)),
+      local_queue_writable(BuildGauge()
+                               .Name("sluice_local_queue_writable")
+                               .Help("1 while the local queue can write, 0 while its disk is "
+                                     "full (publishes answer 503, /readyz is not ready)")
+                               .Register(*r)),
+      local_queue_write_failures(BuildCounter()
+                                     .Name("sluice_local_queue_write_failures_total")
+                                     .Help("Events the local queue failed to write (full disk, "
+                                           "I/O errors); their publishers got the error")
+                                     .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

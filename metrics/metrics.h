@@ -52,6 +52,9 @@ class Metrics {
   // refused over max_connections or for want of file descriptors.
   prometheus::Family<prometheus::Gauge>& http_connections;            // {listener}
   prometheus::Family<prometheus::Counter>& http_connections_refused;  // {listener}
+  // The local queue's disk (Broker::write_health): 0 while it cannot write (full).
+  prometheus::Family<prometheus::Gauge>& local_queue_writable;         // {broker}
+  prometheus::Family<prometheus::Counter>& local_queue_write_failures;  // {broker}
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);

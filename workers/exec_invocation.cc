@@ -1,5 +1,7 @@
 #include "workers/exec_invocation.h"
 
+#include "core/clock.h"
+
 #include <signal.h>
 
 #include <boost/asio/write.hpp>
@@ -195,7 +197,7 @@ void ExecRuntime::Invocation::on_stderr(std::string_view bytes) {
 
 void ExecRuntime::Invocation::link_deadline() {
   if (rt_.timeout_.count() <= 0) return;
-  due_ = std::chrono::steady_clock::now() + rt_.timeout_;
+  due_ = deadline_in(rt_.timeout_);
   dl_prev_ = lane_.tail;
   (lane_.tail ? lane_.tail->dl_next_ : lane_.head) = this;
   lane_.tail = this;

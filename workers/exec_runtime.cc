@@ -1,5 +1,7 @@
 #include "workers/exec_runtime.h"
 
+#include "core/clock.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -168,7 +170,7 @@ bool ExecRuntime::on_own_thread() const {
 // idle.
 void ExecRuntime::arm_watchdog(Lane& lane) {
   if (timeout_.count() <= 0 || lane.off) return;
-  auto at = std::chrono::steady_clock::now() + timeout_;
+  auto at = deadline_in(timeout_);
   if (lane.head && lane.head->due_ < at) at = lane.head->due_;
   lane.watchdog.expires_at(at);
   lane.watchdog.async_wait([this, l = &lane](boost::system::error_code ec) {

@@ -1,5 +1,7 @@
 #include "workers/inproc_runtime.h"
 
+#include "core/clock.h"
+
 #include <dlfcn.h>
 #include <time.h>
 
@@ -114,7 +116,7 @@ void InprocRuntime::invoke(const Event& ev, InvokeCallback done) {
     return;
   }
   auto job = std::make_shared<Job>(ev, std::move(done),
-                                   std::chrono::steady_clock::now() + timeout_);
+                                   deadline_in(timeout_));
   ++inflight_;
   queue_.push_back(std::move(job));
   const bool wake_watchdog = watch_idle_ && timeout_.count() > 0;

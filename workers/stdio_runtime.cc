@@ -1,5 +1,7 @@
 #include "workers/stdio_runtime.h"
 
+#include "core/clock.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -195,7 +197,7 @@ void StdioRuntime::submit(std::unique_ptr<Call> call) {
   Call& c = *call;
   if (timeout_.count() > 0) {
     // Same timeout for every call: appending keeps the list in deadline order.
-    c.deadline = std::chrono::steady_clock::now() + timeout_;
+    c.deadline = deadline_in(timeout_);
     c.dl_prev = dl_tail_;
     (dl_tail_ ? dl_tail_->dl_next : dl_head_) = &c;
     dl_tail_ = &c;
@@ -218,7 +220,7 @@ void StdioRuntime::unlink_deadline(Call& c) {
 // most `timeout_` after it was armed, and a call submitted later is due later still.
 void StdioRuntime::arm_watchdog() {
   if (timeout_.count() <= 0 || watchdog_off_) return;
-  auto at = std::chrono::steady_clock::now() + timeout_;
+  auto at = deadline_in(timeout_);
   if (dl_head_ && dl_head_->deadline < at) at = dl_head_->deadline;
   watchdog_->expires_at(at);
   watchdog_->async_wait([this, h = hold()](error_code ec) {

@@ -108,7 +108,7 @@ Result<Event> event_from_request(Request& req, const std::string& mt) {
 Response publish_failed(const Error& err) {
   bool retriable = err.retriable || err.code == Errc::unavailable ||
                    err.code == Errc::overloaded || err.code == Errc::timeout ||
-                   err.code == Errc::closed;
+                   err.code == Errc::closed || err.code == Errc::no_space;
   Status status = retriable                             ? Status::service_unavailable
                   : err.code == Errc::invalid_argument ? Status::bad_request
                                                        : Status::internal_server_error;

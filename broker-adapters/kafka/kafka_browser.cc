@@ -1,8 +1,10 @@
 #include <algorithm>
 
 #include "broker-adapters/kafka/kafka_broker.h"
+
 #include "broker-adapters/kafka/kafka_codec.h"
 #include "broker-adapters/kafka/kafka_lag.h"
+#include "core/clock.h"
 
 namespace sluice::kafka {
 namespace {
@@ -23,7 +25,7 @@ Result<void> read_partition(const BrokerConfig& cfg, rd_kafka_t* rk, const std::
   PartList l = make_list(topic, {p});
   l->elems[0].offset = start;
   if (rd_kafka_resp_err_t err = rd_kafka_assign(rk, l.get())) return kafka_error(where, err);
-  const auto deadline = std::chrono::steady_clock::now() + kReadTimeout;
+  const auto deadline = deadline_in(kReadTimeout);
   Result<void> res = ok();
   while (out.size() < limit) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);

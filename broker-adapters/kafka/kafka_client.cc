@@ -118,8 +118,11 @@ Error kafka_error(std::string_view context, const rd_kafka_error_t* err) {
   return e;
 }
 
-Result<Handle> make_client(const BrokerConfig& cfg, Role role, const std::string& group,
-                           const std::function<void(rd_kafka_conf_t*)>& hooks) {
+namespace {
+
+// Every property a client of `role` gets, set on `conf`.
+Result<void> fill_conf(rd_kafka_conf_t* conf, const BrokerConfig& cfg, Role role,
+                       const std::string& group) {
   for (const char* managed : {"group.id", "enable.auto.offset.store"})
     if (cfg.options.count(managed))
       return Error{Errc::invalid_argument,
@@ -127,23 +130,41 @@ Result<Handle> make_client(const BrokerConfig& cfg, Role role, const std::string
                        "' is managed by sluice (use the broker's `group` field)"};
   if (cfg.bootstrap.empty())
     return Error{Errc::invalid_argument, "broker '" + cfg.name + "': bootstrap is empty"};
+  // Defaults first, then the user's options (which may change any default), then
+  // the keys sluice owns.
+  for (const auto& [k, v] : defaults(cfg, role, group)) {
+    SLUICE_TRY(set(conf, cfg, k, v));
+  }
+  for (const auto& [k, v] : cfg.options) {
+    SLUICE_TRY(set(conf, cfg, k, v));
+  }
+  if (role != Role::producer) {
+    SLUICE_TRY(set(conf, cfg, "group.id", group));
+    SLUICE_TRY(set(conf, cfg, "enable.auto.offset.store", "false"));
+  }
+  return ok();
+}
 
+}  // namespace
+
+Result<void> check_options(const BrokerConfig& cfg) {
+  for (Role role : {Role::producer, Role::consumer, Role::browser}) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    auto r = fill_conf(conf, cfg, role, cfg.group);
+    rd_kafka_conf_destroy(conf);
+    if (!r) return r;
+  }
+  return ok();
+}
+
+Result<Handle> make_client(const BrokerConfig& cfg, Role role, const std::string& group,
+                           const std::function<void(rd_kafka_conf_t*)>& hooks) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto fail = [&](Error e) -> Result<Handle> {
     rd_kafka_conf_destroy(conf);
     return e;
   };
-  // Defaults first, then the user's options (which may change any default), then
-  // the keys sluice owns.
-  for (const auto& [k, v] : defaults(cfg, role, group))
-    if (auto r = set(conf, cfg, k, v); !r) return fail(r.error());
-  for (const auto& [k, v] : cfg.options)
-    if (auto r = set(conf, cfg, k, v); !r) return fail(r.error());
-  if (role != Role::producer) {
-    if (auto r = set(conf, cfg, "group.id", group); !r) return fail(r.error());
-    if (auto r = set(conf, cfg, "enable.auto.offset.store", "false"); !r)
-      return fail(r.error());
-  }
+  if (auto r = fill_conf(conf, cfg, role, group); !r) return fail(r.error());
   rd_kafka_conf_set_log_cb(conf, log_cb);
   if (hooks) hooks(conf);
 

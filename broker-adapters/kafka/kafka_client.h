@@ -52,6 +52,10 @@ enum class Role { producer, consumer, browser };
 // that names the broker and the option. Keys sluice manages (group.id,
 // enable.auto.offset.store) may not be given in `options`. `hooks` installs callbacks
 // (and their opaque) on the configuration before the client is made.
+// Sets every property make_client would (all roles) on throw-away confs, creating no
+// client: unknown options and bad values, for `validate` (cmd/preflight.cc).
+Result<void> check_options(const BrokerConfig& cfg);
+
 Result<Handle> make_client(const BrokerConfig& cfg, Role role, const std::string& group,
                            const std::function<void(rd_kafka_conf_t*)>& hooks = {});
 

@@ -1,5 +1,7 @@
 #include "broker-adapters/kafka/kafka_lag.h"
 
+#include "core/clock.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -79,7 +81,7 @@ void peek_lag_seconds(rd_kafka_t* reader, std::vector<PartitionLag>& lags, int64
     spdlog::debug("kafka: lag peek of {}: assign: {}", topic, rd_kafka_err2str(err));
     return;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = deadline_in(timeout);
   size_t left = want.size();
   while (left > 0) {
     const auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(

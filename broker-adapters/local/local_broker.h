@@ -48,6 +48,9 @@ class LocalBroker final : public Broker {
   Sink& sink() override { return sink_; }
   TopicBrowser* browser() override { return &browser_; }
   void stop() override;
+  std::optional<WriteHealth> write_health() const override {
+    return WriteHealth{queue_->writable(), queue_->failed_appends()};
+  }
 
   LocalQueue& queue() { return *queue_; }
 

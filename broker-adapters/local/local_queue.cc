@@ -40,6 +40,7 @@ Result<std::unique_ptr<LocalQueue>> LocalQueue::open(LocalQueueOptions opt) {
   SLUICE_TRY(w, LogWriter::open(q->opt_.path, q->db_options(), q->opt_.broker,
                                 q->opt_.partitions));
   q->writer_ = std::move(w);
+  SLUICE_TRY(q->writer_->set_max_page_count(q->opt_.max_page_count));
   SLUICE_TRY(r, q->open_reader());
   q->query_ = std::move(r);
   q->writer_alive_ = true;
@@ -191,14 +192,25 @@ void LocalQueue::write_chunk(std::span<Append> chunk, std::vector<PublishAck>& a
     if (r) {
       transactions_.fetch_add(1);
       appended_.fetch_add(accepted);
+      if (!writable_.exchange(true))
+        spdlog::info("local broker {}: writable again", opt_.path);
       notify_watchers(chunk);
     } else {
       append_errors_.fetch_add(1);
-      // Logged with context, at most once a second; every publisher gets the error.
-      const int64_t now = now_unix_ms();
-      int64_t last = last_error_log_ms_.load();
-      if (now - last >= 1000 && last_error_log_ms_.compare_exchange_strong(last, now))
-        spdlog::error("{} ({} appends failed)", r.error().message, accepted);
+      failed_appends_.fetch_add(accepted);
+      if (r.error().code == Errc::no_space) {
+        // Not ready until a write of about this size succeeds again (probe_space).
+        writable_.store(false);
+        next_probe_ = SteadyClock::now() + opt_.space_probe_interval;
+        int64_t bytes = 0;
+        for (const Append& a : chunk)
+          if (!a.reject) bytes += static_cast<int64_t>(a.event.byte_size());
+        probe_bytes_ = std::clamp<int64_t>(bytes, 4096, int64_t{1} << 20);
+      }
+      // Logged with context at a bounded rate; every publisher gets the error.
+      if (auto suppressed = error_log_.allow())
+        spdlog::error("{} ({} appends failed){}", r.error().message, accepted,
+                      suppressed_note(*suppressed));
     }
   }
   for (size_t i = 0; i < chunk.size(); ++i) {
@@ -219,6 +231,21 @@ void LocalQueue::trim_pass(LogWriter& w, bool& more) {
   if (!t) spdlog::warn("{} (retention pass)", t.error().message);
 }
 
+void LocalQueue::probe_space(LogWriter& w) {
+  if (auto r = w.probe_space(probe_bytes_); r) {
+    if (!writable_.exchange(true))
+      spdlog::info("local broker {}: writable again (space probe of {} bytes)", opt_.path,
+                   probe_bytes_);
+  } else if (r.error().code != Errc::no_space) {
+    if (auto suppressed = error_log_.allow())
+      spdlog::warn("{} (space probe){}", r.error().message, suppressed_note(*suppressed));
+  }
+}
+
+Result<void> LocalQueue::set_max_page_count(int64_t pages) {
+  return run_on_writer([pages](LogWriter& w) { return w.set_max_page_count(pages); });
+}
+
 void LocalQueue::writer_loop() {
   pthread_setname_np(pthread_self(), "sluice-local-w");
   std::vector<Append> batch;
@@ -232,6 +259,7 @@ void LocalQueue::writer_loop() {
     {
       std::unique_lock lk(mu_);
       auto until = staged_.empty() ? next_trim : std::min(next_trim, next_commit);
+      if (!writable_.load()) until = std::min(until, next_probe_);
       work_cv_.wait_until(lk, until, [&] {
         return stopping_ || !queue_.empty() || !tasks_.empty() || commits_wake_;
       });
@@ -260,6 +288,10 @@ void LocalQueue::writer_loop() {
       if (auto r = write_staged(*writer_); !r)
         spdlog::warn("{} (committing offsets; will retry)", r.error().message);
       next_commit = now + opt_.commit_interval;
+    }
+    if (!writable_.load() && now >= next_probe_ && !stopping) {
+      probe_space(*writer_);
+      next_probe_ = now + opt_.space_probe_interval;
     }
     if (now >= next_trim) {
       bool more = false;

@@ -32,6 +32,7 @@
 #include "broker-adapters/local/log_writer.h"
 #include "config/config.h"
 #include "core/broker.h"
+#include "core/log_limit.h"
 
 namespace sluice::local {
 
@@ -47,6 +48,9 @@ struct LocalQueueOptions {
   size_t read_batch = 256;       // rows per partition per source read round
   int64_t trim_batch = 50000;    // rows deleted per partition per retention pass
   size_t max_pending_bytes = size_t{256} << 20;  // queued beyond this: Errc::overloaded
+  // After a full disk (Errc::no_space), how often the writer probes for space again.
+  std::chrono::milliseconds space_probe_interval{1000};
+  int64_t max_page_count = 0;  // >0: cap the file at this many pages (tests: a full disk)
 };
 
 // The options a BrokerConfig (kind: local) implies.
@@ -101,6 +105,13 @@ class LocalQueue {
   uint64_t transactions() const { return transactions_.load(); }  // append transactions
   uint64_t appended() const { return appended_.load(); }          // events written
   uint64_t append_errors() const { return append_errors_.load(); }  // failed batches
+  // Full disk (README.md "Full disk"): false from an append that failed with
+  // Errc::no_space until an append or a space probe succeeds. Any thread.
+  bool writable() const { return writable_.load(std::memory_order_relaxed); }
+  uint64_t failed_appends() const { return failed_appends_.load(); }  // events not written
+  // PRAGMA max_page_count of the writer's connection (0 = leave it); tests use it to
+  // fill and then free "the disk".
+  Result<void> set_max_page_count(int64_t pages);
 
  private:
   explicit LocalQueue(LocalQueueOptions opt) : opt_(std::move(opt)) {}
@@ -111,6 +122,7 @@ class LocalQueue {
   void notify_watchers(std::span<Append> chunk);
   Result<void> write_staged(LogWriter& w);
   void trim_pass(LogWriter& w, bool& more);
+  void probe_space(LogWriter& w);
 
   const LocalQueueOptions opt_;
   std::unique_ptr<LogWriter> writer_;  // writer thread; after it exits, after_stop_mu_
@@ -137,8 +149,12 @@ class LocalQueue {
   std::mutex query_mu_;
   std::unique_ptr<LogReader> query_;
 
-  std::atomic<uint64_t> transactions_{0}, appended_{0}, append_errors_{0};
-  std::atomic<int64_t> last_error_log_ms_{0};
+  std::atomic<uint64_t> transactions_{0}, appended_{0}, append_errors_{0}, failed_appends_{0};
+  std::atomic<bool> writable_{true};
+  // Writer thread only: about the size of the write that failed, and the next probe.
+  int64_t probe_bytes_ = 4096;
+  std::chrono::steady_clock::time_point next_probe_{};
+  LogLimit error_log_{std::chrono::seconds(1)};
 };
 
 }  // namespace sluice::local

@@ -53,6 +53,38 @@ Result<void> LogWriter::prepare_all() {
                                "DELETE FROM messages WHERE topic=?1 AND \"partition\"=?2 AND "
                                "\"offset\"<?3 AND \"offset\"<COALESCE((SELECT MIN(\"offset\") "
                                "FROM messages WHERE topic=?1 AND \"partition\"=?2), 0)+?4"));
+  SLUICE_TRY(db_->prepare_into(probe_put_, "INSERT INTO space_probe(pad) VALUES(zeroblob(?1))"));
+  SLUICE_TRY(db_->prepare_into(probe_clear_, "DELETE FROM space_probe"));
+  return ok();
+}
+
+Result<void> LogWriter::probe_space(int64_t bytes) {
+  auto tx = [&](bool put) -> Result<void> {
+    SLUICE_TRY(begin());
+    auto body = [&]() -> Result<void> {
+      SLUICE_TRY(probe_clear_.reset().run());
+      probe_clear_.reset();
+      if (put) {
+        SLUICE_TRY(probe_put_.reset().bind(1, bytes));
+        SLUICE_TRY(probe_put_.run());
+        probe_put_.reset();
+      }
+      return commit();
+    };
+    if (auto r = body(); !r) {
+      rollback();
+      return r;
+    }
+    return ok();
+  };
+  SLUICE_TRY(tx(true));
+  return tx(false);
+}
+
+Result<void> LogWriter::set_max_page_count(int64_t pages) {
+  if (pages <= 0) return ok();
+  const std::string sql = "PRAGMA max_page_count=" + std::to_string(pages);
+  SLUICE_TRY(db_->query_int(sql.c_str()));
   return ok();
 }
 

@@ -54,6 +54,13 @@ class LogWriter {
   // of those groups (a group without a commit on a partition holds it at 0). At
   // most `max_rows` per partition per call.
   Result<TrimResult> trim(int64_t max_rows);
+  // After a full disk: commits a row of `bytes` zeros to `space_probe` and deletes it
+  // again, so success means a write of about that size reaches the disk now. Leaves
+  // nothing behind (a row left by a failed delete goes with the next probe).
+  Result<void> probe_space(int64_t bytes);
+  // PRAGMA max_page_count on this connection: caps the file (SQLITE_FULL beyond it).
+  // Tests simulate a full disk with it; 0 is ignored.
+  Result<void> set_max_page_count(int64_t pages);
 
  private:
   struct TopicTx {
@@ -79,7 +86,8 @@ class LogWriter {
   std::string body_;  // reused serialization buffer
   // Statements are declared after db_ and so finalized before it closes.
   Stmt begin_, commit_, rollback_, topic_get_, topic_add_, head_get_, head_put_, insert_,
-      offset_put_, trim_topics_, trim_groups_, trim_offsets_, trim_delete_;
+      offset_put_, trim_topics_, trim_groups_, trim_offsets_, trim_delete_, probe_put_,
+      probe_clear_;
 };
 
 }  // namespace sluice::local

@@ -1,5 +1,7 @@
 #include "broker-adapters/local/sqlite_db.h"
 
+#include "core/clock.h"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -38,14 +40,18 @@ CREATE TABLE IF NOT EXISTS offsets(
   PRIMARY KEY(grp, topic, "partition")) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consumers(
   grp TEXT NOT NULL, topic TEXT NOT NULL, PRIMARY KEY(grp, topic)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS space_probe(id INTEGER PRIMARY KEY, pad BLOB NOT NULL);
 )sql";
 
 }  // namespace
 
-Errc errc_for_sqlite(int rc) noexcept {
+Errc errc_for_sqlite(int rc, int sys_errno) noexcept {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return Errc::unavailable;
+    case SQLITE_FULL: return Errc::no_space;  // ENOSPC on a write, or max_page_count
+    case SQLITE_IOERR:
+      return sys_errno == ENOSPC || sys_errno == EDQUOT ? Errc::no_space : Errc::io;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return Errc::corrupt;
     default: return Errc::io;
@@ -194,7 +200,7 @@ Result<void> Db::connect(const DbOptions& opt, bool create) {
   if (rc != SQLITE_OK) return error(rc, "busy_timeout");
   // Some of these return SQLITE_BUSY without calling the busy handler when another
   // connection is setting up the same file: retry them for up to busy_timeout.
-  const auto deadline = std::chrono::steady_clock::now() + opt.busy_timeout;
+  const auto deadline = deadline_in(opt.busy_timeout);
   for (;;) {
     auto r = configure();
     if (r || r.error().code != Errc::unavailable ||
@@ -245,8 +251,8 @@ Result<void> Db::exec(const char* sql) {
   if (rc != SQLITE_OK) {
     std::string text = msg ? msg : sqlite3_errstr(rc);
     sqlite3_free(msg);
-    return Error{errc_for_sqlite(rc), "local broker " + path_ + ": " + text,
-                 errc_for_sqlite(rc) == Errc::unavailable};
+    const Errc c = errc_for_sqlite(rc, sqlite3_system_errno(db_));
+    return Error{c, "local broker " + path_ + ": " + text, retriable(c)};
   }
   return ok();
 }
@@ -260,11 +266,11 @@ Result<int64_t> Db::query_int(const char* sql) {
 int64_t Db::changes() const { return sqlite3_changes64(db_); }
 
 Error Db::error(int rc, std::string_view what) const {
-  Errc c = errc_for_sqlite(rc);
+  const Errc c = errc_for_sqlite(rc, db_ ? sqlite3_system_errno(db_) : 0);
   std::string msg = "local broker " + path_ + ": " + std::string(what) + ": " +
                     (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)) + " (sqlite " +
                     std::to_string(rc) + ")";
-  return Error{c, std::move(msg), c == Errc::unavailable};
+  return Error{c, std::move(msg), retriable(c)};
 }
 
 }  // namespace sluice::local

@@ -93,7 +93,10 @@ class Db {
 };
 
 // Maps a SQLite result code to our error vocabulary (busy/locked -> unavailable,
-// retriable; corrupt/notadb -> corrupt; everything else -> io).
-Errc errc_for_sqlite(int rc) noexcept;
+// retriable; full, or an I/O error whose errno `sys_errno` is ENOSPC/EDQUOT ->
+// no_space, retriable; corrupt/notadb -> corrupt; everything else -> io).
+Errc errc_for_sqlite(int rc, int sys_errno = 0) noexcept;
+// Whether an error of that code is worth retrying as is.
+inline bool retriable(Errc c) noexcept { return c == Errc::unavailable || c == Errc::no_space; }
 
 }  // namespace sluice::local

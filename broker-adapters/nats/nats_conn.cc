@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "config/values.h"
+
 namespace sluice::nats {
 namespace {
 
@@ -18,16 +20,17 @@ Result<int64_t> parse_int(const BrokerConfig& cfg, const std::string& key,
   int64_t n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc{} || p != v.data() + v.size() || n < min)
-    return bad_option(cfg, key, "expected an integer >= " + std::to_string(min) + ", got '" +
-                                    v + "'");
+    return bad_option(cfg, key, "expected an integer >= " + std::to_string(min) + ", got " +
+                                    config_detail::quote(v));
   return n;
 }
 
 Result<Millis> parse_dur(const BrokerConfig& cfg, const std::string& key,
                          const std::string& v) {
   auto d = parse_duration(v);
-  if (!d || d.value().count() <= 0)
-    return bad_option(cfg, key, "expected a positive duration like 30s, got '" + v + "'");
+  if (!d || d.value().count() <= 0 || d.value() > std::chrono::hours(24))
+    return bad_option(cfg, key, "expected a duration in 1ms..24h like 30s, got " +
+                                    config_detail::quote(v));
   return d.value();
 }
 

@@ -1,5 +1,7 @@
 #include "broker-adapters/nats/nats_sink.h"
 
+#include "core/clock.h"
+
 #include <spdlog/spdlog.h>
 
 #include "broker-adapters/nats/nats_codec.h"
@@ -116,7 +118,7 @@ void NatsSink::complete(natsMsg* msg, Result<PublishAck> r) {
 }
 
 Result<void> NatsSink::flush(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = deadline_in(timeout);
   {
     std::unique_lock lk(mu_);
     if (!idle_.wait_until(lk, deadline, [&] { return pending_.empty() && calling_ == 0; }))

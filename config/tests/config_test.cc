@@ -76,7 +76,7 @@ functions:
 
 TEST(ConfigErrors, ZeroTimeoutIsRejected) {
   auto r = load("functions:\n  - { name: f, command: [x], timeout: 0s }\n");
-  EXPECT_CONFIG_ERROR(r, "functions[0].timeout", 2, "must be > 0");
+  EXPECT_CONFIG_ERROR(r, "functions[0].timeout", 2, "must be at least 1ms, got \"0s\"");
 }
 
 TEST(ConfigErrors, BadSize) {
@@ -87,7 +87,89 @@ functions:
 )");
   EXPECT_CONFIG_ERROR(r, "http.max_body", 1, "expected a size like 1MiB, got \"1.5MiB\"");
   EXPECT_CONFIG_ERROR(r, "functions[0].max_inflight_bytes", 3, "unknown unit \"XB\"");
-  EXPECT_CONFIG_ERROR(r, "functions[1].max_inflight_bytes", 4, "must be > 0");
+  EXPECT_CONFIG_ERROR(r, "functions[1].max_inflight_bytes", 4, "must be at least 1B, got \"0\"");
+}
+
+// Durations and sizes beyond their documented maximum are refused by the loader (and
+// so by `validate`), naming the field and line; the largest allowed value passes.
+TEST(ConfigBounds, ValuesBeyondTheMaximumAreRefused) {
+  auto r = load(R"(http: { max_body: 18446744073709551615 }
+engine: { drain_timeout: 25h }
+functions:
+  - name: f
+    command: [x]
+    timeout: 2562047h47m16s
+    max_inflight_bytes: 65GiB
+    start_timeout: 61m
+    workers: { idle_after: 169h }
+    retry: { initial: 25h, max: 25h }
+    limits: { memory: 65TiB }
+)");
+  EXPECT_CONFIG_ERROR(r, "http.max_body", 1, "must be at most 1GiB, got \"18446744073709551615\"");
+  EXPECT_CONFIG_ERROR(r, "engine.drain_timeout", 2, "must be at most 24h");
+  EXPECT_CONFIG_ERROR(r, "functions[0].timeout", 6, "must be at most 24h, got \"2562047h47m16s\"");
+  EXPECT_CONFIG_ERROR(r, "functions[0].max_inflight_bytes", 7, "must be at most 64GiB");
+  EXPECT_CONFIG_ERROR(r, "functions[0].start_timeout", 8, "must be at most 1h");
+  EXPECT_CONFIG_ERROR(r, "functions[0].workers.idle_after", 9, "must be at most 168h");
+  EXPECT_CONFIG_ERROR(r, "functions[0].retry.initial", 10, "must be at most 24h");
+  EXPECT_CONFIG_ERROR(r, "functions[0].retry.max", 10, "must be at most 24h");
+  EXPECT_CONFIG_ERROR(r, "functions[0].limits.memory", 11, "must be at most 64TiB");
+
+  auto at_max = load(R"(http: { max_body: 1GiB }
+engine: { drain_timeout: 24h }
+functions:
+  - name: f
+    command: [x]
+    timeout: 24h
+    max_inflight_bytes: 64GiB
+    start_timeout: 1h
+    workers: { idle_after: 168h }
+    retry: { initial: 24h, max: 24h }
+    limits: { memory: 64TiB }
+)");
+  EXPECT_TRUE(at_max.config.has_value()) << testing::dump(at_max);
+}
+
+// A huge bad scalar is echoed cut to a readable length, with its size.
+TEST(ConfigErrors, AHugeBadValueIsEchoedCut) {
+  const std::string huge(1u << 20, 'x');
+  auto r = load("functions:\n  - { name: f, command: [x], timeout: " + huge + " }\n");
+  const ConfigError* e = testing::find_error(r, "functions[0].timeout");
+  ASSERT_NE(e, nullptr) << testing::dump(r).substr(0, 500);
+  EXPECT_LT(e->to_string().size(), 400u);
+  EXPECT_NE(e->message.find("\"" + std::string(64, 'x') + "\u2026\" (1048576 bytes)"),
+            std::string::npos)
+      << e->message;
+  // Also as a key, an enum value and a function name.
+  const std::string big(100000, 'y');
+  auto k = load(big + ": 1\n");
+  ASSERT_EQ(k.errors.size(), 1u);
+  EXPECT_LT(k.errors[0].to_string().size(), 2200u);
+  auto n = load("functions:\n  - { name: " + big + ", command: [x], runtime: " + big + " }\n");
+  ASSERT_FALSE(n.errors.empty());
+  for (const ConfigError& x : n.errors) EXPECT_LT(x.to_string().size(), 2200u) << x.path;
+}
+
+// `run` used to refuse this at start while `validate` passed it.
+TEST(ConfigErrors, TopicRetryModeOnCoreNatsIsRefused) {
+  auto r = load(R"(brokers:
+  n: { kind: nats }
+functions:
+  - name: f
+    command: [x]
+    subscribe: [{ topic: t }]
+    retry: { mode: topic }
+)");
+  EXPECT_CONFIG_ERROR(r, "functions[0].retry.mode", 4, "needs JetStream");
+  auto js = load(R"(brokers:
+  n: { kind: nats, jetstream: { stream: S, subjects: [t, f.dlq] } }
+functions:
+  - name: f
+    command: [x]
+    subscribe: [{ topic: t }]
+    retry: { mode: topic }
+)");
+  EXPECT_TRUE(js.config.has_value()) << testing::dump(js);
 }
 
 TEST(ConfigErrors, BadEnumListsTheChoices) {

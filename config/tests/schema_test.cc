@@ -2,11 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 
+#include "config/bounds.h"
+#include "config/config.h"
 #include "config/config_keys.h"
 
 namespace sluice {
@@ -107,6 +110,105 @@ TEST(ConfigDocs, ReferenceListsEveryKey) {
     for (std::string_view k : s.keys) {
       EXPECT_NE(body.find("| `" + std::string(k) + "` |"), std::string::npos) << k;
     }
+  }
+}
+
+// Every duration and size key has its range in the bounds table, the schema
+// (x-minimum / x-maximum) and its docs row ("min..max"), and they agree.
+TEST(ConfigSchema, DurationAndSizeBoundsMatchTheLoader) {
+  std::set<std::string> bounded;
+  for (const keys::ValueBound& b : keys::value_bounds()) {
+    const keys::Section& s = keys::section(b.section);
+    SCOPED_TRACE(std::string(s.name) + "." + std::string(b.key));
+    bounded.insert(std::string(s.schema_pointer) + "/properties/" + std::string(b.key));
+    const json& prop = schema().at(
+        json::json_pointer(std::string(s.schema_pointer) + "/properties/" + std::string(b.key)));
+    EXPECT_EQ(prop.at("$ref"), b.kind == keys::ValueBound::Kind::duration ? "#/$defs/duration"
+                                                                          : "#/$defs/size");
+    EXPECT_EQ(prop.value("x-minimum", ""), b.min);
+    EXPECT_EQ(prop.value("x-maximum", ""), b.max);
+    // The limits parse and are ordered; the documented default lies within them.
+    if (b.kind == keys::ValueBound::Kind::duration) {
+      EXPECT_LE(keys::min_duration(b), keys::max_duration(b));
+      if (prop.contains("default")) {
+        auto d = parse_duration(prop["default"].get<std::string>());
+        ASSERT_TRUE(d);
+        EXPECT_GE(d.value(), keys::min_duration(b));
+        EXPECT_LE(d.value(), keys::max_duration(b));
+      }
+    } else {
+      EXPECT_LE(keys::min_size(b), keys::max_size(b));
+      if (prop.contains("default")) {
+        auto v = parse_size(prop["default"].get<std::string>());
+        ASSERT_TRUE(v);
+        EXPECT_GE(v.value(), keys::min_size(b));
+        EXPECT_LE(v.value(), keys::max_size(b));
+      }
+    }
+  }
+  // No duration or size key of the schema is left without a range.
+  std::set<std::string> typed;
+  for (const keys::Section& s : keys::sections()) {
+    if (s.schema_pointer.empty()) continue;
+    const json& node = schema().at(json::json_pointer(std::string(s.schema_pointer)));
+    for (const auto& [k, v] : node.at("properties").items()) {
+      const std::string ref = v.value("$ref", "");
+      if (ref == "#/$defs/duration" || ref == "#/$defs/size")
+        typed.insert(std::string(s.schema_pointer) + "/properties/" + k);
+    }
+  }
+  EXPECT_EQ(typed, bounded);
+}
+
+// The schema's "default" of each duration and size key is what the loader uses.
+TEST(ConfigSchema, DurationAndSizeDefaultsMatchTheLoader) {
+  auto r = load_config_string(
+      "http: {}\nfunctions:\n  - { name: f, command: [x], workers: {}, limits: {} }\n", "/srv");
+  ASSERT_TRUE(r.config);
+  const Config& c = *r.config;
+  const FunctionConfig& f = c.functions.at(0);
+  const std::map<std::string, uint64_t> loaded = {
+      {"http.max_body", c.http.max_body},
+      {"engine.drain_timeout", static_cast<uint64_t>(c.engine.drain_timeout.count())},
+      {"function.timeout", static_cast<uint64_t>(f.timeout.count())},
+      {"function.max_inflight_bytes", f.max_inflight_bytes},
+      {"function.start_timeout", static_cast<uint64_t>(f.start_timeout.count())},
+      {"workers.idle_after", static_cast<uint64_t>(f.workers.idle_after.count())},
+      {"retry.initial", static_cast<uint64_t>(f.retry.initial.count())},
+      {"retry.max", static_cast<uint64_t>(f.retry.max.count())},
+      {"limits.memory", f.limits.memory},
+  };
+  for (const keys::ValueBound& b : keys::value_bounds()) {
+    const std::string name = std::string(b.section) + "." + std::string(b.key);
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(loaded.count(name)) << "add the key to this test";
+    const keys::Section& s = keys::section(b.section);
+    const json& prop = schema().at(
+        json::json_pointer(std::string(s.schema_pointer) + "/properties/" + std::string(b.key)));
+    if (!prop.contains("default")) {
+      EXPECT_EQ(loaded.at(name), 0u) << "no schema default, so the loader's is 0 (not set)";
+      continue;
+    }
+    const std::string def = prop["default"].get<std::string>();
+    const uint64_t want = b.kind == keys::ValueBound::Kind::duration
+                              ? static_cast<uint64_t>(parse_duration(def).value().count())
+                              : parse_size(def).value();
+    EXPECT_EQ(loaded.at(name), want) << def;
+  }
+}
+
+TEST(ConfigDocs, ReferenceStatesEveryRange) {
+  const std::string doc = read("docs/CONFIG.md");
+  for (const keys::ValueBound& b : keys::value_bounds()) {
+    const keys::Section& s = keys::section(b.section);
+    SCOPED_TRACE(std::string(s.name) + "." + std::string(b.key));
+    const std::size_t at = doc.find("\n### " + std::string(s.doc_heading) + "\n");
+    ASSERT_NE(at, std::string::npos);
+    const std::size_t row = doc.find("| `" + std::string(b.key) + "` |", at);
+    ASSERT_NE(row, std::string::npos);
+    const std::string line = doc.substr(row, doc.find('\n', row) - row);
+    EXPECT_NE(line.find(std::string(b.min) + ".." + std::string(b.max)), std::string::npos)
+        << line;
   }
 }
 

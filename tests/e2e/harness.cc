@@ -173,6 +173,18 @@ struct HttpClient::Impl {
   beast::flat_buffer buf;
 };
 
+namespace {
+HttpClient::Reply reply_of(const http::response<http::string_body>& res) {
+  HttpClient::Reply r{static_cast<int>(res.result_int()), res.body(), {}};
+  for (const auto& f : res) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(f.value());
+  }
+  return r;
+}
+}  // namespace
+
 HttpClient::HttpClient(uint16_t port) : impl_(std::make_unique<Impl>()) {
   impl_->stream.expires_after(std::chrono::seconds(30));
   impl_->stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
@@ -193,7 +205,7 @@ HttpClient::Reply HttpClient::post(const std::string& target, const std::string&
   http::write(impl_->stream, req);
   http::response<http::string_body> res;
   http::read(impl_->stream, impl_->buf, res);
-  return {static_cast<int>(res.result_int()), res.body()};
+  return reply_of(res);
 }
 
 HttpClient::Reply HttpClient::get(const std::string& target,
@@ -205,7 +217,7 @@ HttpClient::Reply HttpClient::get(const std::string& target,
   http::write(impl_->stream, req);
   http::response<http::string_body> res;
   http::read(impl_->stream, impl_->buf, res);
-  return {static_cast<int>(res.result_int()), res.body()};
+  return reply_of(res);
 }
 
 std::vector<std::string> lines(const std::string& path) {

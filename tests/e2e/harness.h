@@ -70,6 +70,7 @@ class HttpClient {
   struct Reply {
     int status = 0;
     std::string body;
+    std::map<std::string, std::string> headers;  // names in lower case
   };
   Reply post(const std::string& target, const std::string& body,
              const std::map<std::string, std::string>& headers = {});

@@ -21,6 +21,16 @@ TEST_F(ExecRuntimeTest, CatEchoesData) {
   EXPECT_EQ(rt_->kind(), "exec");
 }
 
+// A timeout far beyond any deadline the clock can hold (2562047h47m16s, the largest
+// a duration string could say) means "no practical limit": the deadline saturates
+// instead of wrapping into the past and timing every call out at once.
+TEST_F(ExecRuntimeTest, HugeTimeoutDoesNotWrapTheDeadline) {
+  make(sh("sleep 0.3; cat"), Millis{9223372036000});
+  auto r = run("still on time");
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(r.output, "still on time");
+}
+
 TEST_F(ExecRuntimeTest, EmptyDataClosesStdinAtOnce) {
   make({"cat"});
   auto r = run("");

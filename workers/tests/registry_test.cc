@@ -70,7 +70,7 @@ TEST(RuntimeConfig, BadFormsNameTheFieldAndLine) {
       {"limits: 5", "functions[0].limits", "map"},
       {"ready_path: healthz", "functions[0].ready_path", "must be a path starting with '/'"},
       {"start_timeout: 10", "functions[0].start_timeout", "duration"},
-      {"start_timeout: 0s", "functions[0].start_timeout", "must be > 0"},
+      {"start_timeout: 0s", "functions[0].start_timeout", "must be at least 1ms"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.yaml);
