@@ -73,6 +73,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                             .Name("sluice_broker_reconnects_total")
                             .Help("Connections to the broker re-established after a loss")
                             .Register(*r)),
+      control_headers_rejected(
+          BuildCounter()
+              .Name("sluice_control_headers_rejected_total")
+              .Help("Records whose sluice control headers (callback, retry state) had no "
+                    "valid seal: the headers were dropped")
+              .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

@@ -50,6 +50,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& errors;           // {component,kind}: degraded modes
   prometheus::Family<prometheus::Gauge>& broker_connected;   // {broker}: 1 connected, 0 not
   prometheus::Family<prometheus::Counter>& broker_reconnects;  // {broker}
+  // Control headers (core/seal.h) whose seal did not verify: dropped, the event run
+  // as a plain one. {function,kind}: kind callback | retry.
+  prometheus::Family<prometheus::Counter>& control_headers_rejected;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
