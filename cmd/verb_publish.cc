@@ -7,6 +7,7 @@
 
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
+#include "cmd/engine.h"
 
 namespace sluice::cli {
 
@@ -16,6 +17,11 @@ int publish(const PublishArgs& a) {
   if (!bc) throw Exit{kUsage, "no broker named '" + a.broker + "' in " + a.config};
   if (a.count < 1) throw Exit{kUsage, "--count must be at least 1"};
   if (a.topic.empty()) throw Exit{kUsage, "a topic is required"};
+  if (!a.internal && internal_topics(cfg).count(a.topic))
+    throw Exit{kUsage, "'" + a.topic +
+                           "' is a function's retry or dead-letter topic: only sluice writes "
+                           "there (add --internal to publish anyway; the record is unsealed, "
+                           "so sluice treats it as a plain event or an unverified dead letter)"};
   Headers headers;
   for (const auto& h : a.headers) {
     auto eq = h.find('=');

@@ -30,7 +30,7 @@ const std::vector<Section>& sections() {
       {"http", "/$defs/http", "http", {"listen", "auth", "max_body"}, {}},
       {"http_auth", "/$defs/http_auth", "http.auth", {"bearer_tokens_file"}, {}},
       {"metrics", "/$defs/metrics", "metrics", {"listen"}, {}},
-      {"engine", "/$defs/engine", "engine", {"drain_timeout"}, {}},
+      {"engine", "/$defs/engine", "engine", {"drain_timeout", "control_key_file"}, {}},
       {"function",
        "/$defs/function",
        "functions[]",

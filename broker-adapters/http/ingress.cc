@@ -183,6 +183,11 @@ void HttpIngress::publish(Request&& req, Responder res) {
     return res(json_error(Status::bad_request,
                           "invalid topic name '" + std::string(raw) +
                               "': 1 to 249 characters of A-Z a-z 0-9 . _ -"));
+  if (reserved_.count(topic.value()))
+    return res(json_error(Status::forbidden,
+                          "topic '" + topic.value() +
+                              "' is internal to sluice (a function's retry or dead-letter "
+                              "topic): publishing to it over HTTP is refused"));
   auto broker = query_param(sv(req.target()), "broker");
   if (!broker) return res(json_error(Status::bad_request, broker.error().message));
   const std::string& name = broker.value().empty() ? default_broker_ : broker.value();
