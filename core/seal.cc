@@ -80,6 +80,12 @@ void field(std::string& out, std::string_view v) {
   out += v;
 }
 
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+  return v;
+}
+
 const std::string* only_header(const Event& ev, std::string_view name, bool* twice) {
   const std::string* found = nullptr;
   for (const auto& h : ev.headers) {
@@ -104,10 +110,15 @@ std::string canonical(Kind k, const Event& ev, std::string_view function, bool* 
   }
   field(out, function);
   field(out, sha256(ev.data));
+  // A value is taken without surrounding white space, and an empty value counts as
+  // absent: transports differ there (NATS headers trim, some drop empty ones), and
+  // neither changes what sluice reads from the header.
   for (std::string_view name : covered_headers(k)) {
-    if (const std::string* v = only_header(ev, name, twice)) {
+    const std::string* v = only_header(ev, name, twice);
+    std::string_view value = v ? trim(*v) : std::string_view{};
+    if (!value.empty()) {
       out += '+';
-      field(out, *v);
+      field(out, value);
     } else {
       out += '-';
     }
@@ -254,10 +265,7 @@ Result<Keyring> Keyring::parse_file_text(std::string_view text) {
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     ++line_no;
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
-      line.remove_suffix(1);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front())))
-      line.remove_prefix(1);
+    line = trim(line);
     if (line.empty() || line.front() == '#') continue;
     if (line.size() % 2 != 0 || line.size() > 1024)
       return Error{Errc::invalid_argument,

@@ -124,6 +124,23 @@ TEST(Seal, DeadLetterSealBindsTheOriginalIdNotTheStoredOne) {
   EXPECT_EQ(k.verify(Kind::dead_letter, ev, "fn"), Verdict::mismatch);
 }
 
+// NATS trims header values and a transport may drop an empty header: neither breaks
+// a seal (neither changes what sluice reads).
+TEST(Seal, SurvivesTrimmedValuesAndDroppedEmptyHeaders) {
+  const Keyring k = Keyring::random();
+  Event ev = dead_letter();
+  ev.set_header("sluice-dlq-error-message", "");
+  ev.set_header("sluice-dlq-error-class", " error ");
+  k.apply(Kind::dead_letter, ev, "fn");
+  Event carried = ev;
+  std::erase_if(carried.headers,
+                [](const Header& h) { return h.name == "sluice-dlq-error-message"; });
+  carried.set_header("SLUICE-DLQ-ERROR-CLASS", "error");
+  EXPECT_EQ(k.verify(Kind::dead_letter, carried, "fn"), Verdict::verified);
+  carried.set_header("sluice-dlq-error-message", "now says something");
+  EXPECT_EQ(k.verify(Kind::dead_letter, carried, "fn"), Verdict::mismatch);
+}
+
 TEST(Seal, MissingAndMalformedSeals) {
   const Keyring k = Keyring::random();
   Event ev = callback_event();
