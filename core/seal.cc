@@ -291,8 +291,10 @@ Result<Keyring> Keyring::load(const std::string& path, bool create) {
   }
   if (!text) return text.error();
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
-    spdlog::warn("control key file {} can be read by other users (mode {:o}): chmod 600 it",
+  // Group access is how a mounted Kubernetes Secret is shared with the pod's fsGroup;
+  // access for everyone is never right.
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 007) != 0)
+    spdlog::warn("control key file {} can be read by every user (mode {:o}): chmod 600 it",
                  path, st.st_mode & 0777);
   auto ring = parse_file_text(text.value());
   if (!ring) return Error{Errc::invalid_argument, "control key file " + path + ": " + ring.error().message};

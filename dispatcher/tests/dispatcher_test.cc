@@ -516,7 +516,7 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
 
 // Issue 21: a plain record carrying sluice-callback-* headers made the dispatcher call
 // back. Only headers sealed for the function (POST /async-function) count.
-TEST(DispatcherCallback, ForgedCallbackHeadersNeverReachTheCallbackSink) {
+TEST(Dispatcher, ForgedCallbackHeadersNeverReachTheCallbackSink) {
   const seal::Keyring keys = seal::Keyring::random();
   Metrics metrics;
   FunctionConfig fn;
