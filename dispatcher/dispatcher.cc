@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <strings.h>
+
+#include <algorithm>
 #include <future>
 #include <limits>
 
@@ -232,7 +235,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     auto [f, ordering] = s.route[i];
     Task* t = i + 1 == s.route.size() ? make_task(p, *f, std::move(d.event))
                                       : make_task(p, *f, Event(d.event));
-    screen_callback(*f, t);
+    screen_subscription(*f, t);
     if (ordering == Ordering::partition) {
       t->ordered = true;
       t->lane.src = &s;
@@ -260,6 +263,25 @@ Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, Event&& ev) {
   return t;
 }
 
+// An event from a subscription: retry headers never belong there (sluice writes them
+// only to the retry topic, and strips them when it reads one back), so they are
+// dropped before a retry record could carry them on under a seal of sluice's own
+// (a forged origin would become the dead letter's replay target).
+void Dispatcher::Impl::screen_subscription(FunctionState& f, Task* t) {
+  if (t->event.headers.empty()) return;
+  constexpr std::string_view kPrefix = "sluice-";
+  const bool any = std::any_of(t->event.headers.begin(), t->event.headers.end(), [&](const Header& h) {
+    return h.name.size() > kPrefix.size() &&
+           strncasecmp(h.name.data(), kPrefix.data(), kPrefix.size()) == 0;
+  });
+  if (!any) return;
+  screen_callback(f, t);
+  if (seal::has_any(seal::Kind::retry, t->event)) {
+    reject_control(f, t, seal::Kind::retry, "retry headers on an event of a subscription");
+    seal::strip(seal::Kind::retry, t->event);
+  }
+}
+
 // Callback headers count only under a seal made for this function (POST
 // /async-function); anything else is dropped here, before it can steer anything.
 void Dispatcher::Impl::screen_callback(FunctionState& f, Task* t) {
@@ -270,7 +292,7 @@ void Dispatcher::Impl::screen_callback(FunctionState& f, Task* t) {
   if (who && *who != f.name) return;
   const seal::Verdict v = keys->verify(seal::Kind::callback, t->event, f.name);
   if (v == seal::Verdict::verified) return;
-  reject_control(f, t, seal::Kind::callback, v);
+  reject_control(f, t, seal::Kind::callback, seal::to_string(v));
   seal::strip(seal::Kind::callback, t->event);
 }
 
@@ -281,7 +303,7 @@ void Dispatcher::Impl::screen_callback(FunctionState& f, Task* t) {
 void Dispatcher::Impl::take_retry_state(SourceState& s, FunctionState& f, Task* t) {
   const seal::Verdict v = keys->verify(seal::Kind::retry, t->event, f.name);
   if (v != seal::Verdict::verified) {
-    reject_control(f, t, seal::Kind::retry, v);
+    reject_control(f, t, seal::Kind::retry, seal::to_string(v));
     seal::strip(seal::Kind::retry, t->event);
     return;
   }
@@ -305,7 +327,7 @@ void Dispatcher::Impl::take_retry_state(SourceState& s, FunctionState& f, Task* 
 }
 
 void Dispatcher::Impl::reject_control(FunctionState& f, const Task* t, seal::Kind k,
-                                      seal::Verdict v) {
+                                      std::string_view why) {
   metrics.control_headers_rejected.Add({{"function", f.name}, {"kind", seal::to_string(k)}})
       .Increment();
   if (auto suppressed = rejected_log.allow()) {
@@ -313,7 +335,7 @@ void Dispatcher::Impl::reject_control(FunctionState& f, const Task* t, seal::Kin
                  "plain one{}",
                  f.name, t->event.id, t->pending->src->source->topic(),
                  t->pending->delivery.tag().partition, t->pending->delivery.tag().offset,
-                 seal::to_string(k), seal::to_string(v), suppressed_note(*suppressed));
+                 seal::to_string(k), why, suppressed_note(*suppressed));
   }
 }
 

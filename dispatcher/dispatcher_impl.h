@@ -174,8 +174,9 @@ struct Dispatcher::Impl {
   void deliver(SourceState& s, Delivery&& d);
   Task* make_task(Pending* p, FunctionState& f, Event&& ev);
   void screen_callback(FunctionState& f, Task* t);
+  void screen_subscription(FunctionState& f, Task* t);
   void take_retry_state(SourceState& s, FunctionState& f, Task* t);
-  void reject_control(FunctionState& f, const Task* t, seal::Kind k, seal::Verdict v);
+  void reject_control(FunctionState& f, const Task* t, seal::Kind k, std::string_view why);
   void hold(FunctionState& f, Task* t);
   void place(FunctionState& f, Task* t);
   void enqueue(FunctionState& f, Task* t);

@@ -792,6 +792,36 @@ TEST(DispatcherRetryTopic, SealCopiedOntoAnotherPayloadIsRejected) {
   EXPECT_EQ(fx.rt.calls[0].attempt, 1u);
 }
 
+// Retry headers on an event of the subscription would otherwise ride into the retry
+// record sluice seals: a forged origin would become the dead letter's replay target.
+TEST(DispatcherRetryTopic, RetryHeadersOnASubscriptionEventAreNotSealedIntoTheRetryRecord) {
+  TopicFixture fx(1ms, 2);
+  fx.rt.behave = failing;
+  Event e;
+  e.id = "sneaky";
+  e.data = "x";
+  e.broker = "fake";
+  e.topic = "in";
+  e.partition = 0;
+  e.offset = 0;
+  e.set_header("sluice-retry-origin", "fake/payments/0/5");
+  e.set_header("sluice-retry-attempt", "7");
+  fx.src.send_event(std::move(e));
+  ASSERT_TRUE(wait_for(fx.retry_sink.mu, fx.retry_sink.cv,
+                       [&] { return fx.retry_sink.published.size() == 1; }));
+  fx.loop_back(0, 0);
+  ASSERT_TRUE(fx.d->drain(10s));
+  ASSERT_EQ(fx.dlq.count(), 1u);
+  auto rec = dlq::parse_record(fx.dlq.published[0].second, &fx.keys);
+  ASSERT_TRUE(rec);
+  EXPECT_TRUE(rec.value().verified);
+  EXPECT_EQ(rec.value().original_topic, "in");
+  EXPECT_EQ(rec.value().attempts, 2u);
+  EXPECT_NE(fx.metrics.text().find(
+                "sluice_control_headers_rejected_total{function=\"f\",kind=\"retry\"} 1"),
+            std::string::npos);
+}
+
 TEST(DispatcherRetryTopic, WaitingRetriesAreAbandonedUncommittedAtShutdown) {
   TopicFixture fx(3600s);
   fx.retry_src.send_event(fx.sealed_retry("later", 0, {1, now_unix_ms() + 3600'000, 1}));
