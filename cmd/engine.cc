@@ -44,7 +44,7 @@ Engine::~Engine() { shutdown(); }
 
 Result<void> Engine::start() {
   auto keys = seal::Keyring::load(cfg_.engine.control_key_file, /*create=*/true);
-  if (!keys) return Error{keys.error().code, "engine.control_key_file: " + keys.error().message};
+  if (!keys) return keys.error();  // "control key file PATH: why"
   control_keys_.emplace(std::move(keys).value());
   for (const auto& b : cfg_.brokers) {
     auto br = make_broker(b);
