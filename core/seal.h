@@ -8,9 +8,11 @@
 // canonical encoding of
 //
 //   "sluice-seal/1" | kind | event id | function | SHA-256(payload) | the kind's
-//   header values in a fixed order (absent ones marked as absent)
+//   header values in a fixed order (trimmed of white space; empty or absent ones
+//   marked as absent, since transports trim values and may drop empty headers)
 //
-// (each field length-prefixed), carried in one header per kind
+// (each field length-prefixed; for a dead letter the event id is the original one,
+// kept in the covered header sluice-dlq-event-id), carried in one header per kind
 // (`sluice-callback-seal`, `sluice-retry-seal`, `sluice-dlq-seal`, each inside its
 // kind's prefix so that code stripping a kind's headers strips its seal too). The
 // binding to the event id, the function and the payload means a seal cannot be
