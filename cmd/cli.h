@@ -40,6 +40,7 @@ struct PublishArgs {
   std::string config, broker, topic, data, key, type;
   std::vector<std::string> headers;
   int count = 1;
+  bool internal = false;  // --internal: a function's retry/dead-letter topic is allowed
 };
 int publish(const PublishArgs& a);
 struct InvokeArgs {
@@ -58,6 +59,7 @@ struct DlqArgs {
   std::vector<std::string> ids;
   int limit = 100;
   bool json = false, dry_run = false;
+  bool force = false;  // replay: also dead letters whose seal does not verify
 };
 int dlq_list(const DlqArgs& a);
 int dlq_show(const DlqArgs& a);

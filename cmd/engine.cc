@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "broker-adapters/http/callback_sink.h"
@@ -31,17 +32,31 @@ uint32_t event_limit(const FunctionConfig& fn, uint32_t workers) {
 
 }  // namespace
 
+std::set<std::string> internal_topics(const Config& cfg) {
+  std::set<std::string> out;
+  for (const auto& fn : cfg.functions) {
+    out.insert(retry::topic_for(fn.name));
+    out.insert(fn.dead_letter.topic);
+  }
+  return out;
+}
+
 Engine::Engine(const Config& cfg) : cfg_(cfg) {}
 
 Engine::~Engine() { shutdown(); }
 
 Result<void> Engine::start() {
+  auto keys = seal::Keyring::load(cfg_.engine.control_key_file, /*create=*/true);
+  if (!keys) return keys.error();  // "control key file PATH: why"
+  control_keys_.emplace(std::move(keys).value());
   for (const auto& b : cfg_.brokers) {
     auto br = make_broker(b);
     if (!br) return br.error();
     brokers_.emplace(b.name, std::move(br).value());
   }
-  dispatcher_ = std::make_unique<Dispatcher>(metrics_);
+  DispatcherOptions dopts;
+  dopts.control_keys = &*control_keys_;
+  dispatcher_ = std::make_unique<Dispatcher>(metrics_, dopts);
   if (cfg_.http.enabled) callbacks_ = std::make_unique<http::CallbackSink>(&metrics_);
   for (const auto& fn : cfg_.functions) {
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
@@ -142,8 +157,10 @@ Result<void> Engine::start() {
     http_ = std::make_unique<http::HttpIngress>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
+    http_->reserve_topics(internal_topics(cfg_));
     register_system_routes();
     invoke_api_ = std::make_unique<InvokeApi>(cfg_, runtimes_, brokers_, metrics_);
+    invoke_api_->set_control_keys(&*control_keys_);
     invoke_api_->register_routes(http_->server());
     if (auto r = http_->start(); !r) return r.error();
   }

@@ -13,6 +13,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "config/config.h"
 #include "core/broker.h"
 #include "core/runtime.h"
+#include "core/seal.h"
 #include "dispatcher/dispatcher.h"
 #include "metrics/metrics.h"
 #include "scaling/autoscaler.h"
@@ -32,6 +35,10 @@ class CallbackSink;
 class MetricsListener;
 }
 class InvokeApi;
+
+// The topics only sluice writes to: every function's retry topic and dead-letter
+// topic (HTTP ingress refuses them; `sluice publish` needs --internal).
+std::set<std::string> internal_topics(const Config& cfg);
 
 class Engine {
  public:
@@ -67,6 +74,9 @@ class Engine {
 
   const Config& cfg_;
   Metrics metrics_;
+  // engine.control_key_file, loaded (or created) first: the dispatcher and the
+  // invoke API seal with it, so it outlives them.
+  std::optional<seal::Keyring> control_keys_;
   std::map<std::string, std::unique_ptr<Broker>> brokers_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;

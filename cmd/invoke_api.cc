@@ -167,9 +167,10 @@ void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
     return http::iequals(h.name, kCallbackUrlHeader) || http::iequals(h.name, kCallbackFunctionHeader) ||
            http::iequals(h.name, "X-Callback-Url");
   });
-  if (!callback.empty()) {
+  if (!callback.empty() && control_keys_) {
     event.set_header(std::string(kCallbackUrlHeader), callback);
     event.set_header(std::string(kCallbackFunctionHeader), name);
+    control_keys_->apply(seal::Kind::callback, event, name);
   }
   event.topic = fn->queue_topic;
   auto responder = std::make_shared<http::Responder>(std::move(res));

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "core/broker.h"
 #include "core/runtime.h"
+#include "core/seal.h"
 #include "metrics/metrics.h"
 
 namespace sluice {
@@ -36,6 +37,9 @@ class InvokeApi {
   InvokeApi(const Config& cfg, const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
             const std::map<std::string, std::unique_ptr<Broker>>& brokers, Metrics& metrics);
   void register_routes(http::HttpServer& server);
+  // Set-up, before the routes serve: the key that seals the callback headers of
+  // asynchronous invocations (core/seal.h). Without one no callback is requested.
+  void set_control_keys(const seal::Keyring* keys) { control_keys_ = keys; }
 
  private:
   struct Fn {
@@ -52,6 +56,7 @@ class InvokeApi {
   Fn* find(const http::Request& req, std::string_view prefix, std::string* name);
 
   std::map<std::string, std::unique_ptr<Fn>> fns_;
+  const seal::Keyring* control_keys_ = nullptr;
 };
 
 }  // namespace sluice

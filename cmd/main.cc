@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
   pub->add_option("--header", pa.headers, "NAME=VALUE (repeatable)");
   pub->add_option("--type", pa.type, "CloudEvents type");
   pub->add_option("--count", pa.count, "publish N copies (new ids)")->check(CLI::Range(1, 100000000));
+  pub->add_flag("--internal", pa.internal,
+                "allow a function's retry or dead-letter topic (records arrive unsealed)");
   pub->callback([&] { action = [&] { pa.config = config; return publish(pa); }; });
 
   InvokeArgs ia;
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
   dr->add_option("--id", da.ids, "only these ids (repeatable)");
   dr->add_option("--to", da.to, "publish to this topic instead");
   dr->add_flag("--dry-run", da.dry_run, "show what would be replayed");
+  dr->add_flag("--force", da.force, "also replay dead letters whose seal does not verify");
   dr->callback([&] { action = [&] { da.config = config; return dlq_replay(da); }; });
 
   try {

@@ -2,15 +2,18 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
+#include "core/seal.h"
 #include "dlq/record.h"
 
 namespace sluice::cli {
@@ -44,6 +47,18 @@ class Brokers {
   std::map<std::string, std::unique_ptr<Broker>> open_;
 };
 
+// engine.control_key_file, to verify dead letters with; never created here. Without
+// it every record is unverified (said once on stderr).
+std::optional<seal::Keyring> control_keys(const Config& cfg) {
+  auto k = seal::Keyring::load(cfg.engine.control_key_file, /*create=*/false);
+  if (k) return std::move(k).value();
+  std::cerr << "note: " << k.error().message
+            << "; no dead letter can be verified (engine.control_key_file)\n";
+  return std::nullopt;
+}
+
+const seal::Keyring* ptr(const std::optional<seal::Keyring>& k) { return k ? &*k : nullptr; }
+
 // The dead-letter targets (broker, topic) of the selected functions.
 std::vector<Target> dlq_targets(const Config& cfg, const std::string& function) {
   std::vector<Target> out;
@@ -58,7 +73,8 @@ std::vector<Target> dlq_targets(const Config& cfg, const std::string& function) 
 
 // Every record of `t` that belongs to `function` (all when empty), up to `limit`.
 std::vector<dlq::Record> read_records(TopicBrowser& br, const Target& t,
-                                      const std::string& function, size_t limit) {
+                                      const std::string& function, size_t limit,
+                                      const seal::Keyring* keys) {
   std::vector<dlq::Record> out;
   int64_t from = 0;
   int32_t partition = -1;
@@ -78,7 +94,7 @@ std::vector<dlq::Record> read_records(TopicBrowser& br, const Target& t,
       if (page.value().empty()) break;
       for (auto& e : page.value()) {
         from = e.offset + 1;
-        auto rec = dlq::parse_record(std::move(e));
+        auto rec = dlq::parse_record(std::move(e), keys);
         if (!rec) continue;  // not a dead letter (someone else wrote here)
         if (!function.empty() && rec.value().function != function) continue;
         out.push_back(std::move(rec).value());
@@ -107,17 +123,19 @@ int dlq_list(const DlqArgs& a) {
   Config cfg = load_or_exit(a.config);
   if (a.limit < 1) throw Exit{kUsage, "--limit must be at least 1"};
   Brokers brokers(cfg);
+  const auto keys = control_keys(cfg);
   std::vector<std::vector<std::string>> rows;
-  size_t total = 0;
+  size_t total = 0, unverified = 0;
   for (const auto& t : dlq_targets(cfg, a.function)) {
-    auto recs = read_records(brokers.browser(t.broker), t, a.function, a.limit - total);
+    auto recs = read_records(brokers.browser(t.broker), t, a.function, a.limit - total, ptr(keys));
     total += recs.size();
     for (const auto& r : recs) {
       if (a.json) {
         std::cout << dlq::to_json(r, false) << "\n";
         continue;
       }
-      rows.push_back({r.id, r.function, r.error_class, std::to_string(r.attempts),
+      unverified += !r.verified;
+      rows.push_back({r.id, r.verified ? "yes" : "NO", r.function, r.error_class, std::to_string(r.attempts),
                       format_rfc3339(r.last_failure_ms),
                       fmt::format("{}/{}/{}", r.original_topic, r.original_partition, r.original_offset),
                       r.event.id, one_line(r.error_message, 60)});
@@ -125,8 +143,13 @@ int dlq_list(const DlqArgs& a) {
     if (total >= static_cast<size_t>(a.limit)) break;
   }
   if (!a.json) {
-    print_table({"ID", "FUNCTION", "CLASS", "ATTEMPTS", "LAST_FAILURE", "ORIGINAL", "EVENT_ID", "ERROR"}, rows);
+    print_table({"ID", "VERIFIED", "FUNCTION", "CLASS", "ATTEMPTS", "LAST_FAILURE", "ORIGINAL", "EVENT_ID", "ERROR"}, rows);
     if (rows.empty()) std::cout << "(no dead letters)\n";
+    if (unverified)
+      std::cout << fmt::format(
+          "{} unverified: their seal does not verify with the control key (not written by "
+          "sluice, changed, or sealed with a retired key); replay skips them unless --force\n",
+          unverified);
   }
   return kOk;
 }
@@ -140,15 +163,21 @@ int dlq_show(const DlqArgs& a) {
   Target t = target_of(cfg, id.value().topic);
   auto ev = brokers.browser(t.broker).get(t.topic, id.value().partition, id.value().offset);
   if (!ev) throw Exit{kFailure, "dead letter " + a.ids[0] + ": " + ev.error().message};
-  auto rec = dlq::parse_record(std::move(ev).value());
+  const auto keys = control_keys(cfg);
+  auto rec = dlq::parse_record(std::move(ev).value(), ptr(keys));
   if (!rec) throw Exit{kFailure, rec.error().message};
   std::cout << nlohmann::json::parse(dlq::to_json(rec.value(), true)).dump(2) << "\n";
+  if (!rec.value().verified)
+    std::cerr << "warning: dead letter " << rec.value().id << " is unverified ("
+              << rec.value().unverified_reason
+              << "): sluice may not have written it; replay skips it unless --force\n";
   return kOk;
 }
 
 int dlq_replay(const DlqArgs& a) {
   Config cfg = load_or_exit(a.config);
   Brokers brokers(cfg);
+  const auto keys = control_keys(cfg);
   // Select.
   std::vector<std::pair<Target, dlq::Record>> todo;
   if (!a.ids.empty()) {
@@ -158,16 +187,26 @@ int dlq_replay(const DlqArgs& a) {
       Target t = target_of(cfg, id.value().topic);
       auto ev = brokers.browser(t.broker).get(t.topic, id.value().partition, id.value().offset);
       if (!ev) throw Exit{kFailure, "dead letter " + s + ": " + ev.error().message};
-      auto rec = dlq::parse_record(std::move(ev).value());
+      auto rec = dlq::parse_record(std::move(ev).value(), ptr(keys));
       if (!rec) throw Exit{kFailure, rec.error().message};
       if (!a.function.empty() && rec.value().function != a.function) continue;
       todo.emplace_back(t, std::move(rec).value());
     }
   } else {
     for (const auto& t : dlq_targets(cfg, a.function))
-      for (auto& r : read_records(brokers.browser(t.broker), t, a.function, SIZE_MAX))
+      for (auto& r : read_records(brokers.browser(t.broker), t, a.function, SIZE_MAX, ptr(keys)))
         todo.emplace_back(t, std::move(r));
   }
+  // Records sluice did not seal (forged, changed, or sealed with a retired key) are
+  // left in place unless --force: replaying would publish what someone else wrote.
+  size_t skipped = 0;
+  if (!a.force) {
+    skipped = static_cast<size_t>(std::count_if(todo.begin(), todo.end(),
+                                                [](const auto& x) { return !x.second.verified; }));
+    std::erase_if(todo, [](const auto& x) { return !x.second.verified; });
+  }
+  const std::string skipped_note =
+      skipped ? fmt::format("; skipped {} unverified (replay them with --force)", skipped) : "";
   auto dest_of = [&](const dlq::Record& r) {
     std::string broker = cfg.broker(r.original_broker) ? r.original_broker : cfg.brokers.front().name;
     std::string topic = a.to.empty() ? r.original_topic : a.to;
@@ -180,7 +219,8 @@ int dlq_replay(const DlqArgs& a) {
       rows.push_back({r.id, r.function, r.event.id, b + "/" + topic});
     }
     print_table({"ID", "FUNCTION", "EVENT_ID", "REPLAY_TO"}, rows);
-    std::cout << fmt::format("dry run: {} dead letter(s) would be replayed\n", todo.size());
+    std::cout << fmt::format("dry run: {} dead letter(s) would be replayed{}\n", todo.size(),
+                             skipped_note);
     return kOk;
   }
   const bool tty = isatty(STDERR_FILENO);
@@ -232,7 +272,8 @@ int dlq_replay(const DlqArgs& a) {
     }
   }
   if (tty && !todo.empty()) std::cerr << "\n";
-  std::cout << fmt::format("replayed {} of {} dead letter(s)\n", replayed, todo.size());
+  std::cout << fmt::format("replayed {} of {} dead letter(s){}\n", replayed, todo.size(),
+                           skipped_note);
   if (failed) throw Exit{kFailure, fmt::format("{} could not be re-published (kept in the DLQ): {}", failed, first_error)};
   return kOk;
 }

@@ -8,6 +8,7 @@
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
 #include "core/topic.h"
+#include "cmd/engine.h"
 
 namespace sluice::cli {
 
@@ -19,6 +20,11 @@ int publish(const PublishArgs& a) {
   if (a.topic.empty()) throw Exit{kUsage, "a topic is required"};
   if (auto why = topic_name_error(a.topic))
     throw Exit{kUsage, "topic '" + printable_topic(a.topic) + "': " + *why};
+  if (!a.internal && internal_topics(cfg).count(a.topic))
+    throw Exit{kUsage, "'" + a.topic +
+                           "' is a function's retry or dead-letter topic: only sluice writes "
+                           "there (add --internal to publish anyway; the record is unsealed, "
+                           "so sluice treats it as a plain event or an unverified dead letter)"};
   Headers headers;
   for (const auto& h : a.headers) {
     auto eq = h.find('=');

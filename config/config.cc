@@ -152,11 +152,18 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   const BrokerNames brokers = parse_brokers(d, m.get("brokers"), c);
   if (auto f = m.get("http")) parse_http(d, *f, c);
   if (auto f = m.get("metrics")) parse_metrics(d, *f, c);
+  c.engine.control_key_file = absolute_path(c.base_dir, "./data/control.key");
   if (auto f = m.get("engine")) {
     MapReader e(d, *f, keys::section("engine"));
     read_into(c.engine.drain_timeout, e, "drain_timeout", [&](const Field& x) {
       return read_duration(d, x, keys::bound("engine", "drain_timeout"));
     });
+    if (auto file = e.get("control_key_file")) {
+      if (auto s = read_string(d, *file)) {
+        if (s->empty()) d.error(file->path, file->line, "must not be empty");
+        else c.engine.control_key_file = absolute_path(c.base_dir, *s);
+      }
+    }
   }
   if (auto f = m.get("functions")) parse_functions(d, *f, brokers, c);
   check_jetstream_subjects(d, c);

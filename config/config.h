@@ -72,6 +72,9 @@ struct MetricsConfig {
 
 struct EngineConfig {
   Millis drain_timeout{30000};  // SIGTERM: how long in-flight work may finish
+  // The key(s) that seal sluice's control headers (core/seal.h); created with a
+  // random key when absent. Absolute after loading; default <config dir>/data/control.key.
+  std::string control_key_file;
 };
 
 struct Target {

@@ -32,7 +32,7 @@ const std::vector<Section>& sections() {
       {"http_auth", "/$defs/http_auth", "http.auth", {"bearer_tokens_file"}, {}},
       {"metrics", "/$defs/metrics", "metrics", {"listen", "auth"}, {}},
       {"metrics_auth", "/$defs/metrics_auth", "metrics.auth", {"bearer_tokens_file"}, {}},
-      {"engine", "/$defs/engine", "engine", {"drain_timeout"}, {}},
+      {"engine", "/$defs/engine", "engine", {"drain_timeout", "control_key_file"}, {}},
       {"function",
        "/$defs/function",
        "functions[]",

@@ -5,7 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <strings.h>
+
+#include <algorithm>
 #include <future>
+#include <limits>
 
 #include "core/io_loop.h"
 #include "dispatcher/backoff.h"
@@ -24,6 +28,8 @@ Dispatcher::Impl::Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& hel
   // timer, not with the loop: make it now, at start-up. Made by the first retry
   // while the process is out of fds, it threw from the middle of on_result().
   asio::steady_timer reactor_now(io);
+  if (!opts.control_keys) own_keys.emplace(seal::Keyring::random());
+  keys = opts.control_keys ? opts.control_keys : &*own_keys;
 }
 
 Dispatcher::Dispatcher(Metrics& metrics, DispatcherOptions opts)
@@ -226,16 +232,8 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   if (s.role == RouteRole::retry) {
     FunctionState& f = *s.route.front().first;
     Task* t = make_task(p, f, std::move(d.event));
-    if (auto st = retry::take_state(t->event); st) {
-      t->attempt = std::max(t->attempt, st.value().attempts);
-      t->first_failure_ms = st.value().first_failure_ms;
-      t->due_ms = st.value().due_ms;
-    } else {
-      // Not written by sluice (or damaged): run it now as a first attempt, never drop it.
-      spdlog::warn("[fn {}] [event {}] {}/{}/{}: {}; running it now", f.name, t->event.id,
-                   s.source->topic(), partition, offset, st.error().message);
-      metrics.errors.Add({{"component", "dispatcher"}, {"kind", "retry_record"}}).Increment();
-    }
+    screen_callback(f, t);
+    take_retry_state(s, f, t);
     hold(f, t);
     s.gates[partition].waiting.push_back(t);
     update_budget(f, &s, partition);
@@ -246,6 +244,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     auto [f, ordering] = s.route[i];
     Task* t = i + 1 == s.route.size() ? make_task(p, *f, std::move(d.event))
                                       : make_task(p, *f, Event(d.event));
+    screen_subscription(*f, t);
     if (ordering == Ordering::partition) {
       t->ordered = true;
       t->lane.src = &s;
@@ -271,6 +270,82 @@ Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, Event&& ev) {
   t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
   link(t);
   return t;
+}
+
+// An event from a subscription: retry headers never belong there (sluice writes them
+// only to the retry topic, and strips them when it reads one back), so they are
+// dropped before a retry record could carry them on under a seal of sluice's own
+// (a forged origin would become the dead letter's replay target).
+void Dispatcher::Impl::screen_subscription(FunctionState& f, Task* t) {
+  if (t->event.headers.empty()) return;
+  constexpr std::string_view kPrefix = "sluice-";
+  const bool any = std::any_of(t->event.headers.begin(), t->event.headers.end(), [&](const Header& h) {
+    return h.name.size() > kPrefix.size() &&
+           strncasecmp(h.name.data(), kPrefix.data(), kPrefix.size()) == 0;
+  });
+  if (!any) return;
+  screen_callback(f, t);
+  if (seal::has_any(seal::Kind::retry, t->event)) {
+    reject_control(f, t, seal::Kind::retry, "retry headers on an event of a subscription");
+    seal::strip(seal::Kind::retry, t->event);
+  }
+}
+
+// Callback headers count only under a seal made for this function (POST
+// /async-function); anything else is dropped here, before it can steer anything.
+void Dispatcher::Impl::screen_callback(FunctionState& f, Task* t) {
+  if (t->event.headers.empty() || !seal::has_any(seal::Kind::callback, t->event)) return;
+  const std::string* who = t->event.header(kCallbackFunctionHeader);
+  // Another function's callback (a topic with several subscribers): not ours to judge,
+  // and add_callback ignores it.
+  if (who && *who != f.name) return;
+  const seal::Verdict v = keys->verify(seal::Kind::callback, t->event, f.name);
+  if (v == seal::Verdict::verified) return;
+  reject_control(f, t, seal::Kind::callback, seal::to_string(v));
+  seal::strip(seal::Kind::callback, t->event);
+}
+
+// A retry-topic record: its state counts only under a seal made for this function.
+// Without one it runs now as a fresh event (the safe reading of a record sluice did
+// not write: nothing is dropped, nothing is held). A valid one is still held at most
+// retry.max from now, whatever its due time says.
+void Dispatcher::Impl::take_retry_state(SourceState& s, FunctionState& f, Task* t) {
+  const seal::Verdict v = keys->verify(seal::Kind::retry, t->event, f.name);
+  if (v != seal::Verdict::verified) {
+    reject_control(f, t, seal::Kind::retry, seal::to_string(v));
+    seal::strip(seal::Kind::retry, t->event);
+    return;
+  }
+  auto st = retry::take_state(t->event);
+  if (!st) {
+    // Sealed but unreadable: only a bug on the writing side does this. Run it now.
+    spdlog::warn("[fn {}] [event {}] {}/{}/{}: {}; running it now", f.name, t->event.id,
+                 s.source->topic(), t->pending->delivery.tag().partition,
+                 t->pending->delivery.tag().offset, st.error().message);
+    metrics.errors.Add({{"component", "dispatcher"}, {"kind", "retry_record"}}).Increment();
+    return;
+  }
+  t->attempt = std::max(t->attempt, st.value().attempts);
+  t->first_failure_ms = st.value().first_failure_ms;
+  const int64_t now = now_unix_ms();
+  const int64_t max_ms = std::max<int64_t>(f.b.config->retry.max.count(), 0);
+  const int64_t latest =
+      now > std::numeric_limits<int64_t>::max() - max_ms ? std::numeric_limits<int64_t>::max()
+                                                         : now + max_ms;
+  t->due_ms = std::min(st.value().due_ms, latest);
+}
+
+void Dispatcher::Impl::reject_control(FunctionState& f, const Task* t, seal::Kind k,
+                                      std::string_view why) {
+  metrics.control_headers_rejected.Add({{"function", f.name}, {"kind", seal::to_string(k)}})
+      .Increment();
+  if (auto suppressed = rejected_log.allow()) {
+    spdlog::warn("[fn {}] [event {}] {}/{}/{}: {} headers dropped ({}); the event runs as a "
+                 "plain one{}",
+                 f.name, t->event.id, t->pending->src->source->topic(),
+                 t->pending->delivery.tag().partition, t->pending->delivery.tag().offset,
+                 seal::to_string(k), why, suppressed_note(*suppressed));
+  }
 }
 
 void Dispatcher::Impl::link(Task* t) {
@@ -457,7 +532,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
     } else {
       dlq::Failure fail{f.name, r.outcome, r.message, t->attempt, t->first_failure_ms, now};
       t->outbox.push_back(
-          {f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail), f.dlq_published});
+          {f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail, *keys), f.dlq_published});
       t->dead_lettered = true;
       t->final_outcome = r.outcome;
       add_callback(t, r);
@@ -475,6 +550,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
 void Dispatcher::Impl::add_callback(Task* t, const InvocationResult& r) {
   FunctionState& f = *t->fn;
   if (!f.b.callback_sink) return;
+  // Only headers that passed screen_callback() are left on the event.
   const std::string* url = t->event.header(kCallbackUrlHeader);
   const std::string* who = t->event.header(kCallbackFunctionHeader);
   if (!url || !who || *who != f.name) return;
@@ -508,7 +584,7 @@ bool Dispatcher::Impl::retry_out(Task* t, std::chrono::milliseconds delay, int64
   if (!f.b.retry_sink) return false;
   retry::State st{t->attempt, now + delay.count(), t->first_failure_ms};
   t->outbox.push_back(
-      {f.b.retry_sink, f.b.retry_topic, retry::make_event(t->event, st), f.retry_published});
+      {f.b.retry_sink, f.b.retry_topic, retry::make_event(t->event, st, *keys, f.name), f.retry_published});
   t->retried_out = true;
   return true;
 }

@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "core/broker.h"
 #include "core/runtime.h"
+#include "core/seal.h"
 #include "metrics/metrics.h"
 
 namespace sluice {
@@ -48,12 +49,16 @@ struct FunctionBinding {
   Sink* callback_sink = nullptr;
 };
 
-// Set on events published by POST /async-function/{name}.
+// Set on events published by POST /async-function/{name}, sealed (core/seal.h,
+// Kind::callback) for the function named. The dispatcher calls back only when the
+// seal verifies; otherwise the headers are dropped as the event is taken in.
 inline constexpr std::string_view kCallbackUrlHeader = "sluice-callback-url";
 inline constexpr std::string_view kCallbackFunctionHeader = "sluice-callback-function";
 
 // What a route feeds: the function's own subscription, or its retry topic (whose
-// events carry retry headers and are held back until due).
+// events carry sealed retry headers and are held back until due, never longer than
+// the function's retry.max from when they are read; one without a valid seal runs
+// at once as a fresh event).
 enum class RouteRole : uint8_t { subscription, retry };
 
 struct DispatcherOptions {
@@ -76,6 +81,11 @@ struct DispatcherOptions {
   // spinning there only took CPU from librdkafka's threads (Kafka p99 15 -> 28-34 ms at
   // 200k/s on 2 vCPUs). 0 = never poll.
   std::chrono::microseconds spin{50};
+  // The control keys (core/seal.h): seal the retry records and dead letters this
+  // dispatcher writes, verify the callback and retry headers of what it reads.
+  // Must outlive the dispatcher. Null: a random key of its own (nothing written by
+  // another process or an earlier run verifies).
+  const seal::Keyring* control_keys = nullptr;
 };
 
 struct FunctionStats {

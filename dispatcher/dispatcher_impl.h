@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/log_limit.h"
 #include "dispatcher/commit_tracker.h"
 #include "dispatcher/dispatcher.h"
 
@@ -147,6 +148,9 @@ struct Dispatcher::Impl {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::thread thread;
   std::mt19937_64 rng;
+  std::optional<seal::Keyring> own_keys;  // when opts.control_keys is null
+  const seal::Keyring* keys = nullptr;    // opts.control_keys or &*own_keys
+  LogLimit rejected_log;                  // control headers that did not verify
   std::map<std::string, std::unique_ptr<FunctionState>> functions;
   std::map<Source*, std::unique_ptr<SourceState>> sources;
   Task* live = nullptr;  // every live task, linked through live_prev/next (freed on stop)
@@ -169,6 +173,10 @@ struct Dispatcher::Impl {
   // All on the dispatcher thread:
   void deliver(SourceState& s, Delivery&& d);
   Task* make_task(Pending* p, FunctionState& f, Event&& ev);
+  void screen_callback(FunctionState& f, Task* t);
+  void screen_subscription(FunctionState& f, Task* t);
+  void take_retry_state(SourceState& s, FunctionState& f, Task* t);
+  void reject_control(FunctionState& f, const Task* t, seal::Kind k, std::string_view why);
   void hold(FunctionState& f, Task* t);
   void place(FunctionState& f, Task* t);
   void enqueue(FunctionState& f, Task* t);

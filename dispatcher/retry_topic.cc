@@ -8,13 +8,6 @@ namespace sluice::retry {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 template <typename T>
 bool parse_int(std::string_view s, T& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -49,7 +42,8 @@ bool parse_origin(std::string_view s, Event& ev) {
 
 std::string topic_for(std::string_view function) { return std::string(function) + ".retry"; }
 
-Event make_event(const Event& ev, const State& st) {
+Event make_event(const Event& ev, const State& st, const seal::Keyring& keys,
+                 std::string_view function) {
   Event out = ev;
   if (!out.header(kOrigin)) out.set_header(std::string(kOrigin), origin_of(ev));
   out.set_header(std::string(kAttempt), std::to_string(st.attempts));
@@ -57,6 +51,7 @@ Event make_event(const Event& ev, const State& st) {
   out.set_header(std::string(kFirstFailure), std::to_string(st.first_failure_ms));
   out.attempt = 0;
   out.first_attempt_time_ms = 0;
+  keys.apply(seal::Kind::retry, out, function);
   return out;
 }
 
@@ -81,10 +76,7 @@ Result<State> take_state(Event& ev) {
   } else if (problem.empty()) {
     problem = "header " + std::string(kOrigin) + " is missing";
   }
-  std::erase_if(ev.headers, [](const Header& h) {
-    return iequals(h.name, kAttempt) || iequals(h.name, kDue) || iequals(h.name, kFirstFailure) ||
-           iequals(h.name, kOrigin);
-  });
+  seal::strip(seal::Kind::retry, ev);
   if (!problem.empty()) return Error{Errc::corrupt, "retry record: " + problem};
   return st;
 }

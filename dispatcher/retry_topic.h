@@ -10,6 +10,11 @@
 //   sluice-retry-first-failure   unix ms of the first failed attempt
 //   sluice-retry-origin          broker/topic/partition/offset the event was first
 //                                read from; restored when the event is dead-lettered
+//   sluice-retry-seal            the seal over the four above (core/seal.h), bound
+//                                to the event id, the function and the payload
+//
+// The dispatcher trusts the retry state only under a seal that verifies; a record
+// on a retry topic without one runs at once as a fresh event (Dispatcher::deliver).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +22,7 @@
 
 #include "core/event.h"
 #include "core/result.h"
+#include "core/seal.h"
 
 namespace sluice::retry {
 
@@ -35,11 +41,14 @@ struct State {
 };
 
 // The event to publish to the retry topic: `ev` (payload, key, CloudEvents
-// attributes and headers untouched) plus the retry headers. The origin is the
-// event's own coordinates unless it already came from a retry topic.
-Event make_event(const Event& ev, const State& st);
+// attributes and headers untouched) plus the retry headers, sealed for `function`
+// with the first key of `keys`. The origin is the event's own coordinates unless it
+// already came from a retry topic.
+Event make_event(const Event& ev, const State& st, const seal::Keyring& keys,
+                 std::string_view function);
 
-// Reads and removes the retry headers of an event consumed from a retry topic and
+// Reads and removes the retry headers (and their seal) of an event consumed from a
+// retry topic whose seal was verified, and
 // puts its origin coordinates back. Errc::corrupt (with the reason) when the headers
 // are missing or malformed; the event is then left with whatever could be read.
 Result<State> take_state(Event& ev);

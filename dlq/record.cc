@@ -21,7 +21,7 @@ bool parse_int(std::string_view s, T& out) {
 }
 }  // namespace
 
-Event make_record(const Event& original, const Failure& f) {
+Event make_record(const Event& original, const Failure& f, const seal::Keyring& keys) {
   Event e = original;
   // Drop any dlq headers of an earlier dead-lettering (a replayed event failing again).
   std::erase_if(e.headers, [](const Header& x) { return is_dlq_header(x.name); });
@@ -35,12 +35,14 @@ Event make_record(const Event& original, const Failure& f) {
   e.headers.push_back({h("original-topic"), original.topic});
   e.headers.push_back({h("original-partition"), std::to_string(original.partition)});
   e.headers.push_back({h("original-offset"), std::to_string(original.offset)});
+  e.headers.push_back({h("event-id"), original.id});
   e.attempt = 0;
   e.first_attempt_time_ms = 0;
+  keys.apply(seal::Kind::dead_letter, e, f.function);
   return e;
 }
 
-Result<Record> parse_record(Event stored) {
+Result<Record> parse_record(Event stored, const seal::Keyring* keys) {
   Record r;
   const std::string* fn = stored.header(h("function"));
   if (!fn)
@@ -61,6 +63,14 @@ Result<Record> parse_record(Event stored) {
   parse_int(get("original-partition"), r.original_partition);
   parse_int(get("original-offset"), r.original_offset);
   r.id = record_id(stored.topic, stored.partition, stored.offset);
+  if (!keys) {
+    r.unverified_reason = "no control key to check its seal with";
+  } else if (auto v = keys->verify(seal::Kind::dead_letter, stored, r.function);
+             v == seal::Verdict::verified) {
+    r.verified = true;
+  } else {
+    r.unverified_reason = seal::to_string(v);
+  }
   r.event = std::move(stored);
   return r;
 }
@@ -114,7 +124,9 @@ std::string to_json(const Record& r, bool with_data) {
                    {"event_id", r.event.id},
                    {"type", r.event.type},
                    {"source", r.event.source},
-                   {"key", r.event.key}};
+                   {"key", r.event.key},
+                   {"verified", r.verified}};
+  if (!r.verified) j["unverified_reason"] = r.unverified_reason;
   if (with_data) {
     nlohmann::json headers = nlohmann::json::object();
     for (const auto& x : r.event.headers) headers[x.name] = x.value;

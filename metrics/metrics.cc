@@ -97,6 +97,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                                      .Help("Events the local queue failed to write (full disk, "
                                            "I/O errors); their publishers got the error")
                                      .Register(*r)),
+      control_headers_rejected(
+          BuildCounter()
+              .Name("sluice_control_headers_rejected_total")
+              .Help("Records whose sluice control headers (callback, retry state) had no "
+                    "valid seal: the headers were dropped")
+              .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

@@ -55,6 +55,9 @@ class Metrics {
   // The local queue's disk (Broker::write_health): 0 while it cannot write (full).
   prometheus::Family<prometheus::Gauge>& local_queue_writable;         // {broker}
   prometheus::Family<prometheus::Counter>& local_queue_write_failures;  // {broker}
+  // Control headers (core/seal.h) whose seal did not verify: dropped, the event run
+  // as a plain one. {function,kind}: kind callback | retry.
+  prometheus::Family<prometheus::Counter>& control_headers_rejected;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);

@@ -186,6 +186,11 @@ void HttpIngress::publish(Request&& req, Responder res) {
                           "invalid topic name '" + printable_topic(raw) + "': " +
                               why.value_or("1 to 249 characters of A-Z a-z 0-9 . _ -")));
   }
+  if (reserved_.count(topic.value()))
+    return res(json_error(Status::forbidden,
+                          "topic '" + topic.value() +
+                              "' is internal to sluice (a function's retry or dead-letter "
+                              "topic): publishing to it over HTTP is refused"));
   auto broker = query_param(sv(req.target()), "broker");
   if (!broker) return res(json_error(Status::bad_request, broker.error().message));
   const std::string& name = broker.value().empty() ? default_broker_ : broker.value();

@@ -1,6 +1,7 @@
 // HttpIngress: the sluice HTTP API (PRODUCT.md section 5) on an HttpServer.
 //
-//   POST /topics/{topic}[?broker=NAME]   publish one event; 202 once it is durable
+//   POST /topics/{topic}[?broker=NAME]   publish one event; 202 once it is durable;
+//                                         403 for a reserved topic (reserve_topics)
 //   GET  /healthz                         200 {"status":"ok"}            (no auth)
 //   GET  /readyz                          200, or 503 while not ready    (no auth)
 //   GET  /metrics                         Prometheus text from metrics_text()
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "broker-adapters/http/http_server.h"
@@ -33,6 +35,11 @@ class HttpIngress {
   HttpIngress(const HttpIngress&) = delete;
   HttpIngress& operator=(const HttpIngress&) = delete;
 
+  // Set-up, before start(): topic names POST /topics refuses with 403 on every broker
+  // (the engine passes each function's retry and dead-letter topic: only sluice
+  // writes there).
+  void reserve_topics(std::set<std::string> topics) { reserved_ = std::move(topics); }
+
   // Errors: the default broker is not among the sinks, or HttpServer::start failed.
   Result<void> start();
   void stop();
@@ -43,6 +50,7 @@ class HttpIngress {
   void publish(Request&& req, Responder res);
 
   std::map<std::string, Sink*> sinks_;
+  std::set<std::string> reserved_;
   std::string default_broker_;
   std::function<bool()> ready_;
   std::function<std::string()> metrics_text_;

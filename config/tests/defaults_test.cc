@@ -28,8 +28,16 @@ TEST(ConfigDefaults, EmptyFileGivesTheDefaultLocalBroker) {
     EXPECT_FALSE(c.http.enabled);
     EXPECT_FALSE(c.metrics.enabled);
     EXPECT_EQ(c.engine.drain_timeout, Millis(30000));
+    EXPECT_EQ(c.engine.control_key_file, "/srv/app/data/control.key");
     EXPECT_TRUE(c.functions.empty());
   }
+}
+
+TEST(ConfigDefaults, ControlKeyFileIsResolvedAgainstTheConfigDir) {
+  auto r = load("engine: { control_key_file: secrets/control.key }\n");
+  ASSERT_TRUE(r.config) << testing::dump(r);
+  EXPECT_EQ(r.config->engine.control_key_file, "/srv/app/secrets/control.key");
+  EXPECT_FALSE(load("engine: { control_key_file: \"\" }\n").config);
 }
 
 TEST(ConfigDefaults, EveryFunctionDefault) {

@@ -373,7 +373,7 @@ TEST(Dispatcher, ExhaustedRetriesDeadLetterWithOriginalPayloadAndHeaders) {
   EXPECT_EQ(topic, "f.dlq");
   EXPECT_EQ(ev.data, "payload");
   EXPECT_EQ(ev.key, "k");
-  auto rec = dlq::parse_record(ev);
+  auto rec = dlq::parse_record(ev, nullptr);
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec.value().function, "f");
   EXPECT_EQ(rec.value().error_class, "timeout");
@@ -396,7 +396,7 @@ TEST(Dispatcher, RejectedGoesStraightToTheDeadLetterQueue) {
   ASSERT_TRUE(fx.d->drain(10s));
   EXPECT_EQ(fx.rt.calls.size(), 1u);
   ASSERT_EQ(fx.dlq.count(), 1u);
-  EXPECT_EQ(dlq::parse_record(fx.dlq.published[0].second).value().error_class, "rejected");
+  EXPECT_EQ(dlq::parse_record(fx.dlq.published[0].second, nullptr).value().error_class, "rejected");
 }
 
 TEST(Dispatcher, DeadLetterPublishFailureIsRetriedNeverCommittedEarly) {
@@ -512,6 +512,65 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
             std::string::npos);
 }
 
+// ---------------------------------------------------------------- callbacks
+
+// Issue 21: a plain record carrying sluice-callback-* headers made the dispatcher call
+// back. Only headers sealed for the function (POST /async-function) count.
+TEST(Dispatcher, ForgedCallbackHeadersNeverReachTheCallbackSink) {
+  const seal::Keyring keys = seal::Keyring::random();
+  Metrics metrics;
+  FunctionConfig fn;
+  fn.name = "f";
+  fn.dead_letter = {"fake", "f.dlq"};
+  FakeSource src;
+  FakeSink dlq, callbacks;
+  FakeRuntime rt;
+  DispatcherOptions opts;
+  opts.control_keys = &keys;
+  Dispatcher d(metrics, opts);
+  FunctionBinding b{&fn, &rt, &dlq, nullptr};
+  b.callback_sink = &callbacks;
+  d.add_function(b);
+  d.add_route(src, "f", Ordering::none);
+  d.start();
+  ASSERT_TRUE(src.start(d));
+  auto event = [](std::string id, std::string url) {
+    Event e;
+    e.id = std::move(id);
+    e.data = "payload";
+    e.broker = "fake";
+    e.topic = "in";
+    e.partition = 0;
+    e.set_header(std::string(kCallbackUrlHeader), std::move(url));
+    e.set_header(std::string(kCallbackFunctionHeader), "f");
+    return e;
+  };
+  Event forged = event("forged", "http://169.254.169.254/forged");
+  forged.offset = 0;
+  Event genuine = event("genuine", "http://receiver.example/genuine");
+  keys.apply(seal::Kind::callback, genuine, "f");
+  genuine.offset = 1;
+  Event copied = event("copied", "http://receiver.example/genuine");
+  copied.set_header(std::string(seal::seal_header(seal::Kind::callback)),
+                    *genuine.header(seal::seal_header(seal::Kind::callback)));
+  copied.offset = 2;
+  Event other_key = event("other-key", "http://receiver.example/other");
+  seal::Keyring::random().apply(seal::Kind::callback, other_key, "f");
+  other_key.offset = 3;
+  for (Event* e : {&forged, &genuine, &copied, &other_key}) src.send_event(std::move(*e));
+  ASSERT_TRUE(d.drain(10s));
+  EXPECT_EQ(rt.calls.size(), 4u);  // every event still runs
+  ASSERT_EQ(callbacks.count(), 1u);
+  EXPECT_EQ(callbacks.published[0].first, "http://receiver.example/genuine");
+  EXPECT_EQ(*callbacks.published[0].second.header("X-Call-Id"), "genuine");
+  EXPECT_EQ(src.committed_at(0), 4);
+  EXPECT_NE(metrics.text().find(
+                "sluice_control_headers_rejected_total{function=\"f\",kind=\"callback\"} 3"),
+            std::string::npos)
+      << metrics.text();
+  d.stop();
+}
+
 // ---------------------------------------------------------------- retry.mode: topic
 
 struct TopicFixture {
@@ -528,6 +587,7 @@ struct TopicFixture {
     retry_src.tr = {true, false};
     DispatcherOptions opts;
     opts.seed = 1;
+    opts.control_keys = &keys;
     d = std::make_unique<Dispatcher>(metrics, opts);
     FunctionBinding b{&fn, &rt, &dlq, nullptr};
     b.retry_sink = &retry_sink;
@@ -556,6 +616,23 @@ struct TopicFixture {
     e.offset = offset;
     retry_src.send_event(std::move(e));
   }
+  // A retry record as the retry topic holds it, sealed for `f` with the
+  // dispatcher's key (what an earlier run of this engine wrote).
+  Event sealed_retry(std::string id, int64_t offset, retry::State st) {
+    Event e;
+    e.id = std::move(id);
+    e.data = "x";
+    e.broker = "fake";
+    e.topic = "in";
+    e.partition = 0;
+    e.offset = 9;
+    Event r = retry::make_event(e, st, keys, "f");
+    r.topic = "f.retry";
+    r.partition = 0;
+    r.offset = offset;
+    return r;
+  }
+  seal::Keyring keys = seal::Keyring::random();
   Metrics metrics;
   FunctionConfig fn;
   FakeSource src, retry_src;
@@ -625,8 +702,9 @@ TEST(DispatcherRetryTopic, ExhaustedRetryDeadLettersWithTheOriginalCoordinates) 
   ASSERT_TRUE(fx.d->drain(10s));
   EXPECT_EQ(fx.retry_sink.count(), 1u);  // attempt 2 of 2 failed: no third trip
   ASSERT_EQ(fx.dlq.count(), 1u);
-  auto rec = dlq::parse_record(fx.dlq.published[0].second);
+  auto rec = dlq::parse_record(fx.dlq.published[0].second, &fx.keys);
   ASSERT_TRUE(rec);
+  EXPECT_TRUE(rec.value().verified);
   EXPECT_EQ(rec.value().attempts, 2u);
   EXPECT_EQ(rec.value().original_topic, "in");
   EXPECT_EQ(rec.value().original_partition, 3);
@@ -650,22 +728,103 @@ TEST(DispatcherRetryTopic, RecordWithoutRetryHeadersRunsAtOnceAndIsCounted) {
   ASSERT_EQ(fx.rt.calls.size(), 1u);
   EXPECT_EQ(fx.rt.calls[0].attempt, 1u);
   EXPECT_EQ(fx.retry_src.committed_at(0), 1);
-  EXPECT_NE(fx.metrics.text().find("kind=\"retry_record\""), std::string::npos);
+  EXPECT_NE(fx.metrics.text().find(
+                "sluice_control_headers_rejected_total{function=\"f\",kind=\"retry\"} 1"),
+            std::string::npos);
 }
 
-TEST(DispatcherRetryTopic, WaitingRetriesAreAbandonedUncommittedAtShutdown) {
-  TopicFixture fx(1ms);
+// Issue 21: a record written to `f.retry` by someone else, due in the year 3000,
+// held the partition until then; the function's next failures never reached the DLQ.
+TEST(DispatcherRetryTopic, ForgedRetryRecordDueInTheYear3000DoesNotStallTheFunction) {
+  TopicFixture fx(1ms, 1);
+  fx.rt.behave = failing;
   Event e;
-  e.id = "later";
+  e.id = "forged";
+  e.data = "x";
   e.broker = "fake";
   e.topic = "f.retry";
   e.partition = 0;
   e.offset = 0;
   e.set_header("sluice-retry-attempt", "1");
-  e.set_header("sluice-retry-due", std::to_string(now_unix_ms() + 3600'000));
+  e.set_header("sluice-retry-due", "32503680000000");  // 3000-01-01
   e.set_header("sluice-retry-first-failure", "1");
   e.set_header("sluice-retry-origin", "fake/in/0/9");
   fx.retry_src.send_event(std::move(e));
+  // It runs now as a fresh event; its failure (attempt 1 of 1) is dead-lettered.
+  ASSERT_TRUE(wait_for(fx.dlq.mu, fx.dlq.cv, [&] { return fx.dlq.published.size() == 1; }, 5s));
+  ASSERT_TRUE(fx.d->drain(5s));
+  ASSERT_EQ(fx.rt.calls.size(), 1u);
+  EXPECT_EQ(fx.rt.calls[0].attempt, 1u);
+  EXPECT_EQ(fx.retry_src.committed_at(0), 1);
+  auto rec = dlq::parse_record(fx.dlq.published[0].second, &fx.keys);
+  ASSERT_TRUE(rec);
+  EXPECT_TRUE(rec.value().verified);
+  EXPECT_EQ(rec.value().attempts, 1u);
+  EXPECT_EQ(rec.value().original_topic, "f.retry");  // the forged origin was not believed
+  EXPECT_EQ(rec.value().event.header("sluice-retry-due"), nullptr);
+  EXPECT_NE(fx.metrics.text().find(
+                "sluice_control_headers_rejected_total{function=\"f\",kind=\"retry\"} 1"),
+            std::string::npos);
+}
+
+// A sealed retry record (another process's clock far ahead, or a key that leaked) is
+// still held at most retry.max from when it is read.
+TEST(DispatcherRetryTopic, SealedRetryIsNeverHeldLongerThanTheMaxBackoff) {
+  TopicFixture fx(50ms, 3);
+  const int64_t read_at = now_unix_ms();
+  fx.retry_src.send_event(fx.sealed_retry("far", 0, {1, INT64_MAX, 1}));
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.calls.size() == 1; }, 5s));
+  EXPECT_LT(now_unix_ms() - read_at, 5000);
+  EXPECT_EQ(fx.rt.calls[0].attempt, 2u);  // its (sealed) attempt count is kept
+  ASSERT_TRUE(fx.d->drain(5s));
+  EXPECT_EQ(fx.retry_src.committed_at(0), 1);
+  EXPECT_EQ(fx.metrics.text().find("sluice_control_headers_rejected_total{"), std::string::npos);
+}
+
+// A genuine retry record copied with its seal onto another payload is not trusted.
+TEST(DispatcherRetryTopic, SealCopiedOntoAnotherPayloadIsRejected) {
+  TopicFixture fx(3600s, 3);
+  Event copied = fx.sealed_retry("e1", 0, {1, now_unix_ms() + 3600'000, 1});
+  copied.data = "something else";
+  fx.retry_src.send_event(std::move(copied));
+  ASSERT_TRUE(fx.d->drain(5s));  // ran at once instead of waiting an hour
+  ASSERT_EQ(fx.rt.calls.size(), 1u);
+  EXPECT_EQ(fx.rt.calls[0].attempt, 1u);
+}
+
+// Retry headers on an event of the subscription would otherwise ride into the retry
+// record sluice seals: a forged origin would become the dead letter's replay target.
+TEST(DispatcherRetryTopic, RetryHeadersOnASubscriptionEventAreNotSealedIntoTheRetryRecord) {
+  TopicFixture fx(1ms, 2);
+  fx.rt.behave = failing;
+  Event e;
+  e.id = "sneaky";
+  e.data = "x";
+  e.broker = "fake";
+  e.topic = "in";
+  e.partition = 0;
+  e.offset = 0;
+  e.set_header("sluice-retry-origin", "fake/payments/0/5");
+  e.set_header("sluice-retry-attempt", "7");
+  fx.src.send_event(std::move(e));
+  ASSERT_TRUE(wait_for(fx.retry_sink.mu, fx.retry_sink.cv,
+                       [&] { return fx.retry_sink.published.size() == 1; }));
+  fx.loop_back(0, 0);
+  ASSERT_TRUE(fx.d->drain(10s));
+  ASSERT_EQ(fx.dlq.count(), 1u);
+  auto rec = dlq::parse_record(fx.dlq.published[0].second, &fx.keys);
+  ASSERT_TRUE(rec);
+  EXPECT_TRUE(rec.value().verified);
+  EXPECT_EQ(rec.value().original_topic, "in");
+  EXPECT_EQ(rec.value().attempts, 2u);
+  EXPECT_NE(fx.metrics.text().find(
+                "sluice_control_headers_rejected_total{function=\"f\",kind=\"retry\"} 1"),
+            std::string::npos);
+}
+
+TEST(DispatcherRetryTopic, WaitingRetriesAreAbandonedUncommittedAtShutdown) {
+  TopicFixture fx(3600s);
+  fx.retry_src.send_event(fx.sealed_retry("later", 0, {1, now_unix_ms() + 3600'000, 1}));
   ASSERT_TRUE(wait_for(fx.retry_src.mu, fx.retry_src.cv,
                        [&] { return fx.retry_src.paused.count(0) == 1; }));
   fx.d->abandon_waiting_retries();
@@ -722,7 +881,9 @@ TEST(RetryRecord, RoundTripsStateAndOrigin) {
   e.offset = 99;
   e.data = "d";
   e.set_header("user", "kept");
-  Event r = retry::make_event(e, {2, 1234, 1000});
+  const seal::Keyring keys = seal::Keyring::random();
+  Event r = retry::make_event(e, {2, 1234, 1000}, keys, "f");
+  EXPECT_EQ(keys.verify(seal::Kind::retry, r, "f"), seal::Verdict::verified);
   auto st = retry::take_state(r);
   ASSERT_TRUE(st);
   EXPECT_EQ(st.value().attempts, 2u);
@@ -733,6 +894,16 @@ TEST(RetryRecord, RoundTripsStateAndOrigin) {
   EXPECT_EQ(r.offset, 99);
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.headers[0].name, "user");
+}
+
+TEST(RetryRecord, SealCoversExactlyTheRetryAndCallbackHeaders) {
+  const auto retry_h = seal::covered_headers(seal::Kind::retry);
+  EXPECT_EQ(std::vector<std::string_view>(retry_h.begin(), retry_h.end()),
+            (std::vector<std::string_view>{retry::kAttempt, retry::kDue, retry::kFirstFailure,
+                                           retry::kOrigin}));
+  const auto cb = seal::covered_headers(seal::Kind::callback);
+  EXPECT_EQ(std::vector<std::string_view>(cb.begin(), cb.end()),
+            (std::vector<std::string_view>{kCallbackUrlHeader, kCallbackFunctionHeader}));
 }
 
 TEST(RetryRecord, BadHeadersAreReportedByName) {

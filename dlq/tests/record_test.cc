@@ -5,6 +5,11 @@
 namespace sluice::dlq {
 namespace {
 
+const seal::Keyring& keys() {
+  static const seal::Keyring k = seal::Keyring::random();
+  return k;
+}
+
 Event original() {
   Event e;
   e.id = "ev-1";
@@ -23,7 +28,7 @@ Event original() {
 
 TEST(DeadLetter, RecordKeepsOriginalAndAddsDlqHeaders) {
   Failure f{"fn", Outcome::crash, "killed by signal SIGSEGV", 5, 1000, 2000};
-  Event rec = make_record(original(), f);
+  Event rec = make_record(original(), f, keys());
   EXPECT_EQ(rec.data, original().data);
   EXPECT_EQ(rec.key, "k");
   EXPECT_EQ(rec.id, "ev-1");
@@ -36,7 +41,7 @@ TEST(DeadLetter, RecordKeepsOriginalAndAddsDlqHeaders) {
   rec.topic = "fn.dlq";
   rec.partition = 0;
   rec.offset = 7;
-  auto r = parse_record(rec);
+  auto r = parse_record(rec, &keys());
   ASSERT_TRUE(r);
   EXPECT_EQ(r.value().id, "fn.dlq:0:7");
   EXPECT_EQ(r.value().function, "fn");
@@ -45,6 +50,7 @@ TEST(DeadLetter, RecordKeepsOriginalAndAddsDlqHeaders) {
   EXPECT_EQ(r.value().last_failure_ms, 2000);
   EXPECT_EQ(r.value().original_topic, "orders");
   EXPECT_EQ(r.value().original_partition, 2);
+  EXPECT_TRUE(r.value().verified) << r.value().unverified_reason;
 
   Event back = original_event(r.value());
   EXPECT_EQ(back.data, original().data);
@@ -55,14 +61,14 @@ TEST(DeadLetter, RecordKeepsOriginalAndAddsDlqHeaders) {
 
 TEST(DeadLetter, DeadLetteringTwiceKeepsOneSetOfHeaders) {
   Failure f{"fn", Outcome::error, "x", 1, 1, 1};
-  Event twice = make_record(make_record(original(), f), f);
+  Event twice = make_record(make_record(original(), f, keys()), f, keys());
   size_t n = 0;
   for (auto& h : twice.headers) n += h.name == "sluice-dlq-function";
   EXPECT_EQ(n, 1u);
 }
 
 TEST(DeadLetter, PlainEventIsNotARecord) {
-  auto r = parse_record(original());
+  auto r = parse_record(original(), &keys());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
 }
@@ -78,14 +84,59 @@ TEST(DeadLetter, RecordIdsParseAndRejectBadForms) {
 }
 
 TEST(DeadLetter, JsonHasTheFieldsOfTheContract) {
-  Event rec = make_record(original(), {"fn", Outcome::timeout, "slow", 2, 5, 6});
+  Event rec = make_record(original(), {"fn", Outcome::timeout, "slow", 2, 5, 6}, keys());
   rec.topic = "fn.dlq";
   rec.partition = 0;
   rec.offset = 1;
-  auto j = to_json(parse_record(rec).value(), true);
+  auto j = to_json(parse_record(rec, &keys()).value(), true);
   for (const char* k : {"\"function\":\"fn\"", "\"error_class\":\"timeout\"", "\"attempts\":2",
-                        "\"original\"", "\"headers\""})
+                        "\"original\"", "\"headers\"", "\"verified\":true"})
     EXPECT_NE(j.find(k), std::string::npos) << k << " in " << j;
+}
+
+Event stored(Event e) {
+  e.topic = "fn.dlq";
+  e.partition = 0;
+  e.offset = 3;
+  return e;
+}
+
+TEST(DeadLetter, ForgedRecordIsUnverified) {
+  // What a producer with write access to the dead-letter topic can write: the
+  // headers, without a seal sluice made.
+  Event forged = stored(original());
+  forged.set_header("sluice-dlq-function", "fn");
+  forged.set_header("sluice-dlq-error-class", "error");
+  forged.set_header("sluice-dlq-original-topic", "payments");
+  auto r = parse_record(forged, &keys());
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r.value().verified);
+  EXPECT_EQ(r.value().unverified_reason, "no seal");
+  EXPECT_NE(to_json(r.value(), false).find("\"verified\":false"), std::string::npos);
+}
+
+TEST(DeadLetter, ChangedFieldOrOtherKeyOrNoKeyIsUnverified) {
+  Event rec = stored(make_record(original(), {"fn", Outcome::error, "boom", 3, 1, 2}, keys()));
+  Event changed = rec;
+  changed.set_header("sluice-dlq-original-topic", "payments");
+  EXPECT_FALSE(parse_record(changed, &keys()).value().verified);
+  Event other_payload = rec;
+  other_payload.data = "other";
+  EXPECT_FALSE(parse_record(other_payload, &keys()).value().verified);
+  const seal::Keyring other = seal::Keyring::random();
+  EXPECT_FALSE(parse_record(rec, &other).value().verified);
+  EXPECT_FALSE(parse_record(rec, nullptr).value().verified);
+  EXPECT_TRUE(parse_record(rec, &keys()).value().verified);
+}
+
+TEST(DeadLetter, SealCoversTheHeadersTheSealModuleCovers) {
+  Event rec = make_record(original(), {"fn", Outcome::error, "boom", 3, 1, 2}, keys());
+  for (const Header& h : rec.headers) {
+    if (h.name.rfind(kHeaderPrefix, 0) != 0 || h.name == seal::seal_header(seal::Kind::dead_letter))
+      continue;
+    const auto covered = seal::covered_headers(seal::Kind::dead_letter);
+    EXPECT_NE(std::find(covered.begin(), covered.end(), h.name), covered.end()) << h.name;
+  }
 }
 
 }  // namespace

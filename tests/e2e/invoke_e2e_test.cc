@@ -8,6 +8,7 @@
 #include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "harness.h"
@@ -197,6 +198,129 @@ TEST_F(InvokeFixture, AsyncInvokeOfAFailingFunctionCallsBackWithTheError) {
   EXPECT_EQ(got[0]["X-Function-Status"], "500");
   EXPECT_EQ(got[0]["X-Function-Outcome"], "rejected");
   EXPECT_NE(got[0].body().find("refusing"), std::string::npos) << got[0].body();
+}
+
+// ---------------------------------------------------------------- control headers
+// Issue 21: headers that steer sluice were trusted from anyone who could write a record.
+
+struct ControlHeaderFixture : ::testing::Test {
+  void SetUp() override {
+    port = free_port();
+    dir.write("sluice.yaml", config(port,
+                                    "  - name: flaky\n"
+                                    "    runtime: exec\n"
+                                    "    command: [sh, -c, 'exit 1']\n"
+                                    "    retry: { max_attempts: 1, mode: topic }\n"
+                                    "    subscribe: [{ broker: local, topic: flaky-in }]\n"));
+    engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine.log"));
+    ASSERT_TRUE(engine->wait_ready(port)) << dir.read("engine.log");
+  }
+  void TearDown() override {
+    engine->signal(SIGTERM);
+    EXPECT_EQ(engine->wait_exit(), 0) << dir.read("engine.log");
+  }
+  bool metric_has(HttpClient& c, const std::string& line) {
+    return c.get("/metrics").body.find(line) != std::string::npos;
+  }
+  std::vector<nlohmann::json> dead_letters() {
+    auto r = run_cli({"dlq", "list", "-c", dir.file("sluice.yaml"), "--json"});
+    std::vector<nlohmann::json> out;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) out.push_back(nlohmann::json::parse(l));
+    return out;
+  }
+  TempDir dir;
+  uint16_t port = 0;
+  std::unique_ptr<Engine> engine;
+};
+
+TEST_F(ControlHeaderFixture, ForgedCallbackHeadersOnAPlainPublishCallNobody) {
+  const uint16_t cb_port = free_port();
+  Receiver rx(cb_port);
+  const std::string url = "http://127.0.0.1:" + std::to_string(cb_port);
+  HttpClient c(port);
+  auto forged = c.post("/topics/upper-in", "forged",
+                       {{"sluice-callback-url", url + "/forged"},
+                        {"sluice-callback-function", "upper"}});
+  ASSERT_EQ(forged.status, 202) << forged.body;
+  ASSERT_TRUE(eventually([&] {
+    return metric_has(c, "sluice_control_headers_rejected_total{function=\"upper\",kind=\"callback\"} 1") &&
+           metric_has(c, "sluice_invocations_total{function=\"upper\",outcome=\"success\"} 1");
+  })) << c.get("/metrics").body;
+  // A genuine asynchronous invocation after it still calls back, and is the only call.
+  auto genuine = c.post("/async-function/upper", "genuine", {{"X-Callback-Url", url + "/genuine"}});
+  ASSERT_EQ(genuine.status, 202) << genuine.body;
+  const std::string id = nlohmann::json::parse(genuine.body)["id"];
+  ASSERT_TRUE(eventually([&] { return !rx.got().empty(); })) << dir.read("engine.log");
+  ASSERT_TRUE(eventually([&] {
+    return metric_has(c, "sluice_invocations_total{function=\"upper\",outcome=\"success\"} 2");
+  }));
+  auto got = rx.got();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target(), "/genuine");
+  EXPECT_EQ(got[0]["X-Call-Id"], id);
+}
+
+TEST_F(ControlHeaderFixture, InternalTopicsAreRefusedOverHttpAndByTheCli) {
+  HttpClient c(port);
+  for (const char* t : {"/topics/flaky.retry", "/topics/flaky.dlq", "/topics/upper.dlq"}) {
+    auto r = c.post(t, "x", {{"sluice-retry-due", "32503680000000"}});
+    EXPECT_EQ(r.status, 403) << t << ": " << r.body;
+    EXPECT_TRUE(nlohmann::json::parse(r.body)["error"].is_string()) << r.body;
+  }
+  auto cli = run_cli({"publish", "-c", dir.file("sluice.yaml"), "flaky.retry", "x"});
+  EXPECT_EQ(cli.exit_code, 2);
+  EXPECT_NE(cli.err.find("--internal"), std::string::npos) << cli.err;
+  // Nothing reached those topics.
+  auto lag = run_cli({"lag", "-c", dir.file("sluice.yaml")});
+  EXPECT_EQ(lag.out.find("flaky.retry"), std::string::npos) << lag.out;
+  EXPECT_TRUE(dead_letters().empty());
+}
+
+TEST_F(ControlHeaderFixture, ForgedDeadLetterIsUnverifiedAndNotReplayedWithoutForce) {
+  HttpClient c(port);
+  // A genuine dead letter: flaky fails its only attempt.
+  ASSERT_EQ(c.post("/topics/flaky-in", "genuine").status, 202);
+  // A forged one, written straight into the local queue's dead-letter topic.
+  auto forged = run_cli({"publish", "-c", dir.file("sluice.yaml"), "--internal", "flaky.dlq",
+                         "forged", "--header", "sluice-dlq-function=flaky", "--header",
+                         "sluice-dlq-error-class=error", "--header",
+                         "sluice-dlq-original-topic=payments"});
+  ASSERT_EQ(forged.exit_code, 0) << forged.err;
+  std::vector<nlohmann::json> recs;
+  ASSERT_TRUE(eventually([&] { return (recs = dead_letters()).size() == 2; }))
+      << dir.read("engine.log");
+  std::string forged_id;
+  for (const auto& r : recs) {
+    if (r["original"]["topic"] == "payments") {
+      EXPECT_EQ(r["verified"], false) << r.dump();
+      forged_id = r["id"];
+    } else {
+      EXPECT_EQ(r["verified"], true) << r.dump();
+    }
+  }
+  ASSERT_FALSE(forged_id.empty());
+  auto table = run_cli({"dlq", "list", "-c", dir.file("sluice.yaml")});
+  EXPECT_NE(table.out.find("VERIFIED"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("1 unverified"), std::string::npos) << table.out;
+  auto show = run_cli({"dlq", "show", "-c", dir.file("sluice.yaml"), forged_id});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_EQ(nlohmann::json::parse(show.out)["verified"], false);
+  EXPECT_NE(show.err.find("unverified"), std::string::npos) << show.err;
+
+  auto replay = run_cli({"dlq", "replay", "-c", dir.file("sluice.yaml"), "--to", "replayed"});
+  EXPECT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("replayed 1 of 1 dead letter(s); skipped 1 unverified"),
+            std::string::npos)
+      << replay.out;
+  recs = dead_letters();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0]["id"], forged_id);  // still there, not replayed
+  auto forced = run_cli({"dlq", "replay", "-c", dir.file("sluice.yaml"), "--to", "replayed",
+                         "--force", "--dry-run"});
+  EXPECT_NE(forced.out.find("1 dead letter(s) would be replayed"), std::string::npos)
+      << forced.out;
 }
 
 }  // namespace

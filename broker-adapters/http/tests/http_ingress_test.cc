@@ -18,11 +18,13 @@ using Mode = RecordingSink::Mode;
 
 class Ingress : public ::testing::Test {
  protected:
-  void start(HttpConfig cfg = {}, RecordingSink* sink = nullptr) {
+  void start(HttpConfig cfg = {}, RecordingSink* sink = nullptr,
+             std::set<std::string> reserved = {}) {
     cfg.listen = "127.0.0.1:0";
     ingress_ = std::make_unique<HttpIngress>(
         cfg, std::map<std::string, Sink*>{{"mem", sink ? sink : &sink_}, {"other", &other_}},
         "mem", [this] { return ready_.load(); }, [] { return std::string("sluice_up 1\n"); });
+    ingress_->reserve_topics(std::move(reserved));
     auto r = ingress_->start();
     ASSERT_TRUE(r) << r.error().message;
     client_ = std::make_unique<Client>(ingress_->port());
@@ -154,6 +156,20 @@ TEST_F(Ingress, BadRequestsGet4xxJsonAndPublishNothing) {
 
   EXPECT_EQ(sink_.count() + other_.count(), 0u);
   EXPECT_EQ(client_->post("/topics/t", "still alive").result(), Status::accepted);
+}
+
+// Issue 21: anyone could write a function's retry or dead-letter records over HTTP.
+TEST_F(Ingress, ReservedTopicsAre403OnEveryBroker) {
+  start({}, nullptr, {"f.retry", "f.dlq"});
+  for (const char* path : {"/topics/f.retry", "/topics/f.dlq", "/topics/f.dlq?broker=other",
+                           "/topics/f%2Eretry"}) {
+    auto res = client_->post(path, "x", "text/plain", {{"sluice-retry-due", "32503680000000"}});
+    EXPECT_EQ(res.result(), Status::forbidden) << path;
+    EXPECT_NE(error_of(res).find("internal to sluice"), std::string::npos);
+  }
+  EXPECT_EQ(sink_.count(), 0u);
+  EXPECT_EQ(other_.count(), 0u);
+  EXPECT_EQ(client_->post("/topics/f.retry.not", "x", "text/plain").result(), Status::accepted);
 }
 
 TEST_F(Ingress, BodyOverTheLimitIs413AndClosesTheConnection) {
