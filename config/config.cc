@@ -68,6 +68,32 @@ namespace {
 using namespace config_detail;
 namespace keys = config_keys;
 
+void parse_http_callbacks(Diagnostics& d, const MapReader& m, Config& c) {
+  if (auto f = m.get("callback_allow")) {
+    if (auto list = read_string_list(d, *f, false)) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto e = parse_callback_allow((*list)[i]);
+        if (!e) {
+          d.error(index_path(f->path, i), line_of(f->node[i]), e.error().message);
+          continue;
+        }
+        c.http.callback_allow.push_back(std::move(e).value());
+      }
+    }
+  }
+  if (auto f = m.get("callback_timeout")) {
+    auto v = read_duration(d, *f);
+    if (v && (*v <= Millis(0) || *v > std::chrono::hours(1)))
+      d.error(f->path, f->line, "must be > 0 and at most 1h");
+    else if (v)
+      c.http.callback_timeout = *v;
+  }
+  read_into(c.http.callback_max_attempts, m, "callback_max_attempts",
+            [&](const Field& x) { return read_uint(d, x, 1, 1000); });
+  read_into(c.http.callback_concurrency, m, "callback_concurrency",
+            [&](const Field& x) { return read_uint(d, x, 1, 4096); });
+}
+
 void parse_http(Diagnostics& d, const Field& f, Config& c) {
   MapReader m(d, f, keys::section("http"));
   c.http.enabled = true;
@@ -83,6 +109,7 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
     if (v && *v == 0) d.error(body->path, body->line, "must be > 0");
     if (v && *v > 0) c.http.max_body = *v;
   }
+  parse_http_callbacks(d, m, c);
 }
 
 // On a NATS broker with a JetStream stream, every subject a function reads or writes

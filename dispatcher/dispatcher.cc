@@ -6,7 +6,7 @@
 #include <future>
 
 #include "core/io_loop.h"
-#include "dispatcher/backoff.h"
+#include "config/backoff.h"
 #include "dispatcher/dispatcher_impl.h"
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
