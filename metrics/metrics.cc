@@ -73,6 +73,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                             .Name("sluice_broker_reconnects_total")
                             .Help("Connections to the broker re-established after a loss")
                             .Register(*r)),
+      callbacks(BuildCounter()
+                    .Name("sluice_callbacks_total")
+                    .Help("Callbacks of asynchronous invocations, by outcome: delivered, "
+                          "failed (one attempt), gave_up, refused (destination not allowed), "
+                          "rejected_full (queue full, the event is held back)")
+                    .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

@@ -50,6 +50,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& errors;           // {component,kind}: degraded modes
   prometheus::Family<prometheus::Gauge>& broker_connected;   // {broker}: 1 connected, 0 not
   prometheus::Family<prometheus::Counter>& broker_reconnects;  // {broker}
+  // {outcome}: delivered | failed | gave_up | refused | rejected_full (http::CallbackSink)
+  prometheus::Family<prometheus::Counter>& callbacks;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
