@@ -327,7 +327,9 @@ void CallbackSink::Impl::lookup(const std::shared_ptr<Attempt>& a) {
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;
-      hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+      // No AI_ADDRCONFIG: on a host with loopback only it hides even 127.0.0.1, and an
+      // address family that is not configured fails fast at connect (the next is tried).
+      hints.ai_flags = AI_NUMERICSERV;
       addrinfo* res = nullptr;
       const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
       if (rc != 0) {

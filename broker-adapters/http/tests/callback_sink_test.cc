@@ -19,7 +19,8 @@ using testsupport::eventually;
 using testsupport::HttpReceiver;
 using Clock = std::chrono::steady_clock;
 
-// What the sink reported for each callback, in completion order.
+// What the sink reported for each callback, in completion order. Declared before the
+// sink in each test: the sink completes what it still holds when it is destroyed.
 class Results {
  public:
   PublishCallback callback() {
@@ -67,8 +68,8 @@ double count(Metrics& m, const std::string& outcome) {
 TEST(CallbackSink, DeliversToAnAllowedReceiver) {
   Metrics m;
   HttpReceiver rx;
-  CallbackSink sink(&m, local_allowed());
   Results res;
+  CallbackSink sink(&m, local_allowed());
   sink.publish(rx.url("/done?x=1"), callback_event("e1", "HELLO"), res.callback());
   ASSERT_TRUE(eventually([&] { return res.size() == 1; }));
   EXPECT_TRUE(res.all()[0]);
@@ -88,8 +89,8 @@ TEST(CallbackSink, DeliversToAnAllowedReceiver) {
 TEST(CallbackSink, RefusedDestinationsAreCountedAndNeverCalled) {
   Metrics m;
   HttpReceiver rx;
-  CallbackSink sink(&m, CallbackSink::Options{});
   Results res;
+  CallbackSink sink(&m, CallbackSink::Options{});
   const std::string port = std::to_string(rx.port());
   const std::vector<std::string> urls = {
       "http://127.0.0.1:" + port + "/",       "http://localhost:" + port + "/",
@@ -111,8 +112,8 @@ TEST(CallbackSink, AnAllowedHostNameIsCalled) {
   HttpReceiver rx;
   CallbackSink::Options o;
   o.allow.push_back(parse_callback_allow("localhost:" + std::to_string(rx.port())).value());
-  CallbackSink sink(&m, o);
   Results res;
+  CallbackSink sink(&m, o);
   sink.publish("http://localhost:" + std::to_string(rx.port()) + "/", callback_event("e1"),
                res.callback());
   ASSERT_TRUE(eventually([&] { return res.size() == 1; }));
@@ -127,8 +128,8 @@ TEST(CallbackSink, HungReceiversDoNotBlockAHealthyOne) {
   HttpReceiver hung1(HttpReceiver::Mode::hang), hung2(HttpReceiver::Mode::hang), healthy;
   auto o = local_allowed();
   o.timeout = 60s;
-  CallbackSink sink(&m, o);
   Results stuck, res;
+  CallbackSink sink(&m, o);
   sink.publish(hung1.url(), callback_event("h1"), stuck.callback());
   sink.publish(hung2.url(), callback_event("h2"), stuck.callback());
   ASSERT_TRUE(eventually([&] { return hung1.connections() == 1 && hung2.connections() == 1; }, 10s));
@@ -155,8 +156,8 @@ TEST(CallbackSink, ThePerAttemptDeadlineHolds) {
   auto o = local_allowed();
   o.timeout = 400ms;
   o.retry.max_attempts = 1;
-  CallbackSink sink(&m, o);
   Results res;
+  CallbackSink sink(&m, o);
   const auto t0 = Clock::now();
   sink.publish(hung.url(), callback_event("h"), res.callback());
   sink.publish(trickle.url(), callback_event("t"), res.callback());
@@ -174,8 +175,8 @@ TEST(CallbackSink, RetriesWithBackoffUntilDelivered) {
   Metrics m;
   HttpReceiver rx;
   rx.set_status(503);
-  CallbackSink sink(&m, local_allowed());
   Results res;
+  CallbackSink sink(&m, local_allowed());
   sink.publish(rx.url(), callback_event("e1"), res.callback());
   ASSERT_TRUE(eventually([&] { return rx.got().size() >= 2; }));
   EXPECT_EQ(res.size(), 0u);
@@ -192,8 +193,8 @@ TEST(CallbackSink, GivesUpAfterMaxAttempts) {
   rx.set_status(500);
   auto o = local_allowed();
   o.retry.max_attempts = 3;
-  CallbackSink sink(&m, o);
   Results res;
+  CallbackSink sink(&m, o);
   sink.publish(rx.url(), callback_event("e1"), res.callback());
   ASSERT_TRUE(eventually([&] { return res.size() == 1; }));
   EXPECT_TRUE(res.all()[0]);
@@ -210,8 +211,8 @@ TEST(CallbackSink, AFullQueueRefusesAtOnceWithARetriableError) {
   auto o = local_allowed();
   o.timeout = 60s;
   o.max_queue = 2;
-  CallbackSink sink(&m, o);
   Results held, refused;
+  CallbackSink sink(&m, o);
   sink.publish(hung.url(), callback_event("a"), held.callback());
   sink.publish(hung.url(), callback_event("b"), held.callback());
   sink.publish(hung.url(), callback_event("c"), refused.callback());
@@ -236,8 +237,8 @@ TEST(CallbackSink, PerHostConcurrencyIsBounded) {
   o.timeout = 60s;
   o.per_host = 2;
   o.concurrency = 4;
-  CallbackSink sink(&m, o);
   Results stuck, res;
+  CallbackSink sink(&m, o);
   for (int i = 0; i < 4; ++i) sink.publish(hung.url(), callback_event("h"), stuck.callback());
   ASSERT_TRUE(eventually([&] { return hung.connections() == 2; }, 10s));
   sink.publish(healthy.url(), callback_event("ok"), res.callback());
@@ -255,8 +256,8 @@ TEST(CallbackSink, StopReturnsAtOnceWithEverythingInFlightAndPublishAfterStopFai
   o.timeout = 60s;
   o.retry.initial = 60s;  // its retry waits in a backoff timer
   o.retry.max = 60s;
-  CallbackSink sink(&m, o);
   Results res;
+  CallbackSink sink(&m, o);
   for (auto& h : hung) sink.publish(h->url(), callback_event("h"), res.callback());
   sink.publish(failing.url(), callback_event("f"), res.callback());
   ASSERT_TRUE(eventually([&] {
