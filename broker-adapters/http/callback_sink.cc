@@ -13,9 +13,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
