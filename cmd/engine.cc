@@ -57,7 +57,9 @@ Result<void> Engine::start() {
   DispatcherOptions dopts;
   dopts.control_keys = &*control_keys_;
   dispatcher_ = std::make_unique<Dispatcher>(metrics_, dopts);
-  if (cfg_.http.enabled) callbacks_ = std::make_unique<http::CallbackSink>(&metrics_);
+  if (cfg_.http.enabled)
+    callbacks_ = std::make_unique<http::CallbackSink>(
+        &metrics_, http::CallbackSink::Options::from(cfg_.http));
   for (const auto& fn : cfg_.functions) {
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
@@ -344,6 +346,9 @@ bool Engine::shutdown() {
   for (auto& [name, rt] : runtimes_) rt->stop(std::chrono::seconds(2));
   spdlog::debug("shutdown: runtimes stopped");
   dispatcher_->stop();
+  // Aborts every callback attempt at once (a hung receiver waits no longer than the
+  // drain above); undelivered callbacks leave their events uncommitted, so they run
+  // and call back again after a restart.
   if (callbacks_) callbacks_->stop();
   // 4. Make the finished prefix durable, then close brokers.
   for (auto& s : sources_) {

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker-adapters/http/callback_sink.h"
+#include "broker-adapters/http/callback_policy.h"
 #include "broker-adapters/http/ingress.h"
 #include "dispatcher/dispatcher.h"
 
@@ -46,7 +46,9 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
 InvokeApi::InvokeApi(const Config& cfg,
                      const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
                      const std::map<std::string, std::unique_ptr<Broker>>& brokers,
-                     Metrics& metrics) {
+                     Metrics& metrics)
+    : callback_policy_(cfg.http.callback_allow),
+      callbacks_refused_(&metrics.callbacks.Add({{"outcome", "refused"}})) {
   for (const auto& fc : cfg.functions) {
     auto fn = std::make_unique<Fn>();
     fn->config = &fc;
@@ -155,16 +157,25 @@ void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
                                     "'; publish to a concrete subject with POST /topics/{subject}"));
   const std::string callback(http::sv(req["X-Callback-Url"]));
   if (!callback.empty()) {
-    if (auto u = http::parse_callback_url(callback); !u)
-      return res(http::json_error(http::Status::bad_request, u.error().message));
+    auto u = http::parse_callback_url(callback);
+    if (!u) return res(http::json_error(http::Status::bad_request, u.error().message));
+    // A literal address is checked now; a name where it resolves to, at connect time.
+    if (auto allowed = callback_policy_.check_url(u.value()); !allowed) {
+      callbacks_refused_->Increment();
+      return res(http::json_error(http::Status::bad_request, allowed.error().message));
+    }
   }
   http::Status bad = http::Status::bad_request;
   auto ev = http::event_of_request(req, &bad);
   if (!ev) return res(http::json_error(bad, ev.error().message));
   Event& event = ev.value();
   // Only this function calls back (others subscribed to the topic run it too).
+  // Every sluice-callback-* header of the request (its seal too) is the caller's, not
+  // sluice's: dropped here, so only the headers sealed below steer a callback.
   std::erase_if(event.headers, [](const Header& h) {
-    return http::iequals(h.name, kCallbackUrlHeader) || http::iequals(h.name, kCallbackFunctionHeader) ||
+    constexpr std::string_view kPrefix = "sluice-callback-";
+    return (h.name.size() >= kPrefix.size() &&
+            http::iequals(std::string_view(h.name).substr(0, kPrefix.size()), kPrefix)) ||
            http::iequals(h.name, "X-Callback-Url");
   });
   if (!callback.empty() && control_keys_) {

@@ -6,7 +6,9 @@
 //                                first subscription and 202 is returned once it is
 //                                durable; an `X-Callback-Url` (http/https only) receives
 //                                the result when the function finished (see
-//                                CallbackSink and FunctionBinding::callback_sink).
+//                                CallbackSink and FunctionBinding::callback_sink); a URL
+//                                whose host is a literal address the callback policy
+//                                refuses (http.callback_allow) is 400.
 //
 // Answers of the synchronous path: 200 success (Content-Type from the function),
 // 422 rejected, 500 error, 502 crash, 504 timeout, 503 + Retry-After when the function
@@ -22,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "broker-adapters/http/callback_policy.h"
 #include "broker-adapters/http/http_server.h"
 #include "config/config.h"
 #include "core/broker.h"
@@ -57,6 +60,8 @@ class InvokeApi {
 
   std::map<std::string, std::unique_ptr<Fn>> fns_;
   const seal::Keyring* control_keys_ = nullptr;
+  const http::CallbackPolicy callback_policy_;    // refuses literal callback addresses
+  prometheus::Counter* callbacks_refused_;        // sluice_callbacks_total{outcome="refused"}
 };
 
 }  // namespace sluice

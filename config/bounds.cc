@@ -12,6 +12,7 @@ const std::vector<ValueBound>& value_bounds() {
   static const std::vector<ValueBound> kBounds = {
       {"http", "max_body", K::size, "1B", "1GiB"},
       {"http", "idle_timeout", K::duration, "1ms", "24h"},
+      {"http", "callback_timeout", K::duration, "1ms", "1h"},
       {"engine", "drain_timeout", K::duration, "0s", "24h"},
       {"function", "timeout", K::duration, "1ms", "24h"},
       {"function", "max_inflight_bytes", K::size, "1B", "64GiB"},

@@ -71,6 +71,28 @@ namespace keys = config_keys;
 
 constexpr uint64_t kMaxConnections = 10'000'000;
 
+void parse_http_callbacks(Diagnostics& d, const MapReader& m, Config& c) {
+  if (auto f = m.get("callback_allow")) {
+    if (auto list = read_string_list(d, *f, false)) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto e = parse_callback_allow((*list)[i]);
+        if (!e) {
+          d.error(index_path(f->path, i), line_of(f->node[i]), e.error().message);
+          continue;
+        }
+        c.http.callback_allow.push_back(std::move(e).value());
+      }
+    }
+  }
+  read_into(c.http.callback_timeout, m, "callback_timeout", [&](const Field& x) {
+    return read_duration(d, x, keys::bound("http", "callback_timeout"));
+  });
+  read_into(c.http.callback_max_attempts, m, "callback_max_attempts",
+            [&](const Field& x) { return read_uint(d, x, 1, 1000); });
+  read_into(c.http.callback_concurrency, m, "callback_concurrency",
+            [&](const Field& x) { return read_uint(d, x, 1, 4096); });
+}
+
 void parse_http(Diagnostics& d, const Field& f, Config& c) {
   MapReader m(d, f, keys::section("http"));
   c.http.enabled = true;
@@ -101,6 +123,7 @@ void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
         c.metrics.bearer_tokens_file = absolute_path(c.base_dir, *s);
     }
   }
+  parse_http_callbacks(d, m, c);
 }
 
 // On a NATS broker with a JetStream stream, every subject a function reads or writes

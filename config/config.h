@@ -6,6 +6,7 @@
 // config file; `base_dir` holds it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -53,6 +54,20 @@ struct BrokerConfig {
   std::optional<JetStreamConfig> jetstream;
 };
 
+// One `http.callback_allow` entry: a network (CIDR or one address) or a host name as
+// written in callback URLs, with an optional port (parse_callback_allow).
+struct CallbackAllow {
+  std::string text;                   // as written (for messages)
+  std::string host;                   // a host name in lower case; empty for a network
+  std::array<uint8_t, 16> network{};  // network address bytes (IPv4: the first 4)
+  bool v6 = false;
+  uint8_t prefix = 0;                 // CIDR prefix length
+  uint16_t port = 0;                  // 0 = any port
+};
+// "10.0.0.0/8", "fd00::/8", "127.0.0.1", "127.0.0.1:9000", "[::1]:8443", "hooks.example.com",
+// "hooks.example.com:8443"; otherwise an invalid_argument error saying why.
+Result<CallbackAllow> parse_callback_allow(std::string_view text);
+
 struct HttpConfig {
   bool enabled = false;
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 = any free port
@@ -62,6 +77,11 @@ struct HttpConfig {
   // (core/fd_limit.h: default_max_connections). Over it, new ones get a canned 503.
   uint32_t max_connections = 0;
   Millis idle_timeout{60000};  // a connection with no byte read or written is closed
+  // Callbacks of POST /async-function (docs/SECURITY.md, "Callbacks").
+  std::vector<CallbackAllow> callback_allow;  // destinations opened beyond public addresses
+  Millis callback_timeout{10000};             // one attempt, resolve to answer, in total
+  uint32_t callback_max_attempts = 10;        // then the callback is given up
+  uint32_t callback_concurrency = 64;         // attempts in flight at once (per host: <= 8)
 };
 
 struct MetricsConfig {

@@ -5,6 +5,11 @@
 #include <cstdint>
 #include <limits>
 
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <cstring>
+
 #include "config/config.h"
 
 namespace sluice {
@@ -121,6 +126,84 @@ Result<uint64_t> parse_size(std::string_view text) {
   }
   return size_error(text, "unknown unit " + config_detail::quote(suffix) +
                               "; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB");
+}
+
+Result<CallbackAllow> parse_callback_allow(std::string_view text) {
+  const std::string shown =
+      text.size() > 100 ? std::string(text.substr(0, 100)) + "..." : std::string(text);
+  const auto bad = [&](std::string_view why) -> Result<CallbackAllow> {
+    return Error{Errc::invalid_argument,
+                 "\"" + shown + "\": " + std::string(why) +
+                     " (expected a CIDR like 10.0.0.0/8, an address like 127.0.0.1 or [::1]:8443, "
+                     "or a host name like hooks.example.com[:port])"};
+  };
+  CallbackAllow e;
+  e.text = std::string(text);
+  // An address in the forms inet_pton accepts (dotted quads, RFC 4291 IPv6) into e.
+  const auto address = [&](const std::string& a) {
+    if (inet_pton(AF_INET, a.c_str(), e.network.data()) == 1) {
+      e.v6 = false;
+      e.prefix = 32;
+      return true;
+    }
+    if (inet_pton(AF_INET6, a.c_str(), e.network.data()) == 1) {
+      e.v6 = true;
+      e.prefix = 128;
+      return true;
+    }
+    return false;
+  };
+  const auto port = [&](std::string_view p) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || v == 0 || v > 65535)
+      return false;
+    e.port = static_cast<uint16_t>(v);
+    return true;
+  };
+  if (text.empty()) return bad("empty entry");
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    if (!address(std::string(text.substr(0, slash)))) return bad("not an IP network");
+    const std::string_view len = text.substr(slash + 1);
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), v);
+    if (len.empty() || ec != std::errc() || end != len.data() + len.size() || v > e.prefix)
+      return bad(e.v6 ? "prefix length must be 0..128" : "prefix length must be 0..32");
+    e.prefix = static_cast<uint8_t>(v);
+    // Host bits off, so that 10.1.2.3/8 means 10.0.0.0/8.
+    for (unsigned bit = e.prefix; bit < (e.v6 ? 128u : 32u); ++bit)
+      e.network[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+    return e;
+  }
+  if (text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return bad("unterminated [");
+    if (!address(std::string(text.substr(1, close - 1))) || !e.v6) return bad("not an IPv6 address");
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || !port(rest.substr(1))))
+      return bad("port must be 1..65535");
+    return e;
+  }
+  if (address(std::string(text))) return e;  // 127.0.0.1, ::1
+  std::string_view host = text;
+  if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    if (host.find(':') != std::string_view::npos) return bad("write IPv6 addresses in brackets");
+    if (!port(text.substr(colon + 1))) return bad("port must be 1..65535");
+  }
+  if (address(std::string(host))) return e;  // 127.0.0.1:9000
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return bad("not a host name");
+  for (char c : host)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+      return bad("not a host name");
+  // inet_aton spellings (127.1, 0x7f000001, 017700000001) are addresses, not names.
+  in_addr ignored{};
+  if (inet_aton(std::string(host).c_str(), &ignored) != 0)
+    return bad("write IPv4 addresses as four decimal numbers (like 127.0.0.1)");
+  e.host.reserve(host.size());
+  for (char c : host) e.host.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return e;
 }
 
 namespace config_detail {

@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "core/io_loop.h"
-#include "dispatcher/backoff.h"
+#include "config/backoff.h"
 #include "dispatcher/dispatcher_impl.h"
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"

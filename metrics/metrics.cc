@@ -103,6 +103,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
               .Help("Records whose sluice control headers (callback, retry state) had no "
                     "valid seal: the headers were dropped")
               .Register(*r)),
+      callbacks(BuildCounter()
+                    .Name("sluice_callbacks_total")
+                    .Help("Callbacks of asynchronous invocations, by outcome: delivered, "
+                          "failed (one attempt), gave_up, refused (destination not allowed), "
+                          "rejected_full (queue full, the event is held back)")
+                    .Register(*r)),
       registry_(std::move(r)) {}
 
 std::string Metrics::text() const {

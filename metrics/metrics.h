@@ -58,6 +58,8 @@ class Metrics {
   // Control headers (core/seal.h) whose seal did not verify: dropped, the event run
   // as a plain one. {function,kind}: kind callback | retry.
   prometheus::Family<prometheus::Counter>& control_headers_rejected;
+  // {outcome}: delivered | failed | gave_up | refused | rejected_full (http::CallbackSink)
+  prometheus::Family<prometheus::Counter>& callbacks;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "tests/support/http_receiver.h"
 
 namespace sluice::e2e {
 namespace {
@@ -21,10 +22,15 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string config(uint16_t port, const std::string& extra_functions = "") {
+// `http_extra` goes into the http: map (by default it opens 127.0.0.1 for the test's
+// callback receivers); `top_extra` is appended at the top level.
+std::string config(uint16_t port, const std::string& extra_functions = "",
+                   const std::string& http_extra = ", callback_allow: [127.0.0.1/32]",
+                   const std::string& top_extra = "") {
   return "brokers:\n"
          "  local: { kind: local, path: ./data/q.db, partitions: 2 }\n"
-         "http: { listen: 127.0.0.1:" + std::to_string(port) + ", max_body: 1KiB }\n"
+         "http: { listen: 127.0.0.1:" + std::to_string(port) + ", max_body: 1KiB" + http_extra + " }\n" +
+         top_extra +
          "functions:\n"
          "  - name: upper\n"
          "    runtime: exec\n"
@@ -43,56 +49,7 @@ std::string config(uint16_t port, const std::string& extra_functions = "") {
          "    subscribe: [{ broker: local, topic: picky-in }]\n" + extra_functions;
 }
 
-// A tiny HTTP receiver for callbacks: records every request, answers 200.
-class Receiver {
- public:
-  explicit Receiver(uint16_t port)
-      : port_(port), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), port}) {
-    thread_ = std::thread([this] {
-      for (;;) {
-        tcp::socket s(io_);
-        beast::error_code ec;
-        acceptor_.accept(s, ec);
-        if (ec || stop_) return;
-        beast::flat_buffer buf;
-        bhttp::request<bhttp::string_body> req;
-        bhttp::read(s, buf, req, ec);
-        if (ec) continue;
-        {
-          std::lock_guard lk(mu_);
-          got_.push_back(std::move(req));
-        }
-        bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
-        res.body() = "thanks";
-        res.prepare_payload();
-        bhttp::write(s, res, ec);
-      }
-    });
-  }
-  ~Receiver() {
-    stop_ = true;
-    try {  // wakes the blocking accept
-      asio::io_context io;
-      tcp::socket s(io);
-      s.connect({asio::ip::make_address("127.0.0.1"), port_});
-    } catch (const std::exception&) {
-    }
-    thread_.join();
-  }
-  std::vector<bhttp::request<bhttp::string_body>> got() {
-    std::lock_guard lk(mu_);
-    return got_;
-  }
-
- private:
-  uint16_t port_;
-  std::atomic<bool> stop_{false};
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::mutex mu_;
-  std::vector<bhttp::request<bhttp::string_body>> got_;
-  std::thread thread_;
-};
+using Receiver = testsupport::HttpReceiver;
 
 struct InvokeFixture : ::testing::Test {
   void SetUp() override {
@@ -148,6 +105,14 @@ TEST_F(InvokeFixture, BadRequestsAreRefusedAndNothingIsQueued) {
   EXPECT_EQ(c.post("/function/upper", std::string(4096, 'a')).status, 413);
   EXPECT_EQ(c.post("/async-function/upper", "x", {{"X-Callback-Url", "ftp://example.com/x"}}).status, 400);
   EXPECT_EQ(c.post("/async-function/upper", "x", {{"X-Callback-Url", "http://"}}).status, 400);
+  // Literal addresses outside what callback_allow (127.0.0.1/32 here) opens, in any spelling.
+  for (const char* url : {"http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/",
+                          "http://0x7f000002/", "http://127.2/", "http://[::ffff:10.0.0.1]/",
+                          "http://017700000002/", "https://192.168.1.1/"}) {
+    auto r = c.post("/async-function/upper", "x", {{"X-Callback-Url", url}});
+    EXPECT_EQ(r.status, 400) << url;
+    EXPECT_NE(r.body.find("http.callback_allow"), std::string::npos) << r.body;
+  }
   EXPECT_EQ(c.post("/function/upper", "{}", {{"Content-Type", "application/cloudevents-batch+json"}}).status,
             415);
   EXPECT_EQ(c.get("/function/upper").status, 405);
@@ -172,7 +137,7 @@ TEST_F(InvokeFixture, AsyncInvokeCallsBackEvenWhenTheReceiverComesUpLate) {
     return dir.read("engine.log").find("callback http://127.0.0.1:" + std::to_string(cb_port)) !=
            std::string::npos;
   })) << dir.read("engine.log");
-  Receiver rx(cb_port);
+  Receiver rx(Receiver::Mode::answer, cb_port);
   ASSERT_TRUE(eventually([&] { return !rx.got().empty(); })) << dir.read("engine.log");
   auto got = rx.got();
   ASSERT_EQ(got.size(), 1u);
@@ -182,13 +147,14 @@ TEST_F(InvokeFixture, AsyncInvokeCallsBackEvenWhenTheReceiverComesUpLate) {
   EXPECT_EQ(got[0]["X-Function-Status"], "200");
   EXPECT_EQ(got[0]["X-Function-Name"], "upper");
   auto m = c.get("/metrics");
-  EXPECT_NE(m.body.find("sluice_errors_total{component=\"callback\",kind=\"delivery\"}"),
-            std::string::npos);
+  EXPECT_NE(m.body.find("sluice_callbacks_total{outcome=\"failed\"}"), std::string::npos);
+  EXPECT_NE(m.body.find("sluice_callbacks_total{outcome=\"delivered\"} 1"), std::string::npos)
+      << m.body;
 }
 
 TEST_F(InvokeFixture, AsyncInvokeOfAFailingFunctionCallsBackWithTheError) {
   const uint16_t cb_port = free_port();
-  Receiver rx(cb_port);
+  Receiver rx(Receiver::Mode::answer, cb_port);
   HttpClient c(port);
   auto r = c.post("/async-function/picky", "x",
                   {{"X-Callback-Url", "http://127.0.0.1:" + std::to_string(cb_port) + "/"}});
@@ -237,7 +203,7 @@ struct ControlHeaderFixture : ::testing::Test {
 
 TEST_F(ControlHeaderFixture, ForgedCallbackHeadersOnAPlainPublishCallNobody) {
   const uint16_t cb_port = free_port();
-  Receiver rx(cb_port);
+  Receiver rx(Receiver::Mode::answer, cb_port);
   const std::string url = "http://127.0.0.1:" + std::to_string(cb_port);
   HttpClient c(port);
   auto forged = c.post("/topics/upper-in", "forged",
@@ -321,6 +287,81 @@ TEST_F(ControlHeaderFixture, ForgedDeadLetterIsUnverifiedAndNotReplayedWithoutFo
                          "--force", "--dry-run"});
   EXPECT_NE(forced.out.find("1 dead letter(s) would be replayed"), std::string::npos)
       << forced.out;
+// Without callback_allow nothing on this machine can be called back: a literal
+// loopback URL (any spelling) is 400 at once; a name that resolves there is refused at
+// connect time (counted); the receiver never sees a connection.
+TEST(InvokeCallbacks, LoopbackIsRefusedByDefault) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml", config(port, "", ""));
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  Receiver rx;
+  const std::string p = std::to_string(rx.port());
+  HttpClient c(port);
+  for (const std::string& url : {"http://127.0.0.1:" + p + "/", "http://[::ffff:127.0.0.1]:" + p + "/",
+                                 "http://0x7f000001:" + p + "/", "http://127.1:" + p + "/",
+                                 "http://2130706433:" + p + "/"}) {
+    auto r = c.post("/async-function/upper", "x", {{"X-Callback-Url", url}});
+    EXPECT_EQ(r.status, 400) << url;
+    EXPECT_NE(r.body.find("is loopback (127.0.0.0/8)"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("http.callback_allow"), std::string::npos) << r.body;
+  }
+  auto r = c.post("/async-function/upper", "x", {{"X-Callback-Url", "http://localhost:" + p + "/"}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_TRUE(eventually([&] {
+    return c.get("/metrics").body.find("sluice_callbacks_total{outcome=\"refused\"} 6") !=
+           std::string::npos;
+  })) << c.get("/metrics").body;
+  EXPECT_EQ(rx.connections(), 0u);
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+// Two receivers that accept and never answer: SIGTERM with drain_timeout 1s still
+// exits within 2 s, and the two events stay uncommitted, so after a restart they run
+// again and their callbacks are delivered.
+TEST(InvokeCallbacks, HungReceiversDoNotHoldShutdownAndTheCallbackComesAfterRestart) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml",
+            config(port, "", ", callback_allow: [127.0.0.1/32], callback_timeout: 60s",
+                   "engine: { drain_timeout: 1s }\n"));
+  auto engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine->wait_ready(port)) << dir.read("engine.log");
+  auto hung1 = std::make_unique<Receiver>(Receiver::Mode::hang);
+  auto hung2 = std::make_unique<Receiver>(Receiver::Mode::hang);
+  const uint16_t p1 = hung1->port(), p2 = hung2->port();
+  std::vector<std::string> ids;
+  {
+    HttpClient c(port);
+    for (const auto& url : {hung1->url("/one"), hung2->url("/two")}) {
+      auto r = c.post("/async-function/upper", "late", {{"X-Callback-Url", url}});
+      ASSERT_EQ(r.status, 202) << r.body;
+      ids.push_back(nlohmann::json::parse(r.body)["id"]);
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return hung1->connections() > 0 && hung2->connections() > 0; }))
+      << dir.read("engine.log");
+  const auto t0 = std::chrono::steady_clock::now();
+  engine->signal(SIGTERM);
+  EXPECT_EQ(engine->wait_exit(10s), 0) << dir.read("engine.log");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 2s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms\n" << dir.read("engine.log");
+  hung1.reset();
+  hung2.reset();
+  Receiver rx1(Receiver::Mode::answer, p1), rx2(Receiver::Mode::answer, p2);
+  engine = std::make_unique<Engine>(dir.file("sluice.yaml"), dir.file("engine2.log"));
+  ASSERT_TRUE(engine->wait_ready(port)) << dir.read("engine2.log");
+  ASSERT_TRUE(eventually([&] { return !rx1.got().empty() && !rx2.got().empty(); }))
+      << dir.read("engine2.log");
+  EXPECT_EQ(rx1.got()[0]["X-Call-Id"], ids[0]);
+  EXPECT_EQ(rx1.got()[0].target(), "/one");
+  EXPECT_EQ(rx1.got()[0].body(), "LATE");
+  EXPECT_EQ(rx2.got()[0]["X-Call-Id"], ids[1]);
+  engine->signal(SIGTERM);
+  EXPECT_EQ(engine->wait_exit(), 0) << dir.read("engine2.log");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "dispatcher/backoff.h"
+#include "config/backoff.h"
 
 #include <algorithm>
 

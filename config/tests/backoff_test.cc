@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "dispatcher/backoff.h"
+#include "config/backoff.h"
 
 namespace sluice {
 namespace {
