@@ -10,6 +10,7 @@
 
 #include "broker-adapters/http/http_util.h"
 #include "broker-adapters/registry.h"
+#include "core/seal.h"
 #include "workers/inproc_abi.h"
 #include "workers/process.h"
 
@@ -87,16 +88,16 @@ void check_library(Report& r, const FunctionConfig& fn, const std::string& path)
 
 // A local broker's database: the file (or the nearest existing directory above it,
 // where run would create it) must be writable.
-void check_local_path(Report& r, const BrokerConfig& b) {
+// A file sluice opens for writing, or creates (with its directories) when absent.
+void check_writable_file(Report& r, const std::string& field, int line, const std::string& path) {
   namespace fs = std::filesystem;
-  fs::path p(b.path);
+  fs::path p(path);
   std::error_code ec;
   if (fs::exists(p, ec)) {
     if (fs::is_directory(p, ec))
-      r.error("brokers." + b.name + ".path", b.line, "'" + b.path + "' is a directory");
-    else if (::access(b.path.c_str(), R_OK | W_OK) != 0)
-      r.error("brokers." + b.name + ".path", b.line,
-              "'" + b.path + "': " + std::strerror(errno));
+      r.error(field, line, "'" + path + "' is a directory");
+    else if (::access(path.c_str(), R_OK | W_OK) != 0)
+      r.error(field, line, "'" + path + "': " + std::strerror(errno));
     return;
   }
   for (p = p.parent_path(); !p.empty(); p = p.parent_path()) {
@@ -105,10 +106,23 @@ void check_local_path(Report& r, const BrokerConfig& b) {
       continue;
     }
     if (!fs::is_directory(p, ec) || ::access(p.c_str(), W_OK | X_OK) != 0)
-      r.error("brokers." + b.name + ".path", b.line,
-              "cannot create '" + b.path + "': '" + p.string() + "' is not a writable directory");
+      r.error(field, line,
+              "cannot create '" + path + "': '" + p.string() + "' is not a writable directory");
     return;
   }
+}
+
+void check_local_path(Report& r, const BrokerConfig& b) {
+  check_writable_file(r, "brokers." + b.name + ".path", b.line, b.path);
+}
+
+// The control key (core/seal.h): read as `run` reads it, or creatable where it is absent.
+void check_control_key(Report& r, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return check_writable_file(r, "engine.control_key_file", 0, path);
+  if (auto k = seal::Keyring::load(path, /*create=*/false); !k)
+    r.error("engine.control_key_file", 0, k.error().message);
 }
 
 }  // namespace
@@ -119,6 +133,7 @@ PreflightReport preflight(const Config& c) {
   if (c.http.enabled) check_tokens_file(r, c.http.bearer_tokens_file, "http.auth.bearer_tokens_file");
   if (c.metrics.enabled)
     check_tokens_file(r, c.metrics.bearer_tokens_file, "metrics.auth.bearer_tokens_file");
+  check_control_key(r, c.engine.control_key_file);
   for (const BrokerConfig& b : c.brokers) {
     if (auto o = check_broker_options(b); !o)
       r.error("brokers." + b.name + ".options", b.line, o.error().message);

@@ -615,10 +615,15 @@ void Dispatcher::Impl::publish_one(Task* t, size_t i) {
       if (!r) {
         // Never finish without the dead letter / output being durable: try again.
         ++o.failures;
-        auto delay = std::min(opts.publish_retry_max,
-                              opts.publish_retry_initial * (1 << std::min(o.failures, 10u)));
-        spdlog::error("[fn {}] [event {}] publishing to {} failed (try {}): {}", f.name,
-                      t->event.id, o.topic, o.failures, r.error().message);
+        RetryPolicy again;  // the one backoff (config/backoff.h), full jitter
+        again.initial = opts.publish_retry_initial;
+        again.max = opts.publish_retry_max;
+        const auto delay = backoff_delay(again, o.failures, rng);
+        // An unreachable sink fails every held event: one line per interval, not per event.
+        if (auto quiet = publish_log.allow())
+          spdlog::error("[fn {}] [event {}] publishing to {} failed (try {}): {}; trying again{}",
+                        f.name, t->event.id, o.topic, o.failures, r.error().message,
+                        suppressed_note(*quiet));
         metrics.errors.Add({{"component", "dispatcher"}, {"kind", "publish"}}).Increment();
         auto timer = std::make_shared<asio::steady_timer>(io, delay);
         timer->async_wait([this, t, i, timer](const boost::system::error_code& ec) {

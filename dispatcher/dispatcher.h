@@ -65,7 +65,8 @@ struct DispatcherOptions {
   // Events a function may hold (queued + running + waiting to retry) before the
   // partitions feeding it are paused; 0 = max(2 * concurrency, 256).
   size_t queue_budget = 0;
-  // Delay between attempts to publish an output or dead letter that failed.
+  // Backoff (config/backoff.h, full jitter) between attempts to publish an output, dead
+  // letter or callback that failed.
   std::chrono::milliseconds publish_retry_initial{100};
   std::chrono::milliseconds publish_retry_max{5000};
   uint64_t seed = 0;  // jitter RNG seed; 0 = random

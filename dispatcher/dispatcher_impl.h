@@ -151,6 +151,7 @@ struct Dispatcher::Impl {
   std::optional<seal::Keyring> own_keys;  // when opts.control_keys is null
   const seal::Keyring* keys = nullptr;    // opts.control_keys or &*own_keys
   LogLimit rejected_log;                  // control headers that did not verify
+  LogLimit publish_log;                   // outputs / dead letters / callbacks that failed
   std::map<std::string, std::unique_ptr<FunctionState>> functions;
   std::map<Source*, std::unique_ptr<SourceState>> sources;
   Task* live = nullptr;  // every live task, linked through live_prev/next (freed on stop)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -108,6 +109,25 @@ TEST_F(Preflight, BrokerOptionsAreCheckedWithoutConnecting) {
       << at(r, "brokers.n.options")->message;
   ASSERT_NE(at(r, "brokers.m.options"), nullptr);
   EXPECT_EQ(r.errors.size(), 3u);
+}
+
+TEST_F(Preflight, MetricsTokenFileAndControlKeyAreCheckedAsRunChecksThem) {
+  auto r = preflight(load("metrics: { auth: { bearer_tokens_file: ./nope } }\n"
+                          "engine: { control_key_file: ./key }\n"));
+  ASSERT_NE(at(r, "metrics.auth.bearer_tokens_file"), nullptr);
+  EXPECT_EQ(at(r, "engine.control_key_file"), nullptr);  // absent: run creates it
+  write("key", "not a hex key\n");
+  auto bad = preflight(load("engine: { control_key_file: ./key }\n"));
+  ASSERT_NE(at(bad, "engine.control_key_file"), nullptr);
+  write("key", std::string(64, 'a') + "\n", 0600);
+  auto good = preflight(load("engine: { control_key_file: ./key }\n"));
+  EXPECT_EQ(at(good, "engine.control_key_file"), nullptr)
+      << at(good, "engine.control_key_file")->message;
+  mkdir((dir_ + "/ro").c_str(), 0500);
+  if (::access((dir_ + "/ro").c_str(), W_OK) != 0) {  // not root
+    auto ro = preflight(load("engine: { control_key_file: ./ro/key }\n"));
+    EXPECT_NE(at(ro, "engine.control_key_file"), nullptr);
+  }
 }
 
 TEST_F(Preflight, LocalDatabaseMustBeCreatable) {

@@ -287,6 +287,8 @@ TEST_F(ControlHeaderFixture, ForgedDeadLetterIsUnverifiedAndNotReplayedWithoutFo
                          "--force", "--dry-run"});
   EXPECT_NE(forced.out.find("1 dead letter(s) would be replayed"), std::string::npos)
       << forced.out;
+}
+
 // Without callback_allow nothing on this machine can be called back: a literal
 // loopback URL (any spelling) is 400 at once; a name that resolves there is refused at
 // connect time (counted); the receiver never sees a connection.
