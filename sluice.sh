@@ -105,13 +105,16 @@ fuzz() {
     local opts=(-max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -timeout=10
                 -print_final_stats=1 -artifact_prefix="$crashes")
     [ -f "$src/dict/$t.dict" ] && opts+=(-dict="$src/dict/$t.dict")
+    # nats.c frees messages on its GC thread: every input would look like a leak and
+    # trigger a full LeakSanitizer scan (ASan still checks every access).
+    [ "$t" = nats_msg ] && opts+=(-detect_leaks=0)
     local result=ok
     if ! "$dir/tests/fuzz/fuzz_$t" "${opts[@]}" "${inputs[@]}" >"$log" 2>&1; then
       result="FAILED: $(ls -t "$crashes" | head -1 | sed "s|^|$crashes|") (log: $log)"
       failed=1
     fi
     local done_line eps
-    done_line=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
+    done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     printf '%-24s %10s %7s %7s %7s  %s\n' "$t" "${eps:--}" \
       "$(grep -o 'cov: [0-9]*' <<<"$done_line" | cut -d' ' -f2)" \
