@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # sluice's two commands (README.md):
 #   ./sluice.sh demo   installs what is missing, builds, runs the quickstart on the embedded queue
-#   ./sluice.sh test   installs what is missing, builds, runs every test (Release + ASan/UBSan + TSan)
+#   ./sluice.sh test   installs what is missing, builds, runs every test (Release + ASan/UBSan + TSan,
+#                      and each libFuzzer target for a few seconds)
+#   ./sluice.sh fuzz [SECONDS]   runs every libFuzzer target for SECONDS (default 60) each
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -15,7 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev google-mock librdkafka-dev libnats-dev libssl-dev
   libgoogle-perftools-dev
 )
-TEST_PACKAGES=(nats-server kcat prometheus wrk hyperfine openjdk-17-jre-headless maven)
+TEST_PACKAGES=(nats-server kcat prometheus wrk hyperfine openjdk-17-jre-headless maven
+  clang libclang-rt-14-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -82,6 +85,55 @@ start_kafka() {
   export SLUICE_TEST_KAFKA_BOOTSTRAP
 }
 
+# fuzz SECONDS: builds build-fuzz (clang, libFuzzer + ASan/UBSan; tests/fuzz/README.md)
+# and runs every target for SECONDS on its seed corpus and regression inputs. New
+# inputs go to build-fuzz/corpus/<target> (kept between runs, not in git; with
+# SLUICE_FUZZ_MERGE=1 the ones that add coverage are merged into tests/fuzz/corpus).
+# Prints each target's executions/s and coverage; fails on any crash, leak or timeout
+# (the input is left in build-fuzz/crashes/<target>/).
+fuzz() {
+  local secs=$1 dir="$ROOT/build-fuzz" src="$ROOT/tests/fuzz" failed=0
+  build "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -- fuzz
+  printf '%-24s %10s %7s %7s %7s  %s\n' target exec/s cov ft corpus result >&2
+  local t
+  for t in $(cd "$src/corpus" && ls); do
+    local work="$dir/corpus/$t" crashes="$dir/crashes/$t/" log="$dir/logs/$t.log"
+    mkdir -p "$work" "$crashes" "$dir/logs"
+    local inputs=("$work" "$src/corpus/$t")
+    [ -d "$src/regressions/$t" ] && inputs+=("$src/regressions/$t")
+    local opts=(-max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -timeout=10
+                -print_final_stats=1 -artifact_prefix="$crashes")
+    [ -f "$src/dict/$t.dict" ] && opts+=(-dict="$src/dict/$t.dict")
+    # nats.c frees messages on its GC thread: every input would look like a leak and
+    # trigger a full LeakSanitizer scan (ASan still checks every access).
+    [ "$t" = nats_msg ] && opts+=(-detect_leaks=0)
+    local result=ok
+    if ! "$dir/tests/fuzz/fuzz_$t" "${opts[@]}" "${inputs[@]}" >"$log" 2>&1; then
+      result="FAILED: $(ls -t "$crashes" | head -1 | sed "s|^|$crashes|") (log: $log)"
+      failed=1
+    fi
+    local done_line eps
+    done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)
+    eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    printf '%-24s %10s %7s %7s %7s  %s\n' "$t" "${eps:--}" \
+      "$(grep -o 'cov: [0-9]*' <<<"$done_line" | cut -d' ' -f2)" \
+      "$(grep -o 'ft: [0-9]*' <<<"$done_line" | cut -d' ' -f2)" \
+      "$(grep -o 'corp: [0-9]*' <<<"$done_line" | cut -d' ' -f2)" "$result" >&2
+    if [ "${SLUICE_FUZZ_MERGE:-0}" = 1 ] && [ "$result" = ok ]; then
+      "$dir/tests/fuzz/fuzz_$t" -merge=1 -max_len=16384 "$src/corpus/$t" "$work" >>"$log" 2>&1
+    fi
+  done
+  return $failed
+}
+
+cmd_fuzz() {
+  ensure_packages "${PACKAGES[@]}" clang libclang-rt-14-dev
+  say "libFuzzer targets, ${1}s each"
+  if ! fuzz "$1"; then say "FAILED"; exit 1; fi
+  say "no crash"
+}
+
 cmd_test() {
   ensure_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   local failed=0
@@ -105,6 +157,9 @@ cmd_test() {
   (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink)\.' \
      --output-on-failure --timeout 600) || failed=1
 
+  say "libFuzzer targets, 5 s each (longer: ./sluice.sh fuzz SECONDS)"
+  fuzz 5 || failed=1
+
   if [ $failed -ne 0 ]; then say "FAILED"; exit 1; fi
   say "all tests passed"
 }
@@ -112,5 +167,6 @@ cmd_test() {
 case "${1:-}" in
   demo) cmd_demo ;;
   test) cmd_test ;;
-  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+  fuzz) cmd_fuzz "${2:-60}" ;;
+  *) echo "usage: $0 demo|test|fuzz [SECONDS]" >&2; exit 2 ;;
 esac

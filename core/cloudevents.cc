@@ -308,8 +308,9 @@ Result<Event> parse_binary(const Headers& headers, std::string_view prefix, std:
 Headers to_binary(const Event& e, std::string_view prefix) {
   const bool percent = iequals(prefix, kHttpPrefix);
   Headers out;
-  auto add = [&](std::string_view name, const std::string& value) {
-    if (value.empty()) return;
+  // An empty attribute is unset; an empty extension is a value (parse_binary accepts it).
+  auto add = [&](std::string_view name, const std::string& value, bool keep_empty = false) {
+    if (value.empty() && !keep_empty) return;
     out.push_back({std::string(prefix) + std::string(name),
                    percent ? percent_encode_header(value) : value});
   };
@@ -317,7 +318,7 @@ Headers to_binary(const Event& e, std::string_view prefix) {
   for (const auto& a : kAttributes)
     if (a.name != "specversion" && a.name != "datacontenttype") add(a.name, e.*a.field);
   for (const auto& [name, value] : e.extensions)
-    if (is_valid_attribute_name(name) && !is_reserved(name)) add(name, value);
+    if (is_valid_attribute_name(name) && !is_reserved(name)) add(name, value, true);
   if (const auto* key = partition_key_to_emit(e)) add("partitionkey", *key);
   if (!e.datacontenttype.empty()) out.push_back({"content-type", e.datacontenttype});
   for (const auto& h : e.headers)

@@ -36,18 +36,17 @@ Headers read_headers(const rd_kafka_message_t* msg) {
 }
 
 // A record that is not a CloudEvent. Hot path (every plain record): few allocations.
-void plain_event(Event& ev, std::string_view topic, const rd_kafka_message_t* msg,
-                 Headers headers, std::string data, int64_t ts) {
+void plain_event(Event& ev, const RecordMeta& rec, Headers headers, std::string data) {
   char num[48];
-  auto [p1, e1] = std::to_chars(num, num + 20, msg->partition);
+  auto [p1, e1] = std::to_chars(num, num + 20, rec.partition);
   *p1++ = '/';
-  auto [p2, e2] = std::to_chars(p1, num + sizeof num, msg->offset);
-  ev.id.reserve(topic.size() + 1 + static_cast<size_t>(p2 - num));
-  ev.id.append(topic).append(1, '/').append(num, p2);
-  ev.source.reserve(7 + topic.size());
-  ev.source.append("/kafka/").append(topic);
+  auto [p2, e2] = std::to_chars(p1, num + sizeof num, rec.offset);
+  ev.id.reserve(rec.topic.size() + 1 + static_cast<size_t>(p2 - num));
+  ev.id.append(rec.topic).append(1, '/').append(num, p2);
+  ev.source.reserve(7 + rec.topic.size());
+  ev.source.append("/kafka/").append(rec.topic);
   ev.type = kPlainType;
-  if (ts > 0) ev.time = format_rfc3339(ts);
+  if (rec.timestamp_ms > 0) ev.time = format_rfc3339(rec.timestamp_ms);
   for (const auto& h : headers)
     if (iequals(h.name, "content-type")) ev.datacontenttype = h.value;
   ev.headers = std::move(headers);
@@ -65,13 +64,20 @@ Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
 
 void record_to_event(const rd_kafka_message_t* msg, std::string_view broker, Event& ev,
                      bool* decode_failed) {
-  const std::string_view topic = rd_kafka_topic_name(msg->rkt);
-  std::string body(msg->payload ? static_cast<const char*>(msg->payload) : "", msg->len);
-  Headers headers = read_headers(msg);
+  RecordMeta rec;
+  rec.topic = rd_kafka_topic_name(msg->rkt);
+  rec.partition = msg->partition;
+  rec.offset = msg->offset;
+  if (msg->key) rec.key = std::string_view(static_cast<const char*>(msg->key), msg->key_len);
   rd_kafka_timestamp_type_t tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-  int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-  if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) ts = 0;
+  rec.timestamp_ms = rd_kafka_message_timestamp(msg, &tstype);
+  if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) rec.timestamp_ms = 0;
+  std::string body(msg->payload ? static_cast<const char*>(msg->payload) : "", msg->len);
+  decode_record(rec, read_headers(msg), std::move(body), broker, ev, decode_failed);
+}
 
+void decode_record(const RecordMeta& rec, Headers headers, std::string body,
+                   std::string_view broker, Event& ev, bool* decode_failed) {
   bool binary = false;
   const std::string* content_type = nullptr;
   for (const auto& h : headers) {
@@ -94,19 +100,19 @@ void record_to_event(const rd_kafka_message_t* msg, std::string_view broker, Eve
         for (auto& h : headers)
           if (!iequals(h.name, "content-type")) ev.headers.push_back(std::move(h));
     } else {
-      plain_event(ev, topic, msg, std::move(headers), std::move(body), ts);
+      plain_event(ev, rec, std::move(headers), std::move(body));
       ev.set_header(std::string(kDecodeErrorHeader), parsed.error().message);
       if (decode_failed) *decode_failed = true;
     }
   } else {
-    plain_event(ev, topic, msg, std::move(headers), std::move(body), ts);
+    plain_event(ev, rec, std::move(headers), std::move(body));
   }
-  if (msg->key) ev.key.assign(static_cast<const char*>(msg->key), msg->key_len);
+  if (rec.key) ev.key.assign(*rec.key);
   ev.broker.assign(broker);
-  ev.topic.assign(topic);
-  ev.partition = msg->partition;
-  ev.offset = msg->offset;
-  ev.broker_timestamp_ms = ts;
+  ev.topic.assign(rec.topic);
+  ev.partition = rec.partition;
+  ev.offset = rec.offset;
+  ev.broker_timestamp_ms = rec.timestamp_ms;
 }
 
 bool is_plain_dead_letter(const Event& ev) {

@@ -22,6 +22,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <optional>
 #include <string_view>
 
 #include "core/event.h"
@@ -43,6 +44,19 @@ Event record_to_event(const rd_kafka_message_t* msg, std::string_view broker,
 // of one costs as much as a small allocation).
 void record_to_event(const rd_kafka_message_t* msg, std::string_view broker, Event& ev,
                      bool* decode_failed = nullptr);
+
+// What decoding reads of a record besides its headers and value: views into it.
+struct RecordMeta {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::optional<std::string_view> key;  // nullopt: the record has no key
+  int64_t timestamp_ms = 0;             // 0: not available
+};
+// record_to_event without librdkafka: the record's parts as read from the message
+// (the fuzz target drives this; record_to_event is a thin wrapper).
+void decode_record(const RecordMeta& rec, Headers headers, std::string value,
+                   std::string_view broker, Event& ev, bool* decode_failed = nullptr);
 
 // The headers of the record for `ev` (the caller owns them until produce succeeds).
 rd_kafka_headers_t* event_headers(const Event& ev);

@@ -337,6 +337,23 @@ TEST(Binary, RoundTripHttpAndKafka) {
   }
 }
 
+// An extension with an empty value is accepted on the way in (both modes), so it
+// must be written out too: a binary-mode hop used to drop it (found by fuzzing).
+TEST(Binary, EmptyExtensionSurvivesTheRoundTrip) {
+  for (std::string_view prefix : {kHttpPrefix, kKafkaPrefix}) {
+    const std::string p(prefix);
+    Headers h = {{p + "specversion", "1.0"}, {p + "id", "a"}, {p + "source", "/s"},
+                 {p + "type", "t"},          {p + "empty", ""}};
+    auto ev = parse_binary(h, prefix, "", "");
+    ASSERT_TRUE(ev) << ev.error().message;
+    ASSERT_NE(ev.value().extension("empty"), nullptr);
+    auto back = parse_binary(to_binary(ev.value(), prefix), prefix, "", "");
+    ASSERT_TRUE(back) << back.error().message;
+    ASSERT_NE(back.value().extension("empty"), nullptr) << prefix;
+    EXPECT_EQ(*back.value().extension("empty"), "");
+  }
+}
+
 TEST(Binary, KafkaValuesAreNotPercentDecoded) {
   Headers h = {{"ce_specversion", "1.0"}, {"ce_id", "a%20b"}, {"ce_source", "s"}, {"ce_type", "t"}};
   auto r = parse_binary(h, "ce_", "", "");

@@ -1,0 +1,2 @@
+
+a1/orders1.0"order.created
