@@ -2,8 +2,9 @@
 # sluice's two commands (README.md):
 #   ./sluice.sh demo   installs what is missing, builds, runs the quickstart on the embedded queue
 #   ./sluice.sh test   installs what is missing, builds, runs every test (Release + ASan/UBSan + TSan,
-#                      and each libFuzzer target for a few seconds)
+#                      a short fault soak, and each libFuzzer target for a few seconds)
 #   ./sluice.sh fuzz [SECONDS]   runs every libFuzzer target for SECONDS (default 60) each
+#   ./sluice.sh soak [SECONDS]   the fault soak, each scenario loading for SECONDS (default 120)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -164,9 +165,20 @@ cmd_test() {
   say "all tests passed"
 }
 
+# The fault soak (tests/soak) for longer than the test command's short form: each
+# scenario loads for SECONDS while workers, the engine and the brokers are killed, the
+# disk fills and fds run out.
+cmd_soak() {
+  ensure_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+  build build -DCMAKE_BUILD_TYPE=Release -- sluice soak_test
+  tests/kafka/kafka.sh fetch
+  (cd build && SLUICE_SOAK_SECONDS="$1" ctest -L soak --output-on-failure -V --timeout $(($1 * 20 + 600)))
+}
+
 case "${1:-}" in
   demo) cmd_demo ;;
   test) cmd_test ;;
   fuzz) cmd_fuzz "${2:-60}" ;;
-  *) echo "usage: $0 demo|test|fuzz [SECONDS]" >&2; exit 2 ;;
+  soak) cmd_soak "${2:-120}" ;;
+  *) echo "usage: $0 demo|test|fuzz [SECONDS]|soak [SECONDS]" >&2; exit 2 ;;
 esac
