@@ -5,6 +5,7 @@
 // letter dated by it) does not break.
 // Input: the event's headers (one per line), an empty line, its data
 // (tests/fuzz/fuzz_input.h).
+#include "core/seal.h"
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -41,15 +42,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const retry::State s = st.value();
-  // Failed again: the next retry record, and the dead letter when attempts ran out.
-  Event next = retry::make_event(ev, retry::State{s.attempts + 1, s.due_ms, s.first_failure_ms});
+  // Failed again: the next retry record, and the dead letter when attempts ran out,
+  // both sealed with sluice's key.
+  static const seal::Keyring keys = seal::Keyring::random();
+  Event next = retry::make_event(ev, retry::State{s.attempts + 1, s.due_ms, s.first_failure_ms},
+                                 keys, "orders");
   Event again = next;
   auto back = retry::take_state(again);
   SLUICE_FUZZ_CHECK(back.has_value() && back.value().first_failure_ms == s.first_failure_ms);
   SLUICE_FUZZ_CHECK(again.topic == ev.topic && again.offset == ev.offset);
   dlq::Failure f{"orders", Outcome::error, "boom", s.attempts, s.first_failure_ms, s.due_ms};
-  auto rec = dlq::parse_record(dlq::make_record(ev, f));
-  SLUICE_FUZZ_CHECK(rec.has_value());
+  auto rec = dlq::parse_record(dlq::make_record(ev, f, keys), &keys);
+  SLUICE_FUZZ_CHECK(rec.has_value() && rec.value().verified);
   (void)dlq::to_json(rec.value(), true);
   return 0;
 }
