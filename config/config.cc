@@ -110,6 +110,7 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
   read_into(c.http.idle_timeout, m, "idle_timeout", [&](const Field& x) {
     return read_duration(d, x, keys::bound("http", "idle_timeout"));
   });
+  parse_http_callbacks(d, m, c);
 }
 
 void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
@@ -123,7 +124,6 @@ void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
         c.metrics.bearer_tokens_file = absolute_path(c.base_dir, *s);
     }
   }
-  parse_http_callbacks(d, m, c);
 }
 
 // On a NATS broker with a JetStream stream, every subject a function reads or writes

@@ -45,7 +45,7 @@ TEST(CallbackConfig, BadValuesNameTheField) {
       "  callback_max_attempts: 0\n");
   EXPECT_CONFIG_ERROR(r, "http.callback_allow[0]", 3, "prefix length must be 0..32");
   EXPECT_CONFIG_ERROR(r, "http.callback_allow[1]", 4, "four decimal numbers");
-  EXPECT_CONFIG_ERROR(r, "http.callback_timeout", 5, "must be > 0");
+  EXPECT_CONFIG_ERROR(r, "http.callback_timeout", 5, "must be at least 1ms");
   EXPECT_CONFIG_ERROR(r, "http.callback_max_attempts", 6, "");
 }
 

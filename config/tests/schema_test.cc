@@ -169,6 +169,8 @@ TEST(ConfigSchema, DurationAndSizeDefaultsMatchTheLoader) {
   const FunctionConfig& f = c.functions.at(0);
   const std::map<std::string, uint64_t> loaded = {
       {"http.max_body", c.http.max_body},
+      {"http.idle_timeout", static_cast<uint64_t>(c.http.idle_timeout.count())},
+      {"http.callback_timeout", static_cast<uint64_t>(c.http.callback_timeout.count())},
       {"engine.drain_timeout", static_cast<uint64_t>(c.engine.drain_timeout.count())},
       {"function.timeout", static_cast<uint64_t>(f.timeout.count())},
       {"function.max_inflight_bytes", f.max_inflight_bytes},
