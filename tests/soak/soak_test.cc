@@ -353,8 +353,7 @@ TEST(Soak, NatsJetStreamThroughServerRestartsAndEngineKills) {
 
 // A dedicated Kafka broker (not the suite's shared one): the soak restarts it.
 TEST(Soak, KafkaThroughBrokerRestartAndEngineKills) {
-  const std::string kafka_sh =
-      (fs::path(__FILE__).parent_path().parent_path() / "kafka" / "kafka.sh").string();
+  const std::string kafka_sh = std::string(SLUICE_SOURCE_DIR) + "/tests/kafka/kafka.sh";
   for (const char* tool : {"java", "mvn", "kcat"})
     if (std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) != 0)
       GTEST_SKIP() << "no real Kafka: '" << tool << "' is not installed";
