@@ -169,11 +169,12 @@ std::optional<uint64_t> read_size(Diagnostics& d, const Field& f) {
   return r.value();
 }
 
-std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
-                                   const config_keys::ValueBound& b) {
-  auto v = read_duration(d, f);
+namespace {
+// `v` (already read) within the documented range of `b`, or an error naming the limit.
+template <class T>
+std::optional<T> within(Diagnostics& d, const Field& f, std::optional<T> v, T lo, T hi,
+                        const config_keys::ValueBound& b) {
   if (!v) return std::nullopt;
-  const Millis lo = config_keys::min_duration(b), hi = config_keys::max_duration(b);
   if (*v < lo || *v > hi) {
     d.error(f.path, f.line,
             (*v > hi ? "must be at most " + std::string(b.max)
@@ -183,20 +184,17 @@ std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
   }
   return v;
 }
+}  // namespace
+
+std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
+                                   const config_keys::ValueBound& b) {
+  return within(d, f, read_duration(d, f), config_keys::min_duration(b),
+                config_keys::max_duration(b), b);
+}
 
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f,
                                   const config_keys::ValueBound& b) {
-  auto v = read_size(d, f);
-  if (!v) return std::nullopt;
-  const uint64_t lo = config_keys::min_size(b), hi = config_keys::max_size(b);
-  if (*v < lo || *v > hi) {
-    d.error(f.path, f.line,
-            (*v > hi ? "must be at most " + std::string(b.max)
-                     : "must be at least " + std::string(b.min)) +
-                ", got " + quote(f.node.Scalar()));
-    return std::nullopt;
-  }
-  return v;
+  return within(d, f, read_size(d, f), config_keys::min_size(b), config_keys::max_size(b), b);
 }
 
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f) {
