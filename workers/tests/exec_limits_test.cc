@@ -241,6 +241,7 @@ TEST_F(ExecLimitsTest, StopWithGraceLetsRunningInvocationsFinish) {
 // Out of file descriptors (EMFILE on the spawn's pipes): the invocation waits and
 // the spawn is tried again; once fds are free it runs, and succeeds.
 TEST_F(ExecLimitsTest, SpawnFailingWithEmfileWaitsInsteadOfFailing) {
+  SKIP_FD_HOARDING_UNDER_SANITIZERS();
   make({"cat"});
   Collector c;
   const uint64_t before = exhaustion_counts().emfile;
@@ -259,6 +260,7 @@ TEST_F(ExecLimitsTest, SpawnFailingWithEmfileWaitsInsteadOfFailing) {
 // ... but not for longer than the function's timeout: then it is an error naming the
 // cause (retried by the dispatcher like any error).
 TEST_F(ExecLimitsTest, SpawnFailingWithEmfileForTheWholeTimeoutIsAnError) {
+  SKIP_FD_HOARDING_UNDER_SANITIZERS();
   make({"cat"}, Millis{300});
   FdHoard hoard;
   Collector c;
@@ -274,6 +276,7 @@ TEST_F(ExecLimitsTest, SpawnFailingWithEmfileForTheWholeTimeoutIsAnError) {
 
 // stop() while a spawn waits for fds: the invocation ends as "stopped" at once.
 TEST_F(ExecLimitsTest, StopWhileASpawnWaitsForFdsReportsStopped) {
+  SKIP_FD_HOARDING_UNDER_SANITIZERS();
   make({"cat"}, Millis{60000});
   FdHoard hoard;
   Collector c;

@@ -233,6 +233,7 @@ INSTANTIATE_TEST_SUITE_P(
 // A worker start that fails for want of file descriptors does not fail the waiting
 // invocation: it waits, and the start is tried again until fds are free.
 TEST_F(HttpTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
+  SKIP_FD_HOARDING_UNDER_SANITIZERS();
   auto& rt = make();
   rt.resize(0);
   ASSERT_TRUE(eventually([&] { return rt.stats().workers == 0; }));
@@ -254,6 +255,7 @@ TEST_F(HttpTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
 // the worker's fault: the call waits and goes out again (here on the connection the
 // other call gives back); no crash, no restart.
 TEST_F(HttpTest, ConnectionHittingEmfileWaitsInsteadOfCrashing) {
+  SKIP_FD_HOARDING_UNDER_SANITIZERS();
   make();
   ASSERT_EQ(run("echo:warm").outcome, Outcome::success);  // leaves one idle connection
   const pid_t pid = rt_->worker_pids().at(0);

@@ -398,6 +398,7 @@ TEST_F(StdioTest, StderrOverTheWindowBudgetIsDroppedCountedAndReported) {
 // A worker start that fails for want of file descriptors does not fail the waiting
 // invocation: it waits, and the start is tried again until fds are free.
 TEST_F(StdioTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
+  SKIP_FD_HOARDING_UNDER_SANITIZERS();
   auto& rt = make();
   rt.resize(0);
   ASSERT_TRUE(eventually([&] { return rt.stats().workers == 0; }));
