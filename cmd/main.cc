@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cmd/cli.h"
+#include "core/version.h"
 
 using namespace sluice::cli;
 
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   CLI::App app{"sluice — a message-queue function engine"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "sluice 0.1.0");
+  app.set_version_flag("--version", std::string("sluice ") + sluice::kVersion);
   std::string config = "sluice.yaml", level = "info";
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

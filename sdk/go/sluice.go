@@ -18,9 +18,6 @@ import (
 	"sluice.dev/sdk/go/sluicepb"
 )
 
-// SDKName is sent to sluice in Hello.
-const SDKName = "sluice-go/0.1.0"
-
 // Event is the CloudEvents envelope sluice delivers (schemas/event.proto).
 type Event = sluicepb.Event
 
