@@ -138,11 +138,13 @@ cmd_fuzz() {
 cmd_test() {
   ensure_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   local failed=0
-  say "SDKs: Python (pytest), Node.js (node --test), Go (go test)"
-  bash sdk/test.sh || failed=1
-
-  say "Release build and the whole suite (unit + integration + e2e)"
+  say "Release build"
   build build -DCMAKE_BUILD_TYPE=Release
+
+  say "SDKs: Python (pytest), Node.js (node --test), Go (go test); each package installed alone and run"
+  SLUICE_BINARY="$ROOT/build/sluice" bash sdk/test.sh || failed=1
+
+  say "the whole suite (unit + integration + e2e)"
   start_kafka
   (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600) || failed=1
 

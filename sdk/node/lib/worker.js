@@ -8,7 +8,9 @@ const crypto = require('node:crypto');
 const codec = require('./codec');
 const pb = require('./frames');
 
-const SDK_NAME = 'sluice-node/0.1.0';
+// package.json's version is sluice's own (sdk/version.sh checks it).
+const VERSION = require('../package.json').version;
+const SDK_NAME = `sluice-node/${VERSION}`;
 const EXIT_PROTOCOL = 2;
 
 class Reject extends Error {
@@ -506,4 +508,4 @@ function run(handler, { maxInflight = 0 } = {}) {
   worker.start(process.stdin);
 }
 
-module.exports = { SDK_NAME, Reject, Retry, Response, Context, Worker, newEvent, run };
+module.exports = { VERSION, SDK_NAME, Reject, Retry, Response, Context, Worker, newEvent, run };

@@ -7,6 +7,7 @@ const sluice = require('..');
 const { fixture, fixtures, invoke, cancel, serve, results, resultBytes } = require('./helpers');
 
 const ECHO = path.join(__dirname, '..', 'examples', 'echo', 'main.js');
+const ECHO_ESM = path.join(__dirname, '..', 'examples', 'echo', 'main.mjs');
 
 function runProc(args, input) {
   const p = spawnSync(process.execPath, args, { input, timeout: 60000 });
@@ -14,18 +15,20 @@ function runProc(args, input) {
   return { code: p.status, frames: sluice.readFrames(p.stdout), stderr: p.stderr.toString() };
 }
 
-test('echo example session is byte-exact', () => {
-  const r = runProc([ECHO], fixtures('hello_ack', 'invoke', 'invoke_fanout', 'invoke_poison', 'goodbye'));
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.frames[0].kind, 'hello');
-  assert.equal(r.frames[0].hello.protocolVersion, 1);
-  assert.match(r.frames[0].hello.sdk, /^sluice-node\//);
-  assert.ok(r.frames[0].hello.pid > 0);
-  assert.deepEqual(resultBytes(r.frames),
-    ['result_echo', 'result_fanout', 'result_poison'].map((n) => fixture(n).toString('hex')).sort());
-  const logs = r.frames.filter((f) => f.kind === 'log').map((f) => `${f.log.id}:${f.log.message}`);
-  assert.ok(logs.includes('9007199254740993:echo ev-1') && logs.includes('2:echo ev-2'), logs.join());
-});
+for (const [name, example] of [['echo', ECHO], ['echo (ES module)', ECHO_ESM]]) {
+  test(`${name} example session is byte-exact`, () => {
+    const r = runProc([example], fixtures('hello_ack', 'invoke', 'invoke_fanout', 'invoke_poison', 'goodbye'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.frames[0].kind, 'hello');
+    assert.equal(r.frames[0].hello.protocolVersion, 1);
+    assert.match(r.frames[0].hello.sdk, /^sluice-node\//);
+    assert.ok(r.frames[0].hello.pid > 0);
+    assert.deepEqual(resultBytes(r.frames),
+      ['result_echo', 'result_fanout', 'result_poison'].map((n) => fixture(n).toString('hex')).sort());
+    const logs = r.frames.filter((f) => f.kind === 'log').map((f) => `${f.log.id}:${f.log.message}`);
+    assert.ok(logs.includes('9007199254740993:echo ev-1') && logs.includes('2:echo ev-2'), logs.join());
+  });
+}
 
 test('a terminal on stdout is refused', () => {
   const p = spawnSync('script', ['-qec', `${process.execPath} ${ECHO}`, '/dev/null'],
@@ -285,4 +288,12 @@ test('console.log after an await is tagged with its invocation', () => {
   assert.equal(r.code, 0, r.stderr);
   const logs = r.frames.filter((f) => f.kind === 'log').map((f) => `${f.log.id}:${f.log.message}`);
   assert.deepEqual(logs.sort(), ['21:late ev-21', '21:part ', '22:late ev-22', '22:part '], logs.join());
+});
+
+test('the ES module entry (index.mjs) exports every name of index.js, as the same objects', async () => {
+  const esm = await import('../index.mjs');
+  assert.equal(esm.default, sluice);
+  assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), Object.keys(sluice).sort());
+  for (const k of Object.keys(sluice)) assert.equal(esm[k], sluice[k], k);
+  assert.equal(sluice.SDK_NAME, `sluice-node/${require('../package.json').version}`);
 });

@@ -10,8 +10,9 @@
 
 from ._proto import (PROTOCOL_VERSION, MAX_FRAME_BYTES, Event, Frame, ProtocolError,
                      decode_frame, encode_frame, read_frame, read_frames)
-from ._worker import SDK_NAME, Context, Reject, Response, Retry, Worker, new_event, run
+from ._version import __version__
+from ._worker import SDK_NAME, Context, Handler, Output, Reject, Response, Retry, Worker, new_event, run
 
-__all__ = ["PROTOCOL_VERSION", "MAX_FRAME_BYTES", "SDK_NAME", "Event", "Frame", "Context",
-           "Reject", "Retry", "Response", "ProtocolError", "Worker", "new_event", "run",
+__all__ = ["__version__", "PROTOCOL_VERSION", "MAX_FRAME_BYTES", "SDK_NAME", "Event", "Frame", "Context",
+           "Handler", "Output", "Reject", "Retry", "Response", "ProtocolError", "Worker", "new_event", "run",
            "decode_frame", "encode_frame", "read_frame", "read_frames"]

@@ -3,11 +3,15 @@
 The message classes are built at import time from schema.binpb, a FileDescriptorSet that
 `protoc --include_imports --descriptor_set_out` makes from schemas/worker.proto (a test
 checks that the checked-in file matches the schemas). Building from the descriptor set
-avoids generated-code/runtime version skew: any protobuf >= 4.21 works.
+avoids generated-code/runtime version skew: any protobuf >= 4.21 works. Type checkers
+see the typed declarations under TYPE_CHECKING below instead (the package has py.typed).
 """
+
+from __future__ import annotations
 
 import os
 import struct
+from typing import IO, TYPE_CHECKING, Any, Generic, Iterator, List, Optional, TypeVar
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -24,28 +28,117 @@ for _file in _fds.file:
     _pool.Add(_file)
 
 
-def _cls(name):
+def _cls(name: str) -> Any:
     return message_factory.GetMessageClass(_pool.FindMessageTypeByName("sluice.v1." + name))
 
 
-Event = _cls("Event")
-Header = _cls("Header")
-Extension = _cls("Extension")
-Hello = _cls("Hello")
-HelloAck = _cls("HelloAck")
-Invoke = _cls("Invoke")
-Result = _cls("Result")
-Cancel = _cls("Cancel")
-Log = _cls("Log")
-Goodbye = _cls("Goodbye")
-Frame = _cls("Frame")
+if TYPE_CHECKING:
+    _M = TypeVar("_M", bound="_Message")
+    _T = TypeVar("_T")
+
+    class _Message:
+        """What every protobuf message offers (google.protobuf.message.Message)."""
+
+        def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
+        def ParseFromString(self, data: bytes) -> int: ...
+        def HasField(self, field_name: str) -> bool: ...
+        def WhichOneof(self, oneof_group: str) -> Optional[str]: ...
+        def CopyFrom(self: _M, other_msg: _M) -> None: ...
+        def Clear(self) -> None: ...
+        @classmethod
+        def FromString(cls: type[_M], s: bytes) -> _M: ...
+
+    class _Repeated(Generic[_T]):
+        """A repeated message field."""
+
+        def __iter__(self) -> Iterator[_T]: ...
+        def __len__(self) -> int: ...
+        def __getitem__(self, index: int) -> _T: ...
+        def add(self, **kwargs: Any) -> _T: ...
+        def append(self, value: _T) -> None: ...
+        def extend(self, values: Any) -> None: ...
+
+    class Header(_Message):
+        """A broker header (sluice.v1.Header)."""
+
+        name: str
+        value: bytes
+
+        def __init__(self, *, name: str = ..., value: bytes = ...) -> None: ...
+
+    class Extension(_Message):
+        """A CloudEvents extension attribute (sluice.v1.Extension)."""
+
+        name: str
+        value: str
+
+        def __init__(self, *, name: str = ..., value: str = ...) -> None: ...
+
+    class Event(_Message):
+        """The CloudEvents envelope sluice delivers (schemas/event.proto, sluice.v1.Event)."""
+
+        id: str
+        source: str
+        spec_version: str
+        type: str
+        data_content_type: str
+        data_schema: str
+        subject: str
+        time: str
+        extensions: _Repeated[Extension]
+        data: bytes
+        broker: str
+        topic: str
+        partition: int
+        offset: int
+        key: bytes
+        headers: _Repeated[Header]
+        broker_timestamp_ms: int
+        attempt: int
+        first_attempt_time_ms: int
+
+        def __init__(self, *, id: str = ..., source: str = ..., spec_version: str = ...,
+                     type: str = ..., data_content_type: str = ..., data_schema: str = ...,
+                     subject: str = ..., time: str = ..., extensions: Any = ...,
+                     data: bytes = ..., broker: str = ..., topic: str = ...,
+                     partition: int = ..., offset: int = ..., key: bytes = ...,
+                     headers: Any = ..., broker_timestamp_ms: int = ..., attempt: int = ...,
+                     first_attempt_time_ms: int = ...) -> None: ...
+
+    class Frame(_Message):
+        """One frame of protocol v1 (sluice.v1.Frame; `kind` is the oneof). Its fields
+        are not part of the handler API: they are Any here."""
+
+        def __init__(self, **fields: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+    # the other messages of worker.proto, used inside the SDK only
+    Hello: Any
+    HelloAck: Any
+    Invoke: Any
+    Result: Any
+    Cancel: Any
+    Log: Any
+    Goodbye: Any
+else:
+    Event = _cls("Event")
+    Header = _cls("Header")
+    Extension = _cls("Extension")
+    Hello = _cls("Hello")
+    HelloAck = _cls("HelloAck")
+    Invoke = _cls("Invoke")
+    Result = _cls("Result")
+    Cancel = _cls("Cancel")
+    Log = _cls("Log")
+    Goodbye = _cls("Goodbye")
+    Frame = _cls("Frame")
 
 
 class ProtocolError(Exception):
     """A frame that breaks protocol v1: bad length, does not parse, unexpected kind."""
 
 
-def encode_frame(frame):
+def encode_frame(frame: Frame) -> bytes:
     """Serialize a Frame with its 4-byte big-endian length prefix."""
     body = frame.SerializeToString()
     if len(body) > MAX_FRAME_BYTES:
@@ -53,7 +146,7 @@ def encode_frame(frame):
     return _HEADER.pack(len(body)) + body
 
 
-def _read_exact(stream, n):
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
     parts = []
     got = 0
     while got < n:
@@ -65,7 +158,7 @@ def _read_exact(stream, n):
     return b"".join(parts)
 
 
-def decode_frame(body):
+def decode_frame(body: bytes) -> Frame:
     """Parse one frame body (without its length prefix); raises ProtocolError."""
     frame = Frame()
     try:
@@ -77,7 +170,7 @@ def decode_frame(body):
     return frame
 
 
-def read_frame(stream):
+def read_frame(stream: IO[bytes]) -> Optional[Frame]:
     """Read one frame from a binary stream; None at a clean end of stream."""
     head = _read_exact(stream, 4)
     if not head:
@@ -148,12 +241,12 @@ class FrameSplitter:
         raise ProtocolError(f"stream ended inside a frame ({len(left) - 4} of {n} bytes)")
 
 
-def read_frames(data):
+def read_frames(data: bytes) -> List[Frame]:
     """Split a byte string of concatenated frames into Frame messages."""
     import io
 
     stream = io.BytesIO(data)
-    frames = []
+    frames: List[Frame] = []
     while True:
         frame = read_frame(stream)
         if frame is None:

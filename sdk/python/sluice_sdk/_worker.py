@@ -6,6 +6,8 @@ loop, which reads the frames itself. Frames are written to the private copy of t
 original stdout under a lock, from any of those threads, one write per batch.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import concurrent.futures
@@ -19,14 +21,24 @@ import threading
 import time
 import traceback
 import uuid
+from typing import (IO, Any, Awaitable, Callable, Deque, Dict, Iterable, List, Mapping, NoReturn,
+                    Optional, Union)
 
 from . import _proto as pb
 from ._proto import ProtocolError
+from ._version import __version__
 
-SDK_NAME = "sluice-python/0.1.0"
+SDK_NAME = "sluice-python/" + __version__
 EXIT_PROTOCOL = 2
 TTY_MESSAGE = ("sluice-sdk: stdout is a terminal, but it carries binary frames to sluice: this program "
                "is a sluice function worker (runtime: stdio) and is started by sluice")
+
+# What a handler may return: bytes (no content type), str (text/plain), None (empty), a
+# Response, or any other JSON-able value (application/json).
+Output = Any
+# handler(event) or handler(event, ctx), plain or `async def`.
+Handler = Union[Callable[["pb.Event"], Union[Output, Awaitable[Output]]],
+                Callable[["pb.Event", "Context"], Union[Output, Awaitable[Output]]]]
 
 _current = contextvars.ContextVar("sluice_invocation", default=None)
 
@@ -38,7 +50,7 @@ class Reject(Exception):
 class Retry(Exception):
     """Raise to fail the invocation with a hint for the next attempt's delay."""
 
-    def __init__(self, message="", after_ms=0):
+    def __init__(self, message: str = "", after_ms: int = 0) -> None:
         super().__init__(message)
         self.after_ms = int(after_ms)
 
@@ -46,13 +58,16 @@ class Retry(Exception):
 class Response:
     """An explicit result: output bytes, its content type, and events to emit."""
 
-    def __init__(self, output=b"", content_type="", emit=()):
+    def __init__(self, output: Union[bytes, bytearray, memoryview, str] = b"",
+                 content_type: str = "", emit: Iterable[pb.Event] = ()) -> None:
         self.output = output
         self.content_type = content_type
         self.emit = list(emit)
 
 
-def new_event(data, type, *, source="", id="", subject="", content_type="", extensions=None):
+def new_event(data: Union[bytes, bytearray, memoryview, str], type: str, *, source: str = "",
+              id: str = "", subject: str = "", content_type: str = "",
+              extensions: Optional[Mapping[str, Any]] = None) -> pb.Event:
     """Build an Event to emit. id defaults to a random UUID; source to the function's."""
     ev = pb.Event(id=id or str(uuid.uuid4()), source=source, spec_version="1.0", type=type)
     if isinstance(data, str):
@@ -78,42 +93,43 @@ _LEVELS = {"debug": pb.Log.DEBUG, "info": pb.Log.INFO, "warn": pb.Log.WARN,
 class Context:
     """Per-invocation context: the invocation id, its deadline, logging and emitting."""
 
-    def __init__(self, worker, invocation_id, timeout_ms):
+    def __init__(self, worker: Worker, invocation_id: int, timeout_ms: int) -> None:
         self._worker = worker
         self.id = invocation_id
         self.function = worker.function
         self.timeout_ms = timeout_ms
         self.deadline = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
-        self.emitted = []
+        self.emitted: List[pb.Event] = []
         self._cancelled = False  # set on the loop thread, read by handlers on any thread
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """True once sluice has cancelled this invocation (its timeout passed). A sync
         handler should check it in long loops and return early; an async handler is
         cancelled with asyncio.CancelledError."""
         return self._cancelled
 
-    def remaining(self):
+    def remaining(self) -> Optional[float]:
         """Seconds left before sluice times this invocation out (None when unlimited)."""
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
-    def log(self, message, level="info"):
+    def log(self, message: str, level: str = "info") -> None:
         self._worker.log(message, level, self.id)
 
-    def debug(self, message):
+    def debug(self, message: str) -> None:
         self.log(message, "debug")
 
-    def info(self, message):
+    def info(self, message: str) -> None:
         self.log(message, "info")
 
-    def warn(self, message):
+    def warn(self, message: str) -> None:
         self.log(message, "warn")
 
-    def error(self, message):
+    def error(self, message: str) -> None:
         self.log(message, "error")
 
-    def emit(self, data, type, **kwargs):
+    def emit(self, data: Union[bytes, bytearray, memoryview, str], type: str,
+             **kwargs: Any) -> pb.Event:
         """Publish one more event to the function's output when this invocation succeeds."""
         kwargs.setdefault("source", "/sluice/function/" + (self.function or "unknown"))
         ev = new_event(data, type, **kwargs)
@@ -201,11 +217,13 @@ class Worker:
     a task, and writes the frames made in one loop iteration together.
     """
 
-    def __init__(self, handler, rstream, wfd, *, max_inflight=None, threads=None):
+    def __init__(self, handler: Handler, rstream: IO[bytes], wfd: int, *,
+                 max_inflight: Optional[int] = None, threads: Optional[int] = None) -> None:
         self.handler = handler
         self._arity = _arity(handler)
         self._async = _is_async(handler)
         self._r = rstream
+        self._rfd: Optional[int]
         try:
             self._rfd = rstream.fileno()
         except (AttributeError, OSError, ValueError):
@@ -222,13 +240,13 @@ class Worker:
         self.max_inflight = max_inflight
         # id -> (task or None, ctx), under _ilock; the reader adds, whoever answers removes
         # (a sync call on the reader, when nothing else is in flight, goes without the lock)
-        self._inflight = {}
+        self._inflight: Dict[Any, Any] = {}
         self._ilock = threading.Lock()
         self._on_drained = None  # set at shutdown: called when _inflight empties
         # output, under _wlock: the frames of thread _gather (the loop thread, or a reader
         # running a handler) wait in _pending until its next write or flush
         self._wlock = threading.Lock()
-        self._pending = []
+        self._pending: List[bytes] = []
         self._gather = None
         self._loop = None  # set while the asyncio loop runs: it flushes _pending
         self._feeding = False  # the loop is handling frames or a result: it flushes after
@@ -236,12 +254,12 @@ class Worker:
         self._splitter = pb.FrameSplitter()  # the reader's (the loop's for async handlers)
         # sync handlers
         self._pool = None  # made by the reader on first use
-        self._batch = collections.deque()  # frames read, not handled yet: the reader's
+        self._batch: Deque[Any] = collections.deque()  # frames read, not handled yet: the reader's
         # A handler call on the reader is numbered (_inline_seq) and holds a claim while it
         # runs. The reader and the watcher both pop the claim when done with it (dict.pop is
         # atomic): whoever pops it first decides. The watcher popping it is a takeover.
         self._inline_seq = 0
-        self._claims = {}
+        self._claims: Dict[int, Any] = {}
         self._watcher_wake = threading.Condition()
         self._watcher_parked = False
         self._quick = True  # the last handler call on the reader was quick (the reader's)
@@ -252,10 +270,10 @@ class Worker:
         self._serving = None  # the thread in serve()
         # run() sets it: ends the process at once after a protocol error that a reader
         # other than the serving thread (busy in a handler) ran into
-        self.abort = None
+        self.abort: Optional[Callable[[int], Any]] = None
 
     # --- output
-    def send(self, frame):
+    def send(self, frame: pb.Frame) -> None:
         """Write a frame (from any thread)."""
         self._send_bytes(pb.encode_frame(frame))
 
@@ -283,7 +301,7 @@ class Worker:
                 if n < len(data):
                     self._write(memoryview(data)[n:])
 
-    def flush(self):
+    def flush(self) -> None:
         with self._wlock:
             self._flush_soon = False
             if self._pending:
@@ -297,7 +315,7 @@ class Worker:
             n = os.write(self._wfd, view)
             view = view[n:]
 
-    def log(self, message, level="info", invocation_id=0):
+    def log(self, message: str, level: str = "info", invocation_id: int = 0) -> None:
         lvl = _LEVELS.get(level) if type(level) is str else None
         if lvl is None:
             lvl = _LEVELS.get(str(level).lower(), pb.Log.INFO)
@@ -317,7 +335,7 @@ class Worker:
         sys.stderr.flush()
         return EXIT_PROTOCOL
 
-    def handshake(self):
+    def handshake(self) -> None:
         self.send(pb.Frame(hello=pb.Hello(protocol_version=pb.PROTOCOL_VERSION, sdk=SDK_NAME,
                                           max_inflight=self.max_inflight, pid=os.getpid())))
         frame = pb.read_frame(self._r)
@@ -333,7 +351,7 @@ class Worker:
                                 f"this SDK ({SDK_NAME}) speaks {pb.PROTOCOL_VERSION}")
         self.function = frame.hello_ack.function
 
-    def serve(self):
+    def serve(self) -> int:
         """Run until Goodbye or end of input; returns the process exit code."""
         try:
             self.handshake()
@@ -775,7 +793,8 @@ def _fill_ok(result, value, ctx):
         result.emit.extend(emit)
 
 
-def run(handler, *, max_inflight=None, threads=None):
+def run(handler: Handler, *, max_inflight: Optional[int] = None,
+        threads: Optional[int] = None) -> NoReturn:
     """Serve `handler` on this process's stdin/stdout, then exit.
 
     handler(event) or handler(event, ctx), plain or `async def`. It returns bytes, str,
@@ -803,7 +822,7 @@ def run(handler, *, max_inflight=None, threads=None):
     _exit(worker.serve())
 
 
-def _exit(code):
+def _exit(code: int) -> NoReturn:
     try:
         sys.stdout.flush()
     finally:

@@ -1,6 +1,6 @@
 'use strict';
 // The echo function: data uppercased; "poison" is rejected; "fanout" also emits one event.
-const sluice = require('../..'); // require('sluice-sdk') outside this repository
+const sluice = require('sluice-sdk'); // in this folder: the package itself (package.json "exports")
 
 sluice.run(async (event, ctx) => {
   const data = event.data.toString('utf8');

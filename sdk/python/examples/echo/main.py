@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import sluice_sdk as sluice  # noqa: E402
 
 
-def handle(event, ctx):
+def handle(event: sluice.Event, ctx: sluice.Context) -> sluice.Response:
     if event.data == b"poison":
         raise sluice.Reject("poison")
     ctx.info(f"echo {event.id}")
