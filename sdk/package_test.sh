@@ -123,10 +123,10 @@ EOF
   # types: mypy from PyPI in a venv of its own, checking against the function's venv
   python3 -m venv "$d/mypy"
   "$d/mypy/bin/pip" install --quiet --disable-pip-version-check mypy
-  (cd "$d/fn" && "$d/mypy/bin/mypy" --strict --no-incremental --python-executable "$d/venv/bin/python" \
+  (cd "$d/fn" && "$d/mypy/bin/mypy" --strict --cache-dir "$d/mypy-cache" --python-executable "$d/venv/bin/python" \
     main.py main_async.py) || fail "python: mypy --strict on the typed examples"
   # the package's own hints agree with its code (protobuf ships no stubs)
-  "$d/mypy/bin/mypy" --no-incremental --ignore-missing-imports "$d/src/sluice_sdk" ||
+  "$d/mypy/bin/mypy" --cache-dir "$d/mypy-cache" --ignore-missing-imports "$d/src/sluice_sdk" ||
     fail "python: mypy on sluice_sdk"
 }
 
