@@ -186,6 +186,15 @@ std::map<std::string, double> samples(const json& r) {
   return out;
 }
 
+// The expression of the alert rule `name`; empty when there is none.
+std::string alert_expr(const YAML::Node& rules, const std::string& name) {
+  for (const auto& g : rules["groups"])
+    for (const auto& rule : g["rules"])
+      if (rule["alert"] && rule["alert"].as<std::string>() == name)
+        return rule["expr"].as<std::string>();
+  return "";
+}
+
 std::string config_for(uint16_t http, uint16_t metrics) {
   return "brokers:\n"
          "  local: { kind: local, path: ./data/q.db, partitions: 2 }\n"
@@ -402,11 +411,7 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
 
   // The dead-letter alert fires for the function that dead-lettered, and only for it.
   {
-    std::string expr;
-    for (const auto& g : rules["groups"])
-      for (const auto& rule : g["rules"])
-        if (rule["alert"] && rule["alert"].as<std::string>() == "SluiceDeadLetters")
-          expr = rule["expr"].as<std::string>();
+    const std::string expr = alert_expr(rules, "SluiceDeadLetters");
     ASSERT_FALSE(expr.empty());
     json r = prom.query(expr);
     ASSERT_TRUE(has_data(r)) << r.dump();
@@ -418,11 +423,7 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
 
   // The target-down alert fires for the target that does not answer, and only it.
   {
-    std::string expr;
-    for (const auto& g : rules["groups"])
-      for (const auto& rule : g["rules"])
-        if (rule["alert"] && rule["alert"].as<std::string>() == "SluiceTargetDown")
-          expr = rule["expr"].as<std::string>();
+    const std::string expr = alert_expr(rules, "SluiceTargetDown");
     ASSERT_FALSE(expr.empty());
     json r;
     ASSERT_TRUE(eventually([&] { return has_data(r = prom.query(expr)); }, 30s)) << r.dump();
