@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/thread_guard.h"
 #include "dispatcher/retry_topic.h"
+#include "metrics/counted_sink.h"
 #include "workers/process.h"
 #include "workers/registry.h"
 
@@ -153,7 +154,11 @@ Result<void> Engine::start() {
   }
   if (cfg_.http.enabled) {
     std::map<std::string, Sink*> sinks;
-    for (auto& [name, b] : brokers_) sinks.emplace(name, &b->sink());
+    for (auto& [name, b] : brokers_) {
+      auto& counted = ingress_sinks_[name];
+      counted = std::make_unique<CountedSink>(b->sink(), name, metrics_.published);
+      sinks.emplace(name, counted.get());
+    }
     http::HttpServer::Options http_opts;
     http_opts.metrics = &metrics_;
     http_ = std::make_unique<http::HttpIngress>(

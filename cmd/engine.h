@@ -35,6 +35,7 @@ class CallbackSink;
 class MetricsListener;
 }
 class InvokeApi;
+class CountedSink;
 
 // The topics only sluice writes to: every function's retry topic and dead-letter
 // topic (HTTP ingress refuses them; `sluice publish` needs --internal).
@@ -78,6 +79,9 @@ class Engine {
   // invoke API seal with it, so it outlives them.
   std::optional<seal::Keyring> control_keys_;
   std::map<std::string, std::unique_ptr<Broker>> brokers_;
+  // HTTP ingress publishes through these (over brokers_' sinks), so its events count
+  // in sluice_published_total; the dispatcher counts its own publishes.
+  std::map<std::string, std::unique_ptr<CountedSink>> ingress_sinks_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;

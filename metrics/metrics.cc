@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "metrics/build_info.h"
+
 namespace sluice {
 
 using prometheus::BuildCounter;
@@ -109,11 +111,25 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           "failed (one attempt), gave_up, refused (destination not allowed), "
                           "rejected_full (queue full, the event is held back)")
                     .Register(*r)),
-      registry_(std::move(r)) {}
+      registry_(std::move(r)) {
+  register_build_info();
+}
 
 std::string Metrics::text() const {
   prometheus::TextSerializer s;
-  return s.Serialize(registry_->Collect());
+  auto families = registry_->Collect();
+  for (auto& f : process_.Collect()) families.push_back(std::move(f));
+  return s.Serialize(families);
+}
+
+void Metrics::register_build_info() {
+  BuildGauge()
+      .Name("sluice_build_info")
+      .Help("The build of this sluice: version (the CMake project version) and git commit; "
+            "always 1")
+      .Register(*registry_)
+      .Add({{"version", std::string(build::kVersion)}, {"commit", std::string(build::kCommit)}})
+      .Set(1);
 }
 
 static const prometheus::Histogram::BucketBoundaries& duration_buckets() {

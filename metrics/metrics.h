@@ -19,6 +19,7 @@
 
 #include "core/result.h"
 #include "core/runtime.h"
+#include "metrics/process_collector.h"
 
 namespace sluice {
 
@@ -64,6 +65,12 @@ class Metrics {
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
   std::shared_ptr<prometheus::Registry> registry_;
+
+  // The process itself: sluice_build_info{version,commit} (always 1, registered at
+  // construction) and the process_* families (ProcessCollector, read at each
+  // text()).
+  void register_build_info();
+  ProcessCollector process_;
 };
 
 // The children one function reports into, looked up once.

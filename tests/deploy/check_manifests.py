@@ -42,6 +42,7 @@ SECTION7 = {
     "sluice_retries_total", "sluice_dead_letters_total", "sluice_inflight", "sluice_workers",
     "sluice_workers_desired", "sluice_consumer_lag", "sluice_consumer_lag_seconds",
     "sluice_published_total",
+    "sluice_build_info",  # not section 7: the build of each pod (metrics/README.md)
 }
 
 

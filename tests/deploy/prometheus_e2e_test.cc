@@ -10,6 +10,12 @@
 //   The dead-letter alert must fire (the test dead-letters events); the others need
 //   minutes of history and are exercised by `promtool test rules` (alerts_test.yml).
 // - Prometheus itself must report every rule as evaluated with health "ok".
+// - Several pods: a second scrape job reads the same sluice, as a second pod exports
+//   the same partitions' lag; every dashboard expression on the lag must give what it
+//   gives over one job alone (one figure per partition, not one per pod). A third
+//   target that does not answer must make the target-down alert's expression fire.
+// - HTTP ingress counts in sluice_published_total; sluice_build_info and process_*
+//   are exported.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -17,6 +23,7 @@
 #include <sys/wait.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -140,9 +147,9 @@ void collect_panels(const json& panels, std::vector<Expr>& out) {
   }
 }
 
-// sluice_* metric selectors of an expression: `name` or `name{...}`.
+// sluice_* (and `up`) metric selectors of an expression: `name` or `name{...}`.
 std::vector<std::string> selectors(const std::string& expr) {
-  static const std::regex re(R"((sluice_[a-z_]+)(\{[^}]*\})?)");
+  static const std::regex re(R"((sluice_[a-z_]+|\bup\b)(\{[^}]*\})?)");
   std::vector<std::string> out;
   for (std::sregex_iterator it(expr.begin(), expr.end(), re), end; it != end; ++it)
     out.push_back((*it)[0]);
@@ -164,6 +171,30 @@ std::set<std::string> grouping_labels(const std::string& expr) {
   return out;
 }
 
+// `expr` over the series of job="sluice" only: each sluice_* selector restricted.
+std::string one_job(const std::string& expr) {
+  std::string out = std::regex_replace(expr, std::regex(R"((sluice_[a-z_]+)\{)"), "$1{job=\"sluice\",");
+  return std::regex_replace(out, std::regex(R"((sluice_[a-z_]+)(?![a-z_{]))"), "$1{job=\"sluice\"}");
+}
+
+// The samples of an instant query by their labels; empty when it failed.
+std::map<std::string, double> samples(const json& r) {
+  std::map<std::string, double> out;
+  if (!succeeded(r)) return out;
+  for (const auto& s : r["data"]["result"])
+    out[s["metric"].dump()] = std::stod(s["value"][1].get<std::string>());
+  return out;
+}
+
+// The expression of the alert rule `name`; empty when there is none.
+std::string alert_expr(const YAML::Node& rules, const std::string& name) {
+  for (const auto& g : rules["groups"])
+    for (const auto& rule : g["rules"])
+      if (rule["alert"] && rule["alert"].as<std::string>() == name)
+        return rule["expr"].as<std::string>();
+  return "";
+}
+
 std::string config_for(uint16_t http, uint16_t metrics) {
   return "brokers:\n"
          "  local: { kind: local, path: ./data/q.db, partitions: 2 }\n"
@@ -182,7 +213,15 @@ std::string config_for(uint16_t http, uint16_t metrics) {
          "    command: [sh, -c, 'exit 1']\n"
          "    concurrency: 2\n"
          "    retry: { max_attempts: 2, initial: 10ms, max: 20ms }\n"
-         "    subscribe: [{ broker: local, topic: payments, ordering: partition }]\n";
+         "    subscribe: [{ broker: local, topic: payments, ordering: partition }]\n"
+         // Fails once, then waits 10 minutes to retry: its retry topic holds a lag
+         // that stays put for the test (the multi-pod lag checks need one above 0).
+         "  - name: later\n"
+         "    runtime: exec\n"
+         "    command: [sh, -c, 'exit 1']\n"
+         "    concurrency: 2\n"
+         "    retry: { max_attempts: 2, initial: 10m, max: 10m, jitter: none, mode: topic }\n"
+         "    subscribe: [{ broker: local, topic: someday, ordering: partition }]\n";
 }
 
 TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
@@ -202,14 +241,36 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
     for (int i = 0; i < 20; ++i)
       ASSERT_EQ(c.post("/topics/payments", "payment-" + std::to_string(i),
                        {{"Content-Type", "text/plain"}}).status, 202);
+    for (int i = 0; i < 10; ++i)
+      ASSERT_EQ(c.post("/topics/someday", "later-" + std::to_string(i),
+                       {{"Content-Type", "text/plain"}}).status, 202);
   }
 
+  // What sluice exports itself: ingress publishes counted, its build, its process.
+  {
+    const std::string text = HttpClient(metrics_port).get("/metrics").body;
+    for (const char* want : {"sluice_published_total{broker=\"local\",topic=\"orders\"} 200\n",
+                             "sluice_published_total{broker=\"local\",topic=\"payments\"} 20\n",
+                             "sluice_published_total{broker=\"local\",topic=\"someday\"} 10\n",
+                             "\nsluice_build_info{commit=\"", "\nprocess_cpu_seconds_total ",
+                             "\nprocess_resident_memory_bytes ", "\nprocess_virtual_memory_bytes ",
+                             "\nprocess_open_fds ", "\nprocess_max_fds ",
+                             "\nprocess_start_time_seconds "})
+      EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+
+  // Job `sluice`: the engine and a target that does not answer (down). Job
+  // `sluice-replica`: the same engine again, standing in for a second pod.
+  const std::string down_target = "127.0.0.1:" + std::to_string(free_port());
+  const std::string target = "127.0.0.1:" + std::to_string(metrics_port);
   dir.write("prometheus.yml",
             "global: { scrape_interval: 1s, evaluation_interval: 1s }\n"
             "rule_files: ['" + kSource + "/deploy/prometheus/alerts.yml']\n"
             "scrape_configs:\n"
             "  - job_name: sluice\n"
-            "    static_configs: [{ targets: ['127.0.0.1:" + std::to_string(metrics_port) + "'] }]\n");
+            "    static_configs: [{ targets: ['" + target + "', '" + down_target + "'] }]\n"
+            "  - job_name: sluice-replica\n"
+            "    static_configs: [{ targets: ['" + target + "'] }]\n");
   Prometheus prom(dir, dir.file("prometheus.yml"), prom_port);
   ASSERT_TRUE(eventually([&] {
     if (!prom.running()) throw std::runtime_error("prometheus exited: " + prom.log());
@@ -227,6 +288,12 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
   ASSERT_TRUE(eventually([&] {
     return has_data(prom.query("count_over_time(sluice_dead_letters_total[1m]) >= 5"));
   }, 60s));
+  // `later`'s ten events wait in its retry topic, seen by both jobs.
+  ASSERT_TRUE(eventually([&] {
+    return has_data(prom.query(
+        "sum(sluice_consumer_lag{job=\"sluice\",topic=\"later.retry\"}) == 10 and on() "
+        "sum(sluice_consumer_lag{job=\"sluice-replica\",topic=\"later.retry\"}) == 10"));
+  }, 60s)) << prom.query("sluice_consumer_lag").dump() << dir.read("sluice.log");
 
   // --- The dashboard.
   std::vector<Expr> dashboard;
@@ -260,6 +327,38 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
           if (series["metric"].contains("function"))
             EXPECT_EQ(series["metric"]["function"], "failing") << e.where;
     }
+  }
+
+  // Two jobs export the same partitions: the lag panels show one figure per
+  // partition, what they show over one job alone.
+  int lag_panels = 0;
+  for (const auto& e : dashboard) {
+    if (e.expr.find("sluice_consumer_lag") == std::string::npos) continue;
+    ++lag_panels;
+    const std::string both = substitute(e.expr), one = substitute(one_job(e.expr));
+    std::map<std::string, double> a, b;
+    bool same = eventually([&] {
+      a = samples(prom.query(both));
+      b = samples(prom.query(one));
+      if (a.empty() || a.size() != b.size()) return false;
+      for (const auto& [labels, v] : a) {
+        auto it = b.find(labels);
+        // lag_seconds grows between the two jobs' scrapes: a second or two apart.
+        if (it == b.end() || std::abs(it->second - v) > 2.5) return false;
+      }
+      return true;
+    }, 15s);
+    EXPECT_TRUE(same) << e.where << " over two pods differs from one pod:\n  " << both << "\n  "
+                      << one << "\n-> " << json(a).dump() << " vs " << json(b).dump();
+  }
+  EXPECT_GE(lag_panels, 5);
+  {
+    // The figure itself: later.retry's 10 events once, not twice.
+    const json total = prom.query(substitute(
+        "sum(max by (broker, topic, partition, group) (sluice_consumer_lag{topic=\"later.retry\"}))"));
+    auto v = samples(total);
+    ASSERT_EQ(v.size(), 1u) << total.dump();
+    EXPECT_EQ(v.begin()->second, 10);
   }
 
   // Template variables: label_values(metric, label) must list what the load created.
@@ -312,11 +411,7 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
 
   // The dead-letter alert fires for the function that dead-lettered, and only for it.
   {
-    std::string expr;
-    for (const auto& g : rules["groups"])
-      for (const auto& rule : g["rules"])
-        if (rule["alert"] && rule["alert"].as<std::string>() == "SluiceDeadLetters")
-          expr = rule["expr"].as<std::string>();
+    const std::string expr = alert_expr(rules, "SluiceDeadLetters");
     ASSERT_FALSE(expr.empty());
     json r = prom.query(expr);
     ASSERT_TRUE(has_data(r)) << r.dump();
@@ -324,6 +419,16 @@ TEST(DeployE2E, EveryDashboardAndAlertExpressionRunsAgainstARealPrometheus) {
       EXPECT_EQ(s["metric"].value("function", ""), "failing");
       EXPECT_EQ(s["metric"].value("reason", ""), "error");
     }
+  }
+
+  // The target-down alert fires for the target that does not answer, and only it.
+  {
+    const std::string expr = alert_expr(rules, "SluiceTargetDown");
+    ASSERT_FALSE(expr.empty());
+    json r;
+    ASSERT_TRUE(eventually([&] { return has_data(r = prom.query(expr)); }, 30s)) << r.dump();
+    ASSERT_EQ(r["data"]["result"].size(), 1u) << r.dump();
+    EXPECT_EQ(r["data"]["result"][0]["metric"].value("instance", ""), down_target);
   }
 
   // Prometheus evaluated every rule, without an error.
