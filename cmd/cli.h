@@ -50,6 +50,7 @@ struct InvokeArgs {
 int invoke(const InvokeArgs& a);
 struct NewArgs {
   std::string name, lang, dir, source_root;
+  std::string config;  // --config: append the function to this file instead of writing one
 };
 int new_function(const NewArgs& a);
 int functions(const std::string& config_path);

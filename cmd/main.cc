@@ -70,10 +70,12 @@ int main(int argc, char** argv) {
   inv->callback([&] { action = [&] { ia.config = config; return invoke(ia); }; });
 
   NewArgs na;
-  auto* nw = app.add_subcommand("new", "write a ready function folder and print its config stanza");
+  auto* nw = app.add_subcommand("new", "write a function folder (handler, build script, sluice.yaml) that runs as printed");
   nw->add_option("function", na.name, "function name")->required();
   nw->add_option("--lang", na.lang, "python | node | go | cpp")->required();
   nw->add_option("--dir", na.dir, "parent folder (default: .)");
+  nw->add_option("--config", na.config,
+                 "add the function to this sluice.yaml instead of writing one in its folder");
   nw->add_option("--source", na.source_root, "the sluice checkout with sdk/ (default: this build's)");
   nw->callback([&] { action = [&] { return new_function(na); }; });
 
