@@ -14,6 +14,11 @@ namespace sluice::cli {
 inline constexpr int kOk = 0;
 inline constexpr int kFailure = 1;
 inline constexpr int kUsage = 2;
+// `sluice run` stopped, but its drain left work unfinished (engine.drain_timeout):
+// those events are delivered again after a restart.
+inline constexpr int kDrainIncomplete = 3;
+// `sluice run` was stopped by a second SIGINT/SIGTERM during the drain (128 + SIGINT).
+inline constexpr int kInterrupted = 130;
 
 // Thrown by verbs to end with one line on stderr and an exit code.
 struct Exit {
@@ -50,10 +55,12 @@ struct InvokeArgs {
 int invoke(const InvokeArgs& a);
 struct NewArgs {
   std::string name, lang, dir, source_root;
+  std::string config;  // --config: append the function to this file instead of writing one
 };
 int new_function(const NewArgs& a);
-int functions(const std::string& config_path);
-int lag(const std::string& config_path, bool watch);
+// json: `-o json` (functions: one array; lag: one array per refresh).
+int functions(const std::string& config_path, bool json = false);
+int lag(const std::string& config_path, bool watch, bool json = false);
 struct DlqArgs {
   std::string config, function, to;
   std::vector<std::string> ids;

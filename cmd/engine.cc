@@ -188,6 +188,7 @@ bool Engine::ready() const {
 }
 
 uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
+uint16_t Engine::metrics_port() const { return metrics_listener_ ? metrics_listener_->port() : 0; }
 
 void Engine::register_system_routes() {
   http_->server().route(

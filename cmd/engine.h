@@ -54,7 +54,8 @@ class Engine {
   // finished prefix is committed. Returns true when nothing was abandoned.
   bool shutdown();
 
-  uint16_t http_port() const;  // 0 when HTTP is off
+  uint16_t http_port() const;     // 0 when HTTP is off
+  uint16_t metrics_port() const;  // 0 when metrics are off
   // /readyz: started, not stopping, and every broker that stores events can write.
   bool ready() const;
 

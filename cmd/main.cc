@@ -7,8 +7,13 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "cmd/cli.h"
+#include "cmd/engine_state.h"
+#include "config/values.h"
 #include "core/version.h"
 
 using namespace sluice::cli;
@@ -22,6 +27,34 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// The first word that is not an option must be a verb: "unknown command 'bogus'
+// (did you mean 'lag'?)" instead of CLI11's "A subcommand is required".
+std::optional<std::string> unknown_verb(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string_view> verbs;
+  for (const auto* sub : app.get_subcommands({})) verbs.push_back(sub->get_name());
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") return std::nullopt;
+    if (a.starts_with("-")) {
+      // A global option's value is the next word unless written --opt=value.
+      if (a.find('=') == std::string_view::npos &&
+          (a == "--log-level" || a == "-c" || a == "--config" || a == "--engine" || a == "-o" ||
+           a == "--output"))
+        ++i;
+      continue;
+    }
+    for (auto v : verbs)
+      if (a == v) return std::nullopt;
+    std::string msg = "unknown command '" + std::string(a) + "'";
+    if (auto hint = sluice::config_detail::closest(a, verbs); !hint.empty())
+      msg += " (did you mean '" + std::string(hint) + "'?)";
+    msg += "; commands:";
+    for (auto v : verbs) msg += " " + std::string(v);
+    return msg;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -29,12 +62,31 @@ int main(int argc, char** argv) {
   CLI::App app{"sluice — a message-queue function engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("sluice ") + sluice::kVersion);
-  std::string config = "sluice.yaml", level = "info";
-  app.add_option("--log-level", level, "trace|debug|info|warn|error")
+  // Global options may stand before or after the verb (fallthrough): `sluice run
+  // --log-level debug` and `sluice --log-level debug run` are the same.
+  app.fallthrough();
+  std::string config = "sluice.yaml", level = "info", output = "table", engine_url;
+  app.add_option("--log-level", level, "trace|debug|info|warn|error|off (env SLUICE_LOG_LEVEL)")
+      ->envname("SLUICE_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("-c,--config", config, "config file (env SLUICE_CONFIG)")
+      ->envname("SLUICE_CONFIG")
+      ->capture_default_str();
+  app.add_option("--engine", engine_url,
+                 "the running engine's HTTP API, http://HOST:PORT (env SLUICE_ENGINE; default: "
+                 "from the config)")
+      ->envname("SLUICE_ENGINE");
+  app.add_option("-o,--output", output, "table | json (functions, lag, dlq list, dlq show)")
+      ->check(CLI::IsMember({"table", "json"}));
   auto config_opt = [&](CLI::App* sub) {
-    sub->add_option("-c,--config", config, "config file")->capture_default_str();
+    sub->add_option("-c,--config", config, "config file (env SLUICE_CONFIG)")
+        ->envname("SLUICE_CONFIG")
+        ->capture_default_str();
   };
+  auto output_opt = [&](CLI::App* sub) {
+    sub->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+  };
+  auto json = [&] { return output == "json"; };
   int rc = kOk;
   std::function<int()> action;
 
@@ -71,22 +123,26 @@ int main(int argc, char** argv) {
   inv->callback([&] { action = [&] { ia.config = config; return invoke(ia); }; });
 
   NewArgs na;
-  auto* nw = app.add_subcommand("new", "write a ready function folder and print its config stanza");
+  auto* nw = app.add_subcommand("new", "write a function folder (handler, build script, sluice.yaml) that runs as printed");
   nw->add_option("function", na.name, "function name")->required();
   nw->add_option("--lang", na.lang, "python | node | go | cpp")->required();
   nw->add_option("--dir", na.dir, "parent folder (default: .)");
+  nw->add_option("--config", na.config,
+                 "add the function to this sluice.yaml instead of writing one in its folder");
   nw->add_option("--source", na.source_root, "the sluice checkout with sdk/ (default: this build's)");
   nw->callback([&] { action = [&] { return new_function(na); }; });
 
   auto* fns = app.add_subcommand("functions", "list functions with workers and in-flight events");
   config_opt(fns);
-  fns->callback([&] { action = [&] { return functions(config); }; });
+  output_opt(fns);
+  fns->callback([&] { action = [&] { return functions(config, json()); }; });
 
   bool watch = false;
   auto* lg = app.add_subcommand("lag", "consumer lag per broker/topic/partition/group");
   config_opt(lg);
   lg->add_flag("--watch", watch, "refresh every 2 s");
-  lg->callback([&] { action = [&] { return lag(config, watch); }; });
+  output_opt(lg);
+  lg->callback([&] { action = [&] { return lag(config, watch, json()); }; });
 
   DlqArgs da;
   auto* dlq = app.add_subcommand("dlq", "dead-letter queue: list, show, replay");
@@ -95,12 +151,14 @@ int main(int argc, char** argv) {
   config_opt(dl);
   dl->add_option("--function", da.function, "only this function");
   dl->add_option("--limit", da.limit, "at most N")->check(CLI::Range(1, 10000000));
-  dl->add_flag("--json", da.json, "one JSON object per line");
-  dl->callback([&] { action = [&] { da.config = config; return dlq_list(da); }; });
+  dl->add_flag("--json", da.json, "one JSON object per line (same as -o json)");
+  output_opt(dl);
+  dl->callback([&] { action = [&] { da.config = config; da.json = da.json || json(); return dlq_list(da); }; });
   auto* ds = dlq->add_subcommand("show", "show one dead letter with its payload");
   config_opt(ds);
   ds->add_option("id", da.ids, "TOPIC:PARTITION:OFFSET")->required()->expected(1);
-  ds->callback([&] { action = [&] { da.config = config; return dlq_show(da); }; });
+  output_opt(ds);
+  ds->callback([&] { action = [&] { da.config = config; da.json = json(); return dlq_show(da); }; });
   auto* dr = dlq->add_subcommand("replay", "re-publish dead letters to their original topic");
   config_opt(dr);
   dr->add_option("--function", da.function, "only this function");
@@ -110,6 +168,10 @@ int main(int argc, char** argv) {
   dr->add_flag("--force", da.force, "also replay dead letters whose seal does not verify");
   dr->callback([&] { action = [&] { da.config = config; return dlq_replay(da); }; });
 
+  if (auto unknown = unknown_verb(app, argc, argv)) {
+    std::cerr << "sluice: " << *unknown << " (see --help)\n";
+    return kUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -123,6 +185,7 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   setup_logging(level);
+  set_engine_url(engine_url);
   try {
     rc = action ? action() : kUsage;
   } catch (const Exit& e) {

@@ -166,7 +166,8 @@ int dlq_show(const DlqArgs& a) {
   const auto keys = control_keys(cfg);
   auto rec = dlq::parse_record(std::move(ev).value(), ptr(keys));
   if (!rec) throw Exit{kFailure, rec.error().message};
-  std::cout << nlohmann::json::parse(dlq::to_json(rec.value(), true)).dump(2) << "\n";
+  // The record as JSON (-o json: on one line, for tools).
+  std::cout << nlohmann::json::parse(dlq::to_json(rec.value(), true)).dump(a.json ? -1 : 2) << "\n";
   if (!rec.value().verified)
     std::cerr << "warning: dead letter " << rec.value().id << " is unverified ("
               << rec.value().unverified_reason

@@ -12,17 +12,47 @@
 
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
+#include "cmd/engine_state.h"
 #include "cmd/http_get.h"
 
 namespace sluice::cli {
 
 
-int functions(const std::string& path) {
+int functions(const std::string& path, bool json) {
   Config cfg = load_or_exit(path);
   nlohmann::json live;
-  if (cfg.http.enabled) {
-    auto r = http_get(cfg.http.listen, "/system/functions", first_token(cfg.http.bearer_tokens_file));
-    if (r && r.value().status == 200) live = nlohmann::json::parse(r.value().body, nullptr, false);
+  std::string unreachable;
+  if (auto at = engine_address(cfg); !at) {
+    unreachable = at.error().message;
+  } else if (auto r = http_get(at.value(), "/system/functions",
+                               first_token(cfg.http.bearer_tokens_file));
+             !r) {
+    unreachable = r.error().message;
+  } else if (r.value().status != 200) {
+    unreachable = "GET /system/functions answered HTTP " + std::to_string(r.value().status);
+  } else {
+    live = nlohmann::json::parse(r.value().body, nullptr, false);
+  }
+  if (json) {
+    // The engine's own view when it answers, else the config's (without live fields).
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& f : cfg.functions) {
+      nlohmann::json entry;
+      if (live.is_array())
+        for (const auto& j : live)
+          if (j.value("name", "") == f.name) entry = j;
+      if (entry.is_null()) {
+        nlohmann::json subs = nlohmann::json::array();
+        for (const auto& s : f.subscribe)
+          subs.push_back({{"broker", s.broker}, {"topic", s.topic}, {"ordering", to_string(s.ordering)}});
+        entry = {{"name", f.name}, {"runtime", to_string(f.runtime)}, {"subscriptions", subs},
+                 {"concurrency", f.concurrency}};
+      }
+      out.push_back(std::move(entry));
+    }
+    std::cout << out.dump(2) << "\n";
+    if (!live.is_array()) std::cerr << "engine not reachable (" << unreachable << "): live fields left out\n";
+    return kOk;
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& f : cfg.functions) {
@@ -41,11 +71,11 @@ int functions(const std::string& path) {
   }
   print_table({"FUNCTION", "RUNTIME", "SUBSCRIPTIONS", "WORKERS(now/desired)", "INFLIGHT"}, rows);
   if (!live.is_array())
-    std::cout << "(engine not reachable over HTTP: live columns shown as -)\n";
+    std::cerr << "engine not reachable (" << unreachable << "): live columns shown as -\n";
   return kOk;
 }
 
-int lag(const std::string& path, bool watch) {
+int lag(const std::string& path, bool watch, bool json) {
   Config cfg = load_or_exit(path);
   std::map<std::string, std::unique_ptr<Broker>> brokers;
   for (const auto& f : cfg.functions)
@@ -78,8 +108,31 @@ int lag(const std::string& path, bool watch) {
                           p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
       }
     }
-    if (watch && isatty(STDOUT_FILENO)) std::cout << "\x1b[H\x1b[2J";
-    print_table({"BROKER", "TOPIC", "PARTITION", "GROUP", "COMMITTED", "END", "LAG", "LAG_SECONDS"}, rows);
+    static const std::vector<std::string> kHeaders = {"BROKER", "TOPIC", "PARTITION", "GROUP",
+                                                      "COMMITTED", "END", "LAG", "LAG_SECONDS"};
+    if (json) {
+      // One array per refresh (one line each with --watch: JSON Lines).
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& r : rows) {
+        nlohmann::json o;
+        for (size_t i = 0; i < kHeaders.size(); ++i) {
+          std::string k = kHeaders[i];
+          for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          const std::string& v = r[i];
+          const bool number = !v.empty() && v.find_first_not_of("0123456789.-") == std::string::npos && v != "-";
+          if (number && i != 1 && i != 3) o[k] = nlohmann::json::parse(v, nullptr, false);
+          else if (v == "-" || v == "?" || v == "unknown") o[k] = nullptr;
+          else o[k] = v;
+        }
+        out.push_back(std::move(o));
+      }
+      std::cout << (watch ? out.dump() : out.dump(2)) << "\n";
+    } else {
+      if (watch && isatty(STDOUT_FILENO)) std::cout << "\x1b[H\x1b[2J";
+      print_table(kHeaders, rows);
+    }
+    std::cout.flush();  // each refresh reaches a pipe at once (`lag --watch | head`)
+    if (!std::cout) break;  // the reader went away (EPIPE: SIGPIPE is ignored)
     if (watch) std::this_thread::sleep_for(std::chrono::seconds(2));
   } while (watch);
   for (auto& [n, b] : brokers) b->stop();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/cli.h"
+#include "cmd/engine_state.h"
 #include "cmd/http_get.h"
 
 namespace sluice::cli {
@@ -14,8 +15,10 @@ int invoke(const InvokeArgs& a) {
   Config cfg = load_or_exit(a.config);
   const FunctionConfig* fn = cfg.function(a.function);
   if (!fn) throw Exit{kUsage, "no function '" + a.function + "' in " + a.config};
-  if (!cfg.http.enabled)
-    throw Exit{kUsage, "invoke needs the engine's HTTP API: add `http: { listen: ... }` to " + a.config};
+  auto at = engine_address(cfg);
+  if (!at)
+    throw Exit{at.error().code == Errc::invalid_argument ? kUsage : kFailure,
+               "invoke needs the engine's HTTP API: " + at.error().message};
   std::vector<std::pair<std::string, std::string>> headers;
   headers.emplace_back("Content-Type", a.content_type.empty() ? "application/octet-stream" : a.content_type);
   if (!a.key.empty()) headers.emplace_back("X-Sluice-Key", a.key);
@@ -28,7 +31,7 @@ int invoke(const InvokeArgs& a) {
   const std::string data = a.data.empty() ? std::string() : read_data_arg(a.data);
   // The function's own timeout decides; the margin covers queueing and the network.
   auto timeout = fn->timeout + std::chrono::seconds(10);
-  auto r = http_post(cfg.http.listen, "/function/" + a.function,
+  auto r = http_post(at.value(), "/function/" + a.function,
                      first_token(cfg.http.bearer_tokens_file), data, headers, timeout);
   if (!r) throw Exit{kFailure, r.error().message + " (is `sluice run` up?)"};
   const HttpReply& rep = r.value();

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 #include <set>
 #include <vector>
 
@@ -11,6 +13,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/engine.h"
+#include "cmd/engine_state.h"
 #include "core/fd_limit.h"
 
 namespace sluice::cli {
@@ -47,16 +50,37 @@ int run_engine(const std::string& path) {
     for (const auto& s : f.subscribe) subs += fmt::format(" {}<-{}/{}", f.name, s.broker, s.topic);
   spdlog::info("sluice is running: {} function(s):{}", cfg.functions.size(), subs);
   if (cfg.http.enabled) spdlog::info("HTTP API on {} (port {})", cfg.http.listen, engine.http_port());
-  if (cfg.metrics.enabled) spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
+  if (cfg.metrics.enabled)
+    spdlog::info("metrics on {} (port {})", cfg.metrics.listen, engine.metrics_port());
+  // The real ports (listen: ...:0 picks one), for the CLI verbs (engine_state.h).
+  if (auto w = write_engine_state(cfg, engine.http_port(), engine.metrics_port()); !w)
+    spdlog::warn("{}: `sluice` verbs need --engine URL to find this engine", w.error().message);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  spdlog::info("{} received: draining (up to {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+  const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+  spdlog::info("{} received: draining (up to {} ms; a second signal stops at once)", name,
                cfg.engine.drain_timeout.count());
-  // A second signal while draining stops at once (the default action).
-  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-  bool clean = engine.shutdown();
-  spdlog::info("stopped{}", clean ? " cleanly" : " (some events will be delivered again)");
+  // A second signal while draining stops at once, saying so. The signals stay
+  // blocked in every thread; this one takes them.
+  std::thread([stop_signals] {
+    int again = 0;
+    sigwait(&stop_signals, &again);
+    spdlog::warn("second {}: exiting now without finishing the drain; events in flight "
+                 "are delivered again after a restart",
+                 again == SIGINT ? "SIGINT" : "SIGTERM");
+    spdlog::default_logger()->flush();
+    std::_Exit(kInterrupted);
+  }).detach();
+  const bool clean = engine.shutdown();
+  remove_engine_state(cfg);
+  if (!clean) {
+    spdlog::warn("stopped, but the drain did not finish within {} ms: unfinished events are "
+                 "delivered again after a restart (exit {})",
+                 cfg.engine.drain_timeout.count(), kDrainIncomplete);
+    return kDrainIncomplete;
+  }
+  spdlog::info("stopped cleanly");
   return kOk;
 }
 

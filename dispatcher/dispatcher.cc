@@ -633,6 +633,12 @@ void Dispatcher::Impl::publish_one(Task* t, size_t i) {
       }
       o.done = true;
       if (o.published) o.published->Increment();
+      // One line per dead letter, with the id `sluice dlq show` takes.
+      if (t->dead_lettered && o.sink == f.b.dead_letter_sink && o.topic == f.dlq_topic)
+        spdlog::warn("[fn {}] [event {}] dead-lettered after {} attempt(s) ({}) → {}:{}:{}", f.name,
+                     t->event.id, t->attempt, to_string(t->final_outcome),
+                     r.value().topic.empty() ? o.topic : r.value().topic, r.value().partition,
+                     r.value().offset);
       if (--t->outbox_left == 0) {
         if (t->dead_lettered) f.probe->dead_lettered(t->final_outcome);
         finish_task(t);

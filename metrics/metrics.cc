@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "core/version.h"
 #include "metrics/build_info.h"
 
 namespace sluice {
@@ -128,7 +129,7 @@ void Metrics::register_build_info() {
       .Help("The build of this sluice: version (the CMake project version) and git commit; "
             "always 1")
       .Register(*registry_)
-      .Add({{"version", std::string(build::kVersion)}, {"commit", std::string(build::kCommit)}})
+      .Add({{"version", std::string(sluice::kVersion)}, {"commit", std::string(build::kCommit)}})
       .Set(1);
 }
 

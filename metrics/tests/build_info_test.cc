@@ -3,6 +3,7 @@
 #include <regex>
 #include <string>
 
+#include "core/version.h"
 #include "metrics/build_info.h"
 #include "metrics/metrics.h"
 
@@ -10,7 +11,7 @@ namespace sluice {
 namespace {
 
 TEST(BuildInfo, VersionIsTheProjectVersionAndCommitIsAGitHashOrUnknown) {
-  EXPECT_EQ(build::kVersion, SLUICE_PROJECT_VERSION);
+  EXPECT_STREQ(sluice::kVersion, SLUICE_PROJECT_VERSION);
   EXPECT_TRUE(std::regex_match(std::string(build::kCommit), std::regex("[0-9a-f]{7,40}|unknown")))
       << build::kCommit;
 }

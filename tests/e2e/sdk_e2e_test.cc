@@ -6,6 +6,9 @@
 // is built here with `go build` when missing. `./sluice.sh test` runs sdk/test.sh
 // before this suite.
 #include <gtest/gtest.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -132,39 +135,99 @@ INSTANTIATE_TEST_SUITE_P(Sdks, SdkEndToEnd, ::testing::ValuesIn(langs()),
                            return n;
                          });
 
-// `sluice new` writes a folder that builds with its build.sh and runs as printed.
+// `sluice new` writes a folder outside the checkout that builds with its build.sh and
+// runs as printed, with its own sluice.yaml; nothing in it names the checkout.
 class NewFunction : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(NewFunction, ScaffoldBuildsAndAnswersAnInvoke) {
+// Every file below `dir`, recursively, that holds `needle`.
+std::vector<std::string> files_containing(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    if (text.str().find(needle) != std::string::npos) hits.push_back(e.path().string());
+  }
+  return hits;
+}
+
+TEST_P(NewFunction, ScaffoldBuildsAndRunsAsPrinted) {
   const std::string lang = GetParam();
   TempDir dir;
   const std::string name = "fn-" + lang;
+  const std::string fn_dir = dir.file(name);
   auto made = run_cli({"new", name, "--lang", lang, "--dir", dir.path()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   EXPECT_NE(made.out.find("- name: " + name), std::string::npos) << made.out;
+  EXPECT_NE(made.err.find("sh build.sh"), std::string::npos) << made.err;  // the next steps
+  EXPECT_NE(made.err.find(" invoke " + name + " hello"), std::string::npos) << made.err;
+  if (lang == "cpp") EXPECT_NE(made.err.find("trusted code only"), std::string::npos) << made.err;
   auto again = run_cli({"new", name, "--lang", lang, "--dir", dir.path()});
   EXPECT_EQ(again.exit_code, 2);  // never overwrites
   EXPECT_NE(again.err.find("exists already"), std::string::npos) << again.err;
-  auto built = run_cmd({"sh", dir.path() + "/" + name + "/build.sh"});
+  // Portable: no file names the checkout (the SDK is copied in).
+  EXPECT_EQ(files_containing(fn_dir, SLUICE_SOURCE_DIR), std::vector<std::string>{});
+
+  auto built = run_cmd({"sh", fn_dir + "/build.sh"});
   ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
+  // The generated sluice.yaml, as written but for a free port.
   const uint16_t port = free_port();
-  dir.write("sluice.yaml", "brokers:\n  local: { kind: local, path: ./data/q.db }\n"
-                           "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n"
-                           "functions:\n" + made.out);
-  auto valid = run_cli({"validate", "-c", dir.file("sluice.yaml")});
-  ASSERT_EQ(valid.exit_code, 0) << valid.err << dir.read("sluice.yaml");
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  std::string config = dir.read(name + "/sluice.yaml");
+  const auto at = config.find("127.0.0.1:8080");
+  ASSERT_NE(at, std::string::npos) << config;
+  config.replace(at, 14, "127.0.0.1:" + std::to_string(port));
+  dir.write(name + "/sluice.yaml", config);
+  const std::string cfg = fn_dir + "/sluice.yaml";
+  auto valid = run_cli({"validate", "-c", cfg});
+  ASSERT_EQ(valid.exit_code, 0) << valid.err << config;
+  Engine engine(cfg, dir.file("engine.log"));
   ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  auto r = run_cli({"invoke", "-c", dir.file("sluice.yaml"), name, "hello"});
+  auto r = run_cli({"invoke", "-c", cfg, name, "hello"});
   EXPECT_EQ(r.exit_code, 0) << r.err << dir.read("engine.log");
   EXPECT_EQ(r.out, "HELLO");
   auto empty = HttpClient(port).post("/function/" + name, "");
   EXPECT_EQ(empty.status, 422) << empty.body;  // the template rejects an empty event
+  // A published event's result shows in the engine's log.
+  auto pub = run_cli({"publish", "-c", cfg, name, "queued words"});
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  EXPECT_TRUE(eventually([&] {
+    return dir.read("engine.log").find("result: QUEUED WORDS") != std::string::npos;
+  })) << dir.read("engine.log");
   engine.signal(SIGTERM);
   EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
 }
 
 INSTANTIATE_TEST_SUITE_P(Langs, NewFunction, ::testing::Values("python", "node", "go", "cpp"));
+
+// --config appends the stanza to an existing file, with paths from that file's folder,
+// and refuses (writing nothing) where appending is not safe.
+TEST(NewFunctionUsage, ConfigAppendsToTheFunctionsList) {
+  TempDir dir;
+  dir.write("sluice.yaml", "brokers:\n  local: { kind: local, path: ./data/q.db }\n"
+                           "functions:\n- name: first\n  command: [cat]\n"
+                           "  subscribe: [{ broker: local, topic: a }]\n");
+  auto made = run_cli({"new", "second", "--lang", "python", "--dir", dir.file("fns"),
+                       "--config", dir.file("sluice.yaml")});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("fns/second/sluice.yaml")));
+  const std::string config = dir.read("sluice.yaml");
+  EXPECT_NE(config.find("- name: second"), std::string::npos) << config;
+  EXPECT_NE(config.find("command: [fns/second/.venv/bin/python, fns/second/handler.py]"),
+            std::string::npos) << config;
+  auto valid = run_cli({"validate", "-c", dir.file("sluice.yaml")});
+  EXPECT_NE(valid.err.find("fns/second/.venv/bin/python"), std::string::npos)  // not built yet
+      << valid.exit_code << valid.err;
+
+  // `functions:` not last: refused, nothing written.
+  dir.write("other.yaml", "functions:\n  - { name: a, command: [cat], subscribe: [{ topic: a }] }\n"
+                          "http: { listen: 127.0.0.1:0 }\n");
+  auto refused = run_cli({"new", "third", "--lang", "go", "--dir", dir.path(), "--config",
+                          dir.file("other.yaml")});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("by hand"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("third")));
+}
 
 TEST(NewFunctionUsage, BadNamesAndLanguagesExitTwo) {
   TempDir dir;

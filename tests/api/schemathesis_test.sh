@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs schemathesis (PyPI) against a live `sluice run` with docs/openapi.yaml: every
+# route gets generated requests (valid and invalid) and every answer must be in the
+# spec (status code, content type, headers, body schema) and not a 5xx of sluice's own.
+#
+# Usage: schemathesis_test.sh SLUICE_BINARY OPENAPI_YAML WORK_DIR [MAX_SECONDS]
+# The venv with schemathesis is made once in WORK_DIR/venv (pinned: requirements.txt).
+set -euo pipefail
+sluice=$1 spec=$2 work=$3 max_time=${4:-${SLUICE_SCHEMATHESIS_SECONDS:-30}}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$work"
+venv=$work/venv
+if [[ ! -x $venv/bin/schemathesis ]] || ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$venv/requirements.txt"
+fi
+
+run=$(mktemp -d "$work/run.XXXXXX")
+engine_pid=
+cleanup() {
+  [[ -n $engine_pid ]] && kill "$engine_pid" 2>/dev/null && wait "$engine_pid" 2>/dev/null
+  rm -rf "$run"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+token=schemathesis-$RANDOM$RANDOM
+echo "$token" > "$run/tokens"
+cat > "$run/sluice.yaml" <<YAML
+brokers:
+  local: { kind: local, path: $run/data/sluice.db }
+http:
+  listen: 127.0.0.1:$port
+  auth: { bearer_tokens_file: $run/tokens }
+  max_body: 64KiB
+metrics: { listen: 127.0.0.1:0 }
+engine: { control_key_file: $run/control.key }
+functions:
+  - name: echo
+    runtime: exec
+    command: [cat]
+    timeout: 5s
+    subscribe:
+      - { broker: local, topic: greetings }
+  - name: upper
+    runtime: exec
+    command: [tr, a-z, A-Z]
+    subscribe:
+      - { broker: local, topic: words, ordering: key }
+YAML
+"$sluice" run -c "$run/sluice.yaml" > "$run/engine.log" 2>&1 &
+engine_pid=$!
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && break
+  kill -0 "$engine_pid" 2>/dev/null || { cat "$run/engine.log"; echo "sluice exited"; exit 1; }
+  sleep 0.1
+done
+
+status=0
+(cd "$run" && "$venv/bin/schemathesis" run "$spec" \
+   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
+   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+   --max-time "$max_time" --seed 20261206 --workers 1 --no-color) || status=$?
+if ! kill -0 "$engine_pid" 2>/dev/null; then
+  echo "FAIL: sluice died during the run"; tail -50 "$run/engine.log"; exit 1
+fi
+if (( status != 0 )); then tail -30 "$run/engine.log"; fi
+exit "$status"
