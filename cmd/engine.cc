@@ -13,7 +13,7 @@
 #include "broker-adapters/registry.h"
 #include "core/clock.h"
 #include "core/thread_guard.h"
-#include "dispatcher/retry_topic.h"
+#include "topology/plan.h"
 #include "workers/process.h"
 #include "workers/registry.h"
 
@@ -21,25 +21,14 @@ namespace sluice {
 
 namespace {
 
-// Events a function may run at once with `workers` workers: exec and inproc run one
-// event per worker; a stdio or http worker multiplexes up to `concurrency` events, so
-// any live worker allows them all and zero workers hold every event.
+// Events a function may run at once with `workers` workers: as many as its workers
+// take (workers::RuntimeInfo), never more than `concurrency`.
 uint32_t event_limit(const FunctionConfig& fn, uint32_t workers) {
-  if (fn.runtime == RuntimeKind::exec || fn.runtime == RuntimeKind::inproc)
-    return std::min(workers, fn.concurrency);
-  return workers > 0 ? fn.concurrency : 0;
+  const uint64_t n = uint64_t{workers} * workers::runtime_info(fn).events_per_worker;
+  return static_cast<uint32_t>(std::min<uint64_t>(n, fn.concurrency));
 }
 
 }  // namespace
-
-std::set<std::string> internal_topics(const Config& cfg) {
-  std::set<std::string> out;
-  for (const auto& fn : cfg.functions) {
-    out.insert(retry::topic_for(fn.name));
-    out.insert(fn.dead_letter.topic);
-  }
-  return out;
-}
 
 Engine::Engine(const Config& cfg) : cfg_(cfg) {}
 
@@ -49,6 +38,10 @@ Result<void> Engine::start() {
   auto keys = seal::Keyring::load(cfg_.engine.control_key_file, /*create=*/true);
   if (!keys) return keys.error();  // "control key file PATH: why"
   control_keys_.emplace(std::move(keys).value());
+  // What to open and how it is wired: the plan `validate` checks too.
+  auto planned = topology::plan(cfg_);
+  if (!planned.plan) return Error{Errc::invalid_argument, planned.errors.front().to_string()};
+  const topology::Plan& plan = *planned.plan;
   for (const auto& b : cfg_.brokers) {
     auto br = make_broker(b);
     if (!br) return br.error();
@@ -60,24 +53,20 @@ Result<void> Engine::start() {
   if (cfg_.http.enabled)
     callbacks_ = std::make_unique<http::CallbackSink>(
         &metrics_, http::CallbackSink::Options::from(cfg_.http));
-  for (const auto& fn : cfg_.functions) {
+  for (size_t i = 0; i < cfg_.functions.size(); ++i) {
+    const FunctionConfig& fn = cfg_.functions[i];
+    const topology::FunctionPlan& fp = plan.functions[i];
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
     FunctionBinding b;
     b.config = &fn;
     b.runtime = rt.value().get();
-    b.dead_letter_sink = &brokers_.at(fn.dead_letter.broker)->sink();
-    if (fn.output) b.output_sink = &brokers_.at(fn.output->broker)->sink();
+    b.dead_letter_sink = &brokers_.at(fp.dead_letter.broker)->sink();
+    if (fp.output) b.output_sink = &brokers_.at(fp.output->broker)->sink();
     b.callback_sink = callbacks_.get();
-    if (fn.retry.mode == RetryMode::topic && !fn.subscribe.empty()) {
-      // Retries leave the lane: on JetStream the server redelivers after nak(delay);
-      // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
-      // (retry.mode topic on core NATS is refused by the config loader.)
-      const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-      if (bc.kind != BrokerKind::nats) {
-        b.retry_sink = &brokers_.at(bc.name)->sink();
-        b.retry_topic = retry::topic_for(fn.name);
-      }
+    if (fp.retry) {
+      b.retry_sink = &brokers_.at(fp.retry->broker)->sink();
+      b.retry_topic = fp.retry->topic;
     }
     dispatcher_->add_function(b);
     runtimes_.emplace(fn.name, std::move(rt).value());
@@ -95,45 +84,15 @@ Result<void> Engine::start() {
     }
     pools_.emplace(fn.name, std::move(pool));
   }
-  // One source per (broker, topic, consumer group): see consumer_group() for who
-  // shares a source (fan-out) and who gets its own.
-  std::map<std::tuple<std::string, std::string, std::string>, Source*> by_topic;
-  std::map<std::tuple<std::string, std::string, std::string>, SourceOptions> options;
-  for (const auto& fn : cfg_.functions) {
-    for (const auto& sub : fn.subscribe) {
-      auto& o = options[{sub.broker, sub.topic, consumer_group(*cfg_.broker(sub.broker), fn.name)}];
-      o.max_in_flight = std::max<uint32_t>(o.max_in_flight, static_cast<uint32_t>(fn.concurrency));
-      o.max_run_time = std::max(o.max_run_time, std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout));
-    }
-  }
-  for (const auto& fn : cfg_.functions) {
-    for (const auto& sub : fn.subscribe) {
-      const std::string group = consumer_group(*cfg_.broker(sub.broker), fn.name);
-      auto key = std::tuple{sub.broker, sub.topic, group};
-      auto it = by_topic.find(key);
-      if (it == by_topic.end()) {
-        auto src = brokers_.at(sub.broker)->make_source(sub.topic, group, options.at(key));
-        if (!src) return src.error();
-        sources_.push_back(std::move(src).value());
-        it = by_topic.emplace(key, sources_.back().get()).first;
-      }
-      dispatcher_->add_route(*it->second, fn.name, sub.ordering);
-      pools_.at(fn.name)->sources.emplace_back(it->second, sub.ordering);
-    }
-  }
-  // Retry topics: one source per topic-mode function, feeding only that function.
-  for (const auto& fn : cfg_.functions) {
-    if (fn.retry.mode != RetryMode::topic || fn.subscribe.empty()) continue;
-    const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-    if (bc.kind == BrokerKind::nats) continue;
-    SourceOptions o{static_cast<uint32_t>(fn.concurrency),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout)};
-    auto src = brokers_.at(bc.name)->make_source(retry::topic_for(fn.name),
-                                                 consumer_group(bc, fn.name), o);
+  for (const topology::SourcePlan& sp : plan.sources) {
+    auto src = brokers_.at(sp.broker)->make_source(sp.topic, sp.group, sp.options);
     if (!src) return src.error();
     sources_.push_back(std::move(src).value());
-    dispatcher_->add_route(*sources_.back(), fn.name, Ordering::none, RouteRole::retry);
-    pools_.at(fn.name)->sources.emplace_back(sources_.back().get(), Ordering::none);
+  }
+  for (const topology::RoutePlan& r : plan.routes) {
+    Source* src = sources_.at(r.source).get();
+    dispatcher_->add_route(*src, r.function, r.ordering, r.role, r.retry);
+    pools_.at(r.function)->sources.emplace_back(src, r.ordering);
   }
   // The dispatcher's loop runs first: stdio runtimes read their workers on it
   // (Runtime::share_loop), and shutdown() stops the runtimes before it.

@@ -26,6 +26,7 @@
 #include "dispatcher/dispatcher.h"
 #include "metrics/metrics.h"
 #include "scaling/autoscaler.h"
+#include "topology/plan.h"  // internal_topics
 
 namespace sluice {
 
@@ -35,10 +36,6 @@ class CallbackSink;
 class MetricsListener;
 }
 class InvokeApi;
-
-// The topics only sluice writes to: every function's retry topic and dead-letter
-// topic (HTTP ingress refuses them; `sluice publish` needs --internal).
-std::set<std::string> internal_topics(const Config& cfg);
 
 class Engine {
  public:

@@ -593,8 +593,8 @@ struct TopicFixture {
     b.retry_sink = &retry_sink;
     b.retry_topic = "f.retry";
     d->add_function(b);
-    d->add_route(src, "f", Ordering::partition);
-    d->add_route(retry_src, "f", Ordering::none, RouteRole::retry);
+    d->add_route(src, "f", Ordering::partition, RouteRole::subscription, RetryPath::topic);
+    d->add_route(retry_src, "f", Ordering::none, RouteRole::retry, RetryPath::topic);
     d->start();
     EXPECT_TRUE(src.start(*d));
     EXPECT_TRUE(retry_src.start(*d));
@@ -849,7 +849,7 @@ TEST(DispatcherRetryTopic, PerMessageAckBrokerNacksWithTheBackoffDelay) {
   rt.behave = failing;
   Dispatcher d(metrics);
   d.add_function({&fn, &rt, &dlq, nullptr});
-  d.add_route(src, "f", Ordering::none);
+  d.add_route(src, "f", Ordering::none, RouteRole::subscription, RetryPath::redeliver);
   d.start();
   ASSERT_TRUE(src.start(d));
   src.send(0, 1, "", "x");
