@@ -3,32 +3,16 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
-#include <set>
-#include <tuple>
 
 #include "broker-adapters/http/callback_sink.h"
 #include "broker-adapters/http/ingress.h"
 #include "broker-adapters/http/metrics_listener.h"
 #include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
-#include "core/clock.h"
-#include "core/thread_guard.h"
 #include "topology/plan.h"
-#include "workers/process.h"
 #include "workers/registry.h"
 
 namespace sluice {
-
-namespace {
-
-// Events a function may run at once with `workers` workers: as many as its workers
-// take (workers::RuntimeInfo), never more than `concurrency`.
-uint32_t event_limit(const FunctionConfig& fn, uint32_t workers) {
-  const uint64_t n = uint64_t{workers} * workers::runtime_info(fn).events_per_worker;
-  return static_cast<uint32_t>(std::min<uint64_t>(n, fn.concurrency));
-}
-
-}  // namespace
 
 Engine::Engine(const Config& cfg) : cfg_(cfg) {}
 
@@ -50,6 +34,8 @@ Result<void> Engine::start() {
   DispatcherOptions dopts;
   dopts.control_keys = &*control_keys_;
   dispatcher_ = std::make_unique<Dispatcher>(metrics_, dopts);
+  lag_loop_ = std::make_unique<scaling::LagLoop>(metrics_, *dispatcher_);
+  for (auto& [name, b] : brokers_) lag_loop_->add_broker(name, *b);
   if (cfg_.http.enabled)
     callbacks_ = std::make_unique<http::CallbackSink>(
         &metrics_, http::CallbackSink::Options::from(cfg_.http));
@@ -69,20 +55,8 @@ Result<void> Engine::start() {
       b.retry_topic = fp.retry->topic;
     }
     dispatcher_->add_function(b);
-    runtimes_.emplace(fn.name, std::move(rt).value());
-    auto pool = std::make_unique<Pool>();
-    pool->fn = &fn;
-    pool->desired = fn.concurrency;
-    if (fn.workers.autoscale) {
-      auto sc = scaling::ScalerConfig::from(fn.workers, fn.concurrency);
-      if (!sc)
-        return Error{Errc::invalid_argument, "function '" + fn.name + "': workers: " + sc.error().message};
-      pool->scaler = std::make_unique<scaling::Autoscaler>(sc.value(), Clock::system());
-      pool->meter = std::make_unique<scaling::RateMeter>(Clock::system());
-      pool->desired = pool->scaler->desired();  // `min` until the first tick
-      dispatcher_->set_limit(fn.name, event_limit(fn, pool->desired));
-    }
-    pools_.emplace(fn.name, std::move(pool));
+    Runtime& runtime = *runtimes_.emplace(fn.name, std::move(rt).value()).first->second;
+    SLUICE_TRY(lag_loop_->add_function(fn, runtime, workers::runtime_info(fn).events_per_worker));
   }
   for (const topology::SourcePlan& sp : plan.sources) {
     auto src = brokers_.at(sp.broker)->make_source(sp.topic, sp.group, sp.options);
@@ -92,14 +66,14 @@ Result<void> Engine::start() {
   for (const topology::RoutePlan& r : plan.routes) {
     Source* src = sources_.at(r.source).get();
     dispatcher_->add_route(*src, r.function, r.ordering, r.role, r.retry);
-    pools_.at(r.function)->sources.emplace_back(src, r.ordering);
+    lag_loop_->add_route(*src, r.function, r.ordering);
   }
   // The dispatcher's loop runs first: stdio runtimes read their workers on it
   // (Runtime::share_loop), and shutdown() stops the runtimes before it.
   dispatcher_->start();
   for (auto& [name, rt] : runtimes_) {
     // A fixed pool keeps the runtime's own size; an autoscaled one starts at `min`.
-    if (pools_.at(name)->scaler) rt->resize(pools_.at(name)->desired);
+    if (lag_loop_->autoscaled(name)) rt->resize(lag_loop_->desired(name));
     if (auto r = rt->start(); !r)
       return Error{r.error().code, "function '" + name + "': " + r.error().message};
   }
@@ -125,7 +99,7 @@ Result<void> Engine::start() {
     invoke_api_->register_routes(http_->server());
     if (auto r = http_->start(); !r) return r.error();
   }
-  lag_thread_ = std::thread([this] { run_guarded("lag", [this] { lag_loop(); }); });
+  lag_loop_->start();
   ready_ = true;
   return ok();
 }
@@ -165,8 +139,8 @@ void Engine::register_system_routes() {
                          {"subscriptions", subs},
                          {"replicas", ps.workers},
                          {"workers", ps.workers},
-                         {"workers_desired", pools_.at(fn.name)->desired.load()},
-                         {"autoscaled", pools_.at(fn.name)->scaler != nullptr},
+                         {"workers_desired", lag_loop_->desired(fn.name)},
+                         {"autoscaled", lag_loop_->autoscaled(fn.name)},
                          {"concurrency", fn.concurrency},
                          {"inflight", held},
                          {"running", running}});
@@ -175,120 +149,10 @@ void Engine::register_system_routes() {
       });
 }
 
-void Engine::lag_loop() {
-  std::unique_lock lk(lag_mu_);
-  while (!lag_stop_) {
-    lk.unlock();
-    // Each source is asked once per tick; its answer feeds the lag gauges and the
-    // autoscaler of every function it serves.
-    std::map<Source*, Result<std::vector<PartitionLag>>> lags;
-    for (auto& s : sources_) {
-      auto lag = s->lag();
-      if (!lag) {
-        spdlog::warn("lag of {}/{} unknown: {}", s->broker(), s->topic(), lag.error().message);
-        metrics_.errors.Add({{"component", "lag"}, {"kind", to_string(lag.error().code)}})
-            .Increment();
-      } else {
-        for (const auto& p : lag.value()) {
-          prometheus::Labels l{{"broker", p.broker},
-                               {"topic", p.topic},
-                               {"partition", std::to_string(p.partition)},
-                               {"group", p.group}};
-          metrics_.consumer_lag.Add(l).Set(static_cast<double>(p.lag));
-          if (p.lag_seconds) metrics_.consumer_lag_seconds.Add(l).Set(*p.lag_seconds);
-        }
-      }
-      lags.emplace(s.get(), std::move(lag));
-    }
-    scale(lags, dispatcher_->stats());
-    for (auto& [name, b] : brokers_) {
-      auto st = b->connection_state();
-      if (!st) continue;
-      metrics_.broker_connected.Add({{"broker", name}}).Set(st->connected ? 1 : 0);
-      auto& seen = reconnects_seen_[name];
-      auto& counter = metrics_.broker_reconnects.Add({{"broker", name}});
-      if (st->reconnects > seen) counter.Increment(static_cast<double>(st->reconnects - seen));
-      seen = st->reconnects;
-    }
-    sync_worker_counters();
-    for (auto& [name, b] : brokers_) {
-      auto h = b->write_health();
-      if (!h) continue;
-      metrics_.local_queue_writable.Add({{"broker", name}}).Set(h->writable ? 1 : 0);
-      auto& seen = write_failures_seen_[name];
-      auto& counter = metrics_.local_queue_write_failures.Add({{"broker", name}});
-      if (h->failed_writes > seen) counter.Increment(static_cast<double>(h->failed_writes - seen));
-      seen = h->failed_writes;
-    }
-    lk.lock();
-    lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
-  }
-}
-
-// The function processes' counters (workers/) into the metrics: bytes of output
-// dropped over their caps, per function, and starts delayed for want of resources.
-void Engine::sync_worker_counters() {
-  auto add = [](prometheus::Counter& c, uint64_t now, uint64_t& seen) {
-    if (now > seen) c.Increment(static_cast<double>(now - seen));
-    seen = now;
-  };
-  for (auto& [name, rt] : runtimes_) {
-    const PoolStats st = rt->stats();
-    PoolStats& seen = worker_output_seen_[name];
-    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "stderr"}}),
-        st.stderr_dropped_bytes, seen.stderr_dropped_bytes);
-    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "log"}}),
-        st.log_dropped_bytes, seen.log_dropped_bytes);
-  }
-  const workers::ExhaustionCounts ex = workers::exhaustion_counts();
-  const std::array<std::pair<const char*, uint64_t>, 4> kinds{
-      {{"emfile", ex.emfile}, {"enfile", ex.enfile}, {"eagain", ex.eagain}, {"enomem", ex.enomem}}};
-  for (size_t i = 0; i < kinds.size(); ++i)
-    if (kinds[i].second > exhaustion_seen_[i])
-      add(metrics_.errors.Add({{"component", "spawn"}, {"kind", kinds[i].first}}),
-          kinds[i].second, exhaustion_seen_[i]);
-}
-
-void Engine::scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& lags,
-                   const std::vector<FunctionStats>& stats) {
-  for (auto& [name, pool] : pools_) {
-    Runtime& rt = *runtimes_.at(name);
-    const FunctionStats* st = nullptr;
-    for (const auto& x : stats)
-      if (x.name == name) st = &x;
-    if (pool->scaler && st) {
-      scaling::Observation o;
-      for (auto [src, ordering] : pool->sources) {
-        o.sources.push_back(scaling::reading_of(lags.at(src), ordering));
-        if (ordering == Ordering::key) o.sources.back().key_lanes = static_cast<uint32_t>(st->lanes);
-      }
-      o.inflight = st->held;
-      o.busy = static_cast<double>(st->running);
-      o.workers = pool->desired;  // the pool's size (busy or idle), as last applied
-      o.throughput = pool->meter->update(st->finished);
-      const auto d = pool->scaler->tick(o);
-      if (d.desired != pool->desired)
-        spdlog::info("[fn {}] workers {} -> {}: {}", name, pool->desired.load(), d.desired, d.why());
-      else if (!d.stuck.empty() || d.held_unknown)
-        spdlog::warn("[fn {}] {}", name, d.why());
-      pool->desired = d.desired;
-      dispatcher_->set_limit(name, event_limit(*pool->fn, d.desired));
-      rt.resize(d.desired);
-    }
-    metrics_.workers_desired.Add({{"function", name}}).Set(pool->desired);
-    metrics_.workers.Add({{"function", name}}).Set(static_cast<double>(rt.stats().workers));
-  }
-}
-
 bool Engine::shutdown() {
   if (!dispatcher_) return true;
   ready_ = false;
-  {
-    std::lock_guard lk(lag_mu_);
-    lag_stop_ = true;
-  }
-  lag_cv_.notify_all();
-  if (lag_thread_.joinable()) lag_thread_.join();
+  if (lag_loop_) lag_loop_->stop();
   // 1. Stop intake: HTTP first (its publishes complete through the sinks), then sources.
   if (http_) http_->stop();
   for (auto& s : sources_) s->stop();
@@ -320,6 +184,7 @@ bool Engine::shutdown() {
   for (auto& [name, b] : brokers_) b->stop();
   spdlog::debug("shutdown: brokers stopped");
   if (metrics_listener_) metrics_listener_->stop();
+  lag_loop_.reset();
   dispatcher_.reset();
   runtimes_.clear();
   http_.reset();
