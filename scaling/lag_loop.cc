@@ -135,50 +135,48 @@ void LagLoop::scale(const Lags& lags, const std::vector<FunctionStats>& stats) {
   }
 }
 
+namespace {
+// Adds to a counter what a component's own running total gained since last seen.
+void count_since(prometheus::Counter& c, uint64_t now, uint64_t& seen) {
+  if (now > seen) c.Increment(static_cast<double>(now - seen));
+  seen = now;
+}
+}  // namespace
+
 // Connection state (NATS) and write health (the local queue's disk) of the brokers.
 void LagLoop::sync_broker_health() {
   for (auto& [name, b] : brokers_) {
-    auto st = b->connection_state();
-    if (!st) continue;
-    metrics_.broker_connected.Add({{"broker", name}}).Set(st->connected ? 1 : 0);
-    auto& seen = reconnects_seen_[name];
-    auto& counter = metrics_.broker_reconnects.Add({{"broker", name}});
-    if (st->reconnects > seen) counter.Increment(static_cast<double>(st->reconnects - seen));
-    seen = st->reconnects;
-  }
-  for (auto& [name, b] : brokers_) {
-    auto h = b->write_health();
-    if (!h) continue;
-    metrics_.local_queue_writable.Add({{"broker", name}}).Set(h->writable ? 1 : 0);
-    auto& seen = write_failures_seen_[name];
-    auto& counter = metrics_.local_queue_write_failures.Add({{"broker", name}});
-    if (h->failed_writes > seen) counter.Increment(static_cast<double>(h->failed_writes - seen));
-    seen = h->failed_writes;
+    const prometheus::Labels l{{"broker", name}};
+    if (auto st = b->connection_state()) {
+      metrics_.broker_connected.Add(l).Set(st->connected ? 1 : 0);
+      count_since(metrics_.broker_reconnects.Add(l), st->reconnects, reconnects_seen_[name]);
+    }
+    if (auto h = b->write_health()) {
+      metrics_.local_queue_writable.Add(l).Set(h->writable ? 1 : 0);
+      count_since(metrics_.local_queue_write_failures.Add(l), h->failed_writes,
+                  write_failures_seen_[name]);
+    }
   }
 }
 
 // The function processes' counters (workers/) into the metrics: bytes of output
 // dropped over their caps, per function, and starts delayed for want of resources.
 void LagLoop::sync_worker_counters() {
-  auto add = [](prometheus::Counter& c, uint64_t now, uint64_t& seen) {
-    if (now > seen) c.Increment(static_cast<double>(now - seen));
-    seen = now;
-  };
   for (auto& [name, f] : functions_) {
     const PoolStats st = f->runtime->stats();
     PoolStats& seen = worker_output_seen_[name];
-    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "stderr"}}),
-        st.stderr_dropped_bytes, seen.stderr_dropped_bytes);
-    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "log"}}),
-        st.log_dropped_bytes, seen.log_dropped_bytes);
+    count_since(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "stderr"}}),
+                st.stderr_dropped_bytes, seen.stderr_dropped_bytes);
+    count_since(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "log"}}),
+                st.log_dropped_bytes, seen.log_dropped_bytes);
   }
   const workers::ExhaustionCounts ex = workers::exhaustion_counts();
   const std::array<std::pair<const char*, uint64_t>, 4> kinds{
       {{"emfile", ex.emfile}, {"enfile", ex.enfile}, {"eagain", ex.eagain}, {"enomem", ex.enomem}}};
   for (size_t i = 0; i < kinds.size(); ++i)
     if (kinds[i].second > exhaustion_seen_[i])
-      add(metrics_.errors.Add({{"component", "spawn"}, {"kind", kinds[i].first}}),
-          kinds[i].second, exhaustion_seen_[i]);
+      count_since(metrics_.errors.Add({{"component", "spawn"}, {"kind", kinds[i].first}}),
+                  kinds[i].second, exhaustion_seen_[i]);
 }
 
 }  // namespace sluice::scaling
