@@ -24,13 +24,4 @@ enum class RouteRole : uint8_t { subscription, retry };
 //               (retry.mode topic on JetStream; only on a source that feeds one route)
 enum class RetryPath : uint8_t { lane, topic, redeliver };
 
-constexpr const char* to_string(RetryPath p) noexcept {
-  switch (p) {
-    case RetryPath::lane: return "lane";
-    case RetryPath::topic: return "topic";
-    case RetryPath::redeliver: return "redeliver";
-  }
-  return "?";
-}
-
 }  // namespace sluice

@@ -10,6 +10,7 @@ namespace sluice::topology {
 
 namespace {
 
+// The working state of one plan() call, on the calling thread.
 class Planner {
  public:
   explicit Planner(const Config& cfg) : cfg_(cfg) {}
