@@ -22,16 +22,20 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
                                            "' is not available in this build yet"};
 }
 
-Result<void> check_broker_options(const BrokerConfig& cfg) {
+std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg) {
+  std::vector<BrokerConfigProblem> out;
+  auto add = [&](std::string key, Result<void> r) {
+    if (!r) out.push_back({std::move(key), r.error()});
+  };
   switch (cfg.kind) {
-    case BrokerKind::local: return ok();
-    case BrokerKind::kafka: return kafka::check_options(cfg);
-    case BrokerKind::nats: {
-      SLUICE_TRY(nats::parse_settings(cfg));
-      return ok();
-    }
+    case BrokerKind::local: break;
+    case BrokerKind::kafka: add("options", kafka::check_options(cfg)); break;
+    case BrokerKind::nats:
+      if (auto s = nats::parse_settings(cfg); !s) add("options", s.error());
+      add("jetstream.stream", nats::check_jetstream(cfg));
+      break;
   }
-  return ok();
+  return out;
 }
 
 std::string consumer_group(const BrokerConfig& broker, const std::string& function) {
@@ -40,6 +44,26 @@ std::string consumer_group(const BrokerConfig& broker, const std::string& functi
   for (char& c : f)
     if (c == '.' || c == '*' || c == '>') c = '_';
   return broker.group + "_" + f;
+}
+
+BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
+  BrokerCapabilities c;
+  switch (cfg.kind) {
+    case BrokerKind::local:
+      c.own_database = true;
+      c.retry_topics = true;
+      break;
+    case BrokerKind::kafka:
+      c.remote = true;
+      c.retry_topics = true;
+      break;
+    case BrokerKind::nats:
+      c.remote = true;
+      c.redelivers_later = cfg.jetstream.has_value();
+      c.no_retry_because = "needs JetStream (core NATS cannot redeliver)";
+      break;
+  }
+  return c;
 }
 
 }  // namespace sluice

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/broker.h"
@@ -16,10 +18,36 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg);
 // Kafka): the broker's group, shared by every function of a topic (fan-out). NATS
 // JetStream: one durable consumer per function, `<group>_<function>` ('.', '*', '>'
 // replaced by '_'), so a slow function never holds back another one's acks.
-// What make_broker would refuse in the entry's options, without connecting (Kafka:
-// each property set on a throw-away librdkafka conf; NATS: the option table).
-Result<void> check_broker_options(const BrokerConfig& cfg);
 
 std::string consumer_group(const BrokerConfig& broker, const std::string& function);
+
+// What make_broker would refuse in the entry without connecting, each with the key it
+// is about: "options" (Kafka: each property set on a throw-away librdkafka conf; NATS:
+// the option table) and "jetstream.stream" (a name JetStream does not accept).
+struct BrokerConfigProblem {
+  std::string key;
+  Error error;
+};
+std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg);
+
+// What a `brokers:` entry can do, known from its config alone (no connection): what
+// the topology plan (topology/plan.h), preflight and `run` decide by, so that none of
+// them asks which kind a broker is.
+struct BrokerCapabilities {
+  // Keeps events in a database file of its own at `path` (local): preflight checks
+  // the file can be written, `run` holds its engine lock.
+  bool own_database = false;
+  // A server sluice connects to: whether it answers is known only at run.
+  bool remote = false;
+  // Can hold the topics sluice publishes retries to and reads back (retry.mode topic
+  // with RetryPath::topic).
+  bool retry_topics = false;
+  // A consumer may nack(delay) a message and the broker redelivers it when due
+  // (RetryPath::redeliver): the broker is the delay queue.
+  bool redelivers_later = false;
+  // Why retry.mode topic is impossible when neither of the two above holds.
+  const char* no_retry_because = "";
+};
+BrokerCapabilities broker_capabilities(const BrokerConfig& cfg);
 
 }  // namespace sluice

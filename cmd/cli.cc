@@ -11,13 +11,18 @@
 
 namespace sluice::cli {
 
+namespace {
+// Prints every problem, one a line, and exits 2 with their count.
+[[noreturn]] void exit_with(const std::vector<ConfigError>& errors, const std::string& path) {
+  for (const auto& e : errors) std::cerr << e.to_string() << "\n";
+  throw Exit{kUsage, fmt::format("{}: {} error{} in the config", path, errors.size(),
+                                 errors.size() == 1 ? "" : "s")};
+}
+}  // namespace
+
 Config load_or_exit(const std::string& path) {
   auto r = load_config_file(path);
-  if (!r.config) {
-    for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
-    throw Exit{kUsage, fmt::format("{}: {} error{} in the config", path, r.errors.size(),
-                                   r.errors.size() == 1 ? "" : "s")};
-  }
+  if (!r.config) exit_with(r.errors, path);
   return std::move(*r.config);
 }
 
@@ -55,10 +60,14 @@ std::string read_data_arg(const std::string& arg) {
 
 PreflightReport preflight_or_exit(const Config& c, const std::string& path) {
   PreflightReport p = preflight(c);
-  if (p.errors.empty()) return p;
-  for (const auto& e : p.errors) std::cerr << e.to_string() << "\n";
-  throw Exit{kUsage, fmt::format("{}: {} error{} in the config", path, p.errors.size(),
-                                 p.errors.size() == 1 ? "" : "s")};
+  if (!p.errors.empty()) exit_with(p.errors, path);
+  return p;
+}
+
+topology::Plan plan_or_exit(const Config& c, const std::string& path) {
+  topology::PlanResult r = topology::plan(c);
+  if (!r.plan) exit_with(r.errors, path);
+  return std::move(*r.plan);
 }
 
 int validate(const std::string& path) {

@@ -8,6 +8,7 @@
 #include "cmd/preflight.h"
 #include "config/config.h"
 #include "core/result.h"
+#include "topology/plan.h"
 
 namespace sluice::cli {
 
@@ -31,6 +32,8 @@ Config load_or_exit(const std::string& path);
 // The checks of cmd/preflight.h (files, programs, libraries); on error prints every
 // problem and throws Exit{2}. `validate` and `run` both call it.
 PreflightReport preflight_or_exit(const Config& c, const std::string& path);
+// The topology plan (topology/plan.h); on error prints every problem and throws Exit{2}.
+topology::Plan plan_or_exit(const Config& c, const std::string& path);
 
 // Prints rows under headers, columns padded to their widest cell.
 void print_table(const std::vector<std::string>& headers,

@@ -3,44 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
-#include <set>
-#include <tuple>
 
 #include "broker-adapters/http/callback_sink.h"
 #include "broker-adapters/http/ingress.h"
 #include "broker-adapters/http/metrics_listener.h"
 #include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
-#include "core/clock.h"
-#include "core/thread_guard.h"
-#include "dispatcher/retry_topic.h"
 #include "metrics/counted_sink.h"
-#include "workers/process.h"
+#include "topology/plan.h"
 #include "workers/registry.h"
 
 namespace sluice {
-
-namespace {
-
-// Events a function may run at once with `workers` workers: exec and inproc run one
-// event per worker; a stdio or http worker multiplexes up to `concurrency` events, so
-// any live worker allows them all and zero workers hold every event.
-uint32_t event_limit(const FunctionConfig& fn, uint32_t workers) {
-  if (fn.runtime == RuntimeKind::exec || fn.runtime == RuntimeKind::inproc)
-    return std::min(workers, fn.concurrency);
-  return workers > 0 ? fn.concurrency : 0;
-}
-
-}  // namespace
-
-std::set<std::string> internal_topics(const Config& cfg) {
-  std::set<std::string> out;
-  for (const auto& fn : cfg.functions) {
-    out.insert(retry::topic_for(fn.name));
-    out.insert(fn.dead_letter.topic);
-  }
-  return out;
-}
 
 Engine::Engine(const Config& cfg) : cfg_(cfg) {}
 
@@ -50,6 +23,10 @@ Result<void> Engine::start() {
   auto keys = seal::Keyring::load(cfg_.engine.control_key_file, /*create=*/true);
   if (!keys) return keys.error();  // "control key file PATH: why"
   control_keys_.emplace(std::move(keys).value());
+  // What to open and how it is wired: the plan `validate` checks too.
+  auto planned = topology::plan(cfg_);
+  if (!planned.plan) return Error{Errc::invalid_argument, planned.errors.front().to_string()};
+  const topology::Plan& plan = *planned.plan;
   for (const auto& b : cfg_.brokers) {
     auto br = make_broker(b);
     if (!br) return br.error();
@@ -58,90 +35,46 @@ Result<void> Engine::start() {
   DispatcherOptions dopts;
   dopts.control_keys = &*control_keys_;
   dispatcher_ = std::make_unique<Dispatcher>(metrics_, dopts);
+  lag_loop_ = std::make_unique<scaling::LagLoop>(metrics_, *dispatcher_);
+  for (auto& [name, b] : brokers_) lag_loop_->add_broker(name, *b);
   if (cfg_.http.enabled)
     callbacks_ = std::make_unique<http::CallbackSink>(
         &metrics_, http::CallbackSink::Options::from(cfg_.http));
-  for (const auto& fn : cfg_.functions) {
+  for (size_t i = 0; i < cfg_.functions.size(); ++i) {
+    const FunctionConfig& fn = cfg_.functions[i];
+    const topology::FunctionPlan& fp = plan.functions[i];
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
     FunctionBinding b;
     b.config = &fn;
     b.runtime = rt.value().get();
-    b.dead_letter_sink = &brokers_.at(fn.dead_letter.broker)->sink();
-    if (fn.output) b.output_sink = &brokers_.at(fn.output->broker)->sink();
+    b.dead_letter_sink = &brokers_.at(fp.dead_letter.broker)->sink();
+    if (fp.output) b.output_sink = &brokers_.at(fp.output->broker)->sink();
     b.callback_sink = callbacks_.get();
-    if (fn.retry.mode == RetryMode::topic && !fn.subscribe.empty()) {
-      // Retries leave the lane: on JetStream the server redelivers after nak(delay);
-      // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
-      // (retry.mode topic on core NATS is refused by the config loader.)
-      const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-      if (bc.kind != BrokerKind::nats) {
-        b.retry_sink = &brokers_.at(bc.name)->sink();
-        b.retry_topic = retry::topic_for(fn.name);
-      }
+    if (fp.retry) {
+      b.retry_sink = &brokers_.at(fp.retry->broker)->sink();
+      b.retry_topic = fp.retry->topic;
     }
     dispatcher_->add_function(b);
-    runtimes_.emplace(fn.name, std::move(rt).value());
-    auto pool = std::make_unique<Pool>();
-    pool->fn = &fn;
-    pool->desired = fn.concurrency;
-    if (fn.workers.autoscale) {
-      auto sc = scaling::ScalerConfig::from(fn.workers, fn.concurrency);
-      if (!sc)
-        return Error{Errc::invalid_argument, "function '" + fn.name + "': workers: " + sc.error().message};
-      pool->scaler = std::make_unique<scaling::Autoscaler>(sc.value(), Clock::system());
-      pool->meter = std::make_unique<scaling::RateMeter>(Clock::system());
-      pool->desired = pool->scaler->desired();  // `min` until the first tick
-      dispatcher_->set_limit(fn.name, event_limit(fn, pool->desired));
-    }
-    pools_.emplace(fn.name, std::move(pool));
+    Runtime& runtime = *runtimes_.emplace(fn.name, std::move(rt).value()).first->second;
+    SLUICE_TRY(lag_loop_->add_function(fn, runtime, workers::runtime_info(fn).events_per_worker));
   }
-  // One source per (broker, topic, consumer group): see consumer_group() for who
-  // shares a source (fan-out) and who gets its own.
-  std::map<std::tuple<std::string, std::string, std::string>, Source*> by_topic;
-  std::map<std::tuple<std::string, std::string, std::string>, SourceOptions> options;
-  for (const auto& fn : cfg_.functions) {
-    for (const auto& sub : fn.subscribe) {
-      auto& o = options[{sub.broker, sub.topic, consumer_group(*cfg_.broker(sub.broker), fn.name)}];
-      o.max_in_flight = std::max<uint32_t>(o.max_in_flight, static_cast<uint32_t>(fn.concurrency));
-      o.max_run_time = std::max(o.max_run_time, std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout));
-    }
-  }
-  for (const auto& fn : cfg_.functions) {
-    for (const auto& sub : fn.subscribe) {
-      const std::string group = consumer_group(*cfg_.broker(sub.broker), fn.name);
-      auto key = std::tuple{sub.broker, sub.topic, group};
-      auto it = by_topic.find(key);
-      if (it == by_topic.end()) {
-        auto src = brokers_.at(sub.broker)->make_source(sub.topic, group, options.at(key));
-        if (!src) return src.error();
-        sources_.push_back(std::move(src).value());
-        it = by_topic.emplace(key, sources_.back().get()).first;
-      }
-      dispatcher_->add_route(*it->second, fn.name, sub.ordering);
-      pools_.at(fn.name)->sources.emplace_back(it->second, sub.ordering);
-    }
-  }
-  // Retry topics: one source per topic-mode function, feeding only that function.
-  for (const auto& fn : cfg_.functions) {
-    if (fn.retry.mode != RetryMode::topic || fn.subscribe.empty()) continue;
-    const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-    if (bc.kind == BrokerKind::nats) continue;
-    SourceOptions o{static_cast<uint32_t>(fn.concurrency),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout)};
-    auto src = brokers_.at(bc.name)->make_source(retry::topic_for(fn.name),
-                                                 consumer_group(bc, fn.name), o);
+  for (const topology::SourcePlan& sp : plan.sources) {
+    auto src = brokers_.at(sp.broker)->make_source(sp.topic, sp.group, sp.options);
     if (!src) return src.error();
     sources_.push_back(std::move(src).value());
-    dispatcher_->add_route(*sources_.back(), fn.name, Ordering::none, RouteRole::retry);
-    pools_.at(fn.name)->sources.emplace_back(sources_.back().get(), Ordering::none);
+  }
+  for (const topology::RoutePlan& r : plan.routes) {
+    Source* src = sources_.at(r.source).get();
+    dispatcher_->add_route(*src, r.function, r.ordering, r.role, r.retry);
+    lag_loop_->add_route(*src, r.function, r.ordering);
   }
   // The dispatcher's loop runs first: stdio runtimes read their workers on it
   // (Runtime::share_loop), and shutdown() stops the runtimes before it.
   dispatcher_->start();
   for (auto& [name, rt] : runtimes_) {
     // A fixed pool keeps the runtime's own size; an autoscaled one starts at `min`.
-    if (pools_.at(name)->scaler) rt->resize(pools_.at(name)->desired);
+    if (lag_loop_->autoscaled(name)) rt->resize(lag_loop_->desired(name));
     if (auto r = rt->start(); !r)
       return Error{r.error().code, "function '" + name + "': " + r.error().message};
   }
@@ -171,7 +104,7 @@ Result<void> Engine::start() {
     invoke_api_->register_routes(http_->server());
     if (auto r = http_->start(); !r) return r.error();
   }
-  lag_thread_ = std::thread([this] { run_guarded("lag", [this] { lag_loop(); }); });
+  lag_loop_->start();
   ready_ = true;
   return ok();
 }
@@ -212,8 +145,8 @@ void Engine::register_system_routes() {
                          {"subscriptions", subs},
                          {"replicas", ps.workers},
                          {"workers", ps.workers},
-                         {"workers_desired", pools_.at(fn.name)->desired.load()},
-                         {"autoscaled", pools_.at(fn.name)->scaler != nullptr},
+                         {"workers_desired", lag_loop_->desired(fn.name)},
+                         {"autoscaled", lag_loop_->autoscaled(fn.name)},
                          {"concurrency", fn.concurrency},
                          {"inflight", held},
                          {"running", running}});
@@ -222,120 +155,10 @@ void Engine::register_system_routes() {
       });
 }
 
-void Engine::lag_loop() {
-  std::unique_lock lk(lag_mu_);
-  while (!lag_stop_) {
-    lk.unlock();
-    // Each source is asked once per tick; its answer feeds the lag gauges and the
-    // autoscaler of every function it serves.
-    std::map<Source*, Result<std::vector<PartitionLag>>> lags;
-    for (auto& s : sources_) {
-      auto lag = s->lag();
-      if (!lag) {
-        spdlog::warn("lag of {}/{} unknown: {}", s->broker(), s->topic(), lag.error().message);
-        metrics_.errors.Add({{"component", "lag"}, {"kind", to_string(lag.error().code)}})
-            .Increment();
-      } else {
-        for (const auto& p : lag.value()) {
-          prometheus::Labels l{{"broker", p.broker},
-                               {"topic", p.topic},
-                               {"partition", std::to_string(p.partition)},
-                               {"group", p.group}};
-          metrics_.consumer_lag.Add(l).Set(static_cast<double>(p.lag));
-          if (p.lag_seconds) metrics_.consumer_lag_seconds.Add(l).Set(*p.lag_seconds);
-        }
-      }
-      lags.emplace(s.get(), std::move(lag));
-    }
-    scale(lags, dispatcher_->stats());
-    for (auto& [name, b] : brokers_) {
-      auto st = b->connection_state();
-      if (!st) continue;
-      metrics_.broker_connected.Add({{"broker", name}}).Set(st->connected ? 1 : 0);
-      auto& seen = reconnects_seen_[name];
-      auto& counter = metrics_.broker_reconnects.Add({{"broker", name}});
-      if (st->reconnects > seen) counter.Increment(static_cast<double>(st->reconnects - seen));
-      seen = st->reconnects;
-    }
-    sync_worker_counters();
-    for (auto& [name, b] : brokers_) {
-      auto h = b->write_health();
-      if (!h) continue;
-      metrics_.local_queue_writable.Add({{"broker", name}}).Set(h->writable ? 1 : 0);
-      auto& seen = write_failures_seen_[name];
-      auto& counter = metrics_.local_queue_write_failures.Add({{"broker", name}});
-      if (h->failed_writes > seen) counter.Increment(static_cast<double>(h->failed_writes - seen));
-      seen = h->failed_writes;
-    }
-    lk.lock();
-    lag_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return lag_stop_; });
-  }
-}
-
-// The function processes' counters (workers/) into the metrics: bytes of output
-// dropped over their caps, per function, and starts delayed for want of resources.
-void Engine::sync_worker_counters() {
-  auto add = [](prometheus::Counter& c, uint64_t now, uint64_t& seen) {
-    if (now > seen) c.Increment(static_cast<double>(now - seen));
-    seen = now;
-  };
-  for (auto& [name, rt] : runtimes_) {
-    const PoolStats st = rt->stats();
-    PoolStats& seen = worker_output_seen_[name];
-    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "stderr"}}),
-        st.stderr_dropped_bytes, seen.stderr_dropped_bytes);
-    add(metrics_.worker_output_dropped.Add({{"function", name}, {"stream", "log"}}),
-        st.log_dropped_bytes, seen.log_dropped_bytes);
-  }
-  const workers::ExhaustionCounts ex = workers::exhaustion_counts();
-  const std::array<std::pair<const char*, uint64_t>, 4> kinds{
-      {{"emfile", ex.emfile}, {"enfile", ex.enfile}, {"eagain", ex.eagain}, {"enomem", ex.enomem}}};
-  for (size_t i = 0; i < kinds.size(); ++i)
-    if (kinds[i].second > exhaustion_seen_[i])
-      add(metrics_.errors.Add({{"component", "spawn"}, {"kind", kinds[i].first}}),
-          kinds[i].second, exhaustion_seen_[i]);
-}
-
-void Engine::scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& lags,
-                   const std::vector<FunctionStats>& stats) {
-  for (auto& [name, pool] : pools_) {
-    Runtime& rt = *runtimes_.at(name);
-    const FunctionStats* st = nullptr;
-    for (const auto& x : stats)
-      if (x.name == name) st = &x;
-    if (pool->scaler && st) {
-      scaling::Observation o;
-      for (auto [src, ordering] : pool->sources) {
-        o.sources.push_back(scaling::reading_of(lags.at(src), ordering));
-        if (ordering == Ordering::key) o.sources.back().key_lanes = static_cast<uint32_t>(st->lanes);
-      }
-      o.inflight = st->held;
-      o.busy = static_cast<double>(st->running);
-      o.workers = pool->desired;  // the pool's size (busy or idle), as last applied
-      o.throughput = pool->meter->update(st->finished);
-      const auto d = pool->scaler->tick(o);
-      if (d.desired != pool->desired)
-        spdlog::info("[fn {}] workers {} -> {}: {}", name, pool->desired.load(), d.desired, d.why());
-      else if (!d.stuck.empty() || d.held_unknown)
-        spdlog::warn("[fn {}] {}", name, d.why());
-      pool->desired = d.desired;
-      dispatcher_->set_limit(name, event_limit(*pool->fn, d.desired));
-      rt.resize(d.desired);
-    }
-    metrics_.workers_desired.Add({{"function", name}}).Set(pool->desired);
-    metrics_.workers.Add({{"function", name}}).Set(static_cast<double>(rt.stats().workers));
-  }
-}
-
 bool Engine::shutdown() {
   if (!dispatcher_) return true;
   ready_ = false;
-  {
-    std::lock_guard lk(lag_mu_);
-    lag_stop_ = true;
-  }
-  lag_cv_.notify_all();
-  if (lag_thread_.joinable()) lag_thread_.join();
+  if (lag_loop_) lag_loop_->stop();
   // 1. Stop intake: HTTP first (its publishes complete through the sinks), then sources.
   if (http_) http_->stop();
   for (auto& s : sources_) s->stop();
@@ -367,6 +190,7 @@ bool Engine::shutdown() {
   for (auto& [name, b] : brokers_) b->stop();
   spdlog::debug("shutdown: brokers stopped");
   if (metrics_listener_) metrics_listener_->stop();
+  lag_loop_.reset();
   dispatcher_.reset();
   runtimes_.clear();
   http_.reset();

@@ -3,20 +3,16 @@
 // work up to `engine.drain_timeout`, commits, and stops everything in order.
 //
 // Threads: the caller's thread runs start()/run_until_signal()/shutdown(); each
-// component runs its own threads (see their headers). A small lag thread polls the
-// sources' lag every few seconds into the lag gauges.
+// component runs its own threads (see their headers). scaling::LagLoop's thread polls
+// the sources' lag every 2 s into the lag gauges and sizes the worker pools.
 #pragma once
 
-#include <array>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -25,7 +21,8 @@
 #include "core/seal.h"
 #include "dispatcher/dispatcher.h"
 #include "metrics/metrics.h"
-#include "scaling/autoscaler.h"
+#include "scaling/lag_loop.h"
+#include "topology/plan.h"  // internal_topics
 
 namespace sluice {
 
@@ -36,10 +33,6 @@ class MetricsListener;
 }
 class InvokeApi;
 class CountedSink;
-
-// The topics only sluice writes to: every function's retry topic and dead-letter
-// topic (HTTP ingress refuses them; `sluice publish` needs --internal).
-std::set<std::string> internal_topics(const Config& cfg);
 
 class Engine {
  public:
@@ -60,18 +53,6 @@ class Engine {
   bool ready() const;
 
  private:
-  // Sizing of one function's pool: fixed at `concurrency`, or the autoscaler's.
-  struct Pool {
-    const FunctionConfig* fn = nullptr;
-    std::unique_ptr<scaling::Autoscaler> scaler;  // null: fixed pool
-    std::unique_ptr<scaling::RateMeter> meter;
-    std::vector<std::pair<Source*, Ordering>> sources;  // subscriptions (+ retry topic)
-    std::atomic<uint32_t> desired{0};
-  };
-  void scale(const std::map<Source*, Result<std::vector<PartitionLag>>>& lags,
-             const std::vector<FunctionStats>& stats);
-
-  void lag_loop();
   void register_system_routes();
 
   const Config& cfg_;
@@ -85,24 +66,14 @@ class Engine {
   std::map<std::string, std::unique_ptr<CountedSink>> ingress_sinks_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
-  std::map<std::string, std::unique_ptr<Pool>> pools_;
-  std::map<std::string, uint64_t> reconnects_seen_;  // lag thread only
-  // Function process counters already added to the metrics (lag thread only).
-  std::map<std::string, PoolStats> worker_output_seen_;
-  std::array<uint64_t, 4> exhaustion_seen_{};  // emfile, enfile, eagain, enomem
-  void sync_worker_counters();
-  std::map<std::string, uint64_t> write_failures_seen_;  // lag thread only
   std::unique_ptr<Dispatcher> dispatcher_;
+  // Lag gauges and pool sizing, on a thread of its own (scaling/lag_loop.h).
+  std::unique_ptr<scaling::LagLoop> lag_loop_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<InvokeApi> invoke_api_;
   std::unique_ptr<http::HttpIngress> http_;
   std::unique_ptr<http::MetricsListener> metrics_listener_;  // metrics.listen
   std::atomic<bool> ready_{false};
-
-  std::mutex lag_mu_;
-  std::condition_variable lag_cv_;
-  bool lag_stop_ = false;
-  std::thread lag_thread_;
 };
 
 }  // namespace sluice

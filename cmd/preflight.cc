@@ -11,8 +11,10 @@
 #include "broker-adapters/http/http_util.h"
 #include "broker-adapters/registry.h"
 #include "core/seal.h"
+#include "topology/plan.h"
 #include "workers/inproc_abi.h"
 #include "workers/process.h"
+#include "workers/registry.h"
 
 namespace sluice {
 
@@ -129,25 +131,24 @@ void check_control_key(Report& r, const std::string& path) {
 
 PreflightReport preflight(const Config& c) {
   PreflightReport out;
+  // What the config cannot run as (the plan Engine::start builds from), first.
+  out.errors = topology::plan(c).errors;
   Report r(c, out);
   if (c.http.enabled) check_tokens_file(r, c.http.bearer_tokens_file, "http.auth.bearer_tokens_file");
   if (c.metrics.enabled)
     check_tokens_file(r, c.metrics.bearer_tokens_file, "metrics.auth.bearer_tokens_file");
   check_control_key(r, c.engine.control_key_file);
   for (const BrokerConfig& b : c.brokers) {
-    if (auto o = check_broker_options(b); !o)
-      r.error("brokers." + b.name + ".options", b.line, o.error().message);
-    if (b.kind == BrokerKind::local) {
-      check_local_path(r, b);
-    } else {
+    const BrokerCapabilities caps = broker_capabilities(b);
+    if (caps.own_database) check_local_path(r, b);
+    if (caps.remote)
       out.not_checked.push_back(std::string(to_string(b.kind)) + " broker '" + b.name +
                                 "' reachable");
-    }
   }
   for (size_t i = 0; i < c.functions.size(); ++i) {
     const FunctionConfig& fn = c.functions[i];
     const std::string path = "functions[" + std::to_string(i) + "]";
-    if (fn.runtime == RuntimeKind::inproc) {
+    if (workers::runtime_info(fn).command_is_library) {
       check_library(r, fn, path);
       continue;
     }

@@ -3,8 +3,6 @@
 
 #include <fstream>
 #include <map>
-#include <set>
-#include <tuple>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -77,36 +75,33 @@ int functions(const std::string& path, bool json) {
 
 int lag(const std::string& path, bool watch, bool json) {
   Config cfg = load_or_exit(path);
+  // The subscriptions' sources as `run` opens them (one per broker, topic and group).
+  const topology::Plan plan = plan_or_exit(cfg, path);
   std::map<std::string, std::unique_ptr<Broker>> brokers;
-  for (const auto& f : cfg.functions)
-    for (const auto& s : f.subscribe)
-      if (!brokers.count(s.broker)) {
-        auto b = make_broker(*cfg.broker(s.broker));
-        if (!b) throw Exit{kFailure, b.error().message};
-        brokers.emplace(s.broker, std::move(b).value());
-      }
+  for (const auto& s : plan.sources)
+    if (s.role == RouteRole::subscription && !brokers.count(s.broker)) {
+      auto b = make_broker(*cfg.broker(s.broker));
+      if (!b) throw Exit{kFailure, b.error().message};
+      brokers.emplace(s.broker, std::move(b).value());
+    }
   do {
     std::vector<std::vector<std::string>> rows;
-    std::set<std::tuple<std::string, std::string, std::string>> seen;
-    for (const auto& f : cfg.functions) {
-      for (const auto& s : f.subscribe) {
-        const std::string group = consumer_group(*cfg.broker(s.broker), f.name);
-        if (!seen.insert({s.broker, s.topic, group}).second) continue;
-        TopicBrowser* br = brokers.at(s.broker)->browser();
-        auto lag = br ? br->lag(s.topic, group)
-                      : Result<std::vector<PartitionLag>>(
-                            Error{Errc::invalid_argument, "broker has no lag view"});
-        if (!lag) {
-          rows.push_back({s.broker, s.topic, "-", group, "?", "?", "unknown", "unknown"});
-          std::cerr << "lag of " << s.broker << "/" << s.topic << " unknown: " << lag.error().message << "\n";
-          continue;
-        }
-        for (const auto& p : lag.value())
-          rows.push_back({s.broker, s.topic, std::to_string(p.partition), group,
-                          p.committed < 0 ? "-" : std::to_string(p.committed),
-                          std::to_string(p.end), std::to_string(p.lag),
-                          p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
+    for (const auto& s : plan.sources) {
+      if (s.role != RouteRole::subscription) continue;
+      TopicBrowser* br = brokers.at(s.broker)->browser();
+      auto lag = br ? br->lag(s.topic, s.group)
+                    : Result<std::vector<PartitionLag>>(
+                          Error{Errc::invalid_argument, "broker has no lag view"});
+      if (!lag) {
+        rows.push_back({s.broker, s.topic, "-", s.group, "?", "?", "unknown", "unknown"});
+        std::cerr << "lag of " << s.broker << "/" << s.topic << " unknown: " << lag.error().message << "\n";
+        continue;
       }
+      for (const auto& p : lag.value())
+        rows.push_back({s.broker, s.topic, std::to_string(p.partition), s.group,
+                        p.committed < 0 ? "-" : std::to_string(p.committed),
+                        std::to_string(p.end), std::to_string(p.lag),
+                        p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
     }
     static const std::vector<std::string> kHeaders = {"BROKER", "TOPIC", "PARTITION", "GROUP",
                                                       "COMMITTED", "END", "LAG", "LAG_SECONDS"};

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker-adapters/local/engine_lock.h"
+#include "broker-adapters/registry.h"
 
 #include "cmd/cli.h"
 #include "cmd/engine.h"
@@ -28,7 +29,7 @@ int run_engine(const std::string& path) {
   std::vector<local::EngineLock> locks;
   std::set<std::string> locked;
   for (const auto& b : cfg.brokers) {
-    if (b.kind != BrokerKind::local || !locked.insert(b.path).second) continue;
+    if (!broker_capabilities(b).own_database || !locked.insert(b.path).second) continue;
     auto lock = local::EngineLock::acquire(b.path);
     if (!lock) throw Exit{kFailure, lock.error().message};
     locks.push_back(std::move(lock).value());

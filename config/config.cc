@@ -154,20 +154,6 @@ void check_jetstream_subjects(Diagnostics& d, const Config& c) {
   }
 }
 
-// retry.mode topic sends a retry out of the lane and back: on NATS only JetStream can
-// redeliver later (nak with a delay); core NATS would lose it.
-void check_retry_modes(Diagnostics& d, const Config& c) {
-  for (size_t i = 0; i < c.functions.size(); ++i) {
-    const FunctionConfig& fn = c.functions[i];
-    if (fn.retry.mode != RetryMode::topic || fn.subscribe.empty()) continue;
-    const BrokerConfig* b = c.broker(fn.subscribe.front().broker);
-    if (!b || b->kind != BrokerKind::nats || b->jetstream) continue;
-    d.error("functions[" + std::to_string(i) + "].retry.mode", fn.line,
-            "retry.mode topic on nats broker \"" + b->name +
-                "\" needs JetStream (core NATS cannot redeliver); use mode: inline");
-  }
-}
-
 void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   const Field top{root, "", 1};
   MapReader m(d, top, keys::section("root"));
@@ -190,7 +176,6 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   }
   if (auto f = m.get("functions")) parse_functions(d, *f, brokers, c);
   check_jetstream_subjects(d, c);
-  check_retry_modes(d, c);
 }
 
 LoadResult load(const std::string& yaml, const std::string& base_dir, const std::string& file) {

@@ -71,7 +71,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
 }
 
 void Dispatcher::add_route(Source& src, const std::string& function, Ordering ordering,
-                           RouteRole role) {
+                           RouteRole role, RetryPath retry) {
   auto& s = impl_->sources[&src];
   if (!s) {
     s = std::make_unique<SourceState>();
@@ -85,7 +85,16 @@ void Dispatcher::add_route(Source& src, const std::string& function, Ordering or
   if (it == impl_->functions.end()) throw std::logic_error("route to unknown function " + function);
   if (s->role != role || (role == RouteRole::retry && !s->route.empty()))
     throw std::logic_error("a retry topic source feeds exactly one function");
-  s->route.emplace_back(it->second.get(), ordering);
+  if (retry == RetryPath::topic && !it->second->b.retry_sink)
+    throw std::logic_error("retry topic route of " + function + ", which has no retry sink");
+  const bool redelivers = std::any_of(s->route.begin(), s->route.end(), [](const auto& r) {
+    return r.retry == RetryPath::redeliver;
+  });
+  if (retry == RetryPath::redeliver && !s->traits.per_message_ack)
+    throw std::logic_error("redelivery route on a source without per-message acks");
+  if (!s->route.empty() && (redelivers || retry == RetryPath::redeliver))
+    throw std::logic_error("a redelivering source feeds exactly one route");
+  s->route.push_back({it->second.get(), ordering, retry});
 }
 
 void Dispatcher::start() {
@@ -230,8 +239,8 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   auto* p = new Pending{Delivery(d.source(), d.tag()), &s, static_cast<uint32_t>(s.route.size())};
   p->delivery.redeliveries = d.redeliveries;
   if (s.role == RouteRole::retry) {
-    FunctionState& f = *s.route.front().first;
-    Task* t = make_task(p, f, std::move(d.event));
+    FunctionState& f = *s.route.front().fn;
+    Task* t = make_task(p, f, s.route.front().retry, std::move(d.event));
     screen_callback(f, t);
     take_retry_state(s, f, t);
     hold(f, t);
@@ -241,9 +250,9 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     return;
   }
   for (size_t i = 0; i < s.route.size(); ++i) {
-    auto [f, ordering] = s.route[i];
-    Task* t = i + 1 == s.route.size() ? make_task(p, *f, std::move(d.event))
-                                      : make_task(p, *f, Event(d.event));
+    auto [f, ordering, retry] = s.route[i];
+    Task* t = i + 1 == s.route.size() ? make_task(p, *f, retry, std::move(d.event))
+                                      : make_task(p, *f, retry, Event(d.event));
     screen_subscription(*f, t);
     if (ordering == Ordering::partition) {
       t->ordered = true;
@@ -262,10 +271,11 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   }
 }
 
-Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, Event&& ev) {
+Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, RetryPath retry, Event&& ev) {
   auto* t = new Task(std::move(ev));  // moved in, not default-made and then assigned
   t->pending = p;
   t->fn = &f;
+  t->retry = retry;
   t->bytes = t->event.byte_size();
   t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
   link(t);
@@ -572,16 +582,13 @@ void Dispatcher::Impl::add_callback(Task* t, const InvocationResult& r) {
 // False when the event must be retried inline.
 bool Dispatcher::Impl::retry_out(Task* t, std::chrono::milliseconds delay, int64_t now) {
   FunctionState& f = *t->fn;
-  if (f.b.config->retry.mode != RetryMode::topic) return false;
-  Pending* p = t->pending;
-  const SourceState& s = *p->src;
-  if (s.traits.per_message_ack && !s.traits.commits_offsets && s.route.size() == 1) {
+  if (t->retry == RetryPath::lane) return false;
+  if (t->retry == RetryPath::redeliver) {
     // The broker is the delay queue: nack(delay) redelivers it when due.
-    p->nack_delay = delay;
+    t->pending->nack_delay = delay;
     t->retried_out = true;
     return true;
   }
-  if (!f.b.retry_sink) return false;
   retry::State st{t->attempt, now + delay.count(), t->first_failure_ms};
   t->outbox.push_back(
       {f.b.retry_sink, f.b.retry_topic, retry::make_event(t->event, st, *keys, f.name), f.retry_published});

@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "core/broker.h"
+#include "core/route.h"
 #include "core/runtime.h"
 #include "core/seal.h"
 #include "metrics/metrics.h"
@@ -39,9 +40,9 @@ struct FunctionBinding {
   Runtime* runtime = nullptr;
   Sink* dead_letter_sink = nullptr;  // required
   Sink* output_sink = nullptr;       // null when the function has no `output`
-  // `retry.mode: topic` on an offset broker: failed events are re-published here
-  // (retry::make_event) and the original committed. Null = retries stay inline, or
-  // (per-message-ack sources in topic mode) go back to the broker with nack(delay).
+  // The function's retry topic (topology/plan.h decides it): routes with
+  // RetryPath::topic re-publish failed events here (retry::make_event) and commit the
+  // original. Null when the function has none.
   Sink* retry_sink = nullptr;
   std::string retry_topic;
   // Results of asynchronous invocations whose event carries the headers below go
@@ -55,11 +56,6 @@ struct FunctionBinding {
 inline constexpr std::string_view kCallbackUrlHeader = "sluice-callback-url";
 inline constexpr std::string_view kCallbackFunctionHeader = "sluice-callback-function";
 
-// What a route feeds: the function's own subscription, or its retry topic (whose
-// events carry sealed retry headers and are held back until due, never longer than
-// the function's retry.max from when they are read; one without a valid seal runs
-// at once as a fresh event).
-enum class RouteRole : uint8_t { subscription, retry };
 
 struct DispatcherOptions {
   // Events a function may hold (queued + running + waiting to retry) before the
@@ -106,10 +102,13 @@ class Dispatcher final : public SourceListener {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  // Set-up, before start(). Unknown function names are programming errors.
+  // Set-up, before start(). Unknown function names are programming errors, and so
+  // are a RetryPath::topic route of a function without a retry_sink and a
+  // RetryPath::redeliver route on a source that feeds more than that one route (the
+  // nack would settle the delivery for every function it fans out to).
   void add_function(const FunctionBinding& b);
   void add_route(Source& src, const std::string& function, Ordering ordering,
-                 RouteRole role = RouteRole::subscription);
+                 RouteRole role = RouteRole::subscription, RetryPath retry = RetryPath::lane);
 
   void start();
   // Waits until no event is held anywhere, or the deadline passes. After it returns

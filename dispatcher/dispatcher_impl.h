@@ -84,6 +84,7 @@ struct Task {
   size_t outbox_left = 0;
   bool dead_lettered = false;
   bool retried_out = false;   // handed to the retry topic / broker redelivery
+  RetryPath retry = RetryPath::lane;  // its route's (Dispatcher::add_route)
   int64_t due_ms = 0;         // retry topic: not to run before this (unix ms)
   Outcome final_outcome = Outcome::success;
   std::unique_ptr<boost::asio::steady_timer> timer;
@@ -103,7 +104,12 @@ struct SourceState {
   SourceTraits traits;
   RouteRole role = RouteRole::subscription;
   std::map<int32_t, Gate> gates;  // retry sources only
-  std::vector<std::pair<FunctionState*, Ordering>> route;
+  struct Route {
+    FunctionState* fn = nullptr;
+    Ordering ordering = Ordering::partition;
+    RetryPath retry = RetryPath::lane;
+  };
+  std::vector<Route> route;
   std::unordered_map<int32_t, CommitTracker> trackers;
   std::map<int32_t, std::set<const void*>> paused;  // partition -> who holds it (fn or gate)
   prometheus::Counter* received = nullptr;
@@ -173,7 +179,7 @@ struct Dispatcher::Impl {
 
   // All on the dispatcher thread:
   void deliver(SourceState& s, Delivery&& d);
-  Task* make_task(Pending* p, FunctionState& f, Event&& ev);
+  Task* make_task(Pending* p, FunctionState& f, RetryPath retry, Event&& ev);
   void screen_callback(FunctionState& f, Task* t);
   void screen_subscription(FunctionState& f, Task* t);
   void take_retry_state(SourceState& s, FunctionState& f, Task* t);

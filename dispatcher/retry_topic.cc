@@ -40,8 +40,6 @@ bool parse_origin(std::string_view s, Event& ev) {
 
 }  // namespace
 
-std::string topic_for(std::string_view function) { return std::string(function) + ".retry"; }
-
 Event make_event(const Event& ev, const State& st, const seal::Keyring& keys,
                  std::string_view function) {
   Event out = ev;

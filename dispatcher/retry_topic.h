@@ -1,8 +1,8 @@
-// Retry topics (`retry.mode: topic`): a failed event is re-published to
-// `<function>.retry` with its retry state in headers, and the original is
-// committed, so the lane it blocked is free again. A consumer of the retry topic
-// holds each event back until it is due (the dispatcher pauses the partition
-// meanwhile: no busy loop, no early delivery).
+// Retry topics (`retry.mode: topic`): a failed event is re-published to the
+// function's retry topic (topology/plan.h names it) with its retry state in headers,
+// and the original is committed, so the lane it blocked is free again. A consumer of
+// the retry topic holds each event back until it is due (the dispatcher pauses the
+// partition meanwhile: no busy loop, no early delivery).
 //
 // Headers (string values, like the dead-letter headers):
 //   sluice-retry-attempt         attempts made so far (>= 1)
@@ -30,9 +30,6 @@ inline constexpr std::string_view kAttempt = "sluice-retry-attempt";
 inline constexpr std::string_view kDue = "sluice-retry-due";
 inline constexpr std::string_view kFirstFailure = "sluice-retry-first-failure";
 inline constexpr std::string_view kOrigin = "sluice-retry-origin";
-
-// The topic a function's retries go to.
-std::string topic_for(std::string_view function);
 
 struct State {
   uint32_t attempts = 0;

@@ -33,4 +33,15 @@ Result<std::unique_ptr<Runtime>> make_runtime(const FunctionConfig& fn,
                                            fn.name + "'"};
 }
 
+RuntimeInfo runtime_info(const FunctionConfig& fn) {
+  RuntimeInfo info;
+  switch (fn.runtime) {
+    case RuntimeKind::exec: break;
+    case RuntimeKind::inproc: info.command_is_library = true; break;
+    case RuntimeKind::stdio:
+    case RuntimeKind::http: info.events_per_worker = fn.concurrency; break;
+  }
+  return info;
+}
+
 }  // namespace sluice::workers

@@ -21,4 +21,16 @@ namespace sluice::workers {
 Result<std::unique_ptr<Runtime>> make_runtime(const FunctionConfig& fn,
                                               const std::string& base_dir);
 
+// What a function's runtime kind says about itself, known from the config alone: what
+// preflight and the scaling glue decide by, so that neither asks which kind it is.
+struct RuntimeInfo {
+  // Events one worker runs at once: 1 for exec and inproc (a process or a thread per
+  // event); the function's concurrency for stdio and http (each worker multiplexes,
+  // so any live worker allows them all).
+  uint32_t events_per_worker = 1;
+  // `command` names a shared library to load (inproc), not a program to start.
+  bool command_is_library = false;
+};
+RuntimeInfo runtime_info(const FunctionConfig& fn);
+
 }  // namespace sluice::workers

@@ -23,11 +23,24 @@ SLUICE_TRY(b->setup_stream(cfg));
   return b;
 }
 
+namespace {
+std::string who_stream(const BrokerConfig& cfg) {
+  return "nats broker '" + cfg.name + "': stream '" + cfg.jetstream->stream + "'";
+}
+}  // namespace
+
+Result<void> check_jetstream(const BrokerConfig& cfg) {
+  if (!cfg.jetstream) return ok();
+  const std::string& stream = cfg.jetstream->stream;
+  if (stream.empty() || stream.find_first_of(".*> \t") != std::string::npos)
+    return Error{Errc::invalid_argument, who_stream(cfg) + ": not a valid stream name"};
+  return ok();
+}
+
 Result<void> NatsBroker::setup_stream(const BrokerConfig& cfg) {
   const JetStreamConfig& js = *cfg.jetstream;
-  const std::string who = "nats broker '" + cfg.name + "': stream '" + js.stream + "'";
-  if (js.stream.empty() || js.stream.find_first_of(".*> \t") != std::string::npos)
-    return Error{Errc::invalid_argument, who + ": not a valid stream name"};
+  const std::string who = who_stream(cfg);
+  SLUICE_TRY(check_jetstream(cfg));
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&si, conn_->js(), js.stream.c_str(), nullptr, &jerr);

@@ -36,6 +36,10 @@ class NatsBrowser final : public TopicBrowser {
   const std::string stream_;
 };
 
+// What open() refuses in a `jetstream:` stanza before it asks the server: a stream
+// name JetStream does not accept (empty, or with '.', '*', '>' or white space).
+Result<void> check_jetstream(const BrokerConfig& cfg);
+
 class NatsBroker final : public Broker {
  public:
   // Connects, then checks (or, with jetstream.create, creates) the stream.

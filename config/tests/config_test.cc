@@ -150,28 +150,6 @@ TEST(ConfigErrors, AHugeBadValueIsEchoedCut) {
   for (const ConfigError& x : n.errors) EXPECT_LT(x.to_string().size(), 2200u) << x.path;
 }
 
-// `run` used to refuse this at start while `validate` passed it.
-TEST(ConfigErrors, TopicRetryModeOnCoreNatsIsRefused) {
-  auto r = load(R"(brokers:
-  n: { kind: nats }
-functions:
-  - name: f
-    command: [x]
-    subscribe: [{ topic: t }]
-    retry: { mode: topic }
-)");
-  EXPECT_CONFIG_ERROR(r, "functions[0].retry.mode", 4, "needs JetStream");
-  auto js = load(R"(brokers:
-  n: { kind: nats, jetstream: { stream: S, subjects: [t, f.dlq] } }
-functions:
-  - name: f
-    command: [x]
-    subscribe: [{ topic: t }]
-    retry: { mode: topic }
-)");
-  EXPECT_TRUE(js.config.has_value()) << testing::dump(js);
-}
-
 TEST(ConfigErrors, BadEnumListsTheChoices) {
   auto r = load(R"(brokers:
   q: { kind: rabbit }

@@ -593,8 +593,8 @@ struct TopicFixture {
     b.retry_sink = &retry_sink;
     b.retry_topic = "f.retry";
     d->add_function(b);
-    d->add_route(src, "f", Ordering::partition);
-    d->add_route(retry_src, "f", Ordering::none, RouteRole::retry);
+    d->add_route(src, "f", Ordering::partition, RouteRole::subscription, RetryPath::topic);
+    d->add_route(retry_src, "f", Ordering::none, RouteRole::retry, RetryPath::topic);
     d->start();
     EXPECT_TRUE(src.start(*d));
     EXPECT_TRUE(retry_src.start(*d));
@@ -833,6 +833,35 @@ TEST(DispatcherRetryTopic, WaitingRetriesAreAbandonedUncommittedAtShutdown) {
   EXPECT_EQ(fx.retry_src.committed_at(0), -1);  // comes again after a restart
 }
 
+// The plan (topology/plan.h) chooses each route's RetryPath; routes it could never
+// choose are programming errors, refused at set-up.
+TEST(DispatcherRetryTopic, RetryPathsTheSourceOrFunctionCannotTakeAreRefused) {
+  Metrics metrics;
+  FunctionConfig f, g;
+  f.name = "f";
+  g.name = "g";
+  FakeRuntime rt;
+  FakeSink dlq, retry_sink;
+  Dispatcher d(metrics);
+  d.add_function({&f, &rt, &dlq, nullptr});  // no retry sink
+  FunctionBinding gb{&g, &rt, &dlq, nullptr};
+  gb.retry_sink = &retry_sink;
+  gb.retry_topic = "g.retry";
+  d.add_function(gb);
+  FakeSource offsets, js, shared;
+  js.tr = shared.tr = {false, true};  // JetStream-like
+  EXPECT_THROW(d.add_route(offsets, "f", Ordering::none, RouteRole::subscription, RetryPath::topic),
+               std::logic_error);
+  EXPECT_NO_THROW(d.add_route(offsets, "g", Ordering::none, RouteRole::subscription, RetryPath::topic));
+  EXPECT_THROW(d.add_route(offsets, "f", Ordering::none, RouteRole::subscription, RetryPath::redeliver),
+               std::logic_error);  // an offset source cannot nack
+  EXPECT_NO_THROW(d.add_route(js, "f", Ordering::none, RouteRole::subscription, RetryPath::redeliver));
+  EXPECT_THROW(d.add_route(js, "g", Ordering::none), std::logic_error);  // its nack would settle g's too
+  EXPECT_NO_THROW(d.add_route(shared, "f", Ordering::none));
+  EXPECT_THROW(d.add_route(shared, "g", Ordering::none, RouteRole::subscription, RetryPath::redeliver),
+               std::logic_error);
+}
+
 TEST(DispatcherRetryTopic, PerMessageAckBrokerNacksWithTheBackoffDelay) {
   Metrics metrics;
   FunctionConfig fn;
@@ -849,7 +878,7 @@ TEST(DispatcherRetryTopic, PerMessageAckBrokerNacksWithTheBackoffDelay) {
   rt.behave = failing;
   Dispatcher d(metrics);
   d.add_function({&fn, &rt, &dlq, nullptr});
-  d.add_route(src, "f", Ordering::none);
+  d.add_route(src, "f", Ordering::none, RouteRole::subscription, RetryPath::redeliver);
   d.start();
   ASSERT_TRUE(src.start(d));
   src.send(0, 1, "", "x");

@@ -624,6 +624,10 @@ TEST(EndToEndNats, BadConfigsExitTwoWithAClearError) {
                              "\", jetstream: { stream: NOPE, subjects: [\"events.>\"] } }\n" + fn,
        "stream 'NOPE' does not exist on the server (create it, or set jetstream.create: true)"},
       {"bad key_token", broker_yaml(server, "key_token: second") + fn, "option 'key_token'"},
+      {"invalid stream name", "brokers:\n  nats: { kind: nats, url: \"" + server.url() +
+                                  "\", jetstream: { stream: A.B, subjects: [\"events.>\"], "
+                                  "create: true } }\n" + fn,
+       "stream 'A.B': not a valid stream name"},
       {"overlapping subjects", "brokers:\n  nats: { kind: nats, url: \"" + server.url() +
                                   "\", jetstream: { stream: NEW, subjects: [\"events.>\", \"*.in\"], "
                                   "create: true } }\n" + fn,

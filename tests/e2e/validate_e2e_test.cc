@@ -1,5 +1,6 @@
 // End-to-end: `validate` refuses what `run` refuses at start (token files, programs,
-// libraries, retry.mode topic on core NATS), with exit 2 and file:line; and it says
+// libraries, the topology plan: retry.mode topic on core NATS, a stream name JetStream
+// refuses), with exit 2 and file:line; and it says
 // in one line what it could not check.
 #include <gtest/gtest.h>
 
@@ -34,6 +35,19 @@ TEST(Validate, RefusesWhatRunRefusesAndSaysWhatItCouldNotCheck) {
   auto n = run_cli({"validate", "-c", dir.file("nats.yaml")});
   EXPECT_EQ(n.exit_code, 2);
   EXPECT_NE(n.err.find("needs JetStream"), std::string::npos) << n.err;
+
+  // A stream name JetStream refuses: `run` refused it only once connected to a server
+  // (EndToEndNats.BadConfigsExitTwoWithAClearError), while `validate` passed it.
+  dir.write("stream.yaml",
+            "brokers:\n  n: { kind: nats, jetstream: { stream: A.B, subjects: [\"t\", \"f.dlq\"] } }\n"
+            "functions:\n  - { name: f, command: [cat], subscribe: [{ topic: t }] }\n");
+  auto st = run_cli({"validate", "-c", dir.file("stream.yaml")});
+  EXPECT_EQ(st.exit_code, 2) << st.out;
+  EXPECT_NE(st.err.find(dir.file("stream.yaml") +
+                        ":2: brokers.n.jetstream.stream: nats broker 'n': stream 'A.B': not a "
+                        "valid stream name"),
+            std::string::npos)
+      << st.err;
 
   dir.write("tokens", "s3cret\n");
   dir.write("good.yaml",
