@@ -6,10 +6,10 @@
 #include <set>
 #include <tuple>
 
+#include "api/http_api.h"
+#include "api/system.h"
 #include "broker-adapters/http/callback_sink.h"
-#include "broker-adapters/http/ingress.h"
 #include "broker-adapters/http/metrics_listener.h"
-#include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
 #include "core/clock.h"
 #include "core/thread_guard.h"
@@ -156,14 +156,18 @@ Result<void> Engine::start() {
     for (auto& [name, b] : brokers_) sinks.emplace(name, &b->sink());
     http::HttpServer::Options http_opts;
     http_opts.metrics = &metrics_;
-    http_ = std::make_unique<http::HttpIngress>(
+    http_ = std::make_unique<api::HttpApi>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
     http_->reserve_topics(internal_topics(cfg_));
-    register_system_routes();
-    invoke_api_ = std::make_unique<InvokeApi>(cfg_, runtimes_, brokers_, metrics_);
-    invoke_api_->set_control_keys(&*control_keys_);
-    invoke_api_->register_routes(http_->server());
+    api::add_system_routes(http_->server(),
+                           {&cfg_, dispatcher_.get(), &runtimes_, [this](const std::string& fn) {
+                              const Pool& p = *pools_.at(fn);
+                              return api::PoolView{p.desired.load(), p.scaler != nullptr};
+                            }});
+    auto fns = std::make_unique<api::FunctionRoutes>(cfg_, runtimes_, brokers_, metrics_);
+    fns->set_control_keys(&*control_keys_);
+    http_->set_functions(std::move(fns));
     if (auto r = http_->start(); !r) return r.error();
   }
   lag_thread_ = std::thread([this] { run_guarded("lag", [this] { lag_loop(); }); });
@@ -183,38 +187,6 @@ bool Engine::ready() const {
 }
 
 uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
-
-void Engine::register_system_routes() {
-  http_->server().route(
-      http::Verb::get, "/system/functions", [this](http::Request&&, http::Responder res) {
-        nlohmann::json out = nlohmann::json::array();
-        auto stats = dispatcher_->stats();
-        for (const auto& fn : cfg_.functions) {
-          nlohmann::json subs = nlohmann::json::array();
-          for (const auto& s : fn.subscribe)
-            subs.push_back({{"broker", s.broker}, {"topic", s.topic},
-                            {"ordering", to_string(s.ordering)}});
-          size_t held = 0, running = 0;
-          for (const auto& st : stats)
-            if (st.name == fn.name) {
-              held = st.held;
-              running = st.running;
-            }
-          auto ps = runtimes_.at(fn.name)->stats();
-          out.push_back({{"name", fn.name},
-                         {"runtime", to_string(fn.runtime)},
-                         {"subscriptions", subs},
-                         {"replicas", ps.workers},
-                         {"workers", ps.workers},
-                         {"workers_desired", pools_.at(fn.name)->desired.load()},
-                         {"autoscaled", pools_.at(fn.name)->scaler != nullptr},
-                         {"concurrency", fn.concurrency},
-                         {"inflight", held},
-                         {"running", running}});
-        }
-        res(http::json_response(http::Status::ok, out.dump()));
-      });
-}
 
 void Engine::lag_loop() {
   std::unique_lock lk(lag_mu_);
@@ -365,7 +337,6 @@ bool Engine::shutdown() {
   runtimes_.clear();
   http_.reset();
   metrics_listener_.reset();
-  invoke_api_.reset();
   callbacks_.reset();
   brokers_.clear();
   return drained;

@@ -30,11 +30,12 @@
 namespace sluice {
 
 namespace http {
-class HttpIngress;
 class CallbackSink;
 class MetricsListener;
+}  // namespace http
+namespace api {
+class HttpApi;
 }
-class InvokeApi;
 
 // The topics only sluice writes to: every function's retry topic and dead-letter
 // topic (HTTP ingress refuses them; `sluice publish` needs --internal).
@@ -70,7 +71,6 @@ class Engine {
              const std::vector<FunctionStats>& stats);
 
   void lag_loop();
-  void register_system_routes();
 
   const Config& cfg_;
   Metrics metrics_;
@@ -89,8 +89,7 @@ class Engine {
   std::map<std::string, uint64_t> write_failures_seen_;  // lag thread only
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
-  std::unique_ptr<InvokeApi> invoke_api_;
-  std::unique_ptr<http::HttpIngress> http_;
+  std::unique_ptr<api::HttpApi> http_;  // the HTTP listener and its routes (api/)
   std::unique_ptr<http::MetricsListener> metrics_listener_;  // metrics.listen
   std::atomic<bool> ready_{false};
 

@@ -32,14 +32,14 @@
 #include "core/seal.h"
 #include "metrics/metrics.h"
 
-namespace sluice {
+namespace sluice::api {
 
-class InvokeApi {
+class FunctionRoutes {
  public:
   // Everything passed must outlive the API (the engine owns it all).
-  InvokeApi(const Config& cfg, const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
+  FunctionRoutes(const Config& cfg, const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
             const std::map<std::string, std::unique_ptr<Broker>>& brokers, Metrics& metrics);
-  void register_routes(http::HttpServer& server);
+  void add_to(http::HttpServer& server);
   // Set-up, before the routes serve: the key that seals the callback headers of
   // asynchronous invocations (core/seal.h). Without one no callback is requested.
   void set_control_keys(const seal::Keyring* keys) { control_keys_ = keys; }
@@ -64,4 +64,4 @@ class InvokeApi {
   prometheus::Counter* callbacks_refused_;        // sluice_callbacks_total{outcome="refused"}
 };
 
-}  // namespace sluice
+}  // namespace sluice::api

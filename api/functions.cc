@@ -1,14 +1,14 @@
-#include "cmd/invoke_api.h"
+#include "api/functions.h"
 
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
 #include "broker-adapters/http/callback_policy.h"
-#include "broker-adapters/http/ingress.h"
+#include "api/request_event.h"
 #include "dispatcher/dispatcher.h"
 
-namespace sluice {
+namespace sluice::api {
 
 namespace {
 
@@ -43,7 +43,7 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
 
 }  // namespace
 
-InvokeApi::InvokeApi(const Config& cfg,
+FunctionRoutes::FunctionRoutes(const Config& cfg,
                      const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
                      const std::map<std::string, std::unique_ptr<Broker>>& brokers,
                      Metrics& metrics)
@@ -63,7 +63,7 @@ InvokeApi::InvokeApi(const Config& cfg,
   }
 }
 
-void InvokeApi::register_routes(http::HttpServer& server) {
+void FunctionRoutes::add_to(http::HttpServer& server) {
   server.route(http::Verb::post, std::string(kSync),
                [this](http::Request&& req, http::Responder res) {
                  invoke_sync(std::move(req), std::move(res));
@@ -74,7 +74,7 @@ void InvokeApi::register_routes(http::HttpServer& server) {
                });
 }
 
-InvokeApi::Fn* InvokeApi::find(const http::Request& req, std::string_view prefix,
+FunctionRoutes::Fn* FunctionRoutes::find(const http::Request& req, std::string_view prefix,
                                std::string* name) {
   auto raw = http::target_path(http::sv(req.target())).substr(prefix.size());
   auto decoded = http::url_decode(raw);
@@ -83,12 +83,12 @@ InvokeApi::Fn* InvokeApi::find(const http::Request& req, std::string_view prefix
   return it == fns_.end() ? nullptr : it->second.get();
 }
 
-void InvokeApi::invoke_sync(http::Request&& req, http::Responder res) {
+void FunctionRoutes::invoke_sync(http::Request&& req, http::Responder res) {
   std::string name;
   Fn* fn = find(req, kSync, &name);
   if (!fn) return res(http::json_error(http::Status::not_found, "unknown function '" + name + "'"));
   http::Status bad = http::Status::bad_request;
-  auto ev = http::event_of_request(req, &bad);
+  auto ev = event_of_request(req, &bad);
   if (!ev) return res(http::json_error(bad, ev.error().message));
   // Bounded like the queued path: at most `concurrency` synchronous calls at once.
   if (fn->running.fetch_add(1) >= fn->config->concurrency) {
@@ -143,7 +143,7 @@ void InvokeApi::invoke_sync(http::Request&& req, http::Responder res) {
   });
 }
 
-void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
+void FunctionRoutes::invoke_async(http::Request&& req, http::Responder res) {
   std::string name;
   Fn* fn = find(req, kAsync, &name);
   if (!fn) return res(http::json_error(http::Status::not_found, "unknown function '" + name + "'"));
@@ -166,7 +166,7 @@ void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
     }
   }
   http::Status bad = http::Status::bad_request;
-  auto ev = http::event_of_request(req, &bad);
+  auto ev = event_of_request(req, &bad);
   if (!ev) return res(http::json_error(bad, ev.error().message));
   Event& event = ev.value();
   // Only this function calls back (others subscribed to the topic run it too).
@@ -203,4 +203,4 @@ void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
       });
 }
 
-}  // namespace sluice
+}  // namespace sluice::api
