@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "broker-adapters/http/callback_policy.h"
+#include "api/callbacks.h"
 #include "api/request_event.h"
-#include "dispatcher/dispatcher.h"
 
 namespace sluice::api {
 
@@ -170,19 +170,7 @@ void FunctionRoutes::invoke_async(http::Request&& req, http::Responder res) {
   if (!ev) return res(http::json_error(bad, ev.error().message));
   Event& event = ev.value();
   // Only this function calls back (others subscribed to the topic run it too).
-  // Every sluice-callback-* header of the request (its seal too) is the caller's, not
-  // sluice's: dropped here, so only the headers sealed below steer a callback.
-  std::erase_if(event.headers, [](const Header& h) {
-    constexpr std::string_view kPrefix = "sluice-callback-";
-    return (h.name.size() >= kPrefix.size() &&
-            http::iequals(std::string_view(h.name).substr(0, kPrefix.size()), kPrefix)) ||
-           http::iequals(h.name, "X-Callback-Url");
-  });
-  if (!callback.empty() && control_keys_) {
-    event.set_header(std::string(kCallbackUrlHeader), callback);
-    event.set_header(std::string(kCallbackFunctionHeader), name);
-    control_keys_->apply(seal::Kind::callback, event, name);
-  }
+  request_callback(event, callback, name, control_keys_);
   event.topic = fn->queue_topic;
   auto responder = std::make_shared<http::Responder>(std::move(res));
   std::string id = event.id;

@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "api/callbacks.h"
 #include "api/http_api.h"
 #include "api/system.h"
 #include "broker-adapters/http/callback_sink.h"
@@ -60,6 +61,7 @@ Result<void> Engine::start() {
   if (cfg_.http.enabled)
     callbacks_ = std::make_unique<http::CallbackSink>(
         &metrics_, http::CallbackSink::Options::from(cfg_.http));
+  callback_hook_ = std::make_unique<api::Callbacks>(callbacks_.get(), *control_keys_);
   for (const auto& fn : cfg_.functions) {
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
@@ -68,7 +70,7 @@ Result<void> Engine::start() {
     b.runtime = rt.value().get();
     b.dead_letter_sink = &brokers_.at(fn.dead_letter.broker)->sink();
     if (fn.output) b.output_sink = &brokers_.at(fn.output->broker)->sink();
-    b.callback_sink = callbacks_.get();
+    b.results = callback_hook_.get();
     if (fn.retry.mode == RetryMode::topic && !fn.subscribe.empty()) {
       // Retries leave the lane: on JetStream the server redelivers after nak(delay);
       // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
@@ -338,6 +340,7 @@ bool Engine::shutdown() {
   http_.reset();
   metrics_listener_.reset();
   callbacks_.reset();
+  callback_hook_.reset();
   brokers_.clear();
   return drained;
 }

@@ -34,8 +34,9 @@ class CallbackSink;
 class MetricsListener;
 }  // namespace http
 namespace api {
+class Callbacks;
 class HttpApi;
-}
+}  // namespace api
 
 // The topics only sluice writes to: every function's retry topic and dead-letter
 // topic (HTTP ingress refuses them; `sluice publish` needs --internal).
@@ -87,6 +88,9 @@ class Engine {
   std::array<uint64_t, 4> exhaustion_seen_{};  // emfile, enfile, eagain, enomem
   void sync_worker_counters();
   std::map<std::string, uint64_t> write_failures_seen_;  // lag thread only
+  // Screens callback requests and builds callbacks for the dispatcher (api/callbacks.h);
+  // outlives it.
+  std::unique_ptr<api::Callbacks> callback_hook_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
   std::unique_ptr<api::HttpApi> http_;  // the HTTP listener and its routes (api/)

@@ -232,7 +232,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   if (s.role == RouteRole::retry) {
     FunctionState& f = *s.route.front().first;
     Task* t = make_task(p, f, std::move(d.event));
-    screen_callback(f, t);
+    screen_results(f, t);
     take_retry_state(s, f, t);
     hold(f, t);
     s.gates[partition].waiting.push_back(t);
@@ -284,25 +284,20 @@ void Dispatcher::Impl::screen_subscription(FunctionState& f, Task* t) {
            strncasecmp(h.name.data(), kPrefix.data(), kPrefix.size()) == 0;
   });
   if (!any) return;
-  screen_callback(f, t);
+  screen_results(f, t);
   if (seal::has_any(seal::Kind::retry, t->event)) {
     reject_control(f, t, seal::Kind::retry, "retry headers on an event of a subscription");
     seal::strip(seal::Kind::retry, t->event);
   }
 }
 
-// Callback headers count only under a seal made for this function (POST
-// /async-function); anything else is dropped here, before it can steer anything.
-void Dispatcher::Impl::screen_callback(FunctionState& f, Task* t) {
-  if (t->event.headers.empty() || !seal::has_any(seal::Kind::callback, t->event)) return;
-  const std::string* who = t->event.header(kCallbackFunctionHeader);
-  // Another function's callback (a topic with several subscribers): not ours to judge,
-  // and add_callback ignores it.
-  if (who && *who != f.name) return;
-  const seal::Verdict v = keys->verify(seal::Kind::callback, t->event, f.name);
-  if (v == seal::Verdict::verified) return;
-  reject_control(f, t, seal::Kind::callback, seal::to_string(v));
-  seal::strip(seal::Kind::callback, t->event);
+// What the event carries for the ResultHook (callback headers) counts only if the hook
+// verifies it; anything else the hook drops here, before it can steer anything.
+void Dispatcher::Impl::screen_results(FunctionState& f, Task* t) {
+  if (!f.b.results) return;
+  const ResultHook::Screened s = f.b.results->screen(f.name, t->event);
+  t->wants_result = s.wanted;
+  if (s.rejected) reject_control(f, t, seal::Kind::callback, s.rejected);
 }
 
 // A retry-topic record: its state counts only under a seal made for this function.
@@ -488,7 +483,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count();
   f.probe->invoked(r.outcome, secs);
   const Verdict v = classify(r.outcome);
-  if (v == Verdict::ok && !f.b.output_sink && r.emitted.empty() && !f.b.callback_sink) {
+  if (v == Verdict::ok && !f.b.output_sink && r.emitted.empty() && !t->wants_result) {
     // The common case of a sink-less function: nothing to publish, no clock to read.
     pump(f);
     finish_task(t);
@@ -496,7 +491,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   }
   const int64_t now = now_unix_ms();
   if (v == Verdict::ok) {
-    add_callback(t, r);
+    add_hook_result(t, r);
     if (f.b.output_sink) {
       Event out;
       out.id = new_event_id();
@@ -535,7 +530,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
           {f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail, *keys), f.dlq_published});
       t->dead_lettered = true;
       t->final_outcome = r.outcome;
-      add_callback(t, r);
+      add_hook_result(t, r);
     }
   }
   pump(f);
@@ -546,26 +541,13 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   }
 }
 
-// POST /async-function: the caller's callback URL gets the final result.
-void Dispatcher::Impl::add_callback(Task* t, const InvocationResult& r) {
+// The final result, to the ResultHook when the event asked for it (POST /async-function's
+// callback URL): delivered through the outbox like an output.
+void Dispatcher::Impl::add_hook_result(Task* t, const InvocationResult& r) {
   FunctionState& f = *t->fn;
-  if (!f.b.callback_sink) return;
-  // Only headers that passed screen_callback() are left on the event.
-  const std::string* url = t->event.header(kCallbackUrlHeader);
-  const std::string* who = t->event.header(kCallbackFunctionHeader);
-  if (!url || !who || *who != f.name) return;
-  Event cb;
-  cb.id = t->event.id;
-  const bool ok = r.outcome == Outcome::success;
-  cb.data = ok ? r.output : r.message;
-  cb.datacontenttype = ok ? (r.content_type.empty() ? "application/octet-stream" : r.content_type)
-                          : "text/plain; charset=utf-8";
-  cb.set_header("X-Call-Id", t->event.id);
-  cb.set_header("X-Function-Name", f.name);
-  cb.set_header("X-Function-Status", ok ? "200" : "500");
-  cb.set_header("X-Function-Outcome", to_string(r.outcome));
-  cb.set_header("X-Function-Attempts", std::to_string(t->attempt));
-  t->outbox.push_back({f.b.callback_sink, *url, std::move(cb), nullptr});
+  if (!t->wants_result || !f.b.results) return;
+  if (auto out = f.b.results->result(f.name, t->event, r, t->attempt))
+    t->outbox.push_back({out->sink, std::move(out->topic), std::move(out->event), nullptr});
 }
 
 // Retry topic mode: hands the event back to the broker instead of holding its lane.

@@ -30,6 +30,7 @@
 #include "core/broker.h"
 #include "core/runtime.h"
 #include "core/seal.h"
+#include "dispatcher/result_hook.h"
 #include "metrics/metrics.h"
 
 namespace sluice {
@@ -44,16 +45,10 @@ struct FunctionBinding {
   // (per-message-ack sources in topic mode) go back to the broker with nack(delay).
   Sink* retry_sink = nullptr;
   std::string retry_topic;
-  // Results of asynchronous invocations whose event carries the headers below go
-  // to their callback URL through this sink (null: no callbacks).
-  Sink* callback_sink = nullptr;
+  // Screens every event taken in for the function and is handed its final results
+  // (the HTTP API's callbacks, api/callbacks.h); outlives the dispatcher. Null: none.
+  const ResultHook* results = nullptr;
 };
-
-// Set on events published by POST /async-function/{name}, sealed (core/seal.h,
-// Kind::callback) for the function named. The dispatcher calls back only when the
-// seal verifies; otherwise the headers are dropped as the event is taken in.
-inline constexpr std::string_view kCallbackUrlHeader = "sluice-callback-url";
-inline constexpr std::string_view kCallbackFunctionHeader = "sluice-callback-function";
 
 // What a route feeds: the function's own subscription, or its retry topic (whose
 // events carry sealed retry headers and are held back until due, never longer than

@@ -84,6 +84,7 @@ struct Task {
   size_t outbox_left = 0;
   bool dead_lettered = false;
   bool retried_out = false;   // handed to the retry topic / broker redelivery
+  bool wants_result = false;  // the ResultHook asked for the final result (screen_results)
   int64_t due_ms = 0;         // retry topic: not to run before this (unix ms)
   Outcome final_outcome = Outcome::success;
   std::unique_ptr<boost::asio::steady_timer> timer;
@@ -174,7 +175,7 @@ struct Dispatcher::Impl {
   // All on the dispatcher thread:
   void deliver(SourceState& s, Delivery&& d);
   Task* make_task(Pending* p, FunctionState& f, Event&& ev);
-  void screen_callback(FunctionState& f, Task* t);
+  void screen_results(FunctionState& f, Task* t);
   void screen_subscription(FunctionState& f, Task* t);
   void take_retry_state(SourceState& s, FunctionState& f, Task* t);
   void reject_control(FunctionState& f, const Task* t, seal::Kind k, std::string_view why);
@@ -185,7 +186,7 @@ struct Dispatcher::Impl {
   void hold_partition(SourceState& s, int32_t partition, const void* who);
   void release_partition(SourceState& s, int32_t partition, const void* who);
   bool retry_out(Task* t, std::chrono::milliseconds delay, int64_t now);
-  void add_callback(Task* t, const InvocationResult& r);
+  void add_hook_result(Task* t, const InvocationResult& r);
   void pump(FunctionState& f);
   void start_invocation(Task* t);
   void on_result(Task* t, InvocationResult&& r);
