@@ -7,6 +7,7 @@
 #include "broker-adapters/http/callback_policy.h"
 #include "api/callbacks.h"
 #include "api/request_event.h"
+#include "dispatcher/dispatcher.h"
 
 namespace sluice::api {
 
@@ -43,22 +44,19 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
 
 }  // namespace
 
-FunctionRoutes::FunctionRoutes(const Config& cfg,
-                     const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
-                     const std::map<std::string, std::unique_ptr<Broker>>& brokers,
-                     Metrics& metrics)
-    : callback_policy_(cfg.http.callback_allow),
+FunctionRoutes::FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
+                               const std::map<std::string, std::unique_ptr<Broker>>& brokers,
+                               Metrics& metrics)
+    : dispatcher_(dispatcher),
+      callback_policy_(cfg.http.callback_allow),
       callbacks_refused_(&metrics.callbacks.Add({{"outcome", "refused"}})) {
   for (const auto& fc : cfg.functions) {
     auto fn = std::make_unique<Fn>();
     fn->config = &fc;
-    fn->runtime = runtimes.at(fc.name).get();
-    fn->probe = std::make_unique<FunctionProbe>(metrics, fc.name);
     if (!fc.subscribe.empty()) {
       fn->queue_sink = &brokers.at(fc.subscribe.front().broker)->sink();
       fn->queue_topic = fc.subscribe.front().topic;
     }
-    if (fc.output) fn->output_sink = &brokers.at(fc.output->broker)->sink();
     fns_.emplace(fc.name, std::move(fn));
   }
 }
@@ -90,56 +88,30 @@ void FunctionRoutes::invoke_sync(http::Request&& req, http::Responder res) {
   http::Status bad = http::Status::bad_request;
   auto ev = event_of_request(req, &bad);
   if (!ev) return res(http::json_error(bad, ev.error().message));
-  // Bounded like the queued path: at most `concurrency` synchronous calls at once.
-  if (fn->running.fetch_add(1) >= fn->config->concurrency) {
-    fn->running.fetch_sub(1);
-    auto busy = http::json_error(http::Status::too_many_requests,
-                                 "function '" + name + "' is running " +
-                                     std::to_string(fn->config->concurrency) +
-                                     " synchronous calls already; try again");
-    busy.set(http::bhttp::field::retry_after, "1");
-    return res(std::move(busy));
-  }
-  auto event = std::make_shared<Event>(std::move(ev).value());
-  event->broker = "http";
-  event->attempt = 1;
-  event->first_attempt_time_ms = now_unix_ms();
+  Event event = std::move(ev).value();
+  event.broker = "http";
+  std::string id = event.id;
+  // Bounded like the queued path: the dispatcher admits it within the function's budget.
   auto responder = std::make_shared<http::Responder>(std::move(res));
-  const auto started = std::chrono::steady_clock::now();
-  fn->runtime->invoke(*event, [fn, event, responder, started](InvocationResult&& r) {
-    fn->running.fetch_sub(1);
-    fn->probe->invoked(r.outcome, std::chrono::duration<double>(
-                                      std::chrono::steady_clock::now() - started).count());
-    if (r.outcome != Outcome::success)
-      spdlog::warn("[fn {}] [event {}] synchronous call failed ({}): {}", fn->config->name,
-                   event->id, to_string(r.outcome), r.message);
-    // Events the function emitted travel on to its output, when it has one.
-    if (!r.emitted.empty() && !fn->output_sink)
-      spdlog::warn("[fn {}] [event {}] {} emitted event(s) dropped: the function has no output",
-                   fn->config->name, event->id, r.emitted.size());
-    if (!r.emitted.empty() && fn->output_sink) {
-      auto left = std::make_shared<std::atomic<size_t>>(r.emitted.size());
-      auto failed = std::make_shared<std::atomic<bool>>(false);
-      auto result = std::make_shared<InvocationResult>(std::move(r));
-      auto emitted = std::move(result->emitted);
-      for (auto& e : emitted) {
-        fn->output_sink->publish(fn->config->output->topic, std::move(e),
-                                 [=](Result<PublishAck> p) {
-                                   if (!p) *failed = true;
-                                   if (--*left > 0) return;
-                                   if (*failed) {
-                                     (*responder)(http::json_error(
-                                         http::Status::service_unavailable,
-                                         "the function ran but its emitted events could not "
-                                         "be published; retry the call"));
-                                     return;
-                                   }
-                                   (*responder)(outcome_response(event->id, std::move(*result)));
-                                 });
+  dispatcher_.invoke_sync(name, std::move(event), [responder, id = std::move(id)](SyncAnswer&& a) {
+    switch (a.status) {
+      case SyncAnswer::Status::done:
+        return (*responder)(outcome_response(id, std::move(a.result)));
+      case SyncAnswer::Status::busy: {
+        auto busy = http::json_error(http::Status::too_many_requests, a.message);
+        busy.set(http::bhttp::field::retry_after, "1");
+        return (*responder)(std::move(busy));
       }
-      return;
+      case SyncAnswer::Status::output_failed:
+        return (*responder)(http::json_error(http::Status::service_unavailable,
+                                             "the function ran but its emitted events could "
+                                             "not be published; retry the call"));
+      case SyncAnswer::Status::stopped: {
+        auto out = http::json_error(http::Status::service_unavailable, a.message);
+        out.set(http::bhttp::field::retry_after, "1");
+        return (*responder)(std::move(out));
+      }
     }
-    (*responder)(outcome_response(event->id, std::move(r)));
   });
 }
 

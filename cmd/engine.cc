@@ -167,7 +167,7 @@ Result<void> Engine::start() {
                               const Pool& p = *pools_.at(fn);
                               return api::PoolView{p.desired.load(), p.scaler != nullptr};
                             }});
-    auto fns = std::make_unique<api::FunctionRoutes>(cfg_, runtimes_, brokers_, metrics_);
+    auto fns = std::make_unique<api::FunctionRoutes>(cfg_, *dispatcher_, brokers_, metrics_);
     fns->set_control_keys(&*control_keys_);
     http_->set_functions(std::move(fns));
     if (auto r = http_->start(); !r) return r.error();

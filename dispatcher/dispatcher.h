@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -94,6 +95,20 @@ struct FunctionStats {
   uint64_t finished = 0;  // events finished since start (success or dead-lettered)
 };
 
+// The answer to a synchronous invocation (Dispatcher::invoke_sync).
+struct SyncAnswer {
+  enum class Status : uint8_t {
+    done,           // `result` is the function's; its emitted events are published
+    busy,           // over the function's budget (`message` says which): call again later
+    output_failed,  // it ran, but its emitted events could not be published
+    stopped,        // the dispatcher is not running, or the function is unknown
+  };
+  Status status = Status::done;
+  InvocationResult result;
+  std::string message;
+};
+using SyncCallback = std::function<void(SyncAnswer&&)>;
+
 class Dispatcher final : public SourceListener {
  public:
   Dispatcher(Metrics& metrics, DispatcherOptions opts = {});
@@ -123,6 +138,17 @@ class Dispatcher final : public SourceListener {
   void on_source_error(Source& src, const Error& err) override;
 
   std::vector<FunctionStats> stats() const;  // any thread
+
+  // A synchronous call of `function` (POST /function/{name}): the event runs at once,
+  // ahead of the function's queue but inside its budget. It is refused (busy) while
+  // `concurrency` synchronous calls of the function run, or while the function holds
+  // its budget of events or bytes (DispatcherOptions::queue_budget,
+  // max_inflight_bytes); admitted, it counts as held and running (stats, drain, the
+  // pause of sources, the queue's share of `concurrency`). Events it emits go to the
+  // function's `output` as a queued event's do (on any outcome), but are not retried:
+  // a failed publish answers output_failed. No retry, dead letter or callback.
+  // `done` is called once, on the dispatcher thread; it must not block. Any thread.
+  void invoke_sync(const std::string& function, Event event, SyncCallback done);
 
   // The autoscaler's pool size: at most min(n, concurrency) invocations of the
   // function run at once; 0 holds its events (they stay uncommitted) until raised.

@@ -65,10 +65,17 @@ struct Lane {
   Task* tail = nullptr;
 };
 
-// One (delivery, function) pair: the unit of ordering, retry and dead-lettering.
+// The caller of a synchronous invocation, waiting for its answer.
+struct SyncCall {
+  SyncCallback done;
+  SyncAnswer answer;
+};
+
+// One (delivery, function) pair: the unit of ordering, retry and dead-lettering; or
+// one synchronous call (`sync` set, no Pending).
 struct Task {
   explicit Task(Event&& ev) : event(std::move(ev)) {}
-  Pending* pending = nullptr;
+  Pending* pending = nullptr;  // null for a synchronous call
   FunctionState* fn = nullptr;
   Event event;
   size_t bytes = 0;
@@ -88,6 +95,7 @@ struct Task {
   int64_t due_ms = 0;         // retry topic: not to run before this (unix ms)
   Outcome final_outcome = Outcome::success;
   std::unique_ptr<boost::asio::steady_timer> timer;
+  std::unique_ptr<SyncCall> sync;  // a synchronous call (invoke_sync)
 };
 
 // Retry-topic events of one partition waiting to be due, in offset order. While the
@@ -124,6 +132,7 @@ struct FunctionState {
   size_t held = 0;
   size_t bytes = 0;
   size_t running = 0;
+  size_t sync_running = 0;  // synchronous calls running (part of `running`)
   std::deque<Task*> ready;
   std::unordered_map<LaneKey, Lane, LaneKeyHash> lanes;
   bool pumping = false;  // pump() is on the stack (re-entered by inline results)
@@ -190,6 +199,9 @@ struct Dispatcher::Impl {
   void pump(FunctionState& f);
   void start_invocation(Task* t);
   void on_result(Task* t, InvocationResult&& r);
+  void start_sync(const std::string& function, Event&& ev, SyncCallback&& done);
+  void on_sync_result(Task* t, InvocationResult&& r);
+  void add_outputs(Task* t, InvocationResult& r, int64_t result_time_ms);
   void schedule_retry(Task* t, std::chrono::milliseconds delay);
   void publish_outbox(Task* t);
   void publish_one(Task* t, size_t i);

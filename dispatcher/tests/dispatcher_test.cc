@@ -324,6 +324,158 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
             std::string::npos);
 }
 
+// ---------------------------------------------------------------- invoke_sync
+
+// Waits for the answer of a synchronous call (given on the dispatcher thread).
+struct SyncWaiter {
+  SyncCallback callback() {
+    return [this](SyncAnswer&& a) {
+      std::lock_guard lk(mu);
+      answers.push_back(std::move(a));
+      cv.notify_all();
+    };
+  }
+  bool wait(size_t n) { return wait_for(mu, cv, [&] { return answers.size() >= n; }); }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<SyncAnswer> answers;
+};
+
+Event sync_event(std::string id) {
+  Event e;
+  e.id = std::move(id);
+  e.broker = "http";
+  e.data = "d";
+  return e;
+}
+
+const FunctionStats& stats_of(const std::vector<FunctionStats>& all) { return all.at(0); }
+
+// A synchronous call runs at once and counts in the function's budget; past
+// `concurrency` synchronous calls the next one is refused as busy (HTTP 429).
+TEST(Dispatcher, SyncCallsTakeBudgetSlotsAndTheOneTooManyIsBusy) {
+  Fixture fx(Ordering::none, 2);
+  fx.rt.hold = true;
+  SyncWaiter w;
+  fx.d->invoke_sync("f", sync_event("s1"), w.callback());
+  fx.d->invoke_sync("f", sync_event("s2"), w.callback());
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 2; }));
+  auto st = fx.d->stats();
+  EXPECT_EQ(stats_of(st).held, 2u);
+  EXPECT_EQ(stats_of(st).running, 2u);
+  fx.d->invoke_sync("f", sync_event("s3"), w.callback());
+  ASSERT_TRUE(w.wait(1));
+  EXPECT_EQ(w.answers[0].status, SyncAnswer::Status::busy);
+  EXPECT_NE(w.answers[0].message.find("running 2 synchronous calls"), std::string::npos)
+      << w.answers[0].message;
+  EXPECT_EQ(fx.rt.release_all_shuffled(1), 2u);
+  ASSERT_TRUE(w.wait(3));
+  EXPECT_EQ(w.answers[1].status, SyncAnswer::Status::done);
+  EXPECT_EQ(w.answers[1].result.outcome, Outcome::success);
+  EXPECT_EQ(w.answers[2].status, SyncAnswer::Status::done);
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.d->held(), 0u);
+  EXPECT_NE(fx.metrics.text().find("sluice_invocations_total{function=\"f\",outcome=\"success\"} 2"),
+            std::string::npos);
+}
+
+// The queue and synchronous calls share the function's concurrency: a queued event
+// waits while a synchronous call holds the only slot.
+TEST(Dispatcher, QueuedEventsWaitWhileSyncCallsHoldTheConcurrency) {
+  Fixture fx(Ordering::none, 1);
+  fx.rt.hold = true;
+  SyncWaiter w;
+  fx.d->invoke_sync("f", sync_event("s1"), w.callback());
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 1; }));
+  fx.src.send(0, 0, "");
+  (void)fx.d->stats();  // a round trip through the dispatcher thread: the event is taken in
+  {
+    std::lock_guard lk(fx.rt.mu);
+    EXPECT_EQ(fx.rt.calls.size(), 1u);
+  }
+  {
+    std::lock_guard lk(fx.rt.mu);
+    fx.rt.hold = false;
+  }
+  EXPECT_EQ(fx.rt.release_all_shuffled(1), 1u);
+  ASSERT_TRUE(w.wait(1));
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.rt.calls.size(), 2u);
+  EXPECT_EQ(fx.src.committed_at(0), 1);
+}
+
+// Over the function's budget of held events a synchronous call is busy too: it cannot
+// grow memory beside the queue.
+TEST(Dispatcher, SyncCallOverTheHeldBudgetIsBusy) {
+  DispatcherOptions opts;
+  opts.queue_budget = 2;
+  Fixture fx(Ordering::none, 4, opts);
+  fx.rt.hold = true;
+  fx.src.send(0, 0, "");
+  fx.src.send(0, 1, "");
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 2; }));
+  SyncWaiter w;
+  fx.d->invoke_sync("f", sync_event("s1"), w.callback());
+  ASSERT_TRUE(w.wait(1));
+  EXPECT_EQ(w.answers[0].status, SyncAnswer::Status::busy);
+  EXPECT_NE(w.answers[0].message.find("budget"), std::string::npos) << w.answers[0].message;
+  {
+    std::lock_guard lk(fx.rt.mu);
+    fx.rt.hold = false;
+  }
+  fx.rt.release_all_shuffled(1);
+  ASSERT_TRUE(fx.d->drain(10s));
+  SyncWaiter again;
+  fx.d->invoke_sync("f", sync_event("s2"), again.callback());
+  ASSERT_TRUE(again.wait(1));
+  EXPECT_EQ(again.answers[0].status, SyncAnswer::Status::done);
+}
+
+// Emitted events of a synchronous call go to the output like a queued event's (counted
+// in sluice_published_total), without the result event; a failed publish is answered
+// at once (HTTP 503), not retried behind the caller's back.
+TEST(Dispatcher, SyncCallPublishesEmittedEventsThroughTheOutput) {
+  Metrics metrics;
+  FunctionConfig fn;
+  fn.name = "f";
+  fn.dead_letter = {"fake", "f.dlq"};
+  fn.output = Target{"fake", "f.out"};
+  FakeSink dlq, out;
+  FakeRuntime rt;
+  rt.behave = [](const Event&) {
+    InvocationResult r;
+    r.output = "answer";
+    r.emitted.resize(2);
+    return r;
+  };
+  Dispatcher d(metrics);
+  FunctionBinding b{&fn, &rt, &dlq, &out};
+  d.add_function(b);
+  d.start();
+  SyncWaiter w;
+  d.invoke_sync("f", sync_event("s1"), w.callback());
+  ASSERT_TRUE(w.wait(1));
+  EXPECT_EQ(w.answers[0].status, SyncAnswer::Status::done);
+  EXPECT_EQ(w.answers[0].result.output, "answer");
+  EXPECT_EQ(out.count(), 2u);
+  EXPECT_NE(metrics.text().find("sluice_published_total{broker=\"fake\",topic=\"f.out\"} 2"),
+            std::string::npos)
+      << metrics.text();
+  {
+    std::lock_guard lk(out.mu);
+    out.fail_next = 1;
+  }
+  d.invoke_sync("f", sync_event("s2"), w.callback());
+  ASSERT_TRUE(w.wait(2));
+  EXPECT_EQ(w.answers[1].status, SyncAnswer::Status::output_failed);
+  ASSERT_TRUE(d.drain(10s));
+  d.stop();
+  // After stop() a call is answered at once.
+  d.invoke_sync("f", sync_event("s3"), w.callback());
+  ASSERT_TRUE(w.wait(3));
+  EXPECT_EQ(w.answers[2].status, SyncAnswer::Status::stopped);
+}
+
 // ---------------------------------------------------------------- retry.mode: topic
 
 struct TopicFixture {
