@@ -79,7 +79,8 @@ struct DispatcherOptions {
   // 200k/s on 2 vCPUs). 0 = never poll.
   std::chrono::microseconds spin{50};
   // The control keys (core/seal.h): seal the retry records and dead letters this
-  // dispatcher writes, verify the callback and retry headers of what it reads.
+  // dispatcher writes, verify the retry headers of what it reads (callback headers are
+  // verified by the ResultHook, with the same keys in the engine).
   // Must outlive the dispatcher. Null: a random key of its own (nothing written by
   // another process or an earlier run verifies).
   const seal::Keyring* control_keys = nullptr;
