@@ -1,12 +1,10 @@
 #include "api/functions.h"
 
-#include <spdlog/spdlog.h>
-
 #include <nlohmann/json.hpp>
 
-#include "broker-adapters/http/callback_policy.h"
 #include "api/callbacks.h"
 #include "api/request_event.h"
+#include "broker-adapters/http/callback_policy.h"
 #include "dispatcher/dispatcher.h"
 
 namespace sluice::api {
@@ -73,7 +71,7 @@ void FunctionRoutes::add_to(http::HttpServer& server) {
 }
 
 FunctionRoutes::Fn* FunctionRoutes::find(const http::Request& req, std::string_view prefix,
-                               std::string* name) {
+                                         std::string* name) {
   auto raw = http::target_path(http::sv(req.target())).substr(prefix.size());
   auto decoded = http::url_decode(raw);
   *name = decoded ? decoded.value() : std::string(raw);

@@ -225,9 +225,10 @@ void Dispatcher::invoke_sync(const std::string& function, Event event, SyncCallb
     a.message = "sluice is not running functions (starting or stopping)";
     return done(std::move(a));
   }
-  asio::post(impl_->io, [this, function, event = std::move(event), done = std::move(done)]() mutable {
-    impl_->start_sync(function, std::move(event), std::move(done));
-  });
+  asio::post(impl_->io,
+             [this, function, event = std::move(event), done = std::move(done)]() mutable {
+               impl_->start_sync(function, std::move(event), std::move(done));
+             });
 }
 
 // ---------------------------------------------------------------- dispatcher thread
