@@ -4,10 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/callbacks.h"
+#include "api/http_api.h"
+#include "api/system.h"
 #include "broker-adapters/http/callback_sink.h"
-#include "broker-adapters/http/ingress.h"
 #include "broker-adapters/http/metrics_listener.h"
-#include "cmd/invoke_api.h"
 #include "broker-adapters/registry.h"
 #include "metrics/counted_sink.h"
 #include "topology/plan.h"
@@ -40,6 +41,7 @@ Result<void> Engine::start() {
   if (cfg_.http.enabled)
     callbacks_ = std::make_unique<http::CallbackSink>(
         &metrics_, http::CallbackSink::Options::from(cfg_.http));
+  callback_hook_ = std::make_unique<api::Callbacks>(callbacks_.get(), *control_keys_);
   for (size_t i = 0; i < cfg_.functions.size(); ++i) {
     const FunctionConfig& fn = cfg_.functions[i];
     const topology::FunctionPlan& fp = plan.functions[i];
@@ -50,7 +52,7 @@ Result<void> Engine::start() {
     b.runtime = rt.value().get();
     b.dead_letter_sink = &brokers_.at(fp.dead_letter.broker)->sink();
     if (fp.output) b.output_sink = &brokers_.at(fp.output->broker)->sink();
-    b.callback_sink = callbacks_.get();
+    b.results = callback_hook_.get();
     if (fp.retry) {
       b.retry_sink = &brokers_.at(fp.retry->broker)->sink();
       b.retry_topic = fp.retry->topic;
@@ -94,14 +96,18 @@ Result<void> Engine::start() {
     }
     http::HttpServer::Options http_opts;
     http_opts.metrics = &metrics_;
-    http_ = std::make_unique<http::HttpIngress>(
+    http_ = std::make_unique<api::HttpApi>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
     http_->reserve_topics(internal_topics(cfg_));
-    register_system_routes();
-    invoke_api_ = std::make_unique<InvokeApi>(cfg_, runtimes_, brokers_, metrics_);
-    invoke_api_->set_control_keys(&*control_keys_);
-    invoke_api_->register_routes(http_->server());
+    api::add_system_routes(http_->server(),
+                           {&cfg_, dispatcher_.get(), &runtimes_, [this](const std::string& fn) {
+                              return api::PoolView{lag_loop_->desired(fn),
+                                                   lag_loop_->autoscaled(fn)};
+                            }});
+    auto fns = std::make_unique<api::FunctionRoutes>(cfg_, *dispatcher_, brokers_, metrics_);
+    fns->set_control_keys(&*control_keys_);
+    http_->set_functions(std::move(fns));
     if (auto r = http_->start(); !r) return r.error();
   }
   lag_loop_->start();
@@ -123,36 +129,6 @@ bool Engine::ready() const {
 uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
 uint16_t Engine::metrics_port() const { return metrics_listener_ ? metrics_listener_->port() : 0; }
 
-void Engine::register_system_routes() {
-  http_->server().route(
-      http::Verb::get, "/system/functions", [this](http::Request&&, http::Responder res) {
-        nlohmann::json out = nlohmann::json::array();
-        auto stats = dispatcher_->stats();
-        for (const auto& fn : cfg_.functions) {
-          nlohmann::json subs = nlohmann::json::array();
-          for (const auto& s : fn.subscribe)
-            subs.push_back({{"broker", s.broker}, {"topic", s.topic},
-                            {"ordering", to_string(s.ordering)}});
-          size_t held = 0, running = 0;
-          for (const auto& st : stats)
-            if (st.name == fn.name) {
-              held = st.held;
-              running = st.running;
-            }
-          auto ps = runtimes_.at(fn.name)->stats();
-          out.push_back({{"name", fn.name},
-                         {"runtime", to_string(fn.runtime)},
-                         {"subscriptions", subs},
-                         {"replicas", ps.workers},
-                         {"workers", ps.workers},
-                         {"workers_desired", lag_loop_->desired(fn.name)},
-                         {"autoscaled", lag_loop_->autoscaled(fn.name)},
-                         {"concurrency", fn.concurrency},
-                         {"inflight", held},
-                         {"running", running}});
-        }
-        res(http::json_response(http::Status::ok, out.dump()));
-      });
 }
 
 bool Engine::shutdown() {
@@ -195,8 +171,8 @@ bool Engine::shutdown() {
   runtimes_.clear();
   http_.reset();
   metrics_listener_.reset();
-  invoke_api_.reset();
   callbacks_.reset();
+  callback_hook_.reset();
   brokers_.clear();
   return drained;
 }

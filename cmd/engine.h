@@ -27,11 +27,13 @@
 namespace sluice {
 
 namespace http {
-class HttpIngress;
 class CallbackSink;
 class MetricsListener;
-}
-class InvokeApi;
+}  // namespace http
+namespace api {
+class Callbacks;
+class HttpApi;
+}  // namespace api
 class CountedSink;
 
 class Engine {
@@ -53,7 +55,6 @@ class Engine {
   bool ready() const;
 
  private:
-  void register_system_routes();
 
   const Config& cfg_;
   Metrics metrics_;
@@ -66,12 +67,14 @@ class Engine {
   std::map<std::string, std::unique_ptr<CountedSink>> ingress_sinks_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
+  // Screens callback requests and builds callbacks for the dispatcher (api/callbacks.h);
+  // outlives it.
+  std::unique_ptr<api::Callbacks> callback_hook_;
   std::unique_ptr<Dispatcher> dispatcher_;
   // Lag gauges and pool sizing, on a thread of its own (scaling/lag_loop.h).
   std::unique_ptr<scaling::LagLoop> lag_loop_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
-  std::unique_ptr<InvokeApi> invoke_api_;
-  std::unique_ptr<http::HttpIngress> http_;
+  std::unique_ptr<api::HttpApi> http_;  // the HTTP listener and its routes (api/)
   std::unique_ptr<http::MetricsListener> metrics_listener_;  // metrics.listen
   std::atomic<bool> ready_{false};
 };

@@ -238,11 +238,11 @@ cmake --build build
 // Copies the SDK's sources (not its tests, examples, caches or installed dependencies).
 void copy_sdk(const fs::path& from, const fs::path& to) {
   auto skipped = [](const fs::path& rel) {
-    static const char* const kDirs[] = {".venv", "node_modules", "tests", "test", "examples",
-                                        "__pycache__", "build", "dist", ".pytest_cache",
-                                        ".mypy_cache"};
+    static const char* const kDirs[] = {"node_modules", "tests", "test", "examples",
+                                        "__pycache__", "build", "dist"};
     for (const auto& part : rel) {
       const std::string s = part.string();
+      if (s.size() > 1 && s[0] == '.') return true;  // .venv, .bin, caches: built here, not sources
       for (const char* d : kDirs)
         if (s == d) return true;
       if (s.size() > 9 && s.ends_with(".egg-info")) return true;

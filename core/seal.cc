@@ -21,7 +21,7 @@ namespace sluice::seal {
 
 namespace {
 
-// The names are those of dispatcher/dispatcher.h (callback), dispatcher/retry_topic.h
+// The names are those of api/callbacks.h (callback), dispatcher/retry_topic.h
 // and dlq/record.h; their tests check that the lists agree.
 constexpr std::array<std::string_view, 2> kCallback = {"sluice-callback-url",
                                                         "sluice-callback-function"};

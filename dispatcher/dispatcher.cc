@@ -227,6 +227,19 @@ std::vector<FunctionStats> Dispatcher::stats() const {
   return fut.get();
 }
 
+void Dispatcher::invoke_sync(const std::string& function, Event event, SyncCallback done) {
+  if (!impl_->thread.joinable() || impl_->io.stopped()) {
+    SyncAnswer a;
+    a.status = SyncAnswer::Status::stopped;
+    a.message = "sluice is not running functions (starting or stopping)";
+    return done(std::move(a));
+  }
+  asio::post(impl_->io,
+             [this, function, event = std::move(event), done = std::move(done)]() mutable {
+               impl_->start_sync(function, std::move(event), std::move(done));
+             });
+}
+
 // ---------------------------------------------------------------- dispatcher thread
 
 void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
@@ -241,7 +254,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   if (s.role == RouteRole::retry) {
     FunctionState& f = *s.route.front().fn;
     Task* t = make_task(p, f, s.route.front().retry, std::move(d.event));
-    screen_callback(f, t);
+    screen_results(f, t);
     take_retry_state(s, f, t);
     hold(f, t);
     s.gates[partition].waiting.push_back(t);
@@ -294,25 +307,20 @@ void Dispatcher::Impl::screen_subscription(FunctionState& f, Task* t) {
            strncasecmp(h.name.data(), kPrefix.data(), kPrefix.size()) == 0;
   });
   if (!any) return;
-  screen_callback(f, t);
+  screen_results(f, t);
   if (seal::has_any(seal::Kind::retry, t->event)) {
     reject_control(f, t, seal::Kind::retry, "retry headers on an event of a subscription");
     seal::strip(seal::Kind::retry, t->event);
   }
 }
 
-// Callback headers count only under a seal made for this function (POST
-// /async-function); anything else is dropped here, before it can steer anything.
-void Dispatcher::Impl::screen_callback(FunctionState& f, Task* t) {
-  if (t->event.headers.empty() || !seal::has_any(seal::Kind::callback, t->event)) return;
-  const std::string* who = t->event.header(kCallbackFunctionHeader);
-  // Another function's callback (a topic with several subscribers): not ours to judge,
-  // and add_callback ignores it.
-  if (who && *who != f.name) return;
-  const seal::Verdict v = keys->verify(seal::Kind::callback, t->event, f.name);
-  if (v == seal::Verdict::verified) return;
-  reject_control(f, t, seal::Kind::callback, seal::to_string(v));
-  seal::strip(seal::Kind::callback, t->event);
+// What the event carries for the ResultHook (callback headers) counts only if the hook
+// verifies it; anything else the hook drops here, before it can steer anything.
+void Dispatcher::Impl::screen_results(FunctionState& f, Task* t) {
+  if (!f.b.results) return;
+  const ResultHook::Screened s = f.b.results->screen(f.name, t->event);
+  t->wants_result = s.wanted;
+  if (s.rejected) reject_control(f, t, seal::Kind::callback, s.rejected);
 }
 
 // A retry-topic record: its state counts only under a seal made for this function.
@@ -497,8 +505,9 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count();
   f.probe->invoked(r.outcome, secs);
+  if (t->sync) return on_sync_result(t, std::move(r));
   const Verdict v = classify(r.outcome);
-  if (v == Verdict::ok && !f.b.output_sink && r.emitted.empty() && !f.b.callback_sink) {
+  if (v == Verdict::ok && !f.b.output_sink && r.emitted.empty() && !t->wants_result) {
     // The common case of a sink-less function: nothing to publish, no clock to read.
     pump(f);
     finish_task(t);
@@ -506,27 +515,8 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   }
   const int64_t now = now_unix_ms();
   if (v == Verdict::ok) {
-    add_callback(t, r);
-    if (f.b.output_sink) {
-      Event out;
-      out.id = new_event_id();
-      out.source = "/sluice/functions/" + f.name;
-      out.type = "io.sluice.function.result";
-      out.subject = t->event.subject;
-      out.time = format_rfc3339(now);
-      out.datacontenttype = r.content_type;
-      out.key = t->event.key;  // keeps per-key order down a pipeline
-      out.extensions.emplace_back("causationid", t->event.id);
-      out.data = std::move(r.output);
-      t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(out), f.output_published});
-      for (auto& e : r.emitted)
-        t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(e), f.output_published});
-    } else if (!r.emitted.empty()) {
-      spdlog::warn("[fn {}] [event {}] {} emitted event(s) dropped: the function has no output",
-                   f.name, t->event.id, r.emitted.size());
-      metrics.errors.Add({{"component", "dispatcher"}, {"kind", "emitted_without_output"}})
-          .Increment();
-    }
+    add_hook_result(t, r);
+    add_outputs(t, r, now);
   } else {
     if (t->first_failure_ms == 0) t->first_failure_ms = now;
     spdlog::warn("[fn {}] [event {}] attempt {}/{} failed ({}): {}", f.name, t->event.id,
@@ -545,7 +535,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
           {f.b.dead_letter_sink, f.dlq_topic, dlq::make_record(t->event, fail, *keys), f.dlq_published});
       t->dead_lettered = true;
       t->final_outcome = r.outcome;
-      add_callback(t, r);
+      add_hook_result(t, r);
     }
   }
   pump(f);
@@ -556,26 +546,92 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   }
 }
 
-// POST /async-function: the caller's callback URL gets the final result.
-void Dispatcher::Impl::add_callback(Task* t, const InvocationResult& r) {
+// What a result sends to the function's `output`: the result itself as an event of
+// time `result_time_ms` (queued events; 0 = none) and every event the function emitted.
+// Emitted events of a function without an output are dropped, logged and counted.
+void Dispatcher::Impl::add_outputs(Task* t, InvocationResult& r, int64_t result_time_ms) {
   FunctionState& f = *t->fn;
-  if (!f.b.callback_sink) return;
-  // Only headers that passed screen_callback() are left on the event.
-  const std::string* url = t->event.header(kCallbackUrlHeader);
-  const std::string* who = t->event.header(kCallbackFunctionHeader);
-  if (!url || !who || *who != f.name) return;
-  Event cb;
-  cb.id = t->event.id;
-  const bool ok = r.outcome == Outcome::success;
-  cb.data = ok ? r.output : r.message;
-  cb.datacontenttype = ok ? (r.content_type.empty() ? "application/octet-stream" : r.content_type)
-                          : "text/plain; charset=utf-8";
-  cb.set_header("X-Call-Id", t->event.id);
-  cb.set_header("X-Function-Name", f.name);
-  cb.set_header("X-Function-Status", ok ? "200" : "500");
-  cb.set_header("X-Function-Outcome", to_string(r.outcome));
-  cb.set_header("X-Function-Attempts", std::to_string(t->attempt));
-  t->outbox.push_back({f.b.callback_sink, *url, std::move(cb), nullptr});
+  if (!f.b.output_sink) {
+    if (r.emitted.empty()) return;
+    spdlog::warn("[fn {}] [event {}] {} emitted event(s) dropped: the function has no output",
+                 f.name, t->event.id, r.emitted.size());
+    metrics.errors.Add({{"component", "dispatcher"}, {"kind", "emitted_without_output"}})
+        .Increment();
+    return;
+  }
+  if (result_time_ms != 0) {
+    Event out;
+    out.id = new_event_id();
+    out.source = "/sluice/functions/" + f.name;
+    out.type = "io.sluice.function.result";
+    out.subject = t->event.subject;
+    out.time = format_rfc3339(result_time_ms);
+    out.datacontenttype = r.content_type;
+    out.key = t->event.key;  // keeps per-key order down a pipeline
+    out.extensions.emplace_back("causationid", t->event.id);
+    out.data = std::move(r.output);
+    t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(out), f.output_published});
+  }
+  for (auto& e : r.emitted)
+    t->outbox.push_back({f.b.output_sink, f.output_topic, std::move(e), f.output_published});
+  r.emitted.clear();
+}
+
+// A synchronous call: admitted while the function has room for it (see invoke_sync),
+// then started at once, ahead of the queue.
+void Dispatcher::Impl::start_sync(const std::string& function, Event&& ev, SyncCallback&& done) {
+  SyncAnswer refused;
+  auto it = functions.find(function);
+  if (it == functions.end() || stopped) {
+    refused.status = SyncAnswer::Status::stopped;
+    refused.message = it == functions.end() ? "unknown function '" + function + "'"
+                                            : "sluice is stopping";
+    return done(std::move(refused));
+  }
+  FunctionState& f = *it->second;
+  const uint32_t concurrency = f.b.config->concurrency;
+  refused.status = SyncAnswer::Status::busy;
+  if (f.sync_running >= concurrency) {
+    refused.message = "function '" + f.name + "' is running " + std::to_string(concurrency) +
+                      " synchronous calls already; try again";
+    return done(std::move(refused));
+  }
+  if (f.held >= f.budget || f.bytes >= f.b.config->max_inflight_bytes) {
+    refused.message = "function '" + f.name + "' holds its budget of events (" +
+                      std::to_string(f.held) + " events, " + std::to_string(f.bytes) +
+                      " bytes); try again";
+    return done(std::move(refused));
+  }
+  auto* t = new Task(std::move(ev));
+  t->fn = &f;
+  t->bytes = t->event.byte_size();
+  t->sync = std::make_unique<SyncCall>(SyncCall{std::move(done), {}});
+  link(t);
+  hold(f, t);
+  ++f.sync_running;
+  start_invocation(t);
+}
+
+void Dispatcher::Impl::on_sync_result(Task* t, InvocationResult&& r) {
+  FunctionState& f = *t->fn;
+  --f.sync_running;
+  if (r.outcome != Outcome::success)
+    spdlog::warn("[fn {}] [event {}] synchronous call failed ({}): {}", f.name, t->event.id,
+                 to_string(r.outcome), r.message);
+  add_outputs(t, r, /*result_time_ms=*/0);
+  t->sync->answer.result = std::move(r);
+  pump(f);
+  if (t->outbox.empty()) return finish_task(t);
+  publish_outbox(t);
+}
+
+// The final result, to the ResultHook when the event asked for it (POST /async-function's
+// callback URL): delivered through the outbox like an output.
+void Dispatcher::Impl::add_hook_result(Task* t, const InvocationResult& r) {
+  FunctionState& f = *t->fn;
+  if (!t->wants_result || !f.b.results) return;
+  if (auto out = f.b.results->result(f.name, t->event, r, t->attempt))
+    t->outbox.push_back({out->sink, std::move(out->topic), std::move(out->event), nullptr});
 }
 
 // Retry topic mode: hands the event back to the broker instead of holding its lane.
@@ -619,6 +675,14 @@ void Dispatcher::Impl::publish_one(Task* t, size_t i) {
       if (stopped) return;
       Outgoing& o = t->outbox[i];
       FunctionState& f = *t->fn;
+      if (!r && t->sync) {
+        // A synchronous caller is waiting: it hears of the failure now and may call again.
+        metrics.errors.Add({{"component", "dispatcher"}, {"kind", "publish"}}).Increment();
+        t->sync->answer.status = SyncAnswer::Status::output_failed;
+        t->sync->answer.message = r.error().message;
+        if (--t->outbox_left == 0) finish_task(t);
+        return;
+      }
       if (!r) {
         // Never finish without the dead letter / output being durable: try again.
         ++o.failures;
@@ -671,10 +735,12 @@ void Dispatcher::Impl::finish_task(Task* t) {
   f.bytes -= t->bytes;
   f.probe->inflight->Set(static_cast<double>(f.held));
   Pending* p = t->pending;
-  if (t->dead_lettered) p->dead_lettered = true;
+  if (p && t->dead_lettered) p->dead_lettered = true;
+  std::unique_ptr<SyncCall> sync = std::move(t->sync);
   unlink(t);
   delete t;
-  if (--p->remaining == 0) finish_pending(p);
+  if (p && --p->remaining == 0) finish_pending(p);
+  if (sync) sync->done(std::move(sync->answer));
   release_pauses(f);
   pump(f);
   // Counted down only now, after the commit/ack above: drain() returning must mean
@@ -766,7 +832,7 @@ void Dispatcher::Impl::revoke(SourceState& s, const std::vector<int32_t>& parts)
     }
   }
   for (Task* t = live; t; t = t->live_next)
-    if (t->pending->src == &s &&
+    if (t->pending && t->pending->src == &s &&
         std::find(parts.begin(), parts.end(), t->pending->delivery.tag().partition) != parts.end())
       t->pending->abandoned = true;
 }

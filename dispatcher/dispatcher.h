@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -31,6 +32,7 @@
 #include "core/route.h"
 #include "core/runtime.h"
 #include "core/seal.h"
+#include "dispatcher/result_hook.h"
 #include "metrics/metrics.h"
 
 namespace sluice {
@@ -45,16 +47,10 @@ struct FunctionBinding {
   // original. Null when the function has none.
   Sink* retry_sink = nullptr;
   std::string retry_topic;
-  // Results of asynchronous invocations whose event carries the headers below go
-  // to their callback URL through this sink (null: no callbacks).
-  Sink* callback_sink = nullptr;
+  // Screens every event taken in for the function and is handed its final results
+  // (the HTTP API's callbacks, api/callbacks.h); outlives the dispatcher. Null: none.
+  const ResultHook* results = nullptr;
 };
-
-// Set on events published by POST /async-function/{name}, sealed (core/seal.h,
-// Kind::callback) for the function named. The dispatcher calls back only when the
-// seal verifies; otherwise the headers are dropped as the event is taken in.
-inline constexpr std::string_view kCallbackUrlHeader = "sluice-callback-url";
-inline constexpr std::string_view kCallbackFunctionHeader = "sluice-callback-function";
 
 
 struct DispatcherOptions {
@@ -79,7 +75,8 @@ struct DispatcherOptions {
   // 200k/s on 2 vCPUs). 0 = never poll.
   std::chrono::microseconds spin{50};
   // The control keys (core/seal.h): seal the retry records and dead letters this
-  // dispatcher writes, verify the callback and retry headers of what it reads.
+  // dispatcher writes, verify the retry headers of what it reads (callback headers are
+  // verified by the ResultHook, with the same keys in the engine).
   // Must outlive the dispatcher. Null: a random key of its own (nothing written by
   // another process or an earlier run verifies).
   const seal::Keyring* control_keys = nullptr;
@@ -94,6 +91,20 @@ struct FunctionStats {
   uint32_t limit = 0;  // invocations allowed at once now (set_limit)
   uint64_t finished = 0;  // events finished since start (success or dead-lettered)
 };
+
+// The answer to a synchronous invocation (Dispatcher::invoke_sync).
+struct SyncAnswer {
+  enum class Status : uint8_t {
+    done,           // `result` is the function's; its emitted events are published
+    busy,           // over the function's budget (`message` says which): call again later
+    output_failed,  // it ran, but its emitted events could not be published
+    stopped,        // the dispatcher is not running, or the function is unknown
+  };
+  Status status = Status::done;
+  InvocationResult result;
+  std::string message;
+};
+using SyncCallback = std::function<void(SyncAnswer&&)>;
 
 class Dispatcher final : public SourceListener {
  public:
@@ -127,6 +138,17 @@ class Dispatcher final : public SourceListener {
   void on_source_error(Source& src, const Error& err) override;
 
   std::vector<FunctionStats> stats() const;  // any thread
+
+  // A synchronous call of `function` (POST /function/{name}): the event runs at once,
+  // ahead of the function's queue but inside its budget. It is refused (busy) while
+  // `concurrency` synchronous calls of the function run, or while the function holds
+  // its budget of events or bytes (DispatcherOptions::queue_budget,
+  // max_inflight_bytes); admitted, it counts as held and running (stats, drain, the
+  // pause of sources, the queue's share of `concurrency`). Events it emits go to the
+  // function's `output` as a queued event's do (on any outcome), but are not retried:
+  // a failed publish answers output_failed. No retry, dead letter or callback.
+  // `done` is called once, on the dispatcher thread; it must not block. Any thread.
+  void invoke_sync(const std::string& function, Event event, SyncCallback done);
 
   // The autoscaler's pool size: at most min(n, concurrency) invocations of the
   // function run at once; 0 holds its events (they stay uncommitted) until raised.

@@ -65,10 +65,17 @@ struct Lane {
   Task* tail = nullptr;
 };
 
-// One (delivery, function) pair: the unit of ordering, retry and dead-lettering.
+// The caller of a synchronous invocation, waiting for its answer.
+struct SyncCall {
+  SyncCallback done;
+  SyncAnswer answer;
+};
+
+// One (delivery, function) pair: the unit of ordering, retry and dead-lettering; or
+// one synchronous call (`sync` set, no Pending).
 struct Task {
   explicit Task(Event&& ev) : event(std::move(ev)) {}
-  Pending* pending = nullptr;
+  Pending* pending = nullptr;  // null for a synchronous call
   FunctionState* fn = nullptr;
   Event event;
   size_t bytes = 0;
@@ -85,9 +92,11 @@ struct Task {
   bool dead_lettered = false;
   bool retried_out = false;   // handed to the retry topic / broker redelivery
   RetryPath retry = RetryPath::lane;  // its route's (Dispatcher::add_route)
+  bool wants_result = false;  // the ResultHook asked for the final result (screen_results)
   int64_t due_ms = 0;         // retry topic: not to run before this (unix ms)
   Outcome final_outcome = Outcome::success;
   std::unique_ptr<boost::asio::steady_timer> timer;
+  std::unique_ptr<SyncCall> sync;  // a synchronous call (invoke_sync)
 };
 
 // Retry-topic events of one partition waiting to be due, in offset order. While the
@@ -129,6 +138,7 @@ struct FunctionState {
   size_t held = 0;
   size_t bytes = 0;
   size_t running = 0;
+  size_t sync_running = 0;  // synchronous calls running (part of `running`)
   std::deque<Task*> ready;
   std::unordered_map<LaneKey, Lane, LaneKeyHash> lanes;
   bool pumping = false;  // pump() is on the stack (re-entered by inline results)
@@ -180,7 +190,7 @@ struct Dispatcher::Impl {
   // All on the dispatcher thread:
   void deliver(SourceState& s, Delivery&& d);
   Task* make_task(Pending* p, FunctionState& f, RetryPath retry, Event&& ev);
-  void screen_callback(FunctionState& f, Task* t);
+  void screen_results(FunctionState& f, Task* t);
   void screen_subscription(FunctionState& f, Task* t);
   void take_retry_state(SourceState& s, FunctionState& f, Task* t);
   void reject_control(FunctionState& f, const Task* t, seal::Kind k, std::string_view why);
@@ -191,10 +201,13 @@ struct Dispatcher::Impl {
   void hold_partition(SourceState& s, int32_t partition, const void* who);
   void release_partition(SourceState& s, int32_t partition, const void* who);
   bool retry_out(Task* t, std::chrono::milliseconds delay, int64_t now);
-  void add_callback(Task* t, const InvocationResult& r);
+  void add_hook_result(Task* t, const InvocationResult& r);
   void pump(FunctionState& f);
   void start_invocation(Task* t);
   void on_result(Task* t, InvocationResult&& r);
+  void start_sync(const std::string& function, Event&& ev, SyncCallback&& done);
+  void on_sync_result(Task* t, InvocationResult&& r);
+  void add_outputs(Task* t, InvocationResult& r, int64_t result_time_ms);
   void schedule_retry(Task* t, std::chrono::milliseconds delay);
   void publish_outbox(Task* t);
   void publish_one(Task* t, size_t i);

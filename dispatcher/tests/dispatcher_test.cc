@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "dispatcher/dispatcher.h"
+#include "dispatcher/tests/fakes.h"
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
 
@@ -20,196 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Waits (with a deadline, never a bare sleep) until `pred` holds under `mu`.
-template <class Pred>
-bool wait_for(std::mutex& mu, std::condition_variable& cv, Pred pred,
-              std::chrono::milliseconds limit = 10s) {
-  std::unique_lock lk(mu);
-  return cv.wait_for(lk, limit, pred);
-}
-
-class FakeSource final : public Source {
- public:
-  std::string_view broker() const override { return "fake"; }
-  std::string_view topic() const override { return "in"; }
-  std::string_view group() const override { return "g"; }
-  SourceTraits traits() const override { return tr; }
-  Result<void> start(SourceListener& l) override {
-    listener = &l;
-    return ok();
-  }
-  void stop() override {}
-  void pause(int32_t p) override {
-    std::lock_guard lk(mu);
-    paused.insert(p);
-    ++pause_calls;
-    cv.notify_all();
-  }
-  void resume(int32_t p) override {
-    std::lock_guard lk(mu);
-    paused.erase(p);
-    ++resume_calls;
-    cv.notify_all();
-  }
-  void commit(int32_t p, int64_t next) override {
-    std::lock_guard lk(mu);
-    committed[p] = next;
-    ++commit_calls;
-    cv.notify_all();
-  }
-  void settle(const DeliveryTag& tag, Settle how, std::chrono::milliseconds delay) override {
-    std::lock_guard lk(mu);
-    settled.emplace_back(tag.offset, how);
-    settle_delays.push_back(delay);
-    cv.notify_all();
-  }
-  Result<std::vector<PartitionLag>> lag() override { return std::vector<PartitionLag>{}; }
-
-  void send(int32_t partition, int64_t offset, std::string key, std::string data = "") {
-    Event e;
-    e.id = "e" + std::to_string(partition) + "-" + std::to_string(offset);
-    e.broker = "fake";
-    e.topic = "in";
-    e.partition = partition;
-    e.offset = offset;
-    e.key = std::move(key);
-    e.data = std::move(data);
-    std::vector<Delivery> batch;
-    batch.emplace_back(std::move(e), this, DeliveryTag{partition, offset, 0});
-    listener->on_deliveries(*this, std::move(batch));
-  }
-  // One batch of `n` events of partition `partition` from offset `from`, keyed k<i % keys>.
-  void send_batch(int32_t partition, int64_t from, size_t n, size_t keys) {
-    std::vector<Delivery> batch;
-    for (size_t i = 0; i < n; ++i) {
-      Event e;
-      const int64_t offset = from + static_cast<int64_t>(i);
-      e.id = "e" + std::to_string(partition) + "-" + std::to_string(offset);
-      e.broker = "fake";
-      e.topic = "in";
-      e.partition = partition;
-      e.offset = offset;
-      e.key = "k" + std::to_string(i % keys);
-      batch.emplace_back(std::move(e), this, DeliveryTag{partition, offset, 0});
-    }
-    listener->on_deliveries(*this, std::move(batch));
-  }
-  int64_t committed_at(int32_t p) {
-    std::lock_guard lk(mu);
-    auto it = committed.find(p);
-    return it == committed.end() ? -1 : it->second;
-  }
-
-  void send_event(Event e, uint32_t redeliveries = 0) {
-    std::vector<Delivery> batch;
-    DeliveryTag tag{e.partition, e.offset, 0};
-    batch.emplace_back(std::move(e), this, tag);
-    batch.back().redeliveries = redeliveries;
-    listener->on_deliveries(*this, std::move(batch));
-  }
-
-  SourceTraits tr{true, true};
-  SourceListener* listener = nullptr;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::set<int32_t> paused;
-  int pause_calls = 0, resume_calls = 0, commit_calls = 0;
-  std::map<int32_t, int64_t> committed;
-  std::vector<std::pair<int64_t, Settle>> settled;
-  std::vector<std::chrono::milliseconds> settle_delays;
-};
-
-class FakeSink final : public Sink {
- public:
-  std::string_view broker() const override { return "fake"; }
-  void publish(std::string_view topic, Event ev, PublishCallback done) override {
-    std::unique_lock lk(mu);
-    if (fail_next > 0) {
-      --fail_next;
-      lk.unlock();
-      done(Error{Errc::unavailable, "sink down", true});
-      return;
-    }
-    published.emplace_back(std::string(topic), std::move(ev));
-    cv.notify_all();
-    lk.unlock();
-    done(PublishAck{std::string(topic), 0, 0});
-  }
-  Result<void> flush(std::chrono::milliseconds) override { return ok(); }
-  size_t count() {
-    std::lock_guard lk(mu);
-    return published.size();
-  }
-
-  std::mutex mu;
-  std::condition_variable cv;
-  int fail_next = 0;
-  std::vector<std::pair<std::string, Event>> published;
-};
-
-// A runtime driven by a script: `behave(event, attempt)` decides the outcome; when
-// `hold` is set, invocations wait until the test releases them.
-class FakeRuntime final : public Runtime {
- public:
-  std::string_view kind() const override { return "fake"; }
-  bool quick_answers() const override { return quick; }
-  Result<void> start() override { return ok(); }
-  void invoke(const Event& ev, InvokeCallback done) override {
-    std::unique_lock lk(mu);
-    ++running;
-    max_running = std::max(max_running, running);
-    calls.push_back({ev.id, ev.key, ev.attempt});
-    running_keys.insert(ev.key);
-    if (hold) {
-      held.push_back({ev.id, ev.key, std::move(done), ev.attempt});
-      cv.notify_all();
-      return;
-    }
-    InvocationResult r = behave ? behave(ev) : InvocationResult{};
-    --running;
-    running_keys.erase(running_keys.find(ev.key));
-    cv.notify_all();
-    lk.unlock();
-    done(std::move(r));
-  }
-  void stop(std::chrono::milliseconds) override {}
-  PoolStats stats() const override { return {}; }
-
-  // Completes held invocations in a shuffled order, checking no key runs twice.
-  size_t release_all_shuffled(uint64_t seed) {
-    std::unique_lock lk(mu);
-    auto items = std::move(held);
-    held.clear();
-    std::shuffle(items.begin(), items.end(), std::mt19937_64(seed));
-    for (auto& h : items) {
-      --running;
-      running_keys.erase(running_keys.find(h.key));
-      lk.unlock();
-      h.done(InvocationResult{});
-      lk.lock();
-    }
-    return items.size();
-  }
-
-  struct Call {
-    std::string id, key;
-    uint32_t attempt;
-  };
-  struct Held {
-    std::string id, key;
-    InvokeCallback done;
-    uint32_t attempt;
-  };
-  std::mutex mu;
-  std::condition_variable cv;
-  std::function<InvocationResult(const Event&)> behave;
-  bool hold = false;
-  bool quick = false;  // set before the first event
-  std::vector<Call> calls;
-  std::vector<Held> held;
-  std::multiset<std::string> running_keys;
-  size_t running = 0, max_running = 0;
-};
+using namespace fakes;
 
 struct Fixture {
   explicit Fixture(Ordering ordering = Ordering::partition, uint32_t concurrency = 4,
@@ -512,63 +324,156 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
             std::string::npos);
 }
 
-// ---------------------------------------------------------------- callbacks
+// ---------------------------------------------------------------- invoke_sync
 
-// Issue 21: a plain record carrying sluice-callback-* headers made the dispatcher call
-// back. Only headers sealed for the function (POST /async-function) count.
-TEST(Dispatcher, ForgedCallbackHeadersNeverReachTheCallbackSink) {
-  const seal::Keyring keys = seal::Keyring::random();
+// Waits for the answer of a synchronous call (given on the dispatcher thread).
+struct SyncWaiter {
+  SyncCallback callback() {
+    return [this](SyncAnswer&& a) {
+      std::lock_guard lk(mu);
+      answers.push_back(std::move(a));
+      cv.notify_all();
+    };
+  }
+  bool wait(size_t n) { return wait_for(mu, cv, [&] { return answers.size() >= n; }); }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<SyncAnswer> answers;
+};
+
+Event sync_event(std::string id) {
+  Event e;
+  e.id = std::move(id);
+  e.broker = "http";
+  e.data = "d";
+  return e;
+}
+
+const FunctionStats& stats_of(const std::vector<FunctionStats>& all) { return all.at(0); }
+
+// A synchronous call runs at once and counts in the function's budget; past
+// `concurrency` synchronous calls the next one is refused as busy (HTTP 429).
+TEST(Dispatcher, SyncCallsTakeBudgetSlotsAndTheOneTooManyIsBusy) {
+  Fixture fx(Ordering::none, 2);
+  fx.rt.hold = true;
+  SyncWaiter w;
+  fx.d->invoke_sync("f", sync_event("s1"), w.callback());
+  fx.d->invoke_sync("f", sync_event("s2"), w.callback());
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 2; }));
+  auto st = fx.d->stats();
+  EXPECT_EQ(stats_of(st).held, 2u);
+  EXPECT_EQ(stats_of(st).running, 2u);
+  fx.d->invoke_sync("f", sync_event("s3"), w.callback());
+  ASSERT_TRUE(w.wait(1));
+  EXPECT_EQ(w.answers[0].status, SyncAnswer::Status::busy);
+  EXPECT_NE(w.answers[0].message.find("running 2 synchronous calls"), std::string::npos)
+      << w.answers[0].message;
+  EXPECT_EQ(fx.rt.release_all_shuffled(1), 2u);
+  ASSERT_TRUE(w.wait(3));
+  EXPECT_EQ(w.answers[1].status, SyncAnswer::Status::done);
+  EXPECT_EQ(w.answers[1].result.outcome, Outcome::success);
+  EXPECT_EQ(w.answers[2].status, SyncAnswer::Status::done);
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.d->held(), 0u);
+  EXPECT_NE(fx.metrics.text().find("sluice_invocations_total{function=\"f\",outcome=\"success\"} 2"),
+            std::string::npos);
+}
+
+// The queue and synchronous calls share the function's concurrency: a queued event
+// waits while a synchronous call holds the only slot.
+TEST(Dispatcher, QueuedEventsWaitWhileSyncCallsHoldTheConcurrency) {
+  Fixture fx(Ordering::none, 1);
+  fx.rt.hold = true;
+  SyncWaiter w;
+  fx.d->invoke_sync("f", sync_event("s1"), w.callback());
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 1; }));
+  fx.src.send(0, 0, "");
+  (void)fx.d->stats();  // a round trip through the dispatcher thread: the event is taken in
+  {
+    std::lock_guard lk(fx.rt.mu);
+    EXPECT_EQ(fx.rt.calls.size(), 1u);
+  }
+  {
+    std::lock_guard lk(fx.rt.mu);
+    fx.rt.hold = false;
+  }
+  EXPECT_EQ(fx.rt.release_all_shuffled(1), 1u);
+  ASSERT_TRUE(w.wait(1));
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.rt.calls.size(), 2u);
+  EXPECT_EQ(fx.src.committed_at(0), 1);
+}
+
+// Over the function's budget of held events a synchronous call is busy too: it cannot
+// grow memory beside the queue.
+TEST(Dispatcher, SyncCallOverTheHeldBudgetIsBusy) {
+  DispatcherOptions opts;
+  opts.queue_budget = 2;
+  Fixture fx(Ordering::none, 4, opts);
+  fx.rt.hold = true;
+  fx.src.send(0, 0, "");
+  fx.src.send(0, 1, "");
+  ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 2; }));
+  SyncWaiter w;
+  fx.d->invoke_sync("f", sync_event("s1"), w.callback());
+  ASSERT_TRUE(w.wait(1));
+  EXPECT_EQ(w.answers[0].status, SyncAnswer::Status::busy);
+  EXPECT_NE(w.answers[0].message.find("budget"), std::string::npos) << w.answers[0].message;
+  {
+    std::lock_guard lk(fx.rt.mu);
+    fx.rt.hold = false;
+  }
+  fx.rt.release_all_shuffled(1);
+  ASSERT_TRUE(fx.d->drain(10s));
+  SyncWaiter again;
+  fx.d->invoke_sync("f", sync_event("s2"), again.callback());
+  ASSERT_TRUE(again.wait(1));
+  EXPECT_EQ(again.answers[0].status, SyncAnswer::Status::done);
+}
+
+// Emitted events of a synchronous call go to the output like a queued event's (counted
+// in sluice_published_total), without the result event; a failed publish is answered
+// at once (HTTP 503), not retried behind the caller's back.
+TEST(Dispatcher, SyncCallPublishesEmittedEventsThroughTheOutput) {
   Metrics metrics;
   FunctionConfig fn;
   fn.name = "f";
   fn.dead_letter = {"fake", "f.dlq"};
-  FakeSource src;
-  FakeSink dlq, callbacks;
+  fn.output = Target{"fake", "f.out"};
+  FakeSink dlq, out;
   FakeRuntime rt;
-  DispatcherOptions opts;
-  opts.control_keys = &keys;
-  Dispatcher d(metrics, opts);
-  FunctionBinding b{&fn, &rt, &dlq, nullptr};
-  b.callback_sink = &callbacks;
-  d.add_function(b);
-  d.add_route(src, "f", Ordering::none);
-  d.start();
-  ASSERT_TRUE(src.start(d));
-  auto event = [](std::string id, std::string url) {
-    Event e;
-    e.id = std::move(id);
-    e.data = "payload";
-    e.broker = "fake";
-    e.topic = "in";
-    e.partition = 0;
-    e.set_header(std::string(kCallbackUrlHeader), std::move(url));
-    e.set_header(std::string(kCallbackFunctionHeader), "f");
-    return e;
+  rt.behave = [](const Event&) {
+    InvocationResult r;
+    r.output = "answer";
+    r.emitted.resize(2);
+    return r;
   };
-  Event forged = event("forged", "http://169.254.169.254/forged");
-  forged.offset = 0;
-  Event genuine = event("genuine", "http://receiver.example/genuine");
-  keys.apply(seal::Kind::callback, genuine, "f");
-  genuine.offset = 1;
-  Event copied = event("copied", "http://receiver.example/genuine");
-  copied.set_header(std::string(seal::seal_header(seal::Kind::callback)),
-                    *genuine.header(seal::seal_header(seal::Kind::callback)));
-  copied.offset = 2;
-  Event other_key = event("other-key", "http://receiver.example/other");
-  seal::Keyring::random().apply(seal::Kind::callback, other_key, "f");
-  other_key.offset = 3;
-  for (Event* e : {&forged, &genuine, &copied, &other_key}) src.send_event(std::move(*e));
-  ASSERT_TRUE(d.drain(10s));
-  EXPECT_EQ(rt.calls.size(), 4u);  // every event still runs
-  ASSERT_EQ(callbacks.count(), 1u);
-  EXPECT_EQ(callbacks.published[0].first, "http://receiver.example/genuine");
-  EXPECT_EQ(*callbacks.published[0].second.header("X-Call-Id"), "genuine");
-  EXPECT_EQ(src.committed_at(0), 4);
-  EXPECT_NE(metrics.text().find(
-                "sluice_control_headers_rejected_total{function=\"f\",kind=\"callback\"} 3"),
+  Dispatcher d(metrics);
+  FunctionBinding b{&fn, &rt, &dlq, &out};
+  d.add_function(b);
+  d.start();
+  SyncWaiter w;
+  d.invoke_sync("f", sync_event("s1"), w.callback());
+  ASSERT_TRUE(w.wait(1));
+  EXPECT_EQ(w.answers[0].status, SyncAnswer::Status::done);
+  EXPECT_EQ(w.answers[0].result.output, "answer");
+  EXPECT_EQ(out.count(), 2u);
+  EXPECT_NE(metrics.text().find("sluice_published_total{broker=\"fake\",topic=\"f.out\"} 2"),
             std::string::npos)
       << metrics.text();
+  {
+    std::lock_guard lk(out.mu);
+    out.fail_next = 1;
+  }
+  d.invoke_sync("f", sync_event("s2"), w.callback());
+  ASSERT_TRUE(w.wait(2));
+  EXPECT_EQ(w.answers[1].status, SyncAnswer::Status::output_failed);
+  ASSERT_TRUE(d.drain(10s));
   d.stop();
+  // After stop() a call is answered at once.
+  d.invoke_sync("f", sync_event("s3"), w.callback());
+  ASSERT_TRUE(w.wait(3));
+  EXPECT_EQ(w.answers[2].status, SyncAnswer::Status::stopped);
 }
 
 // ---------------------------------------------------------------- retry.mode: topic
@@ -923,16 +828,6 @@ TEST(RetryRecord, RoundTripsStateAndOrigin) {
   EXPECT_EQ(r.offset, 99);
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.headers[0].name, "user");
-}
-
-TEST(RetryRecord, SealCoversExactlyTheRetryAndCallbackHeaders) {
-  const auto retry_h = seal::covered_headers(seal::Kind::retry);
-  EXPECT_EQ(std::vector<std::string_view>(retry_h.begin(), retry_h.end()),
-            (std::vector<std::string_view>{retry::kAttempt, retry::kDue, retry::kFirstFailure,
-                                           retry::kOrigin}));
-  const auto cb = seal::covered_headers(seal::Kind::callback);
-  EXPECT_EQ(std::vector<std::string_view>(cb.begin(), cb.end()),
-            (std::vector<std::string_view>{kCallbackUrlHeader, kCallbackFunctionHeader}));
 }
 
 TEST(RetryRecord, BadHeadersAreReportedByName) {

@@ -6,11 +6,13 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "broker-adapters/http/ingress.h"
+#include "api/request_event.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace sluice;
 using namespace sluice::http;
+using sluice::api::event_of_request;
+using sluice::api::is_valid_topic_name;
 
 namespace {
 

@@ -1,25 +1,27 @@
 // The function-invocation routes of the HTTP API (PRODUCT.md §5):
 //
-//   POST /function/{name}        synchronous: straight to the function's worker pool (no
-//                                queue); the function's result is the response body.
+//   POST /function/{name}        synchronous: run at once by the dispatcher within the
+//                                function's budget (Dispatcher::invoke_sync; no queue);
+//                                the function's result is the response body.
 //   POST /async-function/{name}  asynchronous: the event is published to the function's
 //                                first subscription and 202 is returned once it is
 //                                durable; an `X-Callback-Url` (http/https only) receives
 //                                the result when the function finished (see
-//                                CallbackSink and FunctionBinding::callback_sink); a URL
+//                                api/callbacks.h); a URL
 //                                whose host is a literal address the callback policy
 //                                refuses (http.callback_allow) is 400.
 //
 // Answers of the synchronous path: 200 success (Content-Type from the function),
 // 422 rejected, 500 error, 502 crash, 504 timeout, 503 + Retry-After when the function
-// asked to be called later, 429 + Retry-After when `concurrency` synchronous calls are
-// already running. An unknown function is 404, never a 202 for nothing.
+// asked to be called later or its emitted events could not be published, 429 +
+// Retry-After when `concurrency` synchronous calls are already running or the function
+// holds its whole budget of events (the dispatcher's queue_budget / max_inflight_bytes).
+// An unknown function is 404, never a 202 for nothing.
 //
-// Threads: handlers run on HTTP strands; results arrive on runtime threads and are
-// answered through the Responder. The in-flight counters are atomics.
+// Threads: handlers run on HTTP strands; synchronous results arrive on the dispatcher
+// thread and are answered through the Responder. No mutable state after construction.
 #pragma once
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,18 +30,21 @@
 #include "broker-adapters/http/http_server.h"
 #include "config/config.h"
 #include "core/broker.h"
-#include "core/runtime.h"
 #include "core/seal.h"
 #include "metrics/metrics.h"
 
 namespace sluice {
+class Dispatcher;
+}
 
-class InvokeApi {
+namespace sluice::api {
+
+class FunctionRoutes {
  public:
   // Everything passed must outlive the API (the engine owns it all).
-  InvokeApi(const Config& cfg, const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
-            const std::map<std::string, std::unique_ptr<Broker>>& brokers, Metrics& metrics);
-  void register_routes(http::HttpServer& server);
+  FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
+                 const std::map<std::string, std::unique_ptr<Broker>>& brokers, Metrics& metrics);
+  void add_to(http::HttpServer& server);
   // Set-up, before the routes serve: the key that seals the callback headers of
   // asynchronous invocations (core/seal.h). Without one no callback is requested.
   void set_control_keys(const seal::Keyring* keys) { control_keys_ = keys; }
@@ -47,21 +52,18 @@ class InvokeApi {
  private:
   struct Fn {
     const FunctionConfig* config = nullptr;
-    Runtime* runtime = nullptr;
     Sink* queue_sink = nullptr;   // the first subscription's broker
     std::string queue_topic;      // the first subscription's topic
-    Sink* output_sink = nullptr;  // emitted events of synchronous calls go here
-    std::unique_ptr<FunctionProbe> probe;
-    std::atomic<uint32_t> running{0};
   };
   void invoke_sync(http::Request&& req, http::Responder res);
   void invoke_async(http::Request&& req, http::Responder res);
   Fn* find(const http::Request& req, std::string_view prefix, std::string* name);
 
+  Dispatcher& dispatcher_;
   std::map<std::string, std::unique_ptr<Fn>> fns_;
   const seal::Keyring* control_keys_ = nullptr;
   const http::CallbackPolicy callback_policy_;    // refuses literal callback addresses
   prometheus::Counter* callbacks_refused_;        // sluice_callbacks_total{outcome="refused"}
 };
 
-}  // namespace sluice
+}  // namespace sluice::api

@@ -2,11 +2,13 @@
 // with Retry-After, never 500, whatever the error's own retriable flag says.
 #include <gtest/gtest.h>
 
-#include "broker-adapters/http/ingress.h"
+#include "api/http_api.h"
 #include "broker-adapters/http/tests/test_support.h"
 
 namespace sluice::http {
 namespace {
+
+using api::HttpApi;
 
 class FullSink final : public Sink {
  public:
@@ -21,7 +23,7 @@ TEST(IngressFullDisk, NoSpaceIs503WithRetryAfter) {
   FullSink sink;
   HttpConfig cfg;
   cfg.listen = "127.0.0.1:0";
-  HttpIngress ingress(cfg, {{"mem", &sink}}, "mem", [] { return true; },
+  HttpApi ingress(cfg, {{"mem", &sink}}, "mem", [] { return true; },
                       [] { return std::string(); });
   ASSERT_TRUE(ingress.start());
   test::Client client(ingress.port());

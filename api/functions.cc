@@ -1,14 +1,13 @@
-#include "cmd/invoke_api.h"
-
-#include <spdlog/spdlog.h>
+#include "api/functions.h"
 
 #include <nlohmann/json.hpp>
 
+#include "api/callbacks.h"
+#include "api/request_event.h"
 #include "broker-adapters/http/callback_policy.h"
-#include "broker-adapters/http/ingress.h"
 #include "dispatcher/dispatcher.h"
 
-namespace sluice {
+namespace sluice::api {
 
 namespace {
 
@@ -43,27 +42,24 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
 
 }  // namespace
 
-InvokeApi::InvokeApi(const Config& cfg,
-                     const std::map<std::string, std::unique_ptr<Runtime>>& runtimes,
-                     const std::map<std::string, std::unique_ptr<Broker>>& brokers,
-                     Metrics& metrics)
-    : callback_policy_(cfg.http.callback_allow),
+FunctionRoutes::FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
+                               const std::map<std::string, std::unique_ptr<Broker>>& brokers,
+                               Metrics& metrics)
+    : dispatcher_(dispatcher),
+      callback_policy_(cfg.http.callback_allow),
       callbacks_refused_(&metrics.callbacks.Add({{"outcome", "refused"}})) {
   for (const auto& fc : cfg.functions) {
     auto fn = std::make_unique<Fn>();
     fn->config = &fc;
-    fn->runtime = runtimes.at(fc.name).get();
-    fn->probe = std::make_unique<FunctionProbe>(metrics, fc.name);
     if (!fc.subscribe.empty()) {
       fn->queue_sink = &brokers.at(fc.subscribe.front().broker)->sink();
       fn->queue_topic = fc.subscribe.front().topic;
     }
-    if (fc.output) fn->output_sink = &brokers.at(fc.output->broker)->sink();
     fns_.emplace(fc.name, std::move(fn));
   }
 }
 
-void InvokeApi::register_routes(http::HttpServer& server) {
+void FunctionRoutes::add_to(http::HttpServer& server) {
   server.route(http::Verb::post, std::string(kSync),
                [this](http::Request&& req, http::Responder res) {
                  invoke_sync(std::move(req), std::move(res));
@@ -74,8 +70,8 @@ void InvokeApi::register_routes(http::HttpServer& server) {
                });
 }
 
-InvokeApi::Fn* InvokeApi::find(const http::Request& req, std::string_view prefix,
-                               std::string* name) {
+FunctionRoutes::Fn* FunctionRoutes::find(const http::Request& req, std::string_view prefix,
+                                         std::string* name) {
   auto raw = http::target_path(http::sv(req.target())).substr(prefix.size());
   auto decoded = http::url_decode(raw);
   *name = decoded ? decoded.value() : std::string(raw);
@@ -83,67 +79,41 @@ InvokeApi::Fn* InvokeApi::find(const http::Request& req, std::string_view prefix
   return it == fns_.end() ? nullptr : it->second.get();
 }
 
-void InvokeApi::invoke_sync(http::Request&& req, http::Responder res) {
+void FunctionRoutes::invoke_sync(http::Request&& req, http::Responder res) {
   std::string name;
   Fn* fn = find(req, kSync, &name);
   if (!fn) return res(http::json_error(http::Status::not_found, "unknown function '" + name + "'"));
   http::Status bad = http::Status::bad_request;
-  auto ev = http::event_of_request(req, &bad);
+  auto ev = event_of_request(req, &bad);
   if (!ev) return res(http::json_error(bad, ev.error().message));
-  // Bounded like the queued path: at most `concurrency` synchronous calls at once.
-  if (fn->running.fetch_add(1) >= fn->config->concurrency) {
-    fn->running.fetch_sub(1);
-    auto busy = http::json_error(http::Status::too_many_requests,
-                                 "function '" + name + "' is running " +
-                                     std::to_string(fn->config->concurrency) +
-                                     " synchronous calls already; try again");
-    busy.set(http::bhttp::field::retry_after, "1");
-    return res(std::move(busy));
-  }
-  auto event = std::make_shared<Event>(std::move(ev).value());
-  event->broker = "http";
-  event->attempt = 1;
-  event->first_attempt_time_ms = now_unix_ms();
+  Event event = std::move(ev).value();
+  event.broker = "http";
+  std::string id = event.id;
+  // Bounded like the queued path: the dispatcher admits it within the function's budget.
   auto responder = std::make_shared<http::Responder>(std::move(res));
-  const auto started = std::chrono::steady_clock::now();
-  fn->runtime->invoke(*event, [fn, event, responder, started](InvocationResult&& r) {
-    fn->running.fetch_sub(1);
-    fn->probe->invoked(r.outcome, std::chrono::duration<double>(
-                                      std::chrono::steady_clock::now() - started).count());
-    if (r.outcome != Outcome::success)
-      spdlog::warn("[fn {}] [event {}] synchronous call failed ({}): {}", fn->config->name,
-                   event->id, to_string(r.outcome), r.message);
-    // Events the function emitted travel on to its output, when it has one.
-    if (!r.emitted.empty() && !fn->output_sink)
-      spdlog::warn("[fn {}] [event {}] {} emitted event(s) dropped: the function has no output",
-                   fn->config->name, event->id, r.emitted.size());
-    if (!r.emitted.empty() && fn->output_sink) {
-      auto left = std::make_shared<std::atomic<size_t>>(r.emitted.size());
-      auto failed = std::make_shared<std::atomic<bool>>(false);
-      auto result = std::make_shared<InvocationResult>(std::move(r));
-      auto emitted = std::move(result->emitted);
-      for (auto& e : emitted) {
-        fn->output_sink->publish(fn->config->output->topic, std::move(e),
-                                 [=](Result<PublishAck> p) {
-                                   if (!p) *failed = true;
-                                   if (--*left > 0) return;
-                                   if (*failed) {
-                                     (*responder)(http::json_error(
-                                         http::Status::service_unavailable,
-                                         "the function ran but its emitted events could not "
-                                         "be published; retry the call"));
-                                     return;
-                                   }
-                                   (*responder)(outcome_response(event->id, std::move(*result)));
-                                 });
+  dispatcher_.invoke_sync(name, std::move(event), [responder, id = std::move(id)](SyncAnswer&& a) {
+    switch (a.status) {
+      case SyncAnswer::Status::done:
+        return (*responder)(outcome_response(id, std::move(a.result)));
+      case SyncAnswer::Status::busy: {
+        auto busy = http::json_error(http::Status::too_many_requests, a.message);
+        busy.set(http::bhttp::field::retry_after, "1");
+        return (*responder)(std::move(busy));
       }
-      return;
+      case SyncAnswer::Status::output_failed:
+        return (*responder)(http::json_error(http::Status::service_unavailable,
+                                             "the function ran but its emitted events could "
+                                             "not be published; retry the call"));
+      case SyncAnswer::Status::stopped: {
+        auto out = http::json_error(http::Status::service_unavailable, a.message);
+        out.set(http::bhttp::field::retry_after, "1");
+        return (*responder)(std::move(out));
+      }
     }
-    (*responder)(outcome_response(event->id, std::move(r)));
   });
 }
 
-void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
+void FunctionRoutes::invoke_async(http::Request&& req, http::Responder res) {
   std::string name;
   Fn* fn = find(req, kAsync, &name);
   if (!fn) return res(http::json_error(http::Status::not_found, "unknown function '" + name + "'"));
@@ -166,23 +136,11 @@ void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
     }
   }
   http::Status bad = http::Status::bad_request;
-  auto ev = http::event_of_request(req, &bad);
+  auto ev = event_of_request(req, &bad);
   if (!ev) return res(http::json_error(bad, ev.error().message));
   Event& event = ev.value();
   // Only this function calls back (others subscribed to the topic run it too).
-  // Every sluice-callback-* header of the request (its seal too) is the caller's, not
-  // sluice's: dropped here, so only the headers sealed below steer a callback.
-  std::erase_if(event.headers, [](const Header& h) {
-    constexpr std::string_view kPrefix = "sluice-callback-";
-    return (h.name.size() >= kPrefix.size() &&
-            http::iequals(std::string_view(h.name).substr(0, kPrefix.size()), kPrefix)) ||
-           http::iequals(h.name, "X-Callback-Url");
-  });
-  if (!callback.empty() && control_keys_) {
-    event.set_header(std::string(kCallbackUrlHeader), callback);
-    event.set_header(std::string(kCallbackFunctionHeader), name);
-    control_keys_->apply(seal::Kind::callback, event, name);
-  }
+  request_callback(event, callback, name, control_keys_);
   event.topic = fn->queue_topic;
   auto responder = std::make_shared<http::Responder>(std::move(res));
   std::string id = event.id;
@@ -203,4 +161,4 @@ void InvokeApi::invoke_async(http::Request&& req, http::Responder res) {
       });
 }
 
-}  // namespace sluice
+}  // namespace sluice::api

@@ -1,14 +1,18 @@
-#include "broker-adapters/http/ingress.h"
+#include "api/http_api.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 
+#include "api/request_event.h"
 #include "broker-adapters/http/tests/test_support.h"
 #include "core/cloudevents.h"
 
 namespace sluice::http {
 namespace {
+
+using api::HttpApi;
+using api::is_valid_topic_name;
 
 using test::Client;
 using test::json_of;
@@ -21,7 +25,7 @@ class Ingress : public ::testing::Test {
   void start(HttpConfig cfg = {}, RecordingSink* sink = nullptr,
              std::set<std::string> reserved = {}) {
     cfg.listen = "127.0.0.1:0";
-    ingress_ = std::make_unique<HttpIngress>(
+    ingress_ = std::make_unique<HttpApi>(
         cfg, std::map<std::string, Sink*>{{"mem", sink ? sink : &sink_}, {"other", &other_}},
         "mem", [this] { return ready_.load(); }, [] { return std::string("sluice_up 1\n"); });
     ingress_->reserve_topics(std::move(reserved));
@@ -41,7 +45,7 @@ class Ingress : public ::testing::Test {
   RecordingSink other_;
   RecordingSink async_sink_{/*async=*/true};  // completes on its own thread
   std::atomic<bool> ready_{true};
-  std::unique_ptr<HttpIngress> ingress_;
+  std::unique_ptr<HttpApi> ingress_;
   std::unique_ptr<Client> client_;
 };
 
@@ -233,7 +237,7 @@ TEST_F(Ingress, TokensFileMissingOrEmptyIsAStartError) {
     HttpConfig cfg;
     cfg.listen = "127.0.0.1:0";
     cfg.bearer_tokens_file = exists ? empty.path() : empty.path() + ".missing";
-    HttpIngress ingress(cfg, {{"mem", &sink_}}, "mem", {}, {});
+    HttpApi ingress(cfg, {{"mem", &sink_}}, "mem", {}, {});
     auto r = ingress.start();
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("bearer_tokens_file"), std::string::npos);
@@ -243,7 +247,7 @@ TEST_F(Ingress, TokensFileMissingOrEmptyIsAStartError) {
 TEST_F(Ingress, DefaultBrokerWithoutSinkIsAStartError) {
   HttpConfig cfg;
   cfg.listen = "127.0.0.1:0";
-  HttpIngress ingress(cfg, {{"mem", &sink_}}, "kafka", {}, {});
+  HttpApi ingress(cfg, {{"mem", &sink_}}, "kafka", {}, {});
   EXPECT_FALSE(ingress.start());
 }
 

@@ -1,0 +1,47 @@
+// The system and health routes of the HTTP listener (PRODUCT.md §5):
+//
+//   GET /healthz             200 {"status":"ok"}                      (no auth)
+//   GET /readyz              200, or 503 while `ready()` says no      (no auth)
+//   GET /metrics             Prometheus text from `metrics_text()`
+//   GET /system/functions    every function: subscriptions, workers, in flight
+//
+// Threads: the handlers run on the HTTP connection strands. What they are given must
+// be callable from any thread and outlive the server.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "broker-adapters/http/http_server.h"
+#include "config/config.h"
+#include "core/runtime.h"
+
+namespace sluice {
+class Dispatcher;
+}
+
+namespace sluice::api {
+
+// Null `ready` is always ready; null `metrics_text` serves an empty page.
+void add_health_routes(http::HttpServer& server, std::function<bool()> ready,
+                       std::function<std::string()> metrics_text);
+
+// The sizing of a function's pool, as the engine decided it last.
+struct PoolView {
+  uint32_t desired = 0;
+  bool autoscaled = false;
+};
+
+// What GET /system/functions reads; everything must outlive the server.
+struct SystemView {
+  const Config* config = nullptr;
+  const Dispatcher* dispatcher = nullptr;
+  const std::map<std::string, std::unique_ptr<Runtime>>* runtimes = nullptr;
+  std::function<PoolView(const std::string& function)> pool;
+};
+void add_system_routes(http::HttpServer& server, SystemView view);
+
+}  // namespace sluice::api
