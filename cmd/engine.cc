@@ -129,8 +129,6 @@ bool Engine::ready() const {
 uint16_t Engine::http_port() const { return http_ ? http_->port() : 0; }
 uint16_t Engine::metrics_port() const { return metrics_listener_ ? metrics_listener_->port() : 0; }
 
-}
-
 bool Engine::shutdown() {
   if (!dispatcher_) return true;
   ready_ = false;
