@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,13 +81,6 @@ struct HttpRuntime::Call {
 };
 
 namespace {
-
-InvocationResult failure(Outcome o, std::string message) {
-  InvocationResult r;
-  r.outcome = o;
-  r.message = std::move(message);
-  return r;
-}
 
 // A loopback port free right now (the process binds it a moment later).
 Result<uint16_t> pick_port() {
@@ -171,11 +163,7 @@ HttpRuntime::HttpRuntime(const FunctionConfig& fn, std::string base_dir, HttpOpt
       limits_(limits_of(fn.limits)),
       opts_(opts),
       backoff_(opts.restart_initial, opts.restart_max) {
-  std::vector<std::string> rejected;
-  env_ = Environment::clean(fn.env, &rejected);
-  for (const auto& name : rejected)
-    log().warn("[fn {}] env '{}' left out: a name cannot contain '=' and a value not NUL",
-               name_, name);
+  env_ = function_environment(fn);
   env_.set("SLUICE_FUNCTION", name_);
   target_ = opts.initial_workers ? opts.initial_workers : std::max<size_t>(fn.workers.min, 1);
 }
@@ -189,17 +177,9 @@ void HttpRuntime::share_loop(std::shared_ptr<asio::io_context> loop) {
 
 Result<void> HttpRuntime::start() {
   std::lock_guard lk(mu_);
-  if (state_ != State::created)
-    return Error{Errc::closed, "http runtime of function '" + name_ + "' was already started"};
-  if (command_.empty() || command_[0].empty())
-    return Error{Errc::invalid_argument,
-                 "function '" + name_ + "': runtime http needs a non-empty command"};
-  if (!base_dir_.empty()) {
-    struct stat st{};
-    if (::stat(base_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return Error{Errc::not_found, "function '" + name_ + "': working directory '" +
-                                        base_dir_ + "' does not exist"};
-  }
+  if (auto checked = check_start("http", state_ == State::created, name_, command_, base_dir_);
+      !checked)
+    return checked;
   ::signal(SIGPIPE, SIG_IGN);
   restart_timer_.emplace(io());
   redispatch_timer_.emplace(io());

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -60,33 +59,8 @@ struct StdioRuntime::Worker {
   std::string death;  // why sluice killed it
 };
 
-struct StdioRuntime::Call {
-  Call(uint64_t id_, const Event& ev_, InvokeCallback done_)
-      : id(id_), ev(&ev_), done(std::move(done_)) {}
-  uint64_t id;
-  const Event* ev;
-  InvokeCallback done;  // empty once reported
-  std::chrono::steady_clock::time_point deadline;
-  Call* dl_prev = nullptr;  // the deadline list (linked while unreported)
-  Call* dl_next = nullptr;
-  bool linked = false;
-  std::unique_ptr<asio::steady_timer> grace;  // after a timeout: waits for the late answer
-  std::weak_ptr<Worker> worker;               // set once sent
-  bool sent = false;
-  bool timed_out = false;
-  size_t log_bytes = 0;        // Log message bytes seen for it
-  uint64_t log_dropped = 0;    // of those, not logged (over StdioOptions::max_log_bytes)
-  uint32_t log_frames_dropped = 0;
-};
 
 namespace {
-
-InvocationResult failure(Outcome o, std::string message) {
-  InvocationResult r;
-  r.outcome = o;
-  r.message = std::move(message);
-  return r;
-}
 
 // A string a worker sent that sluice logs once (its sdk name, a Goodbye reason): cut
 // at 256 bytes, so that a frame of megabytes does not become a log line of megabytes.
@@ -103,11 +77,7 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
       limits_(limits_of(fn.limits)),
       opts_(opts),
       backoff_(opts.restart_initial, opts.restart_max) {
-  std::vector<std::string> rejected;
-  env_ = Environment::clean(fn.env, &rejected);
-  for (const auto& name : rejected)
-    log().warn("[fn {}] env '{}' left out: a name cannot contain '=' and a value not NUL",
-               name_, name);
+  env_ = function_environment(fn);
   env_.set("SLUICE_FUNCTION", name_);
   target_ = opts.initial_workers ? opts.initial_workers
                                  : std::max<size_t>(fn.workers.min, 1);
@@ -122,17 +92,9 @@ void StdioRuntime::share_loop(std::shared_ptr<asio::io_context> loop) {
 
 Result<void> StdioRuntime::start() {
   std::lock_guard lk(mu_);
-  if (state_ != State::created)
-    return Error{Errc::closed, "stdio runtime of function '" + name_ + "' was already started"};
-  if (command_.empty() || command_[0].empty())
-    return Error{Errc::invalid_argument,
-                 "function '" + name_ + "': runtime stdio needs a non-empty command"};
-  if (!base_dir_.empty()) {
-    struct stat st{};
-    if (::stat(base_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return Error{Errc::not_found, "function '" + name_ + "': working directory '" +
-                                        base_dir_ + "' does not exist"};
-  }
+  if (auto checked = check_start("stdio", state_ == State::created, name_, command_, base_dir_);
+      !checked)
+    return checked;
   ::signal(SIGPIPE, SIG_IGN);  // a dead worker's stdin must give EPIPE, not kill sluice
   restart_timer_.emplace(io());
   watchdog_.emplace(io());
@@ -195,34 +157,18 @@ void StdioRuntime::invoke(const Event& ev, InvokeCallback done) {
 void StdioRuntime::submit(std::unique_ptr<Call> call) {
   const uint64_t id = call->id;
   Call& c = *call;
-  if (timeout_.count() > 0) {
-    // Same timeout for every call: appending keeps the list in deadline order.
-    c.deadline = deadline_in(timeout_);
-    c.dl_prev = dl_tail_;
-    (dl_tail_ ? dl_tail_->dl_next : dl_head_) = &c;
-    dl_tail_ = &c;
-    c.linked = true;
-  }
+  // Same timeout for every call: appending keeps the list in deadline order.
+  if (timeout_.count() > 0) deadlines_.push_back(c, timeout_);
   calls_.emplace(id, std::move(call));
   waiting_.push_back(id);
   dispatch();
-}
-
-void StdioRuntime::unlink_deadline(Call& c) {
-  if (!c.linked) return;
-  (c.dl_prev ? c.dl_prev->dl_next : dl_head_) = c.dl_next;
-  (c.dl_next ? c.dl_next->dl_prev : dl_tail_) = c.dl_prev;
-  c.dl_prev = c.dl_next = nullptr;
-  c.linked = false;
 }
 
 // The watchdog is always armed at or before the oldest call's deadline: it fires at
 // most `timeout_` after it was armed, and a call submitted later is due later still.
 void StdioRuntime::arm_watchdog() {
   if (timeout_.count() <= 0 || watchdog_off_) return;
-  auto at = deadline_in(timeout_);
-  if (dl_head_ && dl_head_->deadline < at) at = dl_head_->deadline;
-  watchdog_->expires_at(at);
+  watchdog_->expires_at(deadlines_.next_check(timeout_));
   watchdog_->async_wait([this, h = hold()](error_code ec) {
     if (!ec) locked([&] { expire_due(); });
   });
@@ -230,7 +176,7 @@ void StdioRuntime::arm_watchdog() {
 
 void StdioRuntime::expire_due() {
   const auto now = std::chrono::steady_clock::now();
-  while (dl_head_ && dl_head_->deadline <= now) on_call_timeout(*dl_head_);
+  while (Call* due = deadlines_.due(now)) on_call_timeout(*due);  // unlinks it
   arm_watchdog();
 }
 
@@ -580,7 +526,7 @@ void StdioRuntime::flush_writes(const WorkerPtr& w) {
 
 void StdioRuntime::on_call_timeout(Call& c) {
   const uint64_t id = c.id;
-  unlink_deadline(c);
+  deadlines_.erase(c);
   if (c.timed_out || !c.done) return;
   c.timed_out = true;
   complete(id, failure(Outcome::timeout,
@@ -617,7 +563,7 @@ void StdioRuntime::complete(uint64_t id, InvocationResult&& r) {
   auto it = calls_.find(id);
   if (it == calls_.end() || !it->second->done) return;
   Call& c = *it->second;
-  unlink_deadline(c);
+  deadlines_.erase(c);
   if (c.log_dropped > 0) {
     log().warn("[fn {}] [event {}] dropped {} bytes of Log frames ({} frame(s) after the "
                "{} bytes logged per invocation)",
@@ -817,7 +763,7 @@ void StdioRuntime::stop(std::chrono::milliseconds grace) {
         w->timer.cancel();
         w->child.reset();
       }
-      dl_head_ = dl_tail_ = nullptr;
+      deadlines_.clear();
       calls_.clear();
       workers_.clear();
     });

@@ -113,8 +113,22 @@ class StdioRuntime final : public Runtime {
 
  private:
   struct Worker;
-  struct Call;
   using WorkerPtr = std::shared_ptr<Worker>;
+  struct Call {
+    Call(uint64_t id_, const Event& ev_, InvokeCallback done_)
+        : id(id_), ev(&ev_), done(std::move(done_)) {}
+    uint64_t id;
+    const Event* ev;
+    InvokeCallback done;  // empty once reported
+    DeadlineLink<Call> deadline;  // in the deadline list while unreported
+    std::unique_ptr<boost::asio::steady_timer> grace;  // after a timeout: waits for the late answer
+    std::weak_ptr<Worker> worker;               // set once sent
+    bool sent = false;
+    bool timed_out = false;
+    size_t log_bytes = 0;        // Log message bytes seen for it
+    uint64_t log_dropped = 0;    // of those, not logged (over StdioOptions::max_log_bytes)
+    uint32_t log_frames_dropped = 0;
+  };
   enum class State { created, running, stopping, stopped };
 
   struct Finished {
@@ -146,7 +160,6 @@ class StdioRuntime final : public Runtime {
   void arm_watchdog();
   void expire_due();
   void on_call_timeout(Call& c);
-  void unlink_deadline(Call& c);
   void complete(uint64_t id, InvocationResult&& r);  // any thread; queues the callback
   void fail_worker(const WorkerPtr& w, const std::string& why);  // kill; crash on exit
   void on_worker_exit(const WorkerPtr& w);
@@ -170,8 +183,7 @@ class StdioRuntime final : public Runtime {
   std::vector<WorkerPtr> workers_;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;  // live and timed-out calls
   std::deque<uint64_t> waiting_;  // calls not yet sent to a worker
-  Call* dl_head_ = nullptr;       // unreported calls, oldest (first due) first
-  Call* dl_tail_ = nullptr;
+  DeadlineList<Call, &Call::deadline> deadlines_;  // unreported calls, oldest first
   std::vector<Finished> finished_;  // reported, callback not yet run
   v1::Frame scratch_;               // reused to encode Invoke frames
   std::string wbuf_;
