@@ -12,7 +12,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <stdexcept>
 #include <unordered_map>
 
 #include "core/cloudevents.h"
@@ -68,6 +67,11 @@ struct HttpRuntime::Call {
 };
 
 namespace {
+
+PoolOptions pool_options(const HttpOptions& o) {
+  return PoolOptions{o.kill_grace, o.restart_initial, o.restart_max, o.output_budget,
+                     o.initial_workers, std::chrono::microseconds{0}};
+}
 
 // A loopback port free right now (the process binds it a moment later).
 Result<uint16_t> pick_port() {
@@ -140,27 +144,12 @@ std::optional<Millis> parse_retry_after(std::string_view v, int64_t now_unix_ms)
   return Millis{std::max<int64_t>(0, at - now_unix_ms)};
 }
 
-namespace {
-
-PoolOptions pool_options(const HttpOptions& o) {
-  return PoolOptions{o.kill_grace, o.restart_initial, o.restart_max, o.output_budget,
-                     o.initial_workers, std::chrono::microseconds{0}};
-}
-
-Environment http_environment(const FunctionConfig& fn) {
-  Environment env = function_environment(fn);
-  env.set("SLUICE_FUNCTION", fn.name);
-  return env;
-}
-
-}  // namespace
-
 HttpRuntime::HttpRuntime(const FunctionConfig& fn, std::string base_dir, HttpOptions opts)
     : name_(fn.name),
       timeout_(fn.timeout),
       ready_path_(fn.ready_path),
       opts_(opts),
-      pool_("http", fn, std::move(base_dir), http_environment(fn), pool_options(opts), *this) {}
+      pool_("http", fn, std::move(base_dir), pool_options(opts), *this) {}
 
 HttpRuntime::~HttpRuntime() { stop(Millis{0}); }
 

@@ -30,27 +30,20 @@
 #pragma once
 
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
 #include "core/log_limit.h"
 #include "core/runtime.h"
-#include "workers/environment.h"
 #include "workers/pool_util.h"
-#include "workers/process.h"
 #include "workers/process_pool.h"
-#include "workers/runtime_loop.h"
 
 namespace sluice::workers {
 

@@ -13,8 +13,18 @@ namespace sluice::workers {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+namespace {
+
+Environment worker_environment(const FunctionConfig& fn) {
+  Environment env = function_environment(fn);
+  env.set("SLUICE_FUNCTION", fn.name);
+  return env;
+}
+
+}  // namespace
+
 ProcessPool::ProcessPool(std::string kind, const FunctionConfig& fn, std::string base_dir,
-                         Environment env, PoolOptions opts, PoolProtocol& protocol)
+                         PoolOptions opts, PoolProtocol& protocol)
     : kind_(std::move(kind)),
       name_(fn.name),
       command_(fn.command),
@@ -22,7 +32,7 @@ ProcessPool::ProcessPool(std::string kind, const FunctionConfig& fn, std::string
       start_timeout_(fn.start_timeout),
       limits_(limits_of(fn.limits)),
       opts_(opts),
-      env_(std::move(env)),
+      env_(worker_environment(fn)),
       proto_(protocol),
       target_(opts.initial_workers ? opts.initial_workers : std::max<size_t>(fn.workers.min, 1)),
       backoff_(opts.restart_initial, opts.restart_max) {}

@@ -134,10 +134,10 @@ struct PoolOptions {
 
 class ProcessPool {
  public:
-  // `kind` ("stdio", "http") names the runtime in errors; `env` is the environment of
-  // every worker (before make_worker adds to it).
-  ProcessPool(std::string kind, const FunctionConfig& fn, std::string base_dir, Environment env,
-              PoolOptions opts, PoolProtocol& protocol);
+  // `kind` ("stdio", "http") names the runtime in errors. Every worker gets the
+  // function's clean environment plus SLUICE_FUNCTION (and what make_worker adds).
+  ProcessPool(std::string kind, const FunctionConfig& fn, std::string base_dir, PoolOptions opts,
+              PoolProtocol& protocol);
   ProcessPool(const ProcessPool&) = delete;
   ProcessPool& operator=(const ProcessPool&) = delete;
   ~ProcessPool();  // after stop()

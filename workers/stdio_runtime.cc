@@ -3,17 +3,14 @@
 #include "core/clock.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <stdexcept>
 #include <unordered_set>
 
 #include "event.pb.h"
-#include "core/io_loop.h"
 #include "workers/child_process.h"
 #include "workers/logger.h"
 
@@ -51,19 +48,13 @@ PoolOptions pool_options(const StdioOptions& o) {
                      o.initial_workers, o.spin};
 }
 
-Environment stdio_environment(const FunctionConfig& fn) {
-  Environment env = function_environment(fn);
-  env.set("SLUICE_FUNCTION", fn.name);
-  return env;
-}
-
 }  // namespace
 
 StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, StdioOptions opts)
     : name_(fn.name),
       timeout_(fn.timeout),
       opts_(opts),
-      pool_("stdio", fn, std::move(base_dir), stdio_environment(fn), pool_options(opts), *this) {}
+      pool_("stdio", fn, std::move(base_dir), pool_options(opts), *this) {}
 
 StdioRuntime::~StdioRuntime() { stop(Millis{0}); }
 
