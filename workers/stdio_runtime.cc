@@ -36,7 +36,6 @@ struct StdioRuntime::Worker final : PoolWorker {
   LogBudget logs;  // its Log frames that belong to no invocation
 };
 
-
 namespace {
 
 // A string a worker sent that sluice logs once (its sdk name, a Goodbye reason): cut
