@@ -52,13 +52,6 @@ std::string with_tail(std::string msg, const std::string& stderr_tail) {
   return msg;
 }
 
-InvocationResult failure(Outcome o, std::string message) {
-  InvocationResult r;
-  r.outcome = o;
-  r.message = std::move(message);
-  return r;
-}
-
 }  // namespace
 
 ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& ev,
@@ -196,21 +189,10 @@ void ExecRuntime::Invocation::on_stderr(std::string_view bytes) {
 }
 
 void ExecRuntime::Invocation::link_deadline() {
-  if (rt_.timeout_.count() <= 0) return;
-  due_ = deadline_in(rt_.timeout_);
-  dl_prev_ = lane_.tail;
-  (lane_.tail ? lane_.tail->dl_next_ : lane_.head) = this;
-  lane_.tail = this;
-  linked_ = true;
+  if (rt_.timeout_.count() > 0) lane_.deadlines.push_back(*this, rt_.timeout_);
 }
 
-void ExecRuntime::Invocation::unlink_deadline() {
-  if (!linked_) return;
-  (dl_prev_ ? dl_prev_->dl_next_ : lane_.head) = dl_next_;
-  (dl_next_ ? dl_next_->dl_prev_ : lane_.tail) = dl_prev_;
-  dl_prev_ = dl_next_ = nullptr;
-  linked_ = false;
-}
+void ExecRuntime::Invocation::unlink_deadline() { lane_.deadlines.erase(*this); }
 
 void ExecRuntime::Invocation::on_timeout() {
   unlink_deadline();

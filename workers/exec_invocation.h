@@ -40,6 +40,8 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   // Last resort after the runtime's threads were joined with this still pending.
   void force_finish();
 
+  DeadlineLink<Invocation> deadline_link;  // in its lane's deadline list while linked
+
  private:
   enum class Kill { none, timeout, stopped };
 
@@ -54,18 +56,12 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   InvocationResult result();
   void finish(InvocationResult&& r);
 
-  friend class ExecRuntime;  // the watchdog reads due_ and walks the list
-
   ExecRuntime& rt_;
   Lane& lane_;
   const uint64_t id_;
   const Event& ev_;  // valid until done_ is called (Runtime contract)
   InvokeCallback done_;
   Executor ex_;
-  std::chrono::steady_clock::time_point due_{};  // the timeout, in the lane's list
-  Invocation* dl_prev_ = nullptr;
-  Invocation* dl_next_ = nullptr;
-  bool linked_ = false;
   // Before the spawn: the wait before trying it again; after a timeout: the SIGTERM grace.
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point first_spawn_{};  // the first try
@@ -84,6 +80,17 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   std::array<char, 4096> err_buf_{};
   std::optional<OutputLines> err_log_;  // made at the first stderr bytes
   std::string err_tail_;         // the last ~1 KiB of stderr, for the message
+};
+
+// One io thread: its context, and its invocations in start order, which is also
+// deadline order (they share one timeout); one watchdog timer fires when the oldest
+// is due, instead of a timer armed and cancelled per invocation. Touched on its own
+// thread only.
+struct ExecRuntime::Lane {
+  boost::asio::io_context io{1};
+  boost::asio::steady_timer watchdog{io};
+  DeadlineList<Invocation, &Invocation::deadline_link> deadlines;
+  bool off = false;  // stopping: not re-armed
 };
 
 }  // namespace sluice::workers

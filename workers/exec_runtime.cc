@@ -3,7 +3,6 @@
 #include "core/clock.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <boost/asio/post.hpp>
 #include <stdexcept>
@@ -34,28 +33,16 @@ ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOpt
       opts_(checked(opts)) {
   for (unsigned i = 0; i < opts_.io_threads; ++i)
     lanes_.push_back(std::make_unique<Lane>());  // one thread each
-  std::vector<std::string> rejected;
-  env_ = Environment::clean(fn.env, &rejected);
-  for (const auto& name : rejected)
-    log().warn("[fn {}] env '{}' left out: a name cannot contain '=' and a value not NUL",
-               name_, name);
+  env_ = function_environment(fn);
 }
 
 ExecRuntime::~ExecRuntime() { stop(Millis{0}); }
 
 Result<void> ExecRuntime::start() {
   std::lock_guard lk(mu_);
-  if (state_ != State::created)
-    return Error{Errc::closed, "exec runtime of function '" + name_ + "' was already started"};
-  if (command_.empty() || command_[0].empty())
-    return Error{Errc::invalid_argument,
-                 "function '" + name_ + "': runtime exec needs a non-empty command"};
-  if (!base_dir_.empty()) {
-    struct stat st{};
-    if (::stat(base_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return Error{Errc::not_found, "function '" + name_ + "': working directory '" +
-                                        base_dir_ + "' does not exist"};
-  }
+  if (auto checked = check_start("exec", state_ == State::created, name_, command_, base_dir_);
+      !checked)
+    return checked;
   // Looked up once, not at every spawn.
   if (auto exe = resolve_command(command_[0])) exe_ = std::move(exe).value();
   // A child that exits without reading all of stdin turns our write into EPIPE;
@@ -90,9 +77,7 @@ void ExecRuntime::invoke(const Event& ev, InvokeCallback done) {
     asio::post(inv->executor(), [inv] { inv->start(); });
     return;
   }
-  InvocationResult r;
-  r.outcome = Outcome::error;
-  r.message = refusal;
+  InvocationResult r = failure(Outcome::error, refusal);
   if (post_refusal)  // the threads are still running: keep callbacks off the caller
     asio::post(next_lane().io,
                [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
@@ -170,9 +155,7 @@ bool ExecRuntime::on_own_thread() const {
 // idle.
 void ExecRuntime::arm_watchdog(Lane& lane) {
   if (timeout_.count() <= 0 || lane.off) return;
-  auto at = deadline_in(timeout_);
-  if (lane.head && lane.head->due_ < at) at = lane.head->due_;
-  lane.watchdog.expires_at(at);
+  lane.watchdog.expires_at(lane.deadlines.next_check(timeout_));
   lane.watchdog.async_wait([this, l = &lane](boost::system::error_code ec) {
     if (!ec) expire_due(*l);
   });
@@ -180,7 +163,7 @@ void ExecRuntime::arm_watchdog(Lane& lane) {
 
 void ExecRuntime::expire_due(Lane& lane) {
   const auto now = std::chrono::steady_clock::now();
-  while (lane.head && lane.head->due_ <= now) lane.head->on_timeout();  // unlinks it
+  while (Invocation* due = lane.deadlines.due(now)) due->on_timeout();  // unlinks it
   arm_watchdog(lane);
 }
 

@@ -109,17 +109,7 @@ class ExecRuntime final : public Runtime {
   std::string exe_;
 
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
-  // One io thread: its context, and its invocations in start order, which is also
-  // deadline order (they share one timeout); one watchdog timer fires when the
-  // oldest is due, instead of a timer armed and cancelled per invocation. Touched
-  // on its own thread only.
-  struct Lane {
-    boost::asio::io_context io{1};
-    boost::asio::steady_timer watchdog{io};
-    Invocation* head = nullptr;  // the oldest deadline
-    Invocation* tail = nullptr;
-    bool off = false;  // stopping: not re-armed
-  };
+  struct Lane;  // exec_invocation.h
   Lane& next_lane();        // the lane of the next invocation
   bool on_own_thread() const;  // the caller is one of the io threads
   void arm_watchdog(Lane& lane);

@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,7 +12,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <stdexcept>
 #include <unordered_map>
 
 #include "core/cloudevents.h"
@@ -41,34 +39,21 @@ struct HttpRuntime::Conn {
   std::optional<http::response_parser<http::string_body>> parser;
 };
 
-struct HttpRuntime::Worker {
-  enum class St { starting, ready, retiring, dying };
-  Worker(asio::io_context& io, std::unique_ptr<ChildProcess> c, const std::string& fn,
-         LogBudgetOptions budget, std::atomic<uint64_t>* dropped, uint16_t port_)
-      : child(std::move(c)),
-        port(port_),
-        timer(io),
-        poll_timer(io),
-        out_log(prefix(fn), "stdout", budget, dropped),
-        err_log(prefix(fn), "stderr", budget, dropped) {}
-  std::string prefix(const std::string& fn) const {
-    return "[fn " + fn + "] [worker " + std::to_string(child->pid()) + "]";
+struct HttpRuntime::Worker final : PoolWorker {
+  Worker(asio::io_context& io, uint16_t port_) : PoolWorker(io), port(port_), poll_timer(io) {
+    open_pipes = 2;  // stdout is logged too
   }
+  size_t load() const override { return calls.size(); }
+  bool holds_calls() const override { return !calls.empty(); }
 
-  std::unique_ptr<ChildProcess> child;
   uint16_t port;
-  St st = St::starting;
-  bool retired = false, ever_ready = false, exited = false;
   std::unordered_map<uint64_t, CallPtr> calls;
   std::vector<std::shared_ptr<Conn>> idle;
   std::shared_ptr<Conn> probe;
   std::string probe_result = "no answer yet";
-  asio::steady_timer timer;       // start deadline, then the kill grace
   asio::steady_timer poll_timer;  // readiness polling
-  OutputLines out_log, err_log;
-  std::array<char, 4096> obuf{}, ebuf{};
-  int open_pipes = 2;
-  std::string death;
+  std::optional<OutputLines> out_log;
+  std::array<char, 4096> obuf{};
 };
 
 struct HttpRuntime::Call {
@@ -83,11 +68,9 @@ struct HttpRuntime::Call {
 
 namespace {
 
-InvocationResult failure(Outcome o, std::string message) {
-  InvocationResult r;
-  r.outcome = o;
-  r.message = std::move(message);
-  return r;
+PoolOptions pool_options(const HttpOptions& o) {
+  return PoolOptions{o.kill_grace, o.restart_initial, o.restart_max, o.output_budget,
+                     o.initial_workers, std::chrono::microseconds{0}};
 }
 
 // A loopback port free right now (the process binds it a moment later).
@@ -163,72 +146,30 @@ std::optional<Millis> parse_retry_after(std::string_view v, int64_t now_unix_ms)
 
 HttpRuntime::HttpRuntime(const FunctionConfig& fn, std::string base_dir, HttpOptions opts)
     : name_(fn.name),
-      command_(fn.command),
-      base_dir_(std::move(base_dir)),
       timeout_(fn.timeout),
-      start_timeout_(fn.start_timeout),
       ready_path_(fn.ready_path),
-      limits_(limits_of(fn.limits)),
       opts_(opts),
-      backoff_(opts.restart_initial, opts.restart_max) {
-  std::vector<std::string> rejected;
-  env_ = Environment::clean(fn.env, &rejected);
-  for (const auto& name : rejected)
-    log().warn("[fn {}] env '{}' left out: a name cannot contain '=' and a value not NUL",
-               name_, name);
-  env_.set("SLUICE_FUNCTION", name_);
-  target_ = opts.initial_workers ? opts.initial_workers : std::max<size_t>(fn.workers.min, 1);
-}
+      pool_("http", fn, std::move(base_dir), pool_options(opts), *this) {}
 
 HttpRuntime::~HttpRuntime() { stop(Millis{0}); }
 
 void HttpRuntime::share_loop(std::shared_ptr<asio::io_context> loop) {
-  std::lock_guard lk(mu_);
-  if (state_ == State::created) loop_.lend(std::move(loop));
+  pool_.share_loop(std::move(loop));
 }
 
-Result<void> HttpRuntime::start() {
-  std::lock_guard lk(mu_);
-  if (state_ != State::created)
-    return Error{Errc::closed, "http runtime of function '" + name_ + "' was already started"};
-  if (command_.empty() || command_[0].empty())
-    return Error{Errc::invalid_argument,
-                 "function '" + name_ + "': runtime http needs a non-empty command"};
-  if (!base_dir_.empty()) {
-    struct stat st{};
-    if (::stat(base_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return Error{Errc::not_found, "function '" + name_ + "': working directory '" +
-                                        base_dir_ + "' does not exist"};
-  }
-  ::signal(SIGPIPE, SIG_IGN);
-  restart_timer_.emplace(io());
-  redispatch_timer_.emplace(io());
-  loop_.start([this] { io().run(); });
-  state_ = State::running;
-  asio::post(io(), [this, h = hold()] { maintain(); });
-  return ok();
-}
+Result<void> HttpRuntime::start() { return pool_.start(); }
+
+void HttpRuntime::on_starting() { redispatch_timer_.emplace(io()); }
 
 void HttpRuntime::invoke(const Event& ev, InvokeCallback done) {
-  const char* refusal = "runtime stopped";
-  {
-    std::lock_guard lk(mu_);
-    if (state_ == State::running) {
-      ++inflight_;
-      asio::post(io(), [this, ev = &ev, done = std::move(done), h = hold()]() mutable {
-        submit(std::make_shared<Call>(io(), next_call_++, *ev, std::move(done)));
-      });
-      return;
-    }
-    if (state_ == State::created) refusal = "runtime not started";
-    if (state_ == State::stopping) {
-      asio::post(io(), [done = std::move(done), h = hold()]() mutable {
-        done(failure(Outcome::error, "runtime stopped"));
-      });
-      return;
-    }
+  const char* refusal = pool_.admit(done);
+  if (!refusal) {
+    asio::post(io(), [this, ev = &ev, done = std::move(done), h = hold()]() mutable {
+      submit(std::make_shared<Call>(io(), next_call_++, *ev, std::move(done)));
+    });
+    return;
   }
-  done(failure(Outcome::error, refusal));
+  if (*refusal) done(failure(Outcome::error, refusal));
 }
 
 void HttpRuntime::submit(CallPtr c) {
@@ -242,23 +183,17 @@ void HttpRuntime::submit(CallPtr c) {
   dispatch();
 }
 
-size_t HttpRuntime::live_workers() const {
-  size_t n = 0;
-  for (const WorkerPtr& w : workers_)
-    if (w->st == Worker::St::starting || w->st == Worker::St::ready) ++n;
-  return n;
-}
-
 void HttpRuntime::dispatch() {
   while (!waiting_.empty()) {
     if (!waiting_.front()->done) {  // timed out while waiting
       waiting_.pop_front();
       continue;
     }
-    WorkerPtr best;
-    for (const WorkerPtr& w : workers_)
-      if (w->st == Worker::St::ready && (!best || w->calls.size() < best->calls.size())) best = w;
-    if (!best) break;
+    const PoolWorkerPtr* pick = nullptr;
+    for (const PoolWorkerPtr& w : pool_.workers())
+      if (w->st == Worker::St::ready && (!pick || w->load() < (*pick)->load())) pick = &w;
+    if (!pick) break;
+    WorkerPtr best = std::static_pointer_cast<Worker>(*pick);
     CallPtr c = std::move(waiting_.front());
     waiting_.pop_front();
     best->calls.emplace(c->id, c);
@@ -272,88 +207,41 @@ void HttpRuntime::dispatch() {
     }
     send(best, c, std::move(conn), fresh);
   }
-  maintain();
+  pool_.maintain();
 }
 
-void HttpRuntime::maintain() {
-  {
-    std::lock_guard lk(mu_);
-    if (state_ != State::running) return;
-  }
-  const size_t want = std::max(target_, waiting_.empty() ? size_t{0} : size_t{1});
-  while (!restart_pending_ && live_workers() < want) spawn_worker();
-}
-
-void HttpRuntime::schedule_restart() {
-  if (restart_pending_) return;
-  restart_pending_ = true;
-  restart_timer_->expires_after(backoff_.next());
-  restart_timer_->async_wait([this, h = hold()](error_code ec) {
-    if (ec) return;
-    restart_pending_ = false;
-    maintain();
-  });
-}
-
-void HttpRuntime::spawn_worker() {
+Result<PoolWorkerPtr> HttpRuntime::make_worker(Environment& env) {
   auto port = pick_port();
-  Result<std::unique_ptr<ChildProcess>> child = Error{Errc::internal, ""};
-  if (port) {
-    Environment env = env_;
-    env.set("PORT", std::to_string(port.value()));
-    child = ChildProcess::spawn(io().get_executor(),
-                                SpawnOptions{command_, base_dir_, env.to_list(), limits_});
-  }
-  if (!port || !child) {
-    const Error& err = !port ? port.error() : child.error();
-    if (err.retriable) {
-      // Out of fds, processes or memory: the waiting invocations keep waiting (their
-      // timeouts run) and the start is tried again after the backoff.
-      if (auto quiet = exhausted_log_.allow())
-        log().warn("[fn {}] {}; trying again with backoff{}", name_, err.message,
-                   suppressed_note(*quiet));
-    } else {
-      if (err.message != last_start_error_) log().error("[fn {}] {}", name_, err.message);
-      last_start_error_ = err.message;
-      fail_waiting(Outcome::error, err.message);
-    }
-    schedule_restart();
-    return;
-  }
-  auto w = std::make_shared<Worker>(io(), std::move(child).value(), name_, opts_.output_budget,
-                                    &output_dropped_, port.value());
-  ++alive_;
-  {
-    std::lock_guard lk(mu_);
-    pids_.push_back(w->child->pid());
-  }
-  workers_.push_back(w);
-  w->timer.expires_after(start_timeout_);
-  w->timer.async_wait([this, w, h = hold()](error_code ec) {
-    if (ec || w->st != Worker::St::starting) return;
-    fail_worker(w, "not ready within " + std::to_string(start_timeout_.count()) + "ms: GET " +
-                       ready_path_ + " on port " + std::to_string(w->port) + ": " +
-                       w->probe_result + " (does it listen on $PORT?)");
-  });
-  w->child->async_wait_exit([this, w, h = hold()](const ExitStatus&) { on_worker_exit(w); });
-  read_output(w, false);
-  read_output(w, true);
+  if (!port) return port.error();
+  env.set("PORT", std::to_string(port.value()));
+  return PoolWorkerPtr(std::make_shared<Worker>(io(), port.value()));
+}
+
+void HttpRuntime::on_spawn(const PoolWorkerPtr& pw) {
+  auto w = std::static_pointer_cast<Worker>(pw);
+  w->out_log.emplace(w->prefix, "stdout", opts_.output_budget, pool_.output_dropped());
+  read_stdout(w);
   poll_ready(w);
 }
 
-void HttpRuntime::read_output(const WorkerPtr& w, bool err) {
-  auto& pipe = err ? w->child->stderr_pipe() : w->child->stdout_pipe();
-  auto& buf = err ? w->ebuf : w->obuf;
-  pipe.async_read_some(asio::buffer(buf), [this, w, err, h = hold()](error_code ec, size_t n) {
-    auto& lines = err ? w->err_log : w->out_log;
-    if (n > 0) lines.feed(std::string_view((err ? w->ebuf : w->obuf).data(), n));
-    if (ec) {
-      lines.finish();
-      if (--w->open_pipes == 0 && w->exited) w->timer.cancel();
-      return;
-    }
-    read_output(w, err);
-  });
+std::string HttpRuntime::not_ready(const PoolWorker& pw) {
+  auto& w = static_cast<const Worker&>(pw);
+  return "not ready within " + std::to_string(pool_.start_timeout().count()) + "ms: GET " +
+         ready_path_ + " on port " + std::to_string(w.port) + ": " + w.probe_result +
+         " (does it listen on $PORT?)";
+}
+
+void HttpRuntime::read_stdout(const WorkerPtr& w) {
+  w->child->stdout_pipe().async_read_some(
+      asio::buffer(w->obuf), [this, w, h = hold()](error_code ec, size_t n) {
+        if (n > 0) w->out_log->feed(std::string_view(w->obuf.data(), n));
+        if (ec) {
+          w->out_log->finish();
+          if (--w->open_pipes == 0 && w->exited) w->timer.cancel();
+          return;
+        }
+        read_stdout(w);
+      });
 }
 
 void HttpRuntime::poll_ready(const WorkerPtr& w) {
@@ -403,10 +291,7 @@ void HttpRuntime::poll_ready(const WorkerPtr& w) {
                          }
                          conn->close();
                          w->probe.reset();
-                         w->st = Worker::St::ready;
-                         w->ever_ready = true;
-                         w->timer.cancel();
-                         last_start_error_.clear();
+                         pool_.ready(*w);
                          log().info("[fn {}] [worker {}] ready on port {}", name_,
                                     w->child->pid(), w->port);
                          dispatch();
@@ -440,7 +325,7 @@ void HttpRuntime::send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Con
       return;
     }
     complete(c, failure(Outcome::crash, "worker connection failed: " + what));
-    fail_worker(w, what);
+    pool_.fail_worker(w, what);
   };
   auto write = [this, w, c, conn, broken] {
     http::async_write(conn->socket, conn->req, [this, w, c, conn, broken,
@@ -558,16 +443,16 @@ void HttpRuntime::on_response(const WorkerPtr& w, const CallPtr& c, std::shared_
   else
     conn->close();
   w->calls.erase(c->id);
-  backoff_.reset();
+  pool_.answered();
   complete(c, std::move(r));
-  if (w->st == Worker::St::retiring && w->calls.empty()) retire(w);
+  if (w->st == Worker::St::retiring && w->calls.empty()) pool_.retire(w);
   dispatch();
 }
 
 void HttpRuntime::on_call_timeout(const CallPtr& c) {
   if (!c->done) return;
   if (c->conn) c->conn->close();  // its handlers end with operation_aborted
-  for (const WorkerPtr& w : workers_) w->calls.erase(c->id);
+  for (const PoolWorkerPtr& w : pool_.workers()) static_cast<Worker&>(*w).calls.erase(c->id);
   complete(c, failure(Outcome::timeout, "timed out after " + std::to_string(timeout_.count()) +
                                             "ms"));
   dispatch();
@@ -578,30 +463,12 @@ void HttpRuntime::complete(const CallPtr& c, InvocationResult&& r) {
   c->timer.cancel();
   InvokeCallback done = std::move(c->done);
   c->done = nullptr;
-  if (--inflight_ == 0) {  // as exec: out of the count before the callback runs
-    std::lock_guard lk(mu_);
-    cv_.notify_all();
-  }
+  pool_.call_done();
   done(std::move(r));
 }
 
-void HttpRuntime::fail_worker(const WorkerPtr& w, const std::string& why) {
-  if (w->st == Worker::St::dying) return;
-  w->st = Worker::St::dying;
-  w->death = why;
-  log().error("[fn {}] [worker {}] {}; killing it ({} invocation(s) held)", name_,
-              w->child->pid(), why, w->calls.size());
-  w->child->signal_group(SIGKILL);
-}
-
-void HttpRuntime::on_worker_exit(const WorkerPtr& w) {
-  const std::string status = w->child->status()->describe();
-  const std::string reason = w->death.empty() ? status : w->death + " (" + status + ")";
-  if (w->death.empty() && !w->retired)
-    log().error("[fn {}] [worker {}] exited: {}", name_, w->child->pid(), status);
-  w->st = Worker::St::dying;
-  w->exited = true;
-  w->timer.cancel();
+void HttpRuntime::on_exit(const PoolWorkerPtr& pw, const std::string& reason) {
+  auto w = std::static_pointer_cast<Worker>(pw);
   w->poll_timer.cancel();
   if (w->probe) w->probe->close();
   for (auto& conn : w->idle) conn->close();
@@ -612,31 +479,6 @@ void HttpRuntime::on_worker_exit(const WorkerPtr& w) {
     if (c->conn) c->conn->close();
     complete(c, failure(Outcome::crash, "worker crashed: " + reason));
   }
-  if (w->open_pipes > 0) {  // read what it said last, but not forever
-    w->timer.expires_after(Millis{2000});
-    w->timer.async_wait([w](error_code ec) {
-      if (!ec) w->child->close_pipes();
-    });
-  }
-  std::erase(workers_, w);
-  {
-    std::lock_guard lk(mu_);
-    std::erase(pids_, w->child->pid());
-    --alive_;
-    cv_.notify_all();
-    if (state_ != State::running) return;
-  }
-  if (w->retired) {
-    maintain();
-    return;
-  }
-  bool any_ready = false;
-  for (const WorkerPtr& o : workers_) any_ready |= o->st == Worker::St::ready;
-  if (!w->ever_ready && !any_ready) {
-    last_start_error_ = reason;
-    fail_waiting(Outcome::error, "worker failed to start: " + reason);
-  }
-  schedule_restart();
 }
 
 void HttpRuntime::fail_waiting(Outcome o, const std::string& why) {
@@ -645,104 +487,46 @@ void HttpRuntime::fail_waiting(Outcome o, const std::string& why) {
   for (auto& c : calls) complete(c, failure(o, why));
 }
 
-void HttpRuntime::retire(const WorkerPtr& w) {
-  if (w->st == Worker::St::dying) return;
-  w->retired = true;
-  w->st = Worker::St::retiring;
-  for (auto& conn : w->idle) conn->close();
-  w->idle.clear();
-  if (!w->calls.empty()) return;  // when its last answer arrives
-  w->poll_timer.cancel();
-  w->child->signal_group(SIGTERM);
-  w->timer.expires_after(opts_.kill_grace);
-  w->timer.async_wait([w](error_code ec) {
-    if (!ec) w->child->signal_group(SIGKILL);
-  });
+void HttpRuntime::on_retire(const PoolWorkerPtr& pw) {
+  auto& w = static_cast<Worker&>(*pw);
+  for (auto& conn : w.idle) conn->close();
+  w.idle.clear();
 }
 
-void HttpRuntime::resize(size_t workers) {
-  asio::post(io(), [this, workers, h = hold()] {
-    target_ = workers;
-    const size_t keep = std::max(target_, waiting_.empty() && inflight_ == 0 ? 0 : size_t{1});
-    size_t live = live_workers();
-    while (live > keep) {
-      WorkerPtr pick;
-      for (const WorkerPtr& w : workers_) {
-        if (w->st != Worker::St::starting && w->st != Worker::St::ready) continue;
-        if (!pick || (w->st == Worker::St::starting && pick->st != Worker::St::starting) ||
-            (w->st == pick->st && w->calls.size() < pick->calls.size()))
-          pick = w;
-      }
-      if (!pick) break;
-      retire(pick);
-      --live;
-    }
-    maintain();
-  });
+void HttpRuntime::goodbye(const PoolWorkerPtr& pw) {
+  static_cast<Worker&>(*pw).poll_timer.cancel();
+  pw->child->signal_group(SIGTERM);
 }
 
-void HttpRuntime::shutdown_workers() {
-  restart_timer_->cancel();
+void HttpRuntime::resize(size_t workers) { pool_.resize(workers); }
+
+void HttpRuntime::shutdown() {
   redispatch_timer_->cancel();
   fail_waiting(Outcome::crash, "stopped");
-  for (const WorkerPtr& w : std::vector<WorkerPtr>(workers_)) {
-    auto held = std::move(w->calls);
-    w->calls.clear();
+  for (const PoolWorkerPtr& pw : pool_.workers()) {
+    auto& w = static_cast<Worker&>(*pw);
+    auto held = std::move(w.calls);
+    w.calls.clear();
     for (auto& [id, c] : held) {
       if (c->conn) c->conn->close();
       complete(c, failure(Outcome::crash, "stopped"));
     }
-    retire(w);
   }
 }
 
-void HttpRuntime::stop(std::chrono::milliseconds grace) {
-  if (loop_.on_loop_thread())
-    throw std::logic_error("HttpRuntime::stop() called on its loop's thread");
-  {
-    std::unique_lock lk(mu_);
-    if (state_ == State::created) state_ = State::stopped;
-    if (state_ == State::stopping) cv_.wait(lk, [&] { return state_ == State::stopped; });
-    if (state_ == State::stopped) return;
-    state_ = State::stopping;
-    cv_.wait_for(lk, grace, [&] { return inflight_ == 0; });
+void HttpRuntime::teardown() {
+  redispatch_timer_->cancel();
+  for (const PoolWorkerPtr& pw : pool_.workers()) {
+    auto& w = static_cast<Worker&>(*pw);
+    w.poll_timer.cancel();
+    if (w.probe) w.probe->close();
   }
-  asio::post(io(), [this, h = hold()] { shutdown_workers(); });
-  {
-    std::unique_lock lk(mu_);
-    if (!cv_.wait_for(lk, opts_.kill_grace + Millis{5000}, [&] { return alive_ == 0; })) {
-      lk.unlock();
-      asio::post(io(), [this, h = hold()] {
-        for (const WorkerPtr& w : workers_) w->child->signal_group(SIGKILL);
-      });
-      lk.lock();
-      cv_.wait_for(lk, Millis{10000}, [&] { return alive_ == 0; });
-    }
-  }
-  asio::post(io(), [this, h = hold()] {
-    for (const WorkerPtr& w : workers_) {
-      w->timer.cancel();
-      w->poll_timer.cancel();
-      if (w->probe) w->probe->close();
-      w->child.reset();
-    }
-    workers_.clear();
-  });
-  loop_.finish("[fn " + name_ + "]");
-  std::lock_guard lk(mu_);
-  state_ = State::stopped;
-  cv_.notify_all();
 }
 
-PoolStats HttpRuntime::stats() const {
-  PoolStats s{alive_.load(), inflight_.load()};
-  s.stderr_dropped_bytes = output_dropped_.load(std::memory_order_relaxed);
-  return s;
-}
+void HttpRuntime::stop(std::chrono::milliseconds grace) { pool_.stop(grace); }
 
-std::vector<pid_t> HttpRuntime::worker_pids() const {
-  std::lock_guard lk(mu_);
-  return pids_;
-}
+PoolStats HttpRuntime::stats() const { return pool_.stats(); }
+
+std::vector<pid_t> HttpRuntime::worker_pids() const { return pool_.pids(); }
 
 }  // namespace sluice::workers

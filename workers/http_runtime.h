@@ -22,32 +22,28 @@
 //   - timeout: the connection is closed and the invocation gets `timeout`.
 //   - stdout and stderr of the process are logged line by line (capped).
 //
-// Lifecycle and threads as StdioRuntime: one loop owns everything (an io thread of its
-// own, or the dispatcher's loop when lent: share_loop(), see runtime_loop.h); invoke()
-// and resize() post to it; `mu_` guards the lifecycle; stats() reads atomics.
+// Lifecycle and threads as StdioRuntime: the process pool (process_pool.h: spawn,
+// restart, retire, resize, stop) and this protocol run on one loop that owns
+// everything (an io thread of its own, or the dispatcher's loop when lent:
+// share_loop(), see runtime_loop.h); invoke() and resize() post to it; every handler
+// holds the loop's Hold; stats() reads atomics.
 #pragma once
 
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
 #include "core/log_limit.h"
 #include "core/runtime.h"
-#include "workers/environment.h"
 #include "workers/pool_util.h"
-#include "workers/process.h"
-#include "workers/runtime_loop.h"
+#include "workers/process_pool.h"
 
 namespace sluice::workers {
 
@@ -68,7 +64,7 @@ struct HttpOptions {
 // unparsable. A date in the past gives 0.
 std::optional<Millis> parse_retry_after(std::string_view value, int64_t now_unix_ms);
 
-class HttpRuntime final : public Runtime {
+class HttpRuntime final : public Runtime, private PoolProtocol {
  public:
   HttpRuntime(const FunctionConfig& fn, std::string base_dir, HttpOptions opts = {});
   HttpRuntime(const HttpRuntime&) = delete;
@@ -91,18 +87,28 @@ class HttpRuntime final : public Runtime {
   struct Call;
   using WorkerPtr = std::shared_ptr<Worker>;
   using CallPtr = std::shared_ptr<Call>;
-  enum class State { created, running, stopping, stopped };
 
-  RuntimeLoop::Hold hold() noexcept { return loop_.hold(); }
-  boost::asio::io_context& io() { return loop_.io(); }
+  RuntimeLoop::Hold hold() noexcept { return pool_.hold(); }
+  boost::asio::io_context& io() { return pool_.io(); }
+
+  // PoolProtocol: HTTP on $PORT (on the loop; its state is the loop's alone).
+  void guarded(const std::function<void()>& f) override { f(); }
+  void on_starting() override;
+  Result<PoolWorkerPtr> make_worker(Environment& env) override;
+  void on_spawn(const PoolWorkerPtr& w) override;
+  std::string not_ready(const PoolWorker& w) override;
+  void on_exit(const PoolWorkerPtr& w, const std::string& reason) override;
+  void on_retire(const PoolWorkerPtr& w) override;
+  void goodbye(const PoolWorkerPtr& w) override;
+  bool has_waiting() const override { return !waiting_.empty(); }
+  void fail_waiting(Outcome o, const std::string& why) override;
+  void shutdown() override;
+  void teardown() override;
 
   void submit(CallPtr call);
   void dispatch();
-  void maintain();
-  void spawn_worker();
-  void schedule_restart();
   void poll_ready(const WorkerPtr& w);
-  void read_output(const WorkerPtr& w, bool err);
+  void read_stdout(const WorkerPtr& w);
   void send(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Conn> conn, bool fresh);
   void on_response(const WorkerPtr& w, const CallPtr& c, std::shared_ptr<Conn> conn);
   template <class Broken>
@@ -111,46 +117,20 @@ class HttpRuntime final : public Runtime {
   void on_call_timeout(const CallPtr& c);
   void requeue_exhausted(const WorkerPtr& w, const CallPtr& c, boost::system::error_code ec);
   void complete(const CallPtr& c, InvocationResult&& r);
-  void fail_worker(const WorkerPtr& w, const std::string& why);
-  void on_worker_exit(const WorkerPtr& w);
-  void fail_waiting(Outcome o, const std::string& why);
-  void retire(const WorkerPtr& w);
-  void shutdown_workers();
-  size_t live_workers() const;
 
   const std::string name_;
-  const std::vector<std::string> command_;
-  const std::string base_dir_;
   const Millis timeout_;
-  const Millis start_timeout_;
   const std::string ready_path_;
-  const ProcessLimits limits_;
   const HttpOptions opts_;
-  Environment env_;
 
-  RuntimeLoop loop_;  // declared before everything registered with it
+  ProcessPool pool_;  // declared before everything registered with its loop
 
   // The loop's thread only.
-  std::vector<WorkerPtr> workers_;
   std::deque<CallPtr> waiting_;
-  size_t target_ = 1;
   uint64_t next_call_ = 1;
-  RestartBackoff backoff_;
-  std::optional<boost::asio::steady_timer> restart_timer_;  // made on the loop in start()
-  bool restart_pending_ = false;
   std::optional<boost::asio::steady_timer> redispatch_timer_;  // after requeue_exhausted()
   bool redispatch_pending_ = false;
-  std::string last_start_error_;
-  LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
-
-  std::atomic<size_t> alive_{0};
-  std::atomic<size_t> inflight_{0};
-  std::atomic<uint64_t> output_dropped_{0};  // bytes, for stats()
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  State state_ = State::created;
-  std::vector<pid_t> pids_;
+  LogLimit exhausted_log_;  // connections delayed for want of fds/ports/memory
 };
 
 }  // namespace sluice::workers

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "workers/logger.h"
+#include "workers/pool_util.h"
 #include "core/thread_guard.h"
 
 namespace sluice::workers {
@@ -29,13 +30,6 @@ int64_t coarse_now_ms() {
   timespec t{};
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
   return static_cast<int64_t>(t.tv_sec) * 1000 + t.tv_nsec / 1000000;
-}
-
-InvocationResult failure(Outcome o, std::string message) {
-  InvocationResult r;
-  r.outcome = o;
-  r.message = std::move(message);
-  return r;
 }
 
 }  // namespace

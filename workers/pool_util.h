@@ -1,7 +1,11 @@
-// Small pieces shared by the process runtimes: the output logger with a byte budget
-// per time window (exec, stdio, http), and the restart backoff (stdio, http).
+// Small pieces shared by the runtimes: a failed result (every runtime), the checks of
+// start() and the function's clean environment (exec, stdio, http), the output logger
+// with a byte budget per time window (exec, stdio, http), the restart backoff (stdio,
+// http, exec's delayed spawns) and the deadline list of calls sharing one timeout
+// (exec, stdio).
 //
-// Threading: plain values owned by one worker / one runtime thread.
+// Threading: free functions; the classes are plain values owned by one worker / one
+// runtime thread.
 #pragma once
 
 #include <algorithm>
@@ -9,11 +13,29 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
+#include "core/clock.h"
+#include "core/result.h"
+#include "core/runtime.h"
+#include "workers/environment.h"
 #include "workers/logger.h"
 
 namespace sluice::workers {
+
+// A result with outcome `o` (not success) and `message`.
+InvocationResult failure(Outcome o, std::string message);
+
+// What start() of a process runtime (`kind`: "exec", "stdio", "http") checks before
+// anything starts: not started before (`created`), a non-empty command, an existing
+// working directory (`base_dir`, when set).
+Result<void> check_start(std::string_view kind, bool created, const std::string& function,
+                         const std::vector<std::string>& command, const std::string& base_dir);
+
+// The clean environment of a function's processes (Environment::clean of its `env`);
+// each entry that cannot be exported is left out with a warning naming it.
+Environment function_environment(const FunctionConfig& fn);
 
 // A byte budget per time window for what a function process makes sluice log (its
 // stderr, an http server's stdout, a stdio worker's Log frames not tied to an
@@ -121,6 +143,54 @@ class RestartBackoff {
  private:
   Millis initial_, max_;
   unsigned failures_ = 0;
+};
+
+// The calls of one runtime thread that share one timeout, in start order, which is
+// deadline order: an intrusive doubly linked list (no allocation), so one watchdog
+// timer armed at the head's deadline replaces a timer per call. `T` holds a
+// DeadlineLink<T> as member `L`; a linked T must stay put until it is unlinked.
+template <class T>
+struct DeadlineLink {
+  SteadyTime due{};
+  T* prev = nullptr;
+  T* next = nullptr;
+  bool linked = false;
+};
+
+template <class T, DeadlineLink<T> T::*L>
+class DeadlineList {
+ public:
+  // Appends `x`, due `timeout` from now (callers share one timeout: the order holds).
+  void push_back(T& x, Millis timeout) {
+    DeadlineLink<T>& l = x.*L;
+    l.due = deadline_in(timeout);
+    l.prev = tail_;
+    (tail_ ? (tail_->*L).next : head_) = &x;
+    tail_ = &x;
+    l.linked = true;
+  }
+  // Unlinks `x`; nothing when it is not linked.
+  void erase(T& x) {
+    DeadlineLink<T>& l = x.*L;
+    if (!l.linked) return;
+    (l.prev ? (l.prev->*L).next : head_) = l.next;
+    (l.next ? (l.next->*L).prev : tail_) = l.prev;
+    l.prev = l.next = nullptr;
+    l.linked = false;
+  }
+  // The oldest call if it is due at `now`, else null.
+  T* due(SteadyTime now) const { return head_ && (head_->*L).due <= now ? head_ : nullptr; }
+  // When a watchdog armed now must fire: `timeout` from now, or the oldest deadline if
+  // sooner. A call linked later is due later still.
+  SteadyTime next_check(Millis timeout) const {
+    SteadyTime at = deadline_in(timeout);
+    return head_ && (head_->*L).due < at ? (head_->*L).due : at;
+  }
+  void clear() { head_ = tail_ = nullptr; }  // the calls are going away with it
+
+ private:
+  T* head_ = nullptr;  // the oldest deadline
+  T* tail_ = nullptr;
 };
 
 }  // namespace sluice::workers

@@ -30,42 +30,36 @@
 // frame straight into its stdin pipe (non-blocking; what does not fit is left to the
 // loop), so a call costs no thread hand-off on the way in either.
 // `state_mu_` guards the pool (workers, calls, write buffers); callbacks run with it
-// released. `mu_` guards only the lifecycle state (lock order: state_mu_, then mu_);
-// the counters read by stats() are atomics. The own io thread polls for up to
+// released. The process pool (process_pool.h: spawn, restart, retire, resize, stop)
+// runs its handlers inside it; its own lifecycle mutex comes after it. The own io thread polls for up to
 // `StdioOptions::spin` after the last thing it handled before it sleeps, so the next
 // answer of a busy pool does not pay a thread wake-up (a worker round trip is a few
 // microseconds; waking a sleeping thread costs more on a VM); the dispatcher's loop
 // does the same while quick_answers() invocations run.
-// The loop is a RuntimeLoop (runtime_loop.h): every handler given to it holds a Hold,
-// stop() returns only once none is left, and a lent loop is held by shared_ptr.
+// The loop is the pool's RuntimeLoop (runtime_loop.h): every handler given to it holds
+// a Hold, stop() returns only once none is left, and a lent loop is held by shared_ptr.
 // Timeouts: every call has the same timeout, so the calls in submission order are in
 // deadline order; one timer watches the oldest (no timer per call).
 #pragma once
 
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "config/config.h"
-#include "core/log_limit.h"
 #include "core/runtime.h"
-#include "workers/environment.h"
 #include "workers/frame.h"
 #include "workers/pool_util.h"
-#include "workers/process.h"
-#include "workers/runtime_loop.h"
+#include "workers/process_pool.h"
 
 namespace sluice::workers {
 
@@ -89,7 +83,7 @@ struct StdioOptions {
   std::chrono::microseconds spin{50};
 };
 
-class StdioRuntime final : public Runtime {
+class StdioRuntime final : public Runtime, private PoolProtocol {
  public:
   StdioRuntime(const FunctionConfig& fn, std::string base_dir, StdioOptions opts = {});
   StdioRuntime(const StdioRuntime&) = delete;
@@ -113,32 +107,54 @@ class StdioRuntime final : public Runtime {
 
  private:
   struct Worker;
-  struct Call;
   using WorkerPtr = std::shared_ptr<Worker>;
-  enum class State { created, running, stopping, stopped };
-
+  struct Call {
+    Call(uint64_t id_, const Event& ev_, InvokeCallback done_)
+        : id(id_), ev(&ev_), done(std::move(done_)) {}
+    uint64_t id;
+    const Event* ev;
+    InvokeCallback done;          // empty once reported
+    DeadlineLink<Call> deadline;  // in the deadline list while unreported
+    // After a timeout: waits for the late answer.
+    std::unique_ptr<boost::asio::steady_timer> grace;
+    std::weak_ptr<Worker> worker;  // set once sent
+    bool sent = false;
+    bool timed_out = false;
+    size_t log_bytes = 0;      // Log message bytes seen for it
+    uint64_t log_dropped = 0;  // of those, not logged (over StdioOptions::max_log_bytes)
+    uint32_t log_frames_dropped = 0;
+  };
   struct Finished {
     InvokeCallback done;
     InvocationResult result;
   };
 
-  RuntimeLoop::Hold hold() noexcept { return loop_.hold(); }
-  boost::asio::io_context& io() { return loop_.io(); }
+  RuntimeLoop::Hold hold() noexcept { return pool_.hold(); }
+  boost::asio::io_context& io() { return pool_.io(); }
 
-  void run_io();  // the io thread's loop
   // Runs `f` with state_mu_ held, then the callbacks it finished (io thread only).
   template <class F>
   void locked(F&& f);
-  bool on_io_thread() { return loop_.on_loop_thread(); }
+
+  // PoolProtocol: the frame protocol (state_mu_ held, on the loop).
+  void guarded(const std::function<void()>& f) override;
+  void on_starting() override;
+  void on_started() override { arm_watchdog(); }
+  Result<PoolWorkerPtr> make_worker(Environment& env) override;
+  void on_spawn(const PoolWorkerPtr& w) override;
+  std::string not_ready(const PoolWorker& w) override;
+  void on_exit(const PoolWorkerPtr& w, const std::string& reason) override;
+  void goodbye(const PoolWorkerPtr& w) override;
+  bool has_waiting() const override { return !waiting_.empty(); }
+  void fail_waiting(Outcome o, const std::string& why) override;
+  void shutdown() override;
+  void teardown() override;
 
   // All below run with state_mu_ held; on the io thread unless marked "any thread".
   void submit(std::unique_ptr<Call> call);  // any thread
   void dispatch();                          // any thread
-  void maintain();                          // any thread (posts when it must spawn)
-  void spawn_worker();
   void read_stdout(const WorkerPtr& w);
   void on_stdout(const WorkerPtr& w, boost::system::error_code ec, size_t n);
-  void read_stderr(const WorkerPtr& w);
   void on_frame(const WorkerPtr& w, v1::Frame& f);
   void on_log(const WorkerPtr& w, const v1::Log& l);
   void send(const WorkerPtr& w, std::string_view bytes);  // any thread
@@ -146,57 +162,25 @@ class StdioRuntime final : public Runtime {
   void arm_watchdog();
   void expire_due();
   void on_call_timeout(Call& c);
-  void unlink_deadline(Call& c);
   void complete(uint64_t id, InvocationResult&& r);  // any thread; queues the callback
-  void fail_worker(const WorkerPtr& w, const std::string& why);  // kill; crash on exit
-  void on_worker_exit(const WorkerPtr& w);
-  void fail_waiting(Outcome o, const std::string& why);
-  void retire(const WorkerPtr& w);
-  void shutdown_workers();
-  size_t live_workers() const;
 
   const std::string name_;
-  const std::vector<std::string> command_;
-  const std::string base_dir_;
   const Millis timeout_;
-  const Millis start_timeout_;
-  const ProcessLimits limits_;
   const StdioOptions opts_;
-  Environment env_;
 
-  RuntimeLoop loop_;  // declared before everything registered with it
-
-  std::mutex state_mu_;  // guards everything down to alive_
-  std::vector<WorkerPtr> workers_;
+  std::mutex state_mu_;  // guards the pool and everything down to wbuf_
+  ProcessPool pool_;     // declared before everything registered with its loop
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;  // live and timed-out calls
   std::deque<uint64_t> waiting_;  // calls not yet sent to a worker
-  Call* dl_head_ = nullptr;       // unreported calls, oldest (first due) first
-  Call* dl_tail_ = nullptr;
+  DeadlineList<Call, &Call::deadline> deadlines_;  // unreported calls, oldest first
   std::vector<Finished> finished_;  // reported, callback not yet run
   v1::Frame scratch_;               // reused to encode Invoke frames
   std::string wbuf_;
   uint64_t next_call_ = 1;
-  uint64_t next_worker_ = 1;
-  size_t target_ = 1;
-  RestartBackoff backoff_;
-  // Made on the loop in start().
-  std::optional<boost::asio::steady_timer> restart_timer_;
   std::optional<boost::asio::steady_timer> watchdog_;  // fires when the oldest call is due
-  bool watchdog_off_ = false;           // stopped: not re-armed
-  bool restart_pending_ = false;
-  bool maintain_posted_ = false;
-  std::string last_start_error_;
-  LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
+  bool watchdog_off_ = false;                          // stopped: not re-armed
 
-  std::atomic<size_t> alive_{0};     // processes spawned, not yet reaped
-  std::atomic<size_t> inflight_{0};  // invocations not yet reported
-  std::atomic<uint64_t> stderr_dropped_{0};  // bytes, for stats()
-  std::atomic<uint64_t> log_dropped_{0};
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;  // inflight_ reaching 0, alive_ reaching 0
-  State state_ = State::created;
-  std::vector<pid_t> pids_;  // guarded by mu_, for worker_pids()
+  std::atomic<uint64_t> log_dropped_{0};  // bytes, for stats()
 };
 
 }  // namespace sluice::workers

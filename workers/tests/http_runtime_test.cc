@@ -263,8 +263,11 @@ TEST_F(HttpTest, ConnectionHittingEmfileWaitsInsteadOfCrashing) {
   Collector c;
   {
     FdHoard hoard;
-    rt_->invoke(event("echo:a"), c.callback(0));  // takes the idle connection
-    rt_->invoke(event("echo:b"), c.callback(1));  // needs a new one: EMFILE
+    // a takes the idle connection and holds it for a while (so that a thread
+    // preempted between the two invokes does not let b have it): b needs a new one,
+    // EMFILE, and waits until a's connection is free again.
+    rt_->invoke(event("sleep:100"), c.callback(0));
+    rt_->invoke(event("echo:b"), c.callback(1));
     ASSERT_TRUE(c.wait_for(2));
     EXPECT_GT(exhaustion_counts().emfile, before);
   }
@@ -347,6 +350,43 @@ TEST_F(HttpTest, CallbacksRunOnTheLoopsThread) {
 #else
   EXPECT_NE(f.get(), lent_.thread.get_id());
 #endif
+}
+
+// Every handler the runtime gives a lent loop holds the loop's Hold, so none of them
+// runs after stop() returned (runtime_loop.h). The worker crashes while a process that
+// left its group holds its stdout and stderr: the pool's timer that cuts those pipes
+// off (2 s) is pending when stop() is called. Counted on a loop of the test's own,
+// whatever the build.
+TEST_F(HttpTest, NoHandlerRunsOnALentLoopAfterStopReturns) {
+  auto io = std::make_shared<boost::asio::io_context>();
+  auto guard = boost::asio::make_work_guard(*io);
+  std::atomic<bool> stopped{false};
+  std::atomic<int> late{0};  // handlers that started after stop() returned
+  std::thread loop([&] {
+    for (;;) {
+      const bool after = stopped.load();
+      if (!io->run_one()) break;
+      if (after) ++late;
+    }
+  });
+  fn_.command = {"/bin/sh", "-c", "setsid sleep 4 & exec \"$0\"", SLUICE_HTTP_TEST_SERVER};
+  opts_.restart_initial = Millis{60000};  // no restart before the stop
+  auto rt = std::make_unique<HttpRuntime>(fn_, dir_.path, opts_);
+  rt->share_loop(io);
+  ASSERT_TRUE(rt->start());
+  Collector c;
+  rt->invoke(event("echo:x"), c.callback(0));
+  ASSERT_TRUE(c.wait_for(1));
+  rt->invoke(event("crash"), c.callback(1));
+  ASSERT_TRUE(c.wait_for(2));
+  EXPECT_EQ(c.result(1).outcome, Outcome::crash);
+  ASSERT_TRUE(eventually([&] { return rt->worker_pids().empty(); }));
+  rt->stop(Millis{0});
+  stopped = true;
+  rt.reset();
+  guard.reset();
+  loop.join();  // runs whatever is still queued or pending
+  EXPECT_EQ(late.load(), 0);
 }
 
 }  // namespace
