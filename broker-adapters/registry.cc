@@ -9,7 +9,7 @@
 namespace sluice {
 
 Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
-  switch (cfg.kind) {
+  switch (cfg.kind()) {
     case BrokerKind::local:
       return make_local_broker(cfg);
     case BrokerKind::nats:
@@ -18,12 +18,12 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
       return make_kafka_broker(cfg);
   }
   return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
-                                           to_string(cfg.kind) +
+                                           to_string(cfg.kind()) +
                                            "' is not available in this build yet"};
 }
 
 Result<void> check_broker_options(const BrokerConfig& cfg) {
-  switch (cfg.kind) {
+  switch (cfg.kind()) {
     case BrokerKind::local: return ok();
     case BrokerKind::kafka: return kafka::check_options(cfg);
     case BrokerKind::nats: {
@@ -35,11 +35,12 @@ Result<void> check_broker_options(const BrokerConfig& cfg) {
 }
 
 std::string consumer_group(const BrokerConfig& broker, const std::string& function) {
-  if (broker.kind != BrokerKind::nats) return broker.group;
+  if (broker.kind() == BrokerKind::local) return broker.local().group;
+  if (broker.kind() == BrokerKind::kafka) return broker.kafka().group;
   std::string f = function;
   for (char& c : f)
     if (c == '.' || c == '*' || c == '>') c = '_';
-  return broker.group + "_" + f;
+  return broker.nats().group + "_" + f;
 }
 
 }  // namespace sluice

@@ -74,7 +74,7 @@ Result<void> Engine::start() {
       // elsewhere the event goes to `<function>.retry` on the first subscription's broker.
       // (retry.mode topic on core NATS is refused by the config loader.)
       const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-      if (bc.kind != BrokerKind::nats) {
+      if (bc.kind() != BrokerKind::nats) {
         b.retry_sink = &brokers_.at(bc.name)->sink();
         b.retry_topic = retry::topic_for(fn.name);
       }
@@ -125,7 +125,7 @@ Result<void> Engine::start() {
   for (const auto& fn : cfg_.functions) {
     if (fn.retry.mode != RetryMode::topic || fn.subscribe.empty()) continue;
     const BrokerConfig& bc = *cfg_.broker(fn.subscribe.front().broker);
-    if (bc.kind == BrokerKind::nats) continue;
+    if (bc.kind() == BrokerKind::nats) continue;
     SourceOptions o{static_cast<uint32_t>(fn.concurrency),
                     std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout)};
     auto src = brokers_.at(bc.name)->make_source(retry::topic_for(fn.name),

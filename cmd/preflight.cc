@@ -113,7 +113,7 @@ void check_writable_file(Report& r, const std::string& field, int line, const st
 }
 
 void check_local_path(Report& r, const BrokerConfig& b) {
-  check_writable_file(r, "brokers." + b.name + ".path", b.line, b.path);
+  check_writable_file(r, "brokers." + b.name + ".path", b.line, b.local().path);
 }
 
 // The control key (core/seal.h): read as `run` reads it, or creatable where it is absent.
@@ -137,10 +137,10 @@ PreflightReport preflight(const Config& c) {
   for (const BrokerConfig& b : c.brokers) {
     if (auto o = check_broker_options(b); !o)
       r.error("brokers." + b.name + ".options", b.line, o.error().message);
-    if (b.kind == BrokerKind::local) {
+    if (b.kind() == BrokerKind::local) {
       check_local_path(r, b);
     } else {
-      out.not_checked.push_back(std::string(to_string(b.kind)) + " broker '" + b.name +
+      out.not_checked.push_back(std::string(to_string(b.kind())) + " broker '" + b.name +
                                 "' reachable");
     }
   }
