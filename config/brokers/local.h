@@ -1,6 +1,6 @@
 // The settings of a `kind: local` broker (broker-adapters/local reads them).
-// Part of the immutable Config; see config/README.md for why the per-kind settings live
-// here and not in the adapter's folder.
+// Part of the immutable Config (read from any thread once loaded). config/README.md
+// says why the per-kind settings live here and not in the adapter's folder.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // The settings of a `kind: nats` broker (broker-adapters/nats reads them).
-// Part of the immutable Config; see config/README.md for why the per-kind settings live
-// here and not in the adapter's folder.
+// Part of the immutable Config (read from any thread once loaded). config/README.md
+// says why the per-kind settings live here and not in the adapter's folder.
 #pragma once
 
 #include <map>
