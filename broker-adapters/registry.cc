@@ -9,7 +9,7 @@
 namespace sluice {
 
 Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
-  switch (cfg.kind) {
+  switch (cfg.kind()) {
     case BrokerKind::local:
       return make_local_broker(cfg);
     case BrokerKind::nats:
@@ -18,7 +18,7 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
       return make_kafka_broker(cfg);
   }
   return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
-                                           to_string(cfg.kind) +
+                                           to_string(cfg.kind()) +
                                            "' is not available in this build yet"};
 }
 
@@ -27,7 +27,7 @@ std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg) {
   auto add = [&](std::string key, Result<void> r) {
     if (!r) out.push_back({std::move(key), r.error()});
   };
-  switch (cfg.kind) {
+  switch (cfg.kind()) {
     case BrokerKind::local: break;
     case BrokerKind::kafka: add("options", kafka::check_options(cfg)); break;
     case BrokerKind::nats:
@@ -39,16 +39,17 @@ std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg) {
 }
 
 std::string consumer_group(const BrokerConfig& broker, const std::string& function) {
-  if (broker.kind != BrokerKind::nats) return broker.group;
+  if (broker.kind() == BrokerKind::local) return broker.local().group;
+  if (broker.kind() == BrokerKind::kafka) return broker.kafka().group;
   std::string f = function;
   for (char& c : f)
     if (c == '.' || c == '*' || c == '>') c = '_';
-  return broker.group + "_" + f;
+  return broker.nats().group + "_" + f;
 }
 
 BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
   BrokerCapabilities c;
-  switch (cfg.kind) {
+  switch (cfg.kind()) {
     case BrokerKind::local:
       c.own_database = true;
       c.retry_topics = true;
@@ -59,7 +60,7 @@ BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
       break;
     case BrokerKind::nats:
       c.remote = true;
-      c.redelivers_later = cfg.jetstream.has_value();
+      c.redelivers_later = cfg.nats().jetstream.has_value();
       c.no_retry_because = "needs JetStream (core NATS cannot redeliver)";
       break;
   }

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "broker-adapters/registry.h"
+
 
 namespace sluice::cli {
 
@@ -33,7 +35,7 @@ bool port_is_zero(const std::string& listen) {
 
 std::string engine_state_file(const Config& cfg) {
   for (const auto& b : cfg.brokers)
-    if (b.kind == BrokerKind::local) return b.path + ".engine.json";
+    if (broker_capabilities(b).own_database) return b.local().path + ".engine.json";
   return (fs::path(cfg.engine.control_key_file).parent_path() / "engine.json").string();
 }
 

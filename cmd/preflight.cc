@@ -115,7 +115,7 @@ void check_writable_file(Report& r, const std::string& field, int line, const st
 }
 
 void check_local_path(Report& r, const BrokerConfig& b) {
-  check_writable_file(r, "brokers." + b.name + ".path", b.line, b.path);
+  check_writable_file(r, "brokers." + b.name + ".path", b.line, b.local().path);
 }
 
 // The control key (core/seal.h): read as `run` reads it, or creatable where it is absent.
@@ -142,7 +142,7 @@ PreflightReport preflight(const Config& c) {
     const BrokerCapabilities caps = broker_capabilities(b);
     if (caps.own_database) check_local_path(r, b);
     if (caps.remote)
-      out.not_checked.push_back(std::string(to_string(b.kind)) + " broker '" + b.name +
+      out.not_checked.push_back(std::string(to_string(b.kind())) + " broker '" + b.name +
                                 "' reachable");
   }
   for (size_t i = 0; i < c.functions.size(); ++i) {

@@ -29,8 +29,8 @@ int run_engine(const std::string& path) {
   std::vector<local::EngineLock> locks;
   std::set<std::string> locked;
   for (const auto& b : cfg.brokers) {
-    if (!broker_capabilities(b).own_database || !locked.insert(b.path).second) continue;
-    auto lock = local::EngineLock::acquire(b.path);
+    if (!broker_capabilities(b).own_database || !locked.insert(b.local().path).second) continue;
+    auto lock = local::EngineLock::acquire(b.local().path);
     if (!lock) throw Exit{kFailure, lock.error().message};
     locks.push_back(std::move(lock).value());
   }

@@ -1,4 +1,5 @@
-// brokers: { <name>: { kind: local | kafka | nats, ... } }
+// brokers: { <name>: { kind: local | kafka | nats, ... } }; the keys of each kind are
+// read by config/brokers/<kind>.cc.
 #include <algorithm>
 
 #include "config/parse.h"
@@ -8,9 +9,6 @@ namespace sluice::config_detail {
 namespace {
 
 namespace keys = config_keys;
-
-constexpr const char* kDefaultLocalPath = "./data/sluice.db";
-constexpr const char* kDefaultNatsUrl = "nats://127.0.0.1:4222";
 
 const keys::Section& kind_section(BrokerKind k) {
   switch (k) {
@@ -31,44 +29,6 @@ std::optional<std::string> other_kind_key(std::string_view key, BrokerKind kind)
   if (kinds.empty()) return std::nullopt;
   return "\"" + std::string(key) + "\" is not allowed on a " + to_string(kind) +
          " broker (only on " + kinds + ")";
-}
-
-void parse_urls(Diagnostics& d, const Field& f, BrokerConfig& b) {
-  std::vector<Field> items;
-  if (f.node.IsSequence()) {
-    if (f.node.size() == 0) d.error(f.path, f.line, "must not be empty");
-    for (std::size_t i = 0; i < f.node.size(); ++i) {
-      items.push_back(Field{f.node[i], index_path(f.path, i), line_of(f.node[i])});
-    }
-  } else if (f.node.IsScalar()) {
-    items.push_back(f);
-  } else {
-    d.error(f.path, f.line, "expected a URL or a list of URLs, got " + describe(f.node));
-    return;
-  }
-  b.urls.clear();
-  for (const Field& item : items) {
-    auto url = read_string(d, item);
-    if (!url) continue;
-    const bool scheme = url->rfind("nats://", 0) == 0 || url->rfind("tls://", 0) == 0;
-    const std::size_t host_at = url->find("://") + 3;
-    if (!scheme || url->size() <= host_at) {
-      d.error(item.path, item.line, "expected a nats:// or tls:// URL, got " + quote(*url));
-      continue;
-    }
-    b.urls.push_back(*url);
-  }
-}
-
-void parse_jetstream(Diagnostics& d, const Field& f, BrokerConfig& b) {
-  MapReader m(d, f, keys::section("jetstream"));
-  if (!m.is_map()) return;
-  JetStreamConfig js;
-  read_into(js.stream, m, "stream", [&](const Field& x) { return read_string(d, x); });
-  read_into(js.subjects, m, "subjects",
-            [&](const Field& x) { return read_string_list(d, x, /*non_empty_list=*/true); });
-  read_into(js.create, m, "create", [&](const Field& x) { return read_bool(d, x); });
-  b.jetstream = std::move(js);
 }
 
 void parse_broker(Diagnostics& d, const Entry& e, const std::string& base_dir, Config& c) {
@@ -104,29 +64,15 @@ void parse_broker(Diagnostics& d, const Entry& e, const std::string& base_dir, C
     MapReader check(d, f, any);
     return;
   }
-  b.kind = static_cast<BrokerKind>(*kind);
-  MapReader m(d, f, kind_section(b.kind),
-              [&](std::string_view key) { return other_kind_key(key, b.kind); });
-  auto str = [&](const Field& x) { return read_string(d, x); };
-  read_into(b.group, m, "group", str);
-  switch (b.kind) {
+  const BrokerKind k = static_cast<BrokerKind>(*kind);
+  MapReader m(d, f, kind_section(k), [&](std::string_view key) { return other_kind_key(key, k); });
+  switch (k) {
     case BrokerKind::local:
-      b.path = kDefaultLocalPath;
-      read_into(b.path, m, "path", str);
-      b.path = absolute_path(base_dir, b.path);
-      read_into(b.partitions, m, "partitions",
-                [&](const Field& x) { return read_uint(d, x, 1, 1024); });
+      parse_local_broker(d, m, base_dir, b.settings.emplace<LocalBrokerConfig>());
       break;
-    case BrokerKind::kafka:
-      read_into(b.bootstrap, m, "bootstrap", str);
-      break;
-    case BrokerKind::nats:
-      b.urls = {kDefaultNatsUrl};
-      if (auto u = m.get("url")) parse_urls(d, *u, b);
-      if (auto js = m.get("jetstream")) parse_jetstream(d, *js, b);
-      break;
+    case BrokerKind::kafka: parse_kafka_broker(d, m, b.settings.emplace<KafkaBrokerConfig>()); break;
+    case BrokerKind::nats: parse_nats_broker(d, m, b.settings.emplace<NatsBrokerConfig>()); break;
   }
-  read_into(b.options, m, "options", [&](const Field& x) { return read_string_map(d, x); });
   c.brokers.push_back(std::move(b));
 }
 
@@ -137,7 +83,7 @@ BrokerNames parse_brokers(Diagnostics& d, const std::optional<Field>& f, Config&
   if (!f) {
     BrokerConfig local;
     local.name = "local";
-    local.path = absolute_path(c.base_dir, kDefaultLocalPath);
+    local.local().path = default_local_path(c.base_dir);
     c.brokers.push_back(std::move(local));
     names.names = {"local"};
     names.first = "local";

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "config/parse.h"
 #include "config/values.h"
@@ -43,6 +45,37 @@ const char* to_string(Ordering o) noexcept {
   return "?";
 }
 
+static_assert(std::variant_size_v<BrokerConfig::Settings> == 3 &&
+              std::is_same_v<std::variant_alternative_t<static_cast<size_t>(BrokerKind::local),
+                                                        BrokerConfig::Settings>,
+                             LocalBrokerConfig> &&
+              std::is_same_v<std::variant_alternative_t<static_cast<size_t>(BrokerKind::kafka),
+                                                        BrokerConfig::Settings>,
+                             KafkaBrokerConfig> &&
+              std::is_same_v<std::variant_alternative_t<static_cast<size_t>(BrokerKind::nats),
+                                                        BrokerConfig::Settings>,
+                             NatsBrokerConfig>,
+              "BrokerConfig::kind() is the index of the settings alternative");
+
+namespace {
+template <class T, class V>
+auto& settings_of(V& settings) {
+  auto* s = std::get_if<T>(&settings);
+  if (!s) std::abort();  // asked for another kind than the broker's: a programming error
+  return *s;
+}
+}  // namespace
+
+using Local = LocalBrokerConfig;
+using Kafka = KafkaBrokerConfig;
+using Nats = NatsBrokerConfig;
+const Local& BrokerConfig::local() const { return settings_of<Local>(settings); }
+const Kafka& BrokerConfig::kafka() const { return settings_of<Kafka>(settings); }
+const Nats& BrokerConfig::nats() const { return settings_of<Nats>(settings); }
+Local& BrokerConfig::local() { return settings_of<Local>(settings); }
+Kafka& BrokerConfig::kafka() { return settings_of<Kafka>(settings); }
+Nats& BrokerConfig::nats() { return settings_of<Nats>(settings); }
+
 const BrokerConfig* Config::broker(std::string_view name) const {
   for (const BrokerConfig& b : brokers) {
     if (b.name == name) return &b;
@@ -69,8 +102,6 @@ namespace {
 using namespace config_detail;
 namespace keys = config_keys;
 
-constexpr uint64_t kMaxConnections = 10'000'000;
-
 void parse_http_callbacks(Diagnostics& d, const MapReader& m, Config& c) {
   if (auto f = m.get("callback_allow")) {
     if (auto list = read_string_list(d, *f, false)) {
@@ -85,12 +116,14 @@ void parse_http_callbacks(Diagnostics& d, const MapReader& m, Config& c) {
     }
   }
   read_into(c.http.callback_timeout, m, "callback_timeout", [&](const Field& x) {
-    return read_duration(d, x, keys::bound("http", "callback_timeout"));
+    return read_duration(d, x, keys::key("http", "callback_timeout"));
   });
-  read_into(c.http.callback_max_attempts, m, "callback_max_attempts",
-            [&](const Field& x) { return read_uint(d, x, 1, 1000); });
-  read_into(c.http.callback_concurrency, m, "callback_concurrency",
-            [&](const Field& x) { return read_uint(d, x, 1, 4096); });
+  read_into(c.http.callback_max_attempts, m, "callback_max_attempts", [&](const Field& x) {
+    return read_uint(d, x, keys::key("http", "callback_max_attempts"));
+  });
+  read_into(c.http.callback_concurrency, m, "callback_concurrency", [&](const Field& x) {
+    return read_uint(d, x, keys::key("http", "callback_concurrency"));
+  });
 }
 
 void parse_http(Diagnostics& d, const Field& f, Config& c) {
@@ -104,11 +137,11 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
     }
   }
   read_into(c.http.max_body, m, "max_body",
-            [&](const Field& x) { return read_size(d, x, keys::bound("http", "max_body")); });
+            [&](const Field& x) { return read_size(d, x, keys::key("http", "max_body")); });
   read_into(c.http.max_connections, m, "max_connections",
-            [&](const Field& x) { return read_uint(d, x, 1, kMaxConnections); });
+            [&](const Field& x) { return read_uint(d, x, keys::key("http", "max_connections")); });
   read_into(c.http.idle_timeout, m, "idle_timeout", [&](const Field& x) {
-    return read_duration(d, x, keys::bound("http", "idle_timeout"));
+    return read_duration(d, x, keys::key("http", "idle_timeout"));
   });
   parse_http_callbacks(d, m, c);
 }
@@ -136,14 +169,15 @@ void check_jetstream_subjects(Diagnostics& d, const Config& c) {
     auto check = [&](const std::string& broker, const std::string& subject,
                      const std::string& where, bool filter) {
       const BrokerConfig* b = c.broker(broker);
-      if (!b || b->kind != BrokerKind::nats || !b->jetstream || subject.empty()) return;
-      for (const auto& p : b->jetstream->subjects)
+      if (!b || b->kind() != BrokerKind::nats || !b->nats().jetstream || subject.empty()) return;
+      const JetStreamConfig& js = *b->nats().jetstream;
+      for (const auto& p : js.subjects)
         if (filter ? subject_covers(p, subject) : subject_matches(p, subject)) return;
       std::string subs;
-      for (const auto& p : b->jetstream->subjects) subs += (subs.empty() ? "" : ", ") + p;
+      for (const auto& p : js.subjects) subs += (subs.empty() ? "" : ", ") + p;
       d.error(path + "." + where, fn.line,
               "subject " + quote(subject) + " is not stored by stream " +
-                  quote(b->jetstream->stream) + " of broker " + quote(broker) + " (subjects: " + subs +
+                  quote(js.stream) + " of broker " + quote(broker) + " (subjects: " + subs +
                   "); add it to jetstream.subjects or choose a subject it stores");
     };
     for (size_t j = 0; j < fn.subscribe.size(); ++j)
@@ -161,11 +195,12 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   const BrokerNames brokers = parse_brokers(d, m.get("brokers"), c);
   if (auto f = m.get("http")) parse_http(d, *f, c);
   if (auto f = m.get("metrics")) parse_metrics(d, *f, c);
-  c.engine.control_key_file = absolute_path(c.base_dir, "./data/control.key");
+  c.engine.control_key_file =
+      absolute_path(c.base_dir, std::string(keys::key("engine", "control_key_file").def));
   if (auto f = m.get("engine")) {
     MapReader e(d, *f, keys::section("engine"));
     read_into(c.engine.drain_timeout, e, "drain_timeout", [&](const Field& x) {
-      return read_duration(d, x, keys::bound("engine", "drain_timeout"));
+      return read_duration(d, x, keys::key("engine", "drain_timeout"));
     });
     if (auto file = e.get("control_key_file")) {
       if (auto s = read_string(d, *file)) {

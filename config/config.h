@@ -12,8 +12,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "config/brokers/kafka.h"
+#include "config/brokers/local.h"
+#include "config/brokers/nats.h"
 #include "core/result.h"
 
 namespace sluice {
@@ -31,27 +35,26 @@ const char* to_string(BrokerKind) noexcept;
 const char* to_string(RuntimeKind) noexcept;
 const char* to_string(Ordering) noexcept;
 
-struct JetStreamConfig {
-  std::string stream;
-  std::vector<std::string> subjects;
-  bool create = false;  // create the stream at start when missing
-};
-
+// One entry of `brokers:`. The settings of each kind are a struct of their own
+// (config/brokers/<kind>.h); the alternative held is the broker's kind.
 struct BrokerConfig {
+  using Settings = std::variant<LocalBrokerConfig, KafkaBrokerConfig, NatsBrokerConfig>;
+
   std::string name;
-  BrokerKind kind = BrokerKind::local;
   int line = 0;  // where it was declared (for messages)
-  // local
-  std::string path;     // absolute after loading
-  int partitions = 4;   // partitions of topics created on first use
-  // kafka
-  std::string bootstrap;
-  std::map<std::string, std::string> options;  // passed through to librdkafka / nats.c
-  // kafka and local
-  std::string group = "sluice";
-  // nats
-  std::vector<std::string> urls;
-  std::optional<JetStreamConfig> jetstream;
+  Settings settings;
+
+  BrokerKind kind() const noexcept { return static_cast<BrokerKind>(settings.index()); }
+  // The settings of one kind; asking for another kind than the broker's is a programming
+  // error (aborts).
+  const LocalBrokerConfig& local() const;
+  const KafkaBrokerConfig& kafka() const;
+  const NatsBrokerConfig& nats() const;
+  LocalBrokerConfig& local();
+  KafkaBrokerConfig& kafka();
+  NatsBrokerConfig& nats();
+
+  bool operator==(const BrokerConfig&) const = default;
 };
 
 // One `http.callback_allow` entry: a network (CIDR or one address) or a host name as
@@ -63,6 +66,8 @@ struct CallbackAllow {
   bool v6 = false;
   uint8_t prefix = 0;                 // CIDR prefix length
   uint16_t port = 0;                  // 0 = any port
+
+  bool operator==(const CallbackAllow&) const = default;
 };
 // "10.0.0.0/8", "fd00::/8", "127.0.0.1", "127.0.0.1:9000", "[::1]:8443", "hooks.example.com",
 // "hooks.example.com:8443"; otherwise an invalid_argument error saying why.
@@ -82,12 +87,16 @@ struct HttpConfig {
   Millis callback_timeout{10000};             // one attempt, resolve to answer, in total
   uint32_t callback_max_attempts = 10;        // then the callback is given up
   uint32_t callback_concurrency = 64;         // attempts in flight at once (per host: <= 8)
+
+  bool operator==(const HttpConfig&) const = default;
 };
 
 struct MetricsConfig {
   bool enabled = false;
   std::string listen = "127.0.0.1:9464";
   std::string bearer_tokens_file;  // empty = no auth; absolute after loading
+
+  bool operator==(const MetricsConfig&) const = default;
 };
 
 struct EngineConfig {
@@ -95,17 +104,23 @@ struct EngineConfig {
   // The key(s) that seal sluice's control headers (core/seal.h); created with a
   // random key when absent. Absolute after loading; default <config dir>/data/control.key.
   std::string control_key_file;
+
+  bool operator==(const EngineConfig&) const = default;
 };
 
 struct Target {
   std::string broker;
   std::string topic;
+
+  bool operator==(const Target&) const = default;
 };
 
 struct Subscription {
   std::string broker;
   std::string topic;
   Ordering ordering = Ordering::partition;
+
+  bool operator==(const Subscription&) const = default;
 };
 
 struct RetryPolicy {
@@ -115,6 +130,8 @@ struct RetryPolicy {
   Millis max{30000};
   Jitter jitter = Jitter::full;
   RetryMode mode = RetryMode::inline_mode;
+
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 struct WorkersConfig {
@@ -125,6 +142,8 @@ struct WorkersConfig {
   uint32_t max = 0;          // 0 = same as concurrency
   uint64_t target_lag = 500; // events of lag per worker
   Millis idle_after{60000};
+
+  bool operator==(const WorkersConfig&) const = default;
 };
 
 // Resource limits of a function's processes (setrlimit in the child before exec).
@@ -133,6 +152,8 @@ struct LimitsConfig {
   uint64_t memory = 0;       // bytes; RLIMIT_DATA (heap and private writable mappings)
   uint64_t open_files = 0;   // RLIMIT_NOFILE
   uint64_t cpu_seconds = 0;  // RLIMIT_CPU (SIGXCPU at the limit, SIGKILL one second later)
+
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct FunctionConfig {
@@ -155,6 +176,8 @@ struct FunctionConfig {
   // inproc only: call the function on the dispatcher thread (no hand-off, no
   // parallelism; a slow call stalls every function).
   bool inline_calls = false;
+
+  bool operator==(const FunctionConfig&) const = default;
 };
 
 struct Config {
@@ -168,6 +191,8 @@ struct Config {
 
   const BrokerConfig* broker(std::string_view name) const;
   const FunctionConfig* function(std::string_view name) const;
+
+  bool operator==(const Config&) const = default;
 };
 
 // One problem in a config file, with the field path and the 1-based line it is about.

@@ -1,85 +1,10 @@
 #include "config/config_keys.h"
 
+#include <charconv>
 #include <cstdlib>
+#include <string>
 
 namespace sluice::config_keys {
-
-const std::vector<Section>& sections() {
-  static const std::vector<Section> kSections = {
-      {"root", "", "Top level", {"brokers", "http", "metrics", "engine", "functions"}, {}},
-      {"broker_local",
-       "/$defs/broker_local",
-       "brokers.<name> (kind: local)",
-       {"kind", "path", "partitions", "group"},
-       {"kind"}},
-      {"broker_kafka",
-       "/$defs/broker_kafka",
-       "brokers.<name> (kind: kafka)",
-       {"kind", "bootstrap", "group", "options"},
-       {"kind", "bootstrap"}},
-      {"broker_nats",
-       "/$defs/broker_nats",
-       "brokers.<name> (kind: nats)",
-       {"kind", "url", "jetstream", "options"},
-       {"kind"}},
-      {"jetstream",
-       "/$defs/jetstream",
-       "brokers.<name>.jetstream",
-       {"stream", "subjects", "create"},
-       {"stream", "subjects"}},
-      {"http",
-       "/$defs/http",
-       "http",
-       {"listen", "auth", "max_body", "max_connections", "idle_timeout",
-        // callbacks
-        "callback_allow", "callback_timeout", "callback_max_attempts", "callback_concurrency"},
-       {}},
-      {"http_auth", "/$defs/http_auth", "http.auth", {"bearer_tokens_file"}, {}},
-      {"metrics", "/$defs/metrics", "metrics", {"listen", "auth"}, {}},
-      {"metrics_auth", "/$defs/metrics_auth", "metrics.auth", {"bearer_tokens_file"}, {}},
-      {"engine", "/$defs/engine", "engine", {"drain_timeout", "control_key_file"}, {}},
-      {"function",
-       "/$defs/function",
-       "functions[]",
-       {"name", "runtime", "command", "env", "timeout", "concurrency", "max_inflight_bytes",
-        "workers", "subscribe", "retry", "dead_letter", "output", "limits", "ready_path",
-        "start_timeout", "inline"},
-       {"name", "command"}},
-      {"workers",
-       "/$defs/workers",
-       "functions[].workers",
-       {"min", "max", "target_lag", "idle_after"},
-       {}},
-      {"subscription",
-       "/$defs/subscription",
-       "functions[].subscribe[]",
-       {"broker", "topic", "ordering"},
-       {"topic"}},
-      {"retry",
-       "/$defs/retry",
-       "functions[].retry",
-       {"max_attempts", "backoff", "initial", "max", "jitter", "mode"},
-       {}},
-      {"limits",
-       "/$defs/limits",
-       "functions[].limits",
-       {"memory", "open_files", "cpu_seconds"},
-       {}},
-      {"target",
-       "/$defs/target",
-       "functions[].dead_letter, functions[].output",
-       {"broker", "topic"},
-       {"topic"}},
-  };
-  return kSections;
-}
-
-const Section& section(std::string_view name) {
-  for (const Section& s : sections()) {
-    if (s.name == name) return s;
-  }
-  std::abort();  // a typo in the loader, caught by every test
-}
 
 const EnumSpec kRuntime{"/$defs/function/properties/runtime",
                         {"exec", "stdio", "http", "inproc"}};
@@ -94,5 +19,338 @@ const std::vector<const EnumSpec*>& enums() {
                                                       &kJitter,  &kMode,     &kKind};
   return kEnums;
 }
+
+namespace {
+
+using T = Type;
+
+// Each section in document order: its name, schema pointer and docs heading.
+struct SectionHead {
+  std::string_view name, schema_pointer, doc_heading;
+};
+constexpr SectionHead kHeads[] = {
+    {"root", "", "Top level"},
+    {"broker_local", "/$defs/broker_local", "brokers.<name> (kind: local)"},
+    {"broker_kafka", "/$defs/broker_kafka", "brokers.<name> (kind: kafka)"},
+    {"broker_nats", "/$defs/broker_nats", "brokers.<name> (kind: nats)"},
+    {"jetstream", "/$defs/jetstream", "brokers.<name>.jetstream"},
+    {"http", "/$defs/http", "http"},
+    {"http_auth", "/$defs/http_auth", "http.auth"},
+    {"metrics", "/$defs/metrics", "metrics"},
+    {"metrics_auth", "/$defs/metrics_auth", "metrics.auth"},
+    {"engine", "/$defs/engine", "engine"},
+    {"function", "/$defs/function", "functions[]"},
+    {"workers", "/$defs/workers", "functions[].workers"},
+    {"limits", "/$defs/limits", "functions[].limits"},
+    {"subscription", "/$defs/subscription", "functions[].subscribe[]"},
+    {"retry", "/$defs/retry", "functions[].retry"},
+    {"target", "/$defs/target", "functions[].dead_letter, functions[].output"},
+};
+
+}  // namespace
+
+const std::vector<Key>& keys() {
+  static const std::vector<Key> kKeys = {
+      // root
+      {.section = "root", .name = "brokers", .type = T::broker_map, .of = "broker",
+       .doc_default = "one `local` broker at `./data/sluice.db`",
+       .doc = "The message brokers; the map key is the broker's name. At least one when present."},
+      {.section = "root", .name = "http", .type = T::section, .of = "http",
+       .doc_default = "absent = HTTP API off",
+       .doc = "The HTTP API (PRODUCT.md §5). Writing the key, even empty, turns it on."},
+      {.section = "root", .name = "metrics", .type = T::section, .of = "metrics",
+       .doc_default = "absent = off",
+       .doc = "The Prometheus `/metrics` endpoint. Writing the key turns it on."},
+      {.section = "root", .name = "engine", .type = T::section, .of = "engine",
+       .doc = "Engine-wide settings."},
+      {.section = "root", .name = "functions", .type = T::section_list, .of = "function",
+       .doc_default = "`[]`", .doc = "The functions and what they subscribe to."},
+
+      // brokers.<name> (kind: local)
+      {.section = "broker_local", .name = "kind", .type = T::kind, .of = "local",
+       .required = true, .doc = "The embedded broker: a file, needs no server."},
+      {.section = "broker_local", .name = "path", .type = T::path, .def = "./data/sluice.db",
+       .doc = "The database file. One `sluice run` at a time per file (`<path>.lock`, "
+              "docs/SECURITY.md)."},
+      {.section = "broker_local", .name = "partitions", .type = T::integer, .def = "4",
+       .min = "1", .max = "1024", .doc = "Partitions of topics created on first use."},
+      {.section = "broker_local", .name = "group", .type = T::string, .def = "sluice",
+       .doc = "Consumer group whose offsets are stored."},
+
+      // brokers.<name> (kind: kafka)
+      {.section = "broker_kafka", .name = "kind", .type = T::kind, .of = "kafka",
+       .required = true, .doc = "Apache Kafka (or a compatible broker)."},
+      {.section = "broker_kafka", .name = "bootstrap", .type = T::string, .required = true,
+       .doc = "Bootstrap servers, `host:port[,host:port...]`. At start the cluster must answer "
+              "within 10 s; one that does not is a configuration error (exit 2) naming the "
+              "bootstrap and librdkafka's reason."},
+      {.section = "broker_kafka", .name = "group", .type = T::string, .def = "sluice",
+       .doc = "Consumer group id."},
+      {.section = "broker_kafka", .name = "options", .type = T::string_map, .def = "{}",
+       .doc = "Passed to librdkafka as-is (producer, consumers and lag readers alike); numbers "
+              "and booleans are taken as written. An unknown property or a bad value is a "
+              "configuration error naming it (exit 2); `group.id` (use `group`) and "
+              "`enable.auto.offset.store` are sluice's. SASL/TLS, sluice's own defaults "
+              "(idempotent producer, cooperative-sticky, `earliest`, 16 MB prefetch) and "
+              "faster failover (`session.timeout.ms`): "
+              "[broker-adapters/kafka/README.md](../broker-adapters/kafka/README.md)."},
+
+      // brokers.<name> (kind: nats)
+      {.section = "broker_nats", .name = "kind", .type = T::kind, .of = "nats", .required = true,
+       .doc = "NATS, core or JetStream."},
+      {.section = "broker_nats", .name = "url", .type = T::nats_urls,
+       .def = "nats://127.0.0.1:4222", .doc = "Server URLs, `nats://` or `tls://`."},
+      {.section = "broker_nats", .name = "jetstream", .type = T::section, .of = "jetstream",
+       .doc_default = "absent = core NATS", .doc = "Use a JetStream stream (below)."},
+      {.section = "broker_nats", .name = "options", .type = T::string_map, .def = "{}",
+       .doc = "Connection, TLS and consumer settings (table in broker-adapters/nats/README.md); "
+              "unknown keys are rejected. `max_ack_pending` (default: the function's "
+              "`concurrency`) pins the JetStream window; `ordering: key` orders by the header "
+              "named `key_header` (default `sluice-key`), else the CloudEvents `partitionkey`, "
+              "else subject token `key_token` (default `-1`, the last; 1-based, 0 = none)."},
+
+      // brokers.<name>.jetstream
+      {.section = "jetstream", .name = "stream", .type = T::string, .required = true,
+       .doc = "Stream name."},
+      {.section = "jetstream", .name = "subjects", .type = T::string_list, .required = true,
+       .non_empty = true, .doc = "Subjects of the stream."},
+      {.section = "jetstream", .name = "create", .type = T::boolean, .def = "false",
+       .doc = "Create the stream at start when it does not exist."},
+
+      // http
+      {.section = "http", .name = "listen", .type = T::listen, .def = "127.0.0.1:8080",
+       .doc = "Address of the HTTP API."},
+      {.section = "http", .name = "auth", .type = T::section, .of = "http_auth",
+       .doc_default = "no auth", .doc = "Authentication (below)."},
+      {.section = "http", .name = "max_body", .type = T::size, .def = "1MiB", .min = "1B",
+       .max = "1GiB", .doc = "Largest request body accepted."},
+      {.section = "http", .name = "max_connections", .type = T::integer, .min = "1",
+       .max = "10000000",
+       .doc_default = "the fd limit less a reserve (a quarter of it, at least 256, at most "
+                      "half), at most 65536",
+       .doc = "Connections held open at once. Over it a new connection gets a canned `503` and "
+              "is closed (counted in `sluice_http_connections_refused_total`). See "
+              "[SECURITY.md](SECURITY.md#connections-and-overload)."},
+      {.section = "http", .name = "idle_timeout", .type = T::duration, .def = "60s",
+       .min = "1ms", .max = "24h",
+       .doc = "A connection that reads or writes nothing for this long is closed (an idle "
+              "keep-alive connection, or a client that sends its request too slowly)."},
+      {.section = "http", .name = "callback_allow", .type = T::string_list, .def = "[]",
+       .doc = "Callback destinations opened beyond public addresses (see "
+              "[SECURITY.md](SECURITY.md#callbacks)): a CIDR (`10.0.0.0/8`, `fd00::/8`), an "
+              "address with an optional port (`127.0.0.1`, `127.0.0.1:9000`, `[::1]:8443`), or "
+              "a host name as written in callback URLs with an optional port (`hooks.internal`, "
+              "`hooks.internal:8443`)."},
+      {.section = "http", .name = "callback_timeout", .type = T::duration, .def = "10s",
+       .min = "1ms", .max = "1h",
+       .doc = "One callback attempt in total: resolve, connect, TLS handshake, request and the "
+              "answer's headers."},
+      {.section = "http", .name = "callback_max_attempts", .type = T::integer, .def = "10",
+       .min = "1", .max = "1000",
+       .doc = "Attempts per callback (backoff 500ms doubling to 30s, full jitter); then it is "
+              "given up."},
+      {.section = "http", .name = "callback_concurrency", .type = T::integer, .def = "64",
+       .min = "1", .max = "4096",
+       .doc = "Callback attempts in flight at once, at most 8 per host; at most 16x this many "
+              "callbacks wait, beyond which the partition is back-pressured."},
+
+      // http.auth
+      {.section = "http_auth", .name = "bearer_tokens_file", .type = T::path,
+       .doc_default = "none = no auth",
+       .doc = "File of accepted bearer tokens: one per line, blank lines and `#` comments "
+              "ignored. Must exist and hold a token (checked by `validate` and at start)."},
+
+      // metrics
+      {.section = "metrics", .name = "listen", .type = T::listen, .def = "127.0.0.1:9464",
+       .doc = "Address serving `/metrics` (and nothing else)."},
+      {.section = "metrics", .name = "auth", .type = T::section, .of = "metrics_auth",
+       .doc_default = "no auth", .doc = "Authentication (below)."},
+
+      // metrics.auth
+      {.section = "metrics_auth", .name = "bearer_tokens_file", .type = T::path,
+       .doc_default = "none = no auth",
+       .doc = "File of bearer tokens accepted on `/metrics` (same format as `http.auth`; name "
+              "the HTTP API's file to reuse its tokens). Checked by `validate`."},
+
+      // engine
+      {.section = "engine", .name = "drain_timeout", .type = T::duration, .def = "30s",
+       .min = "0s", .max = "24h", .doc = "On SIGTERM/SIGINT, how long in-flight work may finish."},
+      {.section = "engine", .name = "control_key_file", .type = T::path,
+       .def = "./data/control.key",
+       .doc = "The key that seals sluice's own control headers (callback target, retry state, "
+              "dead-letter fields); created with a random key, mode 0600, when absent. Every "
+              "engine and `sluice dlq` of one deployment (e.g. several processes in one Kafka "
+              "group) must use the same key: copy the file. One hex key per line, the first "
+              "seals and all verify (rotation). See docs/SECURITY.md \"Control headers\"."},
+
+      // functions[]
+      {.section = "function", .name = "name", .type = T::string,
+       .pattern = "^[a-z0-9][a-z0-9_.-]{0,62}$", .required = true,
+       .doc_type = "string `[a-z0-9][a-z0-9_.-]{0,62}`", .doc = "Unique function name."},
+      {.section = "function", .name = "runtime", .type = T::enumeration, .def = "exec",
+       .values = &kRuntime, .doc = "How the code runs (PRODUCT.md §4)."},
+      {.section = "function", .name = "command", .type = T::string_list, .required = true,
+       .non_empty = true,
+       .doc = "argv (`argv[0]` looked up in PATH); for `inproc` exactly `[path/to/lib.so]`."},
+      {.section = "function", .name = "env", .type = T::string_map, .def = "{}",
+       .doc = "The only environment the process gets (plus PATH, HOME)."},
+      {.section = "function", .name = "timeout", .type = T::duration, .def = "30s", .min = "1ms",
+       .max = "24h", .doc = "Per-event time limit; exceeding it is a retriable failure."},
+      {.section = "function", .name = "concurrency", .type = T::integer, .def = "4", .min = "1",
+       .max = "100000", .doc = "Most events in flight for this function."},
+      {.section = "function", .name = "max_inflight_bytes", .type = T::size, .def = "64MiB",
+       .min = "1B", .max = "64GiB", .doc = "Most event bytes in flight for this function."},
+      {.section = "function", .name = "workers", .type = T::section, .of = "workers",
+       .doc_default = "see below", .doc = "Lag-based scaling of worker processes."},
+      {.section = "function", .name = "subscribe", .type = T::section_list, .of = "subscription",
+       .doc_default = "`[]`",
+       .doc = "Topics the function consumes. None: invoked over HTTP only."},
+      {.section = "function", .name = "retry", .type = T::section, .of = "retry",
+       .doc_default = "see below", .doc = "Retry policy for failures and timeouts."},
+      {.section = "function", .name = "dead_letter", .type = T::section, .of = "target",
+       .doc_type = "target",
+       .doc_default = "topic `<name>.dlq` on the broker of the first subscription (or the first "
+                      "broker)",
+       .doc = "Where events go after the last attempt."},
+      {.section = "function", .name = "output", .type = T::section, .of = "target",
+       .doc_type = "target", .doc_default = "none",
+       .doc = "Results are published here (pipelines). Must not be one of the function's own "
+              "subscriptions."},
+      {.section = "function", .name = "limits", .type = T::section, .of = "limits",
+       .doc_default = "none = inherited",
+       .doc = "Resource limits of the function's processes (below)."},
+      {.section = "function", .name = "ready_path", .type = T::string, .def = "/healthz",
+       .pattern = "^/", .doc_type = "string starting with `/`",
+       .doc = "`http` runtime: sluice GETs this path until it answers 2xx before sending "
+              "events."},
+      {.section = "function", .name = "start_timeout", .type = T::duration, .def = "10s",
+       .min = "1ms", .max = "1h",
+       .doc = "`stdio`: the handshake, `http`: readiness must finish within this, or the start "
+              "fails (and is retried with backoff)."},
+      {.section = "function", .name = "inline", .type = T::boolean, .def = "false",
+       .doc = "`inproc` only: call the function on the dispatcher thread instead of a pool of "
+              "`concurrency` threads (below)."},
+
+      // functions[].workers
+      {.section = "workers", .name = "min", .type = T::integer, .def = "0", .min = "0",
+       .max = "100000",
+       .doc = "Fewest workers; 0 = scale to zero. Must be <= `max` (or `concurrency` when `max` "
+              "is 0)."},
+      {.section = "workers", .name = "max", .type = T::integer, .def = "0", .min = "0",
+       .max = "100000", .doc = "Most workers; 0 = same as `concurrency`."},
+      {.section = "workers", .name = "target_lag", .type = T::integer, .def = "500", .min = "1",
+       .doc = "Events of lag per worker the scaler aims for."},
+      {.section = "workers", .name = "idle_after", .type = T::duration, .def = "60s",
+       .min = "0s", .max = "168h",
+       .doc = "With `min: 0`: no lag and nothing in flight for this long scales the pool to "
+              "zero."},
+
+      // functions[].limits
+      {.section = "limits", .name = "memory", .type = T::size, .min = "1MiB", .max = "64TiB",
+       .doc_default = "inherited",
+       .doc = "`RLIMIT_DATA`: heap and private writable mappings; allocations beyond it fail. "
+              "(Not `RLIMIT_AS`, which would break runtimes that reserve large address ranges, "
+              "such as Node.js and Go.)"},
+      {.section = "limits", .name = "open_files", .type = T::integer, .min = "16",
+       .max = "1048576", .doc_default = "inherited",
+       .doc = "`RLIMIT_NOFILE`: most open file descriptors."},
+      {.section = "limits", .name = "cpu_seconds", .type = T::integer, .min = "1",
+       .max = "2147483647", .doc_default = "inherited",
+       .doc = "`RLIMIT_CPU`: CPU seconds of the process over its whole life (a long-lived worker "
+              "is restarted when it dies of it)."},
+
+      // functions[].subscribe[]
+      {.section = "subscription", .name = "broker", .type = T::broker_ref,
+       .doc_default = "the first broker (`local` by default)",
+       .doc = "Must name a broker in `brokers`."},
+      {.section = "subscription", .name = "topic", .type = T::topic, .required = true,
+       .doc = "Topic (NATS: subject) to consume."},
+      {.section = "subscription", .name = "ordering", .type = T::enumeration, .def = "partition",
+       .values = &kOrdering,
+       .doc = "Events of one partition / key are handled in order, one at a time; `none` = no "
+              "ordering."},
+
+      // functions[].retry
+      {.section = "retry", .name = "max_attempts", .type = T::integer, .def = "3", .min = "1",
+       .max = "1000", .doc = "Attempts including the first."},
+      {.section = "retry", .name = "backoff", .type = T::enumeration, .def = "exponential",
+       .values = &kBackoff, .doc = "Delay growth between attempts."},
+      {.section = "retry", .name = "initial", .type = T::duration, .def = "200ms", .min = "0s",
+       .max = "24h", .doc = "First delay."},
+      {.section = "retry", .name = "max", .type = T::duration, .def = "30s", .min = "0s",
+       .max = "24h", .doc = "Largest delay; at least `initial`."},
+      {.section = "retry", .name = "jitter", .type = T::enumeration, .def = "full",
+       .values = &kJitter, .doc = "Randomisation of the delay."},
+      {.section = "retry", .name = "mode", .type = T::enumeration, .def = "inline",
+       .values = &kMode,
+       .doc = "`inline`: retry in place (holds the lane, keeps order); `topic`: hand the event "
+              "back and free the lane (see below)."},
+
+      // functions[].dead_letter, functions[].output
+      {.section = "target", .name = "broker", .type = T::broker_ref,
+       .doc_default = "the broker of the function's first subscription (or the first broker)",
+       .doc = "Must name a broker in `brokers`."},
+      {.section = "target", .name = "topic", .type = T::topic, .required = true,
+       .doc = "Topic to publish to."},
+  };
+  return kKeys;
+}
+
+const Key& key(std::string_view section, std::string_view name) {
+  for (const Key& k : keys())
+    if (k.section == section && k.name == name) return k;
+  std::abort();  // a key missing from the table is a programming error
+}
+
+const std::vector<Section>& sections() {
+  static const std::vector<Section> kSections = [] {
+    std::vector<Section> out;
+    for (const SectionHead& h : kHeads) {
+      Section s{h.name, h.schema_pointer, h.doc_heading, {}, {}};
+      for (const Key& k : keys()) {
+        if (k.section != h.name) continue;
+        s.keys.push_back(k.name);
+        if (k.required) s.required.push_back(k.name);
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  }();
+  return kSections;
+}
+
+const Section& section(std::string_view name) {
+  for (const Section& s : sections()) {
+    if (s.name == name) return s;
+  }
+  std::abort();  // a typo in the loader, caught by every test
+}
+
+namespace {
+uint64_t integer_of(std::string_view text, uint64_t none) {
+  if (text.empty()) return none;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) std::abort();
+  return v;
+}
+Millis duration_of(std::string_view text) {
+  auto r = parse_duration(text);
+  if (!r) std::abort();
+  return r.value();
+}
+uint64_t size_of(std::string_view text) {
+  auto r = parse_size(text);
+  if (!r) std::abort();
+  return r.value();
+}
+}  // namespace
+
+uint64_t min_integer(const Key& k) { return integer_of(k.min, 0); }
+uint64_t max_integer(const Key& k) { return integer_of(k.max, UINT64_MAX); }
+Millis min_duration(const Key& k) { return duration_of(k.min); }
+Millis max_duration(const Key& k) { return duration_of(k.max); }
+uint64_t min_size(const Key& k) { return size_of(k.min); }
+uint64_t max_size(const Key& k) { return size_of(k.max); }
 
 }  // namespace sluice::config_keys

@@ -9,8 +9,6 @@ namespace {
 
 namespace keys = config_keys;
 
-constexpr uint64_t kMaxConcurrency = 100000;
-
 // [a-z0-9][a-z0-9_.-]{0,62}
 bool valid_function_name(const std::string& s) {
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -60,13 +58,14 @@ void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
   MapReader m(d, f, keys::section("workers"));
   WorkersConfig& w = fn.workers;
   w.autoscale = true;  // a `workers:` stanza turns lag-based scaling on
-  auto count = [&](const Field& x) { return read_uint(d, x, 0, kMaxConcurrency); };
-  read_into(w.min, m, "min", count);
-  read_into(w.max, m, "max", count);
-  read_into(w.target_lag, m, "target_lag",
-            [&](const Field& x) { return read_uint(d, x, 1, UINT64_MAX); });
+  auto uint = [&](std::string_view key) {
+    return [&d, key](const Field& x) { return read_uint(d, x, keys::key("workers", key)); };
+  };
+  read_into(w.min, m, "min", uint("min"));
+  read_into(w.max, m, "max", uint("max"));
+  read_into(w.target_lag, m, "target_lag", uint("target_lag"));
   read_into(w.idle_after, m, "idle_after", [&](const Field& x) {
-    return read_duration(d, x, keys::bound("workers", "idle_after"));
+    return read_duration(d, x, keys::key("workers", "idle_after"));
   });
   const uint32_t max = w.max > 0 ? w.max : fn.concurrency;
   if (w.min > max) {
@@ -82,20 +81,20 @@ void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
 void parse_limits(Diagnostics& d, const Field& f, LimitsConfig& l) {
   MapReader m(d, f, keys::section("limits"));
   read_into(l.memory, m, "memory",
-            [&](const Field& x) { return read_size(d, x, keys::bound("limits", "memory")); });
+            [&](const Field& x) { return read_size(d, x, keys::key("limits", "memory")); });
   read_into(l.open_files, m, "open_files",
-            [&](const Field& x) { return read_uint(d, x, 16, 1u << 20); });
+            [&](const Field& x) { return read_uint(d, x, keys::key("limits", "open_files")); });
   read_into(l.cpu_seconds, m, "cpu_seconds",
-            [&](const Field& x) { return read_uint(d, x, 1, 2147483647); });
+            [&](const Field& x) { return read_uint(d, x, keys::key("limits", "cpu_seconds")); });
 }
 
 void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
   MapReader m(d, f, keys::section("retry"));
   auto dur = [&](std::string_view key) {
-    return [&d, key](const Field& x) { return read_duration(d, x, keys::bound("retry", key)); };
+    return [&d, key](const Field& x) { return read_duration(d, x, keys::key("retry", key)); };
   };
   read_into(r.max_attempts, m, "max_attempts",
-            [&](const Field& x) { return read_uint(d, x, 1, 1000); });
+            [&](const Field& x) { return read_uint(d, x, keys::key("retry", "max_attempts")); });
   read_into(r.backoff, m, "backoff",
             [&](const Field& x) { return read_enum(d, x, keys::kBackoff); });
   read_into(r.initial, m, "initial", dur("initial"));
@@ -155,7 +154,7 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
                     const std::string& base_dir, FunctionConfig& fn) {
   MapReader m(d, item, keys::section("function"));
   auto dur = [&](std::string_view key) {
-    return [&d, key](const Field& x) { return read_duration(d, x, keys::bound("function", key)); };
+    return [&d, key](const Field& x) { return read_duration(d, x, keys::key("function", key)); };
   };
   if (auto f = m.get("name")) {
     auto name = read_string(d, *f);
@@ -179,9 +178,9 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   }
   read_into(fn.timeout, m, "timeout", dur("timeout"));
   read_into(fn.concurrency, m, "concurrency",
-            [&](const Field& x) { return read_uint(d, x, 1, kMaxConcurrency); });
+            [&](const Field& x) { return read_uint(d, x, keys::key("function", "concurrency")); });
   read_into(fn.max_inflight_bytes, m, "max_inflight_bytes", [&](const Field& x) {
-    return read_size(d, x, keys::bound("function", "max_inflight_bytes"));
+    return read_size(d, x, keys::key("function", "max_inflight_bytes"));
   });
   if (auto f = m.get("workers")) parse_workers(d, *f, fn);
   if (auto f = m.get("subscribe")) parse_subscriptions(d, *f, brokers, fn);

@@ -21,6 +21,14 @@ struct BrokerNames {
 
 // `brokers:` (absent: the default local broker).
 BrokerNames parse_brokers(Diagnostics& d, const std::optional<Field>& f, Config& c);
+// The keys of one broker of each kind, read from its map (`kind` already read);
+// config/brokers/<kind>.cc.
+void parse_local_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
+                        LocalBrokerConfig& b);
+void parse_kafka_broker(Diagnostics& d, const MapReader& m, KafkaBrokerConfig& b);
+void parse_nats_broker(Diagnostics& d, const MapReader& m, NatsBrokerConfig& b);
+// The database of the local broker used when `brokers:` is absent.
+std::string default_local_path(const std::string& base_dir);
 // `functions:`
 void parse_functions(Diagnostics& d, const Field& f, const BrokerNames& brokers, Config& c);
 

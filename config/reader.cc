@@ -173,7 +173,7 @@ namespace {
 // `v` (already read) within the documented range of `b`, or an error naming the limit.
 template <class T>
 std::optional<T> within(Diagnostics& d, const Field& f, std::optional<T> v, T lo, T hi,
-                        const config_keys::ValueBound& b) {
+                        const config_keys::Key& b) {
   if (!v) return std::nullopt;
   if (*v < lo || *v > hi) {
     d.error(f.path, f.line,
@@ -186,14 +186,18 @@ std::optional<T> within(Diagnostics& d, const Field& f, std::optional<T> v, T lo
 }
 }  // namespace
 
+std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config_keys::Key& k) {
+  return read_uint(d, f, config_keys::min_integer(k), config_keys::max_integer(k));
+}
+
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
-                                   const config_keys::ValueBound& b) {
+                                   const config_keys::Key& b) {
   return within(d, f, read_duration(d, f), config_keys::min_duration(b),
                 config_keys::max_duration(b), b);
 }
 
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f,
-                                  const config_keys::ValueBound& b) {
+                                  const config_keys::Key& b) {
   return within(d, f, read_size(d, f), config_keys::min_size(b), config_keys::max_size(b), b);
 }
 

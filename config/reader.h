@@ -16,7 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include "config/bounds.h"
 #include "config/config.h"
 #include "config/config_keys.h"
 
@@ -92,13 +91,13 @@ class MapReader {
 std::optional<std::string> read_string(Diagnostics& d, const Field& f, bool non_empty = true);
 std::optional<bool> read_bool(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, uint64_t max);
+// An integer within the key's range (config/config_keys.h).
+std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config_keys::Key& k);
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f);
-// The same, also checking the documented range of the key (config/bounds.h).
-std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
-                                   const config_keys::ValueBound& b);
-std::optional<uint64_t> read_size(Diagnostics& d, const Field& f,
-                                  const config_keys::ValueBound& b);
+// The same, also checking the documented range of the key (config/config_keys.h).
+std::optional<Millis> read_duration(Diagnostics& d, const Field& f, const config_keys::Key& k);
+std::optional<uint64_t> read_size(Diagnostics& d, const Field& f, const config_keys::Key& k);
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f);
 // A topic name (core/topic.h: topic_name_error).
 std::optional<std::string> read_topic(Diagnostics& d, const Field& f);

@@ -48,7 +48,7 @@ class Planner {
           fp.retry = Target{home->name, retry_topic(fn.name)};
         } else if (!caps.redelivers_later) {
           error(at(i) + ".retry.mode", fn.line,
-                "retry.mode topic on " + std::string(to_string(home->kind)) + " broker \"" +
+                "retry.mode topic on " + std::string(to_string(home->kind())) + " broker \"" +
                     home->name + "\" " + caps.no_retry_because + "; use mode: inline");
         }
       }

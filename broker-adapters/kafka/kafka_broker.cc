@@ -29,7 +29,7 @@ void probe_log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* 
 // consumer's options are checked here too, not at the first make_source.
 Result<void> probe_cluster(const BrokerConfig& cfg) {
   ProbeLog log;
-  SLUICE_TRY(probe, make_client(cfg, Role::consumer, cfg.group, [&](rd_kafka_conf_t* conf) {
+  SLUICE_TRY(probe, make_client(cfg, Role::consumer, cfg.kafka().group, [&](rd_kafka_conf_t* conf) {
                rd_kafka_conf_set_opaque(conf, &log);
                rd_kafka_conf_set_log_cb(conf, probe_log_cb);
              }));
@@ -43,7 +43,7 @@ Result<void> probe_cluster(const BrokerConfig& cfg) {
   std::string why = rd_kafka_err2str(err);
   if (!log.last.empty()) why += "; last: " + log.last;
   return Error{Errc::invalid_argument,
-               "broker '" + cfg.name + "': no Kafka broker answered at " + cfg.bootstrap +
+               "broker '" + cfg.name + "': no Kafka broker answered at " + cfg.kafka().bootstrap +
                    " within " + std::to_string(kConnectTimeout.count() / 1000) + " s (" + why +
                    "); check bootstrap and options"};
 }
@@ -60,7 +60,7 @@ KafkaBroker::~KafkaBroker() { stop(); }
 
 Result<std::unique_ptr<Source>> KafkaBroker::make_source(const std::string& topic,
                                                          const std::string& group, const SourceOptions& opts) {
-  SLUICE_TRY(src, KafkaSource::open(cfg_, topic, group.empty() ? cfg_.group : group));
+  SLUICE_TRY(src, KafkaSource::open(cfg_, topic, group.empty() ? cfg_.kafka().group : group));
   return std::unique_ptr<Source>(std::move(src));
 }
 
@@ -71,7 +71,7 @@ void KafkaBroker::stop() { sink_->stop(); }
 namespace sluice {
 
 Result<std::unique_ptr<Broker>> make_kafka_broker(const BrokerConfig& cfg) {
-  if (cfg.kind != BrokerKind::kafka)
+  if (cfg.kind() != BrokerKind::kafka)
     return Error{Errc::invalid_argument, "broker '" + cfg.name + "' is not of kind kafka"};
   SLUICE_TRY(b, kafka::KafkaBroker::open(cfg));
   return std::unique_ptr<Broker>(std::move(b));

@@ -54,7 +54,7 @@ Result<void> read_partition(const BrokerConfig& cfg, rd_kafka_t* rk, const std::
 Result<std::vector<Event>> KafkaBrowser::read(std::string_view topic, int32_t partition,
                                               int64_t from_offset, size_t limit) {
   const std::string t(topic);
-  SLUICE_TRY(r, make_reader(cfg_, cfg_.group + "-browser"));
+  SLUICE_TRY(r, make_reader(cfg_, cfg_.kafka().group + "-browser"));
   SLUICE_TRY(count, partition_count(r.rk.get(), topic));
   std::vector<Event> out;
   const int32_t first = partition < 0 ? 0 : partition;

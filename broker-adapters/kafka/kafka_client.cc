@@ -73,7 +73,7 @@ Result<void> set(rd_kafka_conf_t* conf, const BrokerConfig& cfg, const std::stri
 
 std::map<std::string, std::string> defaults(const BrokerConfig& cfg, Role role,
                                             const std::string& group) {
-  std::map<std::string, std::string> d{{"bootstrap.servers", cfg.bootstrap},
+  std::map<std::string, std::string> d{{"bootstrap.servers", cfg.kafka().bootstrap},
                                        {"client.id", "sluice"}};
   switch (role) {
     case Role::producer:
@@ -124,18 +124,18 @@ namespace {
 Result<void> fill_conf(rd_kafka_conf_t* conf, const BrokerConfig& cfg, Role role,
                        const std::string& group) {
   for (const char* managed : {"group.id", "enable.auto.offset.store"})
-    if (cfg.options.count(managed))
+    if (cfg.kafka().options.count(managed))
       return Error{Errc::invalid_argument,
                    "broker '" + cfg.name + "': option '" + managed +
                        "' is managed by sluice (use the broker's `group` field)"};
-  if (cfg.bootstrap.empty())
+  if (cfg.kafka().bootstrap.empty())
     return Error{Errc::invalid_argument, "broker '" + cfg.name + "': bootstrap is empty"};
   // Defaults first, then the user's options (which may change any default), then
   // the keys sluice owns.
   for (const auto& [k, v] : defaults(cfg, role, group)) {
     SLUICE_TRY(set(conf, cfg, k, v));
   }
-  for (const auto& [k, v] : cfg.options) {
+  for (const auto& [k, v] : cfg.kafka().options) {
     SLUICE_TRY(set(conf, cfg, k, v));
   }
   if (role != Role::producer) {
@@ -150,7 +150,7 @@ Result<void> fill_conf(rd_kafka_conf_t* conf, const BrokerConfig& cfg, Role role
 Result<void> check_options(const BrokerConfig& cfg) {
   for (Role role : {Role::producer, Role::consumer, Role::browser}) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    auto r = fill_conf(conf, cfg, role, cfg.group);
+    auto r = fill_conf(conf, cfg, role, cfg.kafka().group);
     rd_kafka_conf_destroy(conf);
     if (!r) return r;
   }

@@ -72,10 +72,10 @@ void LocalBroker::stop() { queue_->stop(); }
 namespace sluice {
 
 Result<std::unique_ptr<Broker>> make_local_broker(const BrokerConfig& cfg) {
-  if (cfg.kind != BrokerKind::local)
+  if (cfg.kind() != BrokerKind::local)
     return Error{Errc::invalid_argument,
                  "broker '" + cfg.name + "' is not of kind local"};
-  SLUICE_TRY(b, local::LocalBroker::open(local::local_queue_options(cfg), cfg.group));
+  SLUICE_TRY(b, local::LocalBroker::open(local::local_queue_options(cfg), cfg.local().group));
   return std::unique_ptr<Broker>(std::move(b));
 }
 

@@ -16,9 +16,9 @@ using SteadyClock = std::chrono::steady_clock;
 
 LocalQueueOptions local_queue_options(const BrokerConfig& cfg) {
   LocalQueueOptions o;
-  o.path = cfg.path;
+  o.path = cfg.local().path;
   o.broker = cfg.name.empty() ? "local" : cfg.name;
-  o.partitions = cfg.partitions;
+  o.partitions = cfg.local().partitions;
   return o;
 }
 

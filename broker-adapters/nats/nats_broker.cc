@@ -7,14 +7,14 @@
 namespace sluice::nats {
 
 Result<std::unique_ptr<NatsBroker>> NatsBroker::open(const BrokerConfig& cfg) {
-  if (cfg.kind != BrokerKind::nats)
+  if (cfg.kind() != BrokerKind::nats)
     return Error{Errc::invalid_argument, "broker '" + cfg.name + "' is not of kind nats"};
   SLUICE_TRY(settings, parse_settings(cfg));
   std::unique_ptr<NatsBroker> b(new NatsBroker());
-  b->group_ = cfg.group;
+  b->group_ = cfg.nats().group;
   SLUICE_TRY(conn, NatsConn::connect(cfg, settings));
   b->conn_ = std::move(conn);
-  if (cfg.jetstream) {
+  if (cfg.nats().jetstream) {
 SLUICE_TRY(b->setup_stream(cfg));
   }
   SLUICE_TRY(sink, NatsSink::open(*b->conn_, b->stream_, b->subjects_));
@@ -25,20 +25,20 @@ SLUICE_TRY(b->setup_stream(cfg));
 
 namespace {
 std::string who_stream(const BrokerConfig& cfg) {
-  return "nats broker '" + cfg.name + "': stream '" + cfg.jetstream->stream + "'";
+  return "nats broker '" + cfg.name + "': stream '" + cfg.nats().jetstream->stream + "'";
 }
 }  // namespace
 
 Result<void> check_jetstream(const BrokerConfig& cfg) {
-  if (!cfg.jetstream) return ok();
-  const std::string& stream = cfg.jetstream->stream;
+  if (!cfg.nats().jetstream) return ok();
+  const std::string& stream = cfg.nats().jetstream->stream;
   if (stream.empty() || stream.find_first_of(".*> \t") != std::string::npos)
     return Error{Errc::invalid_argument, who_stream(cfg) + ": not a valid stream name"};
   return ok();
 }
 
 Result<void> NatsBroker::setup_stream(const BrokerConfig& cfg) {
-  const JetStreamConfig& js = *cfg.jetstream;
+  const JetStreamConfig& js = *cfg.nats().jetstream;
   const std::string who = who_stream(cfg);
   SLUICE_TRY(check_jetstream(cfg));
   jsStreamInfo* si = nullptr;

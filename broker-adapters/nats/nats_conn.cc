@@ -44,10 +44,10 @@ bool is_connection_status(natsStatus s) {
 
 Result<NatsSettings> parse_settings(const BrokerConfig& cfg) {
   NatsSettings s;
-  s.urls = cfg.urls;
+  s.urls = cfg.nats().urls;
   if (s.urls.empty()) s.urls.push_back("nats://127.0.0.1:4222");
   s.name = "sluice-" + cfg.name;
-  for (const auto& [key, v] : cfg.options) {
+  for (const auto& [key, v] : cfg.nats().options) {
     if (key == "user") s.user = v;
     else if (key == "password") s.password = v;
     else if (key == "token") s.token = v;

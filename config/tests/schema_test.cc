@@ -1,6 +1,9 @@
-// The loader's key table, schemas/config.schema.json and docs/CONFIG.md must agree.
+// The key table (config_keys.cc) is complete, its defaults are the loader's, and
+// schemas/config.schema.json and docs/CONFIG.md are what it generates.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -8,9 +11,10 @@
 #include <sstream>
 #include <string>
 
-#include "config/bounds.h"
 #include "config/config.h"
+#include "config/config_doc.h"
 #include "config/config_keys.h"
+#include "config/tests/test_util.h"
 
 namespace sluice {
 namespace {
@@ -113,105 +117,157 @@ TEST(ConfigDocs, ReferenceListsEveryKey) {
   }
 }
 
-// Every duration and size key has its range in the bounds table, the schema
-// (x-minimum / x-maximum) and its docs row ("min..max"), and they agree.
-TEST(ConfigSchema, DurationAndSizeBoundsMatchTheLoader) {
-  std::set<std::string> bounded;
-  for (const keys::ValueBound& b : keys::value_bounds()) {
-    const keys::Section& s = keys::section(b.section);
-    SCOPED_TRACE(std::string(s.name) + "." + std::string(b.key));
-    bounded.insert(std::string(s.schema_pointer) + "/properties/" + std::string(b.key));
-    const json& prop = schema().at(
-        json::json_pointer(std::string(s.schema_pointer) + "/properties/" + std::string(b.key)));
-    EXPECT_EQ(prop.at("$ref"), b.kind == keys::ValueBound::Kind::duration ? "#/$defs/duration"
-                                                                          : "#/$defs/size");
-    EXPECT_EQ(prop.value("x-minimum", ""), b.min);
-    EXPECT_EQ(prop.value("x-maximum", ""), b.max);
-    // The limits parse and are ordered; the documented default lies within them.
-    if (b.kind == keys::ValueBound::Kind::duration) {
-      EXPECT_LE(keys::min_duration(b), keys::max_duration(b));
-      if (prop.contains("default")) {
-        auto d = parse_duration(prop["default"].get<std::string>());
-        ASSERT_TRUE(d);
-        EXPECT_GE(d.value(), keys::min_duration(b));
-        EXPECT_LE(d.value(), keys::max_duration(b));
-      }
-    } else {
-      EXPECT_LE(keys::min_size(b), keys::max_size(b));
-      if (prop.contains("default")) {
-        auto v = parse_size(prop["default"].get<std::string>());
-        ASSERT_TRUE(v);
-        EXPECT_GE(v.value(), keys::min_size(b));
-        EXPECT_LE(v.value(), keys::max_size(b));
-      }
-    }
-  }
-  // No duration or size key of the schema is left without a range.
-  std::set<std::string> typed;
-  for (const keys::Section& s : keys::sections()) {
-    if (s.schema_pointer.empty()) continue;
-    const json& node = schema().at(json::json_pointer(std::string(s.schema_pointer)));
-    for (const auto& [k, v] : node.at("properties").items()) {
-      const std::string ref = v.value("$ref", "");
-      if (ref == "#/$defs/duration" || ref == "#/$defs/size")
-        typed.insert(std::string(s.schema_pointer) + "/properties/" + k);
-    }
-  }
-  EXPECT_EQ(typed, bounded);
-}
-
-// The schema's "default" of each duration and size key is what the loader uses.
-TEST(ConfigSchema, DurationAndSizeDefaultsMatchTheLoader) {
-  auto r = load_config_string(
-      "http: {}\nfunctions:\n  - { name: f, command: [x], workers: {}, limits: {} }\n", "/srv");
-  ASSERT_TRUE(r.config);
-  const Config& c = *r.config;
-  const FunctionConfig& f = c.functions.at(0);
-  const std::map<std::string, uint64_t> loaded = {
-      {"http.max_body", c.http.max_body},
-      {"http.idle_timeout", static_cast<uint64_t>(c.http.idle_timeout.count())},
-      {"http.callback_timeout", static_cast<uint64_t>(c.http.callback_timeout.count())},
-      {"engine.drain_timeout", static_cast<uint64_t>(c.engine.drain_timeout.count())},
-      {"function.timeout", static_cast<uint64_t>(f.timeout.count())},
-      {"function.max_inflight_bytes", f.max_inflight_bytes},
-      {"function.start_timeout", static_cast<uint64_t>(f.start_timeout.count())},
-      {"workers.idle_after", static_cast<uint64_t>(f.workers.idle_after.count())},
-      {"retry.initial", static_cast<uint64_t>(f.retry.initial.count())},
-      {"retry.max", static_cast<uint64_t>(f.retry.max.count())},
-      {"limits.memory", f.limits.memory},
-  };
-  for (const keys::ValueBound& b : keys::value_bounds()) {
-    const std::string name = std::string(b.section) + "." + std::string(b.key);
-    SCOPED_TRACE(name);
-    ASSERT_TRUE(loaded.count(name)) << "add the key to this test";
-    const keys::Section& s = keys::section(b.section);
-    const json& prop = schema().at(
-        json::json_pointer(std::string(s.schema_pointer) + "/properties/" + std::string(b.key)));
-    if (!prop.contains("default")) {
-      EXPECT_EQ(loaded.at(name), 0u) << "no schema default, so the loader's is 0 (not set)";
-      continue;
-    }
-    const std::string def = prop["default"].get<std::string>();
-    const uint64_t want = b.kind == keys::ValueBound::Kind::duration
-                              ? static_cast<uint64_t>(parse_duration(def).value().count())
-                              : parse_size(def).value();
-    EXPECT_EQ(loaded.at(name), want) << def;
+// The committed docs/CONFIG.md key tables and schema properties are what the key table
+// generates: a key added, changed or removed in config_keys.cc without regenerating
+// (`build/config/sluice-config-doc .`) fails here.
+TEST(ConfigDocs, CommittedFilesAreGenerated) {
+  for (const auto& [rel, render] :
+       std::vector<std::pair<std::string, Result<std::string> (*)(std::string_view)>>{
+           {"docs/CONFIG.md", config_doc::render_config_md},
+           {"schemas/config.schema.json", config_doc::render_schema}}) {
+    SCOPED_TRACE(rel);
+    const std::string committed = read(rel);
+    ASSERT_FALSE(committed.empty());
+    auto generated = render(committed);
+    ASSERT_TRUE(generated) << generated.error().message;
+    EXPECT_TRUE(generated.value() == committed)
+        << rel << " is stale: run build/config/sluice-config-doc " << SLUICE_SOURCE_DIR;
   }
 }
 
-TEST(ConfigDocs, ReferenceStatesEveryRange) {
+TEST(ConfigDocs, GeneratorReplacesStaleTablesAndRefusesMissingMarkers) {
   const std::string doc = read("docs/CONFIG.md");
-  for (const keys::ValueBound& b : keys::value_bounds()) {
-    const keys::Section& s = keys::section(b.section);
-    SCOPED_TRACE(std::string(s.name) + "." + std::string(b.key));
-    const std::size_t at = doc.find("\n### " + std::string(s.doc_heading) + "\n");
-    ASSERT_NE(at, std::string::npos);
-    const std::size_t row = doc.find("| `" + std::string(b.key) + "` |", at);
-    ASSERT_NE(row, std::string::npos);
-    const std::string line = doc.substr(row, doc.find('\n', row) - row);
-    EXPECT_NE(line.find(std::string(b.min) + ".." + std::string(b.max)), std::string::npos)
-        << line;
+  std::string stale = doc;
+  const std::string row = "| `drain_timeout` | duration 0s..24h | `30s` |";
+  const std::size_t at = stale.find(row);
+  ASSERT_NE(at, std::string::npos);
+  stale.replace(at, row.size(), "| `drain_timeout` | duration 0s..1h | `5s` |");
+  auto fixed = config_doc::render_config_md(stale);
+  ASSERT_TRUE(fixed);
+  EXPECT_TRUE(fixed.value() == doc);
+
+  std::string unmarked = doc;
+  unmarked.erase(unmarked.find("<!-- keys: engine -->"), 21);
+  auto r = config_doc::render_config_md(unmarked);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("engine"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(config_doc::render_schema("{ not json"));
+}
+
+// What each entry of the table must hold for its type; the limits parse and are ordered,
+// and the default lies within them.
+TEST(ConfigKeys, EveryEntryIsComplete) {
+  std::set<std::string> sections, seen;
+  for (const keys::Section& s : keys::sections()) sections.insert(std::string(s.name));
+  for (const keys::Key& k : keys::keys()) {
+    const std::string name = std::string(k.section) + "." + std::string(k.name);
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(sections.count(std::string(k.section))) << "unknown section";
+    EXPECT_TRUE(seen.insert(name).second) << "declared twice";
+    EXPECT_FALSE(k.doc.empty()) << "no doc";
+    EXPECT_FALSE(k.required && !k.def.empty()) << "a required key has no default";
+    const bool ranged = k.type == keys::Type::integer || k.type == keys::Type::duration ||
+                        k.type == keys::Type::size;
+    EXPECT_EQ(!k.min.empty(), ranged) << "min is for integers, durations and sizes only";
+    if (k.type == keys::Type::duration) {
+      EXPECT_LE(keys::min_duration(k), keys::max_duration(k));
+      if (!k.def.empty()) {
+        auto d = parse_duration(k.def);
+        ASSERT_TRUE(d);
+        EXPECT_GE(d.value(), keys::min_duration(k));
+        EXPECT_LE(d.value(), keys::max_duration(k));
+      }
+    } else if (k.type == keys::Type::size) {
+      EXPECT_LE(keys::min_size(k), keys::max_size(k));
+      if (!k.def.empty()) {
+        auto v = parse_size(k.def);
+        ASSERT_TRUE(v);
+        EXPECT_GE(v.value(), keys::min_size(k));
+        EXPECT_LE(v.value(), keys::max_size(k));
+      }
+    } else if (k.type == keys::Type::integer) {
+      EXPECT_LE(keys::min_integer(k), keys::max_integer(k));
+      if (!k.def.empty()) {
+        const uint64_t v = std::stoull(std::string(k.def));
+        EXPECT_GE(v, keys::min_integer(k));
+        EXPECT_LE(v, keys::max_integer(k));
+      }
+    }
+    EXPECT_EQ(k.values != nullptr, k.type == keys::Type::enumeration);
+    if (k.values && !k.def.empty()) {
+      EXPECT_NE(std::find(k.values->names.begin(), k.values->names.end(), k.def),
+                k.values->names.end())
+          << "default not among the values";
+    }
+    if (k.type == keys::Type::kind) {
+      EXPECT_NE(std::find(keys::kKind.names.begin(), keys::kKind.names.end(), k.of),
+                keys::kKind.names.end());
+    }
+    if (k.type == keys::Type::section || k.type == keys::Type::section_list) {
+      EXPECT_TRUE(sections.count(std::string(k.of))) << "no section " << k.of;
+    }
   }
+}
+
+// Every default in the table is what the loader fills in: a config that leaves every key
+// out and one that writes every table default explicitly load to the same Config.
+TEST(ConfigKeys, EveryDefaultIsTheLoaders) {
+  const char* base = R"(brokers:
+  l: { kind: local }
+  k: { kind: kafka, bootstrap: "h:1" }
+  n: { kind: nats, jetstream: { stream: S, subjects: [t] } }
+http: { auth: {} }
+metrics: { auth: {} }
+engine: {}
+functions:
+  - { name: f, command: [x], workers: {}, limits: {}, retry: {}, subscribe: [{ topic: t }],
+      dead_letter: { topic: d } }
+)";
+  YAML::Node full = YAML::Load(base);
+  // Where each section is in `base` (a new section needs a place here).
+  const std::map<std::string, std::vector<std::string>> where = {
+      {"root", {}},
+      {"broker_local", {"brokers", "l"}},
+      {"broker_kafka", {"brokers", "k"}},
+      {"broker_nats", {"brokers", "n"}},
+      {"jetstream", {"brokers", "n", "jetstream"}},
+      {"http", {"http"}},
+      {"http_auth", {"http", "auth"}},
+      {"metrics", {"metrics"}},
+      {"metrics_auth", {"metrics", "auth"}},
+      {"engine", {"engine"}},
+      {"function", {"functions", "0"}},
+      {"workers", {"functions", "0", "workers"}},
+      {"limits", {"functions", "0", "limits"}},
+      {"subscription", {"functions", "0", "subscribe", "0"}},
+      {"retry", {"functions", "0", "retry"}},
+      {"target", {"functions", "0", "dead_letter"}},
+  };
+  int written = 0;
+  for (const keys::Key& k : keys::keys()) {
+    SCOPED_TRACE(std::string(k.section) + "." + std::string(k.name));
+    ASSERT_TRUE(where.count(std::string(k.section))) << "add the section to this test";
+    if (k.def.empty()) continue;
+    YAML::Node node = full;
+    for (const std::string& step : where.at(std::string(k.section))) {
+      node.reset(node.IsSequence() ? node[std::stoul(step)] : node[step]);
+    }
+    node[std::string(k.name)] = YAML::Load(std::string(k.def));
+    ++written;
+  }
+  EXPECT_GT(written, 30);
+  auto left_out = load_config_string(base, "/srv");
+  ASSERT_TRUE(left_out.config) << testing::dump(left_out);
+  const std::string full_text = YAML::Dump(full);
+  auto explicit_defaults = load_config_string(full_text, "/srv");
+  ASSERT_TRUE(explicit_defaults.config) << testing::dump(explicit_defaults) << full_text;
+  Config a = *left_out.config, b = *explicit_defaults.config;
+  EXPECT_TRUE(a.brokers == b.brokers);
+  EXPECT_TRUE(a.http == b.http);
+  EXPECT_TRUE(a.metrics == b.metrics);
+  EXPECT_TRUE(a.engine == b.engine);
+  EXPECT_TRUE(a.functions == b.functions);
+  EXPECT_TRUE(a == b) << full_text;
 }
 
 }  // namespace

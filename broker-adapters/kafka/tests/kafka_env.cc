@@ -31,10 +31,10 @@ const std::string& skip_reason() { return g_skip; }
 BrokerConfig config(std::map<std::string, std::string> options) {
   BrokerConfig c;
   c.name = "kafka";
-  c.kind = BrokerKind::kafka;
-  c.bootstrap = g_bootstrap;
-  c.group = unique("group");
-  c.options = std::move(options);
+  c.settings = KafkaBrokerConfig{};
+  c.kafka().bootstrap = g_bootstrap;
+  c.kafka().group = unique("group");
+  c.kafka().options = std::move(options);
   return c;
 }
 

@@ -182,7 +182,7 @@ TEST(KafkaLag, FailedQueryIsAnErrorNeverZero) {
   ASSERT_FALSE(missing);
 
   BrokerConfig down = config();
-  down.bootstrap = "127.0.0.1:1";  // nothing listens there
+  down.kafka().bootstrap = "127.0.0.1:1";  // nothing listens there
   KafkaBrowser d(down);  // make_kafka_broker itself refuses a cluster that does not answer
   auto l = d.lag("t", "g");
   ASSERT_FALSE(l);

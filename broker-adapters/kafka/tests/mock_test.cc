@@ -43,15 +43,15 @@ class MockCluster {
   BrokerConfig config(std::map<std::string, std::string> options = {}) {
     BrokerConfig c;
     c.name = "kafka";
-    c.kind = BrokerKind::kafka;
-    c.bootstrap = rd_kafka_mock_cluster_bootstraps(mc_);
-    c.group = unique("mock-group");
+    c.settings = KafkaBrokerConfig{};
+    c.kafka().bootstrap = rd_kafka_mock_cluster_bootstraps(mc_);
+    c.kafka().group = unique("mock-group");
     // The mock's group coordinator lets a new member in only after the session
     // timeout of the previous generation (librdkafka's default: 45 s).
     options.emplace("session.timeout.ms", "6000");
     options.emplace("heartbeat.interval.ms", "500");
     options.emplace("reconnect.backoff.max.ms", "500");  // back soon after an outage
-    c.options = std::move(options);
+    c.kafka().options = std::move(options);
     return c;
   }
 
@@ -62,7 +62,7 @@ class MockCluster {
 
 std::unique_ptr<KafkaSource> open_source(const BrokerConfig& cfg, const std::string& topic,
                                          Collector& c) {
-  auto s = KafkaSource::open(cfg, topic, cfg.group);
+  auto s = KafkaSource::open(cfg, topic, cfg.kafka().group);
   if (!s) {
     ADD_FAILURE() << s.error().message;
     return nullptr;

@@ -11,9 +11,9 @@ TEST(KafkaBrokerOpen, UnknownOptionIsAClearError) {
   // No broker needed: options are checked before anything connects.
   BrokerConfig c;
   c.name = "kafka";
-  c.kind = BrokerKind::kafka;
-  c.bootstrap = "127.0.0.1:9";
-  c.options = {{"no.such.option", "1"}};
+  c.settings = KafkaBrokerConfig{};
+  c.kafka().bootstrap = "127.0.0.1:9";
+  c.kafka().options = {{"no.such.option", "1"}};
   auto b = make_kafka_broker(c);
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code, Errc::invalid_argument);
@@ -24,33 +24,33 @@ TEST(KafkaBrokerOpen, UnknownOptionIsAClearError) {
 TEST(KafkaBrokerOpen, InvalidValueAndManagedKeysAreRefused) {
   BrokerConfig c;
   c.name = "k";
-  c.kind = BrokerKind::kafka;
-  c.bootstrap = "127.0.0.1:9";
-  c.options = {{"linger.ms", "soon"}};
+  c.settings = KafkaBrokerConfig{};
+  c.kafka().bootstrap = "127.0.0.1:9";
+  c.kafka().options = {{"linger.ms", "soon"}};
   auto b = make_kafka_broker(c);
   ASSERT_FALSE(b);
   EXPECT_NE(b.error().message.find("'linger.ms'"), std::string::npos) << b.error().message;
 
-  c.options = {{"enable.auto.offset.store", "true"}};
+  c.kafka().options = {{"enable.auto.offset.store", "true"}};
   b = make_kafka_broker(c);
   ASSERT_FALSE(b);
   EXPECT_NE(b.error().message.find("managed by sluice"), std::string::npos) << b.error().message;
 
-  c.options = {{"auto.offset.reset", "sideways"}};  // a consumer (topic-level) property
+  c.kafka().options = {{"auto.offset.reset", "sideways"}};  // a consumer (topic-level) property
   b = make_kafka_broker(c);
   ASSERT_FALSE(b);
   EXPECT_NE(b.error().message.find("auto.offset.reset"), std::string::npos) << b.error().message;
 
-  c.options = {};
-  c.bootstrap.clear();
+  c.kafka().options = {};
+  c.kafka().bootstrap.clear();
   EXPECT_FALSE(make_kafka_broker(c));
 }
 
 TEST(KafkaBrokerOpen, ClusterThatDoesNotAnswerIsAClearError) {
   BrokerConfig c;
   c.name = "kafka";
-  c.kind = BrokerKind::kafka;
-  c.bootstrap = "127.0.0.1:1";  // nothing listens there
+  c.settings = KafkaBrokerConfig{};
+  c.kafka().bootstrap = "127.0.0.1:1";  // nothing listens there
   const auto start = std::chrono::steady_clock::now();
   auto b = make_kafka_broker(c);
   ASSERT_FALSE(b);

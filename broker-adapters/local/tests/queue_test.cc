@@ -177,7 +177,7 @@ TEST(LocalQueue, BadPathIsAClearError) {
 
   BrokerConfig cfg;
   cfg.name = "k";
-  cfg.kind = BrokerKind::kafka;
+  cfg.settings = KafkaBrokerConfig{};
   EXPECT_FALSE(make_local_broker(cfg));
 }
 
@@ -185,8 +185,8 @@ TEST(LocalQueue, PublishAfterStopAnswersClosedAndFlushWorks) {
   TempDir dir;
   BrokerConfig cfg;
   cfg.name = "main";
-  cfg.path = dir.file("data/nested/q.db");  // parent directories are created
-  cfg.partitions = 2;
+  cfg.local().path = dir.file("data/nested/q.db");  // parent directories are created
+  cfg.local().partitions = 2;
   auto broker = make_local_broker(cfg);
   ASSERT_TRUE(broker) << broker.error().message;
   Broker& b = *broker.value();

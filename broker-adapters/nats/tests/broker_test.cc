@@ -14,7 +14,7 @@ TEST_F(BrokerTest, BadUrlIsAClearError) {
   EXPECT_NE(b.error().message.find("cannot connect to " + unused.url()), std::string::npos)
       << b.error().message;
 
-  c.urls = {"not a url at all://"};
+  c.nats().urls = {"not a url at all://"};
   auto b2 = NatsBroker::open(c);
   ASSERT_FALSE(b2);
   EXPECT_NE(b2.error().message.find("nats broker 'nats'"), std::string::npos) << b2.error().message;
@@ -22,13 +22,13 @@ TEST_F(BrokerTest, BadUrlIsAClearError) {
 
 TEST_F(BrokerTest, UnknownOptionIsRejected) {
   BrokerConfig c = js_config(server_);
-  c.options["fetch.min.bytes"] = "1";
+  c.nats().options["fetch.min.bytes"] = "1";
   auto b = NatsBroker::open(c);
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code, Errc::invalid_argument);
   EXPECT_NE(b.error().message.find("'fetch.min.bytes': unknown option"), std::string::npos)
       << b.error().message;
-  c.options = {{"ack_wait", "soon"}};
+  c.nats().options = {{"ack_wait", "soon"}};
   auto b2 = NatsBroker::open(c);
   ASSERT_FALSE(b2);
   EXPECT_NE(b2.error().message.find("ack_wait"), std::string::npos);
@@ -37,8 +37,8 @@ TEST_F(BrokerTest, UnknownOptionIsRejected) {
 TEST_F(BrokerTest, SeveralUrlsFirstOneDown) {
   NatsServer down;
   BrokerConfig c = js_config(server_);
-  c.urls = {down.url(), server_.url()};
-  c.options["connect_timeout"] = "500ms";
+  c.nats().urls = {down.url(), server_.url()};
+  c.nats().options["connect_timeout"] = "500ms";
   auto b = NatsBroker::open(c);
   ASSERT_TRUE(b) << b.error().message;
 }
@@ -93,7 +93,7 @@ TEST_F(BrokerTest, ManyAsyncPublishesAllAnswered) {
 
 TEST_F(BrokerTest, CorePublishWhenNoStream) {
   BrokerConfig c = js_config(server_);
-  c.jetstream.reset();
+  c.nats().jetstream.reset();
   auto b = open_broker(c);
   ASSERT_TRUE(b);
   EXPECT_EQ(b->browser(), nullptr);
@@ -119,31 +119,31 @@ namespace {
 TEST(NatsSettingsTest, KeyOptionsAndTheirBadForms) {
   BrokerConfig c;
   c.name = "nats";
-  c.kind = BrokerKind::nats;
+  c.settings = NatsBrokerConfig{};
   auto d = parse_settings(c);
   ASSERT_TRUE(d);
   EXPECT_EQ(d.value().key_header, "sluice-key");
   EXPECT_EQ(d.value().key_token, -1);
   EXPECT_FALSE(d.value().max_ack_pending_set);
-  c.options = {{"key_header", "x-tenant"}, {"key_token", "2"}, {"max_ack_pending", "64"}};
+  c.nats().options = {{"key_header", "x-tenant"}, {"key_token", "2"}, {"max_ack_pending", "64"}};
   auto s = parse_settings(c);
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s.value().key_header, "x-tenant");
   EXPECT_EQ(s.value().key_token, 2);
   EXPECT_TRUE(s.value().max_ack_pending_set);
   EXPECT_EQ(s.value().max_ack_pending, 64);
-  c.options = {{"key_token", "last"}};
+  c.nats().options = {{"key_token", "last"}};
   ASSERT_TRUE(parse_settings(c));
   EXPECT_EQ(parse_settings(c).value().key_token, -1);
   for (const char* bad : {"", "two", "1.5", "999"}) {
-    c.options = {{"key_token", bad}};
+    c.nats().options = {{"key_token", bad}};
     auto r = parse_settings(c);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, Errc::invalid_argument);
     EXPECT_NE(r.error().message.find("option 'key_token'"), std::string::npos) << r.error().message;
   }
   for (const char* bad : {"", "has space", "a:b"}) {
-    c.options = {{"key_header", bad}};
+    c.nats().options = {{"key_header", bad}};
     auto r = parse_settings(c);
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("option 'key_header'"), std::string::npos) << r.error().message;

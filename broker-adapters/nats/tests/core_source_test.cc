@@ -9,7 +9,7 @@ class CoreSourceTest : public NatsTest {
   void SetUp() override {
     NatsTest::SetUp();
     BrokerConfig c = js_config(server_);
-    c.jetstream.reset();
+    c.nats().jetstream.reset();
     broker_ = open_broker(c);
     ASSERT_TRUE(broker_);
   }

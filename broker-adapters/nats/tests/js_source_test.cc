@@ -450,7 +450,7 @@ TEST_F(NatsTest, MaxAckPendingFollowsTheFunctionBudgetAndAnExistingDurableIsUpda
 
 TEST_F(NatsTest, MaxAckPendingPinnedInTheBrokerOptionsWins) {
   BrokerConfig c = js_config(server_);
-  c.options["max_ack_pending"] = "64";
+  c.nats().options["max_ack_pending"] = "64";
   auto broker = open_broker(c);
   ASSERT_TRUE(broker);
   auto s = broker->make_source("events.>", "fn", SourceOptions{4, 5s});

@@ -139,10 +139,10 @@ inline BrokerConfig js_config(const NatsServer& s, bool create = true,
                               std::vector<std::string> subjects = {"events.>"}) {
   BrokerConfig c;
   c.name = "nats";
-  c.kind = BrokerKind::nats;
-  c.urls = {s.url()};
-  c.jetstream = JetStreamConfig{std::move(stream), std::move(subjects), create};
-  c.options = {{"reconnect_wait", "50ms"}};
+  c.settings = NatsBrokerConfig{};
+  c.nats().urls = {s.url()};
+  c.nats().jetstream = JetStreamConfig{std::move(stream), std::move(subjects), create};
+  c.nats().options = {{"reconnect_wait", "50ms"}};
   return c;
 }
 

@@ -1,0 +1,15 @@
+// brokers.<name> with kind: kafka.
+#include "config/brokers/kafka.h"
+
+#include "config/parse.h"
+
+namespace sluice::config_detail {
+
+void parse_kafka_broker(Diagnostics& d, const MapReader& m, KafkaBrokerConfig& b) {
+  auto str = [&](const Field& x) { return read_string(d, x); };
+  read_into(b.group, m, "group", str);
+  read_into(b.bootstrap, m, "bootstrap", str);
+  read_into(b.options, m, "options", [&](const Field& x) { return read_string_map(d, x); });
+}
+
+}  // namespace sluice::config_detail
