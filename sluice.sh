@@ -153,12 +153,12 @@ cmd_test() {
     -DSLUICE_BUILD_BENCH=OFF -- unit_tests
   (cd build-asan && ctest -L unit --output-on-failure -j "$JOBS" --timeout 600) || failed=1
 
-  say "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests, stdio and http on a lent loop, callback sender"
+  say "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests, stdio and http on a lent loop, callbacks, lag loop"
   build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
     -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test \
     stdio_runtime_shared_loop_test http_runtime_shared_loop_test io_loop_test http_callback_test \
-    api_callbacks_test
-  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink)\.' \
+    api_callbacks_test lag_loop_test
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink|Callbacks|CallbackEvent|LagLoop)\.' \
      --output-on-failure --timeout 600) || failed=1
 
   say "libFuzzer targets, 5 s each (longer: ./sluice.sh fuzz SECONDS)"
