@@ -97,9 +97,19 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec)
+    if (ec) {
+      // Name the likely cause, so the fix is obvious.
+      std::string hint;
+      if (ec == boost::system::errc::address_in_use)
+        hint = " (another process listens there: stop it, or pick another port, or port 0 "
+               "for any free one)";
+      else if (ec == boost::system::errc::permission_denied)
+        hint = " (ports below 1024 need privileges: pick a port from 1024 up)";
+      else if (ec == boost::system::errc::address_not_available)
+        hint = " (no interface of this machine has that address)";
       return Error{Errc::io, server_.opts_.name + ": cannot listen on " + server_.cfg_.listen +
-                                 ": " + ec.message()};
+                                 ": " + ec.message() + hint};
+    }
     return acceptor_.local_endpoint().port();
   }
 

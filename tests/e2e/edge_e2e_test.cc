@@ -208,6 +208,8 @@ TEST(MetricsListener, ATakenPortIsAClearErrorNamingTheAddress) {
   EXPECT_NE(dir.read("engine.log").find("metrics: cannot listen on " + listen),
             std::string::npos)
       << dir.read("engine.log");
+  EXPECT_NE(dir.read("engine.log").find("another process listens there"), std::string::npos)
+      << dir.read("engine.log");
   ::close(taken);
 }
 
