@@ -43,8 +43,7 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
 }  // namespace
 
 FunctionRoutes::FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
-                               const std::map<std::string, std::unique_ptr<Broker>>& brokers,
-                               Metrics& metrics)
+                               const std::map<std::string, Sink*>& sinks, Metrics& metrics)
     : dispatcher_(dispatcher),
       callback_policy_(cfg.http.callback_allow),
       callbacks_refused_(&metrics.callbacks.Add({{"outcome", "refused"}})) {
@@ -52,7 +51,7 @@ FunctionRoutes::FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
     auto fn = std::make_unique<Fn>();
     fn->config = &fc;
     if (!fc.subscribe.empty()) {
-      fn->queue_sink = &brokers.at(fc.subscribe.front().broker)->sink();
+      fn->queue_sink = sinks.at(fc.subscribe.front().broker);
       fn->queue_topic = fc.subscribe.front().topic;
     }
     fns_.emplace(fc.name, std::move(fn));

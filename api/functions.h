@@ -41,9 +41,11 @@ namespace sluice::api {
 
 class FunctionRoutes {
  public:
-  // Everything passed must outlive the API (the engine owns it all).
+  // Everything passed must outlive the API (the engine owns it all). `sinks` are the
+  // brokers' sinks by name that asynchronous invocations publish through (the engine
+  // passes the ones POST /topics uses, so both count in sluice_published_total).
   FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
-                 const std::map<std::string, std::unique_ptr<Broker>>& brokers, Metrics& metrics);
+                 const std::map<std::string, Sink*>& sinks, Metrics& metrics);
   void add_to(http::HttpServer& server);
   // Set-up, before the routes serve: the key that seals the callback headers of
   // asynchronous invocations (core/seal.h). Without one no callback is requested.

@@ -105,7 +105,7 @@ Result<void> Engine::start() {
                               return api::PoolView{lag_loop_->desired(fn),
                                                    lag_loop_->autoscaled(fn)};
                             }});
-    auto fns = std::make_unique<api::FunctionRoutes>(cfg_, *dispatcher_, brokers_, metrics_);
+    auto fns = std::make_unique<api::FunctionRoutes>(cfg_, *dispatcher_, sinks, metrics_);
     fns->set_control_keys(&*control_keys_);
     http_->set_functions(std::move(fns));
     if (auto r = http_->start(); !r) return r.error();

@@ -34,8 +34,7 @@ TEST(FunctionRoutes, SyncCallOverTheDispatchersBudgetIs429AndTheCallInBudgetAnsw
   HttpConfig hc;
   hc.listen = "127.0.0.1:0";
   api::HttpApi server(hc, {{"mem", &sink}}, "mem", {}, {});
-  const std::map<std::string, std::unique_ptr<Broker>> no_brokers;
-  server.set_functions(std::make_unique<api::FunctionRoutes>(cfg, d, no_brokers, metrics));
+  server.set_functions(std::make_unique<api::FunctionRoutes>(cfg, d, std::map<std::string, Sink*>{{"mem", &sink}}, metrics));
   ASSERT_TRUE(server.start());
 
   Response first;

@@ -150,6 +150,10 @@ TEST_F(InvokeFixture, AsyncInvokeCallsBackEvenWhenTheReceiverComesUpLate) {
   EXPECT_NE(m.body.find("sluice_callbacks_total{outcome=\"failed\"}"), std::string::npos);
   EXPECT_NE(m.body.find("sluice_callbacks_total{outcome=\"delivered\"} 1"), std::string::npos)
       << m.body;
+  // The queued call counts as a publish, like POST /topics.
+  EXPECT_NE(m.body.find("sluice_published_total{broker=\"local\",topic=\"upper-in\"} 1"),
+            std::string::npos)
+      << m.body;
 }
 
 TEST_F(InvokeFixture, AsyncInvokeOfAFailingFunctionCallsBackWithTheError) {
