@@ -17,9 +17,8 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
     case BrokerKind::kafka:
       return make_kafka_broker(cfg);
   }
-  return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
-                                           to_string(cfg.kind) +
-                                           "' is not available in this build yet"};
+  return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': unknown kind '" +
+                                           to_string(cfg.kind) + "'"};
 }
 
 Result<void> check_broker_options(const BrokerConfig& cfg) {

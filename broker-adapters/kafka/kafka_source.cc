@@ -12,8 +12,8 @@ namespace sluice::kafka {
 namespace {
 
 // Records per on_deliveries call. Small enough that the dispatcher starts on a batch
-// while the next is converted (128 drained 1M records at a steady 1.37M/s where 512
-// gave 0.8-1.38M/s, and the first record of a batch waits for fewer others).
+// while the next is converted, so drains run steadier and the first record of a batch
+// waits for fewer others (BENCHMARKS.md, "Kafka drain": batch 128 against 512).
 constexpr size_t kMaxBatch = 128;
 constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
 constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge_fetcher()
