@@ -1,6 +1,6 @@
 // The loader's entry points, the top-level sections and the small Config helpers.
 #include "config/config.h"
-#include "core/subject.h"
+#include "broker-adapters/nats/nats_subject.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -138,7 +138,7 @@ void check_jetstream_subjects(Diagnostics& d, const Config& c) {
       const BrokerConfig* b = c.broker(broker);
       if (!b || b->kind != BrokerKind::nats || !b->jetstream || subject.empty()) return;
       for (const auto& p : b->jetstream->subjects)
-        if (filter ? subject_covers(p, subject) : subject_matches(p, subject)) return;
+        if (filter ? nats::subject_covers(p, subject) : nats::subject_matches(p, subject)) return;
       std::string subs;
       for (const auto& p : b->jetstream->subjects) subs += (subs.empty() ? "" : ", ") + p;
       d.error(path + "." + where, fn.line,

@@ -8,7 +8,7 @@
 // thread.
 #pragma once
 
-#include "core/subject.h"
+#include "broker-adapters/nats/nats_subject.h"
 
 #include <nats/nats.h>
 
@@ -57,7 +57,7 @@ Error nats_error(std::string_view what, natsStatus s, Errc code = Errc::io);
 // Same for JetStream API calls that also return a jsErrCode.
 Error js_error(std::string_view what, natsStatus s, jsErrCode jerr);
 
-// subject_matches / subject_covers live in core/subject.h (config uses them too).
+// subject_matches / subject_covers: nats_subject.h (config uses them too).
 
 class NatsConn {
  public:
