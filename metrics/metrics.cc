@@ -113,7 +113,34 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
 
 std::string Metrics::text() const {
   prometheus::TextSerializer s;
-  return s.Serialize(registry_->Collect());
+  auto families = registry_->Collect();
+  if (auto f = broker_errors(); !f.metric.empty()) families.push_back(std::move(f));
+  return s.Serialize(families);
+}
+
+void Metrics::add_probe(std::string broker, std::weak_ptr<const BrokerProbe> probe) {
+  std::lock_guard lk(probes_mu_);
+  probes_.emplace_back(std::move(broker), std::move(probe));
+}
+
+prometheus::MetricFamily Metrics::broker_errors() const {
+  prometheus::MetricFamily f{"sluice_broker_errors_total",
+                             "Failures a broker adapter rode out, by broker and kind "
+                             "(broker-adapters/README.md)",
+                             prometheus::MetricType::Counter,
+                             {}};
+  std::lock_guard lk(probes_mu_);
+  for (const auto& [broker, weak] : probes_) {
+    auto probe = weak.lock();
+    if (!probe) continue;
+    for (const ErrorCount& c : probe->error_counts()) {
+      prometheus::ClientMetric m;
+      m.label = {{"broker", broker}, {"kind", std::string(c.kind)}};
+      m.counter.value = static_cast<double>(c.count);
+      f.metric.push_back(std::move(m));
+    }
+  }
+  return f;
 }
 
 static const prometheus::Histogram::BucketBoundaries& duration_buckets() {
