@@ -102,7 +102,7 @@ TEST(LocalSource, PauseStopsAPartitionAndResumeRestartsIt) {
   Collector c;
   ASSERT_TRUE(s.start(c));
   publish_n(b.sink(), "t", 10);  // round robin: 5 on each partition
-  ASSERT_TRUE(c.wait_until([](auto& ev) { return count_partition(ev, 1) >= 5; }));
+  ASSERT_TRUE(c.wait([](auto& ev) { return count_partition(ev, 1) >= 5; }));
   // Later events on partition 1 arrive in a read round that also reads every
   // unpaused partition; had partition 0 not been paused, its older events would be in.
   const std::string key1 = [] {
@@ -110,10 +110,10 @@ TEST(LocalSource, PauseStopsAPartitionAndResumeRestartsIt) {
       if (partition_for_key("k" + std::to_string(i), 2) == 1) return "k" + std::to_string(i);
   }();
   publish_n(b.sink(), "t", 3, "late", key1);
-  ASSERT_TRUE(c.wait_until([](auto& ev) { return count_partition(ev, 1) >= 8; }));
+  ASSERT_TRUE(c.wait([](auto& ev) { return count_partition(ev, 1) >= 8; }));
   EXPECT_EQ(count_partition(c.events(), 0), 0u);
   s.resume(0);
-  ASSERT_TRUE(c.wait_until([](auto& ev) { return count_partition(ev, 0) >= 5; }));
+  ASSERT_TRUE(c.wait([](auto& ev) { return count_partition(ev, 0) >= 5; }));
   auto ev = c.events();
   EXPECT_EQ(ev.size(), 13u);
 }

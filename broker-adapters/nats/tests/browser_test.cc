@@ -95,7 +95,7 @@ TEST_F(BrowserTest, CloudEventModesThroughTheServer) {
   ASSERT_TRUE(src) << src.error().message;
   Collector got;
   ASSERT_TRUE(src.value()->start(got));
-  ASSERT_TRUE(got.wait_for(4));
+  ASSERT_TRUE(got.wait_held(4));
   auto ds = got.take();
   EXPECT_EQ(ds[0].event.id, "b-1");
   EXPECT_EQ(ds[0].event.type, "t.bin");
