@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -29,24 +30,26 @@ class BrokerProbe {
   virtual std::vector<ErrorCount> error_counts() const = 0;
 };
 
-// A probe of N counters named `kinds` (counter i is kinds[i]). Adapters derive a
-// probe with named methods from it (kafka_probe.h, local_probe.h, nats_probe.h).
-template <size_t N>
-class CountingProbe : public BrokerProbe {
+// A probe of N counters indexed by the enum `Kind` (0..N-1) and named `kinds`
+// (kinds[i] names Kind(i)). Each adapter's probe is one (kafka_probe.h,
+// local_probe.h, nats_probe.h).
+template <class Kind, size_t N>
+class CountingProbe final : public BrokerProbe {
  public:
   explicit CountingProbe(std::array<std::string_view, N> kinds) : kinds_(kinds) {}
 
+  void count(Kind k) { n_[index(k)].fetch_add(1, std::memory_order_relaxed); }
+  uint64_t get(Kind k) const { return n_[index(k)].load(std::memory_order_relaxed); }
+
   std::vector<ErrorCount> error_counts() const override {
     std::vector<ErrorCount> out;
-    for (size_t i = 0; i < N; ++i) out.push_back({kinds_[i], get(i)});
+    for (size_t i = 0; i < N; ++i) out.push_back({kinds_[i], n_[i].load(std::memory_order_relaxed)});
     return out;
   }
 
- protected:
-  void count(size_t i) { n_[i].fetch_add(1, std::memory_order_relaxed); }
-  uint64_t get(size_t i) const { return n_[i].load(std::memory_order_relaxed); }
-
  private:
+  static size_t index(Kind k) { return static_cast<size_t>(k); }
+
   const std::array<std::string_view, N> kinds_;
   std::array<std::atomic<uint64_t>, N> n_{};
 };

@@ -14,15 +14,10 @@
 
 namespace sluice::kafka {
 
-class KafkaProbe final : public CountingProbe<3> {
- public:
-  KafkaProbe() : CountingProbe({"decode", "consume", "client"}) {}
-  void decode_error() { count(0); }
-  void consume_error() { count(1); }
-  void client_error() { count(2); }
-  uint64_t decode_errors() const { return get(0); }
-  uint64_t consume_errors() const { return get(1); }
-  uint64_t client_errors() const { return get(2); }
-};
+enum class KafkaError : uint8_t { decode, consume, client };
+using KafkaProbe = CountingProbe<KafkaError, 3>;
+inline std::shared_ptr<KafkaProbe> make_kafka_probe() {
+  return std::make_shared<KafkaProbe>(std::array<std::string_view, 3>{"decode", "consume", "client"});
+}
 
 }  // namespace sluice::kafka

@@ -42,7 +42,7 @@ void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
 
 void KafkaSink::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* self = static_cast<KafkaSink*>(opaque);
-  self->probe_->client_error();
+  self->probe_->count(KafkaError::client);
   const auto e = static_cast<rd_kafka_resp_err_t>(err);
   if (e == RD_KAFKA_RESP_ERR__FATAL) {
     char buf[512];

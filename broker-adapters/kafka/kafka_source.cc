@@ -184,7 +184,7 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
     bool bad = false;
     Delivery& d = batch.emplace_back(this, DeliveryTag{m->partition, m->offset, 0});
     record_to_event(m, broker_, d.event, &bad);
-    if (bad) probe_->decode_error();
+    if (bad) probe_->count(KafkaError::decode);
     if (bad && !std::exchange(decode_warned_, true))
       spdlog::warn("kafka broker {}: {}/{}/{} is a malformed CloudEvent; delivered plain with "
                    "header {}",
@@ -194,7 +194,7 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
 }
 
 void KafkaSource::report(const Error& e) {
-  probe_->consume_error();
+  probe_->count(KafkaError::consume);
   if (auto quiet = log_limit_.allow())
     spdlog::warn("{} (source {}/{}; will retry){}", e.message, topic_, group_,
                  suppressed_note(*quiet));

@@ -14,15 +14,10 @@
 
 namespace sluice::local {
 
-class LocalProbe final : public CountingProbe<3> {
- public:
-  LocalProbe() : CountingProbe({"decode", "read", "append"}) {}
-  void decode_error() { count(0); }
-  void read_error() { count(1); }
-  void append_error() { count(2); }
-  uint64_t decode_errors() const { return get(0); }
-  uint64_t read_errors() const { return get(1); }
-  uint64_t append_errors() const { return get(2); }
-};
+enum class LocalError : uint8_t { decode, read, append };
+using LocalProbe = CountingProbe<LocalError, 3>;
+inline std::shared_ptr<LocalProbe> make_local_probe() {
+  return std::make_shared<LocalProbe>(std::array<std::string_view, 3>{"decode", "read", "append"});
+}
 
 }  // namespace sluice::local

@@ -196,7 +196,7 @@ void LocalQueue::write_chunk(std::span<Append> chunk, std::vector<PublishAck>& a
         spdlog::info("local broker {}: writable again", opt_.path);
       notify_watchers(chunk);
     } else {
-      probe_->append_error();
+      probe_->count(LocalError::append);
       failed_appends_.fetch_add(accepted);
       if (r.error().code == Errc::no_space) {
         // Not ready until a write of about this size succeeds again (probe_space).

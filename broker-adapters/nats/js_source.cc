@@ -312,7 +312,7 @@ int64_t JetStreamSource::pulled() const {
 }
 
 void JetStreamSource::report(const Error& e) {
-  conn_.probe().fetch_error();
+  conn_.probe().count(NatsError::fetch);
   auto quiet = log_limit_.allow();
   if (!quiet) return;
   spdlog::warn("{} (will retry){}", e.message, suppressed_note(*quiet));
@@ -512,7 +512,7 @@ void JetStreamSource::deliver(std::vector<natsMsg*>& msgs) {
     bool bad = false;
     auto& d = batch.emplace_back(msg_to_event(m, at, key_rule_, &bad), this,
                                  DeliveryTag{0, static_cast<int64_t>(at.sequence), tokens[i]});
-    if (bad) conn_.probe().decode_error();
+    if (bad) conn_.probe().count(NatsError::decode);
     if (delivered > 1) {
       d.event.set_header("sluice-nats-delivered", std::to_string(delivered));
       // Attempts already made: the dispatcher counts on from there (a nak-with-delay

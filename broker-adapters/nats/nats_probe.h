@@ -16,15 +16,10 @@
 
 namespace sluice::nats {
 
-class NatsProbe final : public CountingProbe<3> {
- public:
-  NatsProbe() : CountingProbe({"decode", "fetch", "async"}) {}
-  void decode_error() { count(0); }
-  void fetch_error() { count(1); }
-  void async_error() { count(2); }
-  uint64_t decode_errors() const { return get(0); }
-  uint64_t fetch_errors() const { return get(1); }
-  uint64_t async_errors() const { return get(2); }
-};
+enum class NatsError : uint8_t { decode, fetch, async };
+using NatsProbe = CountingProbe<NatsError, 3>;
+inline std::shared_ptr<NatsProbe> make_nats_probe() {
+  return std::make_shared<NatsProbe>(std::array<std::string_view, 3>{"decode", "fetch", "async"});
+}
 
 }  // namespace sluice::nats

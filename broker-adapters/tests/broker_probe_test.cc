@@ -12,11 +12,10 @@
 namespace sluice {
 namespace {
 
-class TwoKinds final : public CountingProbe<2> {
- public:
-  TwoKinds() : CountingProbe({"decode", "consume"}) {}
-  void decode_error() { count(0); }
-};
+enum class Kind : uint8_t { decode, consume };
+std::shared_ptr<CountingProbe<Kind, 2>> two_kinds() {
+  return std::make_shared<CountingProbe<Kind, 2>>(std::array<std::string_view, 2>{"decode", "consume"});
+}
 
 std::optional<double> errors(const Metrics& m, const std::string& broker, const std::string& kind) {
   return testsupport::sample(
@@ -25,12 +24,12 @@ std::optional<double> errors(const Metrics& m, const std::string& broker, const 
 
 TEST(BrokerProbe, CountsAreReadAtScrapeTime) {
   Metrics m;
-  auto probe = std::make_shared<TwoKinds>();
+  auto probe = two_kinds();
   m.add_probe("k", probe);
   EXPECT_EQ(errors(m, "k", "decode"), 0.0);  // present before it moves
   EXPECT_EQ(errors(m, "k", "consume"), 0.0);
-  probe->decode_error();
-  probe->decode_error();
+  probe->count(Kind::decode);
+  probe->count(Kind::decode);
   EXPECT_EQ(errors(m, "k", "decode"), 2.0);
   EXPECT_EQ(errors(m, "k", "consume"), 0.0);
   EXPECT_NE(m.text().find("# TYPE sluice_broker_errors_total counter"), std::string::npos);
@@ -40,7 +39,7 @@ TEST(BrokerProbe, ABrokerWithoutProbeOrGoneIsSkipped) {
   Metrics m;
   m.add_probe("none", std::shared_ptr<const BrokerProbe>());  // Broker::probe() default
   {
-    auto gone = std::make_shared<TwoKinds>();
+    auto gone = two_kinds();
     m.add_probe("gone", gone);
     EXPECT_EQ(errors(m, "gone", "decode"), 0.0);
   }
