@@ -64,11 +64,11 @@ InvocationResult failure(Outcome o, std::string message) {
 ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& ev,
                                     InvokeCallback done)
     : rt_(rt),
-      lane_(rt.next_lane()),
+      shard_(rt.next_shard()),
       id_(id),
       ev_(ev),
       done_(std::move(done)),
-      ex_(lane_.io.get_executor()),
+      ex_(shard_.io.get_executor()),
       deadline_(ex_),
       drain_(ex_) {}
 
@@ -198,16 +198,16 @@ void ExecRuntime::Invocation::on_stderr(std::string_view bytes) {
 void ExecRuntime::Invocation::link_deadline() {
   if (rt_.timeout_.count() <= 0) return;
   due_ = deadline_in(rt_.timeout_);
-  dl_prev_ = lane_.tail;
-  (lane_.tail ? lane_.tail->dl_next_ : lane_.head) = this;
-  lane_.tail = this;
+  dl_prev_ = shard_.tail;
+  (shard_.tail ? shard_.tail->dl_next_ : shard_.head) = this;
+  shard_.tail = this;
   linked_ = true;
 }
 
 void ExecRuntime::Invocation::unlink_deadline() {
   if (!linked_) return;
-  (dl_prev_ ? dl_prev_->dl_next_ : lane_.head) = dl_next_;
-  (dl_next_ ? dl_next_->dl_prev_ : lane_.tail) = dl_prev_;
+  (dl_prev_ ? dl_prev_->dl_next_ : shard_.head) = dl_next_;
+  (dl_next_ ? dl_next_->dl_prev_ : shard_.tail) = dl_prev_;
   dl_prev_ = dl_next_ = nullptr;
   linked_ = false;
 }

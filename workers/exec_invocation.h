@@ -36,7 +36,7 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   // the function's timeout: the invocation waits instead of failing.
   void start();
   void abort_stopped();  // the runtime is stopping: kill now, report crash "stopped"
-  void on_timeout();     // the lane's watchdog: due now (unlinks it)
+  void on_timeout();     // the shard's watchdog: due now (unlinks it)
   // Last resort after the runtime's threads were joined with this still pending.
   void force_finish();
 
@@ -47,7 +47,7 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   void read_stdout();
   void read_stderr();
   void on_stderr(std::string_view bytes);
-  void link_deadline();    // joins the lane's deadline list (start order)
+  void link_deadline();    // joins the shard's deadline list (start order)
   void unlink_deadline();
   void on_exit(const ExitStatus& st);
   void maybe_finish();
@@ -57,12 +57,12 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   friend class ExecRuntime;  // the watchdog reads due_ and walks the list
 
   ExecRuntime& rt_;
-  Lane& lane_;
+  IoShard& shard_;
   const uint64_t id_;
   const Event& ev_;  // valid until done_ is called (Runtime contract)
   InvokeCallback done_;
   Executor ex_;
-  std::chrono::steady_clock::time_point due_{};  // the timeout, in the lane's list
+  std::chrono::steady_clock::time_point due_{};  // the timeout, in the shard's list
   Invocation* dl_prev_ = nullptr;
   Invocation* dl_next_ = nullptr;
   bool linked_ = false;

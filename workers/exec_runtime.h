@@ -113,19 +113,19 @@ class ExecRuntime final : public Runtime {
   // deadline order (they share one timeout); one watchdog timer fires when the
   // oldest is due, instead of a timer armed and cancelled per invocation. Touched
   // on its own thread only.
-  struct Lane {
+  struct IoShard {
     boost::asio::io_context io{1};
     boost::asio::steady_timer watchdog{io};
     Invocation* head = nullptr;  // the oldest deadline
     Invocation* tail = nullptr;
     bool off = false;  // stopping: not re-armed
   };
-  Lane& next_lane();        // the lane of the next invocation
+  IoShard& next_shard();        // the shard of the next invocation
   bool on_own_thread() const;  // the caller is one of the io threads
-  void arm_watchdog(Lane& lane);
-  void expire_due(Lane& lane);
+  void arm_watchdog(IoShard& shard);
+  void expire_due(IoShard& shard);
 
-  std::vector<std::unique_ptr<Lane>> lanes_;  // one per io thread
+  std::vector<std::unique_ptr<IoShard>> shards_;  // one per io thread
   std::vector<Guard> guards_;  // keep the contexts running until stop()
   std::atomic<size_t> next_io_{0};
   std::vector<std::thread> threads_;
