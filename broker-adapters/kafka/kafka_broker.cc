@@ -52,7 +52,7 @@ Result<void> probe_cluster(const BrokerConfig& cfg) {
 
 Result<std::unique_ptr<KafkaBroker>> KafkaBroker::open(const BrokerConfig& cfg) {
   SLUICE_TRY(probe_cluster(cfg));
-  auto probe = make_kafka_probe();
+  auto probe = std::make_shared<KafkaProbe>(kKafkaErrors);
   SLUICE_TRY(sink, KafkaSink::open(cfg, probe));
   return std::unique_ptr<KafkaBroker>(new KafkaBroker(cfg, std::move(probe), std::move(sink)));
 }

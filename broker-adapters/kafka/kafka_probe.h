@@ -13,11 +13,7 @@
 #include "core/broker_probe.h"
 
 namespace sluice::kafka {
-
 enum class KafkaError : uint8_t { decode, consume, client };
-using KafkaProbe = CountingProbe<KafkaError, 3>;
-inline std::shared_ptr<KafkaProbe> make_kafka_probe() {
-  return std::make_shared<KafkaProbe>(std::array<std::string_view, 3>{"decode", "consume", "client"});
-}
-
+inline constexpr std::array<std::string_view, 3> kKafkaErrors{"decode", "consume", "client"};
+using KafkaProbe = CountingProbe<KafkaError, 3>;  // std::make_shared<KafkaProbe>(kKafkaErrors)
 }  // namespace sluice::kafka

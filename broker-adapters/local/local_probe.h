@@ -13,11 +13,7 @@
 #include "core/broker_probe.h"
 
 namespace sluice::local {
-
 enum class LocalError : uint8_t { decode, read, append };
-using LocalProbe = CountingProbe<LocalError, 3>;
-inline std::shared_ptr<LocalProbe> make_local_probe() {
-  return std::make_shared<LocalProbe>(std::array<std::string_view, 3>{"decode", "read", "append"});
-}
-
+inline constexpr std::array<std::string_view, 3> kLocalErrors{"decode", "read", "append"};
+using LocalProbe = CountingProbe<LocalError, 3>;  // std::make_shared<LocalProbe>(kLocalErrors)
 }  // namespace sluice::local

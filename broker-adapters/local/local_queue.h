@@ -153,7 +153,7 @@ class LocalQueue {
   std::unique_ptr<LogReader> query_;
 
   std::atomic<uint64_t> transactions_{0}, appended_{0}, failed_appends_{0};
-  const std::shared_ptr<LocalProbe> probe_ = make_local_probe();
+  const std::shared_ptr<LocalProbe> probe_ = std::make_shared<LocalProbe>(kLocalErrors);
   std::atomic<bool> writable_{true};
   // Writer thread only: about the size of the write that failed, and the next probe.
   int64_t probe_bytes_ = 4096;

@@ -104,7 +104,7 @@ class NatsConn {
   std::condition_variable closed_cv_;
   bool closed_cb_done_ = false;
   std::atomic<uint64_t> reconnects_{0}, disconnects_{0};
-  const std::shared_ptr<NatsProbe> probe_ = make_nats_probe();
+  const std::shared_ptr<NatsProbe> probe_ = std::make_shared<NatsProbe>(kNatsErrors);
   LogLimit async_log_;  // on_async_error: a slow consumer repeats it per message
 };
 

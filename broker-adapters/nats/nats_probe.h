@@ -15,11 +15,7 @@
 #include "core/broker_probe.h"
 
 namespace sluice::nats {
-
 enum class NatsError : uint8_t { decode, fetch, async };
-using NatsProbe = CountingProbe<NatsError, 3>;
-inline std::shared_ptr<NatsProbe> make_nats_probe() {
-  return std::make_shared<NatsProbe>(std::array<std::string_view, 3>{"decode", "fetch", "async"});
-}
-
+inline constexpr std::array<std::string_view, 3> kNatsErrors{"decode", "fetch", "async"};
+using NatsProbe = CountingProbe<NatsError, 3>;  // std::make_shared<NatsProbe>(kNatsErrors)
 }  // namespace sluice::nats

@@ -64,7 +64,7 @@ class MockCluster {
 
 std::unique_ptr<KafkaSource> open_source(
     const BrokerConfig& cfg, const std::string& topic, Collector& c,
-    std::shared_ptr<KafkaProbe> probe = make_kafka_probe()) {
+    std::shared_ptr<KafkaProbe> probe = std::make_shared<KafkaProbe>(kKafkaErrors)) {
   auto s = KafkaSource::open(cfg, topic, cfg.group, std::move(probe));
   if (!s) {
     ADD_FAILURE() << s.error().message;
@@ -171,7 +171,7 @@ TEST(KafkaMock, ClusterDownMidStreamThenBackLosesNothingAndCommitsResume) {
   ASSERT_TRUE(b);
   ASSERT_TRUE(publish_n(b->sink(), topic, "a", 20));
   Collector c;
-  auto probe = make_kafka_probe();
+  auto probe = std::make_shared<KafkaProbe>(kKafkaErrors);
   Metrics metrics;
   metrics.add_probe("kafka", probe);
   auto s = open_source(cfg, topic, c, probe);
