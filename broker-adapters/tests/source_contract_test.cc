@@ -1,7 +1,8 @@
 // The Source contract (core/broker.h) that every broker adapter meets, one suite run
-// against each: the local queue, Kafka (one real KRaft broker per test process,
-// tests/kafka/kafka.sh; skipped with a message without java/mvn/kcat) and NATS
-// JetStream (a nats-server -js per test).
+// against each: the local queue, Kafka (one real KRaft broker per test process, the
+// Kafka tests' environment: broker-adapters/kafka/tests/kafka_env.h; skipped with a
+// message without java/mvn/kcat) and NATS JetStream (a nats-server -js per test).
+// Broker configs come from each adapter's test helpers.
 //
 //  - every event is delivered, in offset order per partition, with tags that match
 //    the event's coordinates;
@@ -23,10 +24,10 @@
 #include <vector>
 
 #include "broker-adapters/kafka/kafka_broker.h"
+#include "broker-adapters/kafka/tests/kafka_env.h"
 #include "broker-adapters/local/local_broker.h"
 #include "broker-adapters/local/tests/test_util.h"
 #include "broker-adapters/nats/tests/nats_server.h"
-#include "tests/kafka/test_broker.h"
 #include "tests/support/collector.h"
 #include "tests/support/support.h"
 
@@ -36,11 +37,7 @@ namespace {
 using namespace std::chrono_literals;
 using testsupport::Collector;
 
-std::string unique(const std::string& base) {
-  static std::atomic<int> n{0};
-  return base + "-" + std::to_string(getpid()) + "-" + std::to_string(now_unix_ms() % 100000) +
-         "-" + std::to_string(n++);
-}
+using kafka::testing::unique;
 
 // One broker under test, fresh per test.
 class Adapter {
@@ -65,33 +62,10 @@ class LocalAdapter final : public Adapter {
   local::testing::TempDir dir_;
 };
 
-// The test process's Kafka broker: started on first use (a run filtered to the
-// other adapters starts none), stopped at exit.
-sluice::testing::KafkaTestBroker g_kafka{SLUICE_KAFKA_SH};
-sluice::testing::KafkaTestBroker& kafka_broker() {
-  static const std::string error = g_kafka.start();
-  EXPECT_EQ(error, "");
-  return g_kafka;
-}
-class KafkaStop : public ::testing::Environment {
- public:
-  void TearDown() override { g_kafka.stop(); }  // nothing when never started
-};
-[[maybe_unused]] auto* const g_kafka_stop = ::testing::AddGlobalTestEnvironment(new KafkaStop);
-
 class KafkaAdapter final : public Adapter {
  public:
-  std::string skip_reason() override { return kafka_broker().skip_reason(); }
-  std::unique_ptr<Broker> open() override {
-    BrokerConfig c;
-    c.name = "kafka";
-    c.kind = BrokerKind::kafka;
-    c.bootstrap = kafka_broker().bootstrap();
-    c.group = unique("g");
-    auto b = make_kafka_broker(c);
-    EXPECT_TRUE(b) << (b ? "" : b.error().message);
-    return b ? std::move(b).value() : nullptr;
-  }
+  std::string skip_reason() override { return kafka::testing::skip_reason(); }
+  std::unique_ptr<Broker> open() override { return kafka::testing::open_broker(kafka::testing::config()); }
   std::string topic() override { return unique("t"); }
 };
 
