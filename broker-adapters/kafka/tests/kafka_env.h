@@ -1,8 +1,9 @@
 // Test harness of the Kafka adapter.
 //
 // kafka_env.cc: one real Kafka broker per test process (tests/kafka/test_broker.h:
-// tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by a gtest
-// global Environment and stopped at the end. SLUICE_TEST_KAFKA_BOOTSTRAP=host:port
+// tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by the first
+// bootstrap() / skip_reason() / SLUICE_NEED_KAFKA() and stopped at the end (a gtest
+// global Environment). SLUICE_TEST_KAFKA_BOOTSTRAP=host:port
 // uses a broker that is already running instead. Without java or mvn every test is
 // skipped with a message saying so; a broker that fails to start fails every test.
 // Also a raw librdkafka producer for records with exact partitions, headers and
