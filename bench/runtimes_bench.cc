@@ -26,8 +26,8 @@
 // exec and SDK stdio rows (for perf/strace), =direct puts in sluice's place on the SDK
 // rows the SDK's worker driven by bare threads (the most any engine could get out of
 // that SDK, see bench_side()); SLUICE_BENCH_IO_THREADS sets the exec
-// row's io threads; (SLUICE_BENCH_STDIO_SPIN_US, the stdio runtime's own io thread's
-// polling, is gone since session 10: the runtime runs on the caller's loop, which polls);
+// row's io threads; (there is no SLUICE_BENCH_STDIO_SPIN_US: the stdio runtime runs on
+// the caller's loop, which polls);
 // SLUICE_BENCH_CALLER_SPIN_US how long the runtime side's caller loop polls while
 // quick_answers() calls run before it sleeps (default 50, as the dispatcher thread:
 // DispatcherOptions::spin).

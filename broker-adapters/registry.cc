@@ -5,6 +5,7 @@
 #include "broker-adapters/kafka/kafka_client.h"
 #include "broker-adapters/nats/nats_broker.h"
 #include "broker-adapters/nats/nats_conn.h"
+#include "broker-adapters/nats/nats_subject.h"
 
 namespace sluice {
 
@@ -17,9 +18,8 @@ Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
     case BrokerKind::kafka:
       return make_kafka_broker(cfg);
   }
-  return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': kind '" +
-                                           to_string(cfg.kind()) +
-                                           "' is not available in this build yet"};
+  return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': unknown kind '" +
+                                           to_string(cfg.kind()) + "'"};
 }
 
 std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg) {
@@ -36,6 +36,21 @@ std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg) {
       break;
   }
   return out;
+}
+
+Result<void> check_broker_topic(const BrokerConfig& cfg, const std::string& topic,
+                                bool subscription) {
+  if (cfg.kind() != BrokerKind::nats || !cfg.nats().jetstream || topic.empty()) return ok();
+  const JetStreamConfig& js = *cfg.nats().jetstream;
+  for (const auto& p : js.subjects)
+    if (subscription ? nats::subject_covers(p, topic) : nats::subject_matches(p, topic))
+      return ok();
+  std::string subs;
+  for (const auto& p : js.subjects) subs += (subs.empty() ? "" : ", ") + p;
+  return Error{Errc::invalid_argument,
+               "subject \"" + topic + "\" is not stored by stream \"" + js.stream +
+                   "\" of broker \"" + cfg.name + "\" (subjects: " + subs +
+                   "); add it to jetstream.subjects or choose a subject it stores"};
 }
 
 std::string consumer_group(const BrokerConfig& broker, const std::string& function) {

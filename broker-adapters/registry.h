@@ -10,15 +10,18 @@
 
 namespace sluice {
 
-// Opens the broker a `brokers:` entry describes. Kinds not built in yet give a
-// clear Errc::invalid_argument naming the broker.
+// Opens the broker a `brokers:` entry describes (every kind is built in; a kind
+// value outside the enum is an Errc::invalid_argument naming the broker).
 Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg);
+
+// What make_broker would refuse in the entry's options, without connecting (Kafka:
+// each property set on a throw-away librdkafka conf; NATS: the option table).
+Result<void> check_broker_options(const BrokerConfig& cfg);
 
 // The consumer group a function's subscription reads with. Offset brokers (local,
 // Kafka): the broker's group, shared by every function of a topic (fan-out). NATS
 // JetStream: one durable consumer per function, `<group>_<function>` ('.', '*', '>'
 // replaced by '_'), so a slow function never holds back another one's acks.
-
 std::string consumer_group(const BrokerConfig& broker, const std::string& function);
 
 // What make_broker would refuse in the entry without connecting, each with the key it
@@ -29,6 +32,13 @@ struct BrokerConfigProblem {
   Error error;
 };
 std::vector<BrokerConfigProblem> check_broker_config(const BrokerConfig& cfg);
+
+// Whether the broker keeps what a function reads (`subscription`: the topic is a
+// filter) or writes (dead letters, outputs) on `topic`. NATS with JetStream: the
+// stream must store the subject, or a dead letter or output would go out as core NATS
+// and be lost without a trace. Other brokers keep any topic.
+Result<void> check_broker_topic(const BrokerConfig& cfg, const std::string& topic,
+                                bool subscription);
 
 // What a `brokers:` entry can do, known from its config alone (no connection): what
 // the topology plan (topology/plan.h), preflight and `run` decide by, so that none of

@@ -31,6 +31,7 @@ Result<void> Engine::start() {
   for (const auto& b : cfg_.brokers) {
     auto br = make_broker(b);
     if (!br) return br.error();
+    metrics_.add_probe(b.name, br.value()->probe());  // sluice_broker_errors_total
     brokers_.emplace(b.name, std::move(br).value());
   }
   DispatcherOptions dopts;

@@ -1,6 +1,6 @@
 // The loader's entry points, the top-level sections and the small Config helpers.
 #include "config/config.h"
-#include "core/subject.h"
+#include "broker-adapters/nats/nats_subject.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -159,35 +159,6 @@ void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
   }
 }
 
-// On a NATS broker with a JetStream stream, every subject a function reads or writes
-// (subscriptions, dead letters, outputs) must be one the stream stores: otherwise a
-// dead letter or output would go out as core NATS and be lost without a trace.
-void check_jetstream_subjects(Diagnostics& d, const Config& c) {
-  for (size_t i = 0; i < c.functions.size(); ++i) {
-    const FunctionConfig& fn = c.functions[i];
-    const std::string path = "functions[" + std::to_string(i) + "]";
-    auto check = [&](const std::string& broker, const std::string& subject,
-                     const std::string& where, bool filter) {
-      const BrokerConfig* b = c.broker(broker);
-      if (!b || b->kind() != BrokerKind::nats || !b->nats().jetstream || subject.empty()) return;
-      const JetStreamConfig& js = *b->nats().jetstream;
-      for (const auto& p : js.subjects)
-        if (filter ? subject_covers(p, subject) : subject_matches(p, subject)) return;
-      std::string subs;
-      for (const auto& p : js.subjects) subs += (subs.empty() ? "" : ", ") + p;
-      d.error(path + "." + where, fn.line,
-              "subject " + quote(subject) + " is not stored by stream " +
-                  quote(js.stream) + " of broker " + quote(broker) + " (subjects: " + subs +
-                  "); add it to jetstream.subjects or choose a subject it stores");
-    };
-    for (size_t j = 0; j < fn.subscribe.size(); ++j)
-      check(fn.subscribe[j].broker, fn.subscribe[j].topic,
-            "subscribe[" + std::to_string(j) + "].topic", true);
-    check(fn.dead_letter.broker, fn.dead_letter.topic, "dead_letter.topic", false);
-    if (fn.output) check(fn.output->broker, fn.output->topic, "output.topic", false);
-  }
-}
-
 void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   const Field top{root, "", 1};
   MapReader m(d, top, keys::section("root"));
@@ -210,7 +181,6 @@ void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
     }
   }
   if (auto f = m.get("functions")) parse_functions(d, *f, brokers, c);
-  check_jetstream_subjects(d, c);
 }
 
 LoadResult load(const std::string& yaml, const std::string& base_dir, const std::string& file) {

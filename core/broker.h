@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/broker_probe.h"
 #include "core/event.h"
 #include "core/result.h"
 
@@ -216,6 +217,9 @@ class Broker {
   virtual std::optional<ConnectionState> connection_state() const { return std::nullopt; }
   // Null for brokers whose storage is elsewhere (Kafka, NATS). Any thread.
   virtual std::optional<WriteHealth> write_health() const { return std::nullopt; }
+  // The adapter's degraded-mode counters; shared, so it may outlive the broker (a
+  // scrape racing shutdown reads a probe nobody increments any more). Any thread.
+  virtual std::shared_ptr<const BrokerProbe> probe() const { return nullptr; }
 };
 
 }  // namespace sluice

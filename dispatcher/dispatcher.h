@@ -71,8 +71,8 @@ struct DispatcherOptions {
   // long the dispatcher thread keeps polling after the last thing it handled before it
   // sleeps (core/io_loop.h): a result posted within it is taken without a thread
   // wake-up. Otherwise (Kafka into an inline function, exec, http) it sleeps at once:
-  // spinning there only took CPU from librdkafka's threads (Kafka p99 15 -> 28-34 ms at
-  // 200k/s on 2 vCPUs). 0 = never poll.
+  // spinning there only takes CPU from librdkafka's threads and raises the Kafka tail
+  // latency (BENCHMARKS.md, "Figures behind code choices"). 0 = never poll.
   std::chrono::microseconds spin{50};
   // The control keys (core/seal.h): seal the retry records and dead letters this
   // dispatcher writes, verify the retry headers of what it reads (callback headers are

@@ -120,6 +120,7 @@ std::string Metrics::text() const {
   prometheus::TextSerializer s;
   auto families = registry_->Collect();
   for (auto& f : process_.Collect()) families.push_back(std::move(f));
+  if (auto f = broker_errors(); !f.metric.empty()) families.push_back(std::move(f));
   return s.Serialize(families);
 }
 
@@ -131,6 +132,31 @@ void Metrics::register_build_info() {
       .Register(*registry_)
       .Add({{"version", std::string(sluice::kVersion)}, {"commit", std::string(build::kCommit)}})
       .Set(1);
+}
+
+void Metrics::add_probe(std::string broker, std::weak_ptr<const BrokerProbe> probe) {
+  std::lock_guard lk(probes_mu_);
+  probes_.emplace_back(std::move(broker), std::move(probe));
+}
+
+prometheus::MetricFamily Metrics::broker_errors() const {
+  prometheus::MetricFamily f{"sluice_broker_errors_total",
+                             "Failures a broker adapter rode out, by broker and kind "
+                             "(broker-adapters/README.md)",
+                             prometheus::MetricType::Counter,
+                             {}};
+  std::lock_guard lk(probes_mu_);
+  for (const auto& [broker, weak] : probes_) {
+    auto probe = weak.lock();
+    if (!probe) continue;
+    for (const ErrorCount& c : probe->error_counts()) {
+      prometheus::ClientMetric m;
+      m.label = {{"broker", broker}, {"kind", std::string(c.kind)}};
+      m.counter.value = static_cast<double>(c.count);
+      f.metric.push_back(std::move(m));
+    }
+  }
+  return f;
 }
 
 static const prometheus::Histogram::BucketBoundaries& duration_buckets() {

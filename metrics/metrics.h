@@ -15,8 +15,12 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "core/broker.h"
 #include "core/result.h"
 #include "core/runtime.h"
 #include "metrics/process_collector.h"
@@ -31,6 +35,11 @@ class Metrics {
 
   prometheus::Registry& registry() { return *registry_; }
   std::string text() const;  // the exposition text of everything registered
+
+  // A broker adapter's probe, read at every scrape into
+  // sluice_broker_errors_total{broker,kind} (core/broker.h BrokerProbe). Held weakly:
+  // a broker gone since is skipped. Any thread.
+  void add_probe(std::string broker, std::weak_ptr<const BrokerProbe> probe);
 
   prometheus::Family<prometheus::Counter>& events_received;  // {broker,topic}
   prometheus::Family<prometheus::Counter>& invocations;      // {function,outcome}
@@ -71,6 +80,10 @@ class Metrics {
   // text()).
   void register_build_info();
   ProcessCollector process_;
+  // sluice_broker_errors_total from the probes (no sample when there are none).
+  prometheus::MetricFamily broker_errors() const;
+  mutable std::mutex probes_mu_;  // guards probes_
+  std::vector<std::pair<std::string, std::weak_ptr<const BrokerProbe>>> probes_;
 };
 
 // The children one function reports into, looked up once.

@@ -19,6 +19,7 @@ class Planner {
     for (const BrokerConfig& b : cfg_.brokers)
       for (const auto& p : check_broker_config(b))
         error("brokers." + b.name + "." + p.key, b.line, p.error.message);
+    for (size_t i = 0; i < cfg_.functions.size(); ++i) check_topics(i);
     for (size_t i = 0; i < cfg_.functions.size(); ++i) plan_function(i);
     for (size_t i = 0; i < cfg_.functions.size(); ++i) plan_subscriptions(i);
     for (size_t i = 0; i < cfg_.functions.size(); ++i) plan_retry_topic(i);
@@ -34,6 +35,24 @@ class Planner {
     errors_.push_back(ConfigError{std::move(path), line, std::move(message), cfg_.file});
   }
   static std::string at(size_t i) { return "functions[" + std::to_string(i) + "]"; }
+
+  // Every topic a function reads or writes is one its broker keeps (JetStream: the
+  // stream stores the subject).
+  void check_topics(size_t i) {
+    const FunctionConfig& fn = cfg_.functions[i];
+    auto check = [&](const std::string& broker, const std::string& topic,
+                     const std::string& where, bool subscription) {
+      const BrokerConfig* b = cfg_.broker(broker);
+      if (!b) return;  // reported where the plan uses it
+      if (auto r = check_broker_topic(*b, topic, subscription); !r)
+        error(at(i) + "." + where, fn.line, r.error().message);
+    };
+    for (size_t j = 0; j < fn.subscribe.size(); ++j)
+      check(fn.subscribe[j].broker, fn.subscribe[j].topic,
+            "subscribe[" + std::to_string(j) + "].topic", true);
+    check(fn.dead_letter.broker, fn.dead_letter.topic, "dead_letter.topic", false);
+    if (fn.output) check(fn.output->broker, fn.output->topic, "output.topic", false);
+  }
 
   // Dead letters, outputs and the retry topic. retry.mode topic takes its layout from
   // the broker of the first subscription: a retry topic there, or the broker's own

@@ -57,11 +57,11 @@ std::string with_tail(std::string msg, const std::string& stderr_tail) {
 ExecRuntime::Invocation::Invocation(ExecRuntime& rt, uint64_t id, const Event& ev,
                                     InvokeCallback done)
     : rt_(rt),
-      lane_(rt.next_lane()),
+      shard_(rt.next_shard()),
       id_(id),
       ev_(ev),
       done_(std::move(done)),
-      ex_(lane_.io.get_executor()),
+      ex_(shard_.io.get_executor()),
       deadline_(ex_),
       drain_(ex_) {}
 
@@ -189,10 +189,10 @@ void ExecRuntime::Invocation::on_stderr(std::string_view bytes) {
 }
 
 void ExecRuntime::Invocation::link_deadline() {
-  if (rt_.timeout_.count() > 0) lane_.deadlines.push_back(*this, rt_.timeout_);
+  if (rt_.timeout_.count() > 0) shard_.deadlines.push_back(*this, rt_.timeout_);
 }
 
-void ExecRuntime::Invocation::unlink_deadline() { lane_.deadlines.erase(*this); }
+void ExecRuntime::Invocation::unlink_deadline() { shard_.deadlines.erase(*this); }
 
 void ExecRuntime::Invocation::on_timeout() {
   unlink_deadline();

@@ -36,11 +36,11 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   // the function's timeout: the invocation waits instead of failing.
   void start();
   void abort_stopped();  // the runtime is stopping: kill now, report crash "stopped"
-  void on_timeout();     // the lane's watchdog: due now (unlinks it)
+  void on_timeout();     // the shard's watchdog: due now (unlinks it)
   // Last resort after the runtime's threads were joined with this still pending.
   void force_finish();
 
-  DeadlineLink<Invocation> deadline_link;  // in its lane's deadline list while linked
+  DeadlineLink<Invocation> deadline_link;  // in its shard's deadline list while linked
 
  private:
   enum class Kill { none, timeout, stopped };
@@ -49,7 +49,7 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   void read_stdout();
   void read_stderr();
   void on_stderr(std::string_view bytes);
-  void link_deadline();    // joins the lane's deadline list (start order)
+  void link_deadline();    // joins the shard's deadline list (start order)
   void unlink_deadline();
   void on_exit(const ExitStatus& st);
   void maybe_finish();
@@ -57,7 +57,7 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
   void finish(InvocationResult&& r);
 
   ExecRuntime& rt_;
-  Lane& lane_;
+  IoShard& shard_;
   const uint64_t id_;
   const Event& ev_;  // valid until done_ is called (Runtime contract)
   InvokeCallback done_;
@@ -86,7 +86,7 @@ class ExecRuntime::Invocation : public std::enable_shared_from_this<Invocation> 
 // deadline order (they share one timeout); one watchdog timer fires when the oldest
 // is due, instead of a timer armed and cancelled per invocation. Touched on its own
 // thread only.
-struct ExecRuntime::Lane {
+struct ExecRuntime::IoShard {
   boost::asio::io_context io{1};
   boost::asio::steady_timer watchdog{io};
   DeadlineList<Invocation, &Invocation::deadline_link> deadlines;

@@ -32,7 +32,7 @@ ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOpt
       limits_(limits_of(fn.limits)),
       opts_(checked(opts)) {
   for (unsigned i = 0; i < opts_.io_threads; ++i)
-    lanes_.push_back(std::make_unique<Lane>());  // one thread each
+    shards_.push_back(std::make_unique<IoShard>());  // one thread each
   env_ = function_environment(fn);
 }
 
@@ -48,10 +48,10 @@ Result<void> ExecRuntime::start() {
   // A child that exits without reading all of stdin turns our write into EPIPE;
   // without this, the SIGPIPE would kill sluice. Children get default dispositions.
   ::signal(SIGPIPE, SIG_IGN);
-  for (auto& lane : lanes_) {
-    guards_.emplace_back(lane->io.get_executor());
-    asio::post(lane->io, [this, l = lane.get()] { arm_watchdog(*l); });
-    threads_.emplace_back([ctx = &lane->io] { run_guarded("exec io", [ctx] { ctx->run(); }); });
+  for (auto& shard : shards_) {
+    guards_.emplace_back(shard->io.get_executor());
+    asio::post(shard->io, [this, l = shard.get()] { arm_watchdog(*l); });
+    threads_.emplace_back([ctx = &shard->io] { run_guarded("exec io", [ctx] { ctx->run(); }); });
   }
   state_ = State::running;
   return ok();
@@ -79,7 +79,7 @@ void ExecRuntime::invoke(const Event& ev, InvokeCallback done) {
   }
   InvocationResult r = failure(Outcome::error, refusal);
   if (post_refusal)  // the threads are still running: keep callbacks off the caller
-    asio::post(next_lane().io,
+    asio::post(next_shard().io,
                [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   else
     done(std::move(r));
@@ -107,11 +107,11 @@ void ExecRuntime::stop(std::chrono::milliseconds grace) {
     if (!wait_idle_for(opts_.kill_grace + opts_.pipe_drain_timeout + Millis{10000})) {
       log().error("[fn {}] stopping: invocations did not end after SIGKILL; abandoning them",
                   name_);
-      for (auto& lane : lanes_) lane->io.stop();
+      for (auto& shard : shards_) shard->io.stop();
     }
   }
-  for (auto& lane : lanes_)
-    asio::post(lane->io, [l = lane.get()] {
+  for (auto& shard : shards_)
+    asio::post(shard->io, [l = shard.get()] {
       l->off = true;
       l->watchdog.cancel();
     });
@@ -140,31 +140,31 @@ PoolStats ExecRuntime::stats() const {
   return s;
 }
 
-ExecRuntime::Lane& ExecRuntime::next_lane() {
-  return *lanes_[next_io_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
+ExecRuntime::IoShard& ExecRuntime::next_shard() {
+  return *shards_[next_io_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
 }
 
 bool ExecRuntime::on_own_thread() const {
-  for (const auto& lane : lanes_)
-    if (lane->io.get_executor().running_in_this_thread()) return true;
+  for (const auto& shard : shards_)
+    if (shard->io.get_executor().running_in_this_thread()) return true;
   return false;
 }
 
 // Armed at or before the oldest deadline: at most `timeout_` from now, and an
 // invocation started later is due later still. Fires about once per timeout when
 // idle.
-void ExecRuntime::arm_watchdog(Lane& lane) {
-  if (timeout_.count() <= 0 || lane.off) return;
-  lane.watchdog.expires_at(lane.deadlines.next_check(timeout_));
-  lane.watchdog.async_wait([this, l = &lane](boost::system::error_code ec) {
+void ExecRuntime::arm_watchdog(IoShard& shard) {
+  if (timeout_.count() <= 0 || shard.off) return;
+  shard.watchdog.expires_at(shard.deadlines.next_check(timeout_));
+  shard.watchdog.async_wait([this, l = &shard](boost::system::error_code ec) {
     if (!ec) expire_due(*l);
   });
 }
 
-void ExecRuntime::expire_due(Lane& lane) {
+void ExecRuntime::expire_due(IoShard& shard) {
   const auto now = std::chrono::steady_clock::now();
-  while (Invocation* due = lane.deadlines.due(now)) due->on_timeout();  // unlinks it
-  arm_watchdog(lane);
+  while (Invocation* due = shard.deadlines.due(now)) due->on_timeout();  // unlinks it
+  arm_watchdog(shard);
 }
 
 void ExecRuntime::finished(uint64_t id) {

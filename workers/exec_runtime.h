@@ -109,13 +109,13 @@ class ExecRuntime final : public Runtime {
   std::string exe_;
 
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
-  struct Lane;  // exec_invocation.h
-  Lane& next_lane();        // the lane of the next invocation
+  struct IoShard;  // exec_invocation.h
+  IoShard& next_shard();        // the shard of the next invocation
   bool on_own_thread() const;  // the caller is one of the io threads
-  void arm_watchdog(Lane& lane);
-  void expire_due(Lane& lane);
+  void arm_watchdog(IoShard& shard);
+  void expire_due(IoShard& shard);
 
-  std::vector<std::unique_ptr<Lane>> lanes_;  // one per io thread
+  std::vector<std::unique_ptr<IoShard>> shards_;  // one per io thread
   std::vector<Guard> guards_;  // keep the contexts running until stop()
   std::atomic<size_t> next_io_{0};
   std::vector<std::thread> threads_;

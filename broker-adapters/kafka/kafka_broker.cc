@@ -52,15 +52,16 @@ Result<void> probe_cluster(const BrokerConfig& cfg) {
 
 Result<std::unique_ptr<KafkaBroker>> KafkaBroker::open(const BrokerConfig& cfg) {
   SLUICE_TRY(probe_cluster(cfg));
-  SLUICE_TRY(sink, KafkaSink::open(cfg));
-  return std::unique_ptr<KafkaBroker>(new KafkaBroker(cfg, std::move(sink)));
+  auto probe = std::make_shared<KafkaProbe>(kKafkaErrors);
+  SLUICE_TRY(sink, KafkaSink::open(cfg, probe));
+  return std::unique_ptr<KafkaBroker>(new KafkaBroker(cfg, std::move(probe), std::move(sink)));
 }
 
 KafkaBroker::~KafkaBroker() { stop(); }
 
 Result<std::unique_ptr<Source>> KafkaBroker::make_source(const std::string& topic,
                                                          const std::string& group, const SourceOptions& opts) {
-  SLUICE_TRY(src, KafkaSource::open(cfg_, topic, group.empty() ? cfg_.kafka().group : group));
+  SLUICE_TRY(src, KafkaSource::open(cfg_, topic, group.empty() ? cfg_.kafka().group : group, probe_));
   return std::unique_ptr<Source>(std::move(src));
 }
 

@@ -2,7 +2,7 @@
 // module's public header (README.md).
 //
 // Ownership and threads: KafkaBroker owns the KafkaSink (one producer and its poll
-// thread) and the KafkaBrowser. Sources it makes are owned by the caller and are
+// thread) and the KafkaBrowser, and shares its KafkaProbe with the sink and sources. Sources it makes are owned by the caller and are
 // independent of it (each has its own consumer). stop() flushes and stops the sink;
 // it is idempotent and also run by the destructor.
 #pragma once
@@ -46,12 +46,14 @@ class KafkaBroker final : public Broker {
   Sink& sink() override { return *sink_; }
   TopicBrowser* browser() override { return &browser_; }
   void stop() override;
+  std::shared_ptr<const BrokerProbe> probe() const override { return probe_; }
 
  private:
-  KafkaBroker(BrokerConfig cfg, std::unique_ptr<KafkaSink> sink)
-      : cfg_(std::move(cfg)), sink_(std::move(sink)), browser_(cfg_) {}
+  KafkaBroker(BrokerConfig cfg, std::shared_ptr<KafkaProbe> probe, std::unique_ptr<KafkaSink> sink)
+      : cfg_(std::move(cfg)), probe_(std::move(probe)), sink_(std::move(sink)), browser_(cfg_) {}
 
   const BrokerConfig cfg_;
+  const std::shared_ptr<KafkaProbe> probe_;
   std::unique_ptr<KafkaSink> sink_;
   KafkaBrowser browser_;
 };

@@ -9,8 +9,9 @@
 
 namespace sluice::kafka {
 
-Result<std::unique_ptr<KafkaSink>> KafkaSink::open(const BrokerConfig& cfg) {
-  std::unique_ptr<KafkaSink> s(new KafkaSink(cfg.name));
+Result<std::unique_ptr<KafkaSink>> KafkaSink::open(const BrokerConfig& cfg,
+                                                   std::shared_ptr<KafkaProbe> probe) {
+  std::unique_ptr<KafkaSink> s(new KafkaSink(cfg.name, std::move(probe)));
   SLUICE_TRY(rk, make_client(cfg, Role::producer, {}, [&](rd_kafka_conf_t* conf) {
                rd_kafka_conf_set_opaque(conf, s.get());
                rd_kafka_conf_set_dr_msg_cb(conf, &KafkaSink::on_delivery);
@@ -41,7 +42,7 @@ void KafkaSink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
 
 void KafkaSink::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* self = static_cast<KafkaSink*>(opaque);
-  self->client_errors_.fetch_add(1);
+  self->probe_->count(KafkaError::client);
   const auto e = static_cast<rd_kafka_resp_err_t>(err);
   if (e == RD_KAFKA_RESP_ERR__FATAL) {
     char buf[512];

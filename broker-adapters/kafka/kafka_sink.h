@@ -1,7 +1,8 @@
 // KafkaSink: the Sink of a Kafka broker — an idempotent librdkafka producer.
 //
 // Ownership and threads:
-//  - Owned by KafkaBroker. Owns the producer handle and one poll thread
+//  - Owned by KafkaBroker; counts producer errors in the broker's KafkaProbe. Owns
+//    the producer handle and one poll thread
 //    (`sluice-kafka-p`) that serves delivery reports: every PublishCallback runs
 //    there (or on a thread inside flush(), which also serves reports), exactly once.
 //    A publish that librdkafka refuses at once (queue full, bad topic) is answered
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "broker-adapters/kafka/kafka_client.h"
+#include "broker-adapters/kafka/kafka_probe.h"
 #include "config/config.h"
 #include "core/broker.h"
 #include "core/log_limit.h"
@@ -28,7 +30,8 @@ namespace sluice::kafka {
 class KafkaSink final : public Sink {
  public:
   // Makes the producer (options checked here) and starts the poll thread.
-  static Result<std::unique_ptr<KafkaSink>> open(const BrokerConfig& cfg);
+  static Result<std::unique_ptr<KafkaSink>> open(const BrokerConfig& cfg,
+                                                 std::shared_ptr<KafkaProbe> probe);
   ~KafkaSink() override;
 
   std::string_view broker() const override { return name_; }
@@ -38,22 +41,20 @@ class KafkaSink final : public Sink {
   // poll thread and destroys the producer. Idempotent.
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-  // Producer errors librdkafka reported through its error callback (logged).
-  uint64_t client_errors() const { return client_errors_.load(); }
-
  private:
-  explicit KafkaSink(std::string name) : name_(std::move(name)) {}
+  KafkaSink(std::string name, std::shared_ptr<KafkaProbe> probe)
+      : name_(std::move(name)), probe_(std::move(probe)) {}
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void run();
 
   const std::string name_;
+  const std::shared_ptr<KafkaProbe> probe_;
   Handle rk_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::shared_mutex mu_;  // guards rk_ against destruction while publishing
   bool stopped_ = false;  // under mu_
-  std::atomic<uint64_t> client_errors_{0};
   LogLimit log_limit_;
 };
 

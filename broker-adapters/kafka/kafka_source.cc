@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "broker-adapters/kafka/kafka_codec.h"
 #include "core/thread_guard.h"
@@ -12,8 +13,8 @@ namespace sluice::kafka {
 namespace {
 
 // Records per on_deliveries call. Small enough that the dispatcher starts on a batch
-// while the next is converted (128 drained 1M records at a steady 1.37M/s where 512
-// gave 0.8-1.38M/s, and the first record of a batch waits for fewer others).
+// while the next is converted, so drains run steadier and the first record of a batch
+// waits for fewer others (BENCHMARKS.md, "Kafka drain": batch 128 against 512).
 constexpr size_t kMaxBatch = 128;
 constexpr int kPollMs = 100;       // also bounds how late a stop()/pause() is seen
 constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge_fetcher()
@@ -32,9 +33,11 @@ std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* l) {
 }  // namespace
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const BrokerConfig& cfg,
-                                                       std::string topic, std::string group) {
+                                                       std::string topic, std::string group,
+                                                       std::shared_ptr<KafkaProbe> probe) {
   if (topic.empty()) return Error{Errc::invalid_argument, "kafka source: empty topic"};
-  std::unique_ptr<KafkaSource> s(new KafkaSource(cfg.name, std::move(topic), std::move(group)));
+  std::unique_ptr<KafkaSource> s(
+      new KafkaSource(cfg.name, std::move(topic), std::move(group), std::move(probe)));
   SLUICE_TRY(rk, make_client(cfg, Role::consumer, s->group_, [&](rd_kafka_conf_t* conf) {
                rd_kafka_conf_set_opaque(conf, s.get());
                rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
@@ -181,7 +184,8 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
     bool bad = false;
     Delivery& d = batch.emplace_back(this, DeliveryTag{m->partition, m->offset, 0});
     record_to_event(m, broker_, d.event, &bad);
-    if (bad && decode_errors_.fetch_add(1) == 0)
+    if (bad) probe_->count(KafkaError::decode);
+    if (bad && !std::exchange(decode_warned_, true))
       spdlog::warn("kafka broker {}: {}/{}/{} is a malformed CloudEvent; delivered plain with "
                    "header {}",
                    broker_, topic_, m->partition, m->offset, kDecodeErrorHeader);
@@ -190,7 +194,7 @@ void KafkaSource::take(rd_kafka_message_t* m, std::vector<Delivery>& batch) {
 }
 
 void KafkaSource::report(const Error& e) {
-  consume_errors_.fetch_add(1);
+  probe_->count(KafkaError::consume);
   if (auto quiet = log_limit_.allow())
     spdlog::warn("{} (source {}/{}; will retry){}", e.message, topic_, group_,
                  suppressed_note(*quiet));

@@ -9,7 +9,8 @@
 // record is committed only once the dispatcher says its partition prefix finished.
 //
 // Ownership and threads:
-//  - Made by KafkaBroker::make_source; the caller owns it (it needs no broker).
+//  - Made by KafkaBroker::make_source; the caller owns it (it needs no broker; it
+//    shares the broker's KafkaProbe, which counts its decode and consume errors).
 //  - The consumer handle is made in open() (so bad options fail there) and
 //    destroyed by the destructor, after rd_kafka_consumer_close.
 //  - start() subscribes and launches the poll thread (`sluice-kafka-c`), which
@@ -37,6 +38,7 @@
 
 #include "broker-adapters/kafka/kafka_client.h"
 #include "broker-adapters/kafka/kafka_lag.h"
+#include "broker-adapters/kafka/kafka_probe.h"
 #include "config/config.h"
 #include "core/broker.h"
 #include "core/log_limit.h"
@@ -46,7 +48,8 @@ namespace sluice::kafka {
 class KafkaSource final : public Source {
  public:
   static Result<std::unique_ptr<KafkaSource>> open(const BrokerConfig& cfg, std::string topic,
-                                                   std::string group);
+                                                   std::string group,
+                                                   std::shared_ptr<KafkaProbe> probe);
   ~KafkaSource() override;
 
   std::string_view broker() const override { return broker_; }
@@ -66,14 +69,14 @@ class KafkaSource final : public Source {
 
   // Partitions assigned to this member now (tests, diagnostics).
   std::vector<int32_t> assignment();
-  // Records that claimed to be CloudEvents but did not decode (delivered plain).
-  uint64_t decode_errors() const { return decode_errors_.load(); }
-  // Consumer errors reported to on_source_error.
-  uint64_t consume_errors() const { return consume_errors_.load(); }
+  // Where this source counts its decode and consume errors (shared with the broker).
+  const KafkaProbe& probe() const { return *probe_; }
 
  private:
-  KafkaSource(std::string broker, std::string topic, std::string group)
-      : broker_(std::move(broker)), topic_(std::move(topic)), group_(std::move(group)) {}
+  KafkaSource(std::string broker, std::string topic, std::string group,
+              std::shared_ptr<KafkaProbe> probe)
+      : broker_(std::move(broker)), topic_(std::move(topic)), group_(std::move(group)),
+        probe_(std::move(probe)) {}
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* parts, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
@@ -86,6 +89,7 @@ class KafkaSource final : public Source {
   void wake();
 
   const std::string broker_, topic_, group_;
+  const std::shared_ptr<KafkaProbe> probe_;
   Handle rk_;
   std::unique_ptr<LagPeeker> peeker_;  // its own reader; lag() may run on any thread
   rd_kafka_queue_t* queue_ = nullptr;   // the consumer queue, for rd_kafka_queue_yield
@@ -108,7 +112,7 @@ class KafkaSource final : public Source {
   // (nudge_fetcher() seeks there; a record below it is a repeat and is skipped).
   std::map<int32_t, int64_t> next_offset_;
 
-  std::atomic<uint64_t> decode_errors_{0}, consume_errors_{0};
+  bool decode_warned_ = false;  // poll thread only: the first malformed record is logged
   LogLimit log_limit_;
 };
 

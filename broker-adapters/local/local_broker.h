@@ -51,6 +51,7 @@ class LocalBroker final : public Broker {
   std::optional<WriteHealth> write_health() const override {
     return WriteHealth{queue_->writable(), queue_->failed_appends()};
   }
+  std::shared_ptr<const BrokerProbe> probe() const override { return queue_->shared_probe(); }
 
   LocalQueue& queue() { return *queue_; }
 

@@ -196,7 +196,7 @@ void LocalQueue::write_chunk(std::span<Append> chunk, std::vector<PublishAck>& a
         spdlog::info("local broker {}: writable again", opt_.path);
       notify_watchers(chunk);
     } else {
-      append_errors_.fetch_add(1);
+      probe_->count(LocalError::append);
       failed_appends_.fetch_add(accepted);
       if (r.error().code == Errc::no_space) {
         // Not ready until a write of about this size succeeds again (probe_space).

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "broker-adapters/local/log_reader.h"
+#include "broker-adapters/local/local_probe.h"
 #include "broker-adapters/local/log_writer.h"
 #include "config/config.h"
 #include "core/broker.h"
@@ -104,7 +105,9 @@ class LocalQueue {
 
   uint64_t transactions() const { return transactions_.load(); }  // append transactions
   uint64_t appended() const { return appended_.load(); }          // events written
-  uint64_t append_errors() const { return append_errors_.load(); }  // failed batches
+  // The adapter's degraded-mode counters (this queue's and its sources').
+  LocalProbe& probe() const { return *probe_; }
+  std::shared_ptr<const LocalProbe> shared_probe() const { return probe_; }
   // Full disk (README.md "Full disk"): false from an append that failed with
   // Errc::no_space until an append or a space probe succeeds. Any thread.
   bool writable() const { return writable_.load(std::memory_order_relaxed); }
@@ -149,7 +152,8 @@ class LocalQueue {
   std::mutex query_mu_;
   std::unique_ptr<LogReader> query_;
 
-  std::atomic<uint64_t> transactions_{0}, appended_{0}, append_errors_{0}, failed_appends_{0};
+  std::atomic<uint64_t> transactions_{0}, appended_{0}, failed_appends_{0};
+  const std::shared_ptr<LocalProbe> probe_ = std::make_shared<LocalProbe>(kLocalErrors);
   std::atomic<bool> writable_{true};
   // Writer thread only: about the size of the write that failed, and the next probe.
   int64_t probe_bytes_ = 4096;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/thread_guard.h"
 
@@ -140,7 +141,7 @@ bool LocalSource::wait(std::chrono::milliseconds d, bool& woken) {
 }
 
 void LocalSource::report(const Error& e) {
-  read_errors_.fetch_add(1);
+  q_.probe().count(LocalError::read);
   if (auto quiet = log_limit_.allow())
     spdlog::warn("{} (source {}/{}: reading; will retry){}", e.message, topic_, group_,
                  suppressed_note(*quiet));
@@ -183,7 +184,8 @@ std::vector<Delivery> LocalSource::read_round(std::optional<Error>& err) {
     auto r = reader_->read(topic_, part, pos_[p], limit, [&](const RowView& row) {
       bool bad = false;
       Event ev = row_to_event(row, topic_, broker(), &bad);
-      if (bad && decode_errors_.fetch_add(1) == 0)
+      if (bad) q_.probe().count(LocalError::decode);
+      if (bad && !std::exchange(decode_warned_, true))
         spdlog::warn("local broker {}: {}/{}/{} does not decode; delivered raw with header {}",
                      q_.options().path, topic_, row.partition, row.offset, kDecodeErrorHeader);
       out.emplace_back(std::move(ev), this, DeliveryTag{part, row.offset, 0});

@@ -10,7 +10,8 @@
 //  - `mu_` guards the paused set, the wake/stop flags and the in-memory commits;
 //    pause/resume/commit/lag may be called from any thread, and on_append from the
 //    queue's writer thread.
-//  - Commits are staged in the LocalQueue and written by its writer thread.
+//  - Commits are staged in the LocalQueue and written by its writer thread; decode
+//    and read errors are counted in the queue's LocalProbe.
 #pragma once
 
 #include <atomic>
@@ -51,11 +52,6 @@ class LocalSource final : public Source, private AppendWatcher {
   Result<void> flush_commits() override;
   Result<std::vector<PartitionLag>> lag() override;
 
-  // Stored bodies that did not decode (delivered raw with sluice-decode-error).
-  uint64_t decode_errors() const { return decode_errors_.load(); }
-  // Read failures the source rode out (reported to on_source_error).
-  uint64_t read_errors() const { return read_errors_.load(); }
-
  private:
   LocalSource(LocalQueue& q, std::string topic, std::string group,
               std::unique_ptr<LogReader> reader)
@@ -90,7 +86,7 @@ class LocalSource final : public Source, private AppendWatcher {
   bool started_ = false;
   bool commits_after_stop_ = false;
 
-  std::atomic<uint64_t> decode_errors_{0}, read_errors_{0};
+  bool decode_warned_ = false;  // reader thread only: the first undecodable row is logged
   LogLimit log_limit_;
 };
 

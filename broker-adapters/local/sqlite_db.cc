@@ -21,7 +21,8 @@ namespace {
 // `heads` keeps the next offset to write, so trimming or removing the newest rows
 // never lets an offset be handed out twice. `messages` is a rowid table with a
 // unique index rather than WITHOUT ROWID: rows of ~1 KB and more would spill into
-// overflow pages there (measured: 4.6x slower appends of 1 KB events).
+// overflow pages there, which makes appends of such rows several times slower
+// (BENCHMARKS.md, "Figures behind code choices").
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS topics(
   name TEXT PRIMARY KEY NOT NULL,

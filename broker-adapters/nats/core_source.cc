@@ -82,7 +82,9 @@ void CoreSource::on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* 
   }
   MsgCoords at{s->conn_.broker(), {}, 0, now_unix_ms()};
   std::vector<Delivery> batch;
-  batch.emplace_back(msg_to_event(msg, at, s->key_rule_), s, DeliveryTag{0, -1, 0});
+  bool bad = false;
+  batch.emplace_back(msg_to_event(msg, at, s->key_rule_, &bad), s, DeliveryTag{0, -1, 0});
+  if (bad) s->conn_.probe().count(NatsError::decode);
   natsMsg_Destroy(msg);
   s->listener_->on_deliveries(*s, std::move(batch));
   std::lock_guard lk(s->mu_);

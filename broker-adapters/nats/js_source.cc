@@ -302,10 +302,6 @@ uint64_t JetStreamSource::keep_alives_sent() const {
   std::lock_guard lk(mu_);
   return keep_alives_;
 }
-uint64_t JetStreamSource::fetch_errors() const {
-  std::lock_guard lk(mu_);
-  return fetch_errors_;
-}
 uint64_t JetStreamSource::pull_requests() const {
   std::lock_guard lk(mu_);
   return ledger_.requests();
@@ -316,10 +312,7 @@ int64_t JetStreamSource::pulled() const {
 }
 
 void JetStreamSource::report(const Error& e) {
-  {
-    std::lock_guard lk(mu_);
-    ++fetch_errors_;
-  }
+  conn_.probe().count(NatsError::fetch);
   auto quiet = log_limit_.allow();
   if (!quiet) return;
   spdlog::warn("{} (will retry){}", e.message, suppressed_note(*quiet));
@@ -516,8 +509,10 @@ void JetStreamSource::deliver(std::vector<natsMsg*>& msgs) {
       at.timestamp_ms = meta.timestamp_ns / kNanosPerMs;
       delivered = meta.delivered;
     }
-    auto& d = batch.emplace_back(msg_to_event(m, at, key_rule_), this,
+    bool bad = false;
+    auto& d = batch.emplace_back(msg_to_event(m, at, key_rule_, &bad), this,
                                  DeliveryTag{0, static_cast<int64_t>(at.sequence), tokens[i]});
+    if (bad) conn_.probe().count(NatsError::decode);
     if (delivered > 1) {
       d.event.set_header("sluice-nats-delivered", std::to_string(delivered));
       // Attempts already made: the dispatcher counts on from there (a nak-with-delay

@@ -96,7 +96,6 @@ class JetStreamSource final : public Source {
 
   size_t held() const;
   uint64_t keep_alives_sent() const;
-  uint64_t fetch_errors() const;
   uint64_t pull_requests() const;  // sent so far
   int64_t pulled() const;          // messages asked for and not yet arrived
 
@@ -160,7 +159,7 @@ class JetStreamSource final : public Source {
   bool quit_ = false;       // destructor: end the thread
   bool waiting_for_budget_ = false;  // the thread sleeps until a settle frees budget
   PullLedger ledger_;  // the pull requests outstanding
-  uint64_t keep_alives_ = 0, fetch_errors_ = 0;
+  uint64_t keep_alives_ = 0;
   LogLimit log_limit_;
 };
 

@@ -67,6 +67,9 @@ class NatsBroker final : public Broker {
   std::optional<ConnectionState> connection_state() const override {
     return ConnectionState{connected(), reconnects()};
   }
+  std::shared_ptr<const BrokerProbe> probe() const override {
+    return conn_ ? conn_->shared_probe() : nullptr;
+  }
 
   NatsConn& conn() { return *conn_; }
   const std::string& stream() const { return stream_; }  // empty: no JetStream

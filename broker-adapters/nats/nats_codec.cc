@@ -139,7 +139,7 @@ Headers read_headers(natsMsg* m) {
   return out;
 }
 
-Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& rule) {
+Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& rule, bool* bad) {
   const std::string_view subject = natsMsg_GetSubject(m);
   const char* data = natsMsg_GetData(m);
   std::string body(data ? data : "", static_cast<size_t>(natsMsg_GetDataLength(m)));
@@ -172,6 +172,7 @@ Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& rule) {
     } else {
       plain_event(ev, at, subject, std::move(headers), std::move(body));
       ev.set_header(std::string(kDecodeErrorHeader), parsed.error().message);
+      if (bad) *bad = true;
     }
   } else {
     plain_event(ev, at, subject, std::move(headers), std::move(body));

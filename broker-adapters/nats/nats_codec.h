@@ -78,7 +78,9 @@ std::string_view subject_token(std::string_view subject, int n);
 // Every header of `m` in wire order (a name with several values gives several).
 Headers read_headers(natsMsg* m);
 // The event `m` carries; topic = subject, partition 0, offset = sequence (-1 core).
-Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& key = {});
+// `*bad` (when given) is set when `m` claimed to be a CloudEvent and did not decode.
+Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& key = {},
+                   bool* bad = nullptr);
 // A message for `subject` carrying `ev` in binary mode.
 Result<MsgPtr> event_to_msg(std::string_view subject, const Event& ev);
 

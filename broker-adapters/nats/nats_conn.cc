@@ -244,7 +244,10 @@ void NatsConn::on_closed(natsConnection*, void* self) {
 
 void NatsConn::on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* self) {
   auto* c = static_cast<NatsConn*>(self);
-  spdlog::warn("nats broker '{}': asynchronous error: {}", c->broker_, natsStatus_GetText(err));
+  c->probe_->count(NatsError::async);
+  if (auto quiet = c->async_log_.allow())
+    spdlog::warn("nats broker '{}': asynchronous error: {}{}", c->broker_, natsStatus_GetText(err),
+                 suppressed_note(*quiet));
 }
 
 }  // namespace sluice::nats

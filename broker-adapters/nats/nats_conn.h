@@ -4,11 +4,13 @@
 // Ownership and threads: owned by NatsBroker; Sources and the Sink it makes keep a
 // reference and must be destroyed first. nats.c runs its own threads (reader,
 // flusher, reconnect); its connection callbacks only log and update atomics here.
+// It owns the adapter's NatsProbe (shared with the broker's metrics export).
 // natsConnection and jsCtx are thread-safe, so every method may be called from any
 // thread.
 #pragma once
 
-#include "core/subject.h"
+#include "broker-adapters/nats/nats_probe.h"
+#include "broker-adapters/nats/nats_subject.h"
 
 #include <nats/nats.h>
 
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log_limit.h"
 #include "core/result.h"
 
 namespace sluice::nats {
@@ -57,7 +60,7 @@ Error nats_error(std::string_view what, natsStatus s, Errc code = Errc::io);
 // Same for JetStream API calls that also return a jsErrCode.
 Error js_error(std::string_view what, natsStatus s, jsErrCode jerr);
 
-// subject_matches / subject_covers live in core/subject.h (config uses them too).
+// subject_matches / subject_covers: nats_subject.h (config uses them too).
 
 class NatsConn {
  public:
@@ -76,6 +79,9 @@ class NatsConn {
   bool connected() const { return connected_.load(); }
   uint64_t reconnects() const { return reconnects_.load(); }
   uint64_t disconnects() const { return disconnects_.load(); }
+  // The adapter's degraded-mode counters (this connection's and its sources').
+  NatsProbe& probe() const { return *probe_; }
+  std::shared_ptr<const NatsProbe> shared_probe() const { return probe_; }
 
  private:
   NatsConn(std::string broker, NatsSettings s) : broker_(std::move(broker)), settings_(std::move(s)) {}
@@ -98,6 +104,8 @@ class NatsConn {
   std::condition_variable closed_cv_;
   bool closed_cb_done_ = false;
   std::atomic<uint64_t> reconnects_{0}, disconnects_{0};
+  const std::shared_ptr<NatsProbe> probe_ = std::make_shared<NatsProbe>(kNatsErrors);
+  LogLimit async_log_;  // on_async_error: a slow consumer repeats it per message
 };
 
 }  // namespace sluice::nats

@@ -334,30 +334,6 @@ TEST(ConfigErrors, OutputEqualToOwnSubscriptionIsALoop) {
                       "output topic \"b\" on broker \"local\" is also a subscription");
 }
 
-TEST(ConfigErrors, JetStreamSubjectsMustCoverWhatAFunctionReadsAndWrites) {
-  auto r = load(R"(brokers:
-  nats: { kind: nats, url: "nats://127.0.0.1:4222", jetstream: { stream: EVENTS, subjects: ["events.>"] } }
-functions:
-  - name: f
-    command: [cat]
-    subscribe: [{ broker: nats, topic: "orders.*" }]
-    output: { broker: nats, topic: events.out }
-)");
-  // The subscription is outside the stream, and so is the default dead letter f.dlq.
-  EXPECT_CONFIG_ERROR(r, "functions[0].subscribe[0].topic", 4, "not stored by stream \"EVENTS\"");
-  EXPECT_CONFIG_ERROR(r, "functions[0].dead_letter.topic", 4, "\"f.dlq\"");
-  EXPECT_EQ(testing::find_error(r, "functions[0].output.topic"), nullptr);  // events.out is stored
-
-  auto ok = load(R"(brokers:
-  nats: { kind: nats, url: "nats://127.0.0.1:4222", jetstream: { stream: EVENTS, subjects: ["events.>", "f.dlq"] } }
-functions:
-  - name: f
-    command: [cat]
-    subscribe: [{ broker: nats, topic: "events.*" }]
-)");
-  EXPECT_TRUE(ok.config) << testing::dump(ok);
-}
-
 TEST(ConfigErrors, SyntaxErrorIsOneErrorWithItsLine) {
   auto r = load("functions:\n  - name: f\n    command: [x, y\n    timeout: 5s\n");
   ASSERT_EQ(r.errors.size(), 1u) << testing::dump(r);

@@ -413,6 +413,9 @@ TEST(EndToEnd, CliPublishIsConsumedAndCountedInMetrics) {
   }, 30s)) << text;
   EXPECT_NE(text.find("sluice_events_received_total{broker=\"local\",topic=\"in\"} 3"), std::string::npos);
   EXPECT_NE(text.find("sluice_workers_desired{function=\"rec\"} 4"), std::string::npos);
+  // The broker's probe is exported from the start (no degraded mode here).
+  EXPECT_NE(text.find("sluice_broker_errors_total{broker=\"local\",kind=\"decode\"} 0"),
+            std::string::npos);
   auto fns = run_cli({"functions", "-c", dir.file("sluice.yaml")});
   EXPECT_EQ(fns.exit_code, 0);
   EXPECT_NE(fns.out.find("rec"), std::string::npos);

@@ -106,7 +106,8 @@ start() {
   fi
   write_config "$dir" "$port" "$ctrl"
   local opts; opts="$(java_opts "$dir" | tr '\n' ' ')"
-  # A cluster id is 16 random bytes, url-safe base64 without padding.
+  # A cluster id is 16 random bytes, url-safe base64 without padding. It may start
+  # with '-' (1 in 64), so it is passed as --cluster-id=ID, never as a separate word.
   local id
   if [[ -f "$dir/cluster.id" ]]; then
     id="$(cat "$dir/cluster.id")"
@@ -115,7 +116,7 @@ start() {
     echo "$id" >"$dir/cluster.id"
   fi
   # shellcheck disable=SC2086
-  java $opts -cp "$libs/*" kafka.tools.StorageTool format -t "$id" \
+  java $opts -cp "$libs/*" kafka.tools.StorageTool format --cluster-id="$id" \
     -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1 ||
     { cat "$dir/format.log" >&2; die "formatting the storage in $dir failed"; }
   # setsid: the broker gets its own session, so the caller's signals don't reach it

@@ -208,6 +208,35 @@ functions:
   EXPECT_NE(e->message.find("no.such.property"), std::string::npos) << e->message;
 }
 
+TEST(PlanRefuses, JetStreamSubjectsMustCoverWhatAFunctionReadsAndWrites) {
+  const Config c = load(R"(brokers:
+  nats: { kind: nats, url: "nats://127.0.0.1:4222", jetstream: { stream: EVENTS, subjects: ["events.>"] } }
+functions:
+  - name: f
+    command: [cat]
+    subscribe: [{ broker: nats, topic: "orders.*" }]
+    output: { broker: nats, topic: events.out }
+)");
+  const PlanResult r = plan(c);
+  // The subscription is outside the stream, and so is the default dead letter f.dlq.
+  const ConfigError* sub = error_at(r, "functions[0].subscribe[0].topic");
+  ASSERT_NE(sub, nullptr);
+  EXPECT_EQ(sub->line, 4);
+  EXPECT_NE(sub->message.find("not stored by stream \"EVENTS\""), std::string::npos) << sub->message;
+  const ConfigError* dlq = error_at(r, "functions[0].dead_letter.topic");
+  ASSERT_NE(dlq, nullptr);
+  EXPECT_NE(dlq->message.find("\"f.dlq\""), std::string::npos) << dlq->message;
+  EXPECT_EQ(error_at(r, "functions[0].output.topic"), nullptr);  // events.out is stored
+
+  plan_of(R"(brokers:
+  nats: { kind: nats, url: "nats://127.0.0.1:4222", jetstream: { stream: EVENTS, subjects: ["events.>", "f.dlq"] } }
+functions:
+  - name: f
+    command: [cat]
+    subscribe: [{ broker: nats, topic: "events.*" }]
+)");
+}
+
 TEST(PlanRefuses, ASubscriptionToABrokerThatIsNotThere) {
   Config c = load("functions:\n  - { name: f, command: [x], subscribe: [{ topic: t }] }\n");
   c.functions[0].subscribe[0].broker = "gone";

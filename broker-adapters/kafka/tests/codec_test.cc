@@ -3,6 +3,8 @@
 #include "broker-adapters/kafka/kafka_broker.h"
 #include "broker-adapters/kafka/kafka_codec.h"
 #include "broker-adapters/kafka/tests/kafka_env.h"
+#include "metrics/metrics.h"
+#include "tests/support/metrics_text.h"
 
 namespace sluice::kafka::testing {
 namespace {
@@ -92,6 +94,14 @@ TEST(KafkaCodec, RecordsBecomeEvents) {
   EXPECT_NE(bad.header("sluice-decode-error"), nullptr);
   ASSERT_NE(bad.header("ce_id"), nullptr);
   EXPECT_TRUE(bad.key.empty());
+
+  // Counted by the broker's probe and exported.
+  Metrics metrics;
+  metrics.add_probe("kafka", b->probe());
+  const std::string text = metrics.text();
+  EXPECT_EQ(testsupport::sample(text, R"(sluice_broker_errors_total{broker="kafka",kind="decode"})"),
+            1.0)
+      << text;
 }
 
 TEST(KafkaCodec, SinkPublishesBinaryModeThatTheSourceReadsBack) {

@@ -6,27 +6,38 @@ namespace sluice::kafka::testing {
 namespace {
 
 std::string g_bootstrap, g_skip;
+sluice::testing::KafkaTestBroker g_broker{SLUICE_KAFKA_SH};
+
+// The broker starts on first use (a test process whose tests need no Kafka, e.g. a
+// filtered contract run, starts none) and stops at the end of the process.
+void ensure_started() {
+  static const bool started = [] {
+    const std::string err = g_broker.start();
+    EXPECT_EQ(err, "");
+    g_bootstrap = g_broker.bootstrap();
+    g_skip = g_broker.skip_reason();
+    return true;
+  }();
+  (void)started;
+}
 
 class KafkaEnvironment : public ::testing::Environment {
  public:
-  void SetUp() override {
-    const std::string err = broker_.start();
-    ASSERT_EQ(err, "");
-    g_bootstrap = broker_.bootstrap();
-    g_skip = broker_.skip_reason();
-  }
-  void TearDown() override { broker_.stop(); }
-
- private:
-  sluice::testing::KafkaTestBroker broker_{SLUICE_KAFKA_SH};
+  void TearDown() override { g_broker.stop(); }  // nothing when never started
 };
 
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
 
 }  // namespace
 
-const std::string& bootstrap() { return g_bootstrap; }
-const std::string& skip_reason() { return g_skip; }
+const std::string& bootstrap() {
+  ensure_started();
+  return g_bootstrap;
+}
+const std::string& skip_reason() {
+  ensure_started();
+  return g_skip;
+}
 
 BrokerConfig config(std::map<std::string, std::string> options) {
   BrokerConfig c;

@@ -1,16 +1,16 @@
 // Test harness of the Kafka adapter.
 //
 // kafka_env.cc: one real Kafka broker per test process (tests/kafka/test_broker.h:
-// tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by a gtest
-// global Environment and stopped at the end. SLUICE_TEST_KAFKA_BOOTSTRAP=host:port
+// tests/kafka/kafka.sh on a free loopback port, in a temp dir), started by the first
+// bootstrap() / skip_reason() / SLUICE_NEED_KAFKA() and stopped at the end (a gtest
+// global Environment). SLUICE_TEST_KAFKA_BOOTSTRAP=host:port
 // uses a broker that is already running instead. Without java or mvn every test is
 // skipped with a message saying so; a broker that fails to start fails every test.
 // Also a raw librdkafka producer for records with exact partitions, headers and
 // timestamps, and DeleteRecords (to move a partition's log start).
 //
-// kafka_util.cc (no broker of its own; the mock-cluster tests use it alone): a
-// collecting SourceListener that tests wait on with a deadline (never a sleep),
-// publish_sync, event(), unique names.
+// kafka_util.cc (no broker of its own; the mock-cluster tests use it alone):
+// publish_sync, event(), unique names. Tests wait on testsupport::Collector.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "core/broker.h"
+#include "tests/support/collector.h"
 #include "tests/support/support.h"
 
 namespace sluice::kafka::testing {
@@ -59,33 +60,8 @@ std::string unique(const std::string& base);
 // for conditions spread over several collectors.
 using testsupport::eventually;
 
-// Records every callback of a Source; thread-safe.
-class Collector : public SourceListener {
- public:
-  void on_deliveries(Source& src, std::vector<Delivery>&& batch) override;
-  void on_partitions_revoked(Source& src, const std::vector<int32_t>& parts) override;
-  void on_source_error(Source& src, const Error& err) override;
-
-  // Waits until pred(events) holds; false at the deadline.
-  bool wait(const std::function<bool(const std::vector<Event>&)>& pred,
-            std::chrono::milliseconds deadline = kDeadline);
-  bool wait_count(size_t n) {
-    return wait([n](const std::vector<Event>& e) { return e.size() >= n; });
-  }
-  // Waits until an event with data == `data` arrived.
-  bool wait_data(const std::string& data);
-  std::vector<Event> events();
-  std::vector<DeliveryTag> tags();
-  std::vector<int32_t> revoked();
-  void clear();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Event> events_;
-  std::vector<DeliveryTag> tags_;
-  std::vector<int32_t> revoked_;
-};
+// The one collecting SourceListener of the adapter tests (tests/support/collector.h).
+using testsupport::Collector;
 
 // Produces records synchronously (flush after each call) with librdkafka directly.
 class RawProducer {

@@ -12,6 +12,8 @@
 #include "broker-adapters/kafka/kafka_broker.h"
 #include "broker-adapters/kafka/kafka_source.h"
 #include "broker-adapters/kafka/tests/kafka_env.h"
+#include "metrics/metrics.h"
+#include "tests/support/metrics_text.h"
 
 namespace sluice::kafka::testing {
 namespace {
@@ -60,9 +62,10 @@ class MockCluster {
   rd_kafka_mock_cluster_t* mc_ = nullptr;
 };
 
-std::unique_ptr<KafkaSource> open_source(const BrokerConfig& cfg, const std::string& topic,
-                                         Collector& c) {
-  auto s = KafkaSource::open(cfg, topic, cfg.kafka().group);
+std::unique_ptr<KafkaSource> open_source(
+    const BrokerConfig& cfg, const std::string& topic, Collector& c,
+    std::shared_ptr<KafkaProbe> probe = std::make_shared<KafkaProbe>(kKafkaErrors)) {
+  auto s = KafkaSource::open(cfg, topic, cfg.kafka().group, std::move(probe));
   if (!s) {
     ADD_FAILURE() << s.error().message;
     return nullptr;
@@ -168,7 +171,10 @@ TEST(KafkaMock, ClusterDownMidStreamThenBackLosesNothingAndCommitsResume) {
   ASSERT_TRUE(b);
   ASSERT_TRUE(publish_n(b->sink(), topic, "a", 20));
   Collector c;
-  auto s = open_source(cfg, topic, c);
+  auto probe = std::make_shared<KafkaProbe>(kKafkaErrors);
+  Metrics metrics;
+  metrics.add_probe("kafka", probe);
+  auto s = open_source(cfg, topic, c, probe);
   ASSERT_TRUE(s);
   ASSERT_TRUE(c.wait_count(20));
   const auto first = ends(c.tags());
@@ -181,8 +187,13 @@ TEST(KafkaMock, ClusterDownMidStreamThenBackLosesNothingAndCommitsResume) {
   for (int i = 0; i < 20; ++i)
     b->sink().publish(topic, event("b" + std::to_string(i), "k" + std::to_string(i % 7)),
                       [&](Result<PublishAck> r) { ++(r ? acked : failed); });
-  // The source sees the outage (reported, not fatal) ...
-  ASSERT_TRUE(eventually([&] { return s->consume_errors() > 0; }));
+  // The source sees the outage (reported, not fatal, counted in the metric) ...
+  ASSERT_TRUE(eventually([&] {
+    return testsupport::sample(metrics.text(),
+                               R"(sluice_broker_errors_total{broker="kafka",kind="consume"})")
+               .value_or(0) > 0;
+  }));
+  EXPECT_GT(s->probe().get(KafkaError::consume), 0u);
   EXPECT_EQ(acked.load() + failed.load(), 0);
 
   // ... and rides it out.

@@ -6,6 +6,8 @@
 #include "broker-adapters/local/murmur2.h"
 #include "broker-adapters/local/sqlite_db.h"
 #include "broker-adapters/local/tests/test_util.h"
+#include "metrics/metrics.h"
+#include "tests/support/metrics_text.h"
 
 namespace sluice::local::testing {
 namespace {
@@ -72,8 +74,13 @@ TEST(LocalSource, CorruptBodyIsDeliveredRawWithHeader) {
   EXPECT_EQ(raw.data, std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 13));
   ASSERT_NE(raw.header("sluice-decode-error"), nullptr);
   EXPECT_FALSE(raw.header("sluice-decode-error")->empty());
-  auto* local = static_cast<LocalSource*>(src.value().get());
-  EXPECT_EQ(local->decode_errors(), 1u);
+  // Counted in the broker's probe and exported.
+  Metrics metrics;
+  metrics.add_probe("local", b.probe());
+  EXPECT_EQ(testsupport::sample(metrics.text(),
+                                R"(sluice_broker_errors_total{broker="local",kind="decode"})"),
+            1.0)
+      << metrics.text();
   // The writer continues after the foreign row, and the browser shows it raw too.
   auto acks = publish_n(b.sink(), "t", 1, "next");
   EXPECT_EQ(acks.at(0).offset, 2);
@@ -95,7 +102,7 @@ TEST(LocalSource, PauseStopsAPartitionAndResumeRestartsIt) {
   Collector c;
   ASSERT_TRUE(s.start(c));
   publish_n(b.sink(), "t", 10);  // round robin: 5 on each partition
-  ASSERT_TRUE(c.wait_until([](auto& ev) { return count_partition(ev, 1) >= 5; }));
+  ASSERT_TRUE(c.wait([](auto& ev) { return count_partition(ev, 1) >= 5; }));
   // Later events on partition 1 arrive in a read round that also reads every
   // unpaused partition; had partition 0 not been paused, its older events would be in.
   const std::string key1 = [] {
@@ -103,10 +110,10 @@ TEST(LocalSource, PauseStopsAPartitionAndResumeRestartsIt) {
       if (partition_for_key("k" + std::to_string(i), 2) == 1) return "k" + std::to_string(i);
   }();
   publish_n(b.sink(), "t", 3, "late", key1);
-  ASSERT_TRUE(c.wait_until([](auto& ev) { return count_partition(ev, 1) >= 8; }));
+  ASSERT_TRUE(c.wait([](auto& ev) { return count_partition(ev, 1) >= 8; }));
   EXPECT_EQ(count_partition(c.events(), 0), 0u);
   s.resume(0);
-  ASSERT_TRUE(c.wait_until([](auto& ev) { return count_partition(ev, 0) >= 5; }));
+  ASSERT_TRUE(c.wait([](auto& ev) { return count_partition(ev, 0) >= 5; }));
   auto ev = c.events();
   EXPECT_EQ(ev.size(), 13u);
 }

@@ -15,6 +15,7 @@
 #include "broker-adapters/local/local_broker.h"
 #include "broker-adapters/local/local_queue.h"
 #include "core/broker.h"
+#include "tests/support/collector.h"
 
 namespace sluice::local::testing {
 
@@ -87,45 +88,8 @@ class Acks {
   std::vector<std::optional<Result<PublishAck>>> results_;
 };
 
-class Collector : public SourceListener {
- public:
-  void on_deliveries(Source&, std::vector<Delivery>&& batch) override {
-    std::lock_guard lk(mu_);
-    for (auto& d : batch) {
-      EXPECT_EQ(d.tag().partition, d.event.partition);
-      EXPECT_EQ(d.tag().offset, d.event.offset);
-      events_.push_back(std::move(d.event));
-    }
-    cv_.notify_all();
-  }
-  void on_source_error(Source&, const Error& e) override {
-    std::lock_guard lk(mu_);
-    errors_.push_back(e.message);
-  }
-  // Waits until `pred(events)` holds.
-  template <class Pred>
-  bool wait_until(Pred pred) {
-    std::unique_lock lk(mu_);
-    return cv_.wait_for(lk, kDeadline, [&] { return pred(events_); });
-  }
-  bool wait_count(size_t n) {
-    return wait_until([n](const std::vector<Event>& ev) { return ev.size() >= n; });
-  }
-  std::vector<Event> events() {
-    std::lock_guard lk(mu_);
-    return events_;
-  }
-  std::vector<std::string> errors() {
-    std::lock_guard lk(mu_);
-    return errors_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Event> events_;
-  std::vector<std::string> errors_;
-};
+// The one collecting SourceListener of the adapter tests (tests/support/collector.h).
+using testsupport::Collector;
 
 // Publishes `n` events "<prefix><i>" and waits for every answer; returns the acks.
 inline std::vector<PublishAck> publish_n(Sink& sink, const std::string& topic, size_t n,

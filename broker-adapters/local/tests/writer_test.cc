@@ -65,7 +65,7 @@ TEST(LocalQueue, AHeldWriteLockIsARetriableError) {
   ASSERT_TRUE(r[0] && !*r[0]);
   EXPECT_EQ(r[0]->error().code, Errc::unavailable);
   EXPECT_TRUE(r[0]->error().retriable);
-  EXPECT_EQ(q.value()->append_errors(), 1u);
+  EXPECT_EQ(q.value()->probe().get(LocalError::append), 1u);
 
   ASSERT_TRUE(other.value()->exec("COMMIT"));
   Acks again;

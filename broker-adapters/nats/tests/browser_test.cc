@@ -2,6 +2,8 @@
 // server (binary, structured, plain; headers preserved).
 #include "broker-adapters/nats/tests/nats_server.h"
 #include "core/cloudevents.h"
+#include "metrics/metrics.h"
+#include "tests/support/metrics_text.h"
 
 namespace sluice::nats::testing {
 namespace {
@@ -93,7 +95,7 @@ TEST_F(BrowserTest, CloudEventModesThroughTheServer) {
   ASSERT_TRUE(src) << src.error().message;
   Collector got;
   ASSERT_TRUE(src.value()->start(got));
-  ASSERT_TRUE(got.wait_for(4));
+  ASSERT_TRUE(got.wait_held(4));
   auto ds = got.take();
   EXPECT_EQ(ds[0].event.id, "b-1");
   EXPECT_EQ(ds[0].event.type, "t.bin");
@@ -109,6 +111,13 @@ TEST_F(BrowserTest, CloudEventModesThroughTheServer) {
   EXPECT_EQ(ds[3].event.id, "EVENTS/4");
   EXPECT_NE(ds[3].event.header("sluice-decode-error"), nullptr);
   for (auto& d : ds) d.ack();
+  // Counted in the broker's probe and exported.
+  Metrics metrics;
+  metrics.add_probe("nats", broker_->probe());
+  EXPECT_EQ(testsupport::sample(metrics.text(),
+                                R"(sluice_broker_errors_total{broker="nats",kind="decode"})"),
+            1.0)
+      << metrics.text();
 
   // The browser decodes the same way.
   auto b = broker_->browser()->get("events.plain", 0, 3);

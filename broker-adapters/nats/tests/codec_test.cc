@@ -86,14 +86,18 @@ TEST(NatsCodec, StructuredModeParsesJson) {
 
 TEST(NatsCodec, MalformedCloudEventIsDeliveredPlainWithDecodeError) {
   auto bin = msg("events.c", "raw", {{"ce-id", "only-an-id"}});  // no source/type
-  Event e = msg_to_event(bin.get(), kAt);
+  bool bad = false;
+  Event e = msg_to_event(bin.get(), kAt, {}, &bad);
+  EXPECT_TRUE(bad);
   EXPECT_EQ(e.id, "EVENTS/42");
   EXPECT_EQ(e.data, "raw");
   EXPECT_NE(e.header(kDecodeErrorHeader), nullptr);
   ASSERT_NE(e.header("ce-id"), nullptr);
 
   auto st = msg("events.c", "{not json", {{"content-type", "application/cloudevents+json"}});
-  Event s = msg_to_event(st.get(), kAt);
+  bad = false;
+  Event s = msg_to_event(st.get(), kAt, {}, &bad);
+  EXPECT_TRUE(bad);
   EXPECT_EQ(s.type, "io.sluice.nats.message");
   EXPECT_EQ(s.data, "{not json");
   EXPECT_NE(s.header(kDecodeErrorHeader), nullptr);

@@ -31,7 +31,7 @@ TEST_F(CoreSourceTest, WildcardSubscriptionDeliversPlainAndCloudEvents) {
   // A plain core NATS message from another client.
   const char* body = "plain";
   ASSERT_EQ(natsConnection_Publish(broker_->conn().nc(), "jobs.b", body, 5), NATS_OK);
-  ASSERT_TRUE(got.wait_for(2));
+  ASSERT_TRUE(got.wait_held(2));
   auto ds = got.take();
   EXPECT_EQ(ds[0].event.id, "ce-1");
   EXPECT_EQ(ds[0].event.key, "k");
@@ -55,9 +55,9 @@ TEST_F(CoreSourceTest, QueueGroupSplitsTheMessages) {
   const int n = 200;
   for (int i = 0; i < n; ++i)
     ASSERT_TRUE(publish_sync(broker_->sink(), "work.x", make_event(std::to_string(i))));
-  ASSERT_TRUE(eventually([&] { return ga.size() + gb.size() == static_cast<size_t>(n); }));
-  EXPECT_GT(ga.size(), 0u);
-  EXPECT_GT(gb.size(), 0u);
+  ASSERT_TRUE(eventually([&] { return ga.held() + gb.held() == static_cast<size_t>(n); }));
+  EXPECT_GT(ga.held(), 0u);
+  EXPECT_GT(gb.held(), 0u);
 }
 
 TEST_F(CoreSourceTest, PauseHoldsDeliveriesUntilResume) {
@@ -68,9 +68,9 @@ TEST_F(CoreSourceTest, PauseHoldsDeliveriesUntilResume) {
   src.value()->pause(0);
   ASSERT_TRUE(publish_sync(broker_->sink(), "p.1", make_event("1")));
   ASSERT_EQ(natsConnection_FlushTimeout(broker_->conn().nc(), 5000), NATS_OK);
-  EXPECT_EQ(got.size(), 0u);
+  EXPECT_EQ(got.held(), 0u);
   src.value()->resume(0);
-  ASSERT_TRUE(got.wait_for(1));
+  ASSERT_TRUE(got.wait_held(1));
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ TEST_F(JsSourceTest, PublishConsumeAckIsNotRedelivered) {
   EXPECT_EQ(source_->traits().per_message_ack, true);
   publish("events.a", "1");
   publish("events.b", "2");
-  ASSERT_TRUE(got_.wait_for(2));
+  ASSERT_TRUE(got_.wait_held(2));
   auto ds = got_.take();
   EXPECT_EQ(ds[0].event.id, "1");
   EXPECT_EQ(ds[0].event.offset, 1);
@@ -74,8 +74,8 @@ TEST_F(JsSourceTest, PublishConsumeAckIsNotRedelivered) {
   EXPECT_EQ(consumer_state(*broker_, "fn").redelivered, 0);
   // A later message arrives alone: nothing acked came back before it.
   publish("events.c", "3");
-  ASSERT_TRUE(got_.wait_for(1));
-  EXPECT_EQ(got_.offsets(), std::vector<int64_t>{3});
+  ASSERT_TRUE(got_.wait_held(1));
+  EXPECT_EQ(got_.held_offsets(), std::vector<int64_t>{3});
 }
 
 // A tag settled twice, or kept after its slot went to another message, settles nothing.
@@ -83,13 +83,13 @@ TEST_F(JsSourceTest, StaleOrRepeatedSettleIsIgnored) {
   open_source();
   publish("events.a", "1");
   publish("events.b", "2");
-  ASSERT_TRUE(got_.wait_for(2));
+  ASSERT_TRUE(got_.wait_held(2));
   auto ds = got_.take();
   const DeliveryTag first = ds[0].tag();
   ds[0].ack();
   EXPECT_EQ(source_->held(), 1u);
   publish("events.c", "3");  // takes the slot the first one left
-  ASSERT_TRUE(got_.wait_for(1));
+  ASSERT_TRUE(got_.wait_held(1));
   auto third = got_.take();
   EXPECT_NE(third[0].tag().token, first.token);
   source_->settle(first, Settle::ack, {});    // stale: neither the second nor the third
@@ -109,11 +109,11 @@ TEST_F(JsSourceTest, StaleOrRepeatedSettleIsIgnored) {
 TEST_F(JsSourceTest, NackWithDelayIsRedeliveredAfterTheDelay) {
   open_source();
   publish("events.a", "1");
-  ASSERT_TRUE(got_.wait_for(1));
+  ASSERT_TRUE(got_.wait_held(1));
   auto ds = got_.take();
   const auto t0 = std::chrono::steady_clock::now();
   ds[0].nack(300ms);
-  ASSERT_TRUE(got_.wait_for(1));
+  ASSERT_TRUE(got_.wait_held(1));
   const auto waited = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(waited, 250ms);
   auto again = got_.take();
@@ -128,13 +128,13 @@ TEST_F(JsSourceTest, NackWithDelayIsRedeliveredAfterTheDelay) {
 TEST_F(JsSourceTest, TermIsNotRedelivered) {
   open_source(1s);
   publish("events.a", "1");
-  ASSERT_TRUE(got_.wait_for(1));
+  ASSERT_TRUE(got_.wait_held(1));
   got_.take()[0].term();
   ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").ack_pending == 0; }));
   EXPECT_EQ(consumer_state(*broker_, "fn").redelivered, 0);
   publish("events.b", "2");
-  ASSERT_TRUE(got_.wait_for(1));
-  EXPECT_EQ(got_.offsets(), std::vector<int64_t>{2});
+  ASSERT_TRUE(got_.wait_held(1));
+  EXPECT_EQ(got_.held_offsets(), std::vector<int64_t>{2});
 }
 
 TEST_F(JsSourceTest, UnackedIsRedeliveredAfterAckWait) {
@@ -159,7 +159,7 @@ TEST_F(JsSourceTest, UnackedIsRedeliveredAfterAckWait) {
   natsSubscription_Destroy(raw);
 
   source_->resume(0);
-  ASSERT_TRUE(got_.wait_for(1, 10s)) << "not redelivered after AckWait";
+  ASSERT_TRUE(got_.wait_held(1, 10s)) << "not redelivered after AckWait";
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 800ms);
   auto ds = got_.take();
   EXPECT_EQ(ds[0].event.offset, 1);
@@ -170,21 +170,21 @@ TEST_F(JsSourceTest, UnackedIsRedeliveredAfterAckWait) {
 TEST_F(JsSourceTest, HeldMessageWithKeepAlivesIsNotRedelivered) {
   open_source(1s);
   publish("events.slow", "1");
-  ASSERT_TRUE(got_.wait_for(1));
+  ASSERT_TRUE(got_.wait_held(1));
   auto held = got_.take();
   // Three keep-alives take at least 1.5 s: well past the 1 s AckWait.
   ASSERT_TRUE(eventually([&] { return source_->keep_alives_sent() >= 3; }, 10s));
-  EXPECT_EQ(got_.size(), 0u) << "redelivered while held";
+  EXPECT_EQ(got_.held(), 0u) << "redelivered while held";
   EXPECT_EQ(consumer_state(*broker_, "fn").redelivered, 0);
   held[0].ack();
   ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").ack_pending == 0; }));
-  EXPECT_EQ(got_.size(), 0u);
+  EXPECT_EQ(got_.held(), 0u);
 }
 
 TEST_F(JsSourceTest, FetchIsBoundedByMaxAckPendingAndPause) {
   open_source(30s, /*max_ack_pending=*/5);
   for (int i = 0; i < 12; ++i) publish("events.n", std::to_string(i));
-  ASSERT_TRUE(got_.wait_for(5));
+  ASSERT_TRUE(got_.wait_held(5));
   auto first = got_.take();
   EXPECT_EQ(first.size(), 5u);
   EXPECT_EQ(source_->held(), 5u);
@@ -193,11 +193,11 @@ TEST_F(JsSourceTest, FetchIsBoundedByMaxAckPendingAndPause) {
   source_->pause(0);
   for (auto& d : first) d.ack();
   ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").ack_pending == 0; }));
-  EXPECT_EQ(got_.size(), 0u);  // paused: budget free but no fetch
+  EXPECT_EQ(got_.held(), 0u);  // paused: budget free but no fetch
   source_->resume(0);
-  ASSERT_TRUE(got_.wait_for(5));
+  ASSERT_TRUE(got_.wait_held(5));
   for (auto& d : got_.take()) d.ack();
-  ASSERT_TRUE(got_.wait_for(2));
+  ASSERT_TRUE(got_.wait_held(2));
   for (auto& d : got_.take()) d.ack();
 }
 
@@ -206,12 +206,12 @@ TEST_F(JsSourceTest, FetchIsBoundedByMaxAckPendingAndPause) {
 TEST_F(JsSourceTest, FullWindowRefillsInWorthwhileFetchesNotOnePerAck) {
   open_source(30s, /*max_ack_pending=*/20);
   for (int i = 0; i < 60; ++i) publish("events.n", std::to_string(i));
-  ASSERT_TRUE(got_.wait_for(20));
+  ASSERT_TRUE(got_.wait_held(20));
   auto first = got_.take();
   ASSERT_EQ(source_->held(), 20u);
   const uint64_t requests_before = source_->pull_requests();
   for (size_t i = 0; i < 12; ++i) first[i].ack();  // one at a time
-  ASSERT_TRUE(got_.wait_for(12));
+  ASSERT_TRUE(got_.wait_held(12));
   // Counted in pull requests, not in delivered batches (the server may split one
   // fetch's messages over several reads): 10 freed slots make one request, the last
   // 2 at most one more, plus at most one re-sent after an expiry. A fetch per ack
@@ -234,7 +234,7 @@ TEST_F(JsSourceTest, IdleLongerThanAPullRequestLivesStillDelivers) {
   EXPECT_GT(source_->pulled(), 0);
   EXPECT_LE(source_->pulled(), 4 * 256);
   publish("events.late", "1");
-  ASSERT_TRUE(got_.wait_for(1, 2s));
+  ASSERT_TRUE(got_.wait_held(1, 2s));
   for (auto& d : got_.take()) d.ack();
 }
 
@@ -248,14 +248,14 @@ TEST_F(JsSourceTest, RequestsOutstandingAtStopAreWithdrawn) {
   std::this_thread::sleep_for(100ms);  // the drain reaches the server
   for (int i = 0; i < 3; ++i) publish("events.s", std::to_string(i));
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(got_.size(), 0u);
+  EXPECT_EQ(got_.held(), 0u);
   EXPECT_EQ(source_->held(), 0u);
   auto st = consumer_state(*broker_, "fn");
   EXPECT_EQ(st.ack_pending, 0);
   EXPECT_EQ(st.pending, 3u);
   source_.reset();
   open_source();
-  ASSERT_TRUE(got_.wait_for(3, 5s));
+  ASSERT_TRUE(got_.wait_held(3, 5s));
   for (auto& d : got_.take()) d.ack();
 }
 
@@ -266,12 +266,12 @@ TEST_F(JsSourceTest, MessagesArrivingDuringStopAreHandedBack) {
   for (int i = 0; i < 50; ++i) publish("events.s", std::to_string(i));
   // Stop while deliveries may still be in flight; none is settled by the test.
   source_->stop();
-  const size_t handed = got_.size();
+  const size_t handed = got_.held();
   auto held = got_.take();
   for (auto& d : held) d.nack(0ms);
   source_.reset();
   open_source();
-  ASSERT_TRUE(got_.wait_for(50, 5s)) << got_.size() << " of 50 (" << handed << " before stop)";
+  ASSERT_TRUE(got_.wait_held(50, 5s)) << got_.held() << " of 50 (" << handed << " before stop)";
   for (auto& d : got_.take()) d.ack();
 }
 
@@ -279,7 +279,7 @@ TEST_F(JsSourceTest, MessagesOfOtherSubjectsAreFiltered) {
   open_source(30s, 1000, "events.orders.*", "orders");
   publish("events.users.1", "u");
   publish("events.orders.1", "o");
-  ASSERT_TRUE(got_.wait_for(1));
+  ASSERT_TRUE(got_.wait_held(1));
   auto ds = got_.take();
   EXPECT_EQ(ds[0].event.id, "o");
   EXPECT_EQ(ds[0].event.offset, 2);
@@ -305,7 +305,7 @@ TEST_F(JsSourceTest, TopicOutsideTheStreamIsAClearError) {
 TEST_F(JsSourceTest, LagCountsPendingAndAckPending) {
   open_source(30s, /*max_ack_pending=*/3);
   for (int i = 0; i < 10; ++i) publish("events.l", std::to_string(i));
-  ASSERT_TRUE(got_.wait_for(3));
+  ASSERT_TRUE(got_.wait_held(3));
   ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").pending == 7; }));
   auto lag = source_->lag();
   ASSERT_TRUE(lag) << lag.error().message;
@@ -342,7 +342,7 @@ TEST_F(JsSourceTest, ServerRestartIsSurvivedNothingLost) {
   open_source(2s);
   got_.on_each = [](Delivery& d) { d.ack(); };
   for (int i = 1; i <= 20; ++i) publish("events.r", std::to_string(i));
-  ASSERT_TRUE(got_.wait_for(20));
+  ASSERT_TRUE(got_.wait_held(20));
 
   server_.kill_now();
   ASSERT_TRUE(eventually([&] { return !broker_->conn().connected(); }));
@@ -357,11 +357,11 @@ TEST_F(JsSourceTest, ServerRestartIsSurvivedNothingLost) {
   }
   ASSERT_TRUE(eventually([&] {
     std::set<int64_t> seen;
-    for (auto o : got_.offsets()) seen.insert(o);
+    for (auto o : got_.held_offsets()) seen.insert(o);
     return seen.size() >= 40;
-  })) << "received " << got_.size();
+  })) << "received " << got_.held();
   std::set<int64_t> seen;
-  for (auto o : got_.offsets()) seen.insert(o);
+  for (auto o : got_.held_offsets()) seen.insert(o);
   EXPECT_EQ(*seen.begin(), 1);
   EXPECT_EQ(*seen.rbegin(), 40);
   ASSERT_TRUE(eventually([&] { return consumer_state(*broker_, "fn").ack_pending == 0; }));

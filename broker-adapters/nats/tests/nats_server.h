@@ -27,6 +27,7 @@
 #include "broker-adapters/nats/nats_broker.h"
 #include "config/config.h"
 #include "core/broker.h"
+#include "tests/support/collector.h"
 #include "tests/support/support.h"
 
 extern char** environ;
@@ -178,47 +179,9 @@ inline Result<PublishAck> publish_sync(Sink& sink, const std::string& topic, Eve
   return std::move(*got);
 }
 
-// Keeps every delivery; optionally settles it on arrival.
-class Collector final : public SourceListener {
- public:
-  std::function<void(Delivery&)> on_each;  // runs on the adapter thread
-  void on_deliveries(Source&, std::vector<Delivery>&& batch) override {
-    std::lock_guard lk(mu_);
-    batch_sizes_.push_back(batch.size());
-    for (auto& d : batch) {
-      if (on_each) on_each(d);
-      got_.push_back(std::move(d));
-    }
-  }
-  size_t size() {
-    std::lock_guard lk(mu_);
-    return got_.size();
-  }
-  // The size of every batch handed over so far, in order.
-  std::vector<size_t> batch_sizes() {
-    std::lock_guard lk(mu_);
-    return batch_sizes_;
-  }
-  bool wait_for(size_t n, std::chrono::milliseconds limit = kDeadline) {
-    return eventually([&] { return size() >= n; }, limit);
-  }
-  // Moves the deliveries out (settle them from the test thread).
-  std::vector<Delivery> take() {
-    std::lock_guard lk(mu_);
-    return std::move(got_);
-  }
-  std::vector<int64_t> offsets() {
-    std::lock_guard lk(mu_);
-    std::vector<int64_t> o;
-    for (auto& d : got_) o.push_back(d.event.offset);
-    return o;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<size_t> batch_sizes_;
-  std::vector<Delivery> got_;
-};
+// The one collecting SourceListener of the adapter tests (tests/support/collector.h):
+// held() / wait_held() / take() are the deliveries not taken yet.
+using testsupport::Collector;
 
 // A fixture with its own server.
 class NatsTest : public ::testing::Test {

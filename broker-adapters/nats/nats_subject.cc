@@ -1,6 +1,6 @@
-#include "core/subject.h"
+#include "broker-adapters/nats/nats_subject.h"
 
-namespace sluice {
+namespace sluice::nats {
 
 std::vector<std::string_view> subject_tokens(std::string_view s) {
   std::vector<std::string_view> out;
@@ -34,4 +34,4 @@ bool subject_covers(std::string_view pattern, std::string_view filter) {
   return p.size() == f.size();
 }
 
-}  // namespace sluice
+}  // namespace sluice::nats

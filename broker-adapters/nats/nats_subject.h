@@ -1,10 +1,13 @@
-// NATS subject matching, shared by the NATS adapter and the config validator.
+// NATS subject matching (`*` one token, `>` the rest): the NATS adapter's sink and
+// browser, and the config validator's check that a JetStream stream stores every
+// subject a function uses. Its own small library (sluice_nats_subject, no nats.c), so
+// config can link it without the adapter. Pure functions; any thread.
 #pragma once
 
 #include <string_view>
 #include <vector>
 
-namespace sluice {
+namespace sluice::nats {
 
 // Splits "a.b.c" into its dot-separated tokens.
 std::vector<std::string_view> subject_tokens(std::string_view s);
@@ -14,4 +17,4 @@ bool subject_matches(std::string_view pattern, std::string_view subject);
 // (a stream covering a source's filter or a sink's subject).
 bool subject_covers(std::string_view pattern, std::string_view filter);
 
-}  // namespace sluice
+}  // namespace sluice::nats
