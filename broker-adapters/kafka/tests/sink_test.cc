@@ -132,6 +132,16 @@ std::map<std::string, int32_t> java_partitions(int32_t partitions,
   return got;
 }
 
+// The partition count of `topic` (which exists); -1 and a test failure otherwise.
+int32_t partitions_of(const BrokerConfig& cfg, const std::string& topic) {
+  auto client = make_client(cfg, Role::producer, {}, {});
+  EXPECT_TRUE(client) << client.error().message;
+  if (!client) return -1;
+  auto n = partition_count(client.value().get(), topic, std::chrono::seconds(10));
+  EXPECT_TRUE(n) << n.error().message;
+  return n ? n.value() : -1;
+}
+
 // A key lands on the partition the Java client and the local queue choose for it
 // (murmur2), not on librdkafka's default CRC32 one.
 TEST(KafkaSink, KeyLandsWhereJavaClientAndLocalQueuePutIt) {
@@ -149,17 +159,14 @@ TEST(KafkaSink, KeyLandsWhereJavaClientAndLocalQueuePutIt) {
     ASSERT_TRUE(ack) << ack.error().message;
     sluice_parts[k] = ack.value().partition;
   }
-  auto client = make_client(cfg, Role::producer, {}, {});
-  ASSERT_TRUE(client) << client.error().message;
-  auto partitions = partition_count(client.value().get(), topic, std::chrono::seconds(10));
-  ASSERT_TRUE(partitions) << partitions.error().message;
-  ASSERT_GT(partitions.value(), 1);  // one partition would prove nothing
+  const int32_t partitions = partitions_of(cfg, topic);
+  ASSERT_GT(partitions, 1);  // one partition would prove nothing
 
-  const auto java = java_partitions(partitions.value(), keys);
+  const auto java = java_partitions(partitions, keys);
   ASSERT_EQ(java.size(), keys.size());
   for (const auto& k : keys) {
     EXPECT_EQ(sluice_parts[k], java.at(k)) << "key " << k;
-    EXPECT_EQ(local::partition_for_key(k, partitions.value()), java.at(k)) << "key " << k;
+    EXPECT_EQ(local::partition_for_key(k, partitions), java.at(k)) << "key " << k;
   }
 }
 
@@ -178,13 +185,8 @@ TEST(KafkaSink, UserPartitionerOptionWins) {
   for (const auto& k : keys) {
     auto ack = publish_sync(b->sink(), topic, event("v", k));
     ASSERT_TRUE(ack) << ack.error().message;
-    if (n == 0) {
-      auto client = make_client(cfg, Role::producer, {}, {});
-      ASSERT_TRUE(client);
-      auto p = partition_count(client.value().get(), topic, std::chrono::seconds(10));
-      ASSERT_TRUE(p) << p.error().message;
-      n = p.value();
-    }
+    if (n == 0) n = partitions_of(cfg, topic);
+    ASSERT_GT(n, 1);
     if (ack.value().partition != local::partition_for_key(k, n)) ++differ;
   }
   EXPECT_GT(differ, 0) << "the user's partitioner was not used";
