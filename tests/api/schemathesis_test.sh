@@ -10,12 +10,8 @@ sluice=$1 spec=$2 work=$3 max_time=${4:-${SLUICE_SCHEMATHESIS_SECONDS:-30}}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 venv=$work/venv
-if [[ ! -x $venv/bin/schemathesis ]] || ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  cp "$here/requirements.txt" "$venv/requirements.txt"
-fi
+source "$here/../support/venv.sh"
+make_venv "$venv" "$here/requirements.txt"
 
 run=$(mktemp -d "$work/run.XXXXXX")
 engine_pid=
