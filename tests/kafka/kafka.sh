@@ -26,7 +26,7 @@ start_timeout="${SLUICE_KAFKA_START_TIMEOUT:-90}"  # seconds
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
 fetch() {
-  command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
+  command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jdk-headless)"
   command -v mvn >/dev/null || die "mvn is not installed (apt-get install maven)"
   mkdir -p "$libs"
   exec 9>"$libs/.lock"
