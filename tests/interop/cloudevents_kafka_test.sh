@@ -18,7 +18,7 @@ for tool in "${need[@]}"; do
   command -v "$tool" > /dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 venv=$work/venv
-source "$here/../support/venv.sh"
+source "$here/../support/scripts.sh"
 make_venv "$venv" "$here/requirements.txt"
 
 run=$(mktemp -d "$work/run.XXXXXX")
@@ -59,13 +59,7 @@ functions:
     subscribe: [{ topic: $id.raw-in }]
     output: { topic: $id.raw-out }
 YAML
-"$sluice" run -c "$run/sluice.yaml" > "$run/engine.log" 2>&1 &
-engine_pid=$!
-for _ in $(seq 300); do
-  curl -fs "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && break
-  kill -0 "$engine_pid" 2>/dev/null || { cat "$run/engine.log"; echo "sluice exited"; exit 1; }
-  sleep 0.1
-done
+start_engine "$sluice" "$run/sluice.yaml" "$run/engine.log" "$port" 30
 
 curl -fsS -X POST --data-binary hello -H 'Content-Type: text/plain' \
   "http://127.0.0.1:$port/topics/$id.json-in" > /dev/null
