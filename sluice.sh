@@ -18,7 +18,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev google-mock librdkafka-dev libnats-dev libssl-dev
   libgoogle-perftools-dev
 )
-TEST_PACKAGES=(nats-server kcat prometheus python3-yaml wrk hyperfine openjdk-17-jre-headless maven
+TEST_PACKAGES=(nats-server kcat prometheus python3-yaml wrk hyperfine openjdk-17-jdk-headless maven
   clang libclang-rt-14-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

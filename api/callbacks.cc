@@ -1,5 +1,7 @@
 #include "api/callbacks.h"
 
+#include <nlohmann/json.hpp>
+
 #include "broker-adapters/http/http_util.h"
 
 namespace sluice::api {
@@ -20,14 +22,20 @@ void request_callback(Event& event, std::string_view url, std::string_view funct
   keys->apply(seal::Kind::callback, event, function);
 }
 
+std::string error_body(const InvocationResult& r) {
+  const nlohmann::json body = {{"error", r.message.empty() ? to_string(r.outcome) : r.message},
+                               {"outcome", to_string(r.outcome)}};
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Event callback_event(std::string_view function, const Event& event, const InvocationResult& r,
                      uint32_t attempts) {
   Event cb;
   cb.id = event.id;
   const bool ok = r.outcome == Outcome::success;
-  cb.data = ok ? r.output : r.message;
+  cb.data = ok ? r.output : error_body(r);
   cb.datacontenttype = ok ? (r.content_type.empty() ? "application/octet-stream" : r.content_type)
-                          : "text/plain; charset=utf-8";
+                          : "application/json";
   cb.set_header("X-Call-Id", event.id);
   cb.set_header("X-Function-Name", std::string(function));
   cb.set_header("X-Function-Status", ok ? "200" : "500");

@@ -34,9 +34,13 @@ inline constexpr std::string_view kCallbackFunctionHeader = "sluice-callback-fun
 void request_callback(Event& event, std::string_view url, std::string_view function,
                       const seal::Keyring* keys);
 
+// The body of a failed result, as the synchronous call and the callback send it:
+// {"error": message (or the outcome when there is none), "outcome": outcome}.
+std::string error_body(const InvocationResult& r);
+
 // The event POSTed to a callback URL: the result of `function` for `event` after
-// `attempts` attempts. Its data is the output (success) or the error message; its
-// headers X-Call-Id, X-Function-Name, X-Function-Status (200 | 500),
+// `attempts` attempts. Its data is the output with the function's content type
+// (success), or error_body() as application/json; its headers X-Call-Id, X-Function-Name, X-Function-Status (200 | 500),
 // X-Function-Outcome and X-Function-Attempts.
 Event callback_event(std::string_view function, const Event& event, const InvocationResult& r,
                      uint32_t attempts);

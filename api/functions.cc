@@ -28,9 +28,7 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
     if (r.outcome == Outcome::crash) st = Status::bad_gateway;
     if (r.outcome == Outcome::timeout) st = Status::gateway_timeout;
     if (r.retry_after) st = Status::service_unavailable;
-    nlohmann::json body = {{"error", r.message.empty() ? to_string(r.outcome) : r.message},
-                           {"outcome", to_string(r.outcome)}};
-    res = http::json_response(st, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    res = http::json_response(st, error_body(r));
     if (r.retry_after)
       res.set(http::bhttp::field::retry_after,
               std::to_string(std::max<int64_t>(1, (r.retry_after->count() + 999) / 1000)));

@@ -170,6 +170,8 @@ struct FunctionConfig {
   RetryPolicy retry;
   Target dead_letter;               // default: <name>.dlq on the first subscription's broker
   std::optional<Target> output;     // results are published here
+  // output.content_type: a result event's datacontenttype when the result names none.
+  std::string output_content_type = "application/octet-stream";
   LimitsConfig limits;              // exec, stdio and http processes
   std::string ready_path = "/healthz";  // http runtime: GET here must answer 2xx before events
   Millis start_timeout{10000};      // stdio handshake / http readiness must finish within this

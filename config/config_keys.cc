@@ -44,7 +44,8 @@ constexpr SectionHead kHeads[] = {
     {"limits", "/$defs/limits", "functions[].limits"},
     {"subscription", "/$defs/subscription", "functions[].subscribe[]"},
     {"retry", "/$defs/retry", "functions[].retry"},
-    {"target", "/$defs/target", "functions[].dead_letter, functions[].output"},
+    {"target", "/$defs/target", "functions[].dead_letter"},
+    {"output", "/$defs/output", "functions[].output"},
 };
 
 }  // namespace
@@ -91,7 +92,7 @@ const std::vector<Key>& keys() {
               "and booleans are taken as written. An unknown property or a bad value is a "
               "configuration error naming it (exit 2); `group.id` (use `group`) and "
               "`enable.auto.offset.store` are sluice's. SASL/TLS, sluice's own defaults "
-              "(idempotent producer, cooperative-sticky, `earliest`, 16 MB prefetch) and "
+              "(idempotent producer, Java's murmur2 partitioner, cooperative-sticky, `earliest`, 16 MB prefetch) and "
               "faster failover (`session.timeout.ms`): "
               "[broker-adapters/kafka/README.md](../broker-adapters/kafka/README.md)."},
 
@@ -212,8 +213,8 @@ const std::vector<Key>& keys() {
        .doc_default = "topic `<name>.dlq` on the broker of the first subscription (or the first "
                       "broker)",
        .doc = "Where events go after the last attempt."},
-      {.section = "function", .name = "output", .type = T::section, .of = "target",
-       .doc_type = "target", .doc_default = "none",
+      {.section = "function", .name = "output", .type = T::section, .of = "output",
+       .doc_type = "output", .doc_default = "none",
        .doc = "Results are published here (pipelines). Must not be one of the function's own "
               "subscriptions."},
       {.section = "function", .name = "limits", .type = T::section, .of = "limits",
@@ -286,12 +287,24 @@ const std::vector<Key>& keys() {
        .doc = "`inline`: retry in place (holds the lane, keeps order); `topic`: hand the event "
               "back and free the lane (see below)."},
 
-      // functions[].dead_letter, functions[].output
+      // functions[].dead_letter
       {.section = "target", .name = "broker", .type = T::broker_ref,
        .doc_default = "the broker of the function's first subscription (or the first broker)",
        .doc = "Must name a broker in `brokers`."},
       {.section = "target", .name = "topic", .type = T::topic, .required = true,
        .doc = "Topic to publish to."},
+
+      // functions[].output: a target, and the content type of results
+      {.section = "output", .name = "broker", .type = T::broker_ref,
+       .doc_default = "the broker of the function's first subscription (or the first broker)",
+       .doc = "Must name a broker in `brokers`."},
+      {.section = "output", .name = "topic", .type = T::topic, .required = true,
+       .doc = "Topic to publish to."},
+      {.section = "output", .name = "content_type", .type = T::string,
+       .def = "application/octet-stream", .pattern = "^[!-~]+/[!-~]+( *;[ -~]*)?$",
+       .doc_type = "string `type/subtype[; params]`",
+       .doc = "The `datacontenttype` of a result event when the result names none (exec; an "
+              "`http` response without Content-Type; an SDK result without a content type)."},
   };
   return kKeys;
 }

@@ -138,10 +138,24 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
   }
 }
 
-// dead_letter and output; the broker defaults to the one the function reads.
-std::optional<Target> parse_target(Diagnostics& d, const Field& f, const BrokerNames& brokers,
+// A media type as HTTP and CloudEvents carry it: type/subtype and optional
+// parameters, printable ASCII, at most 255 characters.
+bool valid_content_type(std::string_view v) {
+  if (v.empty() || v.size() > 255) return false;
+  for (char c : v)
+    if (c < ' ' || c > '~') return false;
+  std::string_view mt = v.substr(0, v.find(';'));
+  while (!mt.empty() && mt.back() == ' ') mt.remove_suffix(1);
+  const size_t slash = mt.find('/');
+  return slash != 0 && slash != std::string_view::npos && slash + 1 < mt.size() &&
+         mt.find_first_of(" /", slash + 1) == std::string_view::npos &&
+         mt.substr(0, slash).find(' ') == std::string_view::npos;
+}
+
+// dead_letter and output (a reader of section "target" or "output"); the broker
+// defaults to the one the function reads. output.content_type is read by the caller.
+std::optional<Target> parse_target(Diagnostics& d, const MapReader& m, const BrokerNames& brokers,
                                    const FunctionConfig& fn) {
-  MapReader m(d, f, keys::section("target"));
   if (!m.is_map()) return std::nullopt;
   Target t;
   t.broker = fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker;
@@ -208,10 +222,22 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {
-    if (auto t = parse_target(d, *f, brokers, fn)) fn.dead_letter = *t;
+    if (auto t = parse_target(d, MapReader(d, *f, keys::section("target")), brokers, fn))
+      fn.dead_letter = *t;
   }
   if (auto f = m.get("output")) {
-    fn.output = parse_target(d, *f, brokers, fn);
+    const MapReader out(d, *f, keys::section("output"));
+    fn.output = parse_target(d, out, brokers, fn);
+    if (auto ct = out.get("content_type")) {
+      auto v = read_string(d, *ct);
+      if (v && !valid_content_type(*v)) {
+        d.error(ct->path, ct->line,
+                quote(*v) + " is not a media type (write it as type/subtype, e.g. " +
+                    "application/json)");
+      } else if (v) {
+        fn.output_content_type = *v;
+      }
+    }
     for (const Subscription& s : fn.subscribe) {
       if (fn.output && !s.topic.empty() && s.broker == fn.output->broker &&
           s.topic == fn.output->topic) {

@@ -566,7 +566,9 @@ void Dispatcher::Impl::add_outputs(Task* t, InvocationResult& r, int64_t result_
     out.type = "io.sluice.function.result";
     out.subject = t->event.subject;
     out.time = format_rfc3339(result_time_ms);
-    out.datacontenttype = r.content_type;
+    // The function's own content type (SDK result, HTTP response), else output.content_type.
+    out.datacontenttype =
+        r.content_type.empty() ? f.b.config->output_content_type : r.content_type;
     out.key = t->event.key;  // keeps per-key order down a pipeline
     out.extensions.emplace_back("causationid", t->event.id);
     out.data = std::move(r.output);

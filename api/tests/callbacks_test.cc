@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/retry_topic.h"
 #include "dispatcher/tests/fakes.h"
@@ -38,7 +40,7 @@ TEST(CallbackEvent, SuccessCarriesTheOutputAndItsContentType) {
   EXPECT_EQ(api::callback_event("upper", in, r, 1).datacontenttype, "application/octet-stream");
 }
 
-TEST(CallbackEvent, FailureCarriesTheMessageAsText) {
+TEST(CallbackEvent, FailureCarriesTheErrorAsJsonLikeTheSynchronousCall) {
   Event in;
   in.id = "call-2";
   InvocationResult r;
@@ -46,11 +48,19 @@ TEST(CallbackEvent, FailureCarriesTheMessageAsText) {
   r.output = "partial";
   r.message = "took too long";
   Event cb = api::callback_event("slow", in, r, 3);
-  EXPECT_EQ(cb.data, "took too long");
-  EXPECT_EQ(cb.datacontenttype, "text/plain; charset=utf-8");
+  EXPECT_EQ(cb.datacontenttype, "application/json");
+  const auto body = nlohmann::json::parse(cb.data);
+  EXPECT_EQ(body, (nlohmann::json{{"error", "took too long"}, {"outcome", "timeout"}}));
+  EXPECT_EQ(cb.data, api::error_body(r));  // the synchronous call's error body
   EXPECT_EQ(*cb.header("X-Function-Status"), "500");
   EXPECT_EQ(*cb.header("X-Function-Outcome"), "timeout");
   EXPECT_EQ(*cb.header("X-Function-Attempts"), "3");
+
+  // No message: the outcome stands in; bytes that are not UTF-8 stay valid JSON.
+  r.message.clear();
+  EXPECT_EQ(nlohmann::json::parse(api::callback_event("slow", in, r, 3).data)["error"], "timeout");
+  r.message = "bad \xff byte";
+  EXPECT_TRUE(nlohmann::json::accept(api::callback_event("slow", in, r, 3).data));
 }
 
 // ---------------------------------------------------------------- request and screen

@@ -79,6 +79,10 @@ std::map<std::string, std::string> defaults(const BrokerConfig& cfg, Role role,
     case Role::producer:
       d["enable.idempotence"] = "true";  // acks=all, ordered, no duplicates on retry
       d["linger.ms"] = "2";
+      // Java's partitioner (murmur2 of the key; random for a record without one),
+      // which the local queue uses too: a key lands on the same partition whoever
+      // produced it. librdkafka's own default hashes with CRC32.
+      d["partitioner"] = "murmur2_random";
       break;
     case Role::consumer:
       d["partition.assignment.strategy"] = "cooperative-sticky";

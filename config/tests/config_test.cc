@@ -316,6 +316,18 @@ TEST(ConfigErrors, DotsSlashesAndControlCharactersAreNotTopicNames) {
                   .config.has_value());
 }
 
+TEST(ConfigErrors, OutputContentTypeMustBeAMediaType) {
+  auto r = load(R"(functions:
+  - { name: f, command: [x], output: { topic: o, content_type: json } }
+  - { name: g, command: [x], output: { topic: o, content_type: "text/ plain" } }
+  - { name: h, command: [x], dead_letter: { topic: d, content_type: text/plain } }
+)");
+  EXPECT_CONFIG_ERROR(r, "functions[0].output.content_type", 2,
+                      "\"json\" is not a media type (write it as type/subtype");
+  EXPECT_CONFIG_ERROR(r, "functions[1].output.content_type", 3, "is not a media type");
+  EXPECT_CONFIG_ERROR(r, "functions[2].dead_letter.content_type", 4, "content_type");
+}
+
 TEST(ConfigErrors, BadNatsUrl) {
   auto r = load(R"(brokers:
   n: { kind: nats, url: [nats://a:4222, "http://b:4222"] }

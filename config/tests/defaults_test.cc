@@ -95,6 +95,16 @@ functions:
   EXPECT_EQ(g.output->topic, "o");
 }
 
+TEST(ConfigDefaults, OutputContentTypeDefaultsToOctetStream) {
+  auto r = load(R"(functions:
+  - { name: f, command: [x], output: { topic: o } }
+  - { name: g, command: [x], output: { topic: o, content_type: "application/json; charset=utf-8" } }
+)");
+  ASSERT_TRUE(r.config) << testing::dump(r);
+  EXPECT_EQ(r.config->function("f")->output_content_type, "application/octet-stream");
+  EXPECT_EQ(r.config->function("g")->output_content_type, "application/json; charset=utf-8");
+}
+
 TEST(ConfigDefaults, BrokerAndSectionDefaults) {
   auto r = load(R"(brokers:
   k: { kind: kafka, bootstrap: "h:9092", options: { "fetch.min.bytes": 1, "idempotence": true } }

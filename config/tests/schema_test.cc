@@ -221,7 +221,7 @@ metrics: { auth: {} }
 engine: {}
 functions:
   - { name: f, command: [x], workers: {}, limits: {}, retry: {}, subscribe: [{ topic: t }],
-      dead_letter: { topic: d } }
+      dead_letter: { topic: d }, output: { topic: o } }
 )";
   YAML::Node full = YAML::Load(base);
   // Where each section is in `base` (a new section needs a place here).
@@ -242,6 +242,7 @@ functions:
       {"subscription", {"functions", "0", "subscribe", "0"}},
       {"retry", {"functions", "0", "retry"}},
       {"target", {"functions", "0", "dead_letter"}},
+      {"output", {"functions", "0", "output"}},
   };
   int written = 0;
   for (const keys::Key& k : keys::keys()) {

@@ -276,6 +276,40 @@ TEST(Dispatcher, FanOutCommitsOnlyWhenEveryFunctionFinished) {
   d.stop();
 }
 
+// A result event's datacontenttype: the function's own content type, else the
+// output's content_type (so CloudEvents SDKs can decode every output).
+TEST(Dispatcher, ResultEventCarriesTheResultsOrTheOutputsContentType) {
+  for (const char* from_fn : {"", "application/json"}) {
+    Metrics metrics;
+    FunctionConfig f;
+    f.name = "f";
+    f.dead_letter = {"fake", "f.dlq"};
+    f.output = Target{"fake", "out"};
+    f.output_content_type = "text/csv";
+    FakeSource src;
+    FakeSink sink;
+    FakeRuntime rt;
+    rt.behave = [from_fn](const Event&) {
+      InvocationResult r;
+      r.outcome = Outcome::success;
+      r.output = "a,b";
+      r.content_type = from_fn;
+      return r;
+    };
+    Dispatcher d(metrics);
+    d.add_function({&f, &rt, &sink, &sink});
+    d.add_route(src, "f", Ordering::partition);
+    d.start();
+    ASSERT_TRUE(src.start(d));
+    src.send(0, 0, "k", "in");
+    ASSERT_TRUE(d.drain(10s));
+    ASSERT_EQ(sink.count(), 1u);
+    EXPECT_EQ(sink.published[0].second.datacontenttype, *from_fn ? from_fn : "text/csv");
+    EXPECT_EQ(sink.published[0].second.data, "a,b");
+    d.stop();
+  }
+}
+
 // A runtime that answers on the calling thread (inproc `inline: true`): results are
 // taken in without a hand-off, the lane order holds, the stack does not grow with the
 // backlog, and a burst of results costs one commit per partition, not one per event.

@@ -10,12 +10,8 @@ sluice=$1 spec=$2 work=$3 max_time=${4:-${SLUICE_SCHEMATHESIS_SECONDS:-30}}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 venv=$work/venv
-if [[ ! -x $venv/bin/schemathesis ]] || ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  cp "$here/requirements.txt" "$venv/requirements.txt"
-fi
+source "$here/../support/scripts.sh"
+make_venv "$venv" "$here/requirements.txt"
 
 run=$(mktemp -d "$work/run.XXXXXX")
 engine_pid=
@@ -50,13 +46,7 @@ functions:
     subscribe:
       - { broker: local, topic: words, ordering: key }
 YAML
-"$sluice" run -c "$run/sluice.yaml" > "$run/engine.log" 2>&1 &
-engine_pid=$!
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && break
-  kill -0 "$engine_pid" 2>/dev/null || { cat "$run/engine.log"; echo "sluice exited"; exit 1; }
-  sleep 0.1
-done
+start_engine "$sluice" "$run/sluice.yaml" "$run/engine.log" "$port" 10
 
 status=0
 (cd "$run" && "$venv/bin/schemathesis" run "$spec" \

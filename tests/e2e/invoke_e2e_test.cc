@@ -167,7 +167,17 @@ TEST_F(InvokeFixture, AsyncInvokeOfAFailingFunctionCallsBackWithTheError) {
   auto got = rx.got();
   EXPECT_EQ(got[0]["X-Function-Status"], "500");
   EXPECT_EQ(got[0]["X-Function-Outcome"], "rejected");
-  EXPECT_NE(got[0].body().find("refusing"), std::string::npos) << got[0].body();
+  // The error as JSON, like a failed synchronous call's answer; Host names the port.
+  EXPECT_EQ(got[0]["Content-Type"], "application/json");
+  EXPECT_EQ(got[0]["Host"], "127.0.0.1:" + std::to_string(cb_port));
+  const auto body = nlohmann::json::parse(got[0].body(), nullptr, false);
+  ASSERT_TRUE(body.is_object()) << got[0].body();
+  EXPECT_EQ(body.value("outcome", ""), "rejected");
+  EXPECT_NE(body.value("error", "").find("refusing"), std::string::npos) << got[0].body();
+  auto sync = c.post("/function/picky", "x");
+  EXPECT_EQ(sync.status, 422);
+  EXPECT_EQ(nlohmann::json::parse(sync.body, nullptr, false).value("error", "?"),
+            body.value("error", "!"));
 }
 
 // ---------------------------------------------------------------- control headers

@@ -102,15 +102,17 @@ std::string keyed_records(int count, int keys, int first = 0) {
   return out;
 }
 
-// Produces "key:value" lines with kcat (librdkafka's default partitioner: one
-// partition per key). Idempotent: librdkafka's default producer keeps up to 1M
+// Produces "key:value" lines with kcat, partitioned like the Java client and sluice
+// (murmur2 of the key; librdkafka's own default, CRC32, would put a key elsewhere than
+// sluice's replay and dead letters do). Idempotent: librdkafka's default producer keeps up to 1M
 // requests in flight and retries them, which may store a partition's records out of
 // the order they were sent in -- the order tests need the topic to hold each key's
 // records in sequence. Fails the test when kcat does.
 void produce(const std::string& topic, const std::string& lines,
              const std::vector<std::string>& extra = {}) {
   std::vector<std::string> argv{"kcat", "-P", "-b", g_bootstrap, "-t", topic, "-K", ":",
-                                "-X", "enable.idempotence=true"};
+                                "-X", "enable.idempotence=true", "-X",
+                                "topic.partitioner=murmur2_random"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto r = run_cmd(argv, lines);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -7,6 +7,9 @@
 #                              # after a stop, the same DIR starts the same broker again
 #                              # (its cluster id, controller port and data are kept)
 #   kafka.sh stop DIR          # stop the broker started in DIR (idempotent)
+#   kafka.sh classpath         # fetch, then print the Java classpath of the jars
+#                              # (tests that ask the Java client itself, e.g. for
+#                              # the partition of a key: `java -cp "$(...)" X.java`)
 #
 # The jars go to $SLUICE_KAFKA_LIBS (default: <repo>/.cache/kafka-libs); Maven's own
 # cache is ~/.m2. A fetch is guarded by a lock, so parallel test processes share one.
@@ -23,7 +26,7 @@ start_timeout="${SLUICE_KAFKA_START_TIMEOUT:-90}"  # seconds
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
 fetch() {
-  command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
+  command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jdk-headless)"
   command -v mvn >/dev/null || die "mvn is not installed (apt-get install maven)"
   mkdir -p "$libs"
   exec 9>"$libs/.lock"
@@ -163,5 +166,6 @@ case "${1:-}" in
   fetch) fetch ;;
   start) [[ $# -eq 3 ]] || die "usage: kafka.sh start DIR PORT"; start "$2" "$3" ;;
   stop) [[ $# -eq 2 ]] || die "usage: kafka.sh stop DIR"; stop "$2" ;;
-  *) die "usage: kafka.sh fetch | start DIR PORT | stop DIR" ;;
+  classpath) fetch; echo "$libs/*" ;;
+  *) die "usage: kafka.sh fetch | start DIR PORT | stop DIR | classpath" ;;
 esac
