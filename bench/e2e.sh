@@ -217,6 +217,6 @@ for src in $SOURCES; do
 done
 if [[ -n "${RATE[base]:-}" && -n "${RATE[kafka.python]:-}" ]]; then
   b=$(med "${RATE[base]}"); s=$(med "${RATE[kafka.python]}")
-  echo "kafka x python vs the confluent-kafka loop ($b events/s, ${CPU[base]% }us/ev of its own CPU): $(ratio "$s" "$b")x (target >= 0.5x; vs local target >= 0.8x)"
+  echo "kafka x python vs the confluent-kafka loop ($b events/s, $(med "${CPU[base]}") us/ev of its own CPU): $(ratio "$s" "$b")x (target >= 0.5x; vs local target >= 0.8x)"
   echo "RESULT e2e_kafka_python_loop events_per_s=$b ratio=$(ratio "$s" "$b")" >&2
 fi
