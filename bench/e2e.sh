@@ -37,7 +37,6 @@ KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP:-${SLUICE_TEST_KAFKA_BOOTSTRAP:-}}
 NOOP_LIB=${NOOP_LIB:-$BUILD/bench/kafka/libbench_kafka_noop.so}
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
 BENCH_NATS=${BENCH_NATS:-$BUILD/bench/nats/bench_nats}
-KAFKA_SH="$REPO/tests/kafka/kafka.sh"
 E2E="$BENCH_DIR/e2e"
 
 need curl; need python3
@@ -56,8 +55,7 @@ if has "$RUNTIMES" inproc; then
   [[ -f "$NOOP_LIB" ]] || die "$NOOP_LIB not built (cmake --build build --target bench_kafka_noop)"
 fi
 bench_init e2e
-stop_all() { [[ -n "${KAFKA_DIR:-}" ]] && "$KAFKA_SH" stop "$KAFKA_DIR" || true; bench_cleanup; }
-trap stop_all EXIT
+trap kafka_cleanup EXIT
 cd "$BENCH_TMP"
 
 # --- toolchains ------------------------------------------------------------------
@@ -103,13 +101,7 @@ skip_reason() { case "$1" in node) echo "$SKIP_node" ;; go) echo "$SKIP_go" ;; *
 echo "# e2e: $COUNT x 100 B per pair, concurrency $CONCURRENCY, ordering $ORDERING, $ROUNDS round(s); sources: $SOURCES; runtimes: $RUNTIMES"
 echo "# before: $(load_note)"
 if has "$SOURCES" kafka; then
-  if [[ -z "$KAFKA_BOOTSTRAP" ]]; then
-    KAFKA_DIR="$BENCH_TMP/kafka"
-    KAFKA_BOOTSTRAP=$("$KAFKA_SH" start "$KAFKA_DIR" "$(free_port)") || die "the Kafka broker did not start"
-    echo "# kafka: started on $KAFKA_BOOTSTRAP"
-  else
-    echo "# kafka: $KAFKA_BOOTSTRAP (given)"
-  fi
+  kafka_up
 fi
 if has "$SOURCES" nats; then
   NPORT=$(free_port)

@@ -77,6 +77,11 @@ class KafkaSource final : public Source {
 
   // Partitions assigned to this member now (tests, diagnostics).
   std::vector<int32_t> assignment();
+  // Throttled so long that every partition is paused and polled (tests, diagnostics).
+  bool throttle_paused() {
+    std::lock_guard g(mu_);
+    return throttle_paused_;
+  }
   // Records that claimed to be CloudEvents but did not decode (delivered plain).
   uint64_t decode_errors() const { return decode_errors_.load(); }
   // Consumer errors reported to on_source_error.
