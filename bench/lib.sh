@@ -35,6 +35,25 @@ bench_init() {
 
 die() { echo "error: $*" >&2; exit 1; }
 
+# Kafka for a benchmark: kafka_up keeps KAFKA_BOOTSTRAP when given, else starts a
+# single-node Kafka 3.9 with tests/kafka/kafka.sh in $BENCH_TMP/kafka (KAFKA_DIR) and
+# prints a note; kafka_cleanup (the EXIT trap of a script that may start one, set
+# after bench_init) stops that broker, then runs bench_cleanup.
+kafka_up() {
+  if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
+    KAFKA_DIR="$BENCH_TMP/kafka"
+    KAFKA_BOOTSTRAP=$("$REPO/tests/kafka/kafka.sh" start "$KAFKA_DIR" "$(free_port)") ||
+      die "the Kafka broker did not start"
+    echo "# broker: Kafka 3.9 (KRaft, single node) on $KAFKA_BOOTSTRAP, data in $KAFKA_DIR"
+  else
+    echo "# broker: $KAFKA_BOOTSTRAP (given)"
+  fi
+}
+kafka_cleanup() {
+  [[ -n "${KAFKA_DIR:-}" ]] && "$REPO/tests/kafka/kafka.sh" stop "$KAFKA_DIR" || true
+  bench_cleanup
+}
+
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed"; }
 # The Kafka scripts' BASE_OPTIONS ("key=value ...", librdkafka settings of the plain
 # consumer) as bench_kafka arguments in BASE_SETS; a word without '=' is refused

@@ -105,8 +105,8 @@ const std::vector<Key>& keys() {
        .doc_default = "absent = core NATS", .doc = "Use a JetStream stream (below)."},
       {.section = "broker_nats", .name = "options", .type = T::string_map, .def = "{}",
        .doc = "Connection, TLS and consumer settings (table in broker-adapters/nats/README.md); "
-              "unknown keys are rejected. `max_ack_pending` (default: the function's "
-              "`concurrency`) pins the JetStream window; `ordering: key` orders by the header "
+              "unknown keys are rejected. `max_ack_pending` (default: what the function "
+              "may hold, 2 × `concurrency` and at least 4096) pins the JetStream window; `ordering: key` orders by the header "
               "named `key_header` (default `sluice-key`), else the CloudEvents `partitionkey`, "
               "else subject token `key_token` (default `-1`, the last; 1-based, 0 = none)."},
 

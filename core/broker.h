@@ -97,7 +97,23 @@ struct PartitionLag {
 struct SourceTraits {
   bool commits_offsets = true;  // contiguous-prefix commits (Kafka, local)
   bool per_message_ack = false; // Delivery::ack/nack/term matter (NATS JetStream)
+  // The consumer's in-flight budget is enforced with throttle() (stop taking events
+  // from the client, which keeps what it prefetched) instead of pausing each
+  // partition (Kafka: librdkafka drops a paused partition's prefetch and refetches it
+  // on resume). pause()/resume() still serve ordering and retry gates.
+  bool throttles = false;
 };
+
+// Events a function may hold (received and not yet settled) when nothing pins it:
+// sized for throughput (a source must be able to hand out the next events while the
+// current ones run), not for `concurrency`, which bounds the events *running*. The
+// bytes held are bounded by the function's max_inflight_bytes as well. The
+// dispatcher's budget and the window a broker keeps unsettled for the consumer
+// (JetStream's MaxAckPending) are both this number.
+inline uint32_t held_budget(uint32_t concurrency) {
+  constexpr uint32_t kMinHeld = 4096;
+  return concurrency > kMinHeld / 2 ? 2 * concurrency : kMinHeld;
+}
 
 class Source {
  public:
@@ -117,6 +133,9 @@ class Source {
   // Back pressure: stop/restart handing out events of one partition.
   virtual void pause(int32_t partition) = 0;
   virtual void resume(int32_t partition) = 0;
+  // Back pressure on the whole source, for sources whose traits say `throttles`:
+  // true = hand out nothing more until throttle(false). May be called from any thread.
+  virtual void throttle(bool on) {}
 
   // Offset brokers: everything before `next_offset` on `partition` is finished.
   // May be batched; `flush_commits` makes it durable (shutdown, revoke).

@@ -50,7 +50,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
   f->name = b.config->name;
   f->probe = std::make_unique<FunctionProbe>(impl_->metrics, f->name);
   const size_t c = b.config->concurrency;
-  f->budget = impl_->opts.queue_budget ? impl_->opts.queue_budget : std::max<size_t>(2 * c, 256);
+  f->budget = impl_->opts.queue_budget ? impl_->opts.queue_budget : held_budget(static_cast<uint32_t>(c));
   f->limit = static_cast<uint32_t>(c);
   f->dlq_topic = b.config->dead_letter.topic;
   f->dlq_published = &impl_->metrics.published.Add(
@@ -442,13 +442,14 @@ void Dispatcher::Impl::gate_pump(SourceState& s, int32_t partition) {
 
 void Dispatcher::Impl::hold_partition(SourceState& s, int32_t partition, const void* who) {
   auto& holders = s.paused[partition];
-  if (holders.empty()) s.source->pause(partition);
+  if (holders.empty()) partition == kWholeSource ? s.source->throttle(true) : s.source->pause(partition);
   holders.insert(who);
 }
 
 void Dispatcher::Impl::release_partition(SourceState& s, int32_t partition, const void* who) {
   auto& holders = s.paused[partition];
-  if (holders.erase(who) && holders.empty()) s.source->resume(partition);
+  if (holders.erase(who) && holders.empty())
+    partition == kWholeSource ? s.source->throttle(false) : s.source->resume(partition);
 }
 
 void Dispatcher::Impl::pump(FunctionState& f) {
@@ -803,6 +804,9 @@ void Dispatcher::Impl::flush_commits() {
 void Dispatcher::Impl::update_budget(FunctionState& f, SourceState* s, int32_t partition) {
   const uint64_t byte_budget = f.b.config->max_inflight_bytes;
   if (f.held < f.budget && f.bytes < byte_budget) return;
+  // A throttling source is held back as a whole (it keeps its prefetch); others by
+  // pausing the partition that delivered.
+  if (s->traits.throttles) partition = kWholeSource;
   if (!f.holding.insert({s, partition}).second) return;
   hold_partition(*s, partition, &f);
 }

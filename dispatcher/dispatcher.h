@@ -55,7 +55,8 @@ struct FunctionBinding {
 
 struct DispatcherOptions {
   // Events a function may hold (queued + running + waiting to retry) before the
-  // partitions feeding it are paused; 0 = max(2 * concurrency, 256).
+  // sources feeding it are held back (the partition paused, or a source that
+  // throttles throttled); 0 = held_budget(concurrency) (core/broker.h).
   size_t queue_budget = 0;
   // Backoff (config/backoff.h, full jitter) between attempts to publish an output, dead
   // letter or callback that failed.

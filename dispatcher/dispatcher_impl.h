@@ -108,6 +108,10 @@ struct Gate {
   bool paused = false;
 };
 
+// The "partition" under which a function holds back a whole source that throttles
+// (SourceTraits::throttles) in SourceState::paused and FunctionState::holding.
+constexpr int32_t kWholeSource = -1;
+
 struct SourceState {
   Source* source = nullptr;
   SourceTraits traits;
@@ -120,7 +124,8 @@ struct SourceState {
   };
   std::vector<Route> route;
   std::unordered_map<int32_t, CommitTracker> trackers;
-  std::map<int32_t, std::set<const void*>> paused;  // partition -> who holds it (fn or gate)
+  // partition (or kWholeSource) -> who holds it (fn or gate)
+  std::map<int32_t, std::set<const void*>> paused;
   prometheus::Counter* received = nullptr;
   // Finished prefixes not yet handed to Source::commit: committed together once the
   // current burst of work is done (one offset store per partition per burst).

@@ -129,7 +129,7 @@ class Planner {
   }
 
   static void widen(SourceOptions& o, const FunctionConfig& fn) {
-    o.max_in_flight = std::max<uint32_t>(o.max_in_flight, fn.concurrency);
+    o.max_in_flight = std::max<uint32_t>(o.max_in_flight, held_budget(fn.concurrency));
     o.max_run_time =
         std::max(o.max_run_time, std::chrono::duration_cast<std::chrono::milliseconds>(fn.timeout));
   }

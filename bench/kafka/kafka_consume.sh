@@ -37,26 +37,18 @@ ORDERING=${ORDERING:-none}
 INLINE=${INLINE:-true}
 [[ "$RUNTIME" == inproc ]] || INLINE=false
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
-KAFKA_SH="$REPO/tests/kafka/kafka.sh"
 
 need curl
 [[ -x "$SLUICE" ]] || die "$SLUICE not built (cmake --build build --target sluice)"
 [[ -x "$BENCH_KAFKA" ]] || die "$BENCH_KAFKA not built (cmake --build build --target bench_kafka)"
 [[ "$RUNTIME" != inproc || -f "$NOOP_LIB" ]] || die "$NOOP_LIB not built (cmake --build build --target bench_kafka_noop)"
 bench_init kafka
-stop_kafka() { [[ -n "${KAFKA_DIR:-}" ]] && "$KAFKA_SH" stop "$KAFKA_DIR" || true; bench_cleanup; }
-trap stop_kafka EXIT
+trap kafka_cleanup EXIT
 
 BASE_OPTIONS=${BASE_OPTIONS:-}
 base_sets
 echo "# kafka: $COUNT x $SIZE B over $KEYS keys in one topic of 6 partitions; plain librdkafka consumer vs sluice ($RUNTIME $COMMAND x $CONCURRENCY, inline $INLINE, ordering $ORDERING)"
-if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
-  KAFKA_DIR="$BENCH_TMP/kafka"
-  KAFKA_BOOTSTRAP=$("$KAFKA_SH" start "$KAFKA_DIR" "$(free_port)") || die "the Kafka broker did not start"
-  echo "# broker: Kafka 3.9 (KRaft, single node) on $KAFKA_BOOTSTRAP, data in $KAFKA_DIR"
-else
-  echo "# broker: $KAFKA_BOOTSTRAP (given)"
-fi
+kafka_up
 TOPIC="bench-$$-$RANDOM"
 
 "$BENCH_KAFKA" fill --bootstrap "$KAFKA_BOOTSTRAP" --topic "$TOPIC" --count "$COUNT" --size "$SIZE" \

@@ -32,7 +32,6 @@ INLINE=${INLINE:-true}
 ORDERING=${ORDERING:-none}
 LAT_LIB=${LAT_LIB:-$BUILD/bench/kafka/libbench_kafka_latency.so}
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
-KAFKA_SH="$REPO/tests/kafka/kafka.sh"
 base_sets
 
 need curl
@@ -40,18 +39,11 @@ need curl
 [[ -x "$BENCH_KAFKA" ]] || die "$BENCH_KAFKA not built (cmake --build build --target bench_kafka)"
 [[ -f "$LAT_LIB" ]] || die "$LAT_LIB not built (cmake --build build --target bench_kafka_latency)"
 bench_init kafka-latency
-stop_kafka() { [[ -n "${KAFKA_DIR:-}" ]] && "$KAFKA_SH" stop "$KAFKA_DIR" || true; bench_cleanup; }
-trap stop_kafka EXIT
+trap kafka_cleanup EXIT
 
 TOTAL=$(( RATE / 1000 * 1000 * (WARMUP + SECONDS_TIMED) ))
 echo "# kafka latency: $RATE records/s of $SIZE B for ${WARMUP}s warm-up + ${SECONDS_TIMED}s timed ($TOTAL records per side); plain librdkafka consumer vs sluice (inproc latency function, inline $INLINE, x $CONCURRENCY, ordering $ORDERING)"
-if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
-  KAFKA_DIR="$BENCH_TMP/kafka"
-  KAFKA_BOOTSTRAP=$("$KAFKA_SH" start "$KAFKA_DIR" "$(free_port)") || die "the Kafka broker did not start"
-  echo "# broker: Kafka 3.9 (KRaft, single node) on $KAFKA_BOOTSTRAP"
-else
-  echo "# broker: $KAFKA_BOOTSTRAP (given)"
-fi
+kafka_up
 A="lat-base-$$-$RANDOM" B="lat-sluice-$$-$RANDOM"
 field() { sed -n "s/^RESULT name=$2 \(.* \)\{0,1\}$3=\([^ ]*\).*/\2/p" "$1" | tail -1; }
 paced() { "$BENCH_KAFKA" paced --bootstrap "$KAFKA_BOOTSTRAP" --topic "$1" --rate "$RATE" \

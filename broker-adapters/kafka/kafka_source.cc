@@ -23,6 +23,9 @@ constexpr int kNudgeAfterMs = 2;   // a busy consumer queue dry this long: nudge
 // keeps up with a steady input runs dry between fetch responses all the time, and a
 // seek then would only throw the fetch in flight away (latency).
 constexpr size_t kNudgeMinQueued = 10000;
+// A throttle lasting this long pauses every partition and polls again (rebalances,
+// max.poll.interval.ms): a function this slow does not notice the refetch on resume.
+constexpr auto kThrottlePauseAfter = std::chrono::seconds(1);
 
 std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* l) {
   std::vector<int32_t> out;
@@ -90,6 +93,7 @@ void KafkaSource::stop() {
 
 void KafkaSource::wake() {
   if (queue_) rd_kafka_queue_yield(queue_);
+  throttle_cv_.notify_all();
 }
 
 void KafkaSource::run() {
@@ -100,6 +104,7 @@ void KafkaSource::run() {
   size_t peak_queued = 0;  // the most records seen waiting in this busy spell
   while (!stopping_.load()) {
     apply_pauses();
+    if (hold_back()) continue;
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), busy ? kNudgeAfterMs : kPollMs);
     if (!m && busy) {
       if (peak_queued >= kNudgeMinQueued) nudge_fetcher();
@@ -219,6 +224,43 @@ void KafkaSource::resume(int32_t partition) {
   wake();
 }
 
+void KafkaSource::throttle(bool on) {
+  {
+    std::lock_guard g(mu_);
+    if (throttled_ == on) return;
+    throttled_ = on;
+    if (on) {
+      throttled_since_ = std::chrono::steady_clock::now();
+    } else if (throttle_paused_) {
+      throttle_paused_ = false;
+      dirty_ = true;
+    }
+  }
+  if (!on) wake();
+}
+
+// Poll thread: while throttled (and not yet for kThrottlePauseAfter), waits instead of
+// polling and returns true (the caller goes round again: pauses, stop). After
+// kThrottlePauseAfter it pauses every partition (through apply_pauses) and polls.
+bool KafkaSource::hold_back() {
+  std::unique_lock lk(mu_);
+  if (!throttled_ || throttle_paused_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  const auto until = throttled_since_ + kThrottlePauseAfter;
+  if (now >= until) {
+    throttle_paused_ = true;
+    dirty_ = true;
+    return true;
+  }
+  throttle_cv_.wait_until(lk, std::min(until, now + std::chrono::milliseconds(kPollMs)),
+                          [this] { return !throttled_ || dirty_ || stopping_.load(); });
+  return true;
+}
+
+bool KafkaSource::wants_paused(int32_t partition) const {
+  return throttle_paused_ || want_paused_.count(partition) > 0;
+}
+
 void KafkaSource::set_paused(const std::vector<int32_t>& parts, bool paused) {
   if (parts.empty()) return;
   PartList l = make_list(topic_, parts);
@@ -242,7 +284,7 @@ void KafkaSource::apply_pauses() {
     if (!dirty_) return;
     dirty_ = false;
     for (int32_t p : assigned_) {
-      const bool want = want_paused_.count(p) > 0, have = applied_.count(p) > 0;
+      const bool want = wants_paused(p), have = applied_.count(p) > 0;
       if (want && !have) to_pause.push_back(p);
       if (!want && have) to_resume.push_back(p);
     }
@@ -275,7 +317,7 @@ void KafkaSource::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
       std::lock_guard g(mu_);
       for (int32_t p : ps) {
         assigned_.insert(p);
-        (want_paused_.count(p) ? to_pause : to_resume).push_back(p);
+        (wants_paused(p) ? to_pause : to_resume).push_back(p);
       }
     }
     // A partition's pause state is reset on (re)assignment: set it explicitly.

@@ -18,8 +18,16 @@
 //    pause/resume and calls the listener (on_deliveries, on_partitions_revoked,
 //    on_source_error) with no lock of ours held. stop() joins it, so it must not
 //    be called from inside those callbacks.
-//  - `mu_` guards the wanted-paused set, the assigned set and the dirty flag;
-//    pause/resume/commit/flush_commits/lag may be called from any thread.
+//  - `mu_` guards the wanted-paused set, the assigned set, the dirty flag and the
+//    throttle state; pause/resume/throttle/commit/flush_commits/lag may be called
+//    from any thread.
+//  - Back pressure (throttle): while throttled the poll thread stops calling
+//    rd_kafka_consumer_poll, so what librdkafka prefetched stays in its queue
+//    (bounded by queued.max.messages.kbytes) and is handed out at once when the
+//    throttle lifts; pausing would drop it (librdkafka refetches a resumed
+//    partition). A throttle that lasts kThrottlePauseAfter pauses every partition
+//    and polls again, so rebalances and max.poll.interval.ms are served while a
+//    slow function holds its budget.
 //  - lag() peeks with a second consumer of its own (LagPeeker), never with the
 //    subscribed one.
 //  - commit(), flush_commits() and lag() work from open() until destruction
@@ -27,6 +35,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -55,12 +65,13 @@ class KafkaSource final : public Source {
   std::string_view broker() const override { return broker_; }
   std::string_view topic() const override { return topic_; }
   std::string_view group() const override { return group_; }
-  SourceTraits traits() const override { return {true, false}; }
+  SourceTraits traits() const override { return {true, false, true}; }
 
   Result<void> start(SourceListener& listener) override;
   void stop() override;
   void pause(int32_t partition) override;
   void resume(int32_t partition) override;
+  void throttle(bool on) override;
   void commit(int32_t partition, int64_t next_offset) override;
   Result<void> flush_commits() override;
   // Every partition of the topic for this group (committed offsets are the group's),
@@ -71,6 +82,11 @@ class KafkaSource final : public Source {
   std::vector<int32_t> assignment();
   // Where this source counts its decode and consume errors (shared with the broker).
   const KafkaProbe& probe() const { return *probe_; }
+  // Throttled so long that every partition is paused and polled (tests, diagnostics).
+  bool throttle_paused() {
+    std::lock_guard g(mu_);
+    return throttle_paused_;
+  }
 
  private:
   KafkaSource(std::string broker, std::string topic, std::string group,
@@ -84,6 +100,8 @@ class KafkaSource final : public Source {
   void nudge_fetcher();
   void take(rd_kafka_message_t* m, std::vector<Delivery>& batch);
   void apply_pauses();
+  bool hold_back();
+  bool wants_paused(int32_t partition) const;  // under mu_
   void set_paused(const std::vector<int32_t>& parts, bool paused);
   void report(const Error& e);
   void wake();
@@ -106,6 +124,10 @@ class KafkaSource final : public Source {
   std::set<int32_t> want_paused_;  // what pause()/resume() asked for
   std::set<int32_t> assigned_;     // current assignment (written by the rebalance callback)
   bool dirty_ = false;             // want_paused_ changed since the poll thread looked
+  bool throttled_ = false;         // throttle(true): poll nothing
+  bool throttle_paused_ = false;   // throttled for kThrottlePauseAfter: all paused, polling
+  std::chrono::steady_clock::time_point throttled_since_;
+  std::condition_variable throttle_cv_;  // the poll thread waits on it while throttled
 
   std::set<int32_t> applied_;  // poll thread only: paused at librdkafka
   // Poll thread only: next offset to hand out per partition since its assignment

@@ -70,8 +70,8 @@ namespace sluice::nats {
 
 struct JsSourceOptions {
   Millis ack_wait{30000};
-  int64_t max_ack_pending = 1000;  // the function's concurrency budget
-  int fetch_batch = 256;
+  int64_t max_ack_pending = 1000;  // the functions' held budget (held_budget)
+  int fetch_batch = 1024;
 };
 
 class JetStreamSource final : public Source {

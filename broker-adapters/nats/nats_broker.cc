@@ -100,8 +100,9 @@ Result<std::unique_ptr<Source>> NatsBroker::make_source(const std::string& topic
     return std::unique_ptr<Source>(std::move(src));
   }
   const NatsSettings& s = conn_->settings();
-  // MaxAckPending follows the consumer's in-flight budget (the function's
-  // concurrency) unless the broker's `options.max_ack_pending` pins it: an explicit
+  // MaxAckPending follows the consumer's in-flight budget (what the functions it
+  // feeds may hold, core/broker.h held_budget: more than they run, so the next
+  // fetch is answered while the current batch runs) unless the broker's `options.max_ack_pending` pins it: an explicit
   // setting wins (e.g. a larger window so `ordering: key` finds other keys to run).
   const int64_t max_ack_pending = s.max_ack_pending_set || opts.max_in_flight == 0
                                       ? s.max_ack_pending

@@ -42,7 +42,7 @@ struct NatsSettings {
   Millis ack_wait{30000};        // default AckWait of JetStream sources
   int64_t max_ack_pending = 1000;  // used when the engine gives no in-flight budget
   bool max_ack_pending_set = false;  // pinned in `options`: wins over the engine's budget
-  int fetch_batch = 256;         // upper bound of one pull request
+  int fetch_batch = 1024;        // upper bound of one pull request
   // Ordering key of a message (ordering: key): the value of header `key_header`,
   // else the CloudEvents partitionkey, else subject token `key_token` (1-based,
   // negative counts from the end, 0 = none: such events run unordered).

@@ -243,6 +243,44 @@ TEST(Dispatcher, FullBudgetPausesThePartitionAndDrainingResumesIt) {
   EXPECT_GE(fx.src.resume_calls, 1);
 }
 
+// A source that throttles (Kafka) is held back as a whole, never paused per
+// partition for the budget (a pause would drop what its client prefetched).
+TEST(Dispatcher, FullBudgetThrottlesASourceThatThrottlesAndDrainingReleasesIt) {
+  Metrics metrics;
+  FunctionConfig fn;
+  fn.name = "f";
+  fn.concurrency = 2;
+  fn.dead_letter = {"fake", "f.dlq"};
+  FakeSource src;
+  src.tr.throttles = true;
+  FakeSink dlq;
+  FakeRuntime rt;
+  rt.hold = true;
+  DispatcherOptions opts;
+  opts.queue_budget = 4;
+  Dispatcher d(metrics, opts);
+  d.add_function({&fn, &rt, &dlq, nullptr});
+  d.add_route(src, "f", Ordering::none);
+  d.start();
+  ASSERT_TRUE(src.start(d));
+  for (int64_t o = 0; o < 6; ++o) src.send(3, o, "");
+  ASSERT_TRUE(wait_for(src.mu, src.cv, [&] { return src.throttled; }));
+  size_t released = 0;
+  for (int i = 0; released < 6; ++i) {
+    ASSERT_TRUE(wait_for(rt.mu, rt.cv, [&] { return !rt.held.empty(); }));
+    released += rt.release_all_shuffled(i);
+  }
+  ASSERT_TRUE(d.drain(10s));
+  EXPECT_TRUE(wait_for(src.mu, src.cv, [&] { return !src.throttled; }));
+  {
+    std::lock_guard lk(src.mu);
+    EXPECT_EQ(src.pause_calls, 0);
+    EXPECT_EQ(src.throttle_calls, 2);  // once on, once off: one hold, not one per event
+    EXPECT_EQ(src.committed.at(3), 6);
+  }
+  d.stop();
+}
+
 TEST(Dispatcher, FanOutCommitsOnlyWhenEveryFunctionFinished) {
   Metrics metrics;
   FunctionConfig a, b;

@@ -52,6 +52,12 @@ class FakeSource final : public Source {
     ++resume_calls;
     cv.notify_all();
   }
+  void throttle(bool on) override {
+    std::lock_guard lk(mu);
+    throttled = on;
+    ++throttle_calls;
+    cv.notify_all();
+  }
   void commit(int32_t p, int64_t next) override {
     std::lock_guard lk(mu);
     committed[p] = next;
@@ -114,7 +120,8 @@ class FakeSource final : public Source {
   std::mutex mu;
   std::condition_variable cv;
   std::set<int32_t> paused;
-  int pause_calls = 0, resume_calls = 0, commit_calls = 0;
+  bool throttled = false;
+  int pause_calls = 0, resume_calls = 0, commit_calls = 0, throttle_calls = 0;
   std::map<int32_t, int64_t> committed;
   std::vector<std::pair<int64_t, Settle>> settled;
   std::vector<std::chrono::milliseconds> settle_delays;

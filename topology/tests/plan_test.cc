@@ -52,7 +52,7 @@ functions:
   EXPECT_EQ(p.sources[0].group, "sluice");
   EXPECT_EQ(p.sources[0].role, RouteRole::subscription);
   // Sized for the largest of the functions it feeds.
-  EXPECT_EQ(p.sources[0].options.max_in_flight, 7u);
+  EXPECT_EQ(p.sources[0].options.max_in_flight, held_budget(7));
   EXPECT_EQ(p.sources[0].options.max_run_time, std::chrono::seconds(5));
   EXPECT_EQ(p.sources[1].topic, "u");
   EXPECT_EQ(p.sources[2].broker, "k");
@@ -99,7 +99,7 @@ functions:
   ASSERT_EQ(p.sources.size(), 3u);
   EXPECT_EQ(p.sources[1].topic, "a.retry");
   EXPECT_EQ(p.sources[1].role, RouteRole::retry);
-  EXPECT_EQ(p.sources[1].options.max_in_flight, 3u);
+  EXPECT_EQ(p.sources[1].options.max_in_flight, held_budget(3));
   EXPECT_EQ(p.sources[2].topic, "c.retry");
   const auto a = routes_of(p, "a");
   ASSERT_EQ(a.size(), 2u);
