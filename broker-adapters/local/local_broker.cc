@@ -51,6 +51,10 @@ Result<std::vector<PartitionLag>> LocalBrowser::lag(std::string_view topic,
   });
 }
 
+Result<std::vector<std::string>> LocalBrowser::topics(size_t limit) {
+  return q_.with_reader([&](LogReader& r) { return r.topics(limit); });
+}
+
 Result<std::unique_ptr<LocalBroker>> LocalBroker::open(LocalQueueOptions opt,
                                                        std::string group) {
   SLUICE_TRY(q, LocalQueue::open(std::move(opt)));
