@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "harness.h"
@@ -23,13 +24,21 @@ std::string local_config(uint16_t port, const std::string& broker_extra) {
          "    output: { topic: shouted }\n";
 }
 
-TEST(UnknownTopics, HttpPublishToAnUnsubscribedLocalTopicIs404WithASuggestion) {
+// A running engine with HTTP ingress on the config above.
+struct RunningEngine {
+  explicit RunningEngine(const std::string& broker_extra) : port(free_port()) {
+    dir.write("sluice.yaml", local_config(port, broker_extra));
+    engine.emplace(dir.file("sluice.yaml"), dir.file("engine.log"));
+  }
   TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", local_config(port, ", topics: [audit]"));
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  HttpClient c(port);
+  uint16_t port;
+  std::optional<Engine> engine;
+};
+
+TEST(UnknownTopics, HttpPublishToAnUnsubscribedLocalTopicIs404WithASuggestion) {
+  RunningEngine e(", topics: [audit]");
+  ASSERT_TRUE(e.engine->wait_ready(e.port)) << e.dir.read("engine.log");
+  HttpClient c(e.port);
   auto typo = c.post("/topics/greetngs", "x");
   EXPECT_EQ(typo.status, 404) << typo.body;
   auto body = nlohmann::json::parse(typo.body, nullptr, false);
@@ -45,12 +54,9 @@ TEST(UnknownTopics, HttpPublishToAnUnsubscribedLocalTopicIs404WithASuggestion) {
 }
 
 TEST(UnknownTopics, AcceptAnyTopicLetsHttpPublishAnywhere) {
-  TempDir dir;
-  const uint16_t port = free_port();
-  dir.write("sluice.yaml", local_config(port, ", accept_any_topic: true"));
-  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
-  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
-  EXPECT_EQ(HttpClient(port).post("/topics/anything", "x").status, 202);
+  RunningEngine e(", accept_any_topic: true");
+  ASSERT_TRUE(e.engine->wait_ready(e.port)) << e.dir.read("engine.log");
+  EXPECT_EQ(HttpClient(e.port).post("/topics/anything", "x").status, 202);
 }
 
 TEST(UnknownTopics, CliPublishRefusesAnUnsubscribedLocalTopicUnlessDeclared) {
