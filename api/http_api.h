@@ -40,6 +40,10 @@ class HttpApi {
 
   // Set-up, before start(): see TopicRoutes::reserve.
   void reserve_topics(std::set<std::string> topics) { topics_.reserve(std::move(topics)); }
+  // Set-up, before start(): see TopicRoutes::refuse_unknown.
+  void refuse_unknown_topics(TopicRoutes::UnknownTopic check) {
+    topics_.refuse_unknown(std::move(check));
+  }
   // Set-up, before start(): serves /function and /async-function with `fns`.
   void set_functions(std::unique_ptr<FunctionRoutes> fns);
 

@@ -63,6 +63,9 @@ void TopicRoutes::publish(Request&& req, Responder res) {
   auto sink = sinks_.find(name);
   if (sink == sinks_.end())
     return res(json_error(Status::bad_request, "unknown broker '" + name + "'"));
+  if (unknown_) {
+    if (auto why = unknown_(name, topic.value())) return res(json_error(Status::not_found, *why));
+  }
 
   Status bad = Status::bad_request;
   auto ev = event_of_request(req, &bad);

@@ -27,7 +27,7 @@ BPORT=$(free_port)
 while [[ "$BPORT" == "$SPORT" ]]; do BPORT=$(free_port); done
 cat >"$BENCH_TMP/sluice.yaml" <<EOF
 brokers:
-  local: { kind: local, path: ./data/q.db, partitions: 4 }
+  local: { kind: local, path: ./data/q.db, partitions: 4, topics: [bench] }
 http: { listen: 127.0.0.1:$SPORT, max_body: 1MiB }
 engine: { drain_timeout: 5s }
 functions: []

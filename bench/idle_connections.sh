@@ -33,7 +33,7 @@ bench_init idle
 PORT=$(free_port)
 cat >"$BENCH_TMP/sluice.yaml" <<YAML
 brokers:
-  local: { kind: local, path: ./data/q.db, partitions: 4 }
+  local: { kind: local, path: ./data/q.db, partitions: 4, topics: [bench] }
 http: { listen: 127.0.0.1:$PORT, max_connections: $((IDLE + 1000)), idle_timeout: 1h }
 engine: { drain_timeout: 5s }
 functions: []

@@ -16,6 +16,27 @@
 
 namespace sluice {
 
+namespace {
+
+// POST /topics answers 404 for a topic a local broker does not know (topology/plan.h).
+api::TopicRoutes::UnknownTopic unknown_topic_check(const Config& cfg) {
+  std::map<std::string, KnownTopics> refusing;
+  for (const BrokerConfig& b : cfg.brokers) {
+    auto known = known_topics(cfg, b.name);
+    if (known.refuses()) refusing.emplace(b.name, std::move(known));
+  }
+  return [refusing = std::move(refusing)](const std::string& broker,
+                                          const std::string& topic) -> std::optional<std::string> {
+    auto it = refusing.find(broker);
+    if (it == refusing.end()) return std::nullopt;
+    auto why = it->second.unknown(topic);
+    if (!why) return std::nullopt;
+    return *why + "; " + declare_topic_hint(broker);
+  };
+}
+
+}  // namespace
+
 Engine::Engine(const Config& cfg) : cfg_(cfg) {}
 
 Engine::~Engine() { shutdown(); }
@@ -101,6 +122,7 @@ Result<void> Engine::start() {
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
     http_->reserve_topics(internal_topics(cfg_));
+    http_->refuse_unknown_topics(unknown_topic_check(cfg_));
     api::add_system_routes(http_->server(),
                            {&cfg_, dispatcher_.get(), &runtimes_, [this](const std::string& fn) {
                               return api::PoolView{lag_loop_->desired(fn),

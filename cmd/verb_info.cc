@@ -73,17 +73,37 @@ int functions(const std::string& path, bool json) {
   return kOk;
 }
 
+namespace {
+// `sluice lag` rows of a topic that holds events and has no subscriber: this GROUP.
+constexpr const char* kNoSubscriber = "(no subscriber)";
+constexpr size_t kMaxUnreadTopics = 100;
+
+bool subscribed(const Config& cfg, const std::string& broker, const std::string& topic) {
+  for (const FunctionConfig& fn : cfg.functions)
+    for (const Subscription& s : fn.subscribe)
+      if (s.broker == broker && s.topic == topic) return true;
+  return false;
+}
+}  // namespace
+
 int lag(const std::string& path, bool watch, bool json) {
   Config cfg = load_or_exit(path);
   // The subscriptions' sources as `run` opens them (one per broker, topic and group).
   const topology::Plan plan = plan_or_exit(cfg, path);
   std::map<std::string, std::unique_ptr<Broker>> brokers;
+  auto open = [&](const std::string& name) {
+    if (brokers.count(name)) return;
+    auto b = make_broker(*cfg.broker(name));
+    if (!b) throw Exit{kFailure, b.error().message};
+    brokers.emplace(name, std::move(b).value());
+  };
   for (const auto& s : plan.sources)
-    if (s.role == RouteRole::subscription && !brokers.count(s.broker)) {
-      auto b = make_broker(*cfg.broker(s.broker));
-      if (!b) throw Exit{kFailure, b.error().message};
-      brokers.emplace(s.broker, std::move(b).value());
-    }
+    if (s.role == RouteRole::subscription) open(s.broker);
+  // Local queues also show topics that hold events nothing reads (most often a typo'd
+  // publish). Kafka and NATS do not list their topics here.
+  for (const BrokerConfig& b : cfg.brokers)
+    if (b.kind() == BrokerKind::local) open(b.name);
+  const std::set<std::string> internal = internal_topics(cfg);
   do {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : plan.sources) {
@@ -102,6 +122,21 @@ int lag(const std::string& path, bool watch, bool json) {
                         p.committed < 0 ? "-" : std::to_string(p.committed),
                         std::to_string(p.end), std::to_string(p.lag),
                         p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
+    }
+    for (const BrokerConfig& bc : cfg.brokers) {
+      TopicBrowser* br = brokers.count(bc.name) ? brokers.at(bc.name)->browser() : nullptr;
+      if (!br || bc.kind() != BrokerKind::local) continue;
+      auto names = br->topics(kMaxUnreadTopics);
+      if (!names) continue;  // a listing is a hint; the rows above are the lag
+      for (const std::string& t : names.value()) {
+        if (internal.count(t) || subscribed(cfg, bc.name, t)) continue;
+        auto lag = br->lag(t, bc.local().group);
+        if (!lag) continue;
+        for (const auto& p : lag.value())
+          rows.push_back({bc.name, t, std::to_string(p.partition), kNoSubscriber, "-",
+                          std::to_string(p.end), std::to_string(p.lag),
+                          p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
+      }
     }
     static const std::vector<std::string> kHeaders = {"BROKER", "TOPIC", "PARTITION", "GROUP",
                                                       "COMMITTED", "END", "LAG", "LAG_SECONDS"};

@@ -25,6 +25,13 @@ int publish(const PublishArgs& a) {
                            "' is a function's retry or dead-letter topic: only sluice writes "
                            "there (add --internal to publish anyway; the record is unsealed, "
                            "so sluice treats it as a plain event or an unverified dead letter)"};
+  // A topic nothing reads is most often a typo: a local broker refuses it, Kafka and NATS
+  // (which may have readers other than sluice) publish it with a warning.
+  const KnownTopics known = known_topics(cfg, bc->name);
+  if (auto why = known.unknown(a.topic)) {
+    if (known.refuses()) throw Exit{kUsage, *why + "; " + declare_topic_hint(bc->name)};
+    std::cerr << "warning: " << *why << "; publishing anyway\n";
+  }
   Headers headers;
   for (const auto& h : a.headers) {
     auto eq = h.find('=');

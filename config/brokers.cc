@@ -70,8 +70,12 @@ void parse_broker(Diagnostics& d, const Entry& e, const std::string& base_dir, C
     case BrokerKind::local:
       parse_local_broker(d, m, base_dir, b.settings.emplace<LocalBrokerConfig>());
       break;
-    case BrokerKind::kafka: parse_kafka_broker(d, m, b.settings.emplace<KafkaBrokerConfig>()); break;
-    case BrokerKind::nats: parse_nats_broker(d, m, b.settings.emplace<NatsBrokerConfig>()); break;
+    case BrokerKind::kafka:
+      parse_kafka_broker(d, m, base_dir, b.settings.emplace<KafkaBrokerConfig>());
+      break;
+    case BrokerKind::nats:
+      parse_nats_broker(d, m, base_dir, b.settings.emplace<NatsBrokerConfig>());
+      break;
   }
   c.brokers.push_back(std::move(b));
 }

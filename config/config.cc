@@ -14,6 +14,7 @@
 
 #include "config/parse.h"
 #include "config/values.h"
+#include "config/vars.h"
 
 namespace sluice {
 
@@ -200,6 +201,9 @@ LoadResult load(const std::string& yaml, const std::string& base_dir, const std:
     } catch (const YAML::ParserException& e) {
       d.error("", e.mark.is_null() ? 0 : e.mark.line + 1, "YAML syntax error: " + e.msg);
     }
+    if (d.empty() && root.IsNull())
+      d.error("", 0, "the config file is empty (examples/quickstart.yaml shows a small one)");
+    if (d.empty()) expand_tree(d, root, process_env);
     if (d.empty()) parse_root(d, root, c);
   } catch (const YAML::Exception& e) {
     d.error("", e.mark.is_null() ? 0 : e.mark.line + 1, "cannot read the config: " + e.msg);

@@ -77,6 +77,15 @@ const std::vector<Key>& keys() {
        .min = "1", .max = "1024", .doc = "Partitions of topics created on first use."},
       {.section = "broker_local", .name = "group", .type = T::string, .def = "sluice",
        .doc = "Consumer group whose offsets are stored."},
+      {.section = "broker_local", .name = "topics", .type = T::string_list, .def = "[]",
+       .doc = "Topics that may be published to although no function subscribes to them "
+              "(`POST /topics` answers 404 and `sluice publish` exits 2 for any other "
+              "unknown topic, with a \"did you mean\"). Subscribed, output, retry and "
+              "dead-letter topics are always known."},
+      {.section = "broker_local", .name = "accept_any_topic", .type = T::boolean,
+       .def = "false",
+       .doc = "Accept publishes to every valid topic name, subscribed or not (the check "
+              "`topics` relaxes is off)."},
 
       // brokers.<name> (kind: kafka)
       {.section = "broker_kafka", .name = "kind", .type = T::kind, .of = "kafka",

@@ -1,5 +1,6 @@
 // functions: [ { name, runtime, command, ..., subscribe, retry, dead_letter, output } ]
 #include <algorithm>
+#include <sstream>
 
 #include "config/parse.h"
 #include "config/values.h"
@@ -38,6 +39,16 @@ std::optional<std::string> read_broker_ref(Diagnostics& d, const Field& f, const
 
 void parse_command(Diagnostics& d, const Field& f, const std::string& base_dir,
                    FunctionConfig& fn) {
+  if (f.node.IsScalar() && !f.node.Scalar().empty()) {
+    // `command: cat` or `command: python3 fn.py`: no shell splits it, so say how.
+    std::string list;
+    std::istringstream words(f.node.Scalar());
+    for (std::string w; words >> w;) list += (list.empty() ? "" : ", ") + w;
+    if (list.size() > kEchoLimit) list = list.substr(0, kEchoLimit) + "...";
+    d.error(f.path, f.line, "expected a list (no shell splits the command); write it as a list: [" +
+                                list + "]");
+    return;
+  }
   auto argv = read_string_list(d, f, /*non_empty_list=*/true);
   if (!argv) return;
   if (fn.runtime == RuntimeKind::inproc) {

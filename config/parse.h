@@ -25,8 +25,10 @@ BrokerNames parse_brokers(Diagnostics& d, const std::optional<Field>& f, Config&
 // config/brokers/<kind>.cc.
 void parse_local_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
                         LocalBrokerConfig& b);
-void parse_kafka_broker(Diagnostics& d, const MapReader& m, KafkaBrokerConfig& b);
-void parse_nats_broker(Diagnostics& d, const MapReader& m, NatsBrokerConfig& b);
+void parse_kafka_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
+                        KafkaBrokerConfig& b);
+void parse_nats_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
+                       NatsBrokerConfig& b);
 // The database of the local broker used when `brokers:` is absent.
 std::string default_local_path(const std::string& base_dir);
 // `functions:`

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "config/values.h"
 #include "core/topic.h"
@@ -283,6 +286,57 @@ std::string absolute_path(const std::string& base_dir, const std::string& path) 
   std::filesystem::path p(path);
   if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
   return p.lexically_normal().string();
+}
+
+namespace {
+
+// The content of an option's secret file, or the reason it cannot be used.
+Result<std::string> read_option_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return Error{Errc::invalid_argument, "no such file: " + quote(path)};
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || size > kMaxOptionFile)
+    return Error{Errc::invalid_argument, quote(path) + " is larger than " +
+                                             format_size(kMaxOptionFile)};
+  std::ifstream in(path, std::ios::binary);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in || !in.read(text.data(), static_cast<std::streamsize>(text.size())))
+    return Error{Errc::invalid_argument,
+                 "cannot read " + quote(path) + ": " + std::strerror(errno)};
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+std::optional<std::map<std::string, std::string>> read_options(Diagnostics& d, const Field& f,
+                                                               const std::string& base_dir) {
+  auto opts = read_string_map(d, f);
+  if (!opts || !f.node.IsMap()) return opts;
+  constexpr std::string_view kSuffix = "_file";
+  for (const auto& kv : f.node) {
+    if (!kv.first.IsScalar() || !kv.second.IsScalar()) continue;
+    const std::string& key = kv.first.Scalar();
+    if (key.size() <= kSuffix.size() || !key.ends_with(kSuffix) || !opts->count(key)) continue;
+    const std::string name = key.substr(0, key.size() - kSuffix.size());
+    const std::string path = join_path(f.path, key);
+    const int line = line_of(kv.second);
+    std::string file = (*opts)[key];
+    opts->erase(key);
+    if (opts->count(name)) {
+      d.error(path, line, "set either " + quote(name) + " or " + quote(key) + ", not both");
+      continue;
+    }
+    auto text = read_option_file(absolute_path(base_dir, file));
+    if (!text) {
+      d.error(path, line, text.error().message);
+      continue;
+    }
+    (*opts)[name] = std::move(text).value();
+  }
+  return opts;
 }
 
 }  // namespace sluice::config_detail

@@ -112,6 +112,15 @@ std::optional<std::vector<std::string>> read_string_list(Diagnostics& d, const F
 std::optional<std::map<std::string, std::string>> read_string_map(Diagnostics& d,
                                                                   const Field& f);
 
+// A broker's `options`: read_string_map, then each `<name>_file: PATH` entry is replaced
+// by `<name>` set to the file's content (PATH relative to the config's folder; at most
+// kMaxOptionFile bytes; one trailing newline stripped), so that secrets such as
+// `sasl.password_file` need not sit in the config. A missing or oversized file, or both
+// `<name>` and `<name>_file`, is reported at the entry's line.
+inline constexpr std::size_t kMaxOptionFile = 64 * 1024;
+std::optional<std::map<std::string, std::string>> read_options(Diagnostics& d, const Field& f,
+                                                               const std::string& base_dir);
+
 // Sets `out` from the key when present and valid; `read` is one of the helpers above.
 template <class T, class Read>
 void read_into(T& out, const MapReader& m, std::string_view key, Read&& read) {

@@ -196,6 +196,13 @@ class TopicBrowser {
   // Every partition's lag for a consumer group on a topic.
   virtual Result<std::vector<PartitionLag>> lag(std::string_view topic,
                                                 std::string_view group) = 0;
+  // Up to `limit` names of topics that have held events, in name order (`sluice lag`
+  // lists those nothing subscribes to). Errc::invalid_argument where the broker cannot
+  // list them cheaply (Kafka, NATS: not implemented).
+  virtual Result<std::vector<std::string>> topics(size_t limit) {
+    (void)limit;
+    return Error{Errc::invalid_argument, "this broker does not list its topics"};
+  }
 };
 
 // What the engine knows about the consumer of a Source, for adapters that size

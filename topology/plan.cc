@@ -5,6 +5,9 @@
 #include <tuple>
 
 #include "broker-adapters/registry.h"
+#include "config/values.h"
+#include "core/subject.h"
+#include "core/topic.h"
 
 namespace sluice::topology {
 
@@ -165,6 +168,50 @@ std::set<std::string> internal_topics(const Config& cfg) {
     out.insert(fn.dead_letter.topic);
   }
   return out;
+}
+
+bool KnownTopics::knows(std::string_view topic) const {
+  if (any || topics.count(std::string(topic))) return true;
+  if (kind != BrokerKind::nats) return false;
+  for (const std::string& p : topics)
+    if (subject_matches(p, topic)) return true;
+  return false;
+}
+
+std::optional<std::string> KnownTopics::unknown(std::string_view topic) const {
+  if (knows(topic)) return std::nullopt;
+  std::vector<std::string_view> candidates(topics.begin(), topics.end());
+  const std::string_view hint = config_detail::closest(topic, candidates);
+  std::string out = "no function subscribes to topic '" + printable_topic(topic) +
+                    "' on broker '" + broker + "'";
+  if (!hint.empty()) out += " (did you mean '" + std::string(hint) + "'?)";
+  return out;
+}
+
+KnownTopics known_topics(const Config& cfg, std::string_view broker) {
+  KnownTopics k;
+  k.broker = std::string(broker);
+  if (const BrokerConfig* b = cfg.broker(broker)) {
+    k.kind = b->kind();
+    if (k.kind == BrokerKind::local) {
+      k.any = b->local().accept_any_topic;
+      k.topics.insert(b->local().topics.begin(), b->local().topics.end());
+    }
+  }
+  for (const FunctionConfig& fn : cfg.functions) {
+    for (const auto& s : fn.subscribe)
+      if (s.broker == broker) k.topics.insert(s.topic);
+    if (fn.output && fn.output->broker == broker) k.topics.insert(fn.output->topic);
+  }
+  const std::set<std::string> internal = internal_topics(cfg);
+  k.topics.insert(internal.begin(), internal.end());
+  return k;
+}
+
+std::string declare_topic_hint(std::string_view broker) {
+  const std::string b(broker);
+  return "declare it in brokers." + b + ".topics or set brokers." + b +
+         ".accept_any_topic: true";
 }
 
 }  // namespace sluice

@@ -77,6 +77,29 @@ std::string retry_topic(std::string_view function);
 
 namespace sluice {
 
+// The topics a publish to one broker may go to without a mistake being likely: those a
+// function subscribes to (NATS: a subject its subscription pattern matches), outputs
+// (a result topic nobody reads yet is still where results belong), every function's
+// retry and dead-letter topic (internal_topics), and a local broker's `topics`.
+struct KnownTopics {
+  std::string broker;
+  BrokerKind kind = BrokerKind::local;
+  bool any = false;               // a local broker with accept_any_topic: true
+  std::set<std::string> topics;   // for NATS, subscription patterns among them
+  // True when `topic` is one of them (or `any`).
+  bool knows(std::string_view topic) const;
+  // Nullopt when known; else "no function subscribes to topic 't' on broker 'b' (did you
+  // mean 'u'?)" — the reason only; the caller adds what to do about it.
+  std::optional<std::string> unknown(std::string_view topic) const;
+  // A local broker refuses unknown topics; Kafka and NATS only warn (the broker may have
+  // other consumers than sluice).
+  bool refuses() const { return kind == BrokerKind::local && !any; }
+};
+// The known topics of the broker named `broker` (which must exist in cfg).
+KnownTopics known_topics(const Config& cfg, std::string_view broker);
+// How to make an unknown topic of a local broker known.
+std::string declare_topic_hint(std::string_view broker);
+
 // The topics only sluice writes to: every function's retry topic and dead-letter
 // topic (HTTP ingress refuses them; `sluice publish` needs --internal).
 std::set<std::string> internal_topics(const Config& cfg);

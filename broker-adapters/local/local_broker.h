@@ -29,6 +29,7 @@ class LocalBrowser final : public TopicBrowser {
   Result<void> remove(std::string_view topic, int32_t partition, int64_t offset) override;
   Result<std::vector<PartitionLag>> lag(std::string_view topic,
                                         std::string_view group) override;
+  Result<std::vector<std::string>> topics(size_t limit) override;
 
  private:
   LocalQueue& q_;

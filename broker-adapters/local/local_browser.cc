@@ -51,4 +51,8 @@ Result<std::vector<PartitionLag>> LocalBrowser::lag(std::string_view topic,
   });
 }
 
+Result<std::vector<std::string>> LocalBrowser::topics(size_t limit) {
+  return q_.with_reader([&](LogReader& r) { return r.topics(limit); });
+}
+
 }  // namespace sluice::local

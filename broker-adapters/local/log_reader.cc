@@ -59,7 +59,22 @@ Result<void> LogReader::prepare_all() {
                                       "\"partition\"=?2 AND \"offset\">=?3 ORDER BY "
                                       "\"offset\" LIMIT 1"));
   SLUICE_TRY(db_->prepare_into(data_version_, "PRAGMA data_version"));
+  SLUICE_TRY(db_->prepare_into(topics_, "SELECT DISTINCT topic FROM heads WHERE next_offset > 0 "
+                                        "ORDER BY topic LIMIT ?1"));
   return ok();
+}
+
+Result<std::vector<std::string>> LogReader::topics(size_t limit) {
+  Stmt& s = topics_.reset();
+  SLUICE_TRY(s.bind(1, static_cast<int64_t>(limit)));
+  std::vector<std::string> out;
+  for (;;) {
+    SLUICE_TRY(row, s.step());
+    if (!row) break;
+    out.emplace_back(s.blob(0));
+  }
+  s.reset();
+  return out;
 }
 
 Result<int32_t> LogReader::partitions(std::string_view topic) {

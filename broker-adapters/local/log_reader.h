@@ -67,6 +67,9 @@ class LogReader {
                                         std::string_view group,
                                         const std::map<int32_t, int64_t>& overlay);
 
+  // Up to `limit` topics with a partition whose next offset is past 0, by name.
+  Result<std::vector<std::string>> topics(size_t limit);
+
   // Changes when another connection commits a write (PRAGMA data_version).
   Result<int64_t> data_version();
 
@@ -77,7 +80,7 @@ class LogReader {
   std::unique_ptr<Db> db_;
   // Statements are declared after db_ and so finalized before it closes.
   Stmt partitions_, read_, get_, remove_, committed_, register_, bounds_, oldest_ts_,
-      data_version_;
+      data_version_, topics_;
 };
 
 }  // namespace sluice::local

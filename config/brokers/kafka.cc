@@ -5,11 +5,12 @@
 
 namespace sluice::config_detail {
 
-void parse_kafka_broker(Diagnostics& d, const MapReader& m, KafkaBrokerConfig& b) {
+void parse_kafka_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
+                        KafkaBrokerConfig& b) {
   auto str = [&](const Field& x) { return read_string(d, x); };
   read_into(b.group, m, "group", str);
   read_into(b.bootstrap, m, "bootstrap", str);
-  read_into(b.options, m, "options", [&](const Field& x) { return read_string_map(d, x); });
+  read_into(b.options, m, "options", [&](const Field& x) { return read_options(d, x, base_dir); });
 }
 
 }  // namespace sluice::config_detail

@@ -21,6 +21,19 @@ void parse_local_broker(Diagnostics& d, const MapReader& m, const std::string& b
   read_into(b.partitions, m, "partitions", [&](const Field& x) {
     return read_uint(d, x, keys::key("broker_local", "partitions"));
   });
+  read_into(b.accept_any_topic, m, "accept_any_topic",
+            [&](const Field& x) { return read_bool(d, x); });
+  if (auto f = m.get("topics")) {
+    if (!f->node.IsSequence()) {
+      d.error(f->path, f->line, "expected a list of topic names, got " + describe(f->node));
+      return;
+    }
+    for (std::size_t i = 0; i < f->node.size(); ++i) {
+      const YAML::Node item = f->node[i];
+      if (auto t = read_topic(d, Field{item, index_path(f->path, i), line_of(item)}))
+        b.topics.push_back(std::move(*t));
+    }
+  }
 }
 
 }  // namespace sluice::config_detail

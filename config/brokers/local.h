@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -11,6 +12,9 @@ struct LocalBrokerConfig {
   std::string path;            // the database file; absolute after loading
   int partitions = 4;          // partitions of topics created on first use
   std::string group = "sluice";  // consumer group whose offsets are stored
+  // Publishable without a subscriber (topology::known_topics); accept_any_topic: all.
+  std::vector<std::string> topics;
+  bool accept_any_topic = false;
 
   bool operator==(const LocalBrokerConfig&) const = default;
 };

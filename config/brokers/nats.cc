@@ -49,11 +49,12 @@ void parse_jetstream(Diagnostics& d, const Field& f, NatsBrokerConfig& b) {
 
 }  // namespace
 
-void parse_nats_broker(Diagnostics& d, const MapReader& m, NatsBrokerConfig& b) {
+void parse_nats_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
+                       NatsBrokerConfig& b) {
   b.urls = {std::string(keys::key("broker_nats", "url").def)};
   if (auto u = m.get("url")) parse_urls(d, *u, b);
   if (auto js = m.get("jetstream")) parse_jetstream(d, *js, b);
-  read_into(b.options, m, "options", [&](const Field& x) { return read_string_map(d, x); });
+  read_into(b.options, m, "options", [&](const Field& x) { return read_options(d, x, base_dir); });
 }
 
 }  // namespace sluice::config_detail

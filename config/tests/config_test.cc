@@ -52,7 +52,7 @@ TEST(ConfigErrors, WrongTypeNamesWhatWasExpectedAndFound) {
     workers: 3
 )");
   EXPECT_CONFIG_ERROR(r, "functions[0].command", 3,
-                      "expected a list of strings, got \"python3 app.py\"");
+                      "write it as a list: [python3, app.py]");
   EXPECT_CONFIG_ERROR(r, "functions[0].env", 4, "expected a map, got a list");
   EXPECT_CONFIG_ERROR(r, "functions[0].subscribe", 5,
                       "expected a list of subscriptions, got a map");

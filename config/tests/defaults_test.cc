@@ -13,8 +13,9 @@ namespace {
 
 using testing::load;
 
-TEST(ConfigDefaults, EmptyFileGivesTheDefaultLocalBroker) {
-  for (const char* text : {"", "# nothing\n", "{}\n"}) {
+TEST(ConfigDefaults, EmptyMapGivesTheDefaultLocalBroker) {
+  // An empty file is an error (vars_test.cc: EmptyFileIsAnError); `{}` says "defaults".
+  for (const char* text : {"{}\n", "# nothing\n{}\n"}) {
     auto r = load(text);
     ASSERT_TRUE(r.config) << testing::dump(r);
     const Config& c = *r.config;

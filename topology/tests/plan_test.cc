@@ -162,6 +162,38 @@ functions:
   EXPECT_EQ(internal_topics(c), (std::set<std::string>{"a.dlq", "a.retry", "b.retry", "bad"}));
 }
 
+TEST(KnownTopics, SubscriptionsOutputsInternalAndDeclaredTopicsPerBroker) {
+  Config c = load(R"(brokers:
+  l: { kind: local, topics: [audit] }
+  any: { kind: local, accept_any_topic: true }
+  n: { kind: nats }
+functions:
+  - name: a
+    command: [cat]
+    subscribe: [{ broker: l, topic: greetings }, { broker: n, topic: "events.>" }]
+    output: { broker: l, topic: shouted }
+)");
+  const KnownTopics l = known_topics(c, "l");
+  EXPECT_TRUE(l.refuses());
+  for (const char* t : {"greetings", "shouted", "audit", "a.dlq", "a.retry"})
+    EXPECT_TRUE(l.knows(t)) << t;
+  EXPECT_FALSE(l.knows("events.x"));  // another broker's subscription
+  ASSERT_TRUE(l.unknown("greetngs"));
+  EXPECT_EQ(*l.unknown("greetngs"),
+            "no function subscribes to topic 'greetngs' on broker 'l' (did you mean "
+            "'greetings'?)");
+  EXPECT_EQ(*l.unknown("zzzzzzzz"), "no function subscribes to topic 'zzzzzzzz' on broker 'l'");
+
+  const KnownTopics any = known_topics(c, "any");
+  EXPECT_FALSE(any.refuses());
+  EXPECT_TRUE(any.knows("whatever"));
+
+  const KnownTopics n = known_topics(c, "n");
+  EXPECT_FALSE(n.refuses());  // NATS and Kafka only warn
+  EXPECT_TRUE(n.knows("events.x"));  // the wildcard subscription matches
+  EXPECT_TRUE(n.unknown("other.x"));
+}
+
 // `run` used to refuse this at start while `validate` passed it.
 TEST(PlanRefuses, TopicRetryModeOnCoreNats) {
   Config c = load(R"(brokers:
