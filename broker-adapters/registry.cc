@@ -68,6 +68,7 @@ BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
     case BrokerKind::local:
       c.own_database = true;
       c.retry_topics = true;
+      c.refuses_unknown_topics = true;
       break;
     case BrokerKind::kafka:
       c.remote = true;
@@ -75,6 +76,7 @@ BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
       break;
     case BrokerKind::nats:
       c.remote = true;
+      c.wildcard_topics = true;
       c.redelivers_later = cfg.nats().jetstream.has_value();
       c.no_retry_because = "needs JetStream (core NATS cannot redeliver)";
       break;

@@ -47,6 +47,11 @@ struct BrokerCapabilities {
   // Keeps events in a database file of its own at `path` (local): preflight checks
   // the file can be written, `run` holds its engine lock.
   bool own_database = false;
+  // Stores only what sluice's functions read: a publish to a topic none of them
+  // subscribes to is refused (unless declared; topology::known_topics).
+  bool refuses_unknown_topics = false;
+  // Topics may be subject patterns (`events.>`) that match others.
+  bool wildcard_topics = false;
   // A server sluice connects to: whether it answers is known only at run.
   bool remote = false;
   // Can hold the topics sluice publishes retries to and reads back (retry.mode topic

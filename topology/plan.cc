@@ -6,7 +6,7 @@
 
 #include "broker-adapters/registry.h"
 #include "config/values.h"
-#include "core/subject.h"
+#include "broker-adapters/nats/nats_subject.h"
 #include "core/topic.h"
 
 namespace sluice::topology {
@@ -172,9 +172,9 @@ std::set<std::string> internal_topics(const Config& cfg) {
 
 bool KnownTopics::knows(std::string_view topic) const {
   if (any || topics.count(std::string(topic))) return true;
-  if (kind != BrokerKind::nats) return false;
+  if (!wildcards) return false;
   for (const std::string& p : topics)
-    if (subject_matches(p, topic)) return true;
+    if (nats::subject_matches(p, topic)) return true;
   return false;
 }
 
@@ -192,8 +192,10 @@ KnownTopics known_topics(const Config& cfg, std::string_view broker) {
   KnownTopics k;
   k.broker = std::string(broker);
   if (const BrokerConfig* b = cfg.broker(broker)) {
-    k.kind = b->kind();
-    if (k.kind == BrokerKind::local) {
+    const BrokerCapabilities caps = broker_capabilities(*b);
+    k.refusing = caps.refuses_unknown_topics;
+    k.wildcards = caps.wildcard_topics;
+    if (caps.refuses_unknown_topics) {  // the local queue: its `topics` and `accept_any_topic`
       k.any = b->local().accept_any_topic;
       k.topics.insert(b->local().topics.begin(), b->local().topics.end());
     }

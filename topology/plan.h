@@ -83,9 +83,10 @@ namespace sluice {
 // retry and dead-letter topic (internal_topics), and a local broker's `topics`.
 struct KnownTopics {
   std::string broker;
-  BrokerKind kind = BrokerKind::local;
+  bool refusing = false;          // the broker refuses unknown topics (capabilities)
+  bool wildcards = false;         // its topics may be subject patterns (NATS)
   bool any = false;               // a local broker with accept_any_topic: true
-  std::set<std::string> topics;   // for NATS, subscription patterns among them
+  std::set<std::string> topics;   // with wildcards, subscription patterns among them
   // True when `topic` is one of them (or `any`).
   bool knows(std::string_view topic) const;
   // Nullopt when known; else "no function subscribes to topic 't' on broker 'b' (did you
@@ -93,7 +94,7 @@ struct KnownTopics {
   std::optional<std::string> unknown(std::string_view topic) const;
   // A local broker refuses unknown topics; Kafka and NATS only warn (the broker may have
   // other consumers than sluice).
-  bool refuses() const { return kind == BrokerKind::local && !any; }
+  bool refuses() const { return refusing && !any; }
 };
 // The known topics of the broker named `broker` (which must exist in cfg).
 KnownTopics known_topics(const Config& cfg, std::string_view broker);
