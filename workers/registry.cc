@@ -14,8 +14,8 @@ Result<std::unique_ptr<Runtime>> make_runtime(const FunctionConfig& fn,
   switch (fn.runtime) {
     case RuntimeKind::exec: {
       // A spawn (CLONE_VFORK) blocks its thread until the child has exec'd: with one io thread
-      // the spawns of concurrent invocations queue behind each other (measured in
-      // bench/exec_runtime.sh: 0.87x of a plain spawn loop with 1 thread, 0.95x with 4).
+      // the spawns of concurrent invocations queue behind each other (bench/exec_runtime.sh,
+      // BENCHMARKS.md "Figures behind code choices").
       ExecOptions opts;
       opts.io_threads = std::clamp<unsigned>(fn.concurrency, 1, 4);
       return std::unique_ptr<Runtime>(new ExecRuntime(fn, base_dir, opts));
