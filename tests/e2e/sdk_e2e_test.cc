@@ -162,7 +162,9 @@ TEST_P(NewFunction, ScaffoldBuildsAndRunsAsPrinted) {
   EXPECT_NE(made.out.find("- name: " + name), std::string::npos) << made.out;
   EXPECT_NE(made.err.find("sh build.sh"), std::string::npos) << made.err;  // the next steps
   EXPECT_NE(made.err.find(" invoke " + name + " hello"), std::string::npos) << made.err;
-  if (lang == "cpp") EXPECT_NE(made.err.find("trusted code only"), std::string::npos) << made.err;
+  if (lang == "cpp") {
+    EXPECT_NE(made.err.find("trusted code only"), std::string::npos) << made.err;
+  }
   auto again = run_cli({"new", name, "--lang", lang, "--dir", dir.path()});
   EXPECT_EQ(again.exit_code, 2);  // never overwrites
   EXPECT_NE(again.err.find("exists already"), std::string::npos) << again.err;
