@@ -148,13 +148,18 @@ cmd_test() {
   start_kafka
   (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600) || failed=1
 
+  # Sanitizer builds at -O1 -g1 (the sanitizers' recommended level; line tables for their
+  # reports): half the compile time of -O2 -g, which dominates the test command.
+  local san_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+                   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
+
   say "AddressSanitizer + UndefinedBehaviorSanitizer build: unit tests"
-  build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=address,undefined \
+  build build-asan "${san_flags[@]}" -DSLUICE_SANITIZE=address,undefined \
     -DSLUICE_BUILD_BENCH=OFF -- unit_tests
   (cd build-asan && ctest -L unit --output-on-failure -j "$JOBS" --timeout 600) || failed=1
 
   say "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests, stdio and http on a lent loop, callbacks, lag loop"
-  build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
+  build build-tsan "${san_flags[@]}" -DSLUICE_SANITIZE=thread \
     -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test \
     stdio_runtime_shared_loop_test http_runtime_shared_loop_test io_loop_test http_callback_test \
     api_callbacks_test lag_loop_test
