@@ -84,10 +84,6 @@ Result<Holdings> count_topics(rd_kafka_t* rk, const std::string& where,
   Holdings out;
   for (size_t first = 0; first < topics.size(); first += kTopicsPerRequest) {
     const auto now = std::chrono::steady_clock::now();
-    if (out.topics.size() >= limit) {
-      out.incomplete = "more than " + std::to_string(limit) + " topics hold events";
-      break;
-    }
     if (now >= deadline) {
       out.incomplete = "no time left to count " + std::to_string(topics.size() - first) + " topics";
       break;
@@ -112,9 +108,15 @@ Result<Holdings> count_topics(rd_kafka_t* rk, const std::string& where,
       if (low.err || high.err || low.offset < 0 || high.offset < 0) continue;
       events[low.topic] += std::max<int64_t>(0, high.offset - low.offset);
     }
-    for (size_t i = first; i < last && out.topics.size() < limit; ++i)
-      if (auto it = events.find(topics[i].name); it != events.end() && it->second > 0)
-        out.topics.push_back({it->first, it->second});
+    for (size_t i = first; i < last; ++i) {
+      auto it = events.find(topics[i].name);
+      if (it == events.end() || it->second <= 0) continue;
+      if (out.topics.size() >= limit) {
+        out.incomplete = "more than " + std::to_string(limit) + " topics hold events";
+        return out;
+      }
+      out.topics.push_back({it->first, it->second});
+    }
   }
   return out;
 }

@@ -71,7 +71,7 @@ Result<Holdings> count_topics(LogReader& r, std::string_view broker,
   Holdings out;
   for (const std::string& t : names) {
     if (out.topics.size() >= limit) {
-      out.incomplete = "more than " + std::to_string(limit) + " topics hold events";
+      out.incomplete = "listed the first " + std::to_string(limit) + " topics that hold events";
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
