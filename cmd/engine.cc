@@ -24,14 +24,13 @@ namespace {
 api::TopicRoutes::UnknownTopic unknown_topic_check(const Config& cfg) {
   std::map<std::string, KnownTopics> known;
   for (const BrokerConfig& b : cfg.brokers) known.emplace(b.name, known_topics(cfg, b.name));
-  auto remembered = std::make_shared<RememberedTopics>(cfg);
+  auto remembered = std::make_shared<RememberedTopics>(cfg);  // std::function copies the check
   return [known = std::move(known), remembered](
              const std::string& broker, const std::string& topic) -> std::optional<std::string> {
     auto it = known.find(broker);
-    if (it == known.end()) return std::nullopt;
-    auto why = it->second.unknown(topic);
-    if (!why) return std::nullopt;
-    if (it->second.refuses()) return *why + "; " + declare_topic_hint(broker);
+    if (it == known.end() || it->second.knows(topic)) return std::nullopt;
+    if (it->second.refuses())  // the "did you mean" costs an edit distance per known topic
+      return *it->second.unknown(topic) + "; " + declare_topic_hint(broker);
     if (auto r = remembered->remember(broker, topic); !r)
       spdlog::warn("topic {} of broker {} not remembered for `sluice lag`: {}", topic, broker,
                    r.error().message);
