@@ -69,6 +69,7 @@ BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
       c.own_database = true;
       c.retry_topics = true;
       c.refuses_unknown_topics = true;
+      c.lists_topics_cheaply = true;
       break;
     case BrokerKind::kafka:
       c.remote = true;

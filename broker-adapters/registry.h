@@ -52,6 +52,9 @@ struct BrokerCapabilities {
   bool refuses_unknown_topics = false;
   // Topics may be subject patterns (`events.>`) that match others.
   bool wildcard_topics = false;
+  // Lists every topic that holds events cheaply (a query of its own file): `sluice lag`
+  // counts them all. Elsewhere it counts the topics sluice knows of, or all with --all.
+  bool lists_topics_cheaply = false;
   // A server sluice connects to: whether it answers is known only at run.
   bool remote = false;
   // Can hold the topics sluice publishes retries to and reads back (retry.mode topic

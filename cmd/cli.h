@@ -61,9 +61,10 @@ struct NewArgs {
   std::string config;  // --config: append the function to this file instead of writing one
 };
 int new_function(const NewArgs& a);
-// json: `-o json` (functions: one array; lag: one array per refresh).
+// json: `-o json` (functions: one array; lag: one array per refresh). lag's `all`
+// (--all): count every topic of each broker, not only those sluice knows of.
 int functions(const std::string& config_path, bool json = false);
-int lag(const std::string& config_path, bool watch, bool json = false);
+int lag(const std::string& config_path, bool watch, bool json = false, bool all = false);
 struct DlqArgs {
   std::string config, function, to;
   std::vector<std::string> ids;

@@ -10,6 +10,7 @@
 #include "broker-adapters/http/callback_sink.h"
 #include "broker-adapters/http/metrics_listener.h"
 #include "broker-adapters/registry.h"
+#include "cmd/remembered_topics.h"
 #include "metrics/counted_sink.h"
 #include "topology/plan.h"
 #include "workers/registry.h"
@@ -18,20 +19,22 @@ namespace sluice {
 
 namespace {
 
-// POST /topics answers 404 for a topic a local broker does not know (topology/plan.h).
+// POST /topics answers 404 for a topic a local broker does not know (topology/plan.h);
+// Kafka and NATS publish it, and the name is remembered for `sluice lag`.
 api::TopicRoutes::UnknownTopic unknown_topic_check(const Config& cfg) {
-  std::map<std::string, KnownTopics> refusing;
-  for (const BrokerConfig& b : cfg.brokers) {
-    auto known = known_topics(cfg, b.name);
-    if (known.refuses()) refusing.emplace(b.name, std::move(known));
-  }
-  return [refusing = std::move(refusing)](const std::string& broker,
-                                          const std::string& topic) -> std::optional<std::string> {
-    auto it = refusing.find(broker);
-    if (it == refusing.end()) return std::nullopt;
-    auto why = it->second.unknown(topic);
-    if (!why) return std::nullopt;
-    return *why + "; " + declare_topic_hint(broker);
+  std::map<std::string, KnownTopics> known;
+  for (const BrokerConfig& b : cfg.brokers) known.emplace(b.name, known_topics(cfg, b.name));
+  auto remembered = std::make_shared<RememberedTopics>(cfg);  // std::function copies the check
+  return [known = std::move(known), remembered](
+             const std::string& broker, const std::string& topic) -> std::optional<std::string> {
+    auto it = known.find(broker);
+    if (it == known.end() || it->second.knows(topic)) return std::nullopt;
+    if (it->second.refuses())  // the "did you mean" costs an edit distance per known topic
+      return *it->second.unknown(topic) + "; " + declare_topic_hint(broker);
+    if (auto r = remembered->remember(broker, topic); !r)
+      spdlog::warn("topic {} of broker {} not remembered for `sluice lag`: {}", topic, broker,
+                   r.error().message);
+    return std::nullopt;
   };
 }
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "broker-adapters/registry.h"
+#include "cmd/remembered_topics.h"
 
 
 namespace sluice::cli {
@@ -33,11 +33,7 @@ bool port_is_zero(const std::string& listen) {
 
 }  // namespace
 
-std::string engine_state_file(const Config& cfg) {
-  for (const auto& b : cfg.brokers)
-    if (broker_capabilities(b).own_database) return b.local().path + ".engine.json";
-  return (fs::path(cfg.engine.control_key_file).parent_path() / "engine.json").string();
-}
+std::string engine_state_file(const Config& cfg) { return state_file(cfg, "engine.json"); }
 
 Result<void> write_engine_state(const Config& cfg, uint16_t http_port, uint16_t metrics_port) {
   nlohmann::json j = {{"pid", static_cast<int64_t>(::getpid())}};

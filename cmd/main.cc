@@ -137,12 +137,14 @@ int main(int argc, char** argv) {
   output_opt(fns);
   fns->callback([&] { action = [&] { return functions(config, json()); }; });
 
-  bool watch = false;
+  bool watch = false, all_topics = false;
   auto* lg = app.add_subcommand("lag", "consumer lag per broker/topic/partition/group");
   config_opt(lg);
   lg->add_flag("--watch", watch, "refresh every 2 s");
+  lg->add_flag("--all", all_topics,
+               "also list every topic the brokers hold events in that nothing subscribes to");
   output_opt(lg);
-  lg->callback([&] { action = [&] { return lag(config, watch, json()); }; });
+  lg->callback([&] { action = [&] { return lag(config, watch, json(), all_topics); }; });
 
   DlqArgs da;
   auto* dlq = app.add_subcommand("dlq", "dead-letter queue: list, show, replay");

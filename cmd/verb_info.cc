@@ -12,6 +12,7 @@
 #include "cmd/cli.h"
 #include "cmd/engine_state.h"
 #include "cmd/http_get.h"
+#include "cmd/remembered_topics.h"
 
 namespace sluice::cli {
 
@@ -76,45 +77,62 @@ int functions(const std::string& path, bool json) {
 namespace {
 // `sluice lag` rows of a topic that holds events and has no subscriber: this GROUP.
 constexpr const char* kNoSubscriber = "(no subscriber)";
-constexpr size_t kMaxUnreadTopics = 100;
+// At most this many such topics per broker, and this long to count them.
+constexpr size_t kMaxUnreadTopics = 1000;
+constexpr std::chrono::seconds kCountBudget{5}, kListBudget{10};
 
-bool subscribed(const Config& cfg, const std::string& broker, const std::string& topic) {
-  for (const FunctionConfig& fn : cfg.functions)
-    for (const Subscription& s : fn.subscribe)
-      if (s.broker == broker && s.topic == topic) return true;
-  return false;
+// The topics of `bc` that may hold events nothing reads, counted: every topic where
+// the broker lists them cheaply (the local queue) or with --all; else those sluice
+// knows of — outputs and the names published there without a subscriber
+// (RememberedTopics). `subs` are the broker's subscriptions.
+Result<Holdings> unread_topics(const Config& cfg, const BrokerConfig& bc, TopicBrowser& br,
+                               const KnownTopics& subs, bool all) {
+  if (all || broker_capabilities(bc).lists_topics_cheaply)
+    return br.all_holdings(kMaxUnreadTopics, kListBudget);
+  std::set<std::string> names = known_topics(cfg, bc.name).topics;
+  for (std::string& t : RememberedTopics(cfg).topics_of(bc.name)) names.insert(std::move(t));
+  const std::set<std::string> internal = internal_topics(cfg);  // `sluice dlq` shows those
+  std::vector<std::string> candidates;
+  for (const std::string& t : names)
+    if (!subs.knows(t) && !internal.count(t) &&
+        !(subs.wildcards && t.find_first_of("*>") != std::string::npos))
+      candidates.push_back(t);
+  if (candidates.empty()) return Holdings{};
+  return br.holdings(candidates, kCountBudget);
 }
 }  // namespace
 
-int lag(const std::string& path, bool watch, bool json) {
+int lag(const std::string& path, bool watch, bool json, bool all) {
   Config cfg = load_or_exit(path);
   // The subscriptions' sources as `run` opens them (one per broker, topic and group).
   const topology::Plan plan = plan_or_exit(cfg, path);
+  // Every broker: its subscriptions' lag, and the topics that hold events nothing reads
+  // (most often a mistyped publish). One that cannot be opened is a note, not a failure.
   std::map<std::string, std::unique_ptr<Broker>> brokers;
-  auto open = [&](const std::string& name) {
-    if (brokers.count(name)) return;
-    auto b = make_broker(*cfg.broker(name));
-    if (!b) throw Exit{kFailure, b.error().message};
-    brokers.emplace(name, std::move(b).value());
+  std::map<std::string, std::string> unopened;
+  for (const BrokerConfig& b : cfg.brokers) {
+    auto br = make_broker(b);
+    if (br) brokers.emplace(b.name, std::move(br).value());
+    else unopened.emplace(b.name, br.error().message);
+  }
+  auto browser = [&](const std::string& name) -> TopicBrowser* {
+    return brokers.count(name) ? brokers.at(name)->browser() : nullptr;
   };
-  for (const auto& s : plan.sources)
-    if (s.role == RouteRole::subscription) open(s.broker);
-  // Local queues also show topics that hold events nothing reads (most often a typo'd
-  // publish). Kafka and NATS do not list their topics here.
-  for (const BrokerConfig& b : cfg.brokers)
-    if (b.kind() == BrokerKind::local) open(b.name);
   const std::set<std::string> internal = internal_topics(cfg);
   do {
     std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> notes;
+    for (const auto& [name, why] : unopened) notes.push_back("broker " + name + " not opened: " + why);
     for (const auto& s : plan.sources) {
       if (s.role != RouteRole::subscription) continue;
-      TopicBrowser* br = brokers.at(s.broker)->browser();
+      TopicBrowser* br = browser(s.broker);
       auto lag = br ? br->lag(s.topic, s.group)
-                    : Result<std::vector<PartitionLag>>(
-                          Error{Errc::invalid_argument, "broker has no lag view"});
+                    : Result<std::vector<PartitionLag>>(Error{
+                          Errc::invalid_argument, unopened.count(s.broker) ? "broker not opened"
+                                                                           : "broker has no lag view"});
       if (!lag) {
         rows.push_back({s.broker, s.topic, "-", s.group, "?", "?", "unknown", "unknown"});
-        std::cerr << "lag of " << s.broker << "/" << s.topic << " unknown: " << lag.error().message << "\n";
+        notes.push_back("lag of " + s.broker + "/" + s.topic + " unknown: " + lag.error().message);
         continue;
       }
       for (const auto& p : lag.value())
@@ -124,18 +142,20 @@ int lag(const std::string& path, bool watch, bool json) {
                         p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
     }
     for (const BrokerConfig& bc : cfg.brokers) {
-      TopicBrowser* br = brokers.count(bc.name) ? brokers.at(bc.name)->browser() : nullptr;
-      if (!br || bc.kind() != BrokerKind::local) continue;
-      auto names = br->topics(kMaxUnreadTopics);
-      if (!names) continue;  // a listing is a hint; the rows above are the lag
-      for (const std::string& t : names.value()) {
-        if (internal.count(t) || subscribed(cfg, bc.name, t)) continue;
-        auto lag = br->lag(t, bc.local().group);
-        if (!lag) continue;
-        for (const auto& p : lag.value())
-          rows.push_back({bc.name, t, std::to_string(p.partition), kNoSubscriber, "-",
-                          std::to_string(p.end), std::to_string(p.lag),
-                          p.lag_seconds ? fmt::format("{:.1f}", *p.lag_seconds) : "-"});
+      TopicBrowser* br = browser(bc.name);
+      if (!br) continue;  // keeps no events (core NATS) or not opened (noted above)
+      const KnownTopics subs = subscribed_topics(cfg, bc.name);
+      auto held = unread_topics(cfg, bc, *br, subs, all);
+      if (!held) {
+        notes.push_back("topics of broker " + bc.name + " not counted: " + held.error().message);
+        continue;
+      }
+      if (!held.value().incomplete.empty())
+        notes.push_back("broker " + bc.name + ": not every topic was counted (" +
+                        held.value().incomplete + ")");
+      for (const TopicHolding& t : held.value().topics) {
+        if (internal.count(t.topic) || subs.knows(t.topic)) continue;
+        rows.push_back({bc.name, t.topic, "-", kNoSubscriber, "-", "-", std::to_string(t.events), "-"});
       }
     }
     static const std::vector<std::string> kHeaders = {"BROKER", "TOPIC", "PARTITION", "GROUP",
@@ -161,6 +181,7 @@ int lag(const std::string& path, bool watch, bool json) {
       if (watch && isatty(STDOUT_FILENO)) std::cout << "\x1b[H\x1b[2J";
       print_table(kHeaders, rows);
     }
+    for (const std::string& n : notes) std::cerr << "note: " << n << "\n";
     std::cout.flush();  // each refresh reaches a pipe at once (`lag --watch | head`)
     if (!std::cout) break;  // the reader went away (EPIPE: SIGPIPE is ignored)
     if (watch) std::this_thread::sleep_for(std::chrono::seconds(2));

@@ -7,6 +7,7 @@
 
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
+#include "cmd/remembered_topics.h"
 #include "core/topic.h"
 #include "cmd/engine.h"
 
@@ -30,7 +31,10 @@ int publish(const PublishArgs& a) {
   const KnownTopics known = known_topics(cfg, bc->name);
   if (auto why = known.unknown(a.topic)) {
     if (known.refuses()) throw Exit{kUsage, *why + "; " + declare_topic_hint(bc->name)};
-    std::cerr << "warning: " << *why << "; publishing anyway\n";
+    std::cerr << "warning: " << *why << "; publishing anyway (`sluice lag` lists the topic "
+              << "while it holds events)\n";
+    if (auto r = RememberedTopics(cfg).remember(bc->name, a.topic); !r)
+      std::cerr << "warning: topic not remembered for `sluice lag`: " << r.error().message << "\n";
   }
   Headers headers;
   for (const auto& h : a.headers) {

@@ -179,6 +179,16 @@ class Sink {
   virtual Result<void> flush(std::chrono::milliseconds timeout) = 0;
 };
 
+// Events a topic holds (TopicBrowser::holdings).
+struct TopicHolding {
+  std::string topic;
+  int64_t events = 0;
+};
+struct Holdings {
+  std::vector<TopicHolding> topics;  // those holding events, in name order
+  std::string incomplete;            // non-empty: why some topics were not counted
+};
+
 // Random access to stored events of a topic (the `sluice dlq` verbs, `sluice lag`).
 // Not on the hot path. Thread-safe.
 class TopicBrowser {
@@ -196,11 +206,20 @@ class TopicBrowser {
   // Every partition's lag for a consumer group on a topic.
   virtual Result<std::vector<PartitionLag>> lag(std::string_view topic,
                                                 std::string_view group) = 0;
-  // Up to `limit` names of topics that have held events, in name order (`sluice lag`
-  // lists those nothing subscribes to). Errc::invalid_argument where the broker cannot
-  // list them cheaply (Kafka, NATS: not implemented).
-  virtual Result<std::vector<std::string>> topics(size_t limit) {
-    (void)limit;
+  // How many events each of `names` holds now, summed over its partitions (`sluice lag`
+  // lists topics that hold events and have no subscriber). Names the broker does not
+  // have, or that hold nothing, are left out. Asks the broker once where it can (Kafka:
+  // one metadata and one offsets request); stops at `budget` and says so in
+  // Holdings::incomplete. Errc::invalid_argument where the broker keeps no events.
+  virtual Result<Holdings> holdings(const std::vector<std::string>& names,
+                                    std::chrono::milliseconds budget) {
+    (void)names, (void)budget;
+    return Error{Errc::invalid_argument, "this broker keeps no events to count"};
+  }
+  // The same for every topic the broker has, up to `limit` that hold events (`sluice
+  // lag --all`); the broker's own topics (Kafka: names that begin with '_') skipped.
+  virtual Result<Holdings> all_holdings(size_t limit, std::chrono::milliseconds budget) {
+    (void)limit, (void)budget;
     return Error{Errc::invalid_argument, "this broker does not list its topics"};
   }
 };

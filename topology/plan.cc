@@ -188,23 +188,29 @@ std::optional<std::string> KnownTopics::unknown(std::string_view topic) const {
   return out;
 }
 
-KnownTopics known_topics(const Config& cfg, std::string_view broker) {
+KnownTopics subscribed_topics(const Config& cfg, std::string_view broker) {
   KnownTopics k;
   k.broker = std::string(broker);
   if (const BrokerConfig* b = cfg.broker(broker)) {
     const BrokerCapabilities caps = broker_capabilities(*b);
     k.refusing = caps.refuses_unknown_topics;
     k.wildcards = caps.wildcard_topics;
-    if (caps.refuses_unknown_topics) {  // the local queue: its `topics` and `accept_any_topic`
-      k.any = b->local().accept_any_topic;
-      k.topics.insert(b->local().topics.begin(), b->local().topics.end());
-    }
   }
-  for (const FunctionConfig& fn : cfg.functions) {
+  for (const FunctionConfig& fn : cfg.functions)
     for (const auto& s : fn.subscribe)
       if (s.broker == broker) k.topics.insert(s.topic);
-    if (fn.output && fn.output->broker == broker) k.topics.insert(fn.output->topic);
+  return k;
+}
+
+KnownTopics known_topics(const Config& cfg, std::string_view broker) {
+  KnownTopics k = subscribed_topics(cfg, broker);
+  if (const BrokerConfig* b = cfg.broker(broker); b && k.refusing) {
+    // the local queue: its `topics` and `accept_any_topic`
+    k.any = b->local().accept_any_topic;
+    k.topics.insert(b->local().topics.begin(), b->local().topics.end());
   }
+  for (const FunctionConfig& fn : cfg.functions)
+    if (fn.output && fn.output->broker == broker) k.topics.insert(fn.output->topic);
   const std::set<std::string> internal = internal_topics(cfg);
   k.topics.insert(internal.begin(), internal.end());
   return k;

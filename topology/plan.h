@@ -98,6 +98,9 @@ struct KnownTopics {
 };
 // The known topics of the broker named `broker` (which must exist in cfg).
 KnownTopics known_topics(const Config& cfg, std::string_view broker);
+// Only the topics functions subscribe to on `broker` (patterns on a wildcard broker):
+// knows() says whether a topic has a subscriber (`sluice lag`).
+KnownTopics subscribed_topics(const Config& cfg, std::string_view broker);
 // How to make an unknown topic of a local broker known.
 std::string declare_topic_hint(std::string_view broker);
 

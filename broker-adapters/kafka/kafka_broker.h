@@ -29,6 +29,12 @@ class KafkaBrowser final : public TopicBrowser {
   Result<void> remove(std::string_view topic, int32_t partition, int64_t offset) override;
   Result<std::vector<PartitionLag>> lag(std::string_view topic,
                                         std::string_view group) override;
+  // One metadata request for every topic (never one per name: that could create the
+  // topic on a cluster that auto-creates), then the partitions' earliest and latest
+  // offsets in batched ListOffsets requests.
+  Result<Holdings> holdings(const std::vector<std::string>& names,
+                            std::chrono::milliseconds budget) override;
+  Result<Holdings> all_holdings(size_t limit, std::chrono::milliseconds budget) override;
 
  private:
   const BrokerConfig cfg_;

@@ -29,7 +29,10 @@ class LocalBrowser final : public TopicBrowser {
   Result<void> remove(std::string_view topic, int32_t partition, int64_t offset) override;
   Result<std::vector<PartitionLag>> lag(std::string_view topic,
                                         std::string_view group) override;
-  Result<std::vector<std::string>> topics(size_t limit) override;
+  // Queries of the database file alone; `budget` is checked between topics.
+  Result<Holdings> holdings(const std::vector<std::string>& names,
+                            std::chrono::milliseconds budget) override;
+  Result<Holdings> all_holdings(size_t limit, std::chrono::milliseconds budget) override;
 
  private:
   LocalQueue& q_;

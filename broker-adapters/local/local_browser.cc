@@ -51,8 +51,59 @@ Result<std::vector<PartitionLag>> LocalBrowser::lag(std::string_view topic,
   });
 }
 
-Result<std::vector<std::string>> LocalBrowser::topics(size_t limit) {
-  return q_.with_reader([&](LogReader& r) { return r.topics(limit); });
+namespace {
+
+// Events of `topic` in `r`: what a reader with no committed offset would get.
+Result<int64_t> stored_events(LogReader& r, std::string_view broker, std::string_view topic) {
+  SLUICE_TRY(parts, r.lag(broker, topic, "", {}));
+  int64_t n = 0;
+  for (const PartitionLag& p : parts) n += p.lag;
+  return n;
+}
+
+// Counts `names` (in name order) until `limit` hold events or `budget` is spent.
+Result<Holdings> count_topics(LogReader& r, std::string_view broker,
+                              std::vector<std::string> names, size_t limit,
+                              std::chrono::milliseconds budget) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  Holdings out;
+  for (const std::string& t : names) {
+    if (out.topics.size() >= limit) {
+      out.incomplete = "listed the first " + std::to_string(limit) + " topics that hold events";
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      out.incomplete = "stopped counting after " + std::to_string(budget.count()) + " ms";
+      break;
+    }
+    SLUICE_TRY(n, stored_events(r, broker, t));
+    if (n > 0) out.topics.push_back({t, n});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Holdings> LocalBrowser::holdings(const std::vector<std::string>& names,
+                                        std::chrono::milliseconds budget) {
+  return q_.with_reader([&](LogReader& r) {
+    return count_topics(r, q_.options().broker, names, names.size(), budget);
+  });
+}
+
+Result<Holdings> LocalBrowser::all_holdings(size_t limit, std::chrono::milliseconds budget) {
+  return q_.with_reader([&](LogReader& r) -> Result<Holdings> {
+    // Topics whose events are all gone still have a name: look at a few more than `limit`.
+    const size_t scan = limit * 4 + 1;
+    SLUICE_TRY(names, r.topics(scan));
+    const bool more = names.size() >= scan;
+    SLUICE_TRY(out, count_topics(r, q_.options().broker, std::move(names), limit, budget));
+    if (more && out.incomplete.empty())
+      out.incomplete = "only the first " + std::to_string(scan) + " topic names were looked at";
+    return out;
+  });
 }
 
 }  // namespace sluice::local

@@ -30,6 +30,11 @@ class NatsBrowser final : public TopicBrowser {
   Result<void> remove(std::string_view topic, int32_t partition, int64_t offset) override;
   Result<std::vector<PartitionLag>> lag(std::string_view topic,
                                         std::string_view group) override;
+  // The stream's messages per subject (stream info with a subjects filter): one
+  // request per name, or one for every subject of the stream.
+  Result<Holdings> holdings(const std::vector<std::string>& names,
+                            std::chrono::milliseconds budget) override;
+  Result<Holdings> all_holdings(size_t limit, std::chrono::milliseconds budget) override;
 
  private:
   NatsConn& conn_;

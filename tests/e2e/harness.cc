@@ -13,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -226,6 +228,24 @@ std::vector<std::string> lines(const std::string& path) {
   std::string l;
   while (std::getline(in, l))
     if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+std::map<std::string, int64_t> unsubscribed_topics(const std::string& config,
+                                                   const std::vector<std::string>& extra,
+                                                   std::string* all_rows) {
+  std::vector<std::string> args{"lag", "-c", config, "-o", "json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const CmdResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_TRUE(rows.is_array()) << r.out << r.err;
+  if (all_rows) *all_rows = r.out + r.err;
+  std::map<std::string, int64_t> out;
+  if (!rows.is_array()) return out;
+  for (const auto& row : rows)
+    if (row.value("group", "") == "(no subscriber)")
+      out[row.value("topic", "")] = row.value("lag", int64_t{-1});
   return out;
 }
 

@@ -87,6 +87,13 @@ using testsupport::eventually;
 // Lines of a file (empty when missing).
 std::vector<std::string> lines(const std::string& path);
 
+// `sluice lag -c CONFIG -o json [extra...]`: the LAG of each row whose GROUP is
+// "(no subscriber)", by topic; fails the test (and returns none) when the verb fails or
+// prints no JSON array. `all_rows`, when given, receives every row.
+std::map<std::string, int64_t> unsubscribed_topics(const std::string& config,
+                                                   const std::vector<std::string>& extra = {},
+                                                   std::string* all_rows = nullptr);
+
 // Runs any program (argv[0] looked up in PATH) to completion, stdin from `input`.
 CmdResult run_cmd(const std::vector<std::string>& argv, const std::string& input = "");
 

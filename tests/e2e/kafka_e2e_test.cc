@@ -2,7 +2,7 @@
 // consumes a topic with an exec function and commits only what finished — order per
 // key over 100,000 events, kill -9 and restart, two processes in one group, dead
 // letters that keep the original record, `sluice dlq list|show|replay`, retry topics,
-// `sluice lag` (messages and seconds), bad broker configs.
+// `sluice lag` (messages and seconds, topics without a subscriber), bad broker configs.
 //
 // One broker per test process (a gtest Environment), or the one named by
 // SLUICE_TEST_KAFKA_BOOTSTRAP; every test uses its own topics and consumer group.
@@ -578,6 +578,46 @@ TEST(KafkaEndToEnd, LagShowsMessagesAndSecondsBehind) {
   }
   EXPECT_EQ(rows, 6) << r.out;
   EXPECT_EQ(total, 60) << r.out;
+}
+
+// A topic nothing subscribes to that holds records (most often a mistyped publish):
+// `sluice lag` lists it with its record count when sluice published there (`sluice
+// publish` or POST /topics); `--all` also lists one made outside sluice.
+TEST(KafkaEndToEnd, LagListsTopicsThatHoldRecordsAndHaveNoSubscriber) {
+  NEED_KAFKA();
+  TempDir dir;
+  FunctionSpec f;
+  f.topic = unique("greetings");
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml", config(port, unique("g"), f));
+  const std::string cfg = dir.file("sluice.yaml");
+  produce(f.topic, "k:a\nk:b\n");  // subscribed: a lag row, never "(no subscriber)"
+  const std::string typo = unique("greetngs"), outside = unique("outside"),
+                    via_http = unique("via-http");
+  auto pub = run_cli({"publish", "-c", cfg, typo, "x", "--count", "3"});
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  EXPECT_NE(pub.err.find("warning: no function subscribes to topic '" + typo + "'"),
+            std::string::npos) << pub.err;
+  EXPECT_NE(pub.err.find("`sluice lag` lists the topic"), std::string::npos) << pub.err;
+  produce(outside, "k:1\nk:2\n");  // kcat: sluice never hears of it
+  {
+    Engine engine(cfg, dir.file("engine.log"));
+    ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+    HttpClient http(port);
+    EXPECT_EQ(http.post("/topics/" + via_http, "x").status, 202);
+    EXPECT_EQ(http.post("/topics/" + via_http, "y").status, 202);
+  }
+  std::string rows;
+  auto listed = unsubscribed_topics(cfg, {}, &rows);
+  EXPECT_EQ(listed[typo], 3) << rows;
+  EXPECT_EQ(listed[via_http], 2) << rows;
+  EXPECT_FALSE(listed.count(f.topic)) << rows;
+  EXPECT_FALSE(listed.count(outside)) << rows;  // not asked for without --all
+  listed = unsubscribed_topics(cfg, {"--all"}, &rows);
+  EXPECT_EQ(listed[outside], 2) << rows;
+  EXPECT_EQ(listed[typo], 3) << rows;
+  EXPECT_FALSE(listed.count(f.topic)) << rows;
+  EXPECT_FALSE(listed.count("__consumer_offsets")) << rows;
 }
 
 TEST(KafkaEndToEnd, BadBrokerConfigIsOneClearErrorAndExitCode2) {

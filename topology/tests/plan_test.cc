@@ -192,6 +192,14 @@ functions:
   EXPECT_FALSE(n.refuses());  // NATS and Kafka only warn
   EXPECT_TRUE(n.knows("events.x"));  // the wildcard subscription matches
   EXPECT_TRUE(n.unknown("other.x"));
+
+  // `sluice lag`: only subscriptions count as a subscriber.
+  const KnownTopics subs = subscribed_topics(c, "l");
+  EXPECT_TRUE(subs.knows("greetings"));
+  for (const char* t : {"shouted", "audit", "a.dlq"}) EXPECT_FALSE(subs.knows(t)) << t;
+  const KnownTopics nsubs = subscribed_topics(c, "n");
+  EXPECT_TRUE(nsubs.knows("events.x"));
+  EXPECT_FALSE(nsubs.knows("a.retry"));
 }
 
 // `run` used to refuse this at start while `validate` passed it.

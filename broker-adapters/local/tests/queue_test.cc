@@ -144,6 +144,41 @@ TEST(LocalQueue, OffsetsNeverReusedAfterTheNewestRowIsRemoved) {
   EXPECT_EQ(missing.error().code, Errc::not_found);
 }
 
+// `sluice lag`'s topics without a subscriber: the events each holds, the named ones or
+// all, and a limit that is said when it cut the list.
+TEST(LocalQueue, HoldingsCountEventsPerTopicAndSayWhenTheLimitCutsTheList) {
+  TempDir dir;
+  auto broker = LocalBroker::open(options(dir.file("q.db"), 3));
+  ASSERT_TRUE(broker) << broker.error().message;
+  auto& b = *broker.value();
+  Acks acks;
+  size_t n = 0;
+  for (const auto& [topic, count] : std::map<std::string, int>{{"a", 5}, {"b", 1}, {"c", 2}})
+    for (int i = 0; i < count; ++i, ++n)
+      b.sink().publish(topic, make_event(topic + std::to_string(i), "d", std::to_string(i)),
+                       acks.callback(n));
+  ASSERT_TRUE(acks.wait(n));
+  TopicBrowser& br = *b.browser();
+  auto named = br.holdings({"c", "a", "missing"}, std::chrono::seconds(5));
+  ASSERT_TRUE(named) << named.error().message;
+  ASSERT_EQ(named.value().topics.size(), 2u);
+  EXPECT_EQ(named.value().topics[0].topic, "a");
+  EXPECT_EQ(named.value().topics[0].events, 5);
+  EXPECT_EQ(named.value().topics[1].topic, "c");
+  EXPECT_EQ(named.value().topics[1].events, 2);
+  EXPECT_EQ(named.value().incomplete, "");
+  auto all = br.all_holdings(10, std::chrono::seconds(5));
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all.value().topics.size(), 3u);
+  EXPECT_EQ(all.value().incomplete, "");
+  auto cut = br.all_holdings(2, std::chrono::seconds(5));
+  ASSERT_TRUE(cut) << cut.error().message;
+  ASSERT_EQ(cut.value().topics.size(), 2u);
+  EXPECT_EQ(cut.value().topics[1].topic, "b");
+  EXPECT_NE(cut.value().incomplete.find("the first 2 topics"), std::string::npos)
+      << cut.value().incomplete;
+}
+
 TEST(LocalQueue, BadPathIsAClearError) {
   TempDir dir;
   {
