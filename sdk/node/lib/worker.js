@@ -231,8 +231,7 @@ class Worker {
   }
 
   start(input) {
-    this.send({ hello: prune({ protocolVersion: pb.PROTOCOL_VERSION, sdk: SDK_NAME,
-                               maxInflight: this.maxInflight, pid: process.pid }) });
+    this.sendBytes(codec.encodeHello(pb.PROTOCOL_VERSION, SDK_NAME, this.maxInflight, process.pid));
     input.on('data', (chunk) => this.onData(chunk));
     input.on('end', () => this.onEnd());
     input.on('error', (e) => this.fail(`cannot read from sluice: ${e.message}`));
@@ -298,6 +297,12 @@ class Worker {
       }
     } else if (this.state !== 'handshake') {
       return false;
+    } else {
+      const ack = codec.decodeHelloAck(buf, start, end);
+      if (ack !== null) {
+        this.onFrame({ kind: 'helloAck', helloAck: ack });
+        return this.state === 'serving';
+      }
     }
     this.onFrame(pb.decodeFrame(buf.subarray(start, end)));
     return this.state === 'handshake' || this.state === 'serving';
