@@ -11,8 +11,9 @@ Per runtime (python, node, go: the SDK's echo example over `runtime: stdio`; exe
   event  the same, a fresh engine, POST /async-function/{name} with X-Callback-Url:
          request -> the callback with the result (the event is stored in the local
          queue and runs through the dispatcher, as a published event does)
-  warm   POST /async-function again on the now-running worker: what the event path
-         costs without the cold start (its difference to `event` is the start)
+  warm   the same as event, on a fresh engine whose worker is already running
+         (`workers: {min: 1}`, ready): what the event path costs without the cold
+         start, first callback connection included (event - warm is the start)
 Prints one line per round and the medians; RESULT lines go to stderr.
 Stdlib only.
 """
@@ -96,7 +97,7 @@ def baseline(cmd):
 
 
 class Engine:
-    def __init__(self, sluice, tmp, function_lines, cb_port):
+    def __init__(self, sluice, tmp, function_lines, workers=0):
         self.dir = tempfile.mkdtemp(dir=tmp)
         self.port, self.mport = free_port(), free_port()
         with open(os.path.join(self.dir, "sluice.yaml"), "w") as f:
@@ -110,14 +111,18 @@ functions:
 {function_lines}
     concurrency: 1
     timeout: 30s
-    workers: {{ min: 0, max: 1, idle_after: 0s }}
+    workers: {{ min: {workers}, max: 1, idle_after: 0s }}
     subscribe: [{{ broker: local, topic: cold-in }}]
 """)
         self.log = open(os.path.join(self.dir, "sluice.log"), "wb")
         self.proc = subprocess.Popen([sluice, "run", "-c", "sluice.yaml"], cwd=self.dir,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self._get(self.port, "/readyz") == 200, 20, "the engine was not ready")
-        wait_for(lambda: self.workers() == 0, 20, "the function was not at zero workers")
+        pooled = "runtime: exec" not in function_lines  # exec starts a process per call
+        wait_for(lambda: self.workers() == (workers if pooled else 0), 20,
+                 f"the function did not have {workers} worker(s)")
+        if workers:  # and it is ready: one call answered (then wait for its callback-less end)
+            self.ready_check()
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         self.conn.connect()
         self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -141,6 +146,15 @@ functions:
                 return int(float(line.rsplit(" ", 1)[1]))
         return None
 
+    def ready_check(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("POST", "/function/cold", body=b"hello")
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status != 200:
+            raise SystemExit(f"error: the warm-up call answered {r.status}\n{self.tail()}")
+
     def post(self, path, headers=None):
         self.conn.request("POST", path, body=b"hello", headers=headers or {})
         r = self.conn.getresponse()
@@ -161,7 +175,7 @@ functions:
             return f.read()[-3000:].decode(errors="replace")
 
 
-def timed_sync(e):
+def timed_sync(e, cb):
     t = time.perf_counter()
     status, body = e.post("/function/cold")
     dt = time.perf_counter() - t
@@ -199,17 +213,13 @@ def main():
         fig = {"base": [], "sync": [], "event": [], "warm": []}
         for r in range(1, a.rounds + 1):
             fig["base"].append(baseline(base_cmd))
-            e = Engine(a.sluice, a.tmp, fn_lines, cb.port)
-            try:
-                fig["sync"].append(timed_sync(e))
-            finally:
-                e.stop()
-            e = Engine(a.sluice, a.tmp, fn_lines, cb.port)
-            try:
-                fig["event"].append(timed_event(e, cb))
-                fig["warm"].append(timed_event(e, cb))
-            finally:
-                e.stop()
+            for key, workers, timed in (("sync", 0, timed_sync), ("event", 0, timed_event),
+                                        ("warm", 1, timed_event)):
+                e = Engine(a.sluice, a.tmp, fn_lines, workers)
+                try:
+                    fig[key].append(timed(e, cb))
+                finally:
+                    e.stop()
             print(f"{name:<7} {r:>5} " + " ".join(f"{fig[k][-1] * 1000:>8.2f}" for k in ("base", "sync", "event", "warm")),
                   flush=True)
         med = {k: statistics.median(v) * 1000 for k, v in fig.items()}
