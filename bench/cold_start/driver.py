@@ -84,7 +84,9 @@ class Callbacks:
 
 def baseline(cmd):
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=False)
+    # the environment sluice gives a worker (workers/environment.cc): PATH and HOME
+    env = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=False, env=env)
     p.stdin.write(b"hello\n")
     p.stdin.flush()
     line = p.stdout.readline()

@@ -4,7 +4,6 @@
 // process.stdout.write, which run() reserves for frames.
 
 const { AsyncLocalStorage } = require('node:async_hooks');
-const crypto = require('node:crypto');
 const codec = require('./codec');
 const pb = require('./frames');
 
@@ -67,7 +66,7 @@ function newEvent(data, { type, id, source = '', subject = '', contentType = '',
   if (!type) throw new TypeError('an emitted event needs a type');
   if (typeof data === 'string' && !contentType) contentType = 'text/plain; charset=utf-8';
   return prune({
-    id: id || crypto.randomUUID(),
+    id: id || require('node:crypto').randomUUID(), // required here: start-up time
     source,
     specVersion: '1.0',
     type,
