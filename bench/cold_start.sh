@@ -31,7 +31,7 @@ for row in $ROWS; do
         echo "# node skipped: node or sdk/node/node_modules missing (npm ci in sdk/node)"; continue
       fi
       rows+=("node|[\"node\", \"-e\", \"process.stdin.once('data', d => { process.stdout.write(d.toString().toUpperCase()); process.exit(0); })\"]|    runtime: stdio
-    command: [node, \"$REPO/sdk/node/examples/echo/main.js\"]") ;;
+    command: [\"node\", \"$REPO/sdk/node/examples/echo/main.js\"]") ;;
     go)
       command -v go >/dev/null || { echo "# go skipped: no go"; continue; }
       (cd "$REPO/sdk/go" && GOFLAGS=-buildvcs=false go build -o "$BENCH_TMP/go-echo" ./examples/echo) ||
@@ -51,7 +51,7 @@ echo "# cold_start: $ROUNDS round(s) per row; $(load_note)"
 wait_quiet
 args=()
 for r in "${rows[@]}"; do args+=(--row "$r"); done
-python3 "$BENCH_DIR/cold_start/driver.py" --sluice "$SLUICE" --tmp "$BENCH_TMP" --rounds "$ROUNDS" "${args[@]}"
+python3 "$BENCH_DIR/cold_start/driver.py" --sluice "$SLUICE" --tmp "$BENCH_TMP" --rounds "$ROUNDS" --testdata "$REPO/sdk/testdata" "${args[@]}"
 echo "# after: $(load_note)"
 echo "(ms, median of $ROUNDS; base: the bare program's spawn -> answer; sync: POST /function -> answer;"
 echo " event: POST /async-function -> the result's callback; warm: the same with the worker already running;"

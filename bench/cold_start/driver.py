@@ -6,6 +6,9 @@ Per runtime (python, node, go: the SDK's echo example over `runtime: stdio`; exe
 `cat`) and per round, in this order:
   base   spawn the baseline (the same interpreter or a bare binary reading one line
          and writing it back), write a line, read its answer: spawn -> answer
+  direct (stdio rows) the SDK worker alone, spawned by this driver on pipes: read its
+         Hello, write HelloAck + Invoke (sdk/testdata fixtures), read its Result:
+         spawn -> Result, with no engine (what the SDK's start costs)
   sync   a fresh `sluice run` whose function has `workers: {min: 0}` and no worker
          yet (checked on /metrics), then POST /function/{name}: request -> answer
   event  the same, a fresh engine, POST /async-function/{name} with X-Callback-Url:
@@ -14,7 +17,9 @@ Per runtime (python, node, go: the SDK's echo example over `runtime: stdio`; exe
   warm   the same as event, on a fresh engine whose worker is already running
          (`workers: {min: 1}`, ready): what the event path costs without the cold
          start, first callback connection included (event - warm is the start)
-Prints one line per round and the medians; RESULT lines go to stderr.
+base and direct also give the child's CPU time (user + system), which a loaded machine
+inflates far less than wall time. Prints one line per round and the medians; RESULT
+lines go to stderr.
 Stdlib only.
 """
 
@@ -22,6 +27,7 @@ import argparse
 import http.client
 import http.server
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -82,11 +88,22 @@ class Callbacks:
             return max(v[0] for v in self.arrived.values())
 
 
-def baseline(cmd):
-    t = time.perf_counter()
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def spawn(cmd):
     # the environment sluice gives a worker (workers/environment.cc): PATH and HOME
     env = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=False, env=env)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=False, env=env)
+
+
+def baseline(cmd):
+    """(seconds, CPU seconds) of the bare program: spawn -> its answer line."""
+    cpu = children_cpu()
+    t = time.perf_counter()
+    p = spawn(cmd)
     p.stdin.write(b"hello\n")
     p.stdin.flush()
     line = p.stdout.readline()
@@ -95,7 +112,30 @@ def baseline(cmd):
     p.wait()
     if line.strip().lower() != b"hello":
         raise SystemExit(f"error: baseline {cmd} answered {line!r}")
-    return dt
+    return dt, children_cpu() - cpu
+
+
+def read_frame(f):
+    head = f.read(4)
+    if len(head) < 4:
+        raise SystemExit("error: the SDK worker closed its stdout")
+    return f.read(int.from_bytes(head, "big"))
+
+
+def direct(cmd, frames):
+    """(seconds, CPU seconds) of the SDK worker alone: spawn -> Hello -> its Result."""
+    cpu = children_cpu()
+    t = time.perf_counter()
+    p = spawn(cmd)
+    read_frame(p.stdout)  # Hello
+    p.stdin.write(frames)  # HelloAck + Invoke
+    p.stdin.flush()
+    while read_frame(p.stdout)[:1] != b"\x22":  # Frame.result = 4 (Log frames come first)
+        pass
+    dt = time.perf_counter() - t
+    p.stdin.close()
+    p.wait()
+    return dt, children_cpu() - cpu
 
 
 class Engine:
@@ -203,18 +243,33 @@ def main():
     ap.add_argument("--sluice", required=True)
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--testdata", required=True, help="sdk/testdata (hello_ack.bin, invoke.bin)")
     ap.add_argument("--row", action="append", default=[],
                     help="NAME|BASELINE COMMAND (json list)|FUNCTION LINES (yaml)")
     a = ap.parse_args()
     import json
     cb = Callbacks()
-    print(f"{'row':<7} {'round':>5} {'base_ms':>8} {'sync_ms':>8} {'event_ms':>9} {'warm_ms':>8}")
+    frames = b"".join(open(os.path.join(a.testdata, n), "rb").read() for n in ("hello_ack.bin", "invoke.bin"))
+    keys = ("base", "base_cpu", "direct", "direct_cpu", "sync", "event", "warm")
+    print(f"{'row':<7} {'round':>5} " + " ".join(f"{k + '_ms':>14}" for k in keys))
     for spec in a.row:
         name, base_cmd, fn_lines = spec.split("|", 2)
         base_cmd = json.loads(base_cmd)
-        fig = {"base": [], "sync": [], "event": [], "warm": []}
+        fig = {k: [] for k in keys}
+        worker_cmd = None
+        for line in fn_lines.splitlines():
+            if "runtime: stdio" in line:
+                worker_cmd = True
+            if line.strip().startswith("command:") and worker_cmd:
+                worker_cmd = json.loads(line.split(":", 1)[1])
         for r in range(1, a.rounds + 1):
-            fig["base"].append(baseline(base_cmd))
+            dt, cpu = baseline(base_cmd)
+            fig["base"].append(dt)
+            fig["base_cpu"].append(cpu)
+            if worker_cmd:
+                dt, cpu = direct(worker_cmd, frames)
+                fig["direct"].append(dt)
+                fig["direct_cpu"].append(cpu)
             for key, workers, timed in (("sync", 0, timed_sync), ("event", 0, timed_event),
                                         ("warm", 1, timed_event)):
                 e = Engine(a.sluice, a.tmp, fn_lines, workers)
@@ -222,11 +277,12 @@ def main():
                     fig[key].append(timed(e, cb))
                 finally:
                     e.stop()
-            print(f"{name:<7} {r:>5} " + " ".join(f"{fig[k][-1] * 1000:>8.2f}" for k in ("base", "sync", "event", "warm")),
-                  flush=True)
-        med = {k: statistics.median(v) * 1000 for k, v in fig.items()}
-        print(f"{name:<7} {'med':>5} " + " ".join(f"{med[k]:>8.2f}" for k in ("base", "sync", "event", "warm")), flush=True)
-        print(f"RESULT cold_start_{name} base_ms={med['base']:.2f} sync_ms={med['sync']:.2f} "
+            print(f"{name:<7} {r:>5} " + " ".join(f"{fig[k][-1] * 1000 if fig[k] else float('nan'):>14.2f}"
+                                                  for k in keys), flush=True)
+        med = {k: statistics.median(v) * 1000 if v else float("nan") for k, v in fig.items()}
+        print(f"{name:<7} {'med':>5} " + " ".join(f"{med[k]:>14.2f}" for k in keys), flush=True)
+        print(f"RESULT cold_start_{name} base_ms={med['base']:.2f} base_cpu_ms={med['base_cpu']:.2f} "
+              f"direct_ms={med['direct']:.2f} direct_cpu_ms={med['direct_cpu']:.2f} sync_ms={med['sync']:.2f} "
               f"event_ms={med['event']:.2f} warm_ms={med['warm']:.2f} "
               f"sync_ratio={med['sync'] / med['base']:.2f} event_ratio={med['event'] / med['base']:.2f} "
               f"start_ms={med['event'] - med['warm']:.2f} rounds={a.rounds}", file=sys.stderr, flush=True)
