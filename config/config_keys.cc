@@ -252,8 +252,8 @@ const std::vector<Key>& keys() {
        .doc = "Events of lag per worker the scaler aims for."},
       {.section = "workers", .name = "idle_after", .type = T::duration, .def = "60s",
        .min = "0s", .max = "168h",
-       .doc = "With `min: 0`: no lag and nothing in flight for this long scales the pool to "
-              "zero."},
+       .doc = "With `min: 0`: no lag, nothing in flight and no event finished for this long "
+              "scales the pool to zero."},
 
       // functions[].limits
       {.section = "limits", .name = "memory", .type = T::size, .min = "1MiB", .max = "64TiB",

@@ -462,7 +462,11 @@ void Dispatcher::Impl::pump(FunctionState& f) {
   f.pumping = true;
   do {
     f.repump = false;
-    const size_t cap = std::min<size_t>(f.limit, f.b.config->concurrency);
+    // Scaled to zero (limit 0), a waiting event still runs at once, one at a time: the
+    // runtime starts a worker for it, and the lag loop's next tick sees it in flight
+    // and sizes the pool. Holding it until that tick would add up to a tick period
+    // to every cold start.
+    const size_t cap = std::min<size_t>(std::max<uint32_t>(f.limit, 1), f.b.config->concurrency);
     while (!stopped && f.running < cap && !f.ready.empty()) {
       Task* t = f.ready.front();
       f.ready.pop_front();

@@ -152,8 +152,10 @@ class Dispatcher final : public SourceListener {
   void invoke_sync(const std::string& function, Event event, SyncCallback done);
 
   // The autoscaler's pool size: at most min(n, concurrency) invocations of the
-  // function run at once; 0 holds its events (they stay uncommitted) until raised.
-  // Running invocations above a lowered limit finish. Any thread.
+  // function run at once. 0 (scaled to zero) still runs one at a time, so that an
+  // event arriving at zero workers starts one at once instead of waiting for the
+  // autoscaler's next tick to raise the limit. Running invocations above a lowered
+  // limit finish. Any thread.
   void set_limit(const std::string& function, uint32_t n);
   size_t held() const { return held_.load(); }
 

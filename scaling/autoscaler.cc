@@ -174,7 +174,9 @@ Decision Autoscaler::tick(const Observation& obs) {
   if (!unknown) std::erase_if(progress_, [&](const auto& kv) { return !seen.contains(kv.first); });
   if (obs.throughput > 0) d.drain_seconds = static_cast<double>(d.lag) / obs.throughput;
 
-  const bool pending = d.lag > 0 || obs.inflight > 0;
+  // Events that finished since the last tick count too: at zero the dispatcher runs an
+  // arriving event at once, and a quick one is done before the tick sees it in flight.
+  const bool pending = d.lag > 0 || obs.inflight > 0 || obs.throughput > 0;
   const bool idle = !unknown && !pending;
   if (!idle)
     idle_since_.reset();

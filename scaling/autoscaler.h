@@ -15,8 +15,9 @@
 //   1. Unknown lag (a failed `lag()` or a negative per-partition lag) never scales in:
 //      the size is held at `workers`; a larger figure from the partitions that are
 //      known may still scale out (it is a lower bound of the real lag).
-//   2. Activation: at zero workers, the first pending event (lag or in-flight > 0)
-//      brings the pool up at once, sized on the instantaneous lag (no smoothing delay).
+//   2. Activation: at zero workers, the first pending event (lag, in-flight > 0, or
+//      events finished since the last tick: the dispatcher already ran it) brings the
+//      pool up at once, sized on the instantaneous lag (no smoothing delay).
 //   3. A partition whose committed offset has not moved for `stuck_samples` ticks while
 //      its lag stayed above zero (and workers were running) is reported as stuck and
 //      counts for at most one worker, so a poison event does not keep adding workers.
@@ -32,7 +33,8 @@
 //      subscription adds its `key_lanes` when given; no cap as soon as a `none`
 //      subscription (or a `key` one without `key_lanes`) has lag.
 //   6. Clamp to [min, max]; with min 0 the floor stays 1 until the function has been
-//      idle (no lag, nothing in flight, every reading known) for `idle_after`.
+//      idle (no lag, nothing in flight, nothing finished, every reading known) for
+//      `idle_after`.
 //   7. Scale-up is immediate once the smoothed lag exceeds the current capacity
 //      (workers x target_lag) by `scale_up_tolerance`; scale-down takes the largest
 //      recommendation of the last `scale_down_window`. Together: noisy flat lag does

@@ -83,6 +83,23 @@ TEST(Dispatcher, QuickRuntimeResultsFromAnotherThreadAreAllTakenIn) {
   EXPECT_LE(fx.rt.max_running, 4u);
 }
 
+// Scaled to zero: an event arriving at limit 0 runs without waiting for the limit to
+// be raised (the autoscaler's next tick), one at a time, and none is lost.
+TEST(Dispatcher, LimitZeroRunsTheFirstEventAtOnceOneAtATime) {
+  Fixture fx(Ordering::none, 8);
+  fx.d->set_limit("f", 0);
+  fx.rt.hold = true;
+  for (int64_t o = 0; o < 3; ++o) fx.src.send(0, o, "");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(wait_for(fx.rt.mu, fx.rt.cv, [&] { return fx.rt.held.size() == 1; }));
+    fx.rt.release_all_shuffled(i);
+  }
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.rt.calls.size(), 3u);
+  EXPECT_EQ(fx.rt.max_running, 1u);
+  EXPECT_EQ(fx.src.committed_at(0), 3);
+}
+
 TEST(Dispatcher, PartitionOrderingRunsOneAtATimeInOrder) {
   Fixture fx(Ordering::partition, 8);
   fx.rt.hold = true;

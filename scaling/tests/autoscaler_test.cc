@@ -57,12 +57,14 @@ class Series {
  public:
   explicit Series(ScalerConfig c) : scaler_(c, clock_) {}
 
-  Decision step(std::vector<SourceReading> sources, uint64_t inflight = 0, double busy = 0) {
+  Decision step(std::vector<SourceReading> sources, uint64_t inflight = 0, double busy = 0,
+                double throughput = 0) {
     clock_.advance(kTick);
     Observation o;
     o.sources = std::move(sources);
     o.inflight = inflight;
     o.busy = busy;
+    o.throughput = throughput;
     o.workers = workers_;
     Decision d = scaler_.tick(o);
     workers_ = d.desired;
@@ -70,9 +72,9 @@ class Series {
     return d;
   }
   // One partition making progress (its committed offset moves every tick).
-  Decision lag(int64_t total, uint64_t inflight = 0, double busy = 0) {
+  Decision lag(int64_t total, uint64_t inflight = 0, double busy = 0, double throughput = 0) {
     committed_ += 10;
-    return step({known({part(0, total, committed_)})}, inflight, busy);
+    return step({known({part(0, total, committed_)})}, inflight, busy, throughput);
   }
 
   uint32_t workers() const { return workers_; }
@@ -323,6 +325,22 @@ TEST(AutoscalerTest, InflightAloneActivatesFromZero) {
   auto d = s.lag(0, 1);
   EXPECT_EQ(d.desired, 1u);
   EXPECT_TRUE(d.activated);
+}
+
+// At zero the dispatcher runs an arriving event at once; a quick one has finished
+// before the next tick, which then sees no lag and nothing in flight, only events done.
+TEST(AutoscalerTest, EventsFinishedBetweenTicksActivateAndKeepTheWorker) {
+  Series s(config(0, 4));
+  s.lag(0);
+  EXPECT_EQ(s.workers(), 0u);
+  auto d = s.lag(0, 0, 0, /*throughput=*/0.5);
+  EXPECT_EQ(d.desired, 1u);
+  EXPECT_TRUE(d.activated);
+  // A trickle of such events keeps the worker well past idle_after (20 s)...
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(s.lag(0, 0, 0, 0.5).desired, 1u) << "tick " << i;
+  // ...and once they stop, it goes after idle_after.
+  for (int i = 0; i < 20 && s.workers() > 0; ++i) s.lag(0);
+  EXPECT_EQ(s.workers(), 0u);
 }
 
 TEST(AutoscalerTest, ActivityResetsTheIdleClock) {

@@ -11,8 +11,8 @@ module.exports = {
   PROTOCOL_VERSION: frames.PROTOCOL_VERSION,
   MAX_FRAME_BYTES: frames.MAX_FRAME_BYTES,
   ProtocolError: frames.ProtocolError,
-  Frame: frames.Frame,
-  Event: frames.Event,
+  get Frame() { return frames.Frame; }, // loaded on first use (start-up time)
+  get Event() { return frames.Event; },
   Status: frames.Status,
   Level: frames.Level,
   encodeFrame: frames.encodeFrame,

@@ -8,13 +8,24 @@
 // Invoke; for anything else (unknown fields, a wire type that does not match the
 // field, a value that runs past its message, a malformed varint) it returns null and
 // the caller decodes the frame with protobufjs, which then gives its usual answer or
-// error.
+// error. The handshake (Hello, HelloAck) is coded here too, so that a worker answers
+// its first invocation without loading protobufjs at all (start-up time is part of
+// every cold start): protobufjs is required on first use only.
 
-const protobuf = require('protobufjs');
 const { MAX_FRAME_BYTES, ProtocolError } = require('./frames');
 
-const { LongBits } = protobuf.util;
-const Long = protobuf.util.Long;
+// uint64 ids are Longs of long.js, the class protobufjs itself uses when it is there.
+let Long = null;
+try {
+  Long = require('long');
+} catch {
+  Long = require('protobufjs').util.Long;
+}
+let longBits = null; // protobufjs' LongBits, for an id given as a number string or an odd number
+function LongBitsFrom(v) {
+  if (longBits === null) longBits = require('protobufjs').util.LongBits;
+  return longBits.from(v);
+}
 const TWO_32 = 4294967296;
 
 // ---- decoding ----
@@ -300,6 +311,33 @@ function decodeInvoke(b, start, end) {
   };
 }
 
+// Decodes a frame body b[start, end) that holds only a HelloAck:
+// { protocolVersion, function } as Frame.decode() gives them, or null when the frame is
+// not a plain HelloAck (the caller then uses protobufjs).
+function decodeHelloAck(b, start, end) {
+  if (b[start] !== 0x12) return null; // Frame.hello_ack = 2, length-delimited
+  let p = lengthDelimited(b, start + 1, end);
+  if (p < 0 || LEN_END !== end) return null;
+  let protocolVersion = 0;
+  let fn = '';
+  while (p < end) {
+    const tag = b[p++];
+    if (tag === 0x08) { // protocol_version = 1, uint32
+      p = varint32(b, p, end);
+      if (p < 0) return null;
+      protocolVersion = LO;
+    } else if (tag === 0x12) { // function = 2, string
+      p = lengthDelimited(b, p, end);
+      if (p < 0) return null;
+      fn = b.utf8Slice(p, LEN_END);
+      p = LEN_END;
+    } else {
+      return null;
+    }
+  }
+  return { protocolVersion, function: fn };
+}
+
 // ---- encoding ----
 
 // Sets LO/HI to the bits of a uint64 field's value and returns true, or returns false
@@ -320,7 +358,7 @@ function uint64Bits(v) {
     HI = v.high >>> 0;
     return true;
   }
-  const bits = LongBits.from(v);
+  const bits = LongBitsFrom(v);
   LO = bits.lo >>> 0;
   HI = bits.hi >>> 0;
   return true;
@@ -448,11 +486,41 @@ function encodeLog(id, level, message) {
 // Long): a number below 2^32, else "high:low". Cheaper than the decimal string.
 function idKey(id) {
   if (typeof id !== 'object' || id === null) {
-    const bits = LongBits.from(id);
+    const bits = LongBitsFrom(id);
     return bits.hi === 0 ? bits.lo >>> 0 : `${bits.hi >>> 0}:${bits.lo >>> 0}`;
   }
   const hi = id.high >>> 0;
   return hi === 0 ? id.low >>> 0 : `${hi}:${id.low >>> 0}`;
 }
 
-module.exports = { decodeInvoke, decodeEvent, encodeResult, encodeLog, idKey };
+// A length-prefixed Frame { hello: Hello { protocol_version, sdk, max_inflight, pid } },
+// byte-exact with encodeFrame({ hello: prune({...}) }); the numbers are uint32 (0: left
+// out), sdk a string.
+function encodeHello(protocolVersion, sdk, maxInflight, pid) {
+  const sdkLen = sdk ? Buffer.byteLength(sdk, 'utf8') : 0;
+  const nums = [[0x08, protocolVersion >>> 0], [0x18, maxInflight >>> 0], [0x20, pid >>> 0]];
+  let n = sdkLen ? 1 + varintSize(sdkLen) + sdkLen : 0;
+  for (const [, v] of nums) if (v) n += 1 + varintSize(v);
+  const body = 1 + varintSize(n) + n;
+  const b = Buffer.allocUnsafe(4 + body);
+  b.writeUInt32BE(body, 0);
+  b[4] = 0x0a; // Frame.hello = 1
+  let p = putVarint(b, 5, n);
+  if (nums[0][1]) {
+    b[p++] = 0x08;
+    p = putVarint(b, p, nums[0][1]);
+  }
+  if (sdkLen) {
+    b[p++] = 0x12;
+    p = putVarint(b, p, sdkLen);
+    p += b.utf8Write(sdk, p, sdkLen);
+  }
+  for (const [tag, v] of nums.slice(1)) {
+    if (!v) continue;
+    b[p++] = tag;
+    p = putVarint(b, p, v);
+  }
+  return b;
+}
+
+module.exports = { decodeInvoke, decodeEvent, decodeHelloAck, encodeHello, encodeResult, encodeLog, idKey };

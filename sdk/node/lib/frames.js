@@ -3,18 +3,24 @@
 // equal to schemas/) and the v1 framing: a 4-byte big-endian length, then a Frame.
 
 const path = require('node:path');
-const protobuf = require('protobufjs');
 
 const PROTOCOL_VERSION = 1;
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-const root = protobuf.loadSync(path.join(__dirname, '..', 'proto', 'worker.proto'));
-const Frame = root.lookupType('sluice.v1.Frame');
-const Event = root.lookupType('sluice.v1.Event');
-const Result = root.lookupType('sluice.v1.Result');
-const Log = root.lookupType('sluice.v1.Log');
-const Status = Result.lookupEnum('Status').values;
-const Level = Log.lookupEnum('Level').values;
+// The message types, loaded on first use: protobufjs and parsing the .proto files are
+// most of the SDK's start-up, and the usual path (handshake, plain Invokes, Results
+// without emitted events, Logs) never needs them (codec.js).
+let types = null;
+function loaded() {
+  if (types === null) {
+    const root = require('protobufjs').loadSync(path.join(__dirname, '..', 'proto', 'worker.proto'));
+    types = { Frame: root.lookupType('sluice.v1.Frame'), Event: root.lookupType('sluice.v1.Event') };
+  }
+  return types;
+}
+// Result.Status and Log.Level of worker.proto (a test checks them against it).
+const Status = { STATUS_UNSPECIFIED: 0, OK: 1, ERROR: 2, REJECTED: 3 };
+const Level = { LEVEL_UNSPECIFIED: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
 
 class ProtocolError extends Error {
   constructor(message) {
@@ -24,7 +30,7 @@ class ProtocolError extends Error {
 }
 
 function encodeFrame(frame) {
-  const body = Frame.encode(frame).finish();
+  const body = loaded().Frame.encode(frame).finish();
   if (body.length > MAX_FRAME_BYTES) {
     throw new ProtocolError(`frame of ${body.length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
   }
@@ -37,7 +43,7 @@ function encodeFrame(frame) {
 function decodeFrame(body) {
   let frame;
   try {
-    frame = Frame.decode(body);
+    frame = loaded().Frame.decode(body);
   } catch (e) {
     throw new ProtocolError(`frame of ${body.length} bytes does not parse as sluice.v1.Frame: ${e.message}`);
   }
@@ -118,6 +124,8 @@ function readFrames(data) {
 }
 
 module.exports = {
-  PROTOCOL_VERSION, MAX_FRAME_BYTES, Frame, Event, Status, Level, ProtocolError,
+  PROTOCOL_VERSION, MAX_FRAME_BYTES, Status, Level, ProtocolError,
   encodeFrame, decodeFrame, FrameReader, readFrames,
+  get Frame() { return loaded().Frame; },
+  get Event() { return loaded().Event; },
 };

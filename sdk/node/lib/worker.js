@@ -4,7 +4,6 @@
 // process.stdout.write, which run() reserves for frames.
 
 const { AsyncLocalStorage } = require('node:async_hooks');
-const crypto = require('node:crypto');
 const codec = require('./codec');
 const pb = require('./frames');
 
@@ -67,7 +66,7 @@ function newEvent(data, { type, id, source = '', subject = '', contentType = '',
   if (!type) throw new TypeError('an emitted event needs a type');
   if (typeof data === 'string' && !contentType) contentType = 'text/plain; charset=utf-8';
   return prune({
-    id: id || crypto.randomUUID(),
+    id: id || require('node:crypto').randomUUID(), // required here: start-up time
     source,
     specVersion: '1.0',
     type,
@@ -231,8 +230,7 @@ class Worker {
   }
 
   start(input) {
-    this.send({ hello: prune({ protocolVersion: pb.PROTOCOL_VERSION, sdk: SDK_NAME,
-                               maxInflight: this.maxInflight, pid: process.pid }) });
+    this.sendBytes(codec.encodeHello(pb.PROTOCOL_VERSION, SDK_NAME, this.maxInflight, process.pid));
     input.on('data', (chunk) => this.onData(chunk));
     input.on('end', () => this.onEnd());
     input.on('error', (e) => this.fail(`cannot read from sluice: ${e.message}`));
@@ -298,6 +296,12 @@ class Worker {
       }
     } else if (this.state !== 'handshake') {
       return false;
+    } else {
+      const ack = codec.decodeHelloAck(buf, start, end);
+      if (ack !== null) {
+        this.onFrame({ kind: 'helloAck', helloAck: ack });
+        return this.state === 'serving';
+      }
     }
     this.onFrame(pb.decodeFrame(buf.subarray(start, end)));
     return this.state === 'handshake' || this.state === 'serving';

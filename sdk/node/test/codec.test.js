@@ -238,3 +238,61 @@ test('idKey: one key per uint64 id, whatever its form', () => {
   }
   assert.notEqual(codec.idKey(Long.fromBits(5, 1, true)), codec.idKey(5));
 });
+
+test('fast Hello encoding and HelloAck decoding are byte-exact with protobufjs', () => {
+  for (const [v, sdk, max, pid] of [[1, 'sluice-node/0.1.0', 0, 1234], [1, '', 16, 0], [7, 'ü€', 4294967295, 1],
+                                    [0, 'x', 0, 0]]) {
+    const fast = codec.encodeHello(v, sdk, max, pid);
+    const hello = {};
+    if (v) hello.protocolVersion = v;
+    if (sdk) hello.sdk = sdk;
+    if (max) hello.maxInflight = max;
+    if (pid) hello.pid = pid;
+    assert.deepStrictEqual(fast, sluice.encodeFrame({ hello }));
+  }
+  for (const ack of [{ protocolVersion: 1, function: 'fn' }, { protocolVersion: 0, function: '' },
+                     { protocolVersion: 2, function: 'ü'.repeat(300) }]) {
+    const body = sluice.encodeFrame({ helloAck: ack }).subarray(4);
+    assert.deepStrictEqual(codec.decodeHelloAck(body, 0, body.length), ack);
+    assert.deepStrictEqual({ ...sluice.decodeFrame(body).helloAck }, ack);
+  }
+  // Not a plain HelloAck: declined, protobufjs decides.
+  const invoke = sluice.encodeFrame({ invoke: { id: 1 } }).subarray(4);
+  assert.equal(codec.decodeHelloAck(invoke, 0, invoke.length), null);
+  const extra = Buffer.from([0x12, 0x04, 0x08, 0x01, 0x28, 0x01]); // an unknown field 5
+  assert.equal(codec.decodeHelloAck(extra, 0, extra.length), null);
+  const cut = Buffer.from([0x12, 0x05, 0x08, 0x01]); // runs past the end
+  assert.equal(codec.decodeHelloAck(cut, 0, cut.length), null);
+});
+
+test('Status and Level are the enums of worker.proto', () => {
+  assert.deepStrictEqual({ ...sluice.Status }, { ...Result.lookupEnum('Status').values });
+  assert.deepStrictEqual({ ...sluice.Level },
+                         { ...sluice.Frame.lookupType('sluice.v1.Log').lookupEnum('Level').values });
+});
+
+test('a worker answers its handshake and a plain invocation without loading protobufjs', () => {
+  const { spawnSync } = require('node:child_process');
+  const path = require('node:path');
+  // The child feeds one HelloAck and one Invoke to a worker, then reports what it loaded.
+  const script = `
+    const sluice = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const { PassThrough } = require('node:stream');
+    const ack = Buffer.from(${JSON.stringify([...fixture('hello_ack')])});
+    const inv = Buffer.from(${JSON.stringify([...fixture('invoke')])});
+    const out = [];
+    const w = new sluice.Worker((ev) => ev.data, { write: (b) => out.push(b), done: () => {} });
+    const input = new PassThrough();
+    w.start(input);
+    input.write(Buffer.concat([ack, inv]));
+    setImmediate(() => {
+      const loaded = Object.keys(require.cache).some((k) => k.includes('protobufjs'));
+      process.stdout.write(JSON.stringify({ loaded, frames: Buffer.concat(out).length, state: w.state }));
+    });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  assert.equal(got.state, 'serving');
+  assert.ok(got.frames > 0);
+  assert.equal(got.loaded, false);
+});

@@ -3,8 +3,10 @@
 The message classes are built at import time from schema.binpb, a FileDescriptorSet that
 `protoc --include_imports --descriptor_set_out` makes from schemas/worker.proto (a test
 checks that the checked-in file matches the schemas). Building from the descriptor set
-avoids generated-code/runtime version skew: any protobuf >= 4.21 works. Type checkers
-see the typed declarations under TYPE_CHECKING below instead (the package has py.typed).
+avoids generated-code/runtime version skew: any protobuf >= 4.21 works. The set is split
+into its files by hand (it is one repeated bytes field), so that start-up does not import
+descriptor_pb2, the largest module of protobuf. Type checkers see the typed declarations
+under TYPE_CHECKING below instead (the package has py.typed).
 """
 
 from __future__ import annotations
@@ -13,19 +15,49 @@ import os
 import struct
 from typing import IO, TYPE_CHECKING, Any, Generic, Iterator, List, Optional, TypeVar
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 _HEADER = struct.Struct(">I")
 
+
+def _varint(buf: bytes, pos: int) -> "tuple[int, int]":
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("schema.binpb: a truncated or overlong varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def _descriptor_files(fds: bytes) -> List[bytes]:
+    """The serialized FileDescriptorProtos of a FileDescriptorSet (field 1, repeated)."""
+    files = []
+    pos = 0
+    while pos < len(fds):
+        key, pos = _varint(fds, pos)
+        if key != (1 << 3 | 2):
+            raise ValueError(f"schema.binpb: unexpected field key {key} (not a FileDescriptorSet?)")
+        size, pos = _varint(fds, pos)
+        if pos + size > len(fds):
+            raise ValueError("schema.binpb: a file descriptor runs past the end")
+        files.append(fds[pos:pos + size])
+        pos += size
+    return files
+
+
 _here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(_here, "schema.binpb"), "rb") as _f:
-    _fds = descriptor_pb2.FileDescriptorSet.FromString(_f.read())
+    _fds = _f.read()
 _pool = descriptor_pool.DescriptorPool()
-for _file in _fds.file:
-    _pool.Add(_file)
+for _file in _descriptor_files(_fds):
+    _pool.AddSerializedFile(_file)
 
 
 def _cls(name: str) -> Any:

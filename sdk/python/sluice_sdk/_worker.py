@@ -8,25 +8,24 @@ original stdout under a lock, from any of those threads, one write per batch.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import concurrent.futures
 import contextvars
 import functools
-import inspect
-import json
 import os
 import sys
 import threading
 import time
-import traceback
-import uuid
 from typing import (IO, Any, Awaitable, Callable, Deque, Dict, Iterable, List, Mapping, NoReturn,
                     Optional, Union)
 
 from . import _proto as pb
 from ._proto import ProtocolError
 from ._version import __version__
+
+# Start-up time is part of every cold start, so what only some workers need is imported
+# where it is used: asyncio (async handlers), concurrent.futures (a sync handler with
+# more than one invocation in flight), inspect (handlers that are not plain functions),
+# json, uuid and traceback.
 
 SDK_NAME = "sluice-python/" + __version__
 EXIT_PROTOCOL = 2
@@ -69,6 +68,8 @@ def new_event(data: Union[bytes, bytearray, memoryview, str], type: str, *, sour
               id: str = "", subject: str = "", content_type: str = "",
               extensions: Optional[Mapping[str, Any]] = None) -> pb.Event:
     """Build an Event to emit. id defaults to a random UUID; source to the function's."""
+    import uuid
+
     ev = pb.Event(id=id or str(uuid.uuid4()), source=source, spec_version="1.0", type=type)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -172,7 +173,38 @@ class _PrintToLog:
         return True
 
 
+class _CancelledBeforeStart(Exception):
+    """An invocation sluice cancelled before its handler started."""
+
+
+def _cancelled_errors():
+    """What counts as a cancellation in _outcome: asyncio's only once something imported it
+    (an async handler, or a sync one using asyncio)."""
+    aio = sys.modules.get("asyncio")
+    return (_CancelledBeforeStart, aio.CancelledError) if aio is not None else _CancelledBeforeStart
+
+
+_CO_VARARGS = 0x04
+_CO_COROUTINE = 0x80
+_FunctionType = type(lambda: None)
+
+
+def _plain_function(handler):
+    """The handler when it is a plain function whose code says its parameters (what
+    inspect.signature would read; not wrapped, no __signature__), else None."""
+    if type(handler) is _FunctionType and not hasattr(handler, "__wrapped__") \
+            and not hasattr(handler, "__signature__"):
+        return handler
+    return None
+
+
 def _arity(handler):
+    fn = _plain_function(handler)
+    if fn is not None:
+        code = fn.__code__
+        return 2 if code.co_flags & _CO_VARARGS or code.co_argcount >= 2 else 1
+    import inspect
+
     try:
         params = inspect.signature(handler).parameters.values()
     except (TypeError, ValueError):
@@ -184,6 +216,11 @@ def _arity(handler):
 
 
 def _is_async(handler):
+    fn = _plain_function(handler)
+    if fn is not None and not hasattr(fn, "_is_coroutine_marker"):
+        return bool(fn.__code__.co_flags & _CO_COROUTINE)
+    import inspect
+
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None))
 
@@ -360,6 +397,8 @@ class Worker:
         except OSError as e:
             return self._fail(f"cannot talk to sluice: {e}")
         if self._async:
+            import asyncio
+
             return asyncio.run(self._main())
         return self._serve_sync()
 
@@ -452,6 +491,8 @@ class Worker:
                         return self._finish(self._fail(f"Invoke id {inv.id} is already in flight"))
                     inflight[inv.id] = (None, ctx)
                 if self._pool is None:
+                    import concurrent.futures
+
                     self._pool = concurrent.futures.ThreadPoolExecutor(self._threads, "sluice-handler")
                 self._pool.submit(self._invoke_sync, inv, ctx)
             elif kind == "cancel":
@@ -537,6 +578,8 @@ class Worker:
 
     # --- async handlers
     async def _main(self):
+        import asyncio
+
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._gather = threading.get_ident()
@@ -549,6 +592,8 @@ class Worker:
             self.flush()
 
     async def _serve_async(self, loop):
+        import asyncio
+
         ended = loop.create_future()  # None (Goodbye, end of input) or the protocol error
 
         def handle(frames):
@@ -679,6 +724,8 @@ class Worker:
             self.flush()  # nothing else in flight could go out in the same write
         elif self._pending and not self._flush_soon:
             self._flush_soon = True
+            import asyncio
+
             asyncio.get_running_loop().call_soon(self.flush)
 
     def _cancelled_before_start(self, inv_id, ctx, task):
@@ -698,13 +745,13 @@ class Worker:
         the shutdown, not by sluice)."""
         try:
             if ctx._cancelled:
-                raise asyncio.CancelledError()  # cancelled before it started
+                raise _CancelledBeforeStart()
             value = call(*args)
             if value is None and not ctx.emitted:
                 return _ok_frame(inv.id)  # the common case, without a protobuf message
             result = pb.Result(id=inv.id)
             _fill_ok(result, value, ctx)
-        except asyncio.CancelledError:
+        except _cancelled_errors():
             if not ctx._cancelled:
                 return b""
             # by sluice: answer, so sluice sees the worker is alive
@@ -716,6 +763,8 @@ class Worker:
                                retry_after_ms=max(0, e.after_ms))
         except Exception as e:  # the handler's failure is the invocation's error
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=f"{type(e).__name__}: {e}")
+            import traceback
+
             self.log(traceback.format_exc().rstrip(), "error", inv.id)
         return _encode_result(result)
 
@@ -783,6 +832,8 @@ def _fill_ok(result, value, ctx):
     elif isinstance(value, str):
         output, content_type = value.encode("utf-8"), "text/plain; charset=utf-8"
     else:
+        import json
+
         output, content_type = json.dumps(value).encode("utf-8"), "application/json"
     result.status = _OK
     if output:

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench/cold_start: the time from a call reaching a function scaled to zero
+# (`workers: {min: 0}`, no worker process) to its first result, per runtime, beside the
+# bare start of an equivalent hello-world program (cold_start/driver.py says what each
+# figure is). Lower is better; the ratio is sluice / baseline.
+#
+#   bench/cold_start.sh            # ROWS="python node go exec" ROUNDS=20
+#
+# Needs: python3; for python the SDK's venv (sdk/python/.venv, made by sdk/test.sh) or
+# PYTHON= an interpreter with protobuf; node + sdk/node/node_modules; go. A row whose
+# toolchain is missing is skipped with a note.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ROWS=${ROWS:-python node go exec}
+ROUNDS=${ROUNDS:-20}
+[[ -x $SLUICE ]] || die "$SLUICE not built (cmake --build build --target sluice)"
+bench_init cold-start
+
+PYTHON=${PYTHON:-$REPO/sdk/python/.venv/bin/python}
+rows=()
+for row in $ROWS; do
+  case "$row" in
+    python)
+      if ! "$PYTHON" -c 'import google.protobuf' 2>/dev/null; then
+        echo "# python skipped: $PYTHON has no protobuf (run sdk/test.sh or set PYTHON=)"; continue
+      fi
+      rows+=("python|[\"$PYTHON\", \"-c\", \"import sys; sys.stdout.write(sys.stdin.readline().upper())\"]|    runtime: stdio
+    command: [\"$PYTHON\", \"$REPO/sdk/python/examples/echo/main.py\"]") ;;
+    node)
+      if ! command -v node >/dev/null || [[ ! -d $REPO/sdk/node/node_modules ]]; then
+        echo "# node skipped: node or sdk/node/node_modules missing (npm ci in sdk/node)"; continue
+      fi
+      rows+=("node|[\"node\", \"-e\", \"process.stdin.once('data', d => { process.stdout.write(d.toString().toUpperCase()); process.exit(0); })\"]|    runtime: stdio
+    command: [\"node\", \"$REPO/sdk/node/examples/echo/main.js\"]") ;;
+    go)
+      command -v go >/dev/null || { echo "# go skipped: no go"; continue; }
+      (cd "$REPO/sdk/go" && GOFLAGS=-buildvcs=false go build -o "$BENCH_TMP/go-echo" ./examples/echo) ||
+        die "building sdk/go/examples/echo failed"
+      (cd "$BENCH_DIR/cold_start/hello" && GOFLAGS=-buildvcs=false go build -o "$BENCH_TMP/go-hello" .) ||
+        die "building cold_start/hello failed"
+      rows+=("go|[\"$BENCH_TMP/go-hello\"]|    runtime: stdio
+    command: [\"$BENCH_TMP/go-echo\"]") ;;
+    exec)
+      rows+=("exec|[\"cat\"]|    runtime: exec
+    command: [cat]") ;;
+    *) die "unknown row '$row' (python node go exec)" ;;
+  esac
+done
+
+echo "# cold_start: $ROUNDS round(s) per row; $(load_note)"
+wait_quiet
+args=()
+for r in "${rows[@]}"; do args+=(--row "$r"); done
+python3 "$BENCH_DIR/cold_start/driver.py" --sluice "$SLUICE" --tmp "$BENCH_TMP" --rounds "$ROUNDS" --testdata "$REPO/sdk/testdata" "${args[@]}"
+echo "# after: $(load_note)"
+echo "(ms, median of $ROUNDS; base: the bare program's spawn -> answer; sync: POST /function -> answer;"
+echo " event: POST /async-function -> the result's callback; warm: the same with the worker already running;"
+echo " ratios in the RESULT lines are sluice / base: lower is better)"
