@@ -61,6 +61,10 @@ bool Expression::matches(const EventView& event) const {
 
 const std::string& Expression::text() const { return p_->text; }
 
+const std::vector<ParseError>& Expression::unknown_functions() const {
+  return p_->unknown_functions;
+}
+
 CompileResult compile(std::string_view text) {
   auto prog = detail::parse(text);
   if (!prog) return prog.error();

@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/event.h"
 
@@ -36,7 +37,7 @@ namespace sluice::filter {
 
 // Bounds of compile(): longer input or deeper nesting is a parse error.
 inline constexpr size_t kMaxExpressionBytes = 4096;
-inline constexpr int kMaxDepth = 64;  // nested operators, parentheses and calls
+inline constexpr int kMaxDepth = 128;  // nested operators, parentheses and calls
 
 // The six error kinds of the specification (section 3.3), as the TCK spells them.
 enum class ErrorKind : uint8_t {
@@ -128,6 +129,11 @@ class Expression {
   bool matches(const EventView& event) const;
   // The expression as written.
   const std::string& text() const;
+  // Calls that can never be dispatched (an unknown function name, or a known one with
+  // another number of arguments): the specification makes them a missingFunction error
+  // at evaluation, so such an expression fails on every event. Config validation
+  // should refuse it; `sluice filter` evaluates it as the specification says.
+  const std::vector<ParseError>& unknown_functions() const;
 
  private:
   explicit Expression(std::unique_ptr<detail::Program> p);

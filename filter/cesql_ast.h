@@ -51,6 +51,7 @@ struct Program {
   std::string text;
   std::vector<Node> nodes;
   uint32_t root = 0;
+  std::vector<ParseError> unknown_functions;  // Expression::unknown_functions()
 };
 
 }  // namespace sluice::filter::detail

@@ -263,11 +263,19 @@ class Parser {
     --depth_;
     n.op = Op::missing_function;
     const int argc = static_cast<int>(n.args.size());
+    bool known_name = false;
     for (const auto& b : kBuiltins) {
+      known_name = known_name || b.name == n.name;
       if (b.name == n.name && argc >= b.min_args && (b.max_args < 0 || argc <= b.max_args)) {
         n.op = Op::call;
         n.fn = b.fn;
       }
+    }
+    if (n.op == Op::missing_function) {
+      const std::string args = std::to_string(argc) + (argc == 1 ? " argument" : " arguments");
+      p_.unknown_functions.push_back(
+          at(fname, known_name ? "function " + n.name + " does not take " + args
+                               : "unknown function " + n.name + " (with " + args + ")"));
     }
     return add(std::move(n), fname);
   }

@@ -216,6 +216,13 @@ TEST(Cesql, MissingFunctionIsAnEvaluationError) {
   expect_bool("SUBSTRING('a')", false, ErrorKind::missing_function);
   expect_bool("LENGTH()", false, ErrorKind::missing_function);
   expect_bool("abs(-1) = 1", true);
+  auto c = compile("ABS(1) + ABS(1, 2) + NOPE() + length('x')").value();
+  ASSERT_EQ(c.unknown_functions().size(), 2u);
+  EXPECT_EQ(c.unknown_functions()[0].message, "function ABS does not take 2 arguments");
+  EXPECT_EQ(c.unknown_functions()[0].column, 10u);
+  EXPECT_EQ(c.unknown_functions()[1].message, "unknown function NOPE (with 0 arguments)");
+  EXPECT_EQ(c.unknown_functions()[1].column, 22u);
+  EXPECT_TRUE(compile("CONCAT()").value().unknown_functions().empty());
 }
 
 TEST(Cesql, StringLiterals) {
