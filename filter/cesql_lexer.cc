@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <limits>
+#include <optional>
 
 namespace sluice::filter::detail {
 namespace {
@@ -46,6 +47,15 @@ bool ends_operand(const std::vector<Token>& out) {
 
 ParseError error_at(size_t pos, std::string msg) { return ParseError{std::move(msg), pos + 1}; }
 
+// The attribute naming rule of CloudEvents: lower-case letters and digits.
+std::optional<ParseError> bad_attribute_name(std::string_view word, size_t pos) {
+  for (char d : word)
+    if (!is_lower_or_digit(d))
+      return error_at(pos, "attribute names are lower-case letters and digits: '" +
+                               std::string(word) + "'");
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string describe(const Token& t) {
@@ -87,10 +97,7 @@ LexResult lex(std::string_view s) {
       if (!all_digits) {
         // [a-z0-9]+ starting with a digit is an attribute name ("1st"); not with a sign.
         if (start != i) return error_at(start, "a sign must be followed by digits only");
-        for (char d : word)
-          if (!is_lower_or_digit(d))
-            return error_at(start, "attribute names are lower-case letters and digits: '" +
-                                       std::string(word) + "'");
+        if (auto bad = bad_attribute_name(word, start)) return *bad;
         push(Tok::identifier, start, j - start);
         i = j;
         continue;
@@ -135,10 +142,7 @@ LexResult lex(std::string_view s) {
         i = j;
         continue;
       }
-      for (char d : word)
-        if (!is_lower_or_digit(d))
-          return error_at(start, "attribute names are lower-case letters and digits: '" +
-                                     std::string(word) + "'");
+      if (auto bad = bad_attribute_name(word, start)) return *bad;
       push(Tok::identifier, start, j - start);
       i = j;
       continue;

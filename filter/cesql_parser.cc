@@ -1,6 +1,7 @@
 #include "filter/cesql_parser.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "filter/cesql_lexer.h"
 
@@ -149,14 +150,7 @@ class Parser {
         n.op = Op::in;
         n.negated = negated;
         n.lhs = l;
-        for (;;) {
-          auto e = expression(0);
-          if (!e) return e;
-          n.args.push_back(e.value());
-          if (peek().tok == Tok::comma) { take(); continue; }
-          if (peek().tok == Tok::rparen) { take(); break; }
-          return at(peek(), "expected ',' or ')' in the IN list, found " + describe(peek()));
-        }
+        if (auto bad = list(n.args, "the IN list")) return *bad;
         auto idx = add(std::move(n), where);
         if (!idx) return idx;
         l = idx.value();
@@ -178,6 +172,18 @@ class Parser {
     }
     --depth_;
     return l;
+  }
+
+  // `expression (, expression)* )`, after the '('; the error, if any.
+  std::optional<ParseError> list(std::vector<uint32_t>& out, const std::string& what) {
+    for (;;) {
+      auto e = expression(0);
+      if (!e) return e.error();
+      out.push_back(e.value());
+      if (peek().tok == Tok::comma) { take(); continue; }
+      if (peek().tok == Tok::rparen) { take(); return std::nullopt; }
+      return at(peek(), "expected ',' or ')' in " + what + ", found " + describe(peek()));
+    }
   }
 
   Index unary() {
@@ -249,16 +255,8 @@ class Parser {
     n.name = fname.text;
     if (peek().tok == Tok::rparen) {
       take();
-    } else {
-      for (;;) {
-        auto e = expression(0);
-        if (!e) return e;
-        n.args.push_back(e.value());
-        if (peek().tok == Tok::comma) { take(); continue; }
-        if (peek().tok == Tok::rparen) { take(); break; }
-        return at(peek(), "expected ',' or ')' in the arguments of " + fname.text + ", found " +
-                              describe(peek()));
-      }
+    } else if (auto bad = list(n.args, "the arguments of " + fname.text)) {
+      return *bad;
     }
     --depth_;
     n.op = Op::missing_function;
