@@ -38,6 +38,9 @@ namespace sluice::filter {
 // Bounds of compile(): longer input or deeper nesting is a parse error.
 inline constexpr size_t kMaxExpressionBytes = 4096;
 inline constexpr int kMaxDepth = 128;  // nested operators, parentheses and calls
+// Bound of evaluate(): CONCAT and CONCAT_WS refuse to build a longer string (a
+// functionEvaluation error with ""), so nested calls cannot multiply an event's bytes.
+inline constexpr size_t kMaxConcatBytes = 64 * 1024;
 
 // The six error kinds of the specification (section 3.3), as the TCK spells them.
 enum class ErrorKind : uint8_t {

@@ -231,7 +231,12 @@ Value call(const Node& n, Ctx& c) {
         Value s;
         if (!eval_string(args[i], c, s)) return Value::view("");
         if (args.size() == first + 1) return s;  // one part: no copy
-        if (i > first) out += delim.as_string();
+        const std::string_view sep = i > first ? delim.as_string() : std::string_view();
+        if (out.size() + sep.size() + s.as_string().size() > kMaxConcatBytes) {
+          c.fail(ErrorKind::function_evaluation);
+          return Value::view("");
+        }
+        out += sep;
         out += s.as_string();
       }
       return Value::owned(std::move(out));

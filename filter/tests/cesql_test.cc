@@ -294,6 +294,20 @@ TEST(Cesql, InputAndNestingAreBounded) {
   EXPECT_TRUE(compile(longest));
 }
 
+TEST(Cesql, ConcatIsBounded) {
+  Event e = sample();
+  e.subject = std::string(kMaxConcatBytes / 2, 'x');
+  const std::string two = "LENGTH(CONCAT(subject, subject))";
+  Got ok = eval(two, e);
+  EXPECT_EQ(ok.result.as_int(), static_cast<int32_t>(kMaxConcatBytes));
+  EXPECT_EQ(ok.error, std::nullopt);
+  Got big = eval("CONCAT(subject, subject, 'x')", e);
+  EXPECT_EQ(big.result.as_string(), "");
+  EXPECT_EQ(big.error, ErrorKind::function_evaluation);
+  Got ws = eval("CONCAT_WS(subject, 'a', 'b', 'c')", e);
+  EXPECT_EQ(ws.error, ErrorKind::function_evaluation);
+}
+
 TEST(Cesql, BadBytesAreRefused) {
   EXPECT_NE(parse_error(std::string("id = \x01")).message.find("\\x01"), std::string::npos);
   EXPECT_TRUE(compile(std::string("'\xff\xfe' = id")));  // inside a string: any bytes
