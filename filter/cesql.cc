@@ -45,10 +45,7 @@ bool operator==(const Value& a, const Value& b) {
   return false;
 }
 
-Expression::Expression(std::unique_ptr<detail::Program> p) : p_(std::move(p)) {}
-Expression::Expression(Expression&&) noexcept = default;
-Expression& Expression::operator=(Expression&&) noexcept = default;
-Expression::~Expression() = default;
+Expression::Expression(std::shared_ptr<const detail::Program> p) : p_(std::move(p)) {}
 
 Evaluation Expression::evaluate(const EventView& event) const {
   return detail::evaluate(*p_, event.event());
@@ -68,7 +65,7 @@ const std::vector<ParseError>& Expression::unknown_functions() const {
 CompileResult compile(std::string_view text) {
   auto prog = detail::parse(text);
   if (!prog) return prog.error();
-  return Expression(std::make_unique<detail::Program>(std::move(prog).value()));
+  return Expression(std::make_shared<const detail::Program>(std::move(prog).value()));
 }
 
 }  // namespace sluice::filter

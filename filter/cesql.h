@@ -120,11 +120,10 @@ namespace detail {
 struct Program;
 }
 
+// A compiled expression. Copies share the immutable compiled program (config structs
+// that hold a filter stay copyable; no copy recompiles).
 class Expression {
  public:
-  Expression(Expression&&) noexcept;
-  Expression& operator=(Expression&&) noexcept;
-  ~Expression();
 
   Evaluation evaluate(const EventView& event) const;
   // The filter rule of the specification (section 1.2): the result is Boolean true and
@@ -139,8 +138,8 @@ class Expression {
   const std::vector<ParseError>& unknown_functions() const;
 
  private:
-  explicit Expression(std::unique_ptr<detail::Program> p);
-  std::unique_ptr<detail::Program> p_;
+  explicit Expression(std::shared_ptr<const detail::Program> p);
+  std::shared_ptr<const detail::Program> p_;
   friend boost::outcome_v2::result<Expression, ParseError, boost::outcome_v2::policy::terminate>
   compile(std::string_view text);
 };

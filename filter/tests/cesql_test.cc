@@ -321,6 +321,10 @@ TEST(Cesql, MatchesIsTheFilterRule) {
   EXPECT_FALSE(compile("nope = ''").value().matches(EventView(e)));     // an error
   EXPECT_FALSE(compile("NOT (nope = '')").value().matches(EventView(e)));
   EXPECT_EQ(compile("priority > 3").value().text(), "priority > 3");
+  Expression a = compile("priority > 3").value();
+  Expression b = a;  // shares the compiled program
+  EXPECT_TRUE(b.matches(EventView(e)));
+  EXPECT_EQ(&a.text(), &b.text());
 }
 
 TEST(Cesql, CastsMatchTheSpecificationTable) {
