@@ -7,6 +7,9 @@
 #include "filter/cesql.h"
 #include "filter/cesql_eval.h"
 
+// alloc_counter.cc: operator new calls of this test binary so far.
+long allocation_count();
+
 namespace sluice::filter {
 namespace {
 
@@ -306,6 +309,29 @@ TEST(Cesql, ConcatIsBounded) {
   EXPECT_EQ(big.error, ErrorKind::function_evaluation);
   Got ws = eval("CONCAT_WS(subject, 'a', 'b', 'c')", e);
   EXPECT_EQ(ws.error, ErrorKind::function_evaluation);
+}
+
+TEST(Cesql, TypicalFiltersEvaluateWithoutAllocating) {
+  const Event e = sample();
+  const EventView view(e);
+  for (const char* text : {
+           "type LIKE 'com.example.%' AND int(priority) > 3",
+           "region IN ('us-east', 'eu-west') OR subject LIKE '%/42'",
+           "priority = 5 AND 5 = priority AND flag = TRUE AND NOT (source = '/x')",
+           "EXISTS subject AND LENGTH(subject) < 100 AND SUBSTRING(type, 1, 3) = 'com'",
+           "nope = 1",  // an error: still no allocation
+       }) {
+    Expression x = compile(text).value();
+    const long before = allocation_count();
+    Evaluation r = x.evaluate(view);
+    EXPECT_EQ(allocation_count() - before, 0) << text;
+    EXPECT_TRUE(r.result.type() == Type::boolean) << text;
+  }
+  // Building a new string does allocate (the test can tell).
+  Expression c = compile("LENGTH(CONCAT(type, type)) > 3").value();
+  const long before = allocation_count();
+  EXPECT_TRUE(c.matches(view));
+  EXPECT_GT(allocation_count() - before, 0);
 }
 
 TEST(Cesql, BadBytesAreRefused) {
