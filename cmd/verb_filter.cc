@@ -45,6 +45,9 @@ int filter_expression(const FilterArgs& a) {
     print(false, filter::ErrorKind::parse);
     return kUsage;
   }
+  for (const auto& u : expr.value().unknown_functions())
+    std::cerr << "sluice: column " << u.column << ": " << u.message
+              << " (a missingFunction error on every event)\n";
   Event event;
   if (!a.event.empty()) {
     const std::string text = read_data_arg(a.event == "-" ? a.event : "@" + a.event);
