@@ -7,9 +7,10 @@
 // compile() parses once (at config load); evaluate() walks the compiled tree per event.
 // Attribute names are resolved at compile time (a context attribute becomes a field
 // access, an extension a by-name scan of Event.extensions); evaluation allocates only
-// when an expression computes a new string (CONCAT, LOWER, an integer cast to a string
-// longer than the small-string buffer, ...). Comparisons, LIKE, IN and attribute reads
-// work on views of the event and of the expression.
+// when it builds a new string longer than std::string's small buffer (CONCAT,
+// CONCAT_WS, LOWER, UPPER, or a slice of such a string). Comparisons, casts, LIKE, IN,
+// LEFT/RIGHT/SUBSTRING/TRIM of attributes and attribute reads work on views of the
+// event and of the expression.
 //
 // Threads: an Expression is immutable after compile(); evaluate() is const and touches
 // no shared state, so one Expression may be evaluated on any number of threads at once
