@@ -114,6 +114,11 @@ TEST(Cesql, Precedence) {
   expect_int("100 / 10 / 5", 2);
   expect_bool("1 + 1 = 2", true);
   expect_bool("NOT true = false", true);       // (NOT true) = false
+  expect_bool("NOT region IN ('eu-west')", false, ErrorKind::cast);  // (NOT region) IN ...
+  expect_bool("NOT (region IN ('eu-west'))", false);
+  expect_bool("region NOT IN ('eu-west')", false);
+  expect_bool("type LIKE 'com.%' = true", true);  // (type LIKE ...) = true
+  expect_int("1 + 2 IN (3)", 1);                // 1 + (2 IN (3)): IN binds tighter than +
   expect_bool("false OR true AND false", false);  // same precedence, left to right
   expect_bool("true XOR true XOR true", true);
   expect_int("-2 * 3", -6);
