@@ -43,6 +43,14 @@ LikePattern::LikePattern(std::string_view p) {
   }
   // "a%%b" and "%%" collapse: an empty segment between two '%' runs adds nothing. A
   // leading '%' leaves an empty first segment, a trailing one an empty last segment.
+  for (const Segment& seg : segments_) {
+    Literal lit;
+    for (int16_t item : seg) {
+      if (item == kAnyChar) lit.plain = false;
+      else lit.text += static_cast<char>(item);
+    }
+    literals_.push_back(std::move(lit));
+  }
 }
 
 size_t LikePattern::match_at(const Segment& seg, std::string_view text, size_t pos) {
@@ -80,6 +88,12 @@ bool LikePattern::matches(std::string_view text) const {
   for (size_t k = 1; k + 1 < segments_.size(); ++k) {
     const Segment& seg = segments_[k];
     size_t found = npos;
+    if (literals_[k].plain) {
+      const size_t at = text.substr(0, tail).find(literals_[k].text, pos);
+      if (at == npos) return false;
+      pos = at + literals_[k].text.size();
+      continue;
+    }
     for (size_t start = pos; start < tail; start = next_char(text, start)) {
       size_t end = match_at(seg, text.substr(0, tail), start);
       if (end != npos) {

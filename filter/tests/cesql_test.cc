@@ -6,6 +6,9 @@
 
 #include "filter/cesql.h"
 #include "filter/cesql_eval.h"
+#include "filter/cesql_like.h"
+
+#include <random>
 
 // alloc_counter.cc: operator new calls of this test binary so far.
 long allocation_count();
@@ -191,6 +194,29 @@ TEST(Cesql, Like) {
   expect_bool("'abcabc' LIKE '%bc%bc'", true);
   expect_bool("'abcab' LIKE '%bc%bc'", false);
   expect_bool("123 LIKE '1%'", true);
+}
+
+// The obvious backtracking matcher (ASCII, no escapes), to check the segment matcher.
+bool reference_like(std::string_view t, std::string_view p) {
+  if (p.empty()) return t.empty();
+  if (p[0] == '%') return reference_like(t, p.substr(1)) || (!t.empty() && reference_like(t.substr(1), p));
+  if (t.empty()) return false;
+  return (p[0] == '_' || p[0] == t[0]) && reference_like(t.substr(1), p.substr(1));
+}
+
+TEST(Cesql, LikeAgreesWithABacktrackingMatcher) {
+  std::mt19937 rng(20);
+  auto random_text = [&](const char* alphabet, size_t n, size_t max_len) {
+    std::string s(rng() % (max_len + 1), ' ');
+    for (auto& c : s) c = alphabet[rng() % n];
+    return s;
+  };
+  for (int i = 0; i < 20000; ++i) {
+    const std::string pattern = random_text("ab%_", 4, 7);
+    const std::string text = random_text("ab", 2, 9);
+    EXPECT_EQ(detail::LikePattern(pattern).matches(text), reference_like(text, pattern))
+        << "'" << text << "' LIKE '" << pattern << "'";
+  }
 }
 
 TEST(Cesql, StringFunctionsCountCharacters) {
