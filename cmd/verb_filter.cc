@@ -19,7 +19,8 @@ namespace {
 void print(const nlohmann::ordered_json& result, std::optional<filter::ErrorKind> error) {
   nlohmann::ordered_json out;
   out["result"] = result;
-  out["error"] = error ? nlohmann::ordered_json(filter::to_string(*error)) : nlohmann::ordered_json();
+  out["error"] = error ? nlohmann::ordered_json(filter::to_string(*error))
+                       : nlohmann::ordered_json();
   // A string built from the expression's own bytes may be invalid UTF-8: replace, never throw.
   std::cout << out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
 }

@@ -74,6 +74,10 @@ class Value {
     return v;
   }
   static Value zero(Type t);  // false, 0 or ""
+  // A copy that owns its text: it outlives the event and the expression.
+  Value detached() const {
+    return type_ == Type::string && !owns_ ? owned(std::string(view_)) : *this;
+  }
 
   Type type() const { return type_; }
   bool as_bool() const { return b_; }

@@ -136,8 +136,18 @@ bool eval_string(uint32_t idx, Ctx& c, Value& out) {
 // Casts `v` to `t` (the IN and `=` rule: the other side's type decides).
 bool cast_to(const Value& v, Type t, Value& out) {
   switch (t) {
-    case Type::boolean: { bool b; if (!cast_to_bool(v, b)) return false; out = Value::boolean(b); return true; }
-    case Type::integer: { int32_t i; if (!cast_to_int(v, i)) return false; out = Value::integer(i); return true; }
+    case Type::boolean: {
+      bool b;
+      if (!cast_to_bool(v, b)) return false;
+      out = Value::boolean(b);
+      return true;
+    }
+    case Type::integer: {
+      int32_t i;
+      if (!cast_to_int(v, i)) return false;
+      out = Value::integer(i);
+      return true;
+    }
     case Type::string: out = cast_to_string(v); return true;
   }
   return false;

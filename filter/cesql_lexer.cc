@@ -136,9 +136,11 @@ LexResult lex(std::string_view s) {
             return error_at(start, "function names are letters and '_': '" + std::string(word) +
                                        "'");
         if (!is_alpha(word[0]))
-          return error_at(start, "a function name starts with a letter: '" + std::string(word) + "'");
+          return error_at(start,
+                          "a function name starts with a letter: '" + std::string(word) + "'");
         push(Tok::function, start, j - start);
-        for (auto& ch : out.back().text) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        for (auto& ch : out.back().text)
+          ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
         i = j;
         continue;
       }

@@ -66,7 +66,9 @@ class Parser {
   const Token& peek(size_t ahead = 0) const { return t_[std::min(i_ + ahead, t_.size() - 1)]; }
   const Token& take() { return t_[std::min(i_++, t_.size() - 1)]; }
 
-  static ParseError at(const Token& t, std::string msg) { return ParseError{std::move(msg), t.column}; }
+  static ParseError at(const Token& t, std::string msg) {
+    return ParseError{std::move(msg), t.column};
+  }
   static ParseError unexpected(const Token& t) { return at(t, "unexpected " + describe(t)); }
 
   ParseError too_deep(const Token& t) const {
@@ -144,7 +146,8 @@ class Parser {
         const Token& where = t;
         if (negated) take();
         take();
-        if (peek().tok != Tok::lparen) return at(peek(), "IN needs a parenthesised list, found " + describe(peek()));
+        if (peek().tok != Tok::lparen)
+          return at(peek(), "IN needs a parenthesised list, found " + describe(peek()));
         take();
         Node n;
         n.op = Op::in;

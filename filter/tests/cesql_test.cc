@@ -39,7 +39,7 @@ Got eval(std::string_view text, const Event& e = sample()) {
     return {Value(), ErrorKind::parse};
   }
   Evaluation r = c.value().evaluate(EventView(e));
-  Value v = r.result.type() == Type::string ? Value::owned(std::string(r.result.as_string())) : r.result;
+  Value v = r.result.detached();
   return {v, r.error};
 }
 
@@ -64,7 +64,8 @@ void expect_int(std::string_view text, int32_t want, std::optional<ErrorKind> er
   EXPECT_EQ(g.result.as_int(), want) << text;
   EXPECT_EQ(g.error, err) << text;
 }
-void expect_str(std::string_view text, std::string_view want, std::optional<ErrorKind> err = std::nullopt) {
+void expect_str(std::string_view text, std::string_view want,
+                std::optional<ErrorKind> err = std::nullopt) {
   Got g = eval(text);
   EXPECT_EQ(g.result.type(), Type::string) << text;
   EXPECT_EQ(g.result.as_string(), want) << text;
@@ -199,7 +200,8 @@ TEST(Cesql, Like) {
 // The obvious backtracking matcher (ASCII, no escapes), to check the segment matcher.
 bool reference_like(std::string_view t, std::string_view p) {
   if (p.empty()) return t.empty();
-  if (p[0] == '%') return reference_like(t, p.substr(1)) || (!t.empty() && reference_like(t.substr(1), p));
+  if (p[0] == '%')
+    return reference_like(t, p.substr(1)) || (!t.empty() && reference_like(t.substr(1), p));
   if (t.empty()) return false;
   return (p[0] == '_' || p[0] == t[0]) && reference_like(t.substr(1), p.substr(1));
 }
@@ -319,7 +321,8 @@ TEST(Cesql, InputAndNestingAreBounded) {
   calls += "1" + std::string(kMaxDepth + 1, ')');
   EXPECT_NE(parse_error(calls).message.find("nested deeper"), std::string::npos);
   // A million opening parentheses: refused by length, no recursion.
-  EXPECT_NE(parse_error(std::string(1'000'000, '(')).message.find("longer than"), std::string::npos);
+  EXPECT_NE(parse_error(std::string(1'000'000, '(')).message.find("longer than"),
+            std::string::npos);
   // Just inside the bounds compiles.
   std::string ok = "1";
   for (int i = 0; i < kMaxDepth - 2; ++i) ok += " + 1";

@@ -51,7 +51,8 @@ TEST(FilterCli, EvaluationErrorExitsOneWithTheDefinedResult) {
   auto f = run_cli({"filter", "LEFT('abc')"});
   EXPECT_EQ(f.exit_code, 1);
   EXPECT_EQ(out_json(f)["error"], "missingFunction");
-  EXPECT_NE(f.err.find("column 1: function LEFT does not take 1 argument"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find("column 1: function LEFT does not take 1 argument"), std::string::npos)
+      << f.err;
   auto m = run_cli({"filter", "ABS(-2147483648)"});
   EXPECT_EQ(m.exit_code, 1);
   EXPECT_EQ(out_json(m)["result"], 2147483647);

@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!compiled) {
     const auto& e = compiled.error();
     SLUICE_FUZZ_CHECK(!e.message.empty());
-    SLUICE_FUZZ_CHECK(e.column >= 1 && e.column <= std::max(text.size(), filter::kMaxExpressionBytes) + 1);
+    const size_t last = std::max(text.size(), filter::kMaxExpressionBytes) + 1;
+    SLUICE_FUZZ_CHECK(e.column >= 1 && e.column <= last);
     return 0;
   }
   SLUICE_FUZZ_CHECK(text.size() <= filter::kMaxExpressionBytes);
