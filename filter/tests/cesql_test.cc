@@ -8,6 +8,7 @@
 #include "filter/cesql_eval.h"
 #include "filter/cesql_like.h"
 
+#include <memory>
 #include <random>
 
 // alloc_counter.cc: operator new calls of this test binary so far.
@@ -385,6 +386,20 @@ TEST(Cesql, MatchesIsTheFilterRule) {
   Expression b = a;  // shares the compiled program
   EXPECT_TRUE(b.matches(EventView(e)));
   EXPECT_EQ(&a.text(), &b.text());
+}
+
+TEST(Cesql, DetachedResultsOutliveTheEvent) {
+  Expression x = compile("region").value();
+  Value kept;
+  {
+    auto e = std::make_unique<Event>(sample());
+    Evaluation r = x.evaluate(EventView(*e));
+    EXPECT_FALSE(r.result.owns_text());  // a view of the event
+    kept = r.result.detached();
+  }
+  EXPECT_TRUE(kept.owns_text());
+  EXPECT_EQ(kept.as_string(), "eu-west");
+  EXPECT_EQ(Value::integer(7).detached(), Value::integer(7));
 }
 
 TEST(Cesql, CastsMatchTheSpecificationTable) {
