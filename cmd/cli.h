@@ -72,6 +72,12 @@ struct DlqArgs {
   bool json = false, dry_run = false;
   bool force = false;  // replay: also dead letters whose seal does not verify
 };
+// `sluice filter`: a CloudEvents SQL expression against one event (cmd/verb_filter.cc).
+struct FilterArgs {
+  std::string expression;
+  std::string event;  // FILE | - (stdin) | empty: the empty event
+};
+int filter_expression(const FilterArgs& a);
 int dlq_list(const DlqArgs& a);
 int dlq_show(const DlqArgs& a);
 int dlq_replay(const DlqArgs& a);

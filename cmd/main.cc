@@ -146,6 +146,13 @@ int main(int argc, char** argv) {
   output_opt(lg);
   lg->callback([&] { action = [&] { return lag(config, watch, json(), all_topics); }; });
 
+  FilterArgs fa;
+  auto* flt = app.add_subcommand(
+      "filter", "evaluate a CloudEvents SQL expression against an event; prints {\"result\", \"error\"}");
+  flt->add_option("expression", fa.expression, "CESQL expression (docs/FILTERS.md)")->required();
+  flt->add_option("--event", fa.event, "FILE | - (stdin): a CloudEvent in JSON (default: the empty event)");
+  flt->callback([&] { action = [&] { return filter_expression(fa); }; });
+
   DlqArgs da;
   auto* dlq = app.add_subcommand("dlq", "dead-letter queue: list, show, replay");
   dlq->require_subcommand(1);
