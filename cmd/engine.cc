@@ -14,15 +14,15 @@
 #include "topology/plan.h"
 #include "workers/registry.h"
 
-namespace sluice {
+namespace sluice::cmd {
 
 namespace {
 
 // POST /topics answers 404 for a topic a local broker does not know (topology/plan.h).
 api::TopicRoutes::UnknownTopic unknown_topic_check(const Config& cfg) {
-  std::map<std::string, KnownTopics> refusing;
+  std::map<std::string, topology::KnownTopics> refusing;
   for (const BrokerConfig& b : cfg.brokers) {
-    auto known = known_topics(cfg, b.name);
+    auto known = topology::known_topics(cfg, b.name);
     if (known.refuses()) refusing.emplace(b.name, std::move(known));
   }
   return [refusing = std::move(refusing)](const std::string& broker,
@@ -31,7 +31,7 @@ api::TopicRoutes::UnknownTopic unknown_topic_check(const Config& cfg) {
     if (it == refusing.end()) return std::nullopt;
     auto why = it->second.unknown(topic);
     if (!why) return std::nullopt;
-    return *why + "; " + declare_topic_hint(broker);
+    return *why + "; " + topology::declare_topic_hint(broker);
   };
 }
 
@@ -50,14 +50,14 @@ Result<void> Engine::start() {
   if (!planned.plan) return Error{Errc::invalid_argument, planned.errors.front().to_string()};
   const topology::Plan& plan = *planned.plan;
   for (const auto& b : cfg_.brokers) {
-    auto br = make_broker(b);
+    auto br = brokers::make_broker(b);
     if (!br) return br.error();
     metrics_.add_probe(b.name, br.value()->probe());  // sluice_broker_errors_total
     brokers_.emplace(b.name, std::move(br).value());
   }
-  DispatcherOptions dopts;
+  dispatcher::DispatcherOptions dopts;
   dopts.control_keys = &*control_keys_;
-  dispatcher_ = std::make_unique<Dispatcher>(metrics_, dopts);
+  dispatcher_ = std::make_unique<dispatcher::Dispatcher>(metrics_, dopts);
   lag_loop_ = std::make_unique<scaling::LagLoop>(metrics_, *dispatcher_);
   for (auto& [name, b] : brokers_) lag_loop_->add_broker(name, *b);
   if (cfg_.http.enabled)
@@ -69,7 +69,7 @@ Result<void> Engine::start() {
     const topology::FunctionPlan& fp = plan.functions[i];
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
-    FunctionBinding b;
+    dispatcher::FunctionBinding b;
     b.config = &fn;
     b.runtime = rt.value().get();
     b.dead_letter_sink = &brokers_.at(fp.dead_letter.broker)->sink();
@@ -113,7 +113,7 @@ Result<void> Engine::start() {
     std::map<std::string, Sink*> sinks;
     for (auto& [name, b] : brokers_) {
       auto& counted = ingress_sinks_[name];
-      counted = std::make_unique<CountedSink>(b->sink(), name, metrics_.published);
+      counted = std::make_unique<metrics::CountedSink>(b->sink(), name, metrics_.published);
       sinks.emplace(name, counted.get());
     }
     http::HttpServer::Options http_opts;
@@ -121,7 +121,7 @@ Result<void> Engine::start() {
     http_ = std::make_unique<api::HttpApi>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
-    http_->reserve_topics(internal_topics(cfg_));
+    http_->reserve_topics(topology::internal_topics(cfg_));
     http_->refuse_unknown_topics(unknown_topic_check(cfg_));
     api::add_system_routes(http_->server(),
                            {&cfg_, dispatcher_.get(), &runtimes_, [this](const std::string& fn) {
@@ -198,4 +198,4 @@ bool Engine::shutdown() {
   return drained;
 }
 
-}  // namespace sluice
+}  // namespace sluice::cmd

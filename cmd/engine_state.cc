@@ -11,7 +11,7 @@
 #include "broker-adapters/registry.h"
 
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace fs = std::filesystem;
 
@@ -35,7 +35,7 @@ bool port_is_zero(const std::string& listen) {
 
 std::string engine_state_file(const Config& cfg) {
   for (const auto& b : cfg.brokers)
-    if (broker_capabilities(b).own_database) return b.local().path + ".engine.json";
+    if (brokers::broker_capabilities(b).own_database) return b.local().path + ".engine.json";
   return (fs::path(cfg.engine.control_key_file).parent_path() / "engine.json").string();
 }
 
@@ -92,4 +92,4 @@ Result<std::string> engine_address(const Config& cfg) {
   return j["http"].get<std::string>();
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -13,7 +13,7 @@
 #include "cmd/engine_state.h"
 #include "cmd/http_get.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 
 int functions(const std::string& path, bool json) {
@@ -93,7 +93,7 @@ int lag(const std::string& path, bool watch, bool json) {
   std::map<std::string, std::unique_ptr<Broker>> brokers;
   auto open = [&](const std::string& name) {
     if (brokers.count(name)) return;
-    auto b = make_broker(*cfg.broker(name));
+    auto b = brokers::make_broker(*cfg.broker(name));
     if (!b) throw Exit{kFailure, b.error().message};
     brokers.emplace(name, std::move(b).value());
   };
@@ -103,7 +103,7 @@ int lag(const std::string& path, bool watch, bool json) {
   // publish). Kafka and NATS do not list their topics here.
   for (const BrokerConfig& b : cfg.brokers)
     if (b.kind() == BrokerKind::local) open(b.name);
-  const std::set<std::string> internal = internal_topics(cfg);
+  const std::set<std::string> internal = topology::internal_topics(cfg);
   do {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : plan.sources) {
@@ -169,4 +169,4 @@ int lag(const std::string& path, bool watch, bool json) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -19,7 +19,7 @@
 
 #include "cmd/cli.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace fs = std::filesystem;
 
@@ -460,4 +460,4 @@ int new_function(const NewArgs& a) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd
