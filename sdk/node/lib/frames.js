@@ -1,14 +1,19 @@
 'use strict';
-// The protobuf messages of schemas/worker.proto (proto/ holds copies; a test keeps them
-// equal to schemas/) and the v1 framing: a 4-byte big-endian length, then a Frame.
+// The protobuf messages of schemas/worker.proto and the v1 framing: a 4-byte big-endian
+// length, then a Frame. A packed SDK carries the .proto files in proto/ (npm prepack,
+// `sluice new`); in the checkout they are read from schemas/, their one copy.
 
+const fs = require('node:fs');
 const path = require('node:path');
 const protobuf = require('protobufjs');
 
 const PROTOCOL_VERSION = 1;
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-const root = protobuf.loadSync(path.join(__dirname, '..', 'proto', 'worker.proto'));
+const PACKED = path.join(__dirname, '..', 'proto');
+const PROTO_DIR = fs.existsSync(path.join(PACKED, 'worker.proto'))
+  ? PACKED : path.join(__dirname, '..', '..', '..', 'schemas');
+const root = protobuf.loadSync(path.join(PROTO_DIR, 'worker.proto'));
 const Frame = root.lookupType('sluice.v1.Frame');
 const Event = root.lookupType('sluice.v1.Event');
 const Result = root.lookupType('sluice.v1.Result');
