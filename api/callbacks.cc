@@ -46,7 +46,7 @@ Event callback_event(std::string_view function, const Event& event, const Invoca
 
 // Callback headers count only under a seal made for this function (POST
 // /async-function); anything else is dropped here, before it can steer anything.
-ResultHook::Screened Callbacks::screen(std::string_view function, Event& event) const {
+dispatcher::ResultHook::Screened Callbacks::screen(std::string_view function, Event& event) const {
   if (event.headers.empty() || !seal::has_any(seal::Kind::callback, event)) return {};
   const std::string* who = event.header(kCallbackFunctionHeader);
   // Another function's callback (a topic with several subscribers): not ours to judge.
@@ -58,7 +58,7 @@ ResultHook::Screened Callbacks::screen(std::string_view function, Event& event) 
   return {false, seal::to_string(v)};
 }
 
-std::optional<ResultHook::Outbound> Callbacks::result(std::string_view function,
+std::optional<dispatcher::ResultHook::Outbound> Callbacks::result(std::string_view function,
                                                       const Event& event,
                                                       const InvocationResult& r,
                                                       uint32_t attempts) const {

@@ -45,7 +45,7 @@ std::string error_body(const InvocationResult& r);
 Event callback_event(std::string_view function, const Event& event, const InvocationResult& r,
                      uint32_t attempts);
 
-class Callbacks final : public ResultHook {
+class Callbacks final : public dispatcher::ResultHook {
  public:
   // `sink` null: callbacks are screened (forged ones rejected) but never sent.
   Callbacks(Sink* sink, const seal::Keyring& keys) : sink_(sink), keys_(keys) {}

@@ -40,8 +40,8 @@ http::Response outcome_response(const std::string& id, InvocationResult&& r) {
 
 }  // namespace
 
-FunctionRoutes::FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
-                               const std::map<std::string, Sink*>& sinks, Metrics& metrics)
+FunctionRoutes::FunctionRoutes(const Config& cfg, dispatcher::Dispatcher& dispatcher,
+                               const std::map<std::string, Sink*>& sinks, metrics::Metrics& metrics)
     : dispatcher_(dispatcher),
       callback_policy_(cfg.http.callback_allow),
       callbacks_refused_(&metrics.callbacks.Add({{"outcome", "refused"}})) {
@@ -88,20 +88,20 @@ void FunctionRoutes::invoke_sync(http::Request&& req, http::Responder res) {
   std::string id = event.id;
   // Bounded like the queued path: the dispatcher admits it within the function's budget.
   auto responder = std::make_shared<http::Responder>(std::move(res));
-  dispatcher_.invoke_sync(name, std::move(event), [responder, id = std::move(id)](SyncAnswer&& a) {
+  dispatcher_.invoke_sync(name, std::move(event), [responder, id = std::move(id)](dispatcher::SyncAnswer&& a) {
     switch (a.status) {
-      case SyncAnswer::Status::done:
+      case dispatcher::SyncAnswer::Status::done:
         return (*responder)(outcome_response(id, std::move(a.result)));
-      case SyncAnswer::Status::busy: {
+      case dispatcher::SyncAnswer::Status::busy: {
         auto busy = http::json_error(http::Status::too_many_requests, a.message);
         busy.set(http::bhttp::field::retry_after, "1");
         return (*responder)(std::move(busy));
       }
-      case SyncAnswer::Status::output_failed:
+      case dispatcher::SyncAnswer::Status::output_failed:
         return (*responder)(http::json_error(http::Status::service_unavailable,
                                              "the function ran but its emitted events could "
                                              "not be published; retry the call"));
-      case SyncAnswer::Status::stopped: {
+      case dispatcher::SyncAnswer::Status::stopped: {
         auto out = http::json_error(http::Status::service_unavailable, a.message);
         out.set(http::bhttp::field::retry_after, "1");
         return (*responder)(std::move(out));

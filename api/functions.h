@@ -33,9 +33,9 @@
 #include "core/seal.h"
 #include "metrics/metrics.h"
 
-namespace sluice {
+namespace sluice::dispatcher {
 class Dispatcher;
-}
+}  // namespace sluice::dispatcher
 
 namespace sluice::api {
 
@@ -44,8 +44,8 @@ class FunctionRoutes {
   // Everything passed must outlive the API (the engine owns it all). `sinks` are the
   // brokers' sinks by name that asynchronous invocations publish through (the engine
   // passes the ones POST /topics uses, so both count in sluice_published_total).
-  FunctionRoutes(const Config& cfg, Dispatcher& dispatcher,
-                 const std::map<std::string, Sink*>& sinks, Metrics& metrics);
+  FunctionRoutes(const Config& cfg, dispatcher::Dispatcher& dispatcher,
+                 const std::map<std::string, Sink*>& sinks, metrics::Metrics& metrics);
   void add_to(http::HttpServer& server);
   // Set-up, before the routes serve: the key that seals the callback headers of
   // asynchronous invocations (core/seal.h). Without one no callback is requested.
@@ -61,7 +61,7 @@ class FunctionRoutes {
   void invoke_async(http::Request&& req, http::Responder res);
   Fn* find(const http::Request& req, std::string_view prefix, std::string* name);
 
-  Dispatcher& dispatcher_;
+  dispatcher::Dispatcher& dispatcher_;
   std::map<std::string, std::unique_ptr<Fn>> fns_;
   const seal::Keyring* control_keys_ = nullptr;
   const http::CallbackPolicy callback_policy_;    // refuses literal callback addresses

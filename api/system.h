@@ -19,9 +19,9 @@
 #include "config/config.h"
 #include "core/runtime.h"
 
-namespace sluice {
+namespace sluice::dispatcher {
 class Dispatcher;
-}
+}  // namespace sluice::dispatcher
 
 namespace sluice::api {
 
@@ -38,7 +38,7 @@ struct PoolView {
 // What GET /system/functions reads; everything must outlive the server.
 struct SystemView {
   const Config* config = nullptr;
-  const Dispatcher* dispatcher = nullptr;
+  const dispatcher::Dispatcher* dispatcher = nullptr;
   const std::map<std::string, std::unique_ptr<Runtime>>* runtimes = nullptr;
   std::function<PoolView(const std::string& function)> pool;
 };

@@ -2,7 +2,7 @@
 # The whole engine, end to end, for every source x runtime pair users combine:
 #   sources   local (the SQLite queue), kafka (Kafka 3.9, one topic of 6 partitions),
 #             nats (NATS JetStream, file storage)
-#   runtimes  inproc (inline: true, bench/kafka/noop_function.c), python, node, go
+#   runtimes  inproc (inline: true, bench/noop_function.c), python, node, go
 #             (the SDK workers' no-op examples, sdk/<lang>/examples/noop, runtime stdio),
 #             exec (`true`)
 # For each pair: COUNT events of 100 bytes are pre-published, then `sluice run` drains
@@ -34,7 +34,7 @@ ORDERING=${ORDERING:-none}
 MAX_SECONDS=${MAX_SECONDS:-300}
 VENV=${VENV:-$REPO/.cache/bench-e2e-venv}
 KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP:-${SLUICE_TEST_KAFKA_BOOTSTRAP:-}}
-NOOP_LIB=${NOOP_LIB:-$BUILD/bench/kafka/libbench_kafka_noop.so}
+NOOP_LIB=${NOOP_LIB:-$BUILD/bench/libbench_noop.so}
 BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
 BENCH_NATS=${BENCH_NATS:-$BUILD/bench/nats/bench_nats}
 E2E="$BENCH_DIR/e2e"
@@ -52,7 +52,7 @@ if has "$SOURCES" nats; then
   [[ -x "$BENCH_NATS" ]] || die "$BENCH_NATS not built (cmake --build build --target bench_nats)"
 fi
 if has "$RUNTIMES" inproc; then
-  [[ -f "$NOOP_LIB" ]] || die "$NOOP_LIB not built (cmake --build build --target bench_kafka_noop)"
+  [[ -f "$NOOP_LIB" ]] || die "$NOOP_LIB not built (cmake --build build --target bench_noop)"
 fi
 bench_init e2e
 trap kafka_cleanup EXIT

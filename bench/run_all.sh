@@ -10,7 +10,7 @@ LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/sluice-bench-results.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
 echo "== build (-j1)"
-cmake --build "$BUILD" --target sluice bench_spawn_baseline bench_exec bench_nats bench_runtimes bench_kafka bench_kafka_noop -j1 || die "build failed"
+cmake --build "$BUILD" --target sluice bench_spawn_baseline bench_exec bench_nats bench_runtimes bench_kafka bench_noop -j1 || die "build failed"
 
 echo "== machine"
 machine_note | tee "$LOG_DIR/machine.txt"

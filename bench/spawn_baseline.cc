@@ -4,7 +4,7 @@
 // waitpid. No event environment, no stderr pipe, no pidfd, no event loop: the floor
 // that sluice's ExecRuntime is compared with (exec_bench.cc, same arguments).
 //
-// Threads: `concurrency` worker threads share one atomic ticket counter; results
+// Threads: `concurrency` threads share one atomic ticket counter; results
 // are summed under no lock (atomics). Bounded by --count and --max-seconds.
 #include <fcntl.h>
 #include <spawn.h>

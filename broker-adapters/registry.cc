@@ -7,16 +7,16 @@
 #include "broker-adapters/nats/nats_conn.h"
 #include "broker-adapters/nats/nats_subject.h"
 
-namespace sluice {
+namespace sluice::brokers {
 
 Result<std::unique_ptr<Broker>> make_broker(const BrokerConfig& cfg) {
   switch (cfg.kind()) {
     case BrokerKind::local:
-      return make_local_broker(cfg);
+      return local::make_local_broker(cfg);
     case BrokerKind::nats:
-      return make_nats_broker(cfg);
+      return nats::make_nats_broker(cfg);
     case BrokerKind::kafka:
-      return make_kafka_broker(cfg);
+      return kafka::make_kafka_broker(cfg);
   }
   return Error{Errc::invalid_argument, std::string("broker '") + cfg.name + "': unknown kind '" +
                                            to_string(cfg.kind()) + "'"};
@@ -85,4 +85,4 @@ BrokerCapabilities broker_capabilities(const BrokerConfig& cfg) {
   return c;
 }
 
-}  // namespace sluice
+}  // namespace sluice::brokers

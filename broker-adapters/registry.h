@@ -8,7 +8,7 @@
 #include "config/config.h"
 #include "core/broker.h"
 
-namespace sluice {
+namespace sluice::brokers {
 
 // Opens the broker a `brokers:` entry describes (every kind is built in; a kind
 // value outside the enum is an Errc::invalid_argument naming the broker).
@@ -68,4 +68,4 @@ struct BrokerCapabilities {
 };
 BrokerCapabilities broker_capabilities(const BrokerConfig& cfg);
 
-}  // namespace sluice
+}  // namespace sluice::brokers

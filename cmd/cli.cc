@@ -9,7 +9,7 @@
 #include <sstream>
 
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace {
 // Prints every problem, one a line, and exits 2 with their count.
@@ -86,4 +86,4 @@ int validate(const std::string& path) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -10,7 +10,7 @@
 #include "core/result.h"
 #include "topology/plan.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 inline constexpr int kOk = 0;
 inline constexpr int kFailure = 1;
@@ -82,4 +82,4 @@ int dlq_list(const DlqArgs& a);
 int dlq_show(const DlqArgs& a);
 int dlq_replay(const DlqArgs& a);
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -15,22 +15,22 @@
 #include "topology/plan.h"
 #include "workers/registry.h"
 
-namespace sluice {
+namespace sluice::cmd {
 
 namespace {
 
 // POST /topics answers 404 for a topic a local broker does not know (topology/plan.h);
 // Kafka and NATS publish it, and the name is remembered for `sluice lag`.
 api::TopicRoutes::UnknownTopic unknown_topic_check(const Config& cfg) {
-  std::map<std::string, KnownTopics> known;
-  for (const BrokerConfig& b : cfg.brokers) known.emplace(b.name, known_topics(cfg, b.name));
+  std::map<std::string, topology::KnownTopics> known;
+  for (const BrokerConfig& b : cfg.brokers) known.emplace(b.name, topology::known_topics(cfg, b.name));
   auto remembered = std::make_shared<RememberedTopics>(cfg);  // std::function copies the check
   return [known = std::move(known), remembered](
              const std::string& broker, const std::string& topic) -> std::optional<std::string> {
     auto it = known.find(broker);
     if (it == known.end() || it->second.knows(topic)) return std::nullopt;
     if (it->second.refuses())  // the "did you mean" costs an edit distance per known topic
-      return *it->second.unknown(topic) + "; " + declare_topic_hint(broker);
+      return *it->second.unknown(topic) + "; " + topology::declare_topic_hint(broker);
     if (auto r = remembered->remember(broker, topic); !r)
       spdlog::warn("topic {} of broker {} not remembered for `sluice lag`: {}", topic, broker,
                    r.error().message);
@@ -53,14 +53,14 @@ Result<void> Engine::start() {
   if (!planned.plan) return Error{Errc::invalid_argument, planned.errors.front().to_string()};
   const topology::Plan& plan = *planned.plan;
   for (const auto& b : cfg_.brokers) {
-    auto br = make_broker(b);
+    auto br = brokers::make_broker(b);
     if (!br) return br.error();
     metrics_.add_probe(b.name, br.value()->probe());  // sluice_broker_errors_total
     brokers_.emplace(b.name, std::move(br).value());
   }
-  DispatcherOptions dopts;
+  dispatcher::DispatcherOptions dopts;
   dopts.control_keys = &*control_keys_;
-  dispatcher_ = std::make_unique<Dispatcher>(metrics_, dopts);
+  dispatcher_ = std::make_unique<dispatcher::Dispatcher>(metrics_, dopts);
   lag_loop_ = std::make_unique<scaling::LagLoop>(metrics_, *dispatcher_);
   for (auto& [name, b] : brokers_) lag_loop_->add_broker(name, *b);
   if (cfg_.http.enabled)
@@ -72,7 +72,7 @@ Result<void> Engine::start() {
     const topology::FunctionPlan& fp = plan.functions[i];
     auto rt = workers::make_runtime(fn, cfg_.base_dir);
     if (!rt) return rt.error();
-    FunctionBinding b;
+    dispatcher::FunctionBinding b;
     b.config = &fn;
     b.runtime = rt.value().get();
     b.dead_letter_sink = &brokers_.at(fp.dead_letter.broker)->sink();
@@ -116,7 +116,7 @@ Result<void> Engine::start() {
     std::map<std::string, Sink*> sinks;
     for (auto& [name, b] : brokers_) {
       auto& counted = ingress_sinks_[name];
-      counted = std::make_unique<CountedSink>(b->sink(), name, metrics_.published);
+      counted = std::make_unique<metrics::CountedSink>(b->sink(), name, metrics_.published);
       sinks.emplace(name, counted.get());
     }
     http::HttpServer::Options http_opts;
@@ -124,7 +124,7 @@ Result<void> Engine::start() {
     http_ = std::make_unique<api::HttpApi>(
         cfg_.http, sinks, cfg_.brokers.front().name, [this] { return ready(); },
         [this] { return metrics_.text(); }, http_opts);
-    http_->reserve_topics(internal_topics(cfg_));
+    http_->reserve_topics(topology::internal_topics(cfg_));
     http_->refuse_unknown_topics(unknown_topic_check(cfg_));
     api::add_system_routes(http_->server(),
                            {&cfg_, dispatcher_.get(), &runtimes_, [this](const std::string& fn) {
@@ -201,4 +201,4 @@ bool Engine::shutdown() {
   return drained;
 }
 
-}  // namespace sluice
+}  // namespace sluice::cmd

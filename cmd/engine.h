@@ -24,17 +24,19 @@
 #include "scaling/lag_loop.h"
 #include "topology/plan.h"  // internal_topics
 
-namespace sluice {
-
-namespace http {
+namespace sluice::http {
 class CallbackSink;
 class MetricsListener;
-}  // namespace http
-namespace api {
+}  // namespace sluice::http
+namespace sluice::api {
 class Callbacks;
 class HttpApi;
-}  // namespace api
+}  // namespace sluice::api
+namespace sluice::metrics {
 class CountedSink;
+}  // namespace sluice::metrics
+
+namespace sluice::cmd {
 
 class Engine {
  public:
@@ -57,20 +59,20 @@ class Engine {
  private:
 
   const Config& cfg_;
-  Metrics metrics_;
+  metrics::Metrics metrics_;
   // engine.control_key_file, loaded (or created) first: the dispatcher and the
   // invoke API seal with it, so it outlives them.
   std::optional<seal::Keyring> control_keys_;
   std::map<std::string, std::unique_ptr<Broker>> brokers_;
   // HTTP ingress publishes through these (over brokers_' sinks), so its events count
   // in sluice_published_total; the dispatcher counts its own publishes.
-  std::map<std::string, std::unique_ptr<CountedSink>> ingress_sinks_;
+  std::map<std::string, std::unique_ptr<metrics::CountedSink>> ingress_sinks_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   std::vector<std::unique_ptr<Source>> sources_;
   // Screens callback requests and builds callbacks for the dispatcher (api/callbacks.h);
   // outlives it.
   std::unique_ptr<api::Callbacks> callback_hook_;
-  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<dispatcher::Dispatcher> dispatcher_;
   // Lag gauges and pool sizing, on a thread of its own (scaling/lag_loop.h).
   std::unique_ptr<scaling::LagLoop> lag_loop_;
   std::unique_ptr<http::CallbackSink> callbacks_;  // results of async invocations
@@ -79,4 +81,4 @@ class Engine {
   std::atomic<bool> ready_{false};
 };
 
-}  // namespace sluice
+}  // namespace sluice::cmd

@@ -11,7 +11,7 @@
 #include "cmd/remembered_topics.h"
 
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace fs = std::filesystem;
 
@@ -88,4 +88,4 @@ Result<std::string> engine_address(const Config& cfg) {
   return j["http"].get<std::string>();
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "core/result.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 // The path of the state file of the engine that runs `cfg`.
 std::string engine_state_file(const Config& cfg);
@@ -29,4 +29,4 @@ void set_engine_url(const std::string& url);
 // at it (no `http:` in the config, port 0 and no live state file).
 Result<std::string> engine_address(const Config& cfg);
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <limits>
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -85,4 +85,4 @@ std::string first_token(const std::string& file) {
   return {};
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -9,7 +9,7 @@
 
 #include "core/result.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 struct HttpReply {
   int status = 0;
@@ -31,4 +31,4 @@ Result<HttpReply> http_post(const std::string& listen, const std::string& path,
 // The first token of a bearer-token file ("" when none or no file).
 std::string first_token(const std::string& file);
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

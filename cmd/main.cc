@@ -16,7 +16,7 @@
 #include "config/values.h"
 #include "core/version.h"
 
-using namespace sluice::cli;
+using namespace sluice::cmd;
 
 namespace {
 
@@ -46,7 +46,7 @@ std::optional<std::string> unknown_verb(CLI::App& app, int argc, char** argv) {
     for (auto v : verbs)
       if (a == v) return std::nullopt;
     std::string msg = "unknown command '" + std::string(a) + "'";
-    if (auto hint = sluice::config_detail::closest(a, verbs); !hint.empty())
+    if (auto hint = sluice::config::closest(a, verbs); !hint.empty())
       msg += " (did you mean '" + std::string(hint) + "'?)";
     msg += "; commands:";
     for (auto v : verbs) msg += " " + std::string(v);

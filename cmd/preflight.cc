@@ -16,7 +16,7 @@
 #include "workers/process.h"
 #include "workers/registry.h"
 
-namespace sluice {
+namespace sluice::cmd {
 
 namespace {
 
@@ -139,7 +139,7 @@ PreflightReport preflight(const Config& c) {
     check_tokens_file(r, c.metrics.bearer_tokens_file, "metrics.auth.bearer_tokens_file");
   check_control_key(r, c.engine.control_key_file);
   for (const BrokerConfig& b : c.brokers) {
-    const BrokerCapabilities caps = broker_capabilities(b);
+    const brokers::BrokerCapabilities caps = brokers::broker_capabilities(b);
     if (caps.own_database) check_local_path(r, b);
     if (caps.remote)
       out.not_checked.push_back(std::string(to_string(b.kind())) + " broker '" + b.name +
@@ -164,4 +164,4 @@ PreflightReport preflight(const Config& c) {
   return out;
 }
 
-}  // namespace sluice
+}  // namespace sluice::cmd

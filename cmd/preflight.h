@@ -14,7 +14,7 @@
 
 #include "config/config.h"
 
-namespace sluice {
+namespace sluice::cmd {
 
 struct PreflightReport {
   std::vector<ConfigError> errors;  // with the config's file, field path and line
@@ -23,4 +23,4 @@ struct PreflightReport {
 
 PreflightReport preflight(const Config& c);
 
-}  // namespace sluice
+}  // namespace sluice::cmd

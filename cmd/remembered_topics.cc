@@ -15,7 +15,7 @@
 #include "broker-adapters/registry.h"
 #include "core/topic.h"
 
-namespace sluice {
+namespace sluice::cmd {
 
 namespace fs = std::filesystem;
 
@@ -92,7 +92,7 @@ class LockedFile {
 
 std::string state_file(const Config& cfg, std::string_view name) {
   for (const auto& b : cfg.brokers)
-    if (broker_capabilities(b).own_database) return b.local().path + "." + std::string(name);
+    if (brokers::broker_capabilities(b).own_database) return b.local().path + "." + std::string(name);
   return (fs::path(cfg.engine.control_key_file).parent_path() / std::string(name)).string();
 }
 
@@ -144,4 +144,4 @@ std::vector<std::string> RememberedTopics::topics_of(std::string_view broker) co
   return out;
 }
 
-}  // namespace sluice
+}  // namespace sluice::cmd

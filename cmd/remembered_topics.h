@@ -24,7 +24,7 @@
 #include "config/config.h"
 #include "core/result.h"
 
-namespace sluice {
+namespace sluice::cmd {
 
 // A file of the engine's kept beside its state: `<local path>.<name>` when the config
 // has a local broker, else `<directory of engine.control_key_file>/<name>`.
@@ -63,4 +63,4 @@ class RememberedTopics {
   std::set<std::string> written_;  // lines this process appended; cleared at kMaxRemembered
 };
 
-}  // namespace sluice
+}  // namespace sluice::cmd

@@ -16,7 +16,7 @@
 #include "core/seal.h"
 #include "dlq/record.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace {
 
@@ -32,7 +32,7 @@ class Brokers {
     if (it != open_.end()) return *it->second;
     const BrokerConfig* bc = cfg_.broker(name);
     if (!bc) throw Exit{kUsage, "no broker named '" + name + "' in the config"};
-    auto b = make_broker(*bc);
+    auto b = brokers::make_broker(*bc);
     if (!b) throw Exit{kFailure, b.error().message};
     return *open_.emplace(name, std::move(b).value()).first->second;
   }
@@ -279,4 +279,4 @@ int dlq_replay(const DlqArgs& a) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

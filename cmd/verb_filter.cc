@@ -13,7 +13,7 @@
 #include "core/cloudevents.h"
 #include "filter/cesql.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 namespace {
 
 void print(const nlohmann::ordered_json& result, std::optional<filter::ErrorKind> error) {
@@ -63,4 +63,4 @@ int filter_expression(const FilterArgs& a) {
   return r.error ? kFailure : kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -14,7 +14,7 @@
 #include "cmd/http_get.h"
 #include "cmd/remembered_topics.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 
 int functions(const std::string& path, bool json) {
@@ -86,12 +86,12 @@ constexpr std::chrono::seconds kCountBudget{5}, kListBudget{10};
 // knows of — outputs and the names published there without a subscriber
 // (RememberedTopics). `subs` are the broker's subscriptions.
 Result<Holdings> unread_topics(const Config& cfg, const BrokerConfig& bc, TopicBrowser& br,
-                               const KnownTopics& subs, bool all) {
-  if (all || broker_capabilities(bc).lists_topics_cheaply)
+                               const topology::KnownTopics& subs, bool all) {
+  if (all || brokers::broker_capabilities(bc).lists_topics_cheaply)
     return br.all_holdings(kMaxUnreadTopics, kListBudget);
-  std::set<std::string> names = known_topics(cfg, bc.name).topics;
+  std::set<std::string> names = topology::known_topics(cfg, bc.name).topics;
   for (std::string& t : RememberedTopics(cfg).topics_of(bc.name)) names.insert(std::move(t));
-  const std::set<std::string> internal = internal_topics(cfg);  // `sluice dlq` shows those
+  const std::set<std::string> internal = topology::internal_topics(cfg);  // `sluice dlq` shows those
   std::vector<std::string> candidates;
   for (const std::string& t : names)
     if (!subs.knows(t) && !internal.count(t) &&
@@ -111,14 +111,14 @@ int lag(const std::string& path, bool watch, bool json, bool all) {
   std::map<std::string, std::unique_ptr<Broker>> brokers;
   std::map<std::string, std::string> unopened;
   for (const BrokerConfig& b : cfg.brokers) {
-    auto br = make_broker(b);
+    auto br = brokers::make_broker(b);
     if (br) brokers.emplace(b.name, std::move(br).value());
     else unopened.emplace(b.name, br.error().message);
   }
   auto browser = [&](const std::string& name) -> TopicBrowser* {
     return brokers.count(name) ? brokers.at(name)->browser() : nullptr;
   };
-  const std::set<std::string> internal = internal_topics(cfg);
+  const std::set<std::string> internal = topology::internal_topics(cfg);
   do {
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> notes;
@@ -144,7 +144,7 @@ int lag(const std::string& path, bool watch, bool json, bool all) {
     for (const BrokerConfig& bc : cfg.brokers) {
       TopicBrowser* br = browser(bc.name);
       if (!br) continue;  // keeps no events (core NATS) or not opened (noted above)
-      const KnownTopics subs = subscribed_topics(cfg, bc.name);
+      const topology::KnownTopics subs = topology::subscribed_topics(cfg, bc.name);
       auto held = unread_topics(cfg, bc, *br, subs, all);
       if (!held) {
         notes.push_back("topics of broker " + bc.name + " not counted: " + held.error().message);
@@ -190,4 +190,4 @@ int lag(const std::string& path, bool watch, bool json, bool all) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

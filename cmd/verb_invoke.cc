@@ -9,7 +9,7 @@
 #include "cmd/engine_state.h"
 #include "cmd/http_get.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 int invoke(const InvokeArgs& a) {
   Config cfg = load_or_exit(a.config);
@@ -49,4 +49,4 @@ int invoke(const InvokeArgs& a) {
                                    outcome.empty() ? "" : " (" + outcome + ")", rep.status, why)};
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

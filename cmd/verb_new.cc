@@ -19,7 +19,7 @@
 
 #include "cmd/cli.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 namespace fs = std::filesystem;
 
@@ -45,6 +45,9 @@ struct Template {
   std::string runtime;                       // stdio | inproc
   std::string command;                       // YAML list; @P@ = the folder, from the config's
   std::string build_note;                    // what build.sh does, for the printed steps
+  // Checkout files the SDK needs beside its sources: what its package carries and the
+  // checkout keeps only once (the node SDK's .proto files, from schemas/).
+  std::map<std::string, std::string> sdk_files;  // checkout path -> path in sluice-sdk/
 };
 
 Template python_template() {
@@ -110,7 +113,9 @@ npm install --no-audit --no-fund --loglevel=error --install-links
           "sdk/node",
           "stdio",
           "[node, @P@handler.js]",
-          "node_modules with the SDK and its dependencies (npm)"};
+          "node_modules with the SDK and its dependencies (npm)",
+          {{"schemas/event.proto", "proto/event.proto"},
+           {"schemas/worker.proto", "proto/worker.proto"}}};
 }
 
 Template go_template() {
@@ -431,6 +436,12 @@ int new_function(const NewArgs& a) {
   if (!t.sdk.empty()) copy_sdk(root / t.sdk, dir / "sluice-sdk");
   else fs::copy_file(root / "workers" / "inproc_abi.h", dir / "inproc_abi.h", ec);
   if (ec) throw Exit{kFailure, "cannot copy inproc_abi.h: " + ec.message()};
+  for (const auto& [from, to] : t.sdk_files) {
+    fs::create_directories((dir / "sluice-sdk" / to).parent_path(), ec);
+    if (!ec)
+      fs::copy_file(root / from, dir / "sluice-sdk" / to, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw Exit{kFailure, "cannot copy " + from + " into sluice-sdk/: " + ec.message()};
+  }
 
   if (!a.config.empty()) {
     std::ofstream out(config_path, std::ios::trunc);
@@ -460,4 +471,4 @@ int new_function(const NewArgs& a) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

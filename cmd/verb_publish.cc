@@ -11,7 +11,7 @@
 #include "core/topic.h"
 #include "cmd/engine.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 int publish(const PublishArgs& a) {
   Config cfg = load_or_exit(a.config);
@@ -21,16 +21,16 @@ int publish(const PublishArgs& a) {
   if (a.topic.empty()) throw Exit{kUsage, "a topic is required"};
   if (auto why = topic_name_error(a.topic))
     throw Exit{kUsage, "topic '" + printable_topic(a.topic) + "': " + *why};
-  if (!a.internal && internal_topics(cfg).count(a.topic))
+  if (!a.internal && topology::internal_topics(cfg).count(a.topic))
     throw Exit{kUsage, "'" + a.topic +
                            "' is a function's retry or dead-letter topic: only sluice writes "
                            "there (add --internal to publish anyway; the record is unsealed, "
                            "so sluice treats it as a plain event or an unverified dead letter)"};
   // A topic nothing reads is most often a typo: a local broker refuses it, Kafka and NATS
   // (which may have readers other than sluice) publish it with a warning.
-  const KnownTopics known = known_topics(cfg, bc->name);
+  const topology::KnownTopics known = topology::known_topics(cfg, bc->name);
   if (auto why = known.unknown(a.topic)) {
-    if (known.refuses()) throw Exit{kUsage, *why + "; " + declare_topic_hint(bc->name)};
+    if (known.refuses()) throw Exit{kUsage, *why + "; " + topology::declare_topic_hint(bc->name)};
     std::cerr << "warning: " << *why << "; publishing anyway (`sluice lag` lists the topic "
               << "while it holds events)\n";
     if (auto r = RememberedTopics(cfg).remember(bc->name, a.topic); !r)
@@ -44,7 +44,7 @@ int publish(const PublishArgs& a) {
     headers.push_back({h.substr(0, eq), h.substr(eq + 1)});
   }
   std::string data = read_data_arg(a.data);
-  auto broker = make_broker(*bc);
+  auto broker = brokers::make_broker(*bc);
   if (!broker) throw Exit{kFailure, broker.error().message};
 
   std::mutex mu;
@@ -95,4 +95,4 @@ int publish(const PublishArgs& a) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

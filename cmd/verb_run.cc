@@ -17,7 +17,7 @@
 #include "cmd/engine_state.h"
 #include "core/fd_limit.h"
 
-namespace sluice::cli {
+namespace sluice::cmd {
 
 int run_engine(const std::string& path) {
   Config cfg = load_or_exit(path);
@@ -29,7 +29,7 @@ int run_engine(const std::string& path) {
   std::vector<local::EngineLock> locks;
   std::set<std::string> locked;
   for (const auto& b : cfg.brokers) {
-    if (!broker_capabilities(b).own_database || !locked.insert(b.local().path).second) continue;
+    if (!brokers::broker_capabilities(b).own_database || !locked.insert(b.local().path).second) continue;
     auto lock = local::EngineLock::acquire(b.local().path);
     if (!lock) throw Exit{kFailure, lock.error().message};
     locks.push_back(std::move(lock).value());
@@ -85,4 +85,4 @@ int run_engine(const std::string& path) {
   return kOk;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::cmd

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace sluice {
+namespace sluice::config {
 
 std::chrono::milliseconds backoff_delay(const RetryPolicy& p, uint32_t failed_attempt,
                                         std::mt19937_64& rng,
@@ -30,4 +30,4 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& p, uint32_t failed_at
   return milliseconds(std::min(d, cap));
 }
 
-}  // namespace sluice
+}  // namespace sluice::config

@@ -9,7 +9,7 @@
 
 #include "config/config.h"
 
-namespace sluice {
+namespace sluice::config {
 
 // Delay before the next attempt after `failed_attempt` (1-based) failed.
 // `hint` (a function's Retry-After) raises the delay, still capped by policy.max.
@@ -17,4 +17,4 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& p, uint32_t failed_at
                                         std::mt19937_64& rng,
                                         std::optional<std::chrono::milliseconds> hint = {});
 
-}  // namespace sluice
+}  // namespace sluice::config

@@ -5,26 +5,25 @@
 #include "config/parse.h"
 #include "config/values.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 namespace {
 
-namespace keys = config_keys;
 
-const keys::Section& kind_section(BrokerKind k) {
+const config::Section& kind_section(BrokerKind k) {
   switch (k) {
-    case BrokerKind::kafka: return keys::section("broker_kafka");
-    case BrokerKind::nats: return keys::section("broker_nats");
-    default: return keys::section("broker_local");
+    case BrokerKind::kafka: return config::section("broker_kafka");
+    case BrokerKind::nats: return config::section("broker_nats");
+    default: return config::section("broker_local");
   }
 }
 
 // "options" on a local broker: say which kinds take it rather than only "unknown key".
 std::optional<std::string> other_kind_key(std::string_view key, BrokerKind kind) {
   std::string kinds;
-  for (std::size_t i = 0; i < keys::kKind.names.size(); ++i) {
+  for (std::size_t i = 0; i < config::kKind.names.size(); ++i) {
     const auto& ks = kind_section(static_cast<BrokerKind>(i)).keys;
     if (std::find(ks.begin(), ks.end(), key) == ks.end()) continue;
-    kinds += (kinds.empty() ? "" : " and ") + std::string(keys::kKind.names[i]);
+    kinds += (kinds.empty() ? "" : " and ") + std::string(config::kKind.names[i]);
   }
   if (kinds.empty()) return std::nullopt;
   return "\"" + std::string(key) + "\" is not allowed on a " + to_string(kind) +
@@ -46,14 +45,14 @@ void parse_broker(Diagnostics& d, const Entry& e, const std::string& base_dir, C
   for (const auto& kv : f.node) {
     if (kv.first.IsScalar() && kv.first.Scalar() == "kind") {
       kind = read_enum(d, Field{kv.second, join_path(f.path, "kind"), line_of(kv.second)},
-                       keys::kKind);
+                       config::kKind);
       if (!kind) return;  // the keys cannot be checked without a kind
       break;
     }
   }
   if (!kind) {
     // Check the keys against every kind's, and report the missing kind once.
-    keys::Section any{"broker", "", "", {}, {"kind"}};
+    config::Section any{"broker", "", "", {}, {"kind"}};
     for (BrokerKind k : {BrokerKind::local, BrokerKind::kafka, BrokerKind::nats}) {
       for (std::string_view key : kind_section(k).keys) {
         if (std::find(any.keys.begin(), any.keys.end(), key) == any.keys.end()) {
@@ -113,4 +112,4 @@ BrokerNames parse_brokers(Diagnostics& d, const std::optional<Field>& f, Config&
   return names;
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

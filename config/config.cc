@@ -100,8 +100,7 @@ std::string ConfigError::to_string() const {
 
 namespace {
 
-using namespace config_detail;
-namespace keys = config_keys;
+using namespace config;
 
 void parse_http_callbacks(Diagnostics& d, const MapReader& m, Config& c) {
   if (auto f = m.get("callback_allow")) {
@@ -117,42 +116,42 @@ void parse_http_callbacks(Diagnostics& d, const MapReader& m, Config& c) {
     }
   }
   read_into(c.http.callback_timeout, m, "callback_timeout", [&](const Field& x) {
-    return read_duration(d, x, keys::key("http", "callback_timeout"));
+    return read_duration(d, x, config::key("http", "callback_timeout"));
   });
   read_into(c.http.callback_max_attempts, m, "callback_max_attempts", [&](const Field& x) {
-    return read_uint(d, x, keys::key("http", "callback_max_attempts"));
+    return read_uint(d, x, config::key("http", "callback_max_attempts"));
   });
   read_into(c.http.callback_concurrency, m, "callback_concurrency", [&](const Field& x) {
-    return read_uint(d, x, keys::key("http", "callback_concurrency"));
+    return read_uint(d, x, config::key("http", "callback_concurrency"));
   });
 }
 
 void parse_http(Diagnostics& d, const Field& f, Config& c) {
-  MapReader m(d, f, keys::section("http"));
+  MapReader m(d, f, config::section("http"));
   c.http.enabled = true;
   read_into(c.http.listen, m, "listen", [&](const Field& x) { return read_listen(d, x); });
   if (auto auth = m.get("auth")) {
-    MapReader a(d, *auth, keys::section("http_auth"));
+    MapReader a(d, *auth, config::section("http_auth"));
     if (auto file = a.get("bearer_tokens_file")) {
       if (auto s = read_string(d, *file)) c.http.bearer_tokens_file = absolute_path(c.base_dir, *s);
     }
   }
   read_into(c.http.max_body, m, "max_body",
-            [&](const Field& x) { return read_size(d, x, keys::key("http", "max_body")); });
+            [&](const Field& x) { return read_size(d, x, config::key("http", "max_body")); });
   read_into(c.http.max_connections, m, "max_connections",
-            [&](const Field& x) { return read_uint(d, x, keys::key("http", "max_connections")); });
+            [&](const Field& x) { return read_uint(d, x, config::key("http", "max_connections")); });
   read_into(c.http.idle_timeout, m, "idle_timeout", [&](const Field& x) {
-    return read_duration(d, x, keys::key("http", "idle_timeout"));
+    return read_duration(d, x, config::key("http", "idle_timeout"));
   });
   parse_http_callbacks(d, m, c);
 }
 
 void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
-  MapReader m(d, f, keys::section("metrics"));
+  MapReader m(d, f, config::section("metrics"));
   c.metrics.enabled = true;
   read_into(c.metrics.listen, m, "listen", [&](const Field& x) { return read_listen(d, x); });
   if (auto auth = m.get("auth")) {
-    MapReader a(d, *auth, keys::section("metrics_auth"));
+    MapReader a(d, *auth, config::section("metrics_auth"));
     if (auto file = a.get("bearer_tokens_file")) {
       if (auto s = read_string(d, *file))
         c.metrics.bearer_tokens_file = absolute_path(c.base_dir, *s);
@@ -162,17 +161,17 @@ void parse_metrics(Diagnostics& d, const Field& f, Config& c) {
 
 void parse_root(Diagnostics& d, const YAML::Node& root, Config& c) {
   const Field top{root, "", 1};
-  MapReader m(d, top, keys::section("root"));
+  MapReader m(d, top, config::section("root"));
   if (!m.is_map()) return;
   const BrokerNames brokers = parse_brokers(d, m.get("brokers"), c);
   if (auto f = m.get("http")) parse_http(d, *f, c);
   if (auto f = m.get("metrics")) parse_metrics(d, *f, c);
   c.engine.control_key_file =
-      absolute_path(c.base_dir, std::string(keys::key("engine", "control_key_file").def));
+      absolute_path(c.base_dir, std::string(config::key("engine", "control_key_file").def));
   if (auto f = m.get("engine")) {
-    MapReader e(d, *f, keys::section("engine"));
+    MapReader e(d, *f, config::section("engine"));
     read_into(c.engine.drain_timeout, e, "drain_timeout", [&](const Field& x) {
-      return read_duration(d, x, keys::key("engine", "drain_timeout"));
+      return read_duration(d, x, config::key("engine", "drain_timeout"));
     });
     if (auto file = e.get("control_key_file")) {
       if (auto s = read_string(d, *file)) {

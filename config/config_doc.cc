@@ -6,12 +6,11 @@
 
 #include "config/config_keys.h"
 
-namespace sluice::config_doc {
+namespace sluice::config {
 namespace {
 
-namespace keys = config_keys;
-using keys::Key;
-using keys::Type;
+using config::Key;
+using config::Type;
 using json = nlohmann::ordered_json;
 
 std::string str(std::string_view s) { return std::string(s); }
@@ -136,7 +135,7 @@ json schema_of(const Key& k) {
 
 std::string key_table(std::string_view section) {
   std::string out = "| Key | Type | Default | Meaning |\n|---|---|---|---|\n";
-  for (const Key& k : keys::keys()) {
+  for (const Key& k : config::keys()) {
     if (k.section != section) continue;
     out += "| `" + str(k.name) + "` | " + doc_type(k) + " | " + doc_default(k) + " | " +
            str(k.doc) + " |\n";
@@ -161,7 +160,7 @@ Result<std::string> render_config_md(std::string_view committed) {
     if (name.size() > 64 || name.find('\n') != std::string_view::npos)
       return Error(Errc::invalid_argument, "a \"<!-- keys: \" marker without its \" -->\"");
     bool known = false;
-    for (const keys::Section& s : keys::sections()) known = known || s.name == name;
+    for (const config::Section& s : config::sections()) known = known || s.name == name;
     if (!known || !done.insert(name).second)
       return Error(Errc::invalid_argument,
                    "marker names an unknown or repeated section: " + str(name));
@@ -173,7 +172,7 @@ Result<std::string> render_config_md(std::string_view committed) {
     at = end;
   }
   out += committed.substr(at);
-  for (const keys::Section& s : keys::sections()) {
+  for (const config::Section& s : config::sections()) {
     if (!done.count(s.name))
       return Error(Errc::invalid_argument, "no \"<!-- keys: " + str(s.name) + " -->\" marker");
   }
@@ -183,13 +182,13 @@ Result<std::string> render_config_md(std::string_view committed) {
 Result<std::string> render_schema(std::string_view committed) {
   json schema = json::parse(committed, nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded()) return Error(Errc::invalid_argument, "the schema is not JSON");
-  for (const keys::Section& s : keys::sections()) {
+  for (const config::Section& s : config::sections()) {
     const json::json_pointer at{str(s.schema_pointer)};
     if (!schema.contains(at) || !schema[at].is_object())
       return Error(Errc::invalid_argument, "the schema has no object at " + at.to_string());
     json props = json::object();
     json required = json::array();
-    for (const Key& k : keys::keys()) {
+    for (const Key& k : config::keys()) {
       if (k.section != s.name) continue;
       props[str(k.name)] = schema_of(k);
       if (k.required) required.push_back(str(k.name));
@@ -213,4 +212,4 @@ Result<std::string> render_schema(std::string_view committed) {
   return schema.dump(2) + "\n";
 }
 
-}  // namespace sluice::config_doc
+}  // namespace sluice::config

@@ -12,7 +12,7 @@
 
 #include "core/result.h"
 
-namespace sluice::config_doc {
+namespace sluice::config {
 
 // The markdown table of one section's keys ("| Key | Type | Default | Meaning |").
 std::string key_table(std::string_view section);
@@ -28,4 +28,4 @@ Result<std::string> render_config_md(std::string_view committed);
 // schema generated (keys in table order), printed with two-space indents.
 Result<std::string> render_schema(std::string_view committed);
 
-}  // namespace sluice::config_doc
+}  // namespace sluice::config

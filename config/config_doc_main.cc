@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
     sluice::Result<std::string> (*render)(std::string_view);
   };
   int stale = 0;
-  for (const File& f : {File{"docs/CONFIG.md", sluice::config_doc::render_config_md},
-                        File{"schemas/config.schema.json", sluice::config_doc::render_schema}}) {
+  for (const File& f : {File{"docs/CONFIG.md", sluice::config::render_config_md},
+                        File{"schemas/config.schema.json", sluice::config::render_schema}}) {
     const std::string path = root + "/" + f.rel;
     std::string text;
     if (!read(path, text)) {

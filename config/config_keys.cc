@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace sluice::config_keys {
+namespace sluice::config {
 
 const EnumSpec kRuntime{"/$defs/function/properties/runtime",
                         {"exec", "stdio", "http", "inproc"}};
@@ -375,4 +375,4 @@ Millis max_duration(const Key& k) { return duration_of(k.max); }
 uint64_t min_size(const Key& k) { return size_of(k.min); }
 uint64_t max_size(const Key& k) { return size_of(k.max); }
 
-}  // namespace sluice::config_keys
+}  // namespace sluice::config

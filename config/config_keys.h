@@ -17,7 +17,7 @@
 
 #include "config/config.h"
 
-namespace sluice::config_keys {
+namespace sluice::config {
 
 // The accepted spellings of an enum-valued key, in the declaration order of the C++ enum.
 struct EnumSpec {
@@ -101,4 +101,4 @@ Millis max_duration(const Key& k);
 uint64_t min_size(const Key& k);
 uint64_t max_size(const Key& k);
 
-}  // namespace sluice::config_keys
+}  // namespace sluice::config

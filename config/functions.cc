@@ -5,10 +5,9 @@
 #include "config/parse.h"
 #include "config/values.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 namespace {
 
-namespace keys = config_keys;
 
 // [a-z0-9][a-z0-9_.-]{0,62}
 bool valid_function_name(const std::string& s) {
@@ -66,17 +65,17 @@ void parse_command(Diagnostics& d, const Field& f, const std::string& base_dir,
 }
 
 void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
-  MapReader m(d, f, keys::section("workers"));
+  MapReader m(d, f, config::section("workers"));
   WorkersConfig& w = fn.workers;
   w.autoscale = true;  // a `workers:` stanza turns lag-based scaling on
   auto uint = [&](std::string_view key) {
-    return [&d, key](const Field& x) { return read_uint(d, x, keys::key("workers", key)); };
+    return [&d, key](const Field& x) { return read_uint(d, x, config::key("workers", key)); };
   };
   read_into(w.min, m, "min", uint("min"));
   read_into(w.max, m, "max", uint("max"));
   read_into(w.target_lag, m, "target_lag", uint("target_lag"));
   read_into(w.idle_after, m, "idle_after", [&](const Field& x) {
-    return read_duration(d, x, keys::key("workers", "idle_after"));
+    return read_duration(d, x, config::key("workers", "idle_after"));
   });
   const uint32_t max = w.max > 0 ? w.max : fn.concurrency;
   if (w.min > max) {
@@ -90,28 +89,28 @@ void parse_workers(Diagnostics& d, const Field& f, FunctionConfig& fn) {
 }
 
 void parse_limits(Diagnostics& d, const Field& f, LimitsConfig& l) {
-  MapReader m(d, f, keys::section("limits"));
+  MapReader m(d, f, config::section("limits"));
   read_into(l.memory, m, "memory",
-            [&](const Field& x) { return read_size(d, x, keys::key("limits", "memory")); });
+            [&](const Field& x) { return read_size(d, x, config::key("limits", "memory")); });
   read_into(l.open_files, m, "open_files",
-            [&](const Field& x) { return read_uint(d, x, keys::key("limits", "open_files")); });
+            [&](const Field& x) { return read_uint(d, x, config::key("limits", "open_files")); });
   read_into(l.cpu_seconds, m, "cpu_seconds",
-            [&](const Field& x) { return read_uint(d, x, keys::key("limits", "cpu_seconds")); });
+            [&](const Field& x) { return read_uint(d, x, config::key("limits", "cpu_seconds")); });
 }
 
 void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
-  MapReader m(d, f, keys::section("retry"));
+  MapReader m(d, f, config::section("retry"));
   auto dur = [&](std::string_view key) {
-    return [&d, key](const Field& x) { return read_duration(d, x, keys::key("retry", key)); };
+    return [&d, key](const Field& x) { return read_duration(d, x, config::key("retry", key)); };
   };
   read_into(r.max_attempts, m, "max_attempts",
-            [&](const Field& x) { return read_uint(d, x, keys::key("retry", "max_attempts")); });
+            [&](const Field& x) { return read_uint(d, x, config::key("retry", "max_attempts")); });
   read_into(r.backoff, m, "backoff",
-            [&](const Field& x) { return read_enum(d, x, keys::kBackoff); });
+            [&](const Field& x) { return read_enum(d, x, config::kBackoff); });
   read_into(r.initial, m, "initial", dur("initial"));
   read_into(r.max, m, "max", dur("max"));
-  read_into(r.jitter, m, "jitter", [&](const Field& x) { return read_enum(d, x, keys::kJitter); });
-  read_into(r.mode, m, "mode", [&](const Field& x) { return read_enum(d, x, keys::kMode); });
+  read_into(r.jitter, m, "jitter", [&](const Field& x) { return read_enum(d, x, config::kJitter); });
+  read_into(r.mode, m, "mode", [&](const Field& x) { return read_enum(d, x, config::kMode); });
   if (r.max < r.initial) {
     const Field at = m.has("max") ? *m.get("max") : m.has("initial") ? *m.get("initial") : f;
     d.error(at.path == f.path ? join_path(f.path, "max") : at.path, at.line,
@@ -129,7 +128,7 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
   }
   for (std::size_t i = 0; i < f.node.size(); ++i) {
     const Field item{f.node[i], index_path(f.path, i), line_of(f.node[i])};
-    MapReader m(d, item, keys::section("subscription"));
+    MapReader m(d, item, config::section("subscription"));
     if (!m.is_map()) continue;
     Subscription s;
     s.broker = brokers.first;
@@ -137,7 +136,7 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
               [&](const Field& x) { return read_broker_ref(d, x, brokers); });
     read_into(s.topic, m, "topic", [&](const Field& x) { return read_topic(d, x); });
     read_into(s.ordering, m, "ordering",
-              [&](const Field& x) { return read_enum(d, x, keys::kOrdering); });
+              [&](const Field& x) { return read_enum(d, x, config::kOrdering); });
     const bool dup = std::any_of(fn.subscribe.begin(), fn.subscribe.end(), [&](const auto& o) {
       return o.broker == s.broker && o.topic == s.topic;
     });
@@ -177,9 +176,9 @@ std::optional<Target> parse_target(Diagnostics& d, const MapReader& m, const Bro
 
 void parse_function(Diagnostics& d, const Field& item, const BrokerNames& brokers,
                     const std::string& base_dir, FunctionConfig& fn) {
-  MapReader m(d, item, keys::section("function"));
+  MapReader m(d, item, config::section("function"));
   auto dur = [&](std::string_view key) {
-    return [&d, key](const Field& x) { return read_duration(d, x, keys::key("function", key)); };
+    return [&d, key](const Field& x) { return read_duration(d, x, config::key("function", key)); };
   };
   if (auto f = m.get("name")) {
     auto name = read_string(d, *f);
@@ -192,7 +191,7 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
     }
   }
   read_into(fn.runtime, m, "runtime",
-            [&](const Field& x) { return read_enum(d, x, keys::kRuntime); });
+            [&](const Field& x) { return read_enum(d, x, config::kRuntime); });
   if (auto f = m.get("command")) parse_command(d, *f, base_dir, fn);
   read_into(fn.env, m, "env", [&](const Field& x) { return read_string_map(d, x); });
   for (const auto& [k, v] : fn.env) {
@@ -203,9 +202,9 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   }
   read_into(fn.timeout, m, "timeout", dur("timeout"));
   read_into(fn.concurrency, m, "concurrency",
-            [&](const Field& x) { return read_uint(d, x, keys::key("function", "concurrency")); });
+            [&](const Field& x) { return read_uint(d, x, config::key("function", "concurrency")); });
   read_into(fn.max_inflight_bytes, m, "max_inflight_bytes", [&](const Field& x) {
-    return read_size(d, x, keys::key("function", "max_inflight_bytes"));
+    return read_size(d, x, config::key("function", "max_inflight_bytes"));
   });
   if (auto f = m.get("workers")) parse_workers(d, *f, fn);
   if (auto f = m.get("subscribe")) parse_subscriptions(d, *f, brokers, fn);
@@ -233,11 +232,11 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {
-    if (auto t = parse_target(d, MapReader(d, *f, keys::section("target")), brokers, fn))
+    if (auto t = parse_target(d, MapReader(d, *f, config::section("target")), brokers, fn))
       fn.dead_letter = *t;
   }
   if (auto f = m.get("output")) {
-    const MapReader out(d, *f, keys::section("output"));
+    const MapReader out(d, *f, config::section("output"));
     fn.output = parse_target(d, out, brokers, fn);
     if (auto ct = out.get("content_type")) {
       auto v = read_string(d, *ct);
@@ -286,4 +285,4 @@ void parse_functions(Diagnostics& d, const Field& f, const BrokerNames& brokers,
   }
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

@@ -9,7 +9,7 @@
 #include "config/config.h"
 #include "config/reader.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
 // What functions may refer to: every declared broker name (valid or not, so one bad
 // broker does not also make each reference to it an error).
@@ -34,4 +34,4 @@ std::string default_local_path(const std::string& base_dir);
 // `functions:`
 void parse_functions(Diagnostics& d, const Field& f, const BrokerNames& brokers, Config& c);
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

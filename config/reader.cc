@@ -10,7 +10,7 @@
 #include "config/values.h"
 #include "core/topic.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
 int line_of(const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
@@ -64,7 +64,7 @@ std::vector<Entry> map_entries(Diagnostics& d, const Field& f, std::string_view 
   return out;
 }
 
-MapReader::MapReader(Diagnostics& d, const Field& f, const config_keys::Section& section,
+MapReader::MapReader(Diagnostics& d, const Field& f, const config::Section& section,
                      const UnknownKeyHook& hook) {
   is_map_ = f.node.IsNull() || f.node.IsMap();
   entries_ = map_entries(d, f);
@@ -176,7 +176,7 @@ namespace {
 // `v` (already read) within the documented range of `b`, or an error naming the limit.
 template <class T>
 std::optional<T> within(Diagnostics& d, const Field& f, std::optional<T> v, T lo, T hi,
-                        const config_keys::Key& b) {
+                        const config::Key& b) {
   if (!v) return std::nullopt;
   if (*v < lo || *v > hi) {
     d.error(f.path, f.line,
@@ -189,19 +189,19 @@ std::optional<T> within(Diagnostics& d, const Field& f, std::optional<T> v, T lo
 }
 }  // namespace
 
-std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config_keys::Key& k) {
-  return read_uint(d, f, config_keys::min_integer(k), config_keys::max_integer(k));
+std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config::Key& k) {
+  return read_uint(d, f, config::min_integer(k), config::max_integer(k));
 }
 
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f,
-                                   const config_keys::Key& b) {
-  return within(d, f, read_duration(d, f), config_keys::min_duration(b),
-                config_keys::max_duration(b), b);
+                                   const config::Key& b) {
+  return within(d, f, read_duration(d, f), config::min_duration(b),
+                config::max_duration(b), b);
 }
 
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f,
-                                  const config_keys::Key& b) {
-  return within(d, f, read_size(d, f), config_keys::min_size(b), config_keys::max_size(b), b);
+                                  const config::Key& b) {
+  return within(d, f, read_size(d, f), config::min_size(b), config::max_size(b), b);
 }
 
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f) {
@@ -225,7 +225,7 @@ std::optional<std::string> read_topic(Diagnostics& d, const Field& f) {
 }
 
 std::optional<std::size_t> read_enum(Diagnostics& d, const Field& f,
-                                     const config_keys::EnumSpec& spec) {
+                                     const config::EnumSpec& spec) {
   if (f.node.IsScalar()) {
     auto it = std::find(spec.names.begin(), spec.names.end(), f.node.Scalar());
     if (it != spec.names.end()) return static_cast<std::size_t>(it - spec.names.begin());
@@ -339,4 +339,4 @@ std::optional<std::map<std::string, std::string>> read_options(Diagnostics& d, c
   return opts;
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

@@ -19,7 +19,7 @@
 #include "config/config.h"
 #include "config/config_keys.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
 // Collects the errors of one load.
 class Diagnostics {
@@ -76,7 +76,7 @@ class MapReader {
   // Returns a message for an unknown key, or nullopt for the standard one.
   using UnknownKeyHook = std::function<std::optional<std::string>(std::string_view key)>;
 
-  MapReader(Diagnostics& d, const Field& f, const config_keys::Section& section,
+  MapReader(Diagnostics& d, const Field& f, const config::Section& section,
             const UnknownKeyHook& hook = {});
 
   bool is_map() const { return is_map_; }
@@ -92,18 +92,18 @@ std::optional<std::string> read_string(Diagnostics& d, const Field& f, bool non_
 std::optional<bool> read_bool(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, uint64_t max);
 // An integer within the key's range (config/config_keys.h).
-std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config_keys::Key& k);
+std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config::Key& k);
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f);
 // The same, also checking the documented range of the key (config/config_keys.h).
-std::optional<Millis> read_duration(Diagnostics& d, const Field& f, const config_keys::Key& k);
-std::optional<uint64_t> read_size(Diagnostics& d, const Field& f, const config_keys::Key& k);
+std::optional<Millis> read_duration(Diagnostics& d, const Field& f, const config::Key& k);
+std::optional<uint64_t> read_size(Diagnostics& d, const Field& f, const config::Key& k);
 std::optional<std::string> read_listen(Diagnostics& d, const Field& f);
 // A topic name (core/topic.h: topic_name_error).
 std::optional<std::string> read_topic(Diagnostics& d, const Field& f);
 // The index of the value in `spec.names`.
 std::optional<std::size_t> read_enum(Diagnostics& d, const Field& f,
-                                     const config_keys::EnumSpec& spec);
+                                     const config::EnumSpec& spec);
 // A list of strings (each non-empty); `non_empty_list` also rejects [].
 std::optional<std::vector<std::string>> read_string_list(Diagnostics& d, const Field& f,
                                                          bool non_empty_list);
@@ -132,4 +132,4 @@ void read_into(T& out, const MapReader& m, std::string_view key, Read&& read) {
 // Resolves a relative path against `base_dir` (an absolute directory).
 std::string absolute_path(const std::string& base_dir, const std::string& path);
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

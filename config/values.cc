@@ -32,13 +32,13 @@ constexpr Unit kDurationUnits[] = {{"ns", kNs},     {"us", kUs},     {"\xC2\xB5s
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 Error duration_error(std::string_view text, std::string_view why = {}) {
-  std::string msg = "expected a duration like 5s, got " + config_detail::quote(text);
+  std::string msg = "expected a duration like 5s, got " + config::quote(text);
   if (!why.empty()) msg += " (" + std::string(why) + ")";
   return Error(Errc::invalid_argument, std::move(msg));
 }
 
 Error size_error(std::string_view text, std::string_view why = {}) {
-  std::string msg = "expected a size like 1MiB, got " + config_detail::quote(text);
+  std::string msg = "expected a size like 1MiB, got " + config::quote(text);
   if (!why.empty()) msg += " (" + std::string(why) + ")";
   return Error(Errc::invalid_argument, std::move(msg));
 }
@@ -85,7 +85,7 @@ Result<Millis> parse_duration(std::string_view text) {
       if (u.name == unit_name) unit = &u;
     }
     if (unit == nullptr) {
-      return duration_error(text, "unknown unit " + config_detail::quote(unit_name) +
+      return duration_error(text, "unknown unit " + config::quote(unit_name) +
                                       "; use ns, us, ms, s, m or h");
     }
     int64_t v = 0;
@@ -124,7 +124,7 @@ Result<uint64_t> parse_size(std::string_view text) {
     if (__builtin_mul_overflow(n, sf.mul, &bytes)) return size_error(text, "too large");
     return bytes;
   }
-  return size_error(text, "unknown unit " + config_detail::quote(suffix) +
+  return size_error(text, "unknown unit " + config::quote(suffix) +
                               "; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB");
 }
 
@@ -206,7 +206,7 @@ Result<CallbackAllow> parse_callback_allow(std::string_view text) {
   return e;
 }
 
-namespace config_detail {
+namespace config {
 
 std::string quote(std::string_view text) {
   std::string out;  // built with append(): GCC 12 warns falsely on a + chain
@@ -305,5 +305,5 @@ std::string_view closest(std::string_view word, const std::vector<std::string_vi
   return best;
 }
 
-}  // namespace config_detail
+}  // namespace config
 }  // namespace sluice

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
 // nullopt when `text` is host:port (port 0..65535, host non-empty, IPv6 in brackets);
 // otherwise the message explaining why not.
@@ -34,4 +34,4 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word` when within edit distance 2, else empty.
 std::string_view closest(std::string_view word, const std::vector<std::string_view>& candidates);
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

@@ -7,7 +7,7 @@
 #include "config/reader.h"
 #include "config/values.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 namespace {
 
 bool name_start(char c) {
@@ -107,4 +107,4 @@ void expand_tree(Diagnostics& d, YAML::Node& root, const EnvLookup& env, size_t 
   }
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

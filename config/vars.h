@@ -14,7 +14,7 @@
 
 #include "core/result.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
 class Diagnostics;
 
@@ -38,4 +38,4 @@ Result<std::string> expand_vars(std::string_view text, const EnvLookup& env);
 void expand_tree(Diagnostics& d, YAML::Node& root, const EnvLookup& env,
                  std::size_t max_nodes = 200000);
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace sluice {
+namespace sluice::dispatcher {
 
 bool CommitTracker::delivered(int64_t offset) {
   if (offset <= last_delivered_) return false;
@@ -28,4 +28,4 @@ std::optional<int64_t> CommitTracker::finished(int64_t offset) {
   return next;
 }
 
-}  // namespace sluice
+}  // namespace sluice::dispatcher

@@ -10,7 +10,7 @@
 #include <deque>
 #include <optional>
 
-namespace sluice {
+namespace sluice::dispatcher {
 
 class CommitTracker {
  public:
@@ -36,4 +36,4 @@ class CommitTracker {
   int64_t last_delivered_ = -1;
 };
 
-}  // namespace sluice
+}  // namespace sluice::dispatcher

@@ -18,11 +18,11 @@
 #include "dlq/record.h"
 #include "core/thread_guard.h"
 
-namespace sluice {
+namespace sluice::dispatcher {
 
 namespace asio = boost::asio;
 
-Dispatcher::Impl::Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& held)
+Dispatcher::Impl::Impl(metrics::Metrics& m, DispatcherOptions o, std::atomic<size_t>& held)
     : metrics(m), opts(o), held_total(held), rng(o.seed ? o.seed : std::random_device{}()) {
   // Asio makes the loop's reactor (an epoll fd, an eventfd, a timerfd) on the first
   // timer, not with the loop: make it now, at start-up. Made by the first retry
@@ -32,7 +32,7 @@ Dispatcher::Impl::Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& hel
   keys = opts.control_keys ? opts.control_keys : &*own_keys;
 }
 
-Dispatcher::Dispatcher(Metrics& metrics, DispatcherOptions opts)
+Dispatcher::Dispatcher(metrics::Metrics& metrics, DispatcherOptions opts)
     : impl_(std::make_unique<Impl>(metrics, opts, held_)) {}
 
 Dispatcher::~Dispatcher() {
@@ -48,7 +48,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
   auto f = std::make_unique<FunctionState>();
   f->b = b;
   f->name = b.config->name;
-  f->probe = std::make_unique<FunctionProbe>(impl_->metrics, f->name);
+  f->probe = std::make_unique<metrics::FunctionProbe>(impl_->metrics, f->name);
   const size_t c = b.config->concurrency;
   f->budget = impl_->opts.queue_budget ? impl_->opts.queue_budget : held_budget(static_cast<uint32_t>(c));
   f->limit = static_cast<uint32_t>(c);
@@ -528,7 +528,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
                  t->attempt, f.b.config->retry.max_attempts, to_string(r.outcome), r.message);
     if (v == Verdict::retry && t->attempt < f.b.config->retry.max_attempts) {
       f.probe->retries->Increment();
-      const auto delay = backoff_delay(f.b.config->retry, t->attempt, rng, r.retry_after);
+      const auto delay = config::backoff_delay(f.b.config->retry, t->attempt, rng, r.retry_after);
       if (!retry_out(t, delay, now)) {
         schedule_retry(t, delay);
         pump(f);
@@ -696,7 +696,7 @@ void Dispatcher::Impl::publish_one(Task* t, size_t i) {
         RetryPolicy again;  // the one backoff (config/backoff.h), full jitter
         again.initial = opts.publish_retry_initial;
         again.max = opts.publish_retry_max;
-        const auto delay = backoff_delay(again, o.failures, rng);
+        const auto delay = config::backoff_delay(again, o.failures, rng);
         // An unreachable sink fails every held event: one line per interval, not per event.
         if (auto quiet = publish_log.allow())
           spdlog::error("[fn {}] [event {}] publishing to {} failed (try {}): {}; trying again{}",
@@ -856,4 +856,4 @@ std::vector<FunctionStats> Dispatcher::Impl::snapshot() const {
   return v;
 }
 
-}  // namespace sluice
+}  // namespace sluice::dispatcher

@@ -35,7 +35,7 @@
 #include "dispatcher/result_hook.h"
 #include "metrics/metrics.h"
 
-namespace sluice {
+namespace sluice::dispatcher {
 
 struct FunctionBinding {
   const FunctionConfig* config = nullptr;  // outlives the dispatcher
@@ -109,7 +109,7 @@ using SyncCallback = std::function<void(SyncAnswer&&)>;
 
 class Dispatcher final : public SourceListener {
  public:
-  Dispatcher(Metrics& metrics, DispatcherOptions opts = {});
+  Dispatcher(metrics::Metrics& metrics, DispatcherOptions opts = {});
   ~Dispatcher() override;
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
@@ -168,4 +168,4 @@ class Dispatcher final : public SourceListener {
   std::condition_variable queued_cv_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::dispatcher

@@ -15,7 +15,7 @@
 #include "dispatcher/commit_tracker.h"
 #include "dispatcher/dispatcher.h"
 
-namespace sluice {
+namespace sluice::dispatcher {
 
 struct SourceState;
 struct FunctionState;
@@ -136,7 +136,7 @@ struct SourceState {
 struct FunctionState {
   FunctionBinding b;
   std::string name;
-  std::unique_ptr<FunctionProbe> probe;
+  std::unique_ptr<metrics::FunctionProbe> probe;
   size_t budget = 0;
   uint32_t limit = 0;     // set_limit(); starts at concurrency
   uint64_t finished = 0;
@@ -157,9 +157,9 @@ struct FunctionState {
 };
 
 struct Dispatcher::Impl {
-  Impl(Metrics& m, DispatcherOptions o, std::atomic<size_t>& held);
+  Impl(metrics::Metrics& m, DispatcherOptions o, std::atomic<size_t>& held);
 
-  Metrics& metrics;
+  metrics::Metrics& metrics;
   DispatcherOptions opts;
   std::atomic<size_t>& held_total;
   // The dispatcher thread's loop; shared with the runtimes that read their answers on
@@ -227,4 +227,4 @@ struct Dispatcher::Impl {
   std::vector<FunctionStats> snapshot() const;
 };
 
-}  // namespace sluice
+}  // namespace sluice::dispatcher

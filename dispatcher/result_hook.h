@@ -18,7 +18,7 @@
 #include "core/event.h"
 #include "core/runtime.h"
 
-namespace sluice {
+namespace sluice::dispatcher {
 
 class ResultHook {
  public:
@@ -43,4 +43,4 @@ class ResultHook {
                                          const InvocationResult& r, uint32_t attempts) const = 0;
 };
 
-}  // namespace sluice
+}  // namespace sluice::dispatcher

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <charconv>
 
-namespace sluice::retry {
+namespace sluice::dispatcher::retry {
 
 namespace {
 
@@ -79,4 +79,4 @@ Result<State> take_state(Event& ev) {
   return st;
 }
 
-}  // namespace sluice::retry
+}  // namespace sluice::dispatcher::retry

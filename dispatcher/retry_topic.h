@@ -24,7 +24,7 @@
 #include "core/result.h"
 #include "core/seal.h"
 
-namespace sluice::retry {
+namespace sluice::dispatcher::retry {
 
 inline constexpr std::string_view kAttempt = "sluice-retry-attempt";
 inline constexpr std::string_view kDue = "sluice-retry-due";
@@ -50,4 +50,4 @@ Event make_event(const Event& ev, const State& st, const seal::Keyring& keys,
 // are missing or malformed; the event is then left with whatever could be read.
 Result<State> take_state(Event& ev);
 
-}  // namespace sluice::retry
+}  // namespace sluice::dispatcher::retry

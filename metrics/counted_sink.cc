@@ -1,6 +1,6 @@
 #include "metrics/counted_sink.h"
 
-namespace sluice {
+namespace sluice::metrics {
 
 CountedSink::CountedSink(Sink& inner, std::string broker,
                          prometheus::Family<prometheus::Counter>& published)
@@ -25,4 +25,4 @@ void CountedSink::publish(std::string_view topic, Event ev, PublishCallback done
   });
 }
 
-}  // namespace sluice
+}  // namespace sluice::metrics

@@ -21,7 +21,7 @@
 
 #include "core/broker.h"
 
-namespace sluice {
+namespace sluice::metrics {
 
 class CountedSink final : public Sink {
  public:
@@ -45,4 +45,4 @@ class CountedSink final : public Sink {
   std::map<std::string, prometheus::Counter*, std::less<>> counters_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::metrics

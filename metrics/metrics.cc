@@ -5,7 +5,7 @@
 #include "core/version.h"
 #include "metrics/build_info.h"
 
-namespace sluice {
+namespace sluice::metrics {
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
@@ -187,4 +187,4 @@ void FunctionProbe::dead_lettered(Outcome reason) {
       .Increment();
 }
 
-}  // namespace sluice
+}  // namespace sluice::metrics

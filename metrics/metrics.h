@@ -25,7 +25,7 @@
 #include "core/runtime.h"
 #include "metrics/process_collector.h"
 
-namespace sluice {
+namespace sluice::metrics {
 
 class Metrics {
  public:
@@ -104,4 +104,4 @@ struct FunctionProbe {
   std::string function_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::metrics

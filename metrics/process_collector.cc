@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-namespace sluice {
+namespace sluice::metrics {
 
 namespace {
 
@@ -131,4 +131,4 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   return out;
 }
 
-}  // namespace sluice
+}  // namespace sluice::metrics

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sluice {
+namespace sluice::metrics {
 
 // The fields of /proc/<pid>/stat that the metrics use (proc(5): utime 14, stime 15,
 // starttime 22, vsize 23, rss 24; clock ticks and pages as the kernel writes them).
@@ -49,4 +49,4 @@ class ProcessCollector final : public prometheus::Collectable {
   std::optional<double> start_time_seconds_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::metrics

@@ -1,4 +1,4 @@
-// The lag-based autoscaler of one function (issue 7): a pure decision function.
+// The lag-based autoscaler of one function: a pure decision function.
 //
 // Lifecycle and threading: one `Autoscaler` per function, created at start-up from the
 // function's `workers:` config, owned and ticked by the engine's lag loop (one thread,

@@ -15,7 +15,7 @@ uint32_t event_limit(uint32_t workers, uint32_t events_per_worker, uint32_t conc
   return static_cast<uint32_t>(std::min<uint64_t>(n, concurrency));
 }
 
-LagLoop::LagLoop(Metrics& metrics, Dispatcher& dispatcher)
+LagLoop::LagLoop(metrics::Metrics& metrics, dispatcher::Dispatcher& dispatcher)
     : metrics_(metrics), dispatcher_(dispatcher) {}
 
 LagLoop::~LagLoop() { stop(); }
@@ -105,10 +105,10 @@ LagLoop::Lags LagLoop::read_lags() {
   return lags;
 }
 
-void LagLoop::scale(const Lags& lags, const std::vector<FunctionStats>& stats) {
+void LagLoop::scale(const Lags& lags, const std::vector<dispatcher::FunctionStats>& stats) {
   for (auto& [name, f] : functions_) {
     Runtime& rt = *f->runtime;
-    const FunctionStats* st = nullptr;
+    const dispatcher::FunctionStats* st = nullptr;
     for (const auto& x : stats)
       if (x.name == name) st = &x;
     if (f->scaler && st) {

@@ -39,7 +39,7 @@ uint32_t event_limit(uint32_t workers, uint32_t events_per_worker, uint32_t conc
 
 class LagLoop {
  public:
-  LagLoop(Metrics& metrics, Dispatcher& dispatcher);
+  LagLoop(metrics::Metrics& metrics, dispatcher::Dispatcher& dispatcher);
   ~LagLoop();  // stop()
   LagLoop(const LagLoop&) = delete;
   LagLoop& operator=(const LagLoop&) = delete;
@@ -75,12 +75,12 @@ class LagLoop {
 
   void run();
   Lags read_lags();
-  void scale(const Lags& lags, const std::vector<FunctionStats>& stats);
+  void scale(const Lags& lags, const std::vector<dispatcher::FunctionStats>& stats);
   void sync_broker_health();
   void sync_worker_counters();
 
-  Metrics& metrics_;
-  Dispatcher& dispatcher_;
+  metrics::Metrics& metrics_;
+  dispatcher::Dispatcher& dispatcher_;
   std::map<std::string, std::unique_ptr<Sized>> functions_;
   std::vector<Source*> sources_;  // each once, in the order first routed
   std::map<std::string, Broker*> brokers_;

@@ -138,7 +138,7 @@ node_package() {
   [[ "$tgz" == "sluice-sdk-$version.tgz" ]] || fail "node: npm pack made '$tgz', expected sluice-sdk-$version.tgz"
   local f listing
   listing="$(tar -tzf "$d/$tgz")"
-  for f in LICENSE index.js index.mjs index.d.ts package.json; do
+  for f in LICENSE index.js index.mjs index.d.ts package.json proto/event.proto proto/worker.proto; do
     grep -qxF "package/$f" <<<"$listing" || fail "node: the tarball lacks $f"
   done
   say "node: packed $tgz"

@@ -20,7 +20,7 @@ class Planner {
 
   PlanResult run() {
     for (const BrokerConfig& b : cfg_.brokers)
-      for (const auto& p : check_broker_config(b))
+      for (const auto& p : brokers::check_broker_config(b))
         error("brokers." + b.name + "." + p.key, b.line, p.error.message);
     for (size_t i = 0; i < cfg_.functions.size(); ++i) check_topics(i);
     for (size_t i = 0; i < cfg_.functions.size(); ++i) plan_function(i);
@@ -47,7 +47,7 @@ class Planner {
                      const std::string& where, bool subscription) {
       const BrokerConfig* b = cfg_.broker(broker);
       if (!b) return;  // reported where the plan uses it
-      if (auto r = check_broker_topic(*b, topic, subscription); !r)
+      if (auto r = brokers::check_broker_topic(*b, topic, subscription); !r)
         error(at(i) + "." + where, fn.line, r.error().message);
     };
     for (size_t j = 0; j < fn.subscribe.size(); ++j)
@@ -65,7 +65,7 @@ class Planner {
     FunctionPlan fp{fn.name, fn.dead_letter, fn.output, std::nullopt};
     if (fn.retry.mode == RetryMode::topic && !fn.subscribe.empty()) {
       if (const BrokerConfig* home = broker(fn.subscribe.front().broker, i)) {
-        const BrokerCapabilities caps = broker_capabilities(*home);
+        const brokers::BrokerCapabilities caps = brokers::broker_capabilities(*home);
         if (caps.retry_topics) {
           fp.retry = Target{home->name, retry_topic(fn.name)};
         } else if (!caps.redelivers_later) {
@@ -85,7 +85,7 @@ class Planner {
     for (const Subscription& sub : fn.subscribe) {
       const BrokerConfig* b = broker(sub.broker, i);
       if (!b) continue;
-      const std::string group = consumer_group(*b, fn.name);
+      const std::string group = brokers::consumer_group(*b, fn.name);
       auto [it, fresh] = shared_.try_emplace(std::tuple{sub.broker, sub.topic, group},
                                              plan_.sources.size());
       if (fresh) plan_.sources.push_back(SourcePlan{sub.broker, sub.topic, group, RouteRole::subscription, {}});
@@ -103,7 +103,7 @@ class Planner {
     if (!fp.retry) return;
     const BrokerConfig* b = broker(fp.retry->broker, i);
     if (!b) return;
-    SourcePlan s{b->name, fp.retry->topic, consumer_group(*b, fn.name), RouteRole::retry, {}};
+    SourcePlan s{b->name, fp.retry->topic, brokers::consumer_group(*b, fn.name), RouteRole::retry, {}};
     widen(s.options, fn);
     plan_.sources.push_back(std::move(s));
     plan_.routes.push_back(RoutePlan{plan_.sources.size() - 1, fn.name, Ordering::none,
@@ -124,7 +124,7 @@ class Planner {
       if (r.role != RouteRole::subscription || cfg_.functions[i].retry.mode != RetryMode::topic)
         continue;
       const BrokerConfig& b = *cfg_.broker(plan_.sources[r.source].broker);
-      if (broker_capabilities(b).redelivers_later && fed[r.source] == 1)
+      if (brokers::broker_capabilities(b).redelivers_later && fed[r.source] == 1)
         r.retry = RetryPath::redeliver;
       else if (plan_.functions[i].retry)
         r.retry = RetryPath::topic;
@@ -157,10 +157,6 @@ PlanResult plan(const Config& cfg) { return Planner(cfg).run(); }
 
 std::string retry_topic(std::string_view function) { return std::string(function) + ".retry"; }
 
-}  // namespace sluice::topology
-
-namespace sluice {
-
 std::set<std::string> internal_topics(const Config& cfg) {
   std::set<std::string> out;
   for (const auto& fn : cfg.functions) {
@@ -181,7 +177,7 @@ bool KnownTopics::knows(std::string_view topic) const {
 std::optional<std::string> KnownTopics::unknown(std::string_view topic) const {
   if (knows(topic)) return std::nullopt;
   std::vector<std::string_view> candidates(topics.begin(), topics.end());
-  const std::string_view hint = config_detail::closest(topic, candidates);
+  const std::string_view hint = config::closest(topic, candidates);
   std::string out = "no function subscribes to topic '" + printable_topic(topic) +
                     "' on broker '" + broker + "'";
   if (!hint.empty()) out += " (did you mean '" + std::string(hint) + "'?)";
@@ -192,7 +188,7 @@ KnownTopics subscribed_topics(const Config& cfg, std::string_view broker) {
   KnownTopics k;
   k.broker = std::string(broker);
   if (const BrokerConfig* b = cfg.broker(broker)) {
-    const BrokerCapabilities caps = broker_capabilities(*b);
+    const brokers::BrokerCapabilities caps = brokers::broker_capabilities(*b);
     k.refusing = caps.refuses_unknown_topics;
     k.wildcards = caps.wildcard_topics;
   }
@@ -222,4 +218,4 @@ std::string declare_topic_hint(std::string_view broker) {
          ".accept_any_topic: true";
 }
 
-}  // namespace sluice
+}  // namespace sluice::topology

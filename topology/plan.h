@@ -73,10 +73,6 @@ PlanResult plan(const Config& cfg);
 // The topic a function's retries go to on retry.mode topic (`<function>.retry`).
 std::string retry_topic(std::string_view function);
 
-}  // namespace sluice::topology
-
-namespace sluice {
-
 // The topics a publish to one broker may go to without a mistake being likely: those a
 // function subscribes to (NATS: a subject its subscription pattern matches), outputs
 // (a result topic nobody reads yet is still where results belong), every function's
@@ -108,4 +104,4 @@ std::string declare_topic_hint(std::string_view broker);
 // topic (HTTP ingress refuses them; `sluice publish` needs --internal).
 std::set<std::string> internal_topics(const Config& cfg);
 
-}  // namespace sluice
+}  // namespace sluice::topology

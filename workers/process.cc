@@ -120,8 +120,8 @@ Error spawn_error(const SpawnOptions& opts, int err) {
 // handles or ignores later (SIGPIPE above all: sluice ignores it). A caught signal is
 // reset by execve itself; resetting it before also keeps a signal that arrives in the
 // short window between unblocking and execve from running sluice's handler in the
-// child (which shares sluice's memory until it execs). Resetting all 64 would cost
-// the parent ~13 µs per spawn, waiting (CLONE_VFORK) while the child does it.
+// child (which shares sluice's memory until it execs). Resetting all 64 would make
+// every spawn slower: the parent waits (CLONE_VFORK) while the child does it.
 const sigset_t& signals_to_reset() {
   static const sigset_t set = [] {
     sigset_t s;

@@ -10,10 +10,10 @@
 #include "dispatcher/retry_topic.h"
 #include "dispatcher/tests/fakes.h"
 
-namespace sluice {
+namespace sluice::api::testing {
 namespace {
 
-using namespace fakes;
+using namespace dispatcher::testing;
 using api::kCallbackFunctionHeader;
 using api::kCallbackUrlHeader;
 
@@ -124,17 +124,17 @@ TEST(Callbacks, ARequestSealedWithAnotherKeyIsRejectedAndStripped) {
 // back. Only headers sealed for the function (POST /async-function) count.
 TEST(Dispatcher, ForgedCallbackHeadersNeverReachTheCallbackSink) {
   const seal::Keyring keys = seal::Keyring::random();
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig fn;
   fn.name = "f";
   fn.dead_letter = {"fake", "f.dlq"};
   FakeSource src;
   FakeSink dlq, callbacks;
   FakeRuntime rt;
-  DispatcherOptions opts;
+  dispatcher::DispatcherOptions opts;
   opts.control_keys = &keys;
-  Dispatcher d(metrics, opts);
-  FunctionBinding b{&fn, &rt, &dlq, nullptr};
+  dispatcher::Dispatcher d(metrics, opts);
+  dispatcher::FunctionBinding b{&fn, &rt, &dlq, nullptr};
   api::Callbacks hook(&callbacks, keys);
   b.results = &hook;
   d.add_function(b);
@@ -181,12 +181,12 @@ TEST(Dispatcher, ForgedCallbackHeadersNeverReachTheCallbackSink) {
 TEST(RetryRecord, SealCoversExactlyTheRetryAndCallbackHeaders) {
   const auto retry_h = seal::covered_headers(seal::Kind::retry);
   EXPECT_EQ(std::vector<std::string_view>(retry_h.begin(), retry_h.end()),
-            (std::vector<std::string_view>{retry::kAttempt, retry::kDue, retry::kFirstFailure,
-                                           retry::kOrigin}));
+            (std::vector<std::string_view>{dispatcher::retry::kAttempt, dispatcher::retry::kDue, dispatcher::retry::kFirstFailure,
+                                           dispatcher::retry::kOrigin}));
   const auto cb = seal::covered_headers(seal::Kind::callback);
   EXPECT_EQ(std::vector<std::string_view>(cb.begin(), cb.end()),
             (std::vector<std::string_view>{kCallbackUrlHeader, kCallbackFunctionHeader}));
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::api::testing

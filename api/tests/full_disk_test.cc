@@ -5,8 +5,10 @@
 #include "api/http_api.h"
 #include "broker-adapters/http/tests/test_support.h"
 
-namespace sluice::http {
+namespace sluice::api::testing {
 namespace {
+
+using namespace http;  // the transport the routes are served on
 
 using api::HttpApi;
 
@@ -26,7 +28,7 @@ TEST(IngressFullDisk, NoSpaceIs503WithRetryAfter) {
   HttpApi ingress(cfg, {{"mem", &sink}}, "mem", [] { return true; },
                       [] { return std::string(); });
   ASSERT_TRUE(ingress.start());
-  test::Client client(ingress.port());
+  http::testing::Client client(ingress.port());
   auto res = client.post("/topics/t", "x");
   EXPECT_EQ(res.result(), Status::service_unavailable);
   EXPECT_EQ(res[bhttp::field::retry_after], "1");
@@ -35,4 +37,4 @@ TEST(IngressFullDisk, NoSpaceIs503WithRetryAfter) {
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::api::testing

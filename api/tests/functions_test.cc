@@ -11,10 +11,12 @@
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/tests/fakes.h"
 
-namespace sluice::http {
+namespace sluice::api::testing {
 namespace {
 
-using namespace fakes;
+using namespace http;  // the transport the routes are served on
+
+using namespace dispatcher::testing;
 
 TEST(FunctionRoutes, SyncCallOverTheDispatchersBudgetIs429AndTheCallInBudgetAnswers) {
   Config cfg;
@@ -23,14 +25,14 @@ TEST(FunctionRoutes, SyncCallOverTheDispatchersBudgetIs429AndTheCallInBudgetAnsw
   fn.concurrency = 1;
   fn.dead_letter = {"mem", "f.dlq"};
   cfg.functions.push_back(fn);
-  Metrics metrics;
+  metrics::Metrics metrics;
   FakeSink dlq;
   FakeRuntime rt;
   rt.hold = true;
-  Dispatcher d(metrics);
+  dispatcher::Dispatcher d(metrics);
   d.add_function({&cfg.functions[0], &rt, &dlq, nullptr});
   d.start();
-  test::RecordingSink sink;
+  http::testing::RecordingSink sink;
   HttpConfig hc;
   hc.listen = "127.0.0.1:0";
   api::HttpApi server(hc, {{"mem", &sink}}, "mem", {}, {});
@@ -38,9 +40,9 @@ TEST(FunctionRoutes, SyncCallOverTheDispatchersBudgetIs429AndTheCallInBudgetAnsw
   ASSERT_TRUE(server.start());
 
   Response first;
-  std::thread caller([&] { first = test::Client(server.port()).post("/function/f", "one"); });
+  std::thread caller([&] { first = http::testing::Client(server.port()).post("/function/f", "one"); });
   ASSERT_TRUE(wait_for(rt.mu, rt.cv, [&] { return rt.held.size() == 1; }));
-  test::Client client(server.port());
+  http::testing::Client client(server.port());
   auto busy = client.post("/function/f", "two");
   EXPECT_EQ(busy.result(), Status::too_many_requests) << busy.body();
   EXPECT_EQ(busy[bhttp::field::retry_after], "1");
@@ -56,4 +58,4 @@ TEST(FunctionRoutes, SyncCallOverTheDispatchersBudgetIs429AndTheCallInBudgetAnsw
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::api::testing

@@ -8,16 +8,18 @@
 #include "broker-adapters/http/tests/test_support.h"
 #include "core/cloudevents.h"
 
-namespace sluice::http {
+namespace sluice::api::testing {
 namespace {
+
+using namespace http;  // the transport the routes are served on
 
 using api::HttpApi;
 using api::is_valid_topic_name;
 
-using test::Client;
-using test::json_of;
-using test::RecordingSink;
-using test::TempFile;
+using http::testing::Client;
+using http::testing::json_of;
+using http::testing::RecordingSink;
+using http::testing::TempFile;
 using Mode = RecordingSink::Mode;
 
 class Ingress : public ::testing::Test {
@@ -325,4 +327,4 @@ TEST(TopicNames, Rule) {
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::api::testing

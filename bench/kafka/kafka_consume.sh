@@ -5,7 +5,7 @@
 #      each offset, auto-commit every 100 ms — sluice's consumer settings) in its own
 #      group, until it has seen all COUNT;
 #   2. sluice: `sluice run` with one no-op function in another group, in the fastest
-#      runtime: `inproc` with bench/kafka/noop_function.c (RUNTIME=exec COMMAND=[cat]
+#      runtime: `inproc` with bench/noop_function.c (RUNTIME=exec COMMAND=[cat]
 #      runs one process per event instead), until all COUNT are committed or
 #      DRAIN_SECONDS passed — a partial drain is reported as such.
 # Both are timed alike from outside (bench_kafka watch: the group's committed offsets
@@ -16,7 +16,7 @@
 # Kafka 3.9 started here by tests/kafka/kafka.sh (and stopped at the end).
 #
 # Environment: COUNT, SIZE, KEYS, DRAIN_SECONDS (120), CONCURRENCY (16), RUNTIME (inproc), INLINE (true),
-# COMMAND ([<build>/bench/kafka/libbench_kafka_noop.so]), ORDERING (none),
+# COMMAND ([<build>/bench/libbench_noop.so]), ORDERING (none),
 # BASE_OPTIONS (librdkafka settings for the baseline, "key=value ..."; default none: e.g.
 # "queued.min.messages=1000000 queued.max.messages.kbytes=16384", sluice's own queue),
 # KAFKA_BOOTSTRAP, WAIT_QUIET (lib.sh).
@@ -29,7 +29,7 @@ KEYS=${KEYS:-1000}
 DRAIN_SECONDS=${DRAIN_SECONDS:-120}
 CONCURRENCY=${CONCURRENCY:-16}
 RUNTIME=${RUNTIME:-inproc}
-NOOP_LIB=${NOOP_LIB:-$BUILD/bench/kafka/libbench_kafka_noop.so}
+NOOP_LIB=${NOOP_LIB:-$BUILD/bench/libbench_noop.so}
 COMMAND=${COMMAND:-"[\"$NOOP_LIB\"]"}
 ORDERING=${ORDERING:-none}
 # inproc only: call the function on the dispatcher thread (`inline: true`, the
@@ -41,7 +41,7 @@ BENCH_KAFKA=${BENCH_KAFKA:-$BUILD/bench/kafka/bench_kafka}
 need curl
 [[ -x "$SLUICE" ]] || die "$SLUICE not built (cmake --build build --target sluice)"
 [[ -x "$BENCH_KAFKA" ]] || die "$BENCH_KAFKA not built (cmake --build build --target bench_kafka)"
-[[ "$RUNTIME" != inproc || -f "$NOOP_LIB" ]] || die "$NOOP_LIB not built (cmake --build build --target bench_kafka_noop)"
+[[ "$RUNTIME" != inproc || -f "$NOOP_LIB" ]] || die "$NOOP_LIB not built (cmake --build build --target bench_noop)"
 bench_init kafka
 trap kafka_cleanup EXIT
 

@@ -6,7 +6,7 @@
 #      (bench_nats baseline: fetch up to 256, ack each), until all COUNT are acked;
 #   2. sluice: `sluice run` with one no-op function on its own durable over the same
 #      stream (RUNTIME, COMMAND: by default the fastest runtime, `inproc` with the
-#      no-op library bench_nats_noop; RUNTIME=exec COMMAND=[cat] measures one process
+#      no-op library bench_noop; RUNTIME=exec COMMAND=[cat] measures one process
 #      per event), watched from outside (bench_nats watch: the
 #      durable's ack floor every 100 ms, and sluice's RSS) until all COUNT are
 #      acked or DRAIN_SECONDS passed — a partial drain is reported as such.
@@ -23,7 +23,7 @@ SIZE=${SIZE:-100}
 SECONDS_LIMIT=${SECONDS_LIMIT:-${DRAIN_SECONDS:-120}}
 CONCURRENCY=${CONCURRENCY:-16}
 RUNTIME=${RUNTIME:-inproc}
-NOOP_LIB=${NOOP_LIB:-$BUILD/bench/nats/libbench_nats_noop.so}
+NOOP_LIB=${NOOP_LIB:-$BUILD/bench/libbench_noop.so}
 if [[ "$RUNTIME" == inproc ]]; then COMMAND=${COMMAND:-"[\"$NOOP_LIB\"]"}; else COMMAND=${COMMAND:-'[cat]'}; fi
 MAX_ACK_PENDING=${MAX_ACK_PENDING:-1000}
 # inproc only: call the function on the dispatcher thread (`inline: true`, the

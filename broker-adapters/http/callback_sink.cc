@@ -84,7 +84,7 @@ struct CallbackSink::Lookup {
 };
 
 struct CallbackSink::Impl {
-  Impl(CallbackSink& s, Metrics* metrics, Options o);
+  Impl(CallbackSink& s, metrics::Metrics* metrics, Options o);
 
   // io thread
   void accept(std::unique_ptr<Job> job);
@@ -148,7 +148,7 @@ struct CallbackSink::Attempt {
   std::optional<bhttp::response_parser<bhttp::empty_body>> parser;
 };
 
-CallbackSink::Impl::Impl(CallbackSink& s, Metrics* metrics, Options o)
+CallbackSink::Impl::Impl(CallbackSink& s, metrics::Metrics* metrics, Options o)
     : sink(s), opts(std::move(o)) {
   if (metrics)
     for (size_t i = 0; i < kOutcomes.size(); ++i)
@@ -157,7 +157,7 @@ CallbackSink::Impl::Impl(CallbackSink& s, Metrics* metrics, Options o)
   tls.set_verify_mode(asio::ssl::verify_peer);
 }
 
-CallbackSink::CallbackSink(Metrics* metrics, Options opts)
+CallbackSink::CallbackSink(metrics::Metrics* metrics, Options opts)
     : policy_(opts.allow), impl_(std::make_unique<Impl>(*this, metrics, std::move(opts))) {
   impl_->thread = std::thread([io = &impl_->io] {
     for (;;) {
@@ -467,7 +467,7 @@ void CallbackSink::Impl::end(const std::shared_ptr<Attempt>& a, End e) {
         complete(job, PublishAck{url, -1, -1});
         break;
       }
-      const auto delay = backoff_delay(opts.retry, job->attempt, rng);
+      const auto delay = config::backoff_delay(opts.retry, job->attempt, rng);
       if (auto n = failure_log.allow())
         spdlog::warn("callback {} for {} failed (attempt {}/{}): {}; next try in {} ms{}", url, id,
                      job->attempt, opts.retry.max_attempts, e.why, delay.count(),

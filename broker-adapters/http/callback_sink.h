@@ -72,8 +72,8 @@ class CallbackSink final : public Sink {
     // per_host = min(8, concurrency), max_queue = 16 x concurrency.
     static Options from(const HttpConfig& http);
   };
-  CallbackSink(Metrics* metrics, Options opts);
-  explicit CallbackSink(Metrics* metrics) : CallbackSink(metrics, Options{}) {}
+  CallbackSink(metrics::Metrics* metrics, Options opts);
+  explicit CallbackSink(metrics::Metrics* metrics) : CallbackSink(metrics, Options{}) {}
   ~CallbackSink() override;
   CallbackSink(const CallbackSink&) = delete;
   CallbackSink& operator=(const CallbackSink&) = delete;

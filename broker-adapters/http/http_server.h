@@ -87,7 +87,7 @@ class HttpServer {
     // Names the listener in logs, errors and the {listener} metric label, and the
     // config key of its token file ("<name>.auth.bearer_tokens_file").
     std::string name = "http";
-    Metrics* metrics = nullptr;  // null: no connection metrics
+    metrics::Metrics* metrics = nullptr;  // null: no connection metrics
   };
 
   HttpServer(const HttpConfig& cfg, Options opts);

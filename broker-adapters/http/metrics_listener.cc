@@ -14,7 +14,7 @@ HttpConfig server_config(const MetricsConfig& cfg) {
   return c;
 }
 
-HttpServer::Options server_options(Metrics& metrics) {
+HttpServer::Options server_options(metrics::Metrics& metrics) {
   HttpServer::Options o;
   o.io_threads = 1;
   o.name = "metrics";
@@ -24,7 +24,7 @@ HttpServer::Options server_options(Metrics& metrics) {
 
 }  // namespace
 
-MetricsListener::MetricsListener(const MetricsConfig& cfg, Metrics& metrics)
+MetricsListener::MetricsListener(const MetricsConfig& cfg, metrics::Metrics& metrics)
     : metrics_(metrics), server_(server_config(cfg), server_options(metrics)) {
   server_.route(Verb::get, "/metrics", [this](Request&&, Responder res) {
     Response out{Status::ok, 11};

@@ -21,7 +21,7 @@ class MetricsListener {
   // Connections a metrics listener holds at once (a few scrapers, keep-alive).
   static constexpr uint32_t kMaxConnections = 64;
 
-  MetricsListener(const MetricsConfig& cfg, Metrics& metrics);
+  MetricsListener(const MetricsConfig& cfg, metrics::Metrics& metrics);
   MetricsListener(const MetricsListener&) = delete;
   MetricsListener& operator=(const MetricsListener&) = delete;
 
@@ -32,7 +32,7 @@ class MetricsListener {
   uint16_t port() const { return server_.port(); }
 
  private:
-  Metrics& metrics_;
+  metrics::Metrics& metrics_;
   HttpServer server_;  // last: stopped (threads joined) before `metrics_` could go
 };
 

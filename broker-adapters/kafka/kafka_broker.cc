@@ -67,10 +67,6 @@ Result<std::unique_ptr<Source>> KafkaBroker::make_source(const std::string& topi
 
 void KafkaBroker::stop() { sink_->stop(); }
 
-}  // namespace sluice::kafka
-
-namespace sluice {
-
 Result<std::unique_ptr<Broker>> make_kafka_broker(const BrokerConfig& cfg) {
   if (cfg.kind() != BrokerKind::kafka)
     return Error{Errc::invalid_argument, "broker '" + cfg.name + "' is not of kind kafka"};
@@ -78,4 +74,4 @@ Result<std::unique_ptr<Broker>> make_kafka_broker(const BrokerConfig& cfg) {
   return std::unique_ptr<Broker>(std::move(b));
 }
 
-}  // namespace sluice
+}  // namespace sluice::kafka

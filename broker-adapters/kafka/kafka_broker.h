@@ -64,13 +64,10 @@ class KafkaBroker final : public Broker {
   KafkaBrowser browser_;
 };
 
-}  // namespace sluice::kafka
-
-namespace sluice {
 // The factory the engine calls for `kind: kafka` brokers. Checks every option
 // (an unknown or invalid librdkafka property is an Errc::invalid_argument naming it)
 // and waits up to kConnectTimeout for the cluster to answer a metadata request: a
 // cluster that does not is an Errc::invalid_argument too (bad bootstrap, port, TLS or
 // SASL settings). Once open, outages are ridden out, never fatal.
 Result<std::unique_ptr<Broker>> make_kafka_broker(const BrokerConfig& cfg);
-}  // namespace sluice
+}  // namespace sluice::kafka

@@ -20,10 +20,6 @@ Result<std::unique_ptr<Source>> LocalBroker::make_source(const std::string& topi
 
 void LocalBroker::stop() { queue_->stop(); }
 
-}  // namespace sluice::local
-
-namespace sluice {
-
 Result<std::unique_ptr<Broker>> make_local_broker(const BrokerConfig& cfg) {
   if (cfg.kind() != BrokerKind::local)
     return Error{Errc::invalid_argument,
@@ -32,4 +28,4 @@ Result<std::unique_ptr<Broker>> make_local_broker(const BrokerConfig& cfg) {
   return std::unique_ptr<Broker>(std::move(b));
 }
 
-}  // namespace sluice
+}  // namespace sluice::local

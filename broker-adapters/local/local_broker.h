@@ -69,9 +69,6 @@ class LocalBroker final : public Broker {
   LocalBrowser browser_;
 };
 
-}  // namespace sluice::local
-
-namespace sluice {
 // The factory the engine calls for `kind: local` brokers.
 Result<std::unique_ptr<Broker>> make_local_broker(const BrokerConfig& cfg);
-}  // namespace sluice
+}  // namespace sluice::local

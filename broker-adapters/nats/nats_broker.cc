@@ -139,13 +139,9 @@ void NatsBroker::stop() {
   conn_->close();
 }
 
-}  // namespace sluice::nats
-
-namespace sluice {
-
 Result<std::unique_ptr<Broker>> make_nats_broker(const BrokerConfig& cfg) {
   SLUICE_TRY(b, nats::NatsBroker::open(cfg));
   return std::unique_ptr<Broker>(std::move(b));
 }
 
-}  // namespace sluice
+}  // namespace sluice::nats

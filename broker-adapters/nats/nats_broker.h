@@ -93,9 +93,6 @@ class NatsBroker final : public Broker {
   bool stopped_ = false;
 };
 
-}  // namespace sluice::nats
-
-namespace sluice {
 // The factory the engine calls for `kind: nats` brokers.
 Result<std::unique_ptr<Broker>> make_nats_broker(const BrokerConfig& cfg);
-}  // namespace sluice
+}  // namespace sluice::nats

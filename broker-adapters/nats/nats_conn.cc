@@ -21,7 +21,7 @@ Result<int64_t> parse_int(const BrokerConfig& cfg, const std::string& key,
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc{} || p != v.data() + v.size() || n < min)
     return bad_option(cfg, key, "expected an integer >= " + std::to_string(min) + ", got " +
-                                    config_detail::quote(v));
+                                    config::quote(v));
   return n;
 }
 
@@ -30,7 +30,7 @@ Result<Millis> parse_dur(const BrokerConfig& cfg, const std::string& key,
   auto d = parse_duration(v);
   if (!d || d.value().count() <= 0 || d.value() > std::chrono::hours(24))
     return bad_option(cfg, key, "expected a duration in 1ms..24h like 30s, got " +
-                                    config_detail::quote(v));
+                                    config::quote(v));
   return d.value();
 }
 

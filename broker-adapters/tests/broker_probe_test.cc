@@ -9,7 +9,7 @@
 #include "metrics/metrics.h"
 #include "tests/support/metrics_text.h"
 
-namespace sluice {
+namespace sluice::brokers::testing {
 namespace {
 
 enum class Kind : uint8_t { decode, consume };
@@ -17,13 +17,13 @@ std::shared_ptr<CountingProbe<Kind, 2>> two_kinds() {
   return std::make_shared<CountingProbe<Kind, 2>>(std::array<std::string_view, 2>{"decode", "consume"});
 }
 
-std::optional<double> errors(const Metrics& m, const std::string& broker, const std::string& kind) {
+std::optional<double> errors(const metrics::Metrics& m, const std::string& broker, const std::string& kind) {
   return testsupport::sample(
       m.text(), "sluice_broker_errors_total{broker=\"" + broker + "\",kind=\"" + kind + "\"}");
 }
 
 TEST(BrokerProbe, CountsAreReadAtScrapeTime) {
-  Metrics m;
+  metrics::Metrics m;
   auto probe = two_kinds();
   m.add_probe("k", probe);
   EXPECT_EQ(errors(m, "k", "decode"), 0.0);  // present before it moves
@@ -36,7 +36,7 @@ TEST(BrokerProbe, CountsAreReadAtScrapeTime) {
 }
 
 TEST(BrokerProbe, ABrokerWithoutProbeOrGoneIsSkipped) {
-  Metrics m;
+  metrics::Metrics m;
   m.add_probe("none", std::shared_ptr<const BrokerProbe>());  // Broker::probe() default
   {
     auto gone = two_kinds();
@@ -48,4 +48,4 @@ TEST(BrokerProbe, ABrokerWithoutProbeOrGoneIsSkipped) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::brokers::testing

@@ -31,7 +31,7 @@
 #include "tests/support/collector.h"
 #include "tests/support/support.h"
 
-namespace sluice::contract {
+namespace sluice::brokers::testing {
 namespace {
 
 using namespace std::chrono_literals;
@@ -313,4 +313,4 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Kind>& i) { return std::string(i.param.name); });
 
 }  // namespace
-}  // namespace sluice::contract
+}  // namespace sluice::brokers::testing

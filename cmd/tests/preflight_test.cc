@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace sluice {
+namespace sluice::cmd::testing {
 namespace {
 
 class Preflight : public ::testing::Test {
@@ -140,4 +140,4 @@ TEST_F(Preflight, LocalDatabaseMustBeCreatable) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::cmd::testing

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-namespace sluice {
+namespace sluice::cmd::testing {
 namespace {
 
 namespace fs = std::filesystem;
@@ -77,4 +77,4 @@ TEST_F(RememberedTopicsTest, StateFileSitsBesideTheLocalQueueOrTheControlKey) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::cmd::testing

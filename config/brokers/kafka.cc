@@ -3,7 +3,7 @@
 
 #include "config/parse.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
 void parse_kafka_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
                         KafkaBrokerConfig& b) {
@@ -13,4 +13,4 @@ void parse_kafka_broker(Diagnostics& d, const MapReader& m, const std::string& b
   read_into(b.options, m, "options", [&](const Field& x) { return read_options(d, x, base_dir); });
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

@@ -3,23 +3,22 @@
 
 #include "config/parse.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 
-namespace keys = config_keys;
 
 std::string default_local_path(const std::string& base_dir) {
-  return absolute_path(base_dir, std::string(keys::key("broker_local", "path").def));
+  return absolute_path(base_dir, std::string(config::key("broker_local", "path").def));
 }
 
 void parse_local_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
                         LocalBrokerConfig& b) {
   auto str = [&](const Field& x) { return read_string(d, x); };
   read_into(b.group, m, "group", str);
-  b.path = std::string(keys::key("broker_local", "path").def);
+  b.path = std::string(config::key("broker_local", "path").def);
   read_into(b.path, m, "path", str);
   b.path = absolute_path(base_dir, b.path);
   read_into(b.partitions, m, "partitions", [&](const Field& x) {
-    return read_uint(d, x, keys::key("broker_local", "partitions"));
+    return read_uint(d, x, config::key("broker_local", "partitions"));
   });
   read_into(b.accept_any_topic, m, "accept_any_topic",
             [&](const Field& x) { return read_bool(d, x); });
@@ -36,4 +35,4 @@ void parse_local_broker(Diagnostics& d, const MapReader& m, const std::string& b
   }
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

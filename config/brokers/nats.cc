@@ -4,10 +4,9 @@
 #include "config/parse.h"
 #include "config/values.h"
 
-namespace sluice::config_detail {
+namespace sluice::config {
 namespace {
 
-namespace keys = config_keys;
 
 void parse_urls(Diagnostics& d, const Field& f, NatsBrokerConfig& b) {
   std::vector<Field> items;
@@ -37,7 +36,7 @@ void parse_urls(Diagnostics& d, const Field& f, NatsBrokerConfig& b) {
 }
 
 void parse_jetstream(Diagnostics& d, const Field& f, NatsBrokerConfig& b) {
-  MapReader m(d, f, keys::section("jetstream"));
+  MapReader m(d, f, config::section("jetstream"));
   if (!m.is_map()) return;
   JetStreamConfig js;
   read_into(js.stream, m, "stream", [&](const Field& x) { return read_string(d, x); });
@@ -51,10 +50,10 @@ void parse_jetstream(Diagnostics& d, const Field& f, NatsBrokerConfig& b) {
 
 void parse_nats_broker(Diagnostics& d, const MapReader& m, const std::string& base_dir,
                        NatsBrokerConfig& b) {
-  b.urls = {std::string(keys::key("broker_nats", "url").def)};
+  b.urls = {std::string(config::key("broker_nats", "url").def)};
   if (auto u = m.get("url")) parse_urls(d, *u, b);
   if (auto js = m.get("jetstream")) parse_jetstream(d, *js, b);
   read_into(b.options, m, "options", [&](const Field& x) { return read_options(d, x, base_dir); });
 }
 
-}  // namespace sluice::config_detail
+}  // namespace sluice::config

@@ -2,7 +2,7 @@
 
 #include "config/backoff.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
 using std::chrono::milliseconds;
@@ -67,4 +67,4 @@ TEST(Backoff, RetryAfterHintRaisesButNeverPassesTheCap) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

@@ -3,7 +3,7 @@
 
 #include "config/tests/test_util.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
 using testing::load;
@@ -99,4 +99,4 @@ TEST(CallbackAllowEntry, Refusals) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

@@ -3,7 +3,7 @@
 
 #include "config/tests/test_util.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
 using testing::load;
@@ -385,4 +385,4 @@ TEST(ConfigErrors, ToStringIsFileLinePathMessage) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

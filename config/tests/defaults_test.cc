@@ -8,7 +8,7 @@
 
 #include "config/tests/test_util.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
 using testing::load;
@@ -256,4 +256,4 @@ TEST(ConfigEnums, ToStringNamesMatchTheConfigSpelling) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

@@ -16,11 +16,10 @@
 #include "config/config_keys.h"
 #include "config/tests/test_util.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
 using nlohmann::json;
-namespace keys = config_keys;
 
 std::string read(const std::string& rel) {
   std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/" + rel);
@@ -50,7 +49,7 @@ TEST(ConfigSchema, IsDraft2020_12) {
 }
 
 TEST(ConfigSchema, EverySectionHasExactlyTheLoadersKeys) {
-  for (const keys::Section& s : keys::sections()) {
+  for (const config::Section& s : config::sections()) {
     SCOPED_TRACE(std::string(s.name));
     const json& node = schema().at(json::json_pointer(std::string(s.schema_pointer)));
     EXPECT_EQ(node.value("type", ""), "object");
@@ -80,12 +79,12 @@ void walk(const json& node, const json::json_pointer& at, std::set<std::string>&
 TEST(ConfigSchema, HasNoObjectTheLoaderDoesNotKnow) {
   std::set<std::string> found, table;
   walk(schema(), json::json_pointer(), found);
-  for (const keys::Section& s : keys::sections()) table.insert(std::string(s.schema_pointer));
+  for (const config::Section& s : config::sections()) table.insert(std::string(s.schema_pointer));
   EXPECT_EQ(found, table);
 }
 
 TEST(ConfigSchema, EnumsMatchTheLoader) {
-  for (const keys::EnumSpec* e : keys::enums()) {
+  for (const config::EnumSpec* e : config::enums()) {
     SCOPED_TRACE(std::string(e->schema_pointer));
     const json& node = schema().at(json::json_pointer(std::string(e->schema_pointer)));
     std::vector<std::string> names;
@@ -104,7 +103,7 @@ TEST(ConfigSchema, EnumsMatchTheLoader) {
 TEST(ConfigDocs, ReferenceListsEveryKey) {
   const std::string doc = read("docs/CONFIG.md");
   ASSERT_FALSE(doc.empty());
-  for (const keys::Section& s : keys::sections()) {
+  for (const config::Section& s : config::sections()) {
     SCOPED_TRACE(std::string(s.name));
     const std::size_t at = doc.find("\n### " + std::string(s.doc_heading) + "\n");
     ASSERT_NE(at, std::string::npos) << "missing heading: " << s.doc_heading;
@@ -123,8 +122,8 @@ TEST(ConfigDocs, ReferenceListsEveryKey) {
 TEST(ConfigDocs, CommittedFilesAreGenerated) {
   for (const auto& [rel, render] :
        std::vector<std::pair<std::string, Result<std::string> (*)(std::string_view)>>{
-           {"docs/CONFIG.md", config_doc::render_config_md},
-           {"schemas/config.schema.json", config_doc::render_schema}}) {
+           {"docs/CONFIG.md", config::render_config_md},
+           {"schemas/config.schema.json", config::render_schema}}) {
     SCOPED_TRACE(rel);
     const std::string committed = read(rel);
     ASSERT_FALSE(committed.empty());
@@ -142,68 +141,68 @@ TEST(ConfigDocs, GeneratorReplacesStaleTablesAndRefusesMissingMarkers) {
   const std::size_t at = stale.find(row);
   ASSERT_NE(at, std::string::npos);
   stale.replace(at, row.size(), "| `drain_timeout` | duration 0s..1h | `5s` |");
-  auto fixed = config_doc::render_config_md(stale);
+  auto fixed = config::render_config_md(stale);
   ASSERT_TRUE(fixed);
   EXPECT_TRUE(fixed.value() == doc);
 
   std::string unmarked = doc;
   unmarked.erase(unmarked.find("<!-- keys: engine -->"), 21);
-  auto r = config_doc::render_config_md(unmarked);
+  auto r = config::render_config_md(unmarked);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("engine"), std::string::npos) << r.error().message;
-  EXPECT_FALSE(config_doc::render_schema("{ not json"));
+  EXPECT_FALSE(config::render_schema("{ not json"));
 }
 
 // What each entry of the table must hold for its type; the limits parse and are ordered,
 // and the default lies within them.
 TEST(ConfigKeys, EveryEntryIsComplete) {
   std::set<std::string> sections, seen;
-  for (const keys::Section& s : keys::sections()) sections.insert(std::string(s.name));
-  for (const keys::Key& k : keys::keys()) {
+  for (const config::Section& s : config::sections()) sections.insert(std::string(s.name));
+  for (const config::Key& k : config::keys()) {
     const std::string name = std::string(k.section) + "." + std::string(k.name);
     SCOPED_TRACE(name);
     EXPECT_TRUE(sections.count(std::string(k.section))) << "unknown section";
     EXPECT_TRUE(seen.insert(name).second) << "declared twice";
     EXPECT_FALSE(k.doc.empty()) << "no doc";
     EXPECT_FALSE(k.required && !k.def.empty()) << "a required key has no default";
-    const bool ranged = k.type == keys::Type::integer || k.type == keys::Type::duration ||
-                        k.type == keys::Type::size;
+    const bool ranged = k.type == config::Type::integer || k.type == config::Type::duration ||
+                        k.type == config::Type::size;
     EXPECT_EQ(!k.min.empty(), ranged) << "min is for integers, durations and sizes only";
-    if (k.type == keys::Type::duration) {
-      EXPECT_LE(keys::min_duration(k), keys::max_duration(k));
+    if (k.type == config::Type::duration) {
+      EXPECT_LE(config::min_duration(k), config::max_duration(k));
       if (!k.def.empty()) {
         auto d = parse_duration(k.def);
         ASSERT_TRUE(d);
-        EXPECT_GE(d.value(), keys::min_duration(k));
-        EXPECT_LE(d.value(), keys::max_duration(k));
+        EXPECT_GE(d.value(), config::min_duration(k));
+        EXPECT_LE(d.value(), config::max_duration(k));
       }
-    } else if (k.type == keys::Type::size) {
-      EXPECT_LE(keys::min_size(k), keys::max_size(k));
+    } else if (k.type == config::Type::size) {
+      EXPECT_LE(config::min_size(k), config::max_size(k));
       if (!k.def.empty()) {
         auto v = parse_size(k.def);
         ASSERT_TRUE(v);
-        EXPECT_GE(v.value(), keys::min_size(k));
-        EXPECT_LE(v.value(), keys::max_size(k));
+        EXPECT_GE(v.value(), config::min_size(k));
+        EXPECT_LE(v.value(), config::max_size(k));
       }
-    } else if (k.type == keys::Type::integer) {
-      EXPECT_LE(keys::min_integer(k), keys::max_integer(k));
+    } else if (k.type == config::Type::integer) {
+      EXPECT_LE(config::min_integer(k), config::max_integer(k));
       if (!k.def.empty()) {
         const uint64_t v = std::stoull(std::string(k.def));
-        EXPECT_GE(v, keys::min_integer(k));
-        EXPECT_LE(v, keys::max_integer(k));
+        EXPECT_GE(v, config::min_integer(k));
+        EXPECT_LE(v, config::max_integer(k));
       }
     }
-    EXPECT_EQ(k.values != nullptr, k.type == keys::Type::enumeration);
+    EXPECT_EQ(k.values != nullptr, k.type == config::Type::enumeration);
     if (k.values && !k.def.empty()) {
       EXPECT_NE(std::find(k.values->names.begin(), k.values->names.end(), k.def),
                 k.values->names.end())
           << "default not among the values";
     }
-    if (k.type == keys::Type::kind) {
-      EXPECT_NE(std::find(keys::kKind.names.begin(), keys::kKind.names.end(), k.of),
-                keys::kKind.names.end());
+    if (k.type == config::Type::kind) {
+      EXPECT_NE(std::find(config::kKind.names.begin(), config::kKind.names.end(), k.of),
+                config::kKind.names.end());
     }
-    if (k.type == keys::Type::section || k.type == keys::Type::section_list) {
+    if (k.type == config::Type::section || k.type == config::Type::section_list) {
       EXPECT_TRUE(sections.count(std::string(k.of))) << "no section " << k.of;
     }
   }
@@ -245,7 +244,7 @@ functions:
       {"output", {"functions", "0", "output"}},
   };
   int written = 0;
-  for (const keys::Key& k : keys::keys()) {
+  for (const config::Key& k : config::keys()) {
     SCOPED_TRACE(std::string(k.section) + "." + std::string(k.name));
     ASSERT_TRUE(where.count(std::string(k.section))) << "add the section to this test";
     if (k.def.empty()) continue;
@@ -272,4 +271,4 @@ functions:
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

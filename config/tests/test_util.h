@@ -7,7 +7,7 @@
 
 #include "config/config.h"
 
-namespace sluice::testing {
+namespace sluice::config::testing {
 
 inline LoadResult load(const std::string& yaml) { return load_config_string(yaml, "/srv/app"); }
 
@@ -28,12 +28,12 @@ inline const ConfigError* find_error(const LoadResult& r, const std::string& pat
 // Expects an error at `path` on `line` whose message contains `text`.
 #define EXPECT_CONFIG_ERROR(result, path_, line_, text)                                   \
   do {                                                                                    \
-    const ::sluice::ConfigError* e_ = ::sluice::testing::find_error(result, path_);      \
+    const ::sluice::ConfigError* e_ = ::sluice::config::testing::find_error(result, path_);      \
     ASSERT_NE(e_, nullptr) << "no error at " << path_ << "; errors:\n"                   \
-                           << ::sluice::testing::dump(result);                           \
+                           << ::sluice::config::testing::dump(result);                           \
     EXPECT_EQ(e_->line, line_) << e_->to_string();                                        \
     EXPECT_NE(e_->message.find(text), std::string::npos) << e_->to_string();              \
     EXPECT_FALSE((result).config.has_value());                                            \
   } while (0)
 
-}  // namespace sluice::testing
+}  // namespace sluice::config::testing

@@ -4,7 +4,7 @@
 #include "config/config.h"
 #include "config/values.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
 using namespace std::chrono_literals;
@@ -57,7 +57,7 @@ TEST(ParseSize, RejectsTheRest) {
 }
 
 TEST(CheckListen, HostPortWithBracketedIpv6) {
-  using config_detail::check_listen;
+  using config::check_listen;
   for (const char* ok :
        {"127.0.0.1:8080", "0.0.0.0:0", "localhost:65535", "[::1]:9464", "[::]:80"}) {
     EXPECT_FALSE(check_listen(ok)) << ok;
@@ -69,14 +69,14 @@ TEST(CheckListen, HostPortWithBracketedIpv6) {
 }
 
 TEST(EditDistance, CountsTranspositionAsOne) {
-  using config_detail::edit_distance;
+  using config::edit_distance;
   EXPECT_EQ(edit_distance("timeout", "timeout"), 0u);
   EXPECT_EQ(edit_distance("timout", "timeout"), 1u);
   EXPECT_EQ(edit_distance("tiemout", "timeout"), 1u);
   EXPECT_EQ(edit_distance("", "abc"), 3u);
-  EXPECT_EQ(config_detail::closest("subscibe", {"subscribe", "retry"}), "subscribe");
-  EXPECT_EQ(config_detail::closest("zzzzzz", {"subscribe", "retry"}), "");
+  EXPECT_EQ(config::closest("subscibe", {"subscribe", "retry"}), "subscribe");
+  EXPECT_EQ(config::closest("zzzzzz", {"subscribe", "retry"}), "");
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

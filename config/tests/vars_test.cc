@@ -10,10 +10,10 @@
 #include "config/vars.h"
 #include "config/tests/test_util.h"
 
-namespace sluice {
+namespace sluice::config::testing {
 namespace {
 
-using config_detail::expand_vars;
+using config::expand_vars;
 using testing::load;
 
 Result<std::string> expand(std::string_view text) {
@@ -136,7 +136,7 @@ TEST_F(OptionFiles, FileOptionIsReadWithoutTheTrailingNewline) {
 TEST_F(OptionFiles, MissingOversizedOrDoubledIsAnErrorAtItsLine) {
   auto missing = load_kafka("      sasl.password_file: ./nope\n");
   EXPECT_CONFIG_ERROR(missing, "brokers.k.options.sasl.password_file", 6, "no such file");
-  write("big", std::string(config_detail::kMaxOptionFile + 1, 'x'));
+  write("big", std::string(config::kMaxOptionFile + 1, 'x'));
   auto big = load_kafka("      sasl.password_file: big\n");
   EXPECT_CONFIG_ERROR(big, "brokers.k.options.sasl.password_file", 6, "larger than");
   write("secret", "s");
@@ -145,4 +145,4 @@ TEST_F(OptionFiles, MissingOversizedOrDoubledIsAnErrorAtItsLine) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::config::testing

@@ -3,7 +3,7 @@
 
 #include "core/clock.h"
 
-namespace sluice {
+namespace sluice::testing {
 namespace {
 
 using namespace std::chrono_literals;
@@ -29,4 +29,4 @@ TEST(AddSaturated, SaturatesInsteadOfWrapping) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::testing

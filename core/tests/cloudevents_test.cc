@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace sluice::cloudevents {
+namespace sluice::cloudevents::testing {
 namespace {
 
 using nlohmann::json;
@@ -428,4 +428,4 @@ TEST(Helpers, Utf8) {
 }
 
 }  // namespace
-}  // namespace sluice::cloudevents
+}  // namespace sluice::cloudevents::testing

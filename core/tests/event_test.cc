@@ -7,7 +7,7 @@
 #include "core/log_limit.h"
 #include "core/runtime.h"
 
-namespace sluice {
+namespace sluice::testing {
 namespace {
 
 TEST(Event, ProtoRoundTripKeepsEveryField) {
@@ -108,7 +108,7 @@ TEST(EventId, IsUniqueUuid) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::testing
 
 // LogLimit: one line per interval, and the line says how many were kept quiet.
 

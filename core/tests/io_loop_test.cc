@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace sluice {
+namespace sluice::testing {
 namespace {
 
 namespace asio = boost::asio;
@@ -76,4 +76,4 @@ TEST(RunSpinning, TimersFireWhileSpinningAndWhileAsleep) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::testing

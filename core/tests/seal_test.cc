@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace sluice::seal {
+namespace sluice::seal::testing {
 namespace {
 
 Event callback_event() {
@@ -216,4 +216,4 @@ TEST(Keyring, LoadCreatesAPrivateKeyFileOnceAndReadsItBack) {
 }
 
 }  // namespace
-}  // namespace sluice::seal
+}  // namespace sluice::seal::testing

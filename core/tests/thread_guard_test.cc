@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace sluice {
+namespace sluice::testing {
 namespace {
 
 TEST(RunGuarded, AnEscapingExceptionIsCaughtAndTheBodyRunsAgain) {
@@ -38,4 +38,4 @@ TEST(RunGuarded, AnIoContextGoesOnWithItsOtherHandlers) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::testing

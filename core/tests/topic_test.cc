@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sluice {
+namespace sluice::testing {
 namespace {
 
 TEST(TopicName, AcceptsOrdinaryNamesAndNatsSubjects) {
@@ -27,4 +27,4 @@ TEST(TopicName, PrintableFormIsShortAndAscii) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::testing

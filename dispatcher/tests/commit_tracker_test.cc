@@ -2,7 +2,7 @@
 
 #include "dispatcher/commit_tracker.h"
 
-namespace sluice {
+namespace sluice::dispatcher::testing {
 namespace {
 
 TEST(CommitTracker, CommitsOnlyTheContiguousFinishedPrefix) {
@@ -45,4 +45,4 @@ TEST(CommitTracker, ResetForgetsEverythingAndAcceptsRedelivery) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::dispatcher::testing

@@ -16,12 +16,11 @@
 #include "dispatcher/retry_topic.h"
 #include "dlq/record.h"
 
-namespace sluice {
+namespace sluice::dispatcher::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-using namespace fakes;
 
 struct Fixture {
   explicit Fixture(Ordering ordering = Ordering::partition, uint32_t concurrency = 4,
@@ -45,7 +44,7 @@ struct Fixture {
     d->drain(5s);
     d->stop();
   }
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig fn;
   FakeSource src;
   FakeSink dlq;
@@ -263,7 +262,7 @@ TEST(Dispatcher, FullBudgetPausesThePartitionAndDrainingResumesIt) {
 // A source that throttles (Kafka) is held back as a whole, never paused per
 // partition for the budget (a pause would drop what its client prefetched).
 TEST(Dispatcher, FullBudgetThrottlesASourceThatThrottlesAndDrainingReleasesIt) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig fn;
   fn.name = "f";
   fn.concurrency = 2;
@@ -299,7 +298,7 @@ TEST(Dispatcher, FullBudgetThrottlesASourceThatThrottlesAndDrainingReleasesIt) {
 }
 
 TEST(Dispatcher, FanOutCommitsOnlyWhenEveryFunctionFinished) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig a, b;
   a.name = "a";
   b.name = "b";
@@ -335,7 +334,7 @@ TEST(Dispatcher, FanOutCommitsOnlyWhenEveryFunctionFinished) {
 // output's content_type (so CloudEvents SDKs can decode every output).
 TEST(Dispatcher, ResultEventCarriesTheResultsOrTheOutputsContentType) {
   for (const char* from_fn : {"", "application/json"}) {
-    Metrics metrics;
+    metrics::Metrics metrics;
     FunctionConfig f;
     f.name = "f";
     f.dead_letter = {"fake", "f.dlq"};
@@ -524,7 +523,7 @@ TEST(Dispatcher, SyncCallOverTheHeldBudgetIsBusy) {
 // in sluice_published_total), without the result event; a failed publish is answered
 // at once (HTTP 503), not retried behind the caller's back.
 TEST(Dispatcher, SyncCallPublishesEmittedEventsThroughTheOutput) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig fn;
   fn.name = "f";
   fn.dead_letter = {"fake", "f.dlq"};
@@ -627,7 +626,7 @@ struct TopicFixture {
     return r;
   }
   seal::Keyring keys = seal::Keyring::random();
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig fn;
   FakeSource src, retry_src;
   FakeSink dlq, retry_sink;
@@ -830,7 +829,7 @@ TEST(DispatcherRetryTopic, WaitingRetriesAreAbandonedUncommittedAtShutdown) {
 // The plan (topology/plan.h) chooses each route's RetryPath; routes it could never
 // choose are programming errors, refused at set-up.
 TEST(DispatcherRetryTopic, RetryPathsTheSourceOrFunctionCannotTakeAreRefused) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig f, g;
   f.name = "f";
   g.name = "g";
@@ -857,7 +856,7 @@ TEST(DispatcherRetryTopic, RetryPathsTheSourceOrFunctionCannotTakeAreRefused) {
 }
 
 TEST(DispatcherRetryTopic, PerMessageAckBrokerNacksWithTheBackoffDelay) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   FunctionConfig fn;
   fn.name = "f";
   fn.retry.max_attempts = 3;
@@ -941,4 +940,4 @@ TEST(RetryRecord, BadHeadersAreReportedByName) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::dispatcher::testing

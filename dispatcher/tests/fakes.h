@@ -17,7 +17,7 @@
 #include "core/broker.h"
 #include "core/runtime.h"
 
-namespace sluice::fakes {
+namespace sluice::dispatcher::testing {
 
 using namespace std::chrono_literals;
 
@@ -219,4 +219,4 @@ class FakeRuntime final : public Runtime {
   size_t running = 0, max_running = 0;
 };
 
-}  // namespace sluice::fakes
+}  // namespace sluice::dispatcher::testing

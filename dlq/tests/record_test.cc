@@ -2,7 +2,7 @@
 
 #include "dlq/record.h"
 
-namespace sluice::dlq {
+namespace sluice::dlq::testing {
 namespace {
 
 const seal::Keyring& keys() {
@@ -140,4 +140,4 @@ TEST(DeadLetter, SealCoversTheHeadersTheSealModuleCovers) {
 }
 
 }  // namespace
-}  // namespace sluice::dlq
+}  // namespace sluice::dlq::testing

@@ -7,7 +7,7 @@
 #include "metrics/build_info.h"
 #include "metrics/metrics.h"
 
-namespace sluice {
+namespace sluice::metrics::testing {
 namespace {
 
 TEST(BuildInfo, VersionIsTheProjectVersionAndCommitIsAGitHashOrUnknown) {
@@ -26,4 +26,4 @@ TEST(BuildInfo, ExportedAsAGaugeOfOne) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::metrics::testing

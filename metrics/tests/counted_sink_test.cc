@@ -7,7 +7,7 @@
 
 #include "metrics/metrics.h"
 
-namespace sluice {
+namespace sluice::metrics::testing {
 namespace {
 
 // Completes each publish at once: with an error when `fail` is set.
@@ -69,4 +69,4 @@ TEST(CountedSink, TopicsBeyondTheBoundShareOneSeries) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::metrics::testing

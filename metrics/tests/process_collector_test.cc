@@ -12,7 +12,7 @@
 #include "metrics/metrics.h"
 #include "tests/support/support.h"
 
-namespace sluice {
+namespace sluice::metrics::testing {
 namespace {
 
 using testsupport::eventually;
@@ -111,4 +111,4 @@ TEST(ProcessCollector, MetricsTextCarriesThem) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::metrics::testing

@@ -6,7 +6,7 @@
 
 #include <random>
 
-namespace sluice::scaling {
+namespace sluice::scaling::testing {
 namespace {
 
 using namespace std::chrono_literals;
@@ -520,4 +520,4 @@ TEST(AutoscalerTest, DrainEstimateUsesThroughput) {
 }
 
 }  // namespace
-}  // namespace sluice::scaling
+}  // namespace sluice::scaling::testing

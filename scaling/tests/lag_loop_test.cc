@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sluice::scaling {
+namespace sluice::scaling::testing {
 namespace {
 
 TEST(EventLimit, OneEventPerWorkerIsCappedAtConcurrency) {  // exec, inproc
@@ -28,15 +28,15 @@ class IdleRuntime final : public Runtime {
   PoolStats stats() const override { return {}; }
 };
 
-uint32_t limit_of(const Dispatcher& d, const std::string& fn) {
-  for (const FunctionStats& s : d.stats())
+uint32_t limit_of(const dispatcher::Dispatcher& d, const std::string& fn) {
+  for (const dispatcher::FunctionStats& s : d.stats())
     if (s.name == fn) return s.limit;
   return UINT32_MAX;
 }
 
 TEST(LagLoop, AnAutoscaledPoolStartsAtItsMinAndAFixedOneAtConcurrency) {
-  Metrics metrics;
-  Dispatcher d(metrics);
+  metrics::Metrics metrics;
+  dispatcher::Dispatcher d(metrics);
   IdleRuntime rt;
   FunctionConfig fixed, scaled, multiplexed;
   fixed.name = "fixed";
@@ -68,8 +68,8 @@ TEST(LagLoop, AnAutoscaledPoolStartsAtItsMinAndAFixedOneAtConcurrency) {
 }
 
 TEST(LagLoop, AWorkersStanzaTheScalerRefusesIsAnError) {
-  Metrics metrics;
-  Dispatcher d(metrics);
+  metrics::Metrics metrics;
+  dispatcher::Dispatcher d(metrics);
   IdleRuntime rt;
   FunctionConfig fn;
   fn.name = "f";
@@ -83,4 +83,4 @@ TEST(LagLoop, AWorkersStanzaTheScalerRefusesIsAnError) {
 }
 
 }  // namespace
-}  // namespace sluice::scaling
+}  // namespace sluice::scaling::testing

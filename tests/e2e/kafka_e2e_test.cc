@@ -39,7 +39,7 @@ class KafkaEnvironment : public ::testing::Environment {
 
  private:
   // tests/e2e/kafka_e2e_test.cc -> tests/kafka/kafka.sh
-  sluice::testing::KafkaTestBroker broker_{
+  sluice::testsupport::KafkaTestBroker broker_{
       (std::filesystem::path(__FILE__).parent_path().parent_path() / "kafka" / "kafka.sh")
           .string()};
 };

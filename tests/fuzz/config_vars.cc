@@ -13,9 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (name == "B") return std::string();
     return std::nullopt;
   };
-  auto r = config_detail::expand_vars(text, env);
+  auto r = config::expand_vars(text, env);
   if (r) {
-    SLUICE_FUZZ_CHECK(r.value().size() <= config_detail::kMaxExpanded);
+    SLUICE_FUZZ_CHECK(r.value().size() <= config::kMaxExpanded);
     if (text.find('$') == std::string_view::npos) SLUICE_FUZZ_CHECK(r.value() == text);
   } else {
     SLUICE_FUZZ_CHECK(!r.error().message.empty());

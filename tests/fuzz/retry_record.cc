@@ -17,8 +17,8 @@ namespace {
 bool is_retry_header(const std::string& name) {
   std::string lower = name;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower == retry::kAttempt || lower == retry::kDue || lower == retry::kFirstFailure ||
-         lower == retry::kOrigin;
+  return lower == dispatcher::retry::kAttempt || lower == dispatcher::retry::kDue || lower == dispatcher::retry::kFirstFailure ||
+         lower == dispatcher::retry::kOrigin;
 }
 
 }  // namespace
@@ -35,20 +35,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ev.offset = 5;
   ev.headers = std::move(m.headers);
   ev.data = std::move(m.body);
-  auto st = retry::take_state(ev);
+  auto st = dispatcher::retry::take_state(ev);
   for (const Header& h : ev.headers) SLUICE_FUZZ_CHECK(!is_retry_header(h.name));
   if (!st) {
     SLUICE_FUZZ_CHECK(!st.error().message.empty());
     return 0;
   }
-  const retry::State s = st.value();
+  const dispatcher::retry::State s = st.value();
   // Failed again: the next retry record, and the dead letter when attempts ran out,
   // both sealed with sluice's key.
   static const seal::Keyring keys = seal::Keyring::random();
-  Event next = retry::make_event(ev, retry::State{s.attempts + 1, s.due_ms, s.first_failure_ms},
+  Event next = dispatcher::retry::make_event(ev, dispatcher::retry::State{s.attempts + 1, s.due_ms, s.first_failure_ms},
                                  keys, "orders");
   Event again = next;
-  auto back = retry::take_state(again);
+  auto back = dispatcher::retry::take_state(again);
   SLUICE_FUZZ_CHECK(back.has_value() && back.value().first_failure_ms == s.first_failure_ms);
   SLUICE_FUZZ_CHECK(again.topic == ev.topic && again.offset == ev.offset);
   dlq::Failure f{"orders", Outcome::error, "boom", s.attempts, s.first_failure_ms, s.due_ms};

@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <string>
 
-namespace sluice::testing {
+namespace sluice::testsupport {
 
 class KafkaTestBroker {
  public:
@@ -103,4 +103,4 @@ class KafkaTestBroker {
   std::string bootstrap_, skip_, dir_;
 };
 
-}  // namespace sluice::testing
+}  // namespace sluice::testsupport

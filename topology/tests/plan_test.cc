@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sluice::topology {
+namespace sluice::topology::testing {
 namespace {
 
 Config load(const std::string& yaml) {
@@ -286,4 +286,4 @@ TEST(PlanRefuses, ASubscriptionToABrokerThatIsNotThere) {
 }
 
 }  // namespace
-}  // namespace sluice::topology
+}  // namespace sluice::topology::testing

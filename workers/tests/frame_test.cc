@@ -3,7 +3,7 @@
 
 #include "workers/frame.h"
 
-namespace sluice::workers {
+namespace sluice::workers::testing {
 namespace {
 
 v1::Frame result_frame(uint64_t id, std::string output) {
@@ -69,4 +69,4 @@ TEST(FrameReader, PartialFrameWaitsForMore) {
 }
 
 }  // namespace
-}  // namespace sluice::workers
+}  // namespace sluice::workers::testing

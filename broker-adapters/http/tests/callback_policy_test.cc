@@ -4,7 +4,7 @@
 
 #include "broker-adapters/http/callback_policy.h"
 
-namespace sluice::http {
+namespace sluice::http::testing {
 namespace {
 
 namespace ip = boost::asio::ip;
@@ -187,4 +187,4 @@ TEST(CallbackUrl, Parsing) {
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::http::testing

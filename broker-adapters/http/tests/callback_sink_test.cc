@@ -11,7 +11,7 @@
 #include "tests/support/http_receiver.h"
 #include "tests/support/support.h"
 
-namespace sluice::http {
+namespace sluice::http::testing {
 namespace {
 
 using namespace std::chrono_literals;
@@ -61,12 +61,12 @@ CallbackSink::Options local_allowed() {
   return o;
 }
 
-double count(Metrics& m, const std::string& outcome) {
+double count(metrics::Metrics& m, const std::string& outcome) {
   return m.callbacks.Add({{"outcome", outcome}}).Value();
 }
 
 TEST(CallbackSink, DeliversToAnAllowedReceiver) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver rx;
   Results res;
   CallbackSink sink(&m, local_allowed());
@@ -87,7 +87,7 @@ TEST(CallbackSink, DeliversToAnAllowedReceiver) {
 // Nothing opened: every spelling of loopback, and a name that resolves there, is
 // refused before any connection; the callback completes (it will never be deliverable).
 TEST(CallbackSink, RefusedDestinationsAreCountedAndNeverCalled) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver rx;
   Results res;
   CallbackSink sink(&m, CallbackSink::Options{});
@@ -108,7 +108,7 @@ TEST(CallbackSink, RefusedDestinationsAreCountedAndNeverCalled) {
 }
 
 TEST(CallbackSink, AnAllowedHostNameIsCalled) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver rx;
   CallbackSink::Options o;
   o.allow.push_back(parse_callback_allow("localhost:" + std::to_string(rx.port())).value());
@@ -124,7 +124,7 @@ TEST(CallbackSink, AnAllowedHostNameIsCalled) {
 // Two receivers that accept and never answer hold two attempts; a third callback to a
 // healthy receiver goes through at once (the deadline is far away).
 TEST(CallbackSink, HungReceiversDoNotBlockAHealthyOne) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver hung1(HttpReceiver::Mode::hang), hung2(HttpReceiver::Mode::hang), healthy;
   auto o = local_allowed();
   o.timeout = 60s;
@@ -151,7 +151,7 @@ TEST(CallbackSink, HungReceiversDoNotBlockAHealthyOne) {
 // The deadline covers the whole attempt: a receiver that never answers, and one that
 // keeps sending a header that never ends, are both cut off after `timeout`.
 TEST(CallbackSink, ThePerAttemptDeadlineHolds) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver hung(HttpReceiver::Mode::hang), trickle(HttpReceiver::Mode::trickle);
   auto o = local_allowed();
   o.timeout = 400ms;
@@ -172,7 +172,7 @@ TEST(CallbackSink, ThePerAttemptDeadlineHolds) {
 }
 
 TEST(CallbackSink, RetriesWithBackoffUntilDelivered) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver rx;
   rx.set_status(503);
   Results res;
@@ -188,7 +188,7 @@ TEST(CallbackSink, RetriesWithBackoffUntilDelivered) {
 }
 
 TEST(CallbackSink, GivesUpAfterMaxAttempts) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver rx;
   rx.set_status(500);
   auto o = local_allowed();
@@ -206,7 +206,7 @@ TEST(CallbackSink, GivesUpAfterMaxAttempts) {
 // A full queue refuses at once with a retriable error (the dispatcher then holds the
 // event back); nothing is dropped.
 TEST(CallbackSink, AFullQueueRefusesAtOnceWithARetriableError) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver hung(HttpReceiver::Mode::hang);
   auto o = local_allowed();
   o.timeout = 60s;
@@ -231,7 +231,7 @@ TEST(CallbackSink, AFullQueueRefusesAtOnceWithARetriableError) {
 
 // Per host: at most `per_host` attempts to one host:port; another host still gets its turn.
 TEST(CallbackSink, PerHostConcurrencyIsBounded) {
-  Metrics m;
+  metrics::Metrics m;
   HttpReceiver hung(HttpReceiver::Mode::hang), healthy;
   auto o = local_allowed();
   o.timeout = 60s;
@@ -247,7 +247,7 @@ TEST(CallbackSink, PerHostConcurrencyIsBounded) {
 }
 
 TEST(CallbackSink, StopReturnsAtOnceWithEverythingInFlightAndPublishAfterStopFails) {
-  Metrics m;
+  metrics::Metrics m;
   std::vector<std::unique_ptr<HttpReceiver>> hung;
   for (int i = 0; i < 4; ++i) hung.push_back(std::make_unique<HttpReceiver>(HttpReceiver::Mode::hang));
   HttpReceiver failing;
@@ -280,4 +280,4 @@ TEST(CallbackSink, StopReturnsAtOnceWithEverythingInFlightAndPublishAfterStopFai
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::http::testing

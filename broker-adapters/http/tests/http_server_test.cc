@@ -10,11 +10,9 @@
 #include "metrics/metrics.h"
 #include "tests/support/support.h"
 
-namespace sluice::http {
+namespace sluice::http::testing {
 namespace {
 
-using test::Client;
-using test::json_of;
 
 HttpConfig local_config() {
   HttpConfig cfg;
@@ -163,7 +161,7 @@ double value_of(prometheus::Family<prometheus::Gauge>& f, const std::string& lis
 // Over max_connections a new connection gets a canned 503 and is closed, counted;
 // once one closes, a new one is served again.
 TEST(HttpServer, ConnectionsOverTheCapAreRefusedCheaplyAndCounted) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   HttpConfig cfg = local_config();
   cfg.max_connections = 2;
   HttpServer::Options opts;
@@ -209,7 +207,7 @@ TEST(HttpServer, DefaultCapIsDerivedFromTheFdLimit) {
 // http.idle_timeout closes a keep-alive connection that went quiet, and one that
 // never sent a request.
 TEST(HttpServer, IdleConnectionsAreClosedAfterIdleTimeout) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   HttpConfig cfg = local_config();
   cfg.idle_timeout = std::chrono::milliseconds(200);
   HttpServer::Options opts;
@@ -288,4 +286,4 @@ TEST(HttpUtil, BearerTokens) {
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::http::testing

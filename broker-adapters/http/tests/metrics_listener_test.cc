@@ -4,11 +4,9 @@
 
 #include "broker-adapters/http/tests/test_support.h"
 
-namespace sluice::http {
+namespace sluice::http::testing {
 namespace {
 
-using test::Client;
-using test::TempFile;
 
 MetricsConfig local_metrics(std::string tokens_file = "") {
   MetricsConfig cfg;
@@ -20,7 +18,7 @@ MetricsConfig local_metrics(std::string tokens_file = "") {
 
 TEST(MetricsListener, BearerTokensAreRequiredWhenConfigured) {
   TempFile tokens("# scrapers\nscrape-secret\n");
-  Metrics metrics;
+  metrics::Metrics metrics;
   MetricsListener listener(local_metrics(tokens.path()), metrics);
   auto r = listener.start();
   ASSERT_TRUE(r) << r.error().message;
@@ -42,7 +40,7 @@ TEST(MetricsListener, BearerTokensAreRequiredWhenConfigured) {
 }
 
 TEST(MetricsListener, WithoutTokensServesMetricsOnly) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   MetricsListener listener(local_metrics(), metrics);
   ASSERT_TRUE(listener.start());
   Client client(listener.port());
@@ -51,7 +49,7 @@ TEST(MetricsListener, WithoutTokensServesMetricsOnly) {
 }
 
 TEST(MetricsListener, TakenPortAndBadTokenFileAreClearErrors) {
-  Metrics metrics;
+  metrics::Metrics metrics;
   MetricsListener first(local_metrics(), metrics);
   ASSERT_TRUE(first.start());
   MetricsConfig cfg = local_metrics();
@@ -71,4 +69,4 @@ TEST(MetricsListener, TakenPortAndBadTokenFileAreClearErrors) {
 }
 
 }  // namespace
-}  // namespace sluice::http
+}  // namespace sluice::http::testing

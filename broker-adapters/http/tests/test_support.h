@@ -20,7 +20,7 @@
 #include "broker-adapters/http/http_util.h"
 #include "core/broker.h"
 
-namespace sluice::http::test {
+namespace sluice::http::testing {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -201,4 +201,4 @@ class TempFile {
   std::string path_;
 };
 
-}  // namespace sluice::http::test
+}  // namespace sluice::http::testing

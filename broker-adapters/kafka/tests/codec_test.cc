@@ -96,7 +96,7 @@ TEST(KafkaCodec, RecordsBecomeEvents) {
   EXPECT_TRUE(bad.key.empty());
 
   // Counted by the broker's probe and exported.
-  Metrics metrics;
+  metrics::Metrics metrics;
   metrics.add_probe("kafka", b->probe());
   const std::string text = metrics.text();
   EXPECT_EQ(testsupport::sample(text, R"(sluice_broker_errors_total{broker="kafka",kind="decode"})"),

@@ -6,7 +6,7 @@ namespace sluice::kafka::testing {
 namespace {
 
 std::string g_bootstrap, g_skip;
-sluice::testing::KafkaTestBroker g_broker{SLUICE_KAFKA_SH};
+sluice::testsupport::KafkaTestBroker g_broker{SLUICE_KAFKA_SH};
 
 // The broker starts on first use (a test process whose tests need no Kafka, e.g. a
 // filtered contract run, starts none) and stops at the end of the process.

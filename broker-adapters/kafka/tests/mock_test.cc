@@ -172,7 +172,7 @@ TEST(KafkaMock, ClusterDownMidStreamThenBackLosesNothingAndCommitsResume) {
   ASSERT_TRUE(publish_n(b->sink(), topic, "a", 20));
   Collector c;
   auto probe = std::make_shared<KafkaProbe>(kKafkaErrors);
-  Metrics metrics;
+  metrics::Metrics metrics;
   metrics.add_probe("kafka", probe);
   auto s = open_source(cfg, topic, c, probe);
   ASSERT_TRUE(s);

@@ -113,7 +113,7 @@ TEST(KafkaSink, ManyPublishesAllAnsweredAndFlushed) {
 // the Kafka client jars); empty (and a test failure) when it could not be asked.
 std::map<std::string, int32_t> java_partitions(int32_t partitions,
                                                const std::vector<std::string>& keys) {
-  using sluice::testing::KafkaTestBroker;
+  using sluice::testsupport::KafkaTestBroker;
   const std::filesystem::path dir = std::filesystem::path(SLUICE_KAFKA_SH).parent_path();
   int st = 0;
   std::string cp = KafkaTestBroker::run(std::string(SLUICE_KAFKA_SH) + " classpath", &st);
@@ -146,7 +146,7 @@ int32_t partitions_of(const BrokerConfig& cfg, const std::string& topic) {
 // (murmur2), not on librdkafka's default CRC32 one.
 TEST(KafkaSink, KeyLandsWhereJavaClientAndLocalQueuePutIt) {
   SLUICE_NEED_KAFKA();
-  if (!sluice::testing::KafkaTestBroker::have("java")) GTEST_SKIP() << "java is not installed";
+  if (!sluice::testsupport::KafkaTestBroker::have("java")) GTEST_SKIP() << "java is not installed";
   const BrokerConfig cfg = config();
   auto b = open_broker(cfg);
   ASSERT_TRUE(b);

@@ -75,7 +75,7 @@ TEST(LocalSource, CorruptBodyIsDeliveredRawWithHeader) {
   ASSERT_NE(raw.header("sluice-decode-error"), nullptr);
   EXPECT_FALSE(raw.header("sluice-decode-error")->empty());
   // Counted in the broker's probe and exported.
-  Metrics metrics;
+  metrics::Metrics metrics;
   metrics.add_probe("local", b.probe());
   EXPECT_EQ(testsupport::sample(metrics.text(),
                                 R"(sluice_broker_errors_total{broker="local",kind="decode"})"),

@@ -112,7 +112,7 @@ TEST_F(BrowserTest, CloudEventModesThroughTheServer) {
   EXPECT_NE(ds[3].event.header("sluice-decode-error"), nullptr);
   for (auto& d : ds) d.ack();
   // Counted in the broker's probe and exported.
-  Metrics metrics;
+  metrics::Metrics metrics;
   metrics.add_probe("nats", broker_->probe());
   EXPECT_EQ(testsupport::sample(metrics.text(),
                                 R"(sluice_broker_errors_total{broker="nats",kind="decode"})"),

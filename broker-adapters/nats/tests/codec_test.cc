@@ -6,7 +6,7 @@
 #include "broker-adapters/nats/nats_conn.h"
 #include "core/cloudevents.h"
 
-namespace sluice::nats {
+namespace sluice::nats::testing {
 namespace {
 
 // nats.c's message functions need the library opened (a connection does it).
@@ -149,9 +149,9 @@ TEST(NatsSubjects, MatchAndCover) {
 }
 
 }  // namespace
-}  // namespace sluice::nats
+}  // namespace sluice::nats::testing
 
-namespace sluice::nats {
+namespace sluice::nats::testing {
 namespace {
 
 TEST(NatsCodec, SubjectTokenPositions) {
@@ -257,4 +257,4 @@ TEST(NatsAckSubject, BadFormsAreRefused) {
 }
 
 }  // namespace
-}  // namespace sluice::nats
+}  // namespace sluice::nats::testing

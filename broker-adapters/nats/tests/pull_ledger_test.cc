@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sluice::nats {
+namespace sluice::nats::testing {
 namespace {
 
 using namespace std::chrono_literals;
@@ -93,4 +93,4 @@ TEST(PullLedger, HandedOnDeadlineCannotMakeTheCountNegative) {
 }
 
 }  // namespace
-}  // namespace sluice::nats
+}  // namespace sluice::nats::testing

@@ -1,7 +1,9 @@
 'use strict';
-// The protobuf messages of schemas/worker.proto (proto/ holds copies; a test keeps them
-// equal to schemas/) and the v1 framing: a 4-byte big-endian length, then a Frame.
+// The protobuf messages of schemas/worker.proto and the v1 framing: a 4-byte big-endian
+// length, then a Frame. A packed SDK carries the .proto files in proto/ (npm prepack,
+// `sluice new`); in the checkout they are read from schemas/, their one copy.
 
+const fs = require('node:fs');
 const path = require('node:path');
 
 const PROTOCOL_VERSION = 1;
@@ -11,9 +13,14 @@ const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 // most of the SDK's start-up, and the usual path (handshake, plain Invokes, Results
 // without emitted events, Logs) never needs them (codec.js).
 let types = null;
+function protoDir() {
+  const packed = path.join(__dirname, '..', 'proto');
+  return fs.existsSync(path.join(packed, 'worker.proto'))
+    ? packed : path.join(__dirname, '..', '..', '..', 'schemas');
+}
 function loaded() {
   if (types === null) {
-    const root = require('protobufjs').loadSync(path.join(__dirname, '..', 'proto', 'worker.proto'));
+    const root = require('protobufjs').loadSync(path.join(protoDir(), 'worker.proto'));
     types = { Frame: root.lookupType('sluice.v1.Frame'), Event: root.lookupType('sluice.v1.Event') };
   }
   return types;

@@ -9,11 +9,12 @@ const { fixture } = require('./helpers');
 const GOOD = ['hello', 'hello_ack', 'hello_ack_v2', 'goodbye', 'goodbye_refused', 'invoke', 'invoke_fanout',
   'invoke_poison', 'result_echo', 'result_fanout', 'result_poison', 'result_error', 'log', 'cancel'];
 
-test('proto/ holds the same files as schemas/', () => {
+test('proto/, where a pack left it, holds the same files as schemas/', (t) => {
   for (const name of ['event.proto', 'worker.proto']) {
-    const copy = fs.readFileSync(path.join(__dirname, '..', 'proto', name), 'utf8');
+    const packed = path.join(__dirname, '..', 'proto', name);
+    if (!fs.existsSync(packed)) return t.skip('no proto/: the SDK reads schemas/');
     const schema = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', name), 'utf8');
-    assert.equal(copy, schema, `sdk/node/proto/${name} is stale: copy it from schemas/`);
+    assert.equal(fs.readFileSync(packed, 'utf8'), schema, `sdk/node/proto/${name} is stale: npm pack copies it again`);
   }
 });
 
