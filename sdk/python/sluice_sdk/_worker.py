@@ -238,6 +238,10 @@ _WATCHER_IDLE_INTERVALS = 10
 # hand-off to a pool thread costs), the reader also calls the handler for an Invoke when
 # more frames wait behind it: one after the other beats a round trip through the pool.
 _QUICK_CALL_S = 50e-6
+# The Results of quick calls on the reader wait for the others made from the same read
+# and go out in one write (one wake-up of sluice instead of one per Result), but no
+# longer than this after the first of them was made.
+_GATHER_S = 200e-6
 
 
 class Worker:
@@ -434,8 +438,15 @@ class Worker:
         two_args = self._arity == 2
         fd = self._rfd
         push = self._splitter.push
+        gathering = 0.0  # when the first Result now waiting in _pending was made (0: none)
         while True:
             if not batch:
+                if gathering:
+                    gathering = 0.0
+                    try:
+                        self.flush()
+                    except OSError:
+                        pass  # sluice is gone: the read ends
                 try:
                     chunk = os.read(fd, _READ_CHUNK) if fd is not None else self._read_chunk()
                     if chunk:
@@ -470,7 +481,8 @@ class Worker:
                         raise
                     finally:
                         _current.reset(token)
-                    self._quick = time.perf_counter() - start < _QUICK_CALL_S
+                    end = time.perf_counter()
+                    self._quick = quick = end - start < _QUICK_CALL_S
                     if claims.pop(seq, None) is None:  # the watcher has started another reader
                         try:
                             self._answer(inv.id, answer, me)
@@ -479,11 +491,18 @@ class Worker:
                         self._slots.release()  # taken by the watcher for this call
                         return
                     # Still the only reader, and the pool is idle: no one else touches
-                    # _inflight. The Result goes out with the logs gathered before it.
-                    try:
-                        self._send_bytes(answer, me)
-                    except OSError:
-                        pass  # sluice is gone: the read ends
+                    # _inflight. The Result goes out with the logs gathered before it, and
+                    # waits for the next ones while quick calls follow from the same read.
+                    if quick and batch and (not gathering or end - gathering < _GATHER_S):
+                        if not gathering:
+                            gathering = start
+                        self._send_bytes(answer)  # gathered (this thread is _gather)
+                    else:
+                        gathering = 0.0
+                        try:
+                            self._send_bytes(answer, me)
+                        except OSError:
+                            pass  # sluice is gone: the read ends
                     del inflight[inv.id]
                     continue
                 with self._ilock:
@@ -507,6 +526,10 @@ class Worker:
 
     def _finish(self, code):
         """Input is over (0: wait for what is in flight) or broken (a protocol error)."""
+        try:
+            self.flush()  # what the reader gathered
+        except OSError:
+            pass
         if code == 0:
             drained = threading.Event()
             with self._ilock:
