@@ -234,9 +234,10 @@ _READ_CHUNK = 1 << 16
 _TAKEOVER_INTERVAL_S = 0.002
 # The watcher thread sleeps (until the next such call) after this many idle intervals.
 _WATCHER_IDLE_INTERVALS = 10
-# While the last handler call on the reading thread took less than this (about what a
-# hand-off to a pool thread costs), the reader also calls the handler for an Invoke when
-# more frames wait behind it: one after the other beats a round trip through the pool.
+# While one of the last two handler calls on the reading thread took less than this
+# (about what a hand-off to a pool thread costs), the reader also calls the handler for
+# an Invoke when more frames wait behind it: one after the other beats a round trip
+# through the pool.
 _QUICK_CALL_S = 50e-6
 # The Results of quick calls on the reader wait for the others made from the same read
 # and go out in one write (one wake-up of sluice instead of one per Result), but no
@@ -303,7 +304,11 @@ class Worker:
         self._claims: Dict[int, Any] = {}
         self._watcher_wake = threading.Condition()
         self._watcher_parked = False
-        self._quick = True  # the last handler call on the reader was quick (the reader's)
+        # One of the last two handler calls on the reader was quick (the reader's): one
+        # slow call alone is as likely the machine's doing (the process was preempted
+        # during it) as the handler's, and sending what follows to the pool costs more.
+        self._quick = True
+        self._last_quick = True  # the last call was
         # handler calls running at once, inline ones after a takeover included
         self._slots = threading.BoundedSemaphore(threads)
         self._done = threading.Event()
@@ -482,7 +487,9 @@ class Worker:
                     finally:
                         _current.reset(token)
                     end = time.perf_counter()
-                    self._quick = quick = end - start < _QUICK_CALL_S
+                    quick = end - start < _QUICK_CALL_S
+                    self._quick = quick or self._last_quick
+                    self._last_quick = quick
                     if claims.pop(seq, None) is None:  # the watcher has started another reader
                         try:
                             self._answer(inv.id, answer, me)
@@ -573,7 +580,7 @@ class Worker:
 
     def _take_over(self):
         """Start a new reader: the busy one stops reading when its handler returns."""
-        self._quick = False
+        self._quick = self._last_quick = False
         # The busy call takes a thread's place (the pool has been idle since it started,
         # but a pool thread may still be about to release its place).
         self._slots.acquire()
