@@ -821,7 +821,15 @@ def _varint(n):
 
 def _ok_frame(inv_id):
     """Frame{result: Result{id: inv_id, status: OK}} with its length prefix, encoded by
-    hand: the bytes protobuf makes (fields in number order, a zero id left out)."""
+    hand: the bytes protobuf makes (fields in number order, a zero id left out). The ids
+    sluice hands out are small and grow: up to 2**21 the varint is spelled out."""
+    if 0 < inv_id < 0x4000:
+        if inv_id < 0x80:
+            return bytes((0, 0, 0, 6, 0x22, 4, 8, inv_id, 16, 1))
+        return bytes((0, 0, 0, 7, 0x22, 5, 8, inv_id & 0x7F | 0x80, inv_id >> 7, 16, 1))
+    if 0x4000 <= inv_id < 0x200000:
+        return bytes((0, 0, 0, 8, 0x22, 6, 8, inv_id & 0x7F | 0x80, inv_id >> 7 & 0x7F | 0x80,
+                      inv_id >> 14, 16, 1))
     res = (b"\x08" + _varint(inv_id) + b"\x10\x01") if inv_id else b"\x10\x01"
     n = len(res)  # at most 13: one-byte lengths
     return b"\x00\x00\x00" + bytes((n + 2, 0x22, n)) + res

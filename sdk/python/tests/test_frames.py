@@ -124,7 +124,7 @@ def test_splitter_rejects_an_oversize_length():
 def test_hand_encoded_ok_result_is_what_protobuf_makes():
     from sluice_sdk._proto import Result
     from sluice_sdk._worker import _ok_frame
-    for inv_id in (0, 1, 127, 128, 300, 16383, 16384, 2**21, 2**35 + 7, 2**63, 2**64 - 1):
+    for inv_id in (0, 1, 127, 128, 300, 16383, 16384, 2**21 - 1, 2**21, 2**35 + 7, 2**63, 2**64 - 1):
         want = sluice.encode_frame(sluice.Frame(result=Result(id=inv_id, status=Result.OK)))
         assert _ok_frame(inv_id) == want, inv_id
         frame = sluice.read_frames(_ok_frame(inv_id))[0]
