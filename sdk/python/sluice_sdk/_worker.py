@@ -296,7 +296,7 @@ class Worker:
         self._splitter = pb.FrameSplitter()  # the reader's (the loop's for async handlers)
         # sync handlers
         self._pool = None  # made by the reader on first use
-        self._batch: Deque[Any] = collections.deque()  # frames read, not handled yet: the reader's
+        self._batch: Deque[bytes] = collections.deque()  # frame bodies read, not handled yet: the reader's
         # A handler call on the reader is numbered (_inline_seq) and holds a claim while it
         # runs. The reader and the watcher both pop the claim when done with it (dict.pop is
         # atomic): whoever pops it first decides. The watcher popping it is a takeover.
@@ -442,7 +442,8 @@ class Worker:
         handler = self.handler
         two_args = self._arity == 2
         fd = self._rfd
-        push = self._splitter.push
+        split = self._splitter.split
+        invoke_of = pb.invoke_of
         gathering = 0.0  # when the first Result now waiting in _pending was made (0: none)
         while True:
             if not batch:
@@ -455,16 +456,23 @@ class Worker:
                 try:
                     chunk = os.read(fd, _READ_CHUNK) if fd is not None else self._read_chunk()
                     if chunk:
-                        batch.extend(push(chunk))
+                        batch.extend(split(chunk))
                         continue
                     self._splitter.end()
                 except (ProtocolError, OSError) as e:
                     return self._finish(self._fail(str(e)))
                 return self._finish(0)  # end of input: finish what we hold
-            frame = batch.popleft()
-            kind = frame.WhichOneof("kind")
-            if kind == "invoke":
-                inv = frame.invoke
+            body = batch.popleft()
+            try:
+                inv = invoke_of(body)  # what sluice sends, parsed without a Frame
+                if inv is None:
+                    frame = pb.decode_frame(body)
+                    kind = frame.WhichOneof("kind")
+                    if kind == "invoke":
+                        inv = frame.invoke
+            except ProtocolError as e:
+                return self._finish(self._fail(str(e)))
+            if inv is not None:
                 ctx = Context(self, inv.id, inv.timeout_ms)
                 if not inflight and (self._quick or not batch):
                     # Nothing else in flight: call the handler on this thread. (Only the
