@@ -444,6 +444,9 @@ class Worker:
         fd = self._rfd
         split = self._splitter.split
         invoke_of = pb.invoke_of
+        perf_counter = time.perf_counter
+        wlock = self._wlock
+        pending = self._pending
         gathering = 0.0  # when the first Result now waiting in _pending was made (0: none)
         while True:
             if not batch:
@@ -473,11 +476,12 @@ class Worker:
             except ProtocolError as e:
                 return self._finish(self._fail(str(e)))
             if inv is not None:
-                ctx = Context(self, inv.id, inv.timeout_ms)
+                inv_id = inv.id
+                ctx = Context(self, inv_id, inv.timeout_ms)
                 if not inflight and (self._quick or not batch):
                     # Nothing else in flight: call the handler on this thread. (Only the
                     # reader adds to _inflight, so it stays this way.)
-                    inflight[inv.id] = (None, ctx)
+                    inflight[inv_id] = (None, ctx)
                     self._gather = me  # its logs go out with its Result (or at a takeover)
                     seq = self._inline_seq + 1
                     self._inline_seq = seq
@@ -485,22 +489,31 @@ class Worker:
                     if self._watcher_parked:
                         with self._watcher_wake:
                             self._watcher_wake.notify()
+                    event = inv.event
                     token = _current.set(ctx)
-                    start = time.perf_counter()
+                    start = perf_counter()
                     try:
-                        answer = self._outcome(inv, ctx, handler, (inv.event, ctx) if two_args else (inv.event,))
+                        try:
+                            value = handler(event, ctx) if two_args else handler(event)
+                        except BaseException as e:
+                            answer = self._failed(inv, ctx, e)
+                        else:
+                            if value is None and not ctx.emitted:
+                                answer = _ok_frame(inv_id)  # the common case, without a protobuf message
+                            else:
+                                answer = self._returned(inv, ctx, value)
                     except BaseException:  # SystemExit, KeyboardInterrupt: no answer, but the logs
                         self._send_bytes(b"", me)
                         raise
                     finally:
                         _current.reset(token)
-                    end = time.perf_counter()
+                    end = perf_counter()
                     quick = end - start < _QUICK_CALL_S
                     self._quick = quick or self._last_quick
                     self._last_quick = quick
                     if claims.pop(seq, None) is None:  # the watcher has started another reader
                         try:
-                            self._answer(inv.id, answer, me)
+                            self._answer(inv_id, answer, me)
                         except OSError:
                             pass
                         self._slots.release()  # taken by the watcher for this call
@@ -511,14 +524,15 @@ class Worker:
                     if quick and batch and (not gathering or end - gathering < _GATHER_S):
                         if not gathering:
                             gathering = start
-                        self._send_bytes(answer)  # gathered (this thread is _gather)
+                        with wlock:  # this thread is _gather (a takeover would have popped the claim)
+                            pending.append(answer)
                     else:
                         gathering = 0.0
                         try:
                             self._send_bytes(answer, me)
                         except OSError:
                             pass  # sluice is gone: the read ends
-                    del inflight[inv.id]
+                    del inflight[inv_id]
                     continue
                 with self._ilock:
                     if inv.id in inflight:
@@ -785,25 +799,41 @@ class Worker:
             if ctx._cancelled:
                 raise _CancelledBeforeStart()
             value = call(*args)
+        except BaseException as e:
+            return self._failed(inv, ctx, e)
+        return self._returned(inv, ctx, value)
+
+    def _returned(self, inv, ctx, value):
+        """The encoded Result of a handler that returned value."""
+        try:
             if value is None and not ctx.emitted:
                 return _ok_frame(inv.id)  # the common case, without a protobuf message
             result = pb.Result(id=inv.id)
             _fill_ok(result, value, ctx)
-        except _cancelled_errors():
+        except Exception as e:  # a value that cannot be sent (not JSON-able, say)
+            return self._failed(inv, ctx, e)
+        return _encode_result(result)
+
+    def _failed(self, inv, ctx, e):
+        """The encoded Result of a handler that raised e (b"": none); re-raises what is
+        not the handler's failure (SystemExit, KeyboardInterrupt)."""
+        if isinstance(e, _cancelled_errors()):
             if not ctx._cancelled:
                 return b""
             # by sluice: answer, so sluice sees the worker is alive
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message="cancelled by sluice")
-        except Reject as e:
+        elif isinstance(e, Reject):
             result = pb.Result(id=inv.id, status=pb.Result.REJECTED, error_message=str(e) or "rejected")
-        except Retry as e:
+        elif isinstance(e, Retry):
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=str(e) or "retry",
                                retry_after_ms=max(0, e.after_ms))
-        except Exception as e:  # the handler's failure is the invocation's error
+        elif isinstance(e, Exception):  # the handler's failure is the invocation's error
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=f"{type(e).__name__}: {e}")
             import traceback
 
-            self.log(traceback.format_exc().rstrip(), "error", inv.id)
+            self.log("".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip(), "error", inv.id)
+        else:
+            raise e
         return _encode_result(result)
 
     def _answer(self, inv_id, data, gatherer=None):
