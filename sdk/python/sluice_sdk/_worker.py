@@ -251,7 +251,8 @@ class Worker:
     Sync handler: the thread in `serve` reads the frames. An Invoke that arrives while
     nothing else is in flight is handled right there (if more frames wait behind it: only
     while the handler's calls are quick): the handler is called, and its Result goes out
-    in one write together with the Log frames it made. Other invocations go to the thread
+    in one write together with the Log frames it made, and with the Results of the quick
+    calls made for the frames read with it (_GATHER_S). Other invocations go to the thread
     pool. A watcher thread hands the reading over to a new thread when a handler called
     this way runs longer than a few ms. At most `threads` handler calls run at once.
 
