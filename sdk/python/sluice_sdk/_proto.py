@@ -202,6 +202,40 @@ def decode_frame(body: bytes) -> Frame:
     return frame
 
 
+_parse_invoke = Invoke.FromString
+
+
+def invoke_of(body: bytes) -> Optional[Invoke]:
+    """The Invoke of a frame body that is Frame.invoke and nothing else (what sluice
+    sends), parsed without a Frame around it: the same message decode_frame(body).invoke
+    gives, for less. None for any other body (decode_frame it); raises ProtocolError."""
+    size = len(body)
+    if size < 3 or body[0] != 0x1A:  # field 3 (invoke), length-delimited
+        return None
+    n = body[1]
+    if n < 0x80:  # the length of the Invoke, a varint of 1 or 2 bytes below 16 KiB
+        off = 2
+    elif body[2] < 0x80:
+        n = n & 0x7F | body[2] << 7
+        off = 3
+    else:
+        n = shift = 0
+        for off in range(1, min(size, 6)):
+            n |= (body[off] & 0x7F) << shift
+            shift += 7
+            if body[off] < 0x80:
+                break
+        else:
+            return None
+        off += 1
+    if off + n != size:
+        return None
+    try:
+        return _parse_invoke(body[off:])
+    except DecodeError as e:
+        raise ProtocolError(f"frame of {len(body)} bytes does not parse as sluice.v1.Frame: {e}") from None
+
+
 def read_frame(stream: IO[bytes]) -> Optional[Frame]:
     """Read one frame from a binary stream; None at a clean end of stream."""
     head = _read_exact(stream, 4)
@@ -231,8 +265,13 @@ class FrameSplitter:
 
     def push(self, chunk):
         """Add bytes; return the frames now complete (raises ProtocolError)."""
+        return [decode_frame(body) for body in self.split(chunk)]
+
+    def split(self, chunk):
+        """Add bytes; return the bodies of the frames now complete, not parsed yet
+        (raises ProtocolError for a length over the limit)."""
         if not self._parts and len(chunk) >= 4 and _HEADER.unpack_from(chunk)[0] == len(chunk) - 4:
-            return [decode_frame(chunk[4:])]  # exactly one frame
+            return [chunk[4:]]  # exactly one frame
         if self._parts:
             self._parts.append(chunk)
             self._have += len(chunk)
@@ -253,7 +292,7 @@ class FrameSplitter:
             if end - pos - 4 < n:
                 self._need = 4 + n
                 break
-            frames.append(decode_frame(buf[pos + 4:pos + 4 + n]))
+            frames.append(buf[pos + 4:pos + 4 + n])
             pos += 4 + n
         else:
             self._need = 4  # the header itself, if any of it arrived

@@ -234,10 +234,15 @@ _READ_CHUNK = 1 << 16
 _TAKEOVER_INTERVAL_S = 0.002
 # The watcher thread sleeps (until the next such call) after this many idle intervals.
 _WATCHER_IDLE_INTERVALS = 10
-# While the last handler call on the reading thread took less than this (about what a
-# hand-off to a pool thread costs), the reader also calls the handler for an Invoke when
-# more frames wait behind it: one after the other beats a round trip through the pool.
+# While one of the last two handler calls on the reading thread took less than this
+# (about what a hand-off to a pool thread costs), the reader also calls the handler for
+# an Invoke when more frames wait behind it: one after the other beats a round trip
+# through the pool.
 _QUICK_CALL_S = 50e-6
+# The Results of quick calls on the reader wait for the others made from the same read
+# and go out in one write (one wake-up of sluice instead of one per Result), but no
+# longer than this after the first of them was made.
+_GATHER_S = 200e-6
 
 
 class Worker:
@@ -246,7 +251,8 @@ class Worker:
     Sync handler: the thread in `serve` reads the frames. An Invoke that arrives while
     nothing else is in flight is handled right there (if more frames wait behind it: only
     while the handler's calls are quick): the handler is called, and its Result goes out
-    in one write together with the Log frames it made. Other invocations go to the thread
+    in one write together with the Log frames it made, and with the Results of the quick
+    calls made for the frames read with it (_GATHER_S). Other invocations go to the thread
     pool. A watcher thread hands the reading over to a new thread when a handler called
     this way runs longer than a few ms. At most `threads` handler calls run at once.
 
@@ -291,7 +297,7 @@ class Worker:
         self._splitter = pb.FrameSplitter()  # the reader's (the loop's for async handlers)
         # sync handlers
         self._pool = None  # made by the reader on first use
-        self._batch: Deque[Any] = collections.deque()  # frames read, not handled yet: the reader's
+        self._batch: Deque[bytes] = collections.deque()  # frame bodies read, not handled yet: the reader's
         # A handler call on the reader is numbered (_inline_seq) and holds a claim while it
         # runs. The reader and the watcher both pop the claim when done with it (dict.pop is
         # atomic): whoever pops it first decides. The watcher popping it is a takeover.
@@ -299,7 +305,11 @@ class Worker:
         self._claims: Dict[int, Any] = {}
         self._watcher_wake = threading.Condition()
         self._watcher_parked = False
-        self._quick = True  # the last handler call on the reader was quick (the reader's)
+        # One of the last two handler calls on the reader was quick (the reader's): one
+        # slow call alone is as likely the machine's doing (the process was preempted
+        # during it) as the handler's, and sending what follows to the pool costs more.
+        self._quick = True
+        self._last_quick = True  # the last call was
         # handler calls running at once, inline ones after a takeover included
         self._slots = threading.BoundedSemaphore(threads)
         self._done = threading.Event()
@@ -433,27 +443,46 @@ class Worker:
         handler = self.handler
         two_args = self._arity == 2
         fd = self._rfd
-        push = self._splitter.push
+        split = self._splitter.split
+        invoke_of = pb.invoke_of
+        perf_counter = time.perf_counter
+        wlock = self._wlock
+        pending = self._pending
+        gathering = 0.0  # when the first Result now waiting in _pending was made (0: none)
         while True:
             if not batch:
+                if gathering:
+                    gathering = 0.0
+                    try:
+                        self.flush()
+                    except OSError:
+                        pass  # sluice is gone: the read ends
                 try:
                     chunk = os.read(fd, _READ_CHUNK) if fd is not None else self._read_chunk()
                     if chunk:
-                        batch.extend(push(chunk))
+                        batch.extend(split(chunk))
                         continue
                     self._splitter.end()
                 except (ProtocolError, OSError) as e:
                     return self._finish(self._fail(str(e)))
                 return self._finish(0)  # end of input: finish what we hold
-            frame = batch.popleft()
-            kind = frame.WhichOneof("kind")
-            if kind == "invoke":
-                inv = frame.invoke
-                ctx = Context(self, inv.id, inv.timeout_ms)
+            body = batch.popleft()
+            try:
+                inv = invoke_of(body)  # what sluice sends, parsed without a Frame
+                if inv is None:
+                    frame = pb.decode_frame(body)
+                    kind = frame.WhichOneof("kind")
+                    if kind == "invoke":
+                        inv = frame.invoke
+            except ProtocolError as e:
+                return self._finish(self._fail(str(e)))
+            if inv is not None:
+                inv_id = inv.id
+                ctx = Context(self, inv_id, inv.timeout_ms)
                 if not inflight and (self._quick or not batch):
                     # Nothing else in flight: call the handler on this thread. (Only the
                     # reader adds to _inflight, so it stays this way.)
-                    inflight[inv.id] = (None, ctx)
+                    inflight[inv_id] = (None, ctx)
                     self._gather = me  # its logs go out with its Result (or at a takeover)
                     seq = self._inline_seq + 1
                     self._inline_seq = seq
@@ -461,30 +490,50 @@ class Worker:
                     if self._watcher_parked:
                         with self._watcher_wake:
                             self._watcher_wake.notify()
+                    event = inv.event
                     token = _current.set(ctx)
-                    start = time.perf_counter()
+                    start = perf_counter()
                     try:
-                        answer = self._outcome(inv, ctx, handler, (inv.event, ctx) if two_args else (inv.event,))
+                        try:
+                            value = handler(event, ctx) if two_args else handler(event)
+                        except BaseException as e:
+                            answer = self._failed(inv, ctx, e)
+                        else:
+                            if value is None and not ctx.emitted:
+                                answer = _ok_frame(inv_id)  # the common case, without a protobuf message
+                            else:
+                                answer = self._returned(inv, ctx, value)
                     except BaseException:  # SystemExit, KeyboardInterrupt: no answer, but the logs
                         self._send_bytes(b"", me)
                         raise
                     finally:
                         _current.reset(token)
-                    self._quick = time.perf_counter() - start < _QUICK_CALL_S
+                    end = perf_counter()
+                    quick = end - start < _QUICK_CALL_S
+                    self._quick = quick or self._last_quick
+                    self._last_quick = quick
                     if claims.pop(seq, None) is None:  # the watcher has started another reader
                         try:
-                            self._answer(inv.id, answer, me)
+                            self._answer(inv_id, answer, me)
                         except OSError:
                             pass
                         self._slots.release()  # taken by the watcher for this call
                         return
                     # Still the only reader, and the pool is idle: no one else touches
-                    # _inflight. The Result goes out with the logs gathered before it.
-                    try:
-                        self._send_bytes(answer, me)
-                    except OSError:
-                        pass  # sluice is gone: the read ends
-                    del inflight[inv.id]
+                    # _inflight. The Result goes out with the logs gathered before it, and
+                    # waits for the next ones while quick calls follow from the same read.
+                    if quick and batch and (not gathering or end - gathering < _GATHER_S):
+                        if not gathering:
+                            gathering = start
+                        with wlock:  # this thread is _gather (a takeover would have popped the claim)
+                            pending.append(answer)
+                    else:
+                        gathering = 0.0
+                        try:
+                            self._send_bytes(answer, me)
+                        except OSError:
+                            pass  # sluice is gone: the read ends
+                    del inflight[inv_id]
                     continue
                 with self._ilock:
                     if inv.id in inflight:
@@ -507,6 +556,10 @@ class Worker:
 
     def _finish(self, code):
         """Input is over (0: wait for what is in flight) or broken (a protocol error)."""
+        try:
+            self.flush()  # what the reader gathered
+        except OSError:
+            pass
         if code == 0:
             drained = threading.Event()
             with self._ilock:
@@ -550,7 +603,7 @@ class Worker:
 
     def _take_over(self):
         """Start a new reader: the busy one stops reading when its handler returns."""
-        self._quick = False
+        self._quick = self._last_quick = False
         # The busy call takes a thread's place (the pool has been idle since it started,
         # but a pool thread may still be about to release its place).
         self._slots.acquire()
@@ -747,25 +800,41 @@ class Worker:
             if ctx._cancelled:
                 raise _CancelledBeforeStart()
             value = call(*args)
+        except BaseException as e:
+            return self._failed(inv, ctx, e)
+        return self._returned(inv, ctx, value)
+
+    def _returned(self, inv, ctx, value):
+        """The encoded Result of a handler that returned value."""
+        try:
             if value is None and not ctx.emitted:
                 return _ok_frame(inv.id)  # the common case, without a protobuf message
             result = pb.Result(id=inv.id)
             _fill_ok(result, value, ctx)
-        except _cancelled_errors():
+        except Exception as e:  # a value that cannot be sent (not JSON-able, say)
+            return self._failed(inv, ctx, e)
+        return _encode_result(result)
+
+    def _failed(self, inv, ctx, e):
+        """The encoded Result of a handler that raised e (b"": none); re-raises what is
+        not the handler's failure (SystemExit, KeyboardInterrupt)."""
+        if isinstance(e, _cancelled_errors()):
             if not ctx._cancelled:
                 return b""
             # by sluice: answer, so sluice sees the worker is alive
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message="cancelled by sluice")
-        except Reject as e:
+        elif isinstance(e, Reject):
             result = pb.Result(id=inv.id, status=pb.Result.REJECTED, error_message=str(e) or "rejected")
-        except Retry as e:
+        elif isinstance(e, Retry):
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=str(e) or "retry",
                                retry_after_ms=max(0, e.after_ms))
-        except Exception as e:  # the handler's failure is the invocation's error
+        elif isinstance(e, Exception):  # the handler's failure is the invocation's error
             result = pb.Result(id=inv.id, status=pb.Result.ERROR, error_message=f"{type(e).__name__}: {e}")
             import traceback
 
-            self.log(traceback.format_exc().rstrip(), "error", inv.id)
+            self.log("".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip(), "error", inv.id)
+        else:
+            raise e
         return _encode_result(result)
 
     def _answer(self, inv_id, data, gatherer=None):
@@ -791,7 +860,15 @@ def _varint(n):
 
 def _ok_frame(inv_id):
     """Frame{result: Result{id: inv_id, status: OK}} with its length prefix, encoded by
-    hand: the bytes protobuf makes (fields in number order, a zero id left out)."""
+    hand: the bytes protobuf makes (fields in number order, a zero id left out). The ids
+    sluice hands out are small and grow: up to 2**21 the varint is spelled out."""
+    if 0 < inv_id < 0x4000:
+        if inv_id < 0x80:
+            return bytes((0, 0, 0, 6, 0x22, 4, 8, inv_id, 16, 1))
+        return bytes((0, 0, 0, 7, 0x22, 5, 8, inv_id & 0x7F | 0x80, inv_id >> 7, 16, 1))
+    if 0x4000 <= inv_id < 0x200000:
+        return bytes((0, 0, 0, 8, 0x22, 6, 8, inv_id & 0x7F | 0x80, inv_id >> 7 & 0x7F | 0x80,
+                      inv_id >> 14, 16, 1))
     res = (b"\x08" + _varint(inv_id) + b"\x10\x01") if inv_id else b"\x10\x01"
     n = len(res)  # at most 13: one-byte lengths
     return b"\x00\x00\x00" + bytes((n + 2, 0x22, n)) + res

@@ -124,8 +124,36 @@ def test_splitter_rejects_an_oversize_length():
 def test_hand_encoded_ok_result_is_what_protobuf_makes():
     from sluice_sdk._proto import Result
     from sluice_sdk._worker import _ok_frame
-    for inv_id in (0, 1, 127, 128, 300, 16383, 16384, 2**21, 2**35 + 7, 2**63, 2**64 - 1):
+    for inv_id in (0, 1, 127, 128, 300, 16383, 16384, 2**21 - 1, 2**21, 2**35 + 7, 2**63, 2**64 - 1):
         want = sluice.encode_frame(sluice.Frame(result=Result(id=inv_id, status=Result.OK)))
         assert _ok_frame(inv_id) == want, inv_id
         frame = sluice.read_frames(_ok_frame(inv_id))[0]
         assert frame.result.id == inv_id and frame.result.status == Result.OK
+
+
+@pytest.mark.parametrize("data_size", [0, 10, 100, 200, 20000, 3000000])
+def test_invoke_of_parses_what_sluice_sends_like_the_frame(data_size):
+    from sluice_sdk._proto import invoke_of
+    # event sizes whose Invoke length takes a varint of 1, 2, 3 and 4 bytes
+    frame = sluice.read_frames(fixture("invoke"))[0]
+    frame.invoke.event.data = b"x" * data_size
+    body = frame.SerializeToString()
+    inv = invoke_of(body)
+    assert inv is not None and inv == sluice.decode_frame(body).invoke
+
+
+def test_invoke_of_leaves_every_other_body_to_the_frame_parser():
+    from sluice_sdk._proto import invoke_of
+    for name in GOOD:
+        if not name.startswith("invoke"):
+            assert invoke_of(fixture(name)[4:]) is None, name
+    body = fixture("invoke")[4:]
+    # a field after the invoke (a second invoke merges into the first: the frame decides)
+    assert invoke_of(body + body) is None
+    assert invoke_of(body + b"\x2a\x02\x08\x01") is None
+    assert invoke_of(body[:-1]) is None  # shorter than its length says
+    assert invoke_of(b"") is None and invoke_of(b"\x1a") is None
+    assert invoke_of(b"\x1a\x00") is None  # an empty Invoke: left to the frame parser
+    assert sluice.decode_frame(b"\x1a\x00").invoke.id == 0
+    with pytest.raises(sluice.ProtocolError, match="does not parse as sluice.v1.Frame"):
+        invoke_of(b"\x1a\x02\x08\xff")  # a truncated varint inside
