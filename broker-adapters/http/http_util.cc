@@ -59,6 +59,26 @@ Response json_response(Status status, std::string json) {
   return res;
 }
 
+void append_json_string(std::string& out, std::string_view s) {
+  // Printable ASCII other than '"' and '\\' is written as is (ids, topic names);
+  // anything else goes through nlohmann for escapes and UTF-8 checking.
+  bool plain = true;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Response json_error(Status status, std::string_view message) {
   nlohmann::json j = {{"error", message}};
   return json_response(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <nlohmann/json.hpp>
 
 #include "broker-adapters/http/tests/test_support.h"
 #include "core/fd_limit.h"
@@ -273,6 +274,22 @@ TEST(HttpUtil, QueryAndPath) {
   EXPECT_FALSE(query_param("/t?broker=%G1", "broker"));
   EXPECT_EQ(url_decode("a%2Eb+c").value(), "a.b+c");
   EXPECT_FALSE(url_decode("a%2"));
+}
+
+// The shortcut for plain strings writes what nlohmann::json writes, and everything
+// else (quotes, backslashes, control bytes, UTF-8, invalid UTF-8) goes through it.
+TEST(HttpUtil, JsonStringMatchesNlohmann) {
+  for (std::string s : {std::string(""), std::string("d24bf12f-2d8c-4bc4-a9f3-4635ee3bb6b1"),
+                        std::string("a.b_c-D"), std::string("say \"hi\""),
+                        std::string("back\\slash"), std::string("tab\tnl\n"),
+                        std::string("\x01\x7f"), std::string("caf\xc3\xa9"),
+                        std::string("bad \xff utf8"), std::string("nul\0in", 6)}) {
+    std::string out;
+    append_json_string(out, s);
+    EXPECT_EQ(out, nlohmann::json(s).dump(-1, ' ', false,
+                                          nlohmann::json::error_handler_t::replace))
+        << s;
+  }
 }
 
 TEST(HttpUtil, BearerTokens) {
