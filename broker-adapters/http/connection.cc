@@ -4,6 +4,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -17,6 +18,7 @@ namespace beast = boost::beast;
 namespace {
 constexpr size_t kMaxDrainBytes = 4 << 20;                 // after an error response
 constexpr std::chrono::milliseconds kMaxDrainTime{5000};  // idem
+constexpr size_t kKeepOutBytes = 16 << 10;  // response buffer kept between requests
 }  // namespace
 
 Connection::Connection(net::ip::tcp::socket&& socket, const HttpServer& server,
@@ -153,20 +155,48 @@ void Connection::reject(Status status, std::string_view message) {
   write(json_error(status, message));
 }
 
+// The response as it goes on the wire: status line, fields, blank line, body. What
+// Beast's serializer writes for a string body after prepare_payload() (never
+// chunked), in one buffer and one write.
+namespace {
+void serialize_response(const Response& res, std::string& out) {
+  const std::string_view reason = sv(res.reason());
+  size_t size = 32 + reason.size() + res.body().size();
+  for (const auto& f : res) size += f.name_string().size() + f.value().size() + 4;
+  out.clear();
+  out.reserve(size);
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(res.result_int());
+  out += ' ';
+  out += reason;
+  out += "\r\n";
+  for (const auto& f : res) {
+    out += sv(f.name_string());
+    out += ": ";
+    out += sv(f.value());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += res.body();
+}
+}  // namespace
+
 void Connection::write(Response&& res) {
-  res_ = std::move(res);
-  res_.version(version_);
-  bool keep = keep_alive_ && res_.keep_alive();
-  res_.keep_alive(keep);
-  res_.prepare_payload();
+  res.version(version_);
+  bool keep = keep_alive_ && res.keep_alive();
+  res.keep_alive(keep);
+  res.prepare_payload();
+  serialize_response(res, out_);
   stream_.expires_after(server_.cfg_.idle_timeout);
-  bhttp::async_write(stream_, res_, [self = shared_from_this(), keep](error_code ec, size_t) {
-    self->on_write(ec, keep);
-  });
+  net::async_write(stream_, net::buffer(out_),
+                   [self = shared_from_this(), keep](error_code ec, size_t) {
+                     self->on_write(ec, keep);
+                   });
 }
 
 void Connection::on_write(error_code ec, bool keep_alive) {
-  res_ = {};
+  // Kept for the next response of this connection, unless a large one grew it.
+  if (out_.capacity() > kKeepOutBytes) std::string().swap(out_);
   if (ec) return close_now();
   if (!keep_alive) return linger();
   read_header();

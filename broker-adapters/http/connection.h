@@ -68,7 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::empty_body> continue_;
-  Response res_;  // being written
+  std::string out_;  // the response being written, serialized
   const HttpServer& server_;  // outlives every strand handler (stop() joins the threads)
   std::shared_ptr<Hub> hub_;
   uint64_t seq_ = 0;        // number of the current request
