@@ -255,7 +255,7 @@ bool matches(std::string_view pattern, std::string_view path) {
 
 int default_io_threads() {
   const unsigned cpus = std::thread::hardware_concurrency();  // 0 when unknown
-  return std::clamp(static_cast<int>(cpus / 2), 1, 4);
+  return std::clamp(static_cast<int>(cpus / 2), 2, 4);
 }
 
 namespace {

@@ -80,8 +80,9 @@ using Handler = std::function<void(Request&&, Responder)>;
 // Whether a route needs `Authorization: Bearer <token>` (when tokens are configured).
 enum class Auth { required, none };
 
-// Half the CPUs, at least 1, at most 4: the io threads share the machine with the
-// local broker's writer thread, the dispatcher and the functions.
+// Half the CPUs, at least 2, at most 4: the io threads share the machine with the
+// local broker's writer thread, the dispatcher and the functions; one thread alone
+// falls behind when other processes compete for the CPUs (BENCHMARKS.md).
 int default_io_threads();
 
 class HttpServer {
