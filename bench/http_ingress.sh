@@ -6,7 +6,8 @@
 # the events really stored (`sluice lag`, END column).
 #
 # Environment: THREADS (2), CONNECTIONS (64), DURATION (10s), ROUNDS (3), WARMUP (2s,
-# each server, once), WAIT_QUIET/QUIET_BUSY/QUIET_TIMEOUT (lib.sh). Each round runs
+# each server, once), IO_THREADS (sluice's http.io_threads; empty = its default),
+# WAIT_QUIET/QUIET_BUSY/QUIET_TIMEOUT (lib.sh). Each round runs
 # the baseline then sluice, after waiting for a quiet machine; the ratio is taken
 # within each round and the median over the rounds is reported.
 set -euo pipefail
@@ -17,6 +18,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-2s}
+IO_THREADS=${IO_THREADS:-}
 
 need wrk; need node; need curl; need python3
 [[ -x "$SLUICE" ]] || die "$SLUICE not built (cmake --build build --target sluice)"
@@ -28,7 +30,7 @@ while [[ "$BPORT" == "$SPORT" ]]; do BPORT=$(free_port); done
 cat >"$BENCH_TMP/sluice.yaml" <<EOF
 brokers:
   local: { kind: local, path: ./data/q.db, partitions: 4, topics: [bench] }
-http: { listen: 127.0.0.1:$SPORT, max_body: 1MiB }
+http: { listen: 127.0.0.1:$SPORT, max_body: 1MiB${IO_THREADS:+, io_threads: $IO_THREADS} }
 engine: { drain_timeout: 5s }
 functions: []
 EOF
@@ -50,7 +52,7 @@ wait_http "$BPORT" / 10 || die "baseline server did not start: $(cat "$BENCH_TMP
 wait_http "$SPORT" /readyz 20 || die "sluice did not start: $(cat "$BENCH_TMP/sluice.log")"
 
 WRK=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua")
-echo "# http_ingress: ${WRK[*]} http://127.0.0.1:PORT/topics/bench  (100-byte body, $ROUNDS round(s))"
+echo "# http_ingress: ${WRK[*]} http://127.0.0.1:PORT/topics/bench  (100-byte body, $ROUNDS round(s), http.io_threads ${IO_THREADS:-default})"
 echo "# before: $(load_note)"
 
 # Latency as printed by wrk (us / ms / s) -> milliseconds.

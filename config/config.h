@@ -82,6 +82,9 @@ struct HttpConfig {
   // (core/fd_limit.h: default_max_connections). Over it, new ones get a canned 503.
   uint32_t max_connections = 0;
   Millis idle_timeout{60000};  // a connection with no byte read or written is closed
+  // Threads running the HTTP io_context; 0 = derived from the CPU count at start
+  // (http::default_io_threads).
+  uint32_t io_threads = 0;
   // Callbacks of POST /async-function (docs/SECURITY.md, "Callbacks").
   std::vector<CallbackAllow> callback_allow;  // destinations opened beyond public addresses
   Millis callback_timeout{10000};             // one attempt, resolve to answer, in total

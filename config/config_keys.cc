@@ -145,6 +145,11 @@ const std::vector<Key>& keys() {
        .min = "1ms", .max = "24h",
        .doc = "A connection that reads or writes nothing for this long is closed (an idle "
               "keep-alive connection, or a client that sends its request too slowly)."},
+      {.section = "http", .name = "io_threads", .type = T::integer, .min = "1", .max = "64",
+       .doc_default = "half the CPUs, at least 2, at most 4",
+       .doc = "Threads that read requests and write responses. One thread costs less per "
+              "request (no cross-thread wake-ups) but falls behind when other processes "
+              "compete for the CPUs."},
       {.section = "http", .name = "callback_allow", .type = T::string_list, .def = "[]",
        .doc = "Callback destinations opened beyond public addresses (see "
               "[SECURITY.md](SECURITY.md#callbacks)): a CIDR (`10.0.0.0/8`, `fd00::/8`), an "

@@ -1,10 +1,15 @@
 #include "core/event.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include <boost/uuid/random_generator.hpp>
-#include <boost/uuid/uuid_io.hpp>
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 
@@ -133,9 +138,75 @@ Result<Event> decode(std::string_view bytes) {
   return from_proto(std::move(p));
 }
 
+namespace {
+
+// Bumped in a forked child, so that it never reuses random bytes its parent buffered.
+std::atomic<uint64_t> g_fork_generation{0};
+
+// Random bytes from the kernel (getrandom), fetched a block at a time: one syscall per
+// kIdsPerBlock ids instead of one per id. Per thread; refilled after a fork.
+class RandomBlock {
+ public:
+  // 16 fresh random bytes; never hands out the same bytes twice.
+  const unsigned char* take16() {
+    const uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
+    if (pos_ + 16 > fill_ || gen != generation_) refill(gen);
+    const unsigned char* p = buf_.data() + pos_;
+    pos_ += 16;
+    return p;
+  }
+
+ private:
+  static constexpr size_t kIdsPerBlock = 64;
+  void refill(uint64_t gen) {
+    static const bool registered = [] {
+      pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1); });
+      return true;
+    }();
+    (void)registered;
+    generation_ = gen;
+    size_t got = 0;
+    while (got < buf_.size()) {
+      ssize_t n = ::getrandom(buf_.data() + got, buf_.size() - got, 0);
+      if (n > 0) {
+        got += static_cast<size_t>(n);
+      } else if (n < 0 && errno != EINTR) {
+        // No getrandom (very old kernel): Boost's provider reads /dev/urandom.
+        boost::uuids::random_generator gen_fallback;
+        for (; got + 16 <= buf_.size(); got += 16) {
+          boost::uuids::uuid u = gen_fallback();
+          std::memcpy(buf_.data() + got, u.data, 16);
+        }
+        break;
+      }
+    }
+    fill_ = got - got % 16;
+    pos_ = 0;
+  }
+
+  std::array<unsigned char, 16 * kIdsPerBlock> buf_{};
+  size_t pos_ = 0;
+  size_t fill_ = 0;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace
+
 std::string new_event_id() {
-  thread_local boost::uuids::random_generator gen;
-  return boost::uuids::to_string(gen());
+  thread_local RandomBlock block;
+  unsigned char b[16];
+  std::memcpy(b, block.take16(), 16);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);  // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t o = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    if (o == 8 || o == 13 || o == 18 || o == 23) ++o;
+    out[o++] = kHex[b[i] >> 4];
+    out[o++] = kHex[b[i] & 0x0F];
+  }
+  return out;
 }
 
 int64_t now_unix_ms() {

@@ -4,6 +4,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -17,11 +18,15 @@ namespace beast = boost::beast;
 namespace {
 constexpr size_t kMaxDrainBytes = 4 << 20;                 // after an error response
 constexpr std::chrono::milliseconds kMaxDrainTime{5000};  // idem
+constexpr size_t kKeepOutBytes = 16 << 10;  // response buffer kept between requests
 }  // namespace
 
 Connection::Connection(net::ip::tcp::socket&& socket, const HttpServer& server,
                        std::shared_ptr<Hub> hub)
-    : stream_(std::move(socket)), server_(server), hub_(std::move(hub)) {}
+    : stream_(std::move(socket)),
+      timer_(stream_.get_executor()),
+      server_(server),
+      hub_(std::move(hub)) {}
 
 void Connection::start() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -35,7 +40,7 @@ void Connection::read_header() {
   parser_.emplace();
   parser_->body_limit(server_.cfg_.max_body);
   parser_->header_limit(server_.opts_.header_limit);
-  stream_.expires_after(server_.cfg_.idle_timeout);
+  expire_after(server_.cfg_.idle_timeout);
   bhttp::async_read_header(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
@@ -83,14 +88,14 @@ void Connection::on_header(error_code ec) {
 
 void Connection::read_body() {
   if (parser_->is_done()) return on_body({});
-  stream_.expires_after(server_.cfg_.idle_timeout);
+  expire_after(server_.cfg_.idle_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](error_code ec, size_t) { self->on_body(ec); });
 }
 
 void Connection::on_body(error_code ec) {
   if (ec) return on_read_error(ec);
-  stream_.expires_never();  // the handler's time is not idle time
+  deadline_ = Clock::time_point::max();  // the handler's time is not idle time
   dispatch_request();
 }
 
@@ -153,20 +158,48 @@ void Connection::reject(Status status, std::string_view message) {
   write(json_error(status, message));
 }
 
+// The response as it goes on the wire: status line, fields, blank line, body. What
+// Beast's serializer writes for a string body after prepare_payload() (never
+// chunked), in one buffer and one write.
+namespace {
+void serialize_response(const Response& res, std::string& out) {
+  const std::string_view reason = sv(res.reason());
+  size_t size = 32 + reason.size() + res.body().size();
+  for (const auto& f : res) size += f.name_string().size() + f.value().size() + 4;
+  out.clear();
+  out.reserve(size);
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(res.result_int());
+  out += ' ';
+  out += reason;
+  out += "\r\n";
+  for (const auto& f : res) {
+    out += sv(f.name_string());
+    out += ": ";
+    out += sv(f.value());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += res.body();
+}
+}  // namespace
+
 void Connection::write(Response&& res) {
-  res_ = std::move(res);
-  res_.version(version_);
-  bool keep = keep_alive_ && res_.keep_alive();
-  res_.keep_alive(keep);
-  res_.prepare_payload();
-  stream_.expires_after(server_.cfg_.idle_timeout);
-  bhttp::async_write(stream_, res_, [self = shared_from_this(), keep](error_code ec, size_t) {
-    self->on_write(ec, keep);
-  });
+  res.version(version_);
+  bool keep = keep_alive_ && res.keep_alive();
+  res.keep_alive(keep);
+  res.prepare_payload();
+  serialize_response(res, out_);
+  expire_after(server_.cfg_.idle_timeout);
+  net::async_write(stream_, net::buffer(out_),
+                   [self = shared_from_this(), keep](error_code ec, size_t) {
+                     self->on_write(ec, keep);
+                   });
 }
 
 void Connection::on_write(error_code ec, bool keep_alive) {
-  res_ = {};
+  // Kept for the next response of this connection, unless a large one grew it.
+  if (out_.capacity() > kKeepOutBytes) std::string().swap(out_);
   if (ec) return close_now();
   if (!keep_alive) return linger();
   read_header();
@@ -178,8 +211,7 @@ void Connection::linger() {
   if (closed_) return;
   error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(std::min<std::chrono::milliseconds>(server_.cfg_.idle_timeout,
-                                                            kMaxDrainTime));
+  expire_after(std::min<std::chrono::milliseconds>(server_.cfg_.idle_timeout, kMaxDrainTime));
   stream_.async_read_some(net::buffer(drain_buf_),
                           [self = shared_from_this()](error_code ec, size_t n) {
                             self->on_linger(ec, n);
@@ -195,9 +227,33 @@ void Connection::on_linger(error_code ec, size_t n) {
                           });
 }
 
+// The deadline only moves per request; the timer is re-armed when it fires early or
+// when the deadline comes closer, so most requests cost no timer operation at all
+// (a tcp_stream expiry starts and cancels a timer wait per read and per write).
+void Connection::expire_after(std::chrono::milliseconds d) {
+  deadline_ = Clock::now() + d;
+  if (closed_ || (timer_armed_ && timer_.expiry() <= deadline_)) return;
+  arm_timer();
+}
+
+void Connection::arm_timer() {
+  timer_armed_ = true;
+  timer_.expires_at(deadline_);  // a wait still pending completes as aborted
+  timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+}
+
+void Connection::on_timer(error_code ec) {
+  if (ec || closed_) return;  // aborted: re-armed or closed meanwhile
+  timer_armed_ = false;
+  if (deadline_ == Clock::time_point::max()) return;  // no deadline now (a handler runs)
+  if (Clock::now() < deadline_) return arm_timer();
+  close_now();  // timed out: whatever read or write is pending ends as aborted
+}
+
 void Connection::close_now() {
   if (closed_) return;
   closed_ = true;
+  timer_.cancel();
   error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   stream_.close();

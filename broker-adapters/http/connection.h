@@ -14,7 +14,9 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -63,12 +65,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void linger();
   void on_linger(error_code ec, size_t n);
   void close_now();
+  // Idle and slow-client timeouts: the connection closes when `deadline_` passes
+  // during a read, a write or the linger (never while a handler runs).
+  void expire_after(std::chrono::milliseconds d);
+  void arm_timer();
+  void on_timer(error_code ec);
 
-  boost::beast::tcp_stream stream_;
+  using Clock = std::chrono::steady_clock;
+  boost::beast::tcp_stream stream_;  // without expiry: timer_ enforces the deadlines
+  boost::asio::steady_timer timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;  // a wait on timer_ is pending (not counting aborted ones)
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::empty_body> continue_;
-  Response res_;  // being written
+  std::string out_;  // the response being written, serialized
   const HttpServer& server_;  // outlives every strand handler (stop() joins the threads)
   std::shared_ptr<Hub> hub_;
   uint64_t seq_ = 0;        // number of the current request

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include <fcntl.h>
@@ -252,8 +253,26 @@ bool matches(std::string_view pattern, std::string_view path) {
 
 }  // namespace
 
+int default_io_threads() {
+  const unsigned cpus = std::thread::hardware_concurrency();  // 0 when unknown
+  return std::clamp(static_cast<int>(cpus / 2), 2, 4);
+}
+
+namespace {
+int io_threads_of(const HttpConfig& cfg, const HttpServer::Options& opts) {
+  if (cfg.io_threads > 0) return static_cast<int>(cfg.io_threads);
+  return opts.io_threads > 0 ? opts.io_threads : default_io_threads();
+}
+}  // namespace
+
+// One io thread: asio may then skip some locking and wake-ups (concurrency hint 1);
+// other threads (Responders) still post safely.
 HttpServer::HttpServer(const HttpConfig& cfg, Options opts)
-    : cfg_(cfg), opts_(opts), hub_(std::make_shared<detail::Hub>()) {}
+    : cfg_(cfg),
+      opts_(opts),
+      io_threads_(io_threads_of(cfg, opts)),
+      ioc_(io_threads_),
+      hub_(std::make_shared<detail::Hub>()) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -303,7 +322,7 @@ Result<void> HttpServer::start() {
   port_ = port;
   listener_->accept();
   work_.emplace(ioc_.get_executor());
-  int n = std::max(1, opts_.io_threads);
+  const int n = io_threads_;
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this] { run_guarded(opts_.name + " io", [this] { ioc_.run(); }); });
   }

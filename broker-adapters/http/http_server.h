@@ -12,7 +12,8 @@
 // Lifecycle: construct, register routes with route(), start() once, stop() once
 // (the destructor stops). route() is not thread-safe and must happen before start().
 //
-// Threads: `Options::io_threads` threads run one io_context. The acceptor lives on
+// Threads: `HttpConfig::io_threads` (else `Options::io_threads`, else
+// default_io_threads()) threads run one io_context. The acceptor lives on
 // its own strand; every connection lives on its own strand and is only touched
 // there. Handlers run on their connection's strand and must not block: they answer
 // through the Responder, at once or later from any thread. The one lock (Hub::mu,
@@ -79,10 +80,15 @@ using Handler = std::function<void(Request&&, Responder)>;
 // Whether a route needs `Authorization: Bearer <token>` (when tokens are configured).
 enum class Auth { required, none };
 
+// Half the CPUs, at least 2, at most 4: the io threads share the machine with the
+// local broker's writer thread, the dispatcher and the functions; one thread alone
+// falls behind when other processes compete for the CPUs (BENCHMARKS.md).
+int default_io_threads();
+
 class HttpServer {
  public:
   struct Options {
-    int io_threads = 2;
+    int io_threads = 0;  // used when HttpConfig::io_threads is 0; 0 = default_io_threads()
     uint32_t header_limit = 16 * 1024;  // bytes of request line + headers
     // Names the listener in logs, errors and the {listener} metric label, and the
     // config key of its token file ("<name>.auth.bearer_tokens_file").
@@ -129,6 +135,7 @@ class HttpServer {
   Options opts_;
   std::vector<Route> routes_;
   std::vector<std::string> tokens_;
+  int io_threads_;  // before ioc_: its concurrency hint
   boost::asio::io_context ioc_;
   // Keeps run() going until stop() has posted every close (else the threads could
   // leave as soon as the acceptor closes, with connection closes still unposted).

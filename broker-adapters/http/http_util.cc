@@ -44,9 +44,11 @@ std::string_view trim(std::string_view s) {
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  // ASCII only, without the locale (std::tolower): header names are compared per request.
+  auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; };
   for (size_t i = 0; i < a.size(); ++i) {
-    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (std::tolower(x) != std::tolower(y)) return false;
+    if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -57,6 +59,26 @@ Response json_response(Status status, std::string json) {
   res.body() = std::move(json);
   res.prepare_payload();
   return res;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  // Printable ASCII other than '"' and '\\' is written as is (ids, topic names);
+  // anything else goes through nlohmann for escapes and UTF-8 checking.
+  bool plain = true;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Response json_error(Status status, std::string_view message) {

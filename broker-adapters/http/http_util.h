@@ -28,6 +28,9 @@ bool iequals(std::string_view a, std::string_view b);
 Response json_error(Status status, std::string_view message);
 // `json` (already serialised) with Content-Type application/json.
 Response json_response(Status status, std::string json);
+// Appends `s` as a JSON string literal (quoted, escaped; invalid UTF-8 replaced by
+// U+FFFD), exactly as nlohmann::json's dump would write it.
+void append_json_string(std::string& out, std::string_view s);
 
 // The path of a request target, without the query string (not decoded).
 std::string_view target_path(std::string_view target);

@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <cstdio>
+#include <set>
 
 #include "core/event.h"
 #include "core/log_limit.h"
@@ -105,6 +106,26 @@ TEST(EventId, IsUniqueUuid) {
   auto a = new_event_id(), b = new_event_id();
   EXPECT_EQ(a.size(), 36u);
   EXPECT_NE(a, b);
+}
+
+// Ids come from buffered random blocks: across several refills every id is a distinct,
+// well-formed UUID v4 (version nibble 4, variant 10xx, lower-case hex).
+TEST(EventId, ManyAreDistinctVersion4) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = new_event_id();
+    ASSERT_EQ(id.size(), 36u);
+    for (size_t k = 0; k < id.size(); ++k) {
+      if (k == 8 || k == 13 || k == 18 || k == 23) {
+        ASSERT_EQ(id[k], '-') << id;
+      } else {
+        ASSERT_TRUE((id[k] >= '0' && id[k] <= '9') || (id[k] >= 'a' && id[k] <= 'f')) << id;
+      }
+    }
+    EXPECT_EQ(id[14], '4') << id;
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;
+    EXPECT_TRUE(seen.insert(id).second) << "repeated id " << id;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <thread>
+#include <nlohmann/json.hpp>
 
 #include "broker-adapters/http/tests/test_support.h"
 #include "core/fd_limit.h"
@@ -226,6 +229,50 @@ TEST(HttpServer, IdleConnectionsAreClosedAfterIdleTimeout) {
       [&] { return value_of(metrics.http_connections, "http") == 0; }));
 }
 
+// The deadline runs from the start of the request, not from the last byte: a client
+// trickling header lines is cut off although it never falls silent.
+TEST(HttpServer, SlowHeaderIsCutOffAtTheDeadline) {
+  HttpConfig cfg = local_config();
+  cfg.idle_timeout = std::chrono::milliseconds(200);
+  HttpServer server(cfg);
+  server.route(Verb::get, "/", [](Request&&, Responder res) { res(text("ok")); });
+  ASSERT_TRUE(server.start());
+  Client slow(server.port());
+  slow.write_raw("GET / HTTP/1.1\r\n");
+  bool cut_off = false;
+  for (int i = 0; i < 200 && !cut_off; ++i) {  // 10 s of trickling at most
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the client's pace
+    try {
+      slow.write_raw("X-Trickle: " + std::to_string(i) + "\r\n");
+    } catch (const std::exception&) {
+      cut_off = true;
+    }
+  }
+  EXPECT_TRUE(cut_off);
+}
+
+// A handler may take longer than the idle timeout: its time is not idle time.
+TEST(HttpServer, SlowHandlerIsAnsweredDespiteIdleTimeout) {
+  HttpConfig cfg = local_config();
+  cfg.idle_timeout = std::chrono::milliseconds(100);
+  HttpServer server(cfg);
+  std::mutex mu;
+  std::vector<std::thread> workers;
+  server.route(Verb::get, "/", [&](Request&&, Responder res) {
+    std::lock_guard lock(mu);
+    workers.emplace_back([res = std::move(res)]() mutable {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the slow work
+      res(text("late"));
+    });
+  });
+  ASSERT_TRUE(server.start());
+  Client c(server.port());
+  EXPECT_EQ(c.get("/").body(), "late");
+  EXPECT_EQ(c.get("/").body(), "late");  // still open: keep-alive after the slow answer
+  std::lock_guard lock(mu);
+  for (auto& w : workers) w.join();
+}
+
 TEST(HttpServer, StopWithARequestInFlightAndALateResponder) {
   std::promise<Responder> held;
   auto server = std::make_unique<HttpServer>(local_config());
@@ -271,6 +318,22 @@ TEST(HttpUtil, QueryAndPath) {
   EXPECT_FALSE(query_param("/t?broker=%G1", "broker"));
   EXPECT_EQ(url_decode("a%2Eb+c").value(), "a.b+c");
   EXPECT_FALSE(url_decode("a%2"));
+}
+
+// The shortcut for plain strings writes what nlohmann::json writes, and everything
+// else (quotes, backslashes, control bytes, UTF-8, invalid UTF-8) goes through it.
+TEST(HttpUtil, JsonStringMatchesNlohmann) {
+  for (std::string s : {std::string(""), std::string("d24bf12f-2d8c-4bc4-a9f3-4635ee3bb6b1"),
+                        std::string("a.b_c-D"), std::string("say \"hi\""),
+                        std::string("back\\slash"), std::string("tab\tnl\n"),
+                        std::string("\x01\x7f"), std::string("caf\xc3\xa9"),
+                        std::string("bad \xff utf8"), std::string("nul\0in", 6)}) {
+    std::string out;
+    append_json_string(out, s);
+    EXPECT_EQ(out, nlohmann::json(s).dump(-1, ' ', false,
+                                          nlohmann::json::error_handler_t::replace))
+        << s;
+  }
 }
 
 TEST(HttpUtil, BearerTokens) {
