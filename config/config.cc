@@ -144,7 +144,7 @@ void parse_http(Diagnostics& d, const Field& f, Config& c) {
     return read_duration(d, x, config::key("http", "idle_timeout"));
   });
   read_into(c.http.io_threads, m, "io_threads",
-            [&](const Field& x) { return read_uint(d, x, keys::key("http", "io_threads")); });
+            [&](const Field& x) { return read_uint(d, x, config::key("http", "io_threads")); });
   parse_http_callbacks(d, m, c);
 }
 
