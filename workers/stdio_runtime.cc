@@ -33,6 +33,9 @@ struct StdioRuntime::Worker final : PoolWorker {
   std::array<char, 64 * 1024> rbuf{};
   std::string out_pending, out_writing;
   bool writing = false;
+  // A frame went out in this loop turn and a flush is posted: later frames of the
+  // turn wait in out_pending and go out with it in one write.
+  bool corked = false;
   LogBudget logs;  // its Log frames that belong to no invocation
 };
 
@@ -341,6 +344,10 @@ void StdioRuntime::on_log(const WorkerPtr& w, const v1::Log& l) {
 }
 
 void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
+  if (w->corked) {
+    w->out_pending.append(bytes);  // goes out with the flush posted for this turn
+    return;
+  }
   auto& pipe = w->child->stdin_pipe();
   if (!w->writing && w->out_pending.empty() && pipe.is_open()) {
     // Straight into the pipe (non-blocking); the rest, or the error, goes through
@@ -352,6 +359,22 @@ void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
   }
   w->out_pending.append(bytes);
   flush_writes(w);
+  // On the loop (a dispatcher pump, a Result that frees room): the first frame of the
+  // turn went out at once; further frames for this worker in the same turn are
+  // corked and written together once the turn's handler is done, so the worker reads
+  // them in one read rather than one each. Off the loop a post would cost a thread
+  // hand-off: every frame is written at once.
+  if (!io().get_executor().running_in_this_thread()) return;
+  w->corked = true;
+  asio::post(io(), [this, w, h = hold()] {
+    locked([&] {
+      w->corked = false;
+      if (w->out_pending.empty()) return;
+      std::string pending;
+      pending.swap(w->out_pending);
+      send(w, pending);
+    });
+  });
 }
 
 void StdioRuntime::flush_writes(const WorkerPtr& w) {
