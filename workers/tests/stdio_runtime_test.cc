@@ -549,10 +549,10 @@ bool packetize_stdin_of(pid_t pid) {
   return false;
 }
 
-TEST_F(StdioTest, InvocationsStartedInOneLoopTurnShareOneWrite) {
+TEST_F(StdioTest, InvocationsStartedByOneCallbackShareOneWrite) {
   make();
   ASSERT_TRUE(packetize_stdin_of(only_pid()));
-  // Started from a callback: on the loop, in one turn, as a dispatcher pump starts them.
+  // Started from a callback, as a dispatcher pump fills the room answers free.
   constexpr int kN = 5;
   std::vector<Event*> evs;
   for (int i = 0; i < kN; ++i) evs.push_back(&event("reads"));
