@@ -33,15 +33,10 @@ struct StdioRuntime::Worker final : PoolWorker {
   std::array<char, 64 * 1024> rbuf{};
   std::string out_pending, out_writing;
   bool writing = false;
-  bool corked = false;  // in corked_: out_pending waits for the callbacks to end
   LogBudget logs;  // its Log frames that belong to no invocation
 };
 
 namespace {
-
-// The runtime whose done callbacks this thread is running (see locked()): its sends
-// are corked.
-thread_local const void* tl_corking = nullptr;
 
 // A string a worker sent that sluice logs once (its sdk name, a Goodbye reason): cut
 // at 256 bytes, so that a frame of megabytes does not become a log line of megabytes.
@@ -78,20 +73,6 @@ void StdioRuntime::locked(F&& f) {
     f();
     fin.swap(finished_);
   }
-  if (fin.empty()) return;
-  // The callbacks start the next invocations (a dispatcher pump takes the answers in
-  // and fills the room they free): the first frame they send to a worker goes out at
-  // once (the worker starts on it), the later ones are corked and go out in one write
-  // once every callback has run; no post or extra turn of the loop is paid for it.
-  struct Cork {
-    StdioRuntime* rt;
-    const void* outer = std::exchange(tl_corking, rt);
-    ~Cork() {
-      tl_corking = outer;
-      std::lock_guard lk(rt->state_mu_);
-      rt->uncork();
-    }
-  } cork{this};
   for (Finished& x : fin) x.done(std::move(x.result));
 }
 
@@ -360,14 +341,6 @@ void StdioRuntime::on_log(const WorkerPtr& w, const v1::Log& l) {
 }
 
 void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
-  if (w->corked) {  // goes out when the callbacks are done
-    w->out_pending.append(bytes);
-    return;
-  }
-  if (tl_corking == this) {  // this one at once; later ones when the callbacks are done
-    w->corked = true;
-    corked_.push_back(w);
-  }
   auto& pipe = w->child->stdin_pipe();
   if (!w->writing && w->out_pending.empty() && pipe.is_open()) {
     // Straight into the pipe (non-blocking); the rest, or the error, goes through
@@ -379,18 +352,6 @@ void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
   }
   w->out_pending.append(bytes);
   flush_writes(w);
-}
-
-void StdioRuntime::uncork() {
-  std::vector<WorkerPtr> ws;
-  ws.swap(corked_);
-  for (const WorkerPtr& w : ws) {
-    w->corked = false;
-    if (w->out_pending.empty()) continue;  // written meanwhile from another thread
-    std::string pending;
-    pending.swap(w->out_pending);
-    send(w, pending);
-  }
 }
 
 void StdioRuntime::flush_writes(const WorkerPtr& w) {

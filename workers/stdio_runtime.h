@@ -28,10 +28,7 @@
 // the dispatcher thread reads it and takes the result in, and writes the next Invoke.
 // invoke() sends on the calling thread: it picks the worker and writes the Invoke
 // frame straight into its stdin pipe (non-blocking; what does not fit is left to the
-// loop), so a call costs no thread hand-off on the way in either. The frames that
-// done callbacks send while the loop runs them (a dispatcher filling the room its
-// answers free) are corked: each worker gets them in one write once every callback of
-// that handler has run.
+// loop), so a call costs no thread hand-off on the way in either.
 // `state_mu_` guards the pool (workers, calls, write buffers); callbacks run with it
 // released. The process pool (process_pool.h: spawn, restart, retire, resize, stop)
 // runs its handlers inside it; its own lifecycle mutex comes after it. The own io thread polls for up to
@@ -162,7 +159,6 @@ class StdioRuntime final : public Runtime, private PoolProtocol {
   void on_log(const WorkerPtr& w, const v1::Log& l);
   void send(const WorkerPtr& w, std::string_view bytes);  // any thread
   void flush_writes(const WorkerPtr& w);                  // any thread
-  void uncork();  // writes what the callbacks of locked() sent
   void arm_watchdog();
   void expire_due();
   void on_call_timeout(Call& c);
@@ -180,7 +176,6 @@ class StdioRuntime final : public Runtime, private PoolProtocol {
   std::vector<Finished> finished_;  // reported, callback not yet run
   v1::Frame scratch_;               // reused to encode Invoke frames
   std::string wbuf_;
-  std::vector<WorkerPtr> corked_;  // workers sent to while locked() runs callbacks
   uint64_t next_call_ = 1;
   std::optional<boost::asio::steady_timer> watchdog_;  // fires when the oldest call is due
   bool watchdog_off_ = false;                          // stopped: not re-armed

@@ -9,7 +9,6 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <boost/asio/post.hpp>
-#include <filesystem>
 #include <fstream>
 #include <future>
 #include <set>
@@ -529,45 +528,6 @@ TEST_F(StdioTest, EachCallbackStartsTheNextInvocation) {
     EXPECT_FALSE(ch.threads.count(lent_.thread.get_id()));
 #endif
   }
-}
-
-// Puts the pipe into `pid`'s stdin (this process's write end of it) into packet mode
-// (O_DIRECT, pipe(7)): each write(2) stays one packet and one read(2) takes at most
-// one, so the worker's count of reads is the runtime's count of writes.
-bool packetize_stdin_of(pid_t pid) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path theirs = fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/0", ec);
-  if (ec) return false;
-  for (const auto& e : fs::directory_iterator("/proc/self/fd", ec)) {
-    if (fs::read_symlink(e.path(), ec) != theirs || ec) continue;
-    const int fd = std::stoi(e.path().filename().string());
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_ACCMODE) != O_WRONLY) continue;
-    return ::fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
-  }
-  return false;
-}
-
-TEST_F(StdioTest, InvocationsStartedByOneCallbackShareOneWrite) {
-  make();
-  ASSERT_TRUE(packetize_stdin_of(only_pid()));
-  // Started from a callback, as a dispatcher pump fills the room answers free.
-  constexpr int kN = 5;
-  std::vector<Event*> evs;
-  for (int i = 0; i < kN; ++i) evs.push_back(&event("reads"));
-  Collector c;
-  rt_->invoke(event("echo:first"), [&](InvocationResult&&) {
-    for (int i = 0; i < kN; ++i) rt_->invoke(*evs[i], c.callback(i));
-  });
-  ASSERT_TRUE(c.wait_for(kN));
-  std::set<std::string> reads;
-  for (int i = 0; i < kN; ++i) {
-    ASSERT_EQ(c.result(i).outcome, Outcome::success) << c.result(i).message;
-    reads.insert(c.result(i).output);
-  }
-  // The first frame goes out at once, the other four together.
-  EXPECT_EQ(reads.size(), 2u);
 }
 
 #ifdef SLUICE_SHARED_LOOP

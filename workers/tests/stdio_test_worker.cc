@@ -18,7 +18,6 @@
 //   emitbig:N:S OK with N emitted events of S bytes of data each
 //   logs:N:S    N Log frames of S bytes each, then OK "logged"
 //   stderr:N:S  N lines of S bytes (newline included) to stderr, then OK "written"
-//   reads       OK with the number of read(2) calls on stdin that brought its frame
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -109,7 +108,6 @@ int main(int argc, char** argv) {
   std::multimap<Clock::time_point, uint64_t> sleeping;
   bool acked = false;
   char chunk[65536];
-  uint64_t reads = 0;
   while (true) {
     int wait_ms = -1;
     if (!sleeping.empty()) {
@@ -126,7 +124,6 @@ int main(int argc, char** argv) {
     if (pr <= 0) continue;
     ssize_t n = ::read(0, chunk, sizeof chunk);
     if (n <= 0) return 0;  // stdin closed: sluice said goodbye
-    ++reads;
     buf.append(chunk, static_cast<size_t>(n));
     while (buf.size() >= 4) {
       auto* u = reinterpret_cast<const unsigned char*>(buf.data());
@@ -218,8 +215,6 @@ int main(int argc, char** argv) {
         l.mutable_log()->set_message(arg);
         send(l);
         result(id, S::OK, "logged");
-      } else if (cmd == "reads") {
-        result(id, S::OK, std::to_string(reads));
       } else if (cmd == "pid") {
         result(id, S::OK, std::to_string(::getpid()));
       } else if (starts(cmd, "env:", &arg)) {
