@@ -146,14 +146,19 @@ TEST_F(InvokeFixture, AsyncInvokeCallsBackEvenWhenTheReceiverComesUpLate) {
   EXPECT_EQ(got[0]["X-Call-Id"], id);
   EXPECT_EQ(got[0]["X-Function-Status"], "200");
   EXPECT_EQ(got[0]["X-Function-Name"], "upper");
-  auto m = c.get("/metrics");
-  EXPECT_NE(m.body.find("sluice_callbacks_total{outcome=\"failed\"}"), std::string::npos);
-  EXPECT_NE(m.body.find("sluice_callbacks_total{outcome=\"delivered\"} 1"), std::string::npos)
-      << m.body;
+  // The receiver records the request before it answers, and the engine counts the
+  // callback delivered once it has read the answer: wait for the count.
+  std::string metrics;
+  EXPECT_TRUE(eventually([&] {
+    metrics = c.get("/metrics").body;
+    return metrics.find("sluice_callbacks_total{outcome=\"delivered\"} 1") != std::string::npos;
+  })) << metrics;
+  EXPECT_NE(metrics.find("sluice_callbacks_total{outcome=\"failed\"}"), std::string::npos);
+  const auto& m = metrics;
   // The queued call counts as a publish, like POST /topics.
-  EXPECT_NE(m.body.find("sluice_published_total{broker=\"local\",topic=\"upper-in\"} 1"),
+  EXPECT_NE(m.find("sluice_published_total{broker=\"local\",topic=\"upper-in\"} 1"),
             std::string::npos)
-      << m.body;
+      << m;
 }
 
 TEST_F(InvokeFixture, AsyncInvokeOfAFailingFunctionCallsBackWithTheError) {
