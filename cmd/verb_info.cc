@@ -46,7 +46,6 @@ int functions(const std::string& path, bool json) {
           subs.push_back({{"broker", s.broker}, {"topic", s.topic}, {"ordering", to_string(s.ordering)}});
         entry = {{"name", f.name}, {"runtime", to_string(f.runtime)}, {"subscriptions", subs},
                  {"concurrency", f.concurrency}};
-        if (f.paused) entry["paused_at_start"] = true;  // the config's `paused: true`
       }
       out.push_back(std::move(entry));
     }
