@@ -60,6 +60,8 @@ void Dispatcher::Impl::apply_pause(FunctionState& f, bool paused) {
         hold_for_pause(f, *s, kWholeSource);
         continue;
       }
+      // Per-message brokers (NATS) have no partitions: everything comes on partition 0.
+      if (!s->traits.commits_offsets) hold_for_pause(f, *s, 0);
       for (const auto& [partition, tracker] : s->trackers) hold_for_pause(f, *s, partition);
       for (const auto& [partition, gate] : s->gates) hold_for_pause(f, *s, partition);
     }

@@ -126,6 +126,37 @@ TEST(DispatcherPause, ThrottlesASourceThatThrottlesAndResumeReleasesIt) {
   EXPECT_EQ(x.src.pause_calls, 0);
 }
 
+// A per-message source (NATS JetStream: no partitions, no offsets) is held at once,
+// before anything more is delivered; what it delivered is acked only once run.
+TEST(DispatcherPause, APerMessageSourceIsHeldAtOnceAndAcksOnlyWhatRan) {
+  metrics::Metrics metrics;
+  FunctionConfig fn = function_named("f");
+  FakeSource src;
+  src.tr = {/*commits_offsets=*/false, /*per_message_ack=*/true};
+  FakeSink dlq;
+  FakeRuntime rt;
+  Dispatcher d(metrics);
+  d.add_function({&fn, &rt, &dlq, nullptr});
+  d.add_route(src, "f", Ordering::none);
+  d.start();
+  ASSERT_TRUE(src.start(d));
+  ASSERT_TRUE(d.set_paused("f", true));
+  EXPECT_TRUE(wait_for(src.mu, src.cv, [&] { return src.paused.count(0) == 1; }));
+  src.send(0, 7, "");
+  ASSERT_EQ(d.stats().front().held, 1u);
+  {
+    std::lock_guard lk(src.mu);
+    EXPECT_TRUE(src.settled.empty());
+  }
+  ASSERT_TRUE(d.set_paused("f", false));
+  ASSERT_TRUE(d.drain(5s));
+  std::lock_guard lk(src.mu);
+  EXPECT_TRUE(src.paused.empty());
+  ASSERT_EQ(src.settled.size(), 1u);
+  EXPECT_EQ(src.settled[0], std::make_pair(int64_t{7}, Settle::ack));
+  d.stop();
+}
+
 // `paused: true`: nothing runs from the start; the first delivery holds its partition.
 TEST(DispatcherPause, PausedInTheConfigStartsPaused) {
   One x(/*throttles=*/false, /*start_paused=*/true);
