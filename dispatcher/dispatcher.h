@@ -130,8 +130,9 @@ class Dispatcher final : public SourceListener {
   // Stops the dispatcher thread. Results arriving after it are dropped.
   void stop();
 
-  // Events held back by a retry topic until due are not waited for by drain(): they
-  // are uncommitted and come again. Call before drain() at shutdown.
+  // Events held back by a retry topic until due, and those a paused function holds and
+  // has not started (set_paused), are not waited for by drain(): they are uncommitted
+  // and come again. Call before drain() at shutdown.
   void abandon_waiting_retries();
 
   // SourceListener (called on source threads).
