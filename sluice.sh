@@ -162,8 +162,8 @@ cmd_test() {
   build build-tsan "${san_flags[@]}" -DSLUICE_SANITIZE=thread \
     -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test \
     stdio_runtime_shared_loop_test http_runtime_shared_loop_test io_loop_test http_callback_test \
-    api_callbacks_test lag_loop_test
-  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink|Callbacks|CallbackEvent|LagLoop)\.' \
+    api_callbacks_test lag_loop_test dispatcher_pause_test
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|DispatcherPause|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink|Callbacks|CallbackEvent|LagLoop)\.' \
      --output-on-failure --timeout 600) || failed=1
 
   say "libFuzzer targets, 5 s each (longer: ./sluice.sh fuzz SECONDS)"

@@ -40,10 +40,12 @@ void add_system_routes(HttpServer& server, SystemView view) {
         subs.push_back({{"broker", s.broker}, {"topic", s.topic},
                         {"ordering", to_string(s.ordering)}});
       size_t held = 0, running = 0;
+      bool paused = false;
       for (const auto& st : stats)
         if (st.name == fn.name) {
           held = st.held;
           running = st.running;
+          paused = st.paused;
         }
       auto ps = view.runtimes->at(fn.name)->stats();
       const PoolView pool = view.pool(fn.name);
@@ -56,7 +58,8 @@ void add_system_routes(HttpServer& server, SystemView view) {
                      {"autoscaled", pool.autoscaled},
                      {"concurrency", fn.concurrency},
                      {"inflight", held},
-                     {"running", running}});
+                     {"running", running},
+                     {"paused", paused}});
     }
     res(json_response(Status::ok, out.dump()));
   });

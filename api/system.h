@@ -3,7 +3,7 @@
 //   GET /healthz             200 {"status":"ok"}                      (no auth)
 //   GET /readyz              200, or 503 while `ready()` says no      (no auth)
 //   GET /metrics             Prometheus text from `metrics_text()`
-//   GET /system/functions    every function: subscriptions, workers, in flight
+//   GET /system/functions    every function: subscriptions, workers, in flight, paused
 //
 // Threads: the handlers run on the HTTP connection strands. What they are given must
 // be callable from any thread and outlive the server.

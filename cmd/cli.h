@@ -78,6 +78,10 @@ struct FilterArgs {
   std::string event;  // FILE | - (stdin) | empty: the empty event
 };
 int filter_expression(const FilterArgs& a);
+// `sluice pause` (pause = true) / `sluice resume` through the running engine
+// (cmd/verb_pause.cc); json: print the engine's answer.
+int set_paused(const std::string& config_path, const std::string& function, bool pause,
+               bool json = false);
 int dlq_list(const DlqArgs& a);
 int dlq_show(const DlqArgs& a);
 int dlq_replay(const DlqArgs& a);

@@ -6,6 +6,7 @@
 
 #include "api/callbacks.h"
 #include "api/http_api.h"
+#include "api/pause.h"
 #include "api/system.h"
 #include "broker-adapters/http/callback_sink.h"
 #include "broker-adapters/http/metrics_listener.h"
@@ -131,6 +132,7 @@ Result<void> Engine::start() {
                               return api::PoolView{lag_loop_->desired(fn),
                                                    lag_loop_->autoscaled(fn)};
                             }});
+    api::add_pause_routes(http_->server(), *dispatcher_);  // `sluice pause` / `resume`
     auto fns = std::make_unique<api::FunctionRoutes>(cfg_, *dispatcher_, sinks, metrics_);
     fns->set_control_keys(&*control_keys_);
     http_->set_functions(std::move(fns));

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
                  "the running engine's HTTP API, http://HOST:PORT (env SLUICE_ENGINE; default: "
                  "from the config)")
       ->envname("SLUICE_ENGINE");
-  app.add_option("-o,--output", output, "table | json (functions, lag, dlq list, dlq show)")
+  app.add_option("-o,--output", output, "table | json (functions, lag, dlq list, dlq show, pause, resume)")
       ->check(CLI::IsMember({"table", "json"}));
   auto config_opt = [&](CLI::App* sub) {
     sub->add_option("-c,--config", config, "config file (env SLUICE_CONFIG)")
@@ -136,6 +136,19 @@ int main(int argc, char** argv) {
   config_opt(fns);
   output_opt(fns);
   fns->callback([&] { action = [&] { return functions(config, json()); }; });
+
+  std::string paused_fn;
+  auto* pse = app.add_subcommand(
+      "pause", "stop a function's intake at runtime: running events finish, the rest wait in the broker");
+  config_opt(pse);
+  output_opt(pse);
+  pse->add_option("function", paused_fn, "function name")->required();
+  pse->callback([&] { action = [&] { return set_paused(config, paused_fn, true, json()); }; });
+  auto* rsm = app.add_subcommand("resume", "resume a paused function (until the next start)");
+  config_opt(rsm);
+  output_opt(rsm);
+  rsm->add_option("function", paused_fn, "function name")->required();
+  rsm->callback([&] { action = [&] { return set_paused(config, paused_fn, false, json()); }; });
 
   bool watch = false, all_topics = false;
   auto* lg = app.add_subcommand("lag", "consumer lag per broker/topic/partition/group");

@@ -58,17 +58,19 @@ int functions(const std::string& path, bool json) {
     std::string subs;
     for (const auto& s : f.subscribe)
       subs += (subs.empty() ? "" : ",") + s.broker + "/" + s.topic + "(" + to_string(s.ordering) + ")";
-    std::string workers = "-", inflight = "-";
+    std::string workers = "-", inflight = "-", state = "-";
     if (live.is_array()) {
       for (const auto& j : live) {
         if (j.value("name", "") != f.name) continue;
         workers = fmt::format("{}/{}", j.value("workers", 0), j.value("workers_desired", 0));
         inflight = std::to_string(j.value("inflight", 0));
+        state = j.value("paused", false) ? "paused" : "running";
       }
     }
-    rows.push_back({f.name, to_string(f.runtime), subs.empty() ? "-" : subs, workers, inflight});
+    rows.push_back({f.name, to_string(f.runtime), subs.empty() ? "-" : subs, workers, inflight, state});
   }
-  print_table({"FUNCTION", "RUNTIME", "SUBSCRIPTIONS", "WORKERS(now/desired)", "INFLIGHT"}, rows);
+  print_table({"FUNCTION", "RUNTIME", "SUBSCRIPTIONS", "WORKERS(now/desired)", "INFLIGHT", "STATE"},
+              rows);
   if (!live.is_array())
     std::cerr << "engine not reachable (" << unreachable << "): live columns shown as -\n";
   return kOk;

@@ -181,6 +181,8 @@ struct FunctionConfig {
   // inproc only: call the function on the dispatcher thread (no hand-off, no
   // parallelism; a slow call stalls every function).
   bool inline_calls = false;
+  // Starts paused (Dispatcher::set_paused): nothing runs until `sluice resume`.
+  bool paused = false;
 
   bool operator==(const FunctionConfig&) const = default;
 };

@@ -245,6 +245,9 @@ const std::vector<Key>& keys() {
       {.section = "function", .name = "inline", .type = T::boolean, .def = "false",
        .doc = "`inproc` only: call the function on the dispatcher thread instead of a pool of "
               "`concurrency` threads (below)."},
+      {.section = "function", .name = "paused", .type = T::boolean, .def = "false",
+       .doc = "Start paused: events wait in the broker (lag grows) until `sluice resume`; "
+              "paused again at the next start while this says so."},
 
       // functions[].workers
       {.section = "workers", .name = "min", .type = T::integer, .def = "0", .min = "0",

@@ -229,6 +229,7 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
       }
     }
   }
+  read_into(fn.paused, m, "paused", [&](const Field& x) { return read_bool(d, x); });
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

@@ -67,6 +67,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
   // A runtime reading answers on pipes reads them on this loop: no thread hand-off
   // between a worker's answer and on_result (see Runtime::share_loop).
   if (b.runtime) b.runtime->share_loop(impl_->loop);
+  if (b.config->paused) impl_->apply_pause(*f, true);  // `paused: true`: starts paused
   impl_->functions.emplace(f->name, std::move(f));
 }
 
@@ -156,6 +157,7 @@ void Dispatcher::abandon_waiting_retries() {
         g.paused = false;
       }
     }
+    impl_->abandon_paused();
     done.set_value();
   });
   fut.wait_for(std::chrono::seconds(5));
@@ -259,6 +261,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     hold(f, t);
     s.gates[partition].waiting.push_back(t);
     update_budget(f, &s, partition);
+    if (f.paused) hold_for_pause(f, s, partition);
     gate_pump(s, partition);
     return;
   }
@@ -280,6 +283,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     }
     enqueue(*f, t);
     update_budget(*f, &s, partition);
+    if (f->paused) hold_for_pause(*f, s, partition);
     pump(*f);
   }
 }
@@ -467,7 +471,7 @@ void Dispatcher::Impl::pump(FunctionState& f) {
     // and sizes the pool. Holding it until that tick would add up to a tick period
     // to every cold start.
     const size_t cap = std::min<size_t>(std::max<uint32_t>(f.limit, 1), f.b.config->concurrency);
-    while (!stopped && f.running < cap && !f.ready.empty()) {
+    while (!stopped && !f.paused && f.running < cap && !f.ready.empty()) {
       Task* t = f.ready.front();
       f.ready.pop_front();
       start_invocation(t);
@@ -598,6 +602,10 @@ void Dispatcher::Impl::start_sync(const std::string& function, Event&& ev, SyncC
   FunctionState& f = *it->second;
   const uint32_t concurrency = f.b.config->concurrency;
   refused.status = SyncAnswer::Status::busy;
+  if (f.paused) {
+    refused.message = "function '" + f.name + "' is paused (`sluice resume " + f.name + "`)";
+    return done(std::move(refused));
+  }
   if (f.sync_running >= concurrency) {
     refused.message = "function '" + f.name + "' is running " + std::to_string(concurrency) +
                       " synchronous calls already; try again";
@@ -852,7 +860,7 @@ std::vector<FunctionStats> Dispatcher::Impl::snapshot() const {
   v.reserve(functions.size());
   for (auto& [name, f] : functions)
     v.push_back({name, f->held, f->running, !f->holding.empty(), f->lanes.size(), f->limit,
-                 f->finished});
+                 f->finished, f->paused});
   return v;
 }
 

@@ -91,6 +91,7 @@ struct FunctionStats {
   size_t lanes = 0;    // ordering lanes with events waiting or running
   uint32_t limit = 0;  // invocations allowed at once now (set_limit)
   uint64_t finished = 0;  // events finished since start (success or dead-lettered)
+  bool paused = false;    // set_paused(): intake held, no invocation starts
 };
 
 // The answer to a synchronous invocation (Dispatcher::invoke_sync).
@@ -129,8 +130,9 @@ class Dispatcher final : public SourceListener {
   // Stops the dispatcher thread. Results arriving after it are dropped.
   void stop();
 
-  // Events held back by a retry topic until due are not waited for by drain(): they
-  // are uncommitted and come again. Call before drain() at shutdown.
+  // Events held back by a retry topic until due, and those a paused function holds and
+  // has not started (set_paused), are not waited for by drain(): they are uncommitted
+  // and come again. Call before drain() at shutdown.
   void abandon_waiting_retries();
 
   // SourceListener (called on source threads).
@@ -157,6 +159,16 @@ class Dispatcher final : public SourceListener {
   // autoscaler's next tick to raise the limit. Running invocations above a lowered
   // limit finish. Any thread.
   void set_limit(const std::string& function, uint32_t n);
+
+  // Pauses (true) or resumes (false) a function (`sluice pause` / `resume`;
+  // dispatcher/pause.cc): while paused no invocation of it starts — queued events and
+  // retries wait, held and uncommitted — running ones finish and commit, synchronous
+  // calls are answered busy, and the sources that feed only this function are held
+  // back (a source shared with other functions is not: the function's queue fills up
+  // to its budget, whose hold then applies as for any slow function). Resuming
+  // releases the holds and starts what waits. Idempotent. False when the function is
+  // unknown. Any thread; before start() it sets the state the function starts in.
+  bool set_paused(const std::string& function, bool paused);
   size_t held() const { return held_.load(); }
 
  private:

@@ -149,6 +149,10 @@ struct FunctionState {
   bool pumping = false;  // pump() is on the stack (re-entered by inline results)
   bool repump = false;
   std::set<std::pair<SourceState*, int32_t>> holding;  // partitions it paused
+  // Dispatcher::set_paused (dispatcher/pause.cc): no invocation starts while set; the
+  // partitions (or kWholeSource) held for it, apart from the budget's `holding`.
+  bool paused = false;
+  std::set<std::pair<SourceState*, int32_t>> pause_holding;
   std::string dlq_topic;
   std::string output_topic;
   prometheus::Counter* dlq_published = nullptr;
@@ -224,6 +228,10 @@ struct Dispatcher::Impl {
   void update_budget(FunctionState& f, SourceState* s, int32_t partition);
   void release_pauses(FunctionState& f);
   void revoke(SourceState& s, const std::vector<int32_t>& parts);
+  // Pause of a function (dispatcher/pause.cc).
+  void apply_pause(FunctionState& f, bool paused);
+  void hold_for_pause(FunctionState& f, SourceState& s, int32_t partition);
+  void abandon_paused();
   std::vector<FunctionStats> snapshot() const;
 };
 

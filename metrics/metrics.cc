@@ -112,6 +112,10 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           "failed (one attempt), gave_up, refused (destination not allowed), "
                           "rejected_full (queue full, the event is held back)")
                     .Register(*r)),
+      function_paused(BuildGauge()
+                          .Name("sluice_function_paused")
+                          .Help("1 while the function is paused (sluice pause), else 0")
+                          .Register(*r)),
       registry_(std::move(r)) {
   register_build_info();
 }
@@ -175,6 +179,7 @@ FunctionProbe::FunctionProbe(Metrics& m, const std::string& fn) : m_(m), functio
   inflight = &m.inflight.Add({{"function", fn}});
   workers = &m.workers.Add({{"function", fn}});
   workers_desired = &m.workers_desired.Add({{"function", fn}});
+  paused = &m.function_paused.Add({{"function", fn}});
 }
 
 void FunctionProbe::invoked(Outcome o, double seconds) {

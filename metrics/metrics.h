@@ -70,6 +70,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& control_headers_rejected;
   // {outcome}: delivered | failed | gave_up | refused | rejected_full (http::CallbackSink)
   prometheus::Family<prometheus::Counter>& callbacks;
+  // 1 while a function is paused (`sluice pause`, `paused: true`), else 0: {function}.
+  prometheus::Family<prometheus::Gauge>& function_paused;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
@@ -98,6 +100,7 @@ struct FunctionProbe {
   prometheus::Gauge* inflight = nullptr;
   prometheus::Gauge* workers = nullptr;
   prometheus::Gauge* workers_desired = nullptr;
+  prometheus::Gauge* paused = nullptr;
 
  private:
   Metrics& m_;

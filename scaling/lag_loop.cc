@@ -111,7 +111,9 @@ void LagLoop::scale(const Lags& lags, const std::vector<dispatcher::FunctionStat
     const dispatcher::FunctionStats* st = nullptr;
     for (const auto& x : stats)
       if (x.name == name) st = &x;
-    if (f->scaler && st) {
+    if (f->scaler && st && st->paused) {
+      hold_at_min(name, *f);
+    } else if (f->scaler && st) {
       Observation o;
       for (auto [src, ordering] : f->sources) {
         o.sources.push_back(reading_of(lags.at(src), ordering));
@@ -133,6 +135,17 @@ void LagLoop::scale(const Lags& lags, const std::vector<dispatcher::FunctionStat
     metrics_.workers_desired.Add({{"function", name}}).Set(f->desired);
     metrics_.workers.Add({{"function", name}}).Set(static_cast<double>(rt.stats().workers));
   }
+}
+
+// A paused function's lag grows by design (`sluice pause`): it is not scaled on it. Its
+// pool goes to `min` (running invocations finish first: Runtime::resize) and the
+// autoscaler is not ticked; after the resume the next tick sizes it from the lag.
+void LagLoop::hold_at_min(const std::string& name, Sized& f) {
+  const uint32_t min = f.scaler->config().min;
+  if (f.desired != min) spdlog::info("[fn {}] workers {} -> {}: paused", name, f.desired.load(), min);
+  f.desired = min;
+  dispatcher_.set_limit(name, event_limit(min, f.events_per_worker, f.fn->concurrency));
+  f.runtime->resize(min);
 }
 
 namespace {

@@ -76,6 +76,7 @@ class LagLoop {
   void run();
   Lags read_lags();
   void scale(const Lags& lags, const std::vector<dispatcher::FunctionStats>& stats);
+  void hold_at_min(const std::string& name, Sized& f);
   void sync_broker_health();
   void sync_worker_counters();
 

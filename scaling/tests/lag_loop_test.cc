@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace sluice::scaling::testing {
 namespace {
 
@@ -64,6 +66,65 @@ TEST(LagLoop, AnAutoscaledPoolStartsAtItsMinAndAFixedOneAtConcurrency) {
   loop.start();
   loop.stop();
   loop.stop();  // idempotent
+  d.stop();
+}
+
+// A source far behind: 100000 events of lag on one partition.
+class LaggingSource final : public Source {
+ public:
+  std::string_view broker() const override { return "fake"; }
+  std::string_view topic() const override { return "in"; }
+  std::string_view group() const override { return "g"; }
+  SourceTraits traits() const override { return {}; }
+  Result<void> start(SourceListener&) override { return ok(); }
+  void stop() override {}
+  void pause(int32_t) override {}
+  void resume(int32_t) override {}
+  void commit(int32_t, int64_t) override {}
+  Result<std::vector<PartitionLag>> lag() override {
+    PartitionLag p;
+    p.broker = "fake";
+    p.topic = "in";
+    p.group = "g";
+    p.committed = 0;
+    p.end = p.lag = 100000;
+    return std::vector<PartitionLag>{p};
+  }
+};
+
+// The lag of a paused function grows by design: it stays at its `min`, while the same
+// lag scales a running one up.
+TEST(LagLoop, APausedFunctionIsKeptAtItsMinWhateverItsLag) {
+  metrics::Metrics metrics;
+  dispatcher::Dispatcher d(metrics);
+  IdleRuntime rt;
+  LaggingSource src;
+  FunctionConfig paused, running;
+  paused.name = "paused";
+  paused.concurrency = 6;
+  paused.workers = {true, 1, 0, 500, std::chrono::seconds(60)};
+  paused.paused = true;
+  running = paused;
+  running.name = "running";
+  running.paused = false;
+  LagLoop loop(metrics, d);
+  for (const FunctionConfig* fn : {&paused, &running}) {
+    d.add_function({fn, &rt, nullptr});
+    d.add_route(src, fn->name, Ordering::none);
+    ASSERT_TRUE(loop.add_function(*fn, rt, 1));
+    loop.add_route(src, fn->name, Ordering::none);
+  }
+  d.start();
+  loop.start();  // ticks at once
+  auto gauge = [&](const char* fn) { return metrics.workers_desired.Add({{"function", fn}}).Value(); };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((gauge("paused") == 0 || gauge("running") == 0) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  loop.stop();
+  EXPECT_EQ(gauge("running"), 6);
+  EXPECT_EQ(gauge("paused"), 1);
+  EXPECT_EQ(loop.desired("paused"), 1u);
+  EXPECT_EQ(limit_of(d, "paused"), 1u);
   d.stop();
 }
 

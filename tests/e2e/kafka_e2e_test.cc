@@ -580,6 +580,54 @@ TEST(KafkaEndToEnd, LagShowsMessagesAndSecondsBehind) {
   EXPECT_EQ(total, 60) << r.out;
 }
 
+// `sluice pause` on Kafka: the source is throttled at once, so records produced while
+// paused wait in the topic (the group's lag grows) and nothing runs; a kill -9 while
+// paused loses none of them, and the restarted engine (not paused: the config does
+// not say `paused: true`) processes every record.
+TEST(KafkaEndToEnd, PauseHoldsTheTopicAndKillNineWhilePausedLosesNothing) {
+  NEED_KAFKA();
+  const int first = 200, more = 300, keys = 20;
+  TempDir dir;
+  const uint16_t port = free_port();
+  FunctionSpec f;
+  f.topic = unique("pause");
+  f.concurrency = 4;
+  dir.write("sluice.yaml", config(port, unique("g"), f, kFastFailover));
+  const std::string cfg = dir.file("sluice.yaml");
+  auto lag = [&] {  // the group's lag on the topic, summed; -1 unknown
+    auto r = run_cli({"lag", "-c", cfg, "-o", "json"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_array()) return int64_t{-1};
+    int64_t sum = 0;
+    for (const auto& row : j)
+      if (row.value("topic", "") == f.topic && row["lag"].is_number()) sum += row["lag"].get<int64_t>();
+    return sum;
+  };
+  produce(f.topic, keyed_records(first, keys));
+  {
+    Engine engine(cfg, dir.file("engine.log"));
+    ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+    ASSERT_TRUE(eventually([&] { return lines(dir.file("processed.log")).size() >= size_t(first); }, 120s))
+        << dir.read("engine.log");
+    auto p = run_cli({"pause", "-c", cfg, "rec"});
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    produce(f.topic, keyed_records(more, keys, first));
+    ASSERT_TRUE(eventually([&] { return lag() >= more; }, 60s))
+        << lag() << "\n" << dir.read("engine.log");
+    EXPECT_EQ(lines(dir.file("processed.log")).size(), size_t(first));
+    engine.signal(SIGKILL);
+    EXPECT_EQ(engine.wait_exit(), 128 + SIGKILL);
+  }
+  Engine again(cfg, dir.file("engine.log"));
+  ASSERT_TRUE(again.wait_ready(port)) << dir.read("engine.log");
+  ASSERT_TRUE(eventually(
+      [&] { return missing(read_processed(dir.file("processed.log")), first + more, keys) == 0; }, 120s))
+      << missing(read_processed(dir.file("processed.log")), first + more, keys) << " missing\n"
+      << dir.read("engine.log");
+  again.signal(SIGTERM);
+  EXPECT_EQ(again.wait_exit(), 0) << dir.read("engine.log");
+}
+
 // A topic nothing subscribes to that holds records (most often a mistyped publish):
 // `sluice lag` lists it with its record count when sluice published there (`sluice
 // publish` or POST /topics); `--all` also lists one made outside sluice.
