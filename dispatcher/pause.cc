@@ -36,15 +36,21 @@ bool Dispatcher::set_paused(const std::string& function, bool paused) {
     impl_->apply_pause(*it->second, paused);
     return true;
   }
-  auto done = std::make_shared<std::promise<bool>>();
-  auto known = done->get_future();
+  // The map of functions is fixed once the thread runs: whether the function exists is
+  // answered here, so a busy dispatcher thread never makes a known function "unknown".
+  if (impl_->functions.find(function) == impl_->functions.end()) return false;
+  auto done = std::make_shared<std::promise<void>>();
+  auto applied = done->get_future();
   asio::post(impl_->io, [this, function, paused, done] {
-    auto it = impl_->functions.find(function);
-    if (it != impl_->functions.end()) impl_->apply_pause(*it->second, paused);
-    done->set_value(it != impl_->functions.end());
+    impl_->apply_pause(*impl_->functions.at(function), paused);
+    done->set_value();
   });
-  if (known.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return false;
-  return known.get();
+  // Wait (bounded) so that the caller's answer follows the change; if the thread is
+  // that busy, the change is still queued and takes effect when it gets to it.
+  if (applied.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+    spdlog::warn("{} of function '{}' is queued: the dispatcher thread has not answered for 5 s",
+                 paused ? "pause" : "resume", function);
+  return true;
 }
 
 void Dispatcher::Impl::apply_pause(FunctionState& f, bool paused) {
