@@ -67,6 +67,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
   // A runtime reading answers on pipes reads them on this loop: no thread hand-off
   // between a worker's answer and on_result (see Runtime::share_loop).
   if (b.runtime) b.runtime->share_loop(impl_->loop);
+  impl_->flow_setup(*f);
   impl_->functions.emplace(f->name, std::move(f));
 }
 
@@ -280,6 +281,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     }
     enqueue(*f, t);
     update_budget(*f, &s, partition);
+    if (f->flow) flow_hold(*f, s, partition);
     pump(*f);
   }
 }
@@ -468,6 +470,7 @@ void Dispatcher::Impl::pump(FunctionState& f) {
     // to every cold start.
     const size_t cap = std::min<size_t>(std::max<uint32_t>(f.limit, 1), f.b.config->concurrency);
     while (!stopped && f.running < cap && !f.ready.empty()) {
+      if (f.flow && !flow_admit(f)) break;  // rate_limit / max_per_key
       Task* t = f.ready.front();
       f.ready.pop_front();
       start_invocation(t);
@@ -480,6 +483,7 @@ void Dispatcher::Impl::start_invocation(Task* t) {
   FunctionState& f = *t->fn;
   ++f.running;
   if (f.b.runtime->quick_answers()) ++quick_running;
+  if (f.flow) flow_started(f, t);
   ++t->attempt;
   t->event.attempt = t->attempt;
   t->started = std::chrono::steady_clock::now();
@@ -507,6 +511,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   FunctionState& f = *t->fn;
   --f.running;
   if (f.b.runtime->quick_answers()) --quick_running;
+  if (f.flow) flow_done(f, t);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count();
   f.probe->invoked(r.outcome, secs);
@@ -608,6 +613,12 @@ void Dispatcher::Impl::start_sync(const std::string& function, Event&& ev, SyncC
                       std::to_string(f.held) + " events, " + std::to_string(f.bytes) +
                       " bytes); try again";
     return done(std::move(refused));
+  }
+  if (f.flow) {
+    if (auto why = flow_refuse_sync(f, ev)) {
+      refused.message = std::move(*why);
+      return done(std::move(refused));
+    }
   }
   auto* t = new Task(std::move(ev));
   t->fn = &f;

@@ -112,6 +112,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           "failed (one attempt), gave_up, refused (destination not allowed), "
                           "rejected_full (queue full, the event is held back)")
                     .Register(*r)),
+      events_throttled(BuildCounter()
+                           .Name("sluice_events_throttled_total")
+                           .Help("Invocations that waited for a token of the function's "
+                                 "rate_limit, and synchronous calls refused for want of one")
+                           .Register(*r)),
       registry_(std::move(r)) {
   register_build_info();
 }

@@ -70,6 +70,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& control_headers_rejected;
   // {outcome}: delivered | failed | gave_up | refused | rejected_full (http::CallbackSink)
   prometheus::Family<prometheus::Counter>& callbacks;
+  // Invocations that waited for a token of the function's rate_limit, and synchronous
+  // calls refused for want of one: {function}.
+  prometheus::Family<prometheus::Counter>& events_throttled;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
