@@ -257,6 +257,7 @@ struct Dispatcher::Impl {
   void flow_started(FunctionState& f, Task* t);
   void flow_done(FunctionState& f, Task* t);
   void flow_hold(FunctionState& f, SourceState& s, int32_t partition);
+  void flow_hold_all(FunctionState& f);
   void flow_release(FunctionState& f, bool starting);
   void flow_arm(FunctionState& f, RateClock::time_point at);
   void flow_fire(FunctionState& f);

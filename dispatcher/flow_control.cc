@@ -66,6 +66,7 @@ bool Dispatcher::Impl::flow_admit(FunctionState& f) {
         fl.throttled->Increment();
       }
       flow_arm(f, now + fl.rate->wait(key, now));
+      if (fl.holding.empty() && f.held - f.running >= fl.hold_mark) flow_hold_all(f);
       return false;
     }
     // By key: the token is reserved now (spacing the key's events exactly), and a key
@@ -115,6 +116,25 @@ void Dispatcher::Impl::flow_hold(FunctionState& f, SourceState& s, int32_t parti
   if (f.held - f.running < fl.hold_mark) return;
   if (s.traits.throttles) partition = kWholeSource;
   if (fl.holding.insert({&s, partition}).second) hold_partition(s, partition, &fl);
+}
+
+// Out of tokens with enough waiting: every partition that has delivered to the function
+// (or the whole source, when it throttles) is held back at once, not one by one as
+// each delivers again.
+void Dispatcher::Impl::flow_hold_all(FunctionState& f) {
+  FlowState& fl = *f.flow;
+  for (auto& [src, s] : sources) {
+    if (s->role != RouteRole::subscription) continue;
+    const bool feeds = std::any_of(s->route.begin(), s->route.end(),
+                                   [&](const SourceState::Route& r) { return r.fn == &f; });
+    if (!feeds) continue;
+    if (s->traits.throttles) {
+      if (fl.holding.insert({s.get(), kWholeSource}).second) hold_partition(*s, kWholeSource, &fl);
+      continue;
+    }
+    for (auto& [partition, tracker] : s->trackers)
+      if (fl.holding.insert({s.get(), partition}).second) hold_partition(*s, partition, &fl);
+  }
 }
 
 // Lets the held sources go once fewer than hold_mark events wait (`starting`: one of
