@@ -161,24 +161,10 @@ TEST(FlowControl, MaxPerKeyBoundsInvocationsInFlightPerKey) {
   EXPECT_EQ(fx.rt.max_running, 4u);
 }
 
-struct SyncAnswers {
-  SyncCallback callback() {
-    return [this](SyncAnswer&& a) {
-      std::lock_guard lk(mu);
-      answers.push_back(std::move(a));
-      cv.notify_all();
-    };
-  }
-  bool wait(size_t n) { return wait_for(mu, cv, [&] { return answers.size() >= n; }); }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<SyncAnswer> answers;
-};
-
 // A synchronous call takes a token too; without one it is answered busy (HTTP 429).
 TEST(FlowControl, SyncCallWithoutATokenIsBusy) {
   FlowFixture fx(RateLimitConfig{0.01, 1, false}, 0, Ordering::none);
-  SyncAnswers w;
+  SyncWaiter w;
   Event e;
   e.id = "s";
   fx.d->invoke_sync("f", e, w.callback());

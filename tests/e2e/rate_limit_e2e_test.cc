@@ -1,7 +1,8 @@
 // End-to-end: rate_limit on the real binary and the local queue. A backlog is stored
 // first (an engine without the function takes it in over HTTP), then an engine with
 // the rate-limited function drains it; an inproc function stamps each invocation with
-// CLOCK_MONOTONIC (tests/e2e/stamp_function.c), and the rates are measured from those
+// CLOCK_MONOTONIC (broker-adapters/nats/tests/record_function.c with
+// $SLUICE_TEST_RECORD_STAMPS), and the rates are measured from those
 // stamps. Each rate test drains for 30 s.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -37,7 +38,7 @@ const char* kIdle = R"Y(  - name: idle
 std::string stamp_function(const std::string& extra) {
   return R"Y(  - name: rec
     runtime: inproc
-    command: [")Y" SLUICE_STAMP_FN R"Y("]
+    command: [")Y" SLUICE_RECORD_FN R"Y("]
     inline: true
     subscribe: [{ topic: in, ordering: none }]
 )Y" + extra;
@@ -102,6 +103,7 @@ TEST(RateLimitE2E, PerFunctionRateHeldOverThirtySecondsOfDrain) {
   constexpr int kBacklog = 8000, kBurst = 10, kEvents = 3000 + kBurst;
   store_backlog(dir, port, kBacklog, 1, /*keyed=*/false, /*partitions=*/1);
   setenv("SLUICE_TEST_RECORD_FILE", dir.file("stamps.log").c_str(), 1);  // inherited by sluice
+  setenv("SLUICE_TEST_RECORD_STAMPS", "1", 1);
   dir.write("sluice.yaml",
             config_for(port, stamp_function("    rate_limit: { per_second: 100, burst: 10 }\n"), 1));
   Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
@@ -158,6 +160,7 @@ TEST(RateLimitE2E, PerKeyRateHeldForTenThousandKeys) {
   constexpr int kKeys = 10'000, kRounds = 4;
   store_backlog(dir, port, kKeys, kRounds, /*keyed=*/true);
   setenv("SLUICE_TEST_RECORD_FILE", dir.file("stamps.log").c_str(), 1);
+  setenv("SLUICE_TEST_RECORD_STAMPS", "1", 1);
   // A budget above the number of keys (2 x concurrency), so that every key always has
   // its next event taken in and waiting for its token.
   dir.write("sluice.yaml",
@@ -200,6 +203,7 @@ TEST(RateLimitE2E, KillWhileThrottledLosesNothing) {
   constexpr int kEvents = 300;
   store_backlog(dir, port, kEvents, 1, /*keyed=*/false);
   setenv("SLUICE_TEST_RECORD_FILE", dir.file("stamps.log").c_str(), 1);
+  setenv("SLUICE_TEST_RECORD_STAMPS", "1", 1);
   dir.write("sluice.yaml",
             config_for(port, stamp_function("    rate_limit: { per_second: 50, burst: 1 }\n")));
   {
