@@ -862,8 +862,9 @@ std::vector<FunctionStats> Dispatcher::Impl::snapshot() const {
   std::vector<FunctionStats> v;
   v.reserve(functions.size());
   for (auto& [name, f] : functions)
-    v.push_back({name, f->held, f->running, !f->holding.empty(), f->lanes.size(), f->limit,
-                 f->finished});
+    v.push_back({name, f->held, f->running,
+                 !f->holding.empty() || (f->flow && !f->flow->holding.empty()), f->lanes.size(),
+                 f->limit, f->finished});
   return v;
 }
 
