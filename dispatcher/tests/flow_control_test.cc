@@ -3,6 +3,7 @@
 // takes well under two seconds; the rate itself is measured end to end in tests/e2e.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -20,6 +21,8 @@ struct FlowFixture {
   FlowFixture(std::optional<RateLimitConfig> rate, uint32_t max_per_key, Ordering ordering,
               uint32_t concurrency = 4, bool throttles = false) {
     fn.name = "f";
+    fn.retry.initial = 1ms;
+    fn.retry.max = 1ms;
     fn.concurrency = concurrency;
     fn.dead_letter = {"fake", "f.dlq"};
     fn.rate_limit = rate;
@@ -28,7 +31,9 @@ struct FlowFixture {
     rt.behave = [this](const Event& ev) {
       std::lock_guard lk(times_mu);
       started.push_back({ev.key, Clock::now()});
-      return InvocationResult{};
+      InvocationResult r;
+      if (fail_first && ev.attempt == 1) r.outcome = Outcome::error;
+      return r;
     };
     DispatcherOptions opts;
     opts.seed = 1;
@@ -55,6 +60,7 @@ struct FlowFixture {
   FakeSource src;
   FakeSink dlq;
   FakeRuntime rt;
+  std::atomic<bool> fail_first{false};  // the first attempt of every event fails
   std::mutex times_mu;
   std::vector<std::pair<std::string, Clock::time_point>> started;
   std::unique_ptr<Dispatcher> d;
@@ -82,6 +88,20 @@ TEST(FlowControl, RateLimitSpacesInvocations) {
   EXPECT_NE(fx.metrics.text().find("sluice_events_throttled_total{function=\"f\"} 10"),
             std::string::npos)
       << fx.metrics.text();
+}
+
+// A retry takes a token like a first attempt: 3 events failing once are 6
+// invocations, 5 of them paced at 20/s.
+TEST(FlowControl, RetriesTakeTokensToo) {
+  FlowFixture fx(RateLimitConfig{20, 1, false}, 0, Ordering::none);
+  fx.fail_first = true;
+  fx.src.send_batch(0, 0, 3, 3);
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.src.committed_at(0), 3);
+  auto t = fx.starts();
+  ASSERT_EQ(t.size(), 6u);
+  EXPECT_GE(ms_between(t.front(), t.back()), 245);
+  EXPECT_EQ(fx.dlq.count(), 0u);
 }
 
 // While out of tokens with a second's worth (here 4) of events waiting, the partition
