@@ -137,6 +137,16 @@ struct RetryPolicy {
   bool operator==(const RetryPolicy&) const = default;
 };
 
+// functions[].rate_limit: a token bucket for the function's invocations
+// (dispatcher/rate_limit.h).
+struct RateLimitConfig {
+  double per_second = 0;  // > 0; fractions allowed
+  uint32_t burst = 1;     // >= 1; default: per_second rounded up
+  bool by_key = false;    // `by: key`: one bucket per event key
+
+  bool operator==(const RateLimitConfig&) const = default;
+};
+
 struct WorkersConfig {
   // True when the function has a `workers:` stanza: the pool follows lag between min
   // and max. Without one the pool is fixed at `concurrency`.
@@ -183,6 +193,8 @@ struct FunctionConfig {
   bool inline_calls = false;
   // Starts paused (Dispatcher::set_paused): nothing runs until `sluice resume`.
   bool paused = false;
+  std::optional<RateLimitConfig> rate_limit;  // none: not limited
+  uint32_t max_per_key = 0;  // invocations in flight per event key (ordering: none); 0 = no limit
 
   bool operator==(const FunctionConfig&) const = default;
 };

@@ -24,6 +24,7 @@ std::string doc_type(const Key& k) {
       if (k.max.empty()) return "integer >= " + str(k.min);
       return "integer " + str(k.min) + ".." + str(k.max);
     case Type::boolean: return "bool";
+    case Type::number: return "number " + str(k.min) + ".." + str(k.max);
     case Type::duration: return "duration " + str(k.min) + ".." + str(k.max);
     case Type::size: return "size " + str(k.min) + ".." + str(k.max);
     case Type::listen: return "listen";
@@ -81,6 +82,11 @@ json schema_of(const Key& k) {
       if (!k.max.empty()) p["maximum"] = integer(k.max);
       break;
     case Type::boolean: p["type"] = "boolean"; break;
+    case Type::number:
+      p["type"] = "number";
+      p["minimum"] = config::min_number(k);
+      p["maximum"] = config::max_number(k);
+      break;
     case Type::duration:
     case Type::size:
       p = ref(k.type == Type::duration ? "duration" : "size");

@@ -14,9 +14,12 @@ const EnumSpec kJitter{"/$defs/retry/properties/jitter", {"full", "equal", "none
 const EnumSpec kMode{"/$defs/retry/properties/mode", {"inline", "topic"}};
 const EnumSpec kKind{"/$defs/broker/oneOf", {"local", "kafka", "nats"}};
 
+const EnumSpec kRateBy{"/$defs/rate_limit/properties/by", {"function", "key"}};
+
 const std::vector<const EnumSpec*>& enums() {
   static const std::vector<const EnumSpec*> kEnums = {&kRuntime, &kOrdering, &kBackoff,
-                                                      &kJitter,  &kMode,     &kKind};
+                                                      &kJitter,  &kMode,     &kKind,
+                                                      &kRateBy};
   return kEnums;
 }
 
@@ -44,6 +47,7 @@ constexpr SectionHead kHeads[] = {
     {"limits", "/$defs/limits", "functions[].limits"},
     {"subscription", "/$defs/subscription", "functions[].subscribe[]"},
     {"retry", "/$defs/retry", "functions[].retry"},
+    {"rate_limit", "/$defs/rate_limit", "functions[].rate_limit"},
     {"target", "/$defs/target", "functions[].dead_letter"},
     {"output", "/$defs/output", "functions[].output"},
 };
@@ -248,6 +252,14 @@ const std::vector<Key>& keys() {
       {.section = "function", .name = "paused", .type = T::boolean, .def = "false",
        .doc = "Start paused: events wait in the broker (lag grows) until `sluice resume`; "
               "paused again at the next start while this says so."},
+      {.section = "function", .name = "rate_limit", .type = T::section, .of = "rate_limit",
+       .doc_default = "none",
+       .doc = "Invocations per second, for the whole function or per event key (below); "
+              "throttled events wait in the broker."},
+      {.section = "function", .name = "max_per_key", .type = T::integer, .def = "0", .min = "0",
+       .max = "100000",
+       .doc = "Most invocations in flight per event key; 0 = no limit. Only with `ordering: "
+              "none` on every subscription."},
 
       // functions[].workers
       {.section = "workers", .name = "min", .type = T::integer, .def = "0", .min = "0",
@@ -287,6 +299,19 @@ const std::vector<Key>& keys() {
        .values = &kOrdering,
        .doc = "Events of one partition / key are handled in order, one at a time; `none` = no "
               "ordering."},
+
+      // functions[].rate_limit
+      {.section = "rate_limit", .name = "per_second", .type = T::number, .min = "0.001",
+       .max = "1000000", .required = true,
+       .doc = "Tokens added per second (fractions allowed: `0.5` is one every two seconds); each "
+              "invocation, retries and synchronous calls included, takes one."},
+      {.section = "rate_limit", .name = "burst", .type = T::integer, .min = "1", .max = "1000000",
+       .doc_default = "`per_second` rounded up, at least 1",
+       .doc = "Size of the bucket: invocations that may start at once after an idle spell."},
+      {.section = "rate_limit", .name = "by", .type = T::enumeration, .def = "function",
+       .values = &kRateBy,
+       .doc = "`function`: one bucket for the function; `key`: one per event key (at most "
+              "100000 keys remembered, least recently used forgotten; keyless events share one)."},
 
       // functions[].retry
       {.section = "retry", .name = "max_attempts", .type = T::integer, .def = "3", .min = "1",
@@ -374,6 +399,12 @@ uint64_t size_of(std::string_view text) {
   if (!r) std::abort();
   return r.value();
 }
+double number_of(std::string_view text) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) std::abort();
+  return v;
+}
 }  // namespace
 
 uint64_t min_integer(const Key& k) { return integer_of(k.min, 0); }
@@ -382,5 +413,7 @@ Millis min_duration(const Key& k) { return duration_of(k.min); }
 Millis max_duration(const Key& k) { return duration_of(k.max); }
 uint64_t min_size(const Key& k) { return size_of(k.min); }
 uint64_t max_size(const Key& k) { return size_of(k.max); }
+double min_number(const Key& k) { return number_of(k.min); }
+double max_number(const Key& k) { return number_of(k.max); }
 
 }  // namespace sluice::config

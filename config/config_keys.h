@@ -31,6 +31,7 @@ extern const EnumSpec kBackoff;   // BackoffKind
 extern const EnumSpec kJitter;    // Jitter
 extern const EnumSpec kMode;      // RetryMode
 extern const EnumSpec kKind;      // BrokerKind (the schema has one "const" per broker kind)
+extern const EnumSpec kRateBy;    // RateLimitConfig::by_key (function | key)
 const std::vector<const EnumSpec*>& enums();
 
 // What a key's value is; decides its schema, its docs "Type" cell and how it is read.
@@ -38,6 +39,7 @@ enum class Type {
   string,        // non-empty (or matching `pattern`)
   path,          // a file; relative to the config's directory
   integer,       // [min, max]; no max = up to 2^64-1
+  number,        // a decimal, [min, max] (both written as decimals)
   boolean,
   duration,      // [min, max], written like the bounds ("1ms".."24h")
   size,          // [min, max], written like the bounds ("1B".."1GiB")
@@ -100,5 +102,7 @@ Millis min_duration(const Key& k);
 Millis max_duration(const Key& k);
 uint64_t min_size(const Key& k);
 uint64_t max_size(const Key& k);
+double min_number(const Key& k);
+double max_number(const Key& k);
 
 }  // namespace sluice::config

@@ -1,5 +1,6 @@
 // functions: [ { name, runtime, command, ..., subscribe, retry, dead_letter, output } ]
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "config/parse.h"
@@ -119,6 +120,40 @@ void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
   }
 }
 
+// rate_limit: { per_second, burst, by } and max_per_key (flow control before a worker
+// is taken; dispatcher/rate_limit.h).
+void parse_rate_limit(Diagnostics& d, const MapReader& fm, FunctionConfig& fn) {
+  if (auto f = fm.get("rate_limit")) {
+    MapReader m(d, *f, config::section("rate_limit"));
+    if (m.is_map()) {
+      RateLimitConfig r;
+      read_into(r.per_second, m, "per_second", [&](const Field& x) {
+        return read_number(d, x, config::key("rate_limit", "per_second"));
+      });
+      r.burst = static_cast<uint32_t>(std::max(1.0, std::ceil(r.per_second)));
+      read_into(r.burst, m, "burst",
+                [&](const Field& x) { return read_uint(d, x, config::key("rate_limit", "burst")); });
+      size_t by = 0;
+      read_into(by, m, "by", [&](const Field& x) { return read_enum(d, x, config::kRateBy); });
+      r.by_key = by == 1;
+      if (r.per_second > 0) fn.rate_limit = r;
+    }
+  }
+  if (auto f = fm.get("max_per_key")) {
+    if (auto v = read_uint(d, *f, config::key("function", "max_per_key"))) {
+      const bool unordered = std::all_of(fn.subscribe.begin(), fn.subscribe.end(),
+                                         [](const Subscription& s) { return s.ordering == Ordering::none; });
+      if (*v > 0 && !unordered) {
+        d.error(f->path, f->line,
+                "max_per_key needs `ordering: none` on every subscription (with `ordering: "
+                "key` or `partition` one event per key or partition runs at a time already)");
+      } else {
+        fn.max_per_key = static_cast<uint32_t>(*v);
+      }
+    }
+  }
+}
+
 void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brokers,
                          FunctionConfig& fn) {
   if (f.node.IsNull()) return;
@@ -230,6 +265,7 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
     }
   }
   read_into(fn.paused, m, "paused", [&](const Field& x) { return read_bool(d, x); });
+  parse_rate_limit(d, m, fn);
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -141,6 +142,26 @@ std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, 
   }
   if (ec != std::errc() || negative || v < min || v > max) {
     d.error(f.path, f.line, "must be in " + range + ", got " + (s.size() <= kEchoLimit ? s : quote(s)));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<double> read_number(Diagnostics& d, const Field& f, const config::Key& k) {
+  const std::string range = std::string(k.min) + ".." + std::string(k.max);
+  double v = 0;
+  bool parsed = false;
+  if (f.node.IsScalar()) {
+    const std::string& s = f.node.Scalar();
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    parsed = ec == std::errc() && end == s.data() + s.size() && !s.empty() && std::isfinite(v);
+  }
+  if (!parsed) {
+    d.error(f.path, f.line, "expected a number in " + range + ", got " + describe(f.node));
+    return std::nullopt;
+  }
+  if (v < config::min_number(k) || v > config::max_number(k)) {
+    d.error(f.path, f.line, "must be in " + range + ", got " + quote(f.node.Scalar()));
     return std::nullopt;
   }
   return v;

@@ -93,6 +93,8 @@ std::optional<bool> read_bool(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, uint64_t min, uint64_t max);
 // An integer within the key's range (config/config_keys.h).
 std::optional<uint64_t> read_uint(Diagnostics& d, const Field& f, const config::Key& k);
+// A decimal number within the key's range (config/config_keys.h, Type::number).
+std::optional<double> read_number(Diagnostics& d, const Field& f, const config::Key& k);
 std::optional<Millis> read_duration(Diagnostics& d, const Field& f);
 std::optional<uint64_t> read_size(Diagnostics& d, const Field& f);
 // The same, also checking the documented range of the key (config/config_keys.h).

@@ -68,6 +68,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
   // between a worker's answer and on_result (see Runtime::share_loop).
   if (b.runtime) b.runtime->share_loop(impl_->loop);
   if (b.config->paused) impl_->apply_pause(*f, true);  // `paused: true`: starts paused
+  impl_->flow_setup(*f);
   impl_->functions.emplace(f->name, std::move(f));
 }
 
@@ -284,6 +285,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     enqueue(*f, t);
     update_budget(*f, &s, partition);
     if (f->paused) hold_for_pause(*f, s, partition);
+    if (f->flow) flow_hold(*f, s, partition);
     pump(*f);
   }
 }
@@ -472,6 +474,7 @@ void Dispatcher::Impl::pump(FunctionState& f) {
     // to every cold start.
     const size_t cap = std::min<size_t>(std::max<uint32_t>(f.limit, 1), f.b.config->concurrency);
     while (!stopped && !f.paused && f.running < cap && !f.ready.empty()) {
+      if (f.flow && !flow_admit(f)) break;  // rate_limit / max_per_key
       Task* t = f.ready.front();
       f.ready.pop_front();
       start_invocation(t);
@@ -484,6 +487,7 @@ void Dispatcher::Impl::start_invocation(Task* t) {
   FunctionState& f = *t->fn;
   ++f.running;
   if (f.b.runtime->quick_answers()) ++quick_running;
+  if (f.flow) flow_started(f, t);
   ++t->attempt;
   t->event.attempt = t->attempt;
   t->started = std::chrono::steady_clock::now();
@@ -511,6 +515,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   FunctionState& f = *t->fn;
   --f.running;
   if (f.b.runtime->quick_answers()) --quick_running;
+  if (f.flow) flow_done(f, t);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count();
   f.probe->invoked(r.outcome, secs);
@@ -616,6 +621,12 @@ void Dispatcher::Impl::start_sync(const std::string& function, Event&& ev, SyncC
                       std::to_string(f.held) + " events, " + std::to_string(f.bytes) +
                       " bytes); try again";
     return done(std::move(refused));
+  }
+  if (f.flow) {
+    if (auto why = flow_refuse_sync(f, ev)) {
+      refused.message = std::move(*why);
+      return done(std::move(refused));
+    }
   }
   auto* t = new Task(std::move(ev));
   t->fn = &f;
@@ -859,8 +870,9 @@ std::vector<FunctionStats> Dispatcher::Impl::snapshot() const {
   std::vector<FunctionStats> v;
   v.reserve(functions.size());
   for (auto& [name, f] : functions)
-    v.push_back({name, f->held, f->running, !f->holding.empty(), f->lanes.size(), f->limit,
-                 f->finished, f->paused});
+    v.push_back({name, f->held, f->running,
+                 !f->holding.empty() || (f->flow && !f->flow->holding.empty()), f->lanes.size(),
+                 f->limit, f->finished, f->paused});
   return v;
 }
 

@@ -14,6 +14,7 @@
 #include "core/log_limit.h"
 #include "dispatcher/commit_tracker.h"
 #include "dispatcher/dispatcher.h"
+#include "dispatcher/rate_limit.h"
 
 namespace sluice::dispatcher {
 
@@ -97,6 +98,10 @@ struct Task {
   Outcome final_outcome = Outcome::success;
   std::unique_ptr<boost::asio::steady_timer> timer;
   std::unique_ptr<SyncCall> sync;  // a synchronous call (invoke_sync)
+  // Flow control (FlowState): a token of the rate limit is taken for this attempt;
+  // it was counted as throttled. Both cleared when the attempt starts.
+  bool token_paid = false;
+  bool throttled = false;
 };
 
 // Retry-topic events of one partition waiting to be due, in offset order. While the
@@ -133,6 +138,27 @@ struct SourceState {
   bool dirty = false;  // listed in Impl::dirty_sources
 };
 
+// The function's rate_limit and max_per_key (dispatcher.cc flow_*), before an
+// invocation takes a worker. Exists only for a function with either.
+struct FlowState {
+  std::optional<RateLimiter> rate;
+  uint32_t max_per_key = 0;  // 0 = no limit
+  // Keys with invocations running (max_per_key), and the tasks waiting for them.
+  std::unordered_map<std::string, uint32_t> running_per_key;
+  std::unordered_map<std::string, std::deque<Task*>> parked;
+  // `by: key`: tasks whose token is reserved, waiting until it is due.
+  std::multimap<RateClock::time_point, Task*> due;
+  // One timer: when the next token (per function) or the earliest `due` falls due.
+  std::unique_ptr<boost::asio::steady_timer> timer;
+  bool armed = false;
+  RateClock::time_point armed_at;
+  // Per-function limit: waiting events (held - running) from which, while out of
+  // tokens, the sources feeding the function are held back (about a second of tokens).
+  size_t hold_mark = 1;
+  std::set<std::pair<SourceState*, int32_t>> holding;  // partitions it holds
+  prometheus::Counter* throttled = nullptr;
+};
+
 struct FunctionState {
   FunctionBinding b;
   std::string name;
@@ -158,6 +184,7 @@ struct FunctionState {
   prometheus::Counter* dlq_published = nullptr;
   prometheus::Counter* output_published = nullptr;
   prometheus::Counter* retry_published = nullptr;
+  std::unique_ptr<FlowState> flow;  // null: no rate_limit, no max_per_key
 };
 
 struct Dispatcher::Impl {
@@ -232,6 +259,17 @@ struct Dispatcher::Impl {
   void apply_pause(FunctionState& f, bool paused);
   void hold_for_pause(FunctionState& f, SourceState& s, int32_t partition);
   void abandon_paused();
+  // Flow control (FlowState).
+  void flow_setup(FunctionState& f);
+  bool flow_admit(FunctionState& f);
+  void flow_started(FunctionState& f, Task* t);
+  void flow_done(FunctionState& f, Task* t);
+  void flow_hold(FunctionState& f, SourceState& s, int32_t partition);
+  void flow_hold_all(FunctionState& f);
+  void flow_release(FunctionState& f, bool starting);
+  void flow_arm(FunctionState& f, RateClock::time_point at);
+  void flow_fire(FunctionState& f);
+  std::optional<std::string> flow_refuse_sync(FunctionState& f, const Event& ev);
   std::vector<FunctionStats> snapshot() const;
 };
 

@@ -116,6 +116,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           .Name("sluice_function_paused")
                           .Help("1 while the function is paused (sluice pause), else 0")
                           .Register(*r)),
+      events_throttled(BuildCounter()
+                           .Name("sluice_events_throttled_total")
+                           .Help("Invocations that waited for a token of the function's "
+                                 "rate_limit, and synchronous calls refused for want of one")
+                           .Register(*r)),
       registry_(std::move(r)) {
   register_build_info();
 }

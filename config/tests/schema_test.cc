@@ -166,7 +166,7 @@ TEST(ConfigKeys, EveryEntryIsComplete) {
     EXPECT_FALSE(k.doc.empty()) << "no doc";
     EXPECT_FALSE(k.required && !k.def.empty()) << "a required key has no default";
     const bool ranged = k.type == config::Type::integer || k.type == config::Type::duration ||
-                        k.type == config::Type::size;
+                        k.type == config::Type::size || k.type == config::Type::number;
     EXPECT_EQ(!k.min.empty(), ranged) << "min is for integers, durations and sizes only";
     if (k.type == config::Type::duration) {
       EXPECT_LE(config::min_duration(k), config::max_duration(k));
@@ -191,6 +191,10 @@ TEST(ConfigKeys, EveryEntryIsComplete) {
         EXPECT_GE(v, config::min_integer(k));
         EXPECT_LE(v, config::max_integer(k));
       }
+    }
+    if (k.type == config::Type::number) {
+      EXPECT_GT(config::min_number(k), 0);
+      EXPECT_LE(config::min_number(k), config::max_number(k));
     }
     EXPECT_EQ(k.values != nullptr, k.type == config::Type::enumeration);
     if (k.values && !k.def.empty()) {
@@ -220,7 +224,7 @@ metrics: { auth: {} }
 engine: {}
 functions:
   - { name: f, command: [x], workers: {}, limits: {}, retry: {}, subscribe: [{ topic: t }],
-      dead_letter: { topic: d }, output: { topic: o } }
+      dead_letter: { topic: d }, output: { topic: o }, rate_limit: { per_second: 5 } }
 )";
   YAML::Node full = YAML::Load(base);
   // Where each section is in `base` (a new section needs a place here).
@@ -240,6 +244,7 @@ functions:
       {"limits", {"functions", "0", "limits"}},
       {"subscription", {"functions", "0", "subscribe", "0"}},
       {"retry", {"functions", "0", "retry"}},
+      {"rate_limit", {"functions", "0", "rate_limit"}},
       {"target", {"functions", "0", "dead_letter"}},
       {"output", {"functions", "0", "output"}},
   };

@@ -414,21 +414,6 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
 
 // ---------------------------------------------------------------- invoke_sync
 
-// Waits for the answer of a synchronous call (given on the dispatcher thread).
-struct SyncWaiter {
-  SyncCallback callback() {
-    return [this](SyncAnswer&& a) {
-      std::lock_guard lk(mu);
-      answers.push_back(std::move(a));
-      cv.notify_all();
-    };
-  }
-  bool wait(size_t n) { return wait_for(mu, cv, [&] { return answers.size() >= n; }); }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<SyncAnswer> answers;
-};
-
 Event sync_event(std::string id) {
   Event e;
   e.id = std::move(id);

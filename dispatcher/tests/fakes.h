@@ -16,6 +16,7 @@
 
 #include "core/broker.h"
 #include "core/runtime.h"
+#include "dispatcher/dispatcher.h"
 
 namespace sluice::dispatcher::testing {
 
@@ -217,6 +218,22 @@ class FakeRuntime final : public Runtime {
   std::vector<Held> held;
   std::multiset<std::string> running_keys;
   size_t running = 0, max_running = 0;
+};
+
+// Waits for the answers of synchronous calls (Dispatcher::invoke_sync; given on the
+// dispatcher thread).
+struct SyncWaiter {
+  SyncCallback callback() {
+    return [this](SyncAnswer&& a) {
+      std::lock_guard lk(mu);
+      answers.push_back(std::move(a));
+      cv.notify_all();
+    };
+  }
+  bool wait(size_t n) { return wait_for(mu, cv, [&] { return answers.size() >= n; }); }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<SyncAnswer> answers;
 };
 
 }  // namespace sluice::dispatcher::testing
