@@ -112,6 +112,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           "failed (one attempt), gave_up, refused (destination not allowed), "
                           "rejected_full (queue full, the event is held back)")
                     .Register(*r)),
+      events_filtered(BuildCounter()
+                          .Name("sluice_events_filtered_total")
+                          .Help("Events a subscription's filter did not pass: committed "
+                                "without an invocation")
+                          .Register(*r)),
       registry_(std::move(r)) {
   register_build_info();
 }
@@ -175,6 +180,7 @@ FunctionProbe::FunctionProbe(Metrics& m, const std::string& fn) : m_(m), functio
   inflight = &m.inflight.Add({{"function", fn}});
   workers = &m.workers.Add({{"function", fn}});
   workers_desired = &m.workers_desired.Add({{"function", fn}});
+  filtered = &m.events_filtered.Add({{"function", fn}});
 }
 
 void FunctionProbe::invoked(Outcome o, double seconds) {

@@ -70,6 +70,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& control_headers_rejected;
   // {outcome}: delivered | failed | gave_up | refused | rejected_full (http::CallbackSink)
   prometheus::Family<prometheus::Counter>& callbacks;
+  // {function}: events a subscription's filter did not pass (committed, not invoked).
+  prometheus::Family<prometheus::Counter>& events_filtered;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
@@ -98,6 +100,8 @@ struct FunctionProbe {
   prometheus::Gauge* inflight = nullptr;
   prometheus::Gauge* workers = nullptr;
   prometheus::Gauge* workers_desired = nullptr;
+  // Events a subscription's filter did not pass: committed without an invocation.
+  prometheus::Counter* filtered = nullptr;
 
  private:
   Metrics& m_;
