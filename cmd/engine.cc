@@ -94,7 +94,7 @@ Result<void> Engine::start() {
   }
   for (const topology::RoutePlan& r : plan.routes) {
     Source* src = sources_.at(r.source).get();
-    dispatcher_->add_route(*src, r.function, r.ordering, r.role, r.retry);
+    dispatcher_->add_route(*src, r.function, r.ordering, r.role, r.retry, r.filter);
     lag_loop_->add_route(*src, r.function, r.ordering);
   }
   // The dispatcher's loop runs first: stdio runtimes read their workers on it

@@ -19,6 +19,7 @@
 #include "config/brokers/local.h"
 #include "config/brokers/nats.h"
 #include "core/result.h"
+#include "filter/subscription_filter.h"
 
 namespace sluice {
 
@@ -122,6 +123,9 @@ struct Subscription {
   std::string broker;
   std::string topic;
   Ordering ordering = Ordering::partition;
+  // `filter:` (compiled at load; empty = every event). Events it does not pass are
+  // committed without an invocation (docs/FILTERS.md).
+  filter::SubscriptionFilter filter;
 
   bool operator==(const Subscription&) const = default;
 };

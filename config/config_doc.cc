@@ -43,6 +43,7 @@ std::string doc_type(const Key& k) {
     case Type::string_list: return k.non_empty ? "list of strings, non-empty" : "list of strings";
     case Type::string_map: return "map string → string";
     case Type::nats_urls: return "string or list of strings";
+    case Type::filter: return "filter";
   }
   return "?";
 }
@@ -116,6 +117,7 @@ json schema_of(const Key& k) {
       p["items"] = json{{"type", "string"}, {"minLength", 1}};
       break;
     case Type::string_map: p = ref("string_map"); break;
+    case Type::filter: p = ref("filter"); break;
     case Type::nats_urls:
       p["oneOf"] = json::array(
           {ref("nats_url"), json{{"type", "array"}, {"minItems", 1}, {"items", ref("nats_url")}}});

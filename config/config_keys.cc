@@ -299,6 +299,11 @@ const std::vector<Key>& keys() {
        .values = &kOrdering,
        .doc = "Events of one partition / key are handled in order, one at a time; `none` = no "
               "ordering."},
+      {.section = "subscription", .name = "filter", .type = T::filter,
+       .doc_default = "none (every event)",
+       .doc = "Only events it passes are invoked; the others are committed without an "
+              "invocation. One dialect: exact, prefix, suffix, all, any, not, sql (CESQL); "
+              "docs/FILTERS.md."},
 
       // functions[].rate_limit
       {.section = "rate_limit", .name = "per_second", .type = T::number, .min = "0.001",

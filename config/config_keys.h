@@ -54,6 +54,7 @@ enum class Type {
   string_list,   // `non_empty`: at least one item
   string_map,    // string -> string (numbers and booleans kept as written)
   nats_urls,     // one nats:// or tls:// URL or a list of them
+  filter,        // a subscription filter: the schema's $defs/filter (docs/FILTERS.md)
 };
 
 struct Key {

@@ -172,6 +172,7 @@ void parse_subscriptions(Diagnostics& d, const Field& f, const BrokerNames& brok
     read_into(s.topic, m, "topic", [&](const Field& x) { return read_topic(d, x); });
     read_into(s.ordering, m, "ordering",
               [&](const Field& x) { return read_enum(d, x, config::kOrdering); });
+    read_into(s.filter, m, "filter", [&](const Field& x) { return parse_filter(d, x); });
     const bool dup = std::any_of(fn.subscribe.begin(), fn.subscribe.end(), [&](const auto& o) {
       return o.broker == s.broker && o.topic == s.topic;
     });

@@ -34,4 +34,7 @@ std::string default_local_path(const std::string& base_dir);
 // `functions:`
 void parse_functions(Diagnostics& d, const Field& f, const BrokerNames& brokers, Config& c);
 
+// A subscription's `filter:` (config/subscription_filter.cc); nullopt after reporting.
+std::optional<filter::SubscriptionFilter> parse_filter(Diagnostics& d, const Field& f);
+
 }  // namespace sluice::config

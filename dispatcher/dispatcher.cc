@@ -73,7 +73,7 @@ void Dispatcher::add_function(const FunctionBinding& b) {
 }
 
 void Dispatcher::add_route(Source& src, const std::string& function, Ordering ordering,
-                           RouteRole role, RetryPath retry) {
+                           RouteRole role, RetryPath retry, filter::SubscriptionFilter filter) {
   auto& s = impl_->sources[&src];
   if (!s) {
     s = std::make_unique<SourceState>();
@@ -96,7 +96,9 @@ void Dispatcher::add_route(Source& src, const std::string& function, Ordering or
     throw std::logic_error("redelivery route on a source without per-message acks");
   if (!s->route.empty() && (redelivers || retry == RetryPath::redeliver))
     throw std::logic_error("a redelivering source feeds exactly one route");
-  s->route.push_back({it->second.get(), ordering, retry});
+  if (filter && role != RouteRole::subscription)
+    throw std::logic_error("a filter on a retry topic route of " + function);
+  s->route.push_back({it->second.get(), ordering, retry, std::move(filter)});
 }
 
 void Dispatcher::start() {
@@ -267,7 +269,8 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     return;
   }
   for (size_t i = 0; i < s.route.size(); ++i) {
-    auto [f, ordering, retry] = s.route[i];
+    if (filtered_out(s.route[i], p, d.event)) continue;
+    auto& [f, ordering, retry, filter] = s.route[i];
     Task* t = i + 1 == s.route.size() ? make_task(p, *f, retry, std::move(d.event))
                                       : make_task(p, *f, retry, Event(d.event));
     screen_subscription(*f, t);
@@ -288,6 +291,17 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
     if (f->flow) flow_hold(*f, s, partition);
     pump(*f);
   }
+}
+
+// A route whose filter does not pass the event (or cannot evaluate it) is done with it
+// here: no Task, no place in a lane, nothing held. The delivery is settled when the
+// last function is done with it (at once when none takes it); the CommitTracker keeps
+// the offset until every earlier one of its partition has finished.
+bool Dispatcher::Impl::filtered_out(const SourceState::Route& r, Pending* p, const Event& ev) {
+  if (!r.filter || r.filter.matches(filter::EventView(ev))) return false;
+  r.fn->probe->filtered->Increment();
+  if (--p->remaining == 0) finish_pending(p);
+  return true;
 }
 
 Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, RetryPath retry, Event&& ev) {

@@ -120,8 +120,11 @@ class Dispatcher final : public SourceListener {
   // RetryPath::redeliver route on a source that feeds more than that one route (the
   // nack would settle the delivery for every function it fans out to).
   void add_function(const FunctionBinding& b);
+  // `filter` (subscription routes): events it does not pass are finished for the
+  // function without a Task or an invocation, and counted.
   void add_route(Source& src, const std::string& function, Ordering ordering,
-                 RouteRole role = RouteRole::subscription, RetryPath retry = RetryPath::lane);
+                 RouteRole role = RouteRole::subscription, RetryPath retry = RetryPath::lane,
+                 filter::SubscriptionFilter filter = {});
 
   void start();
   // Waits until no event is held anywhere, or the deadline passes. After it returns

@@ -126,6 +126,7 @@ struct SourceState {
     FunctionState* fn = nullptr;
     Ordering ordering = Ordering::partition;
     RetryPath retry = RetryPath::lane;
+    filter::SubscriptionFilter filter;  // empty: every event
   };
   std::vector<Route> route;
   std::unordered_map<int32_t, CommitTracker> trackers;
@@ -225,6 +226,7 @@ struct Dispatcher::Impl {
 
   // All on the dispatcher thread:
   void deliver(SourceState& s, Delivery&& d);
+  bool filtered_out(const SourceState::Route& r, Pending* p, const Event& ev);
   Task* make_task(Pending* p, FunctionState& f, RetryPath retry, Event&& ev);
   void screen_results(FunctionState& f, Task* t);
   void screen_subscription(FunctionState& f, Task* t);

@@ -9,16 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "filter/attribute.h"
 #include "filter/cesql.h"
 #include "filter/cesql_like.h"
 
 namespace sluice::filter::detail {
-
-enum class Attr : uint8_t {
-  id, source, specversion, type,                    // required: always exist
-  datacontenttype, dataschema, subject, time,       // optional: exist when not empty
-  extension,                                        // Event.extensions by name
-};
 
 enum class Op : uint8_t {
   literal, attribute, exists,

@@ -18,28 +18,6 @@ struct Ctx {
   }
 };
 
-std::optional<std::string_view> lookup(const Event& e, const Node& n) {
-  auto optional_attr = [](const std::string& v) -> std::optional<std::string_view> {
-    if (v.empty()) return std::nullopt;
-    return std::string_view(v);
-  };
-  switch (n.attr) {
-    case Attr::id: return std::string_view(e.id);
-    case Attr::source: return std::string_view(e.source);
-    case Attr::specversion: return std::string_view(e.specversion);
-    case Attr::type: return std::string_view(e.type);
-    case Attr::datacontenttype: return optional_attr(e.datacontenttype);
-    case Attr::dataschema: return optional_attr(e.dataschema);
-    case Attr::subject: return optional_attr(e.subject);
-    case Attr::time: return optional_attr(e.time);
-    case Attr::extension:
-      for (const auto& [name, value] : e.extensions)
-        if (name == n.name) return std::string_view(value);
-      return std::nullopt;
-  }
-  return std::nullopt;
-}
-
 // ---- UTF-8 characters (code points; an invalid byte counts as one character) ----
 
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
@@ -328,12 +306,12 @@ Value eval(uint32_t idx, Ctx& c) {
     case Op::literal:
       return n.literal.type() == Type::string ? Value::view(n.literal.as_string()) : n.literal;
     case Op::attribute: {
-      auto v = lookup(c.e, n);
+      auto v = lookup(c.e, n.attr, n.name);
       if (!v) { c.fail(ErrorKind::missing_attribute); return Value::boolean(false); }
       return Value::view(*v);
     }
     case Op::exists:
-      return Value::boolean(lookup(c.e, n).has_value());
+      return Value::boolean(lookup(c.e, n.attr, n.name).has_value());
     case Op::not_: {
       bool b;
       if (!eval_bool(n.lhs, c, b)) return Value::boolean(false);

@@ -29,27 +29,6 @@ constexpr Builtin kBuiltins[] = {
     {"IS_INT", Fn::is_int, 1, 1},
 };
 
-struct AttrName {
-  std::string_view name;
-  Attr attr;
-};
-constexpr AttrName kContextAttributes[] = {
-    {"id", Attr::id},
-    {"source", Attr::source},
-    {"specversion", Attr::specversion},
-    {"type", Attr::type},
-    {"datacontenttype", Attr::datacontenttype},
-    {"dataschema", Attr::dataschema},
-    {"subject", Attr::subject},
-    {"time", Attr::time},
-};
-
-Attr resolve_attribute(std::string_view name) {
-  for (const auto& a : kContextAttributes)
-    if (a.name == name) return a.attr;
-  return Attr::extension;
-}
-
 class Parser {
  public:
   Parser(std::vector<Token> toks, Program& prog) : t_(std::move(toks)), p_(prog) {}

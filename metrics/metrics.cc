@@ -121,6 +121,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                            .Help("Invocations that waited for a token of the function's "
                                  "rate_limit, and synchronous calls refused for want of one")
                            .Register(*r)),
+      events_filtered(BuildCounter()
+                          .Name("sluice_events_filtered_total")
+                          .Help("Events a subscription's filter did not pass: committed "
+                                "without an invocation")
+                          .Register(*r)),
       registry_(std::move(r)) {
   register_build_info();
 }
@@ -185,6 +190,7 @@ FunctionProbe::FunctionProbe(Metrics& m, const std::string& fn) : m_(m), functio
   workers = &m.workers.Add({{"function", fn}});
   workers_desired = &m.workers_desired.Add({{"function", fn}});
   paused = &m.function_paused.Add({{"function", fn}});
+  filtered = &m.events_filtered.Add({{"function", fn}});
 }
 
 void FunctionProbe::invoked(Outcome o, double seconds) {

@@ -75,6 +75,8 @@ class Metrics {
   // Invocations that waited for a token of the function's rate_limit, and synchronous
   // calls refused for want of one: {function}.
   prometheus::Family<prometheus::Counter>& events_throttled;
+  // {function}: events a subscription's filter did not pass (committed, not invoked).
+  prometheus::Family<prometheus::Counter>& events_filtered;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
@@ -104,6 +106,8 @@ struct FunctionProbe {
   prometheus::Gauge* workers = nullptr;
   prometheus::Gauge* workers_desired = nullptr;
   prometheus::Gauge* paused = nullptr;
+  // Events a subscription's filter did not pass: committed without an invocation.
+  prometheus::Counter* filtered = nullptr;
 
  private:
   Metrics& m_;

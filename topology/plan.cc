@@ -90,7 +90,8 @@ class Planner {
                                              plan_.sources.size());
       if (fresh) plan_.sources.push_back(SourcePlan{sub.broker, sub.topic, group, RouteRole::subscription, {}});
       widen(plan_.sources[it->second].options, fn);
-      plan_.routes.push_back(RoutePlan{it->second, fn.name, sub.ordering});
+      plan_.routes.push_back(
+          RoutePlan{it->second, fn.name, sub.ordering, RouteRole::subscription, RetryPath::lane, sub.filter});
       route_function_.push_back(i);
     }
   }

@@ -44,6 +44,9 @@ struct RoutePlan {
   Ordering ordering = Ordering::partition;
   RouteRole role = RouteRole::subscription;
   RetryPath retry = RetryPath::lane;
+  // The subscription's filter, compiled at config load (shared, immutable); empty on
+  // retry routes and where the subscription has none.
+  filter::SubscriptionFilter filter;
 };
 
 // Where one function publishes: dead letters, outputs and (retry.mode topic on a

@@ -1,8 +1,10 @@
 // The Kafka benchmark's two raw programs, on librdkafka's C API only (no sluice code):
 //
-//   bench_kafka fill    --bootstrap B --topic T --count N [--size 100] [--keys 1000]
+//   bench_kafka fill    --bootstrap B --topic T --count N [--size 100] [--keys 1000] [--types A,B,...]
 //       produces N records of SIZE bytes keyed k0..k(KEYS-1) (librdkafka's default
-//       partitioner) with acks=all, and waits for every delivery report.
+//       partitioner) with acks=all, and waits for every delivery report. With --types,
+//       each record is a binary-mode CloudEvent (ce_specversion, ce_id, ce_source,
+//       ce_type headers) whose type takes the listed values in turn (filter benches).
 //   bench_kafka consume --bootstrap B --topic T --group G --count N [--max-seconds S]
 //       the physical baseline of a consumer: a group member (cooperative-sticky) that
 //       polls, stores each record's offset (enable.auto.offset.store=false, like
@@ -48,11 +50,13 @@ struct Args {
   long count = 0, pid = 0, rate = 0;
   int size = 100, keys = 1000, max_seconds = 600, seconds = 0, warmup = 8, latency = 0;
   std::vector<std::pair<std::string, std::string>> consumer_options;  // --set k=v (consume)
+  std::vector<std::string> types;  // --types A,B (fill): ce_type of record i is types[i % n]
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: bench_kafka fill --bootstrap B --topic T --count N [--size BYTES] [--keys K]\n"
+               "usage: bench_kafka fill --bootstrap B --topic T --count N [--size BYTES] [--keys K]"
+               " [--types A,B,...]\n"
                "       bench_kafka consume --bootstrap B --topic T --group G --count N"
                " [--max-seconds S]\n"
                "       bench_kafka paced --bootstrap B --topic T --rate R --seconds S [--warmup W]"
@@ -83,7 +87,13 @@ Args parse(int argc, char** argv) {
     else if (k == "--seconds") a.seconds = std::atoi(v.c_str());
     else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
     else if (k == "--latency") a.latency = std::atoi(v.c_str());
-    else if (k == "--set" && v.find('=') != std::string::npos)
+    else if (k == "--types") {
+      for (size_t at = 0; at <= v.size();) {
+        const size_t comma = std::min(v.find(',', at), v.size());
+        if (comma > at) a.types.push_back(v.substr(at, comma - at));
+        at = comma + 1;
+      }
+    } else if (k == "--set" && v.find('=') != std::string::npos)
       a.consumer_options.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
     else usage();
   }
@@ -144,10 +154,26 @@ int fill(const Args& a) {
   for (long i = 0; i < a.count; ++i) {
     const int klen = std::snprintf(key, sizeof key, "k%ld", i % a.keys);
     for (;;) {
-      rd_kafka_resp_err_t e = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(a.topic.c_str()), RD_KAFKA_V_KEY(key, klen),
-          RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_END);
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (!a.types.empty()) {
+        const std::string id = std::to_string(i);
+        const std::string& type = a.types[static_cast<size_t>(i) % a.types.size()];
+        hdrs = rd_kafka_headers_new(4);
+        rd_kafka_header_add(hdrs, "ce_specversion", -1, "1.0", 3);
+        rd_kafka_header_add(hdrs, "ce_id", -1, id.data(), static_cast<ssize_t>(id.size()));
+        rd_kafka_header_add(hdrs, "ce_source", -1, "/bench", 6);
+        rd_kafka_header_add(hdrs, "ce_type", -1, type.data(), static_cast<ssize_t>(type.size()));
+      }
+      rd_kafka_resp_err_t e =
+          hdrs ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(a.topic.c_str()), RD_KAFKA_V_KEY(key, klen),
+                                   RD_KAFKA_V_VALUE(value.data(), value.size()),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END)
+               : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(a.topic.c_str()), RD_KAFKA_V_KEY(key, klen),
+                                   RD_KAFKA_V_VALUE(value.data(), value.size()),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      // The headers belong to the message once it is queued; not on a failure.
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) rd_kafka_headers_destroy(hdrs);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(rd_kafka_err2str(e));
       rd_kafka_poll(rk, 50);  // the queue is full: serve delivery reports

@@ -68,6 +68,34 @@ functions:
   for (const RoutePlan& r : p.routes) EXPECT_EQ(r.retry, RetryPath::lane);  // retry.mode inline
 }
 
+// Each subscription's compiled filter rides on its route (shared, not recompiled); a
+// shared source's routes keep their own filters; retry routes have none.
+TEST(Plan, RoutesCarryTheirSubscriptionsFilter) {
+  const Plan p = plan_of(R"(functions:
+  - name: a
+    command: [x]
+    retry: { mode: topic }
+    subscribe: [{ topic: t, filter: { prefix: { type: "com." } } }]
+  - name: b
+    command: [x]
+    subscribe: [{ topic: t }]
+)");
+  const auto a = routes_of(p, "a");
+  const auto b = routes_of(p, "b");
+  ASSERT_EQ(a.size(), 2u);  // the subscription and the retry topic
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0]->source, b[0]->source);
+  ASSERT_TRUE(a[0]->filter);
+  EXPECT_EQ(a[0]->filter.dialect(), filter::Dialect::prefix);
+  EXPECT_FALSE(a[1]->filter);  // retry topic: already filtered on the way in
+  EXPECT_FALSE(b[0]->filter);
+  Event e;
+  e.type = "com.x";
+  EXPECT_TRUE(a[0]->filter.matches(filter::EventView(e)));
+  e.type = "org.x";
+  EXPECT_FALSE(a[0]->filter.matches(filter::EventView(e)));
+}
+
 TEST(Plan, JetStreamGivesEachFunctionADurableOfItsOwn) {
   const Plan p = plan_of(R"(brokers:
   n: { kind: nats, jetstream: { stream: S, subjects: [">"] } }
