@@ -30,6 +30,8 @@ enum class Ordering { partition, key, none };
 enum class BackoffKind { exponential, fixed };
 enum class Jitter { full, equal, none };
 enum class RetryMode { inline_mode, topic };
+// What happens to an event older than a function's max_age (dispatcher/age.h).
+enum class OnExpired { dead_letter, drop };
 
 const char* to_string(BrokerKind) noexcept;
 const char* to_string(RuntimeKind) noexcept;
@@ -133,6 +135,9 @@ struct RetryPolicy {
   Millis max{30000};
   Jitter jitter = Jitter::full;
   RetryMode mode = RetryMode::inline_mode;
+  // Invocations that end in `crash` before the event is dead-lettered as `crash`
+  // (also the broker deliveries left unsettled by a dying engine: dispatcher/crash.h).
+  uint32_t max_crashes = 2;
 
   bool operator==(const RetryPolicy&) const = default;
 };
@@ -181,6 +186,10 @@ struct FunctionConfig {
   // inproc only: call the function on the dispatcher thread (no hand-off, no
   // parallelism; a slow call stalls every function).
   bool inline_calls = false;
+  // Event age (dispatcher/age.h): an event older than this when its turn comes is
+  // dead-lettered as `expired` (or dropped); 0 = no limit.
+  Millis max_age{0};
+  OnExpired on_expired = OnExpired::dead_letter;
 
   bool operator==(const FunctionConfig&) const = default;
 };
