@@ -251,7 +251,7 @@ const std::vector<Key>& keys() {
        .max = "8760h", .doc_default = "none = no limit",
        .doc = "An event older than this (its CloudEvents `time`, else the broker's timestamp) "
               "when its turn comes or a retry falls due is not invoked: it is dead-lettered "
-              "as `expired` (docs/RETRIES.md)."},
+              "as `expired` (\"Event age\" below)."},
       {.section = "function", .name = "on_expired", .type = T::enumeration,
        .def = "dead_letter", .values = &kOnExpired,
        .doc = "What happens to an expired event: `dead_letter`, or `drop` (counted in "
@@ -316,7 +316,7 @@ const std::vector<Key>& keys() {
        .doc = "Invocations ending in `crash` (the worker died) after which the event is "
               "dead-lettered as `crash` without spending its remaining attempts; also the "
               "unexplained broker redeliveries after which it is quarantined before it runs "
-              "(docs/RETRIES.md)."},
+              "(\"Crash quarantine\" below)."},
 
       // functions[].dead_letter
       {.section = "target", .name = "broker", .type = T::broker_ref,

@@ -292,7 +292,7 @@ Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, RetryPath retry,
   t->retry = retry;
   t->bytes = t->event.byte_size();
   t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
-  t->crashes = crashes_before(f, *p, t->event);
+  t->crashes = crashes_before(f, *p, retry, t->event);
   link(t);
   return t;
 }

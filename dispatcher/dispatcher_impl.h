@@ -205,7 +205,8 @@ struct Dispatcher::Impl {
   void observe_age(FunctionState& f, Task* t, int64_t now_ms);
   const std::optional<int64_t>& origin_of(Task* t);
   void dead_letter_now(Task* t, Outcome o, const char* cls, std::string message, int64_t now);
-  uint32_t crashes_before(const FunctionState& f, const Pending& p, const Event& ev);
+  uint32_t crashes_before(const FunctionState& f, const Pending& p, RetryPath retry,
+                          const Event& ev);
   void remember_crashes(const Task* t);
 
   std::mutex drain_mu;  // pairs with drained_cv only

@@ -25,6 +25,17 @@ const std::optional<int64_t>& Dispatcher::Impl::origin_of(Task* t) {
 // True when `t` must not run: it was dead-lettered or dropped instead.
 bool Dispatcher::Impl::refuse_turn(FunctionState& f, Task* t) {
   const FunctionConfig& c = *f.b.config;
+  if (t->retry == RetryPath::redeliver && !t->sync && t->attempt >= c.retry.max_attempts) {
+    // Redelivered with every attempt spent: sluice dead-letters after the last failed
+    // attempt, so the broker redelivered it after an engine died holding it.
+    const int64_t now = now_unix_ms();
+    if (t->first_failure_ms == 0) t->first_failure_ms = now;
+    dead_letter_now(t, Outcome::crash, nullptr,
+                    "redelivered " + std::to_string(t->attempt) +
+                        " time(s) with its attempts spent: the engine died holding it",
+                    now);
+    return true;
+  }
   if (crash::quarantined(t->crashes, c.retry.max_crashes)) {
     const int64_t now = now_unix_ms();
     if (t->first_failure_ms == 0) t->first_failure_ms = now;
@@ -84,8 +95,10 @@ std::string ledger_key(const std::string& function, const Event& ev) {
 // Crashes counted before this delivery: the broker's unexplained deliveries, plus
 // what this process counted before it handed the event back for a retry.
 uint32_t Dispatcher::Impl::crashes_before(const FunctionState& f, const Pending& p,
-                                          const Event& ev) {
-  uint32_t n = p.delivery.unsettled;
+                                          RetryPath retry, const Event& ev) {
+  // A route that retries by nack(delay) makes redeliveries itself: the broker's count
+  // there is attempts (Task::attempt), not crashes.
+  uint32_t n = retry == RetryPath::redeliver ? 0 : p.delivery.unsettled;
   if (crash_ledger.size() != 0) n += crash_ledger.take(ledger_key(f.name, ev));
   return n;
 }

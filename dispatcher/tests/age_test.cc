@@ -249,5 +249,30 @@ TEST(DispatcherCrash, CrashCountCarriesAcrossARedelivery) {
   EXPECT_EQ(fx.dead_letter(0).error_class, "crash");
 }
 
+// On a route that retries by nack, the broker's redeliveries are sluice's own retries
+// (attempts), not crashes; but one that comes back with every attempt spent was held
+// by an engine that died.
+TEST(DispatcherCrash, RedeliveringRouteCountsRedeliveriesAsAttemptsNotCrashes) {
+  AgeFixture fx([](FunctionConfig& f) {
+    f.retry.max_crashes = 2;
+    f.retry.max_attempts = 4;
+  }, Ordering::partition, RetryPath::redeliver);
+  auto send = [&](int64_t offset, uint32_t redeliveries) {
+    std::vector<Delivery> batch;
+    batch.emplace_back(fx.event(offset, kNow), &fx.src, DeliveryTag{0, offset, 0});
+    batch.back().redeliveries = redeliveries;
+    batch.back().unsettled = redeliveries;  // what JetStream reports
+    fx.src.listener->on_deliveries(fx.src, std::move(batch));
+  };
+  send(0, 3);  // three nack retries before: the fourth attempt runs
+  send(1, 4);  // all four spent: the engine died holding it
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.invoked(), std::vector<std::string>{"e0"});
+  ASSERT_EQ(fx.dlq.count(), 1u);
+  const dlq::Record r = fx.dead_letter(0);
+  EXPECT_EQ(r.event.id, "e1");
+  EXPECT_EQ(r.error_class, "crash");
+}
+
 }  // namespace
 }  // namespace sluice::dispatcher::testing
