@@ -6,6 +6,7 @@
 
 #include "dispatcher/age.h"
 #include "dispatcher/dispatcher.h"
+#include "dispatcher/retry_topic.h"
 #include "dispatcher/tests/fakes.h"
 #include "dlq/record.h"
 
@@ -33,11 +34,33 @@ struct AgeFixture {
     opts.publish_retry_max = 2ms;
     opts.seed = 1;
     opts.wall_clock = [this] { return now.load(); };
+    opts.control_keys = &keys;
     d = std::make_unique<Dispatcher>(metrics, opts);
-    d->add_function({&fn, &rt, &dlq, nullptr});
+    FunctionBinding b{&fn, &rt, &dlq, nullptr};
+    if (retry == RetryPath::topic) {  // a retry topic, read back through retry_src
+      b.retry_sink = &retry_sink;
+      b.retry_topic = "f.retry";
+      retry_src.tr = {true, false};
+    }
+    d->add_function(b);
     d->add_route(src, "f", ordering, RouteRole::subscription, retry);
+    if (retry == RetryPath::topic)
+      d->add_route(retry_src, "f", Ordering::none, RouteRole::retry, RetryPath::topic);
     d->start();
     EXPECT_TRUE(src.start(*d));
+    if (retry == RetryPath::topic) EXPECT_TRUE(retry_src.start(*d));
+  }
+  // Feeds the n-th record published to the retry topic back through the retry source.
+  void loop_back(size_t n, int64_t offset) {
+    Event e;
+    {
+      std::lock_guard lk(retry_sink.mu);
+      e = retry_sink.published.at(n).second;
+    }
+    e.topic = "f.retry";
+    e.partition = 0;
+    e.offset = offset;
+    retry_src.send_event(std::move(e));
   }
   ~AgeFixture() {
     d->drain(5s);
@@ -73,10 +96,11 @@ struct AgeFixture {
   }
 
   std::atomic<int64_t> now{kNow};
+  seal::Keyring keys = seal::Keyring::random();
   metrics::Metrics metrics;
   FunctionConfig fn;
-  FakeSource src;
-  FakeSink dlq;
+  FakeSource src, retry_src;
+  FakeSink dlq, retry_sink;
   FakeRuntime rt;
   std::unique_ptr<Dispatcher> d;
 };
@@ -140,6 +164,25 @@ TEST(DispatcherAge, LaneRetryThatFallsDueAfterMaxAgeIsExpiredNotInvoked) {
   EXPECT_EQ(r.error_class, "expired");
   EXPECT_EQ(r.attempts, 1u);
   EXPECT_EQ(fx.src.committed_at(0), 1);
+}
+
+TEST(DispatcherAge, RetryTopicRecordThatFallsDueAfterMaxAgeIsExpired) {
+  AgeFixture fx([](FunctionConfig& f) { f.max_age = 15min; }, Ordering::partition,
+                RetryPath::topic);
+  fx.rt.behave = [](const Event&) { return InvocationResult{Outcome::error, "", "", "boom", {}, {}}; };
+  fx.src.send_event(fx.event(0, kNow - 1000));
+  ASSERT_TRUE(wait_for(fx.retry_sink.mu, fx.retry_sink.cv,
+                       [&] { return fx.retry_sink.published.size() == 1; }));
+  fx.now += 20 * 60'000;  // read back and due only after max_age
+  fx.loop_back(0, 0);
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.invoked().size(), 1u);
+  ASSERT_EQ(fx.dlq.count(), 1u);
+  const dlq::Record r = fx.dead_letter(0);
+  EXPECT_EQ(r.error_class, "expired");
+  EXPECT_EQ(r.attempts, 1u);
+  EXPECT_EQ(r.original_topic, "in");
+  EXPECT_EQ(fx.retry_src.committed_at(0), 1);
 }
 
 TEST(DispatcherAge, RedeliveryThatComesBackAfterMaxAgeIsExpired) {
@@ -230,6 +273,24 @@ TEST(DispatcherCrash, UnsettledBrokerDeliveriesQuarantineBeforeAnInvocation) {
   ASSERT_EQ(fx.dlq.count(), 1u);
   EXPECT_EQ(fx.dead_letter(0).error_class, "crash");
   EXPECT_EQ(fx.src.committed_at(0), 3);
+}
+
+// A crash count goes on across a retry topic record.
+TEST(DispatcherCrash, CrashCountCarriesAcrossARetryTopic) {
+  AgeFixture fx([](FunctionConfig& f) { f.retry.max_crashes = 2; }, Ordering::partition,
+                RetryPath::topic);
+  fx.rt.behave = [](const Event&) {
+    return InvocationResult{Outcome::crash, "", "", "worker died", {}, {}};
+  };
+  fx.src.send_event(fx.event(0, kNow));
+  ASSERT_TRUE(wait_for(fx.retry_sink.mu, fx.retry_sink.cv,
+                       [&] { return fx.retry_sink.published.size() == 1; }));
+  fx.loop_back(0, 0);
+  ASSERT_TRUE(fx.d->drain(10s));
+  EXPECT_EQ(fx.invoked().size(), 2u);
+  EXPECT_EQ(fx.retry_sink.count(), 1u);
+  ASSERT_EQ(fx.dlq.count(), 1u);
+  EXPECT_EQ(fx.dead_letter(0).error_class, "crash");
 }
 
 // A crash count goes on across a redelivery by nack (RetryPath::redeliver).
