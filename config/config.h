@@ -31,6 +31,8 @@ enum class Ordering { partition, key, none };
 enum class BackoffKind { exponential, fixed };
 enum class Jitter { full, equal, none };
 enum class RetryMode { inline_mode, topic };
+// What happens to an event older than a function's max_age (dispatcher/age.h).
+enum class OnExpired { dead_letter, drop };
 
 const char* to_string(BrokerKind) noexcept;
 const char* to_string(RuntimeKind) noexcept;
@@ -137,6 +139,9 @@ struct RetryPolicy {
   Millis max{30000};
   Jitter jitter = Jitter::full;
   RetryMode mode = RetryMode::inline_mode;
+  // Invocations that end in `crash` before the event is dead-lettered as `crash`
+  // (also the broker deliveries left unsettled by a dying engine: dispatcher/crash.h).
+  uint32_t max_crashes = 2;
 
   bool operator==(const RetryPolicy&) const = default;
 };
@@ -199,6 +204,10 @@ struct FunctionConfig {
   bool paused = false;
   std::optional<RateLimitConfig> rate_limit;  // none: not limited
   uint32_t max_per_key = 0;  // invocations in flight per event key (ordering: none); 0 = no limit
+  // Event age (dispatcher/age.h): an event older than this when its turn comes is
+  // dead-lettered as `expired` (or dropped); 0 = no limit.
+  Millis max_age{0};
+  OnExpired on_expired = OnExpired::dead_letter;
 
   bool operator==(const FunctionConfig&) const = default;
 };

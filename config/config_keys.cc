@@ -12,6 +12,7 @@ const EnumSpec kOrdering{"/$defs/subscription/properties/ordering", {"partition"
 const EnumSpec kBackoff{"/$defs/retry/properties/backoff", {"exponential", "fixed"}};
 const EnumSpec kJitter{"/$defs/retry/properties/jitter", {"full", "equal", "none"}};
 const EnumSpec kMode{"/$defs/retry/properties/mode", {"inline", "topic"}};
+const EnumSpec kOnExpired{"/$defs/function/properties/on_expired", {"dead_letter", "drop"}};
 const EnumSpec kKind{"/$defs/broker/oneOf", {"local", "kafka", "nats"}};
 
 const EnumSpec kRateBy{"/$defs/rate_limit/properties/by", {"function", "key"}};
@@ -19,7 +20,7 @@ const EnumSpec kRateBy{"/$defs/rate_limit/properties/by", {"function", "key"}};
 const std::vector<const EnumSpec*>& enums() {
   static const std::vector<const EnumSpec*> kEnums = {&kRuntime, &kOrdering, &kBackoff,
                                                       &kJitter,  &kMode,     &kKind,
-                                                      &kRateBy};
+                                                      &kRateBy, &kOnExpired};
   return kEnums;
 }
 
@@ -260,6 +261,15 @@ const std::vector<Key>& keys() {
        .max = "100000",
        .doc = "Most invocations in flight per event key; 0 = no limit. Only with `ordering: "
               "none` on every subscription."},
+      {.section = "function", .name = "max_age", .type = T::duration, .min = "1ms",
+       .max = "8760h", .doc_default = "none = no limit",
+       .doc = "An event older than this (its CloudEvents `time`, else the broker's timestamp) "
+              "when its turn comes or a retry falls due is not invoked: it is dead-lettered "
+              "as `expired` (\"Event age\" below)."},
+      {.section = "function", .name = "on_expired", .type = T::enumeration,
+       .def = "dead_letter", .values = &kOnExpired,
+       .doc = "What happens to an expired event: `dead_letter`, or `drop` (counted in "
+              "`sluice_events_expired_total` and committed)."},
 
       // functions[].workers
       {.section = "workers", .name = "min", .type = T::integer, .def = "0", .min = "0",
@@ -333,6 +343,12 @@ const std::vector<Key>& keys() {
        .values = &kMode,
        .doc = "`inline`: retry in place (holds the lane, keeps order); `topic`: hand the event "
               "back and free the lane (see below)."},
+      {.section = "retry", .name = "max_crashes", .type = T::integer, .def = "2", .min = "1",
+       .max = "1000",
+       .doc = "Invocations ending in `crash` (the worker died) after which the event is "
+              "dead-lettered as `crash` without spending its remaining attempts; also the "
+              "unexplained broker redeliveries after which it is quarantined before it runs "
+              "(\"Crash quarantine\" below)."},
 
       // functions[].dead_letter
       {.section = "target", .name = "broker", .type = T::broker_ref,

@@ -112,6 +112,8 @@ void parse_retry(Diagnostics& d, const Field& f, RetryPolicy& r) {
   read_into(r.max, m, "max", dur("max"));
   read_into(r.jitter, m, "jitter", [&](const Field& x) { return read_enum(d, x, config::kJitter); });
   read_into(r.mode, m, "mode", [&](const Field& x) { return read_enum(d, x, config::kMode); });
+  read_into(r.max_crashes, m, "max_crashes",
+            [&](const Field& x) { return read_uint(d, x, config::key("retry", "max_crashes")); });
   if (r.max < r.initial) {
     const Field at = m.has("max") ? *m.get("max") : m.has("initial") ? *m.get("initial") : f;
     d.error(at.path == f.path ? join_path(f.path, "max") : at.path, at.line,
@@ -267,6 +269,9 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   }
   read_into(fn.paused, m, "paused", [&](const Field& x) { return read_bool(d, x); });
   parse_rate_limit(d, m, fn);
+  read_into(fn.max_age, m, "max_age", dur("max_age"));
+  read_into(fn.on_expired, m, "on_expired",
+            [&](const Field& x) { return read_enum(d, x, config::kOnExpired); });
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

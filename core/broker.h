@@ -61,6 +61,10 @@ class Delivery {
   // Times the broker delivered this event before (JetStream NumDelivered - 1);
   // 0 when the broker does not say. Counted as attempts already made.
   uint32_t redeliveries = 0;
+  // Times the broker handed this event out before without sluice settling it or
+  // explaining why (the engine died holding it): counted as crashes towards
+  // retry.max_crashes (dispatcher/age.h). 0 when the broker does not count.
+  uint32_t unsettled = 0;
 
   void ack();
   void nack(std::chrono::milliseconds delay);

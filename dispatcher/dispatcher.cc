@@ -256,6 +256,7 @@ void Dispatcher::Impl::deliver(SourceState& s, Delivery&& d) {
   // goes from `d` straight into the task(s), moved once (an Event is 13 strings).
   auto* p = new Pending{Delivery(d.source(), d.tag()), &s, static_cast<uint32_t>(s.route.size())};
   p->delivery.redeliveries = d.redeliveries;
+  p->delivery.unsettled = d.unsettled;
   if (s.role == RouteRole::retry) {
     FunctionState& f = *s.route.front().fn;
     Task* t = make_task(p, f, s.route.front().retry, std::move(d.event));
@@ -311,6 +312,7 @@ Task* Dispatcher::Impl::make_task(Pending* p, FunctionState& f, RetryPath retry,
   t->retry = retry;
   t->bytes = t->event.byte_size();
   t->attempt = p->delivery.redeliveries;  // attempts the broker says were made before
+  t->crashes = crashes_before(f, *p, retry, t->event);
   link(t);
   return t;
 }
@@ -491,6 +493,7 @@ void Dispatcher::Impl::pump(FunctionState& f) {
       if (f.flow && !flow_admit(f)) break;  // rate_limit / max_per_key
       Task* t = f.ready.front();
       f.ready.pop_front();
+      if (refuse_turn(f, t)) continue;  // expired or quarantined (turn.cc)
       start_invocation(t);
     }
   } while (f.repump && !stopped);
@@ -506,6 +509,7 @@ void Dispatcher::Impl::start_invocation(Task* t) {
   t->event.attempt = t->attempt;
   t->started = std::chrono::steady_clock::now();
   if (t->attempt == 1) t->event.first_attempt_time_ms = unix_ms_at(t->started);
+  observe_age(f, t, wall_ms(t->started));
   f.b.runtime->invoke(t->event, [this, t](InvocationResult&& r) {
     // A runtime that answers on the calling thread (inproc inline, or a refusal)
     // needs no hand-off: the result is taken in at once.
@@ -547,9 +551,12 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
     add_outputs(t, r, now);
   } else {
     if (t->first_failure_ms == 0) t->first_failure_ms = now;
+    if (r.outcome == Outcome::crash) ++t->crashes;
+    const bool crashed_out = r.outcome == Outcome::crash &&
+                             crash::quarantined(t->crashes, f.b.config->retry.max_crashes);
     spdlog::warn("[fn {}] [event {}] attempt {}/{} failed ({}): {}", f.name, t->event.id,
                  t->attempt, f.b.config->retry.max_attempts, to_string(r.outcome), r.message);
-    if (v == Verdict::retry && t->attempt < f.b.config->retry.max_attempts) {
+    if (v == Verdict::retry && t->attempt < f.b.config->retry.max_attempts && !crashed_out) {
       f.probe->retries->Increment();
       const auto delay = config::backoff_delay(f.b.config->retry, t->attempt, rng, r.retry_after);
       if (!retry_out(t, delay, now)) {
@@ -557,6 +564,7 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
         pump(f);
         return;
       }
+      remember_crashes(t);  // counted on when it comes back (turn.cc)
     } else {
       dlq::Failure fail{f.name, r.outcome, r.message, t->attempt, t->first_failure_ms, now};
       t->outbox.push_back(
@@ -747,11 +755,14 @@ void Dispatcher::Impl::publish_one(Task* t, size_t i) {
       // One line per dead letter, with the id `sluice dlq show` takes.
       if (t->dead_lettered && o.sink == f.b.dead_letter_sink && o.topic == f.dlq_topic)
         spdlog::warn("[fn {}] [event {}] dead-lettered after {} attempt(s) ({}) → {}:{}:{}", f.name,
-                     t->event.id, t->attempt, to_string(t->final_outcome),
+                     t->event.id, t->attempt,
+                     t->dlq_class ? t->dlq_class : to_string(t->final_outcome),
                      r.value().topic.empty() ? o.topic : r.value().topic, r.value().partition,
                      r.value().offset);
       if (--t->outbox_left == 0) {
-        if (t->dead_lettered) f.probe->dead_lettered(t->final_outcome);
+        if (t->dead_lettered)
+          t->dlq_class ? f.probe->dead_lettered(t->dlq_class)
+                       : f.probe->dead_lettered(t->final_outcome);
         finish_task(t);
       }
     });

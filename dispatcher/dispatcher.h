@@ -81,6 +81,9 @@ struct DispatcherOptions {
   // Must outlive the dispatcher. Null: a random key of its own (nothing written by
   // another process or an earlier run verifies).
   const seal::Keyring* control_keys = nullptr;
+  // Unix ms now, for event age (max_age, sluice_event_age_seconds). Empty: the system
+  // clock. Tests inject one.
+  std::function<int64_t()> wall_clock;
 };
 
 struct FunctionStats {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/log_limit.h"
+#include "dispatcher/age.h"
 #include "dispatcher/commit_tracker.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/rate_limit.h"
@@ -96,6 +97,13 @@ struct Task {
   bool wants_result = false;  // the ResultHook asked for the final result (screen_results)
   int64_t due_ms = 0;         // retry topic: not to run before this (unix ms)
   Outcome final_outcome = Outcome::success;
+  const char* dlq_class = nullptr;  // dead-lettered under a class of its own (`expired`)
+  // Invocations that ended in `crash`, plus the broker's unexplained deliveries
+  // (Delivery::unsettled) and those counted before a retry topic / redelivery
+  // (crash::Ledger): at retry.max_crashes it is dead-lettered as `crash`.
+  uint32_t crashes = 0;
+  std::optional<int64_t> origin_ms;  // age::origin_ms, read once (origin_read)
+  bool origin_read = false;
   std::unique_ptr<boost::asio::steady_timer> timer;
   std::unique_ptr<SyncCall> sync;  // a synchronous call (invoke_sync)
   // Flow control (FlowState): a token of the rate limit is taken for this attempt;
@@ -220,6 +228,18 @@ struct Dispatcher::Impl {
   int64_t offset_taken_steady_ms = 0;
   bool have_offset = false;
   int64_t unix_ms_at(std::chrono::steady_clock::time_point now);
+  // Wall-clock unix ms for event age: opts.wall_clock (tests), else unix_ms_at.
+  int64_t wall_ms(std::chrono::steady_clock::time_point now);
+
+  // Event age and crash quarantine (turn.cc; rules in age.h).
+  crash::Ledger crash_ledger;
+  bool refuse_turn(FunctionState& f, Task* t);
+  void observe_age(FunctionState& f, Task* t, int64_t now_ms);
+  const std::optional<int64_t>& origin_of(Task* t);
+  void dead_letter_now(Task* t, Outcome o, const char* cls, std::string message, int64_t now);
+  uint32_t crashes_before(const FunctionState& f, const Pending& p, RetryPath retry,
+                          const Event& ev);
+  void remember_crashes(const Task* t);
 
   std::mutex drain_mu;  // pairs with drained_cv only
   std::condition_variable drained_cv;

@@ -26,7 +26,7 @@ Event make_record(const Event& original, const Failure& f, const seal::Keyring& 
   // Drop any dlq headers of an earlier dead-lettering (a replayed event failing again).
   std::erase_if(e.headers, [](const Header& x) { return is_dlq_header(x.name); });
   e.headers.push_back({h("function"), f.function});
-  e.headers.push_back({h("error-class"), dead_letter_reason(f.outcome)});
+  e.headers.push_back({h("error-class"), f.error_class ? f.error_class : dead_letter_reason(f.outcome)});
   e.headers.push_back({h("error-message"), f.message});
   e.headers.push_back({h("attempts"), std::to_string(f.attempts)});
   e.headers.push_back({h("first-failure-time"), format_rfc3339(f.first_failure_ms)});

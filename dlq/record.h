@@ -29,6 +29,7 @@ struct Failure {
   uint32_t attempts = 0;
   int64_t first_failure_ms = 0;
   int64_t last_failure_ms = 0;
+  const char* error_class = nullptr;  // set: this class instead of the outcome's (`expired`)
 };
 
 // The dead-letter event for `original` (copied; the original is not modified),

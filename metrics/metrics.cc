@@ -126,6 +126,16 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           .Help("Events a subscription's filter did not pass: committed "
                                 "without an invocation")
                           .Register(*r)),
+      event_age(BuildHistogram()
+                    .Name("sluice_event_age_seconds")
+                    .Help("Age of an event (CloudEvents time, else the broker timestamp) when "
+                          "an invocation of it starts")
+                    .Register(*r)),
+      events_expired(BuildCounter()
+                         .Name("sluice_events_expired_total")
+                         .Help("Events not invoked because they were older than max_age "
+                               "(dead-lettered as expired, or dropped by on_expired: drop)")
+                         .Register(*r)),
       registry_(std::move(r)) {
   register_build_info();
 }
@@ -191,6 +201,10 @@ FunctionProbe::FunctionProbe(Metrics& m, const std::string& fn) : m_(m), functio
   workers_desired = &m.workers_desired.Add({{"function", fn}});
   paused = &m.function_paused.Add({{"function", fn}});
   filtered = &m.events_filtered.Add({{"function", fn}});
+  static const prometheus::Histogram::BucketBoundaries kAgeBuckets{
+      0.001, 0.01, 0.1, 1, 10, 60, 300, 900, 3600, 21600, 86400};
+  age = &m.event_age.Add({{"function", fn}}, kAgeBuckets);
+  expired = &m.events_expired.Add({{"function", fn}});
 }
 
 void FunctionProbe::invoked(Outcome o, double seconds) {
@@ -198,9 +212,10 @@ void FunctionProbe::invoked(Outcome o, double seconds) {
   duration->Observe(seconds);
 }
 
-void FunctionProbe::dead_lettered(Outcome reason) {
-  m_.dead_letters.Add({{"function", function_}, {"reason", dead_letter_reason(reason)}})
-      .Increment();
+void FunctionProbe::dead_lettered(Outcome reason) { dead_lettered(dead_letter_reason(reason)); }
+
+void FunctionProbe::dead_lettered(const char* reason) {
+  m_.dead_letters.Add({{"function", function_}, {"reason", reason}}).Increment();
 }
 
 }  // namespace sluice::metrics

@@ -77,6 +77,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& events_throttled;
   // {function}: events a subscription's filter did not pass (committed, not invoked).
   prometheus::Family<prometheus::Counter>& events_filtered;
+  // Event age (dispatcher/age.h): seconds since an event was made (CloudEvents
+  // `time`, else the broker timestamp) when an invocation of it starts, and events
+  // not invoked because they were older than max_age. {function}
+  prometheus::Family<prometheus::Histogram>& event_age;
+  prometheus::Family<prometheus::Counter>& events_expired;
 
  private:
   explicit Metrics(std::shared_ptr<prometheus::Registry> r);
@@ -98,6 +103,7 @@ struct FunctionProbe {
   FunctionProbe(Metrics& m, const std::string& function);
   void invoked(Outcome o, double seconds);
   void dead_lettered(Outcome reason);
+  void dead_lettered(const char* reason);  // a class of its own (`expired`)
 
   std::array<prometheus::Counter*, 5> outcomes{};  // indexed by Outcome
   prometheus::Histogram* duration = nullptr;
@@ -108,6 +114,8 @@ struct FunctionProbe {
   prometheus::Gauge* paused = nullptr;
   // Events a subscription's filter did not pass: committed without an invocation.
   prometheus::Counter* filtered = nullptr;
+  prometheus::Histogram* age = nullptr;     // sluice_event_age_seconds
+  prometheus::Counter* expired = nullptr;   // sluice_events_expired_total
 
  private:
   Metrics& m_;

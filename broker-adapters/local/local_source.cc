@@ -30,6 +30,7 @@ LocalSource::~LocalSource() {
     if (auto r = q_.flush_commits(); !r)
       spdlog::warn("{} (source {} closing)", r.error().message, topic_);
   }
+  explain_abandoned();
 }
 
 Result<void> LocalSource::start(SourceListener& listener) {
@@ -46,6 +47,12 @@ Result<void> LocalSource::start(SourceListener& listener) {
     std::lock_guard lk(mu_);
     started_ = false;
     return r;
+  }
+  if (auto c = DeliveryCount::open(reader_->db(), group_, topic_)) {
+    counts_.emplace(std::move(c.value()));
+  } else {
+    spdlog::warn("{} (source {}/{}: delivery counts off: crash quarantine will not survive "
+                 "a restart)", c.error().message, topic_, group_);
   }
   listener_ = &listener;
   q_.watch(topic_, this);
@@ -99,6 +106,7 @@ void LocalSource::resume(int32_t partition) {
 }
 
 void LocalSource::commit(int32_t partition, int64_t next_offset) {
+  bool awaited = false;
   {
     std::lock_guard lk(mu_);
     auto [it, inserted] = committed_.try_emplace(partition, next_offset);
@@ -107,8 +115,10 @@ void LocalSource::commit(int32_t partition, int64_t next_offset) {
       it->second = next_offset;
     }
     if (stopping_) commits_after_stop_ = true;
+    awaited = partition == awaiting_partition_;
   }
   q_.stage_commit(group_, topic_, partition, next_offset);
+  if (awaited) cv_.notify_all();
 }
 
 Result<void> LocalSource::flush_commits() { return q_.flush_commits(); }
@@ -170,6 +180,31 @@ std::vector<Delivery> LocalSource::read_round(std::optional<Error>& err) {
       auto it = done.value().find(static_cast<int32_t>(p));
       if (it != done.value().end()) pos_[p] = std::max<int64_t>(0, it->second);
     }
+    // What an engine that died handed out and never committed: suspects
+    // (delivery_count.h).
+    std::map<int32_t, int64_t> ends;
+    if (counts_) {
+      auto e = counts_->handed_out();
+      if (!e) {
+        pos_.resize(old);
+        err = e.error();
+        return out;
+      }
+      ends = std::move(e.value());
+    }
+    suspect_end_.resize(n, 0);
+    recorded_end_.resize(n, 0);
+    for (size_t p = old; p < n; ++p) {
+      auto it = ends.find(static_cast<int32_t>(p));
+      if (it != ends.end() && it->second > pos_[p]) {
+        suspect_end_[p] = it->second;
+        spdlog::warn("local broker {}: {}/{} group {}: offsets {}..{} were held by an engine "
+                     "that stopped without settling them; they run one at a time",
+                     q_.options().path, topic_, p, group_, pos_[p], it->second - 1);
+      }
+      recorded_end_[p] = std::max(pos_[p], suspect_end_[p]);
+      if (counts_) (void)counts_->forget_below(static_cast<int32_t>(p), pos_[p]);
+    }
   }
   paused_now_.assign(n, 0);
   {
@@ -177,6 +212,19 @@ std::vector<Delivery> LocalSource::read_round(std::optional<Error>& err) {
     for (int32_t p : paused_)
       if (p >= 0 && static_cast<size_t>(p) < n) paused_now_[static_cast<size_t>(p)] = 1;
   }
+  if (read_suspect(out, err)) return out;
+  // Before the batch is handed out, its end is recorded (delivery_count.h).
+  const auto record_ends = [&] {
+    if (!counts_) return;
+    std::vector<std::pair<int32_t, int64_t>> ends;
+    for (size_t p = 0; p < n; ++p)
+      if (pos_[p] > recorded_end_[p]) ends.emplace_back(static_cast<int32_t>(p), pos_[p]);
+    if (auto r = counts_->set_handed_out(ends); !r) {
+      if (!err) err = r.error();
+      return;
+    }
+    for (auto [p, end] : ends) recorded_end_[static_cast<size_t>(p)] = end;
+  };
   const size_t limit = q_.options().read_batch;
   for (size_t p = 0; p < n; ++p) {
     if (paused_now_[p]) continue;
@@ -194,10 +242,100 @@ std::vector<Delivery> LocalSource::read_round(std::optional<Error>& err) {
     if (!r) {
       // Rows read so far are kept (and delivered); the rest is retried next round.
       err = r.error();
+      record_ends();
       return out;
     }
   }
+  record_ends();
   return out;
+}
+
+bool LocalSource::read_suspect(std::vector<Delivery>& out, std::optional<Error>& err) {
+  if (!counts_) return false;
+  bool waiting = false;  // suspects left on paused partitions
+  for (size_t p = 0; p < suspect_end_.size(); ++p) {
+    if (pos_[p] >= suspect_end_[p]) {
+      suspect_end_[p] = 0;
+      continue;
+    }
+    if (paused_now_[p]) {
+      waiting = true;
+      continue;
+    }
+    const auto part = static_cast<int32_t>(p);
+    std::optional<Event> ev;
+    int64_t offset = -1;
+    auto r = reader_->read(topic_, part, pos_[p], 1, [&](const RowView& row) {
+      bool bad = false;
+      ev = row_to_event(row, topic_, broker(), &bad);
+      if (bad) q_.probe().count(LocalError::decode);
+      offset = row.offset;
+    });
+    if (!r) {
+      err = r.error();
+      return true;
+    }
+    if (!ev || offset >= suspect_end_[p]) {
+      suspect_end_[p] = 0;  // none left here
+      continue;
+    }
+    auto before = counts_->count(part, offset);  // durable before it is handed out
+    if (!before) {
+      err = before.error();
+      return true;
+    }
+    out.emplace_back(std::move(*ev), this, DeliveryTag{part, offset, 0});
+    out.back().unsettled = before.value() + 1;  // + the death that left it unsettled
+    pos_[p] = offset + 1;
+    std::lock_guard lk(mu_);
+    awaiting_partition_ = part;
+    awaiting_offset_ = offset;
+    return true;
+  }
+  return waiting;
+}
+
+bool LocalSource::wait_suspect_settled() {
+  int32_t part = -1;
+  int64_t offset = -1;
+  {
+    std::unique_lock lk(mu_);
+    if (awaiting_partition_ < 0) return true;
+    cv_.wait(lk, [&] {
+      auto it = committed_.find(awaiting_partition_);
+      return stopping_ || (it != committed_.end() && it->second > awaiting_offset_);
+    });
+    if (stopping_) return false;
+    part = std::exchange(awaiting_partition_, -1);
+    offset = awaiting_offset_;
+  }
+  // Durable before the next suspect goes out: a death from here on is not its.
+  if (auto r = q_.flush_commits(); !r) report(r.error());
+  (void)counts_->forget_below(part, offset + 1);
+  return true;
+}
+
+void LocalSource::explain_abandoned() {
+  if (!counts_ || !listener_) return;
+  int32_t part = -1;
+  int64_t offset = -1;
+  bool settled = false;
+  {
+    std::lock_guard lk(mu_);
+    part = awaiting_partition_;
+    offset = awaiting_offset_;
+    auto it = committed_.find(part);
+    settled = it != committed_.end() && it->second > offset;
+  }
+  const bool isolating =
+      std::any_of(suspect_end_.begin(), suspect_end_.end(), [](int64_t e) { return e > 0; });
+  Result<void> r = ok();
+  if (part >= 0 && !settled) r = counts_->uncount(part, offset);  // stopped while it ran
+  // Still isolating: the suspects left stay suspects (the record keeps their end).
+  if (r && !isolating) r = counts_->clear_handed_out();
+  if (!r)
+    spdlog::warn("{} (source {}/{} closing: events it held may count as crashes next time)",
+                 r.error().message, topic_, group_);
 }
 
 void LocalSource::run() {
@@ -214,6 +352,7 @@ void LocalSource::run() {
       std::vector<Delivery> batch = read_round(err);
       const bool got = !batch.empty();
       if (got) listener_->on_deliveries(*this, std::move(batch));
+      if (got && !wait_suspect_settled()) return;
       if (!version) err = version.error();
       if (err) {
         report(*err);

@@ -12,6 +12,10 @@
 //    queue's writer thread.
 //  - Commits are staged in the LocalQueue and written by its writer thread; decode
 //    and read errors are counted in the queue's LocalProbe.
+//  - Delivery counts (delivery_count.h): what it handed out is recorded before it is
+//    handed out; after an engine died holding events, those are handed out one at a
+//    time with a durable count (Delivery::unsettled), so crash quarantine survives a
+//    restart and blames only the event the engine died on.
 #pragma once
 
 #include <atomic>
@@ -26,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "broker-adapters/local/delivery_count.h"
 #include "broker-adapters/local/local_queue.h"
 #include "broker-adapters/local/log_reader.h"
 #include "core/broker.h"
@@ -62,6 +67,14 @@ class LocalSource final : public Source, private AppendWatcher {
   // (and their positions advanced) with `err` set.
   std::vector<Delivery> read_round(std::optional<Error>& err);
   void report(const Error& e);
+  // Delivery counts (delivery_count.h), reader thread: the suspects left by an engine
+  // that died, handed out one at a time; false when there are none left.
+  bool read_suspect(std::vector<Delivery>& out, std::optional<Error>& err);
+  // Waits until the suspect handed out is committed (and makes that durable); false
+  // once stopping.
+  bool wait_suspect_settled();
+  // At a graceful end: what was held is explained, not a crash.
+  void explain_abandoned();
   // Waits up to `d` for a wake-up; false once stopping.
   bool wait(std::chrono::milliseconds d, bool& woken);
 
@@ -73,6 +86,9 @@ class LocalSource final : public Source, private AppendWatcher {
   std::unique_ptr<LogReader> reader_;
   std::vector<int64_t> pos_;  // next offset to read, per partition
   std::vector<char> paused_now_;  // snapshot of paused_ for one round
+  std::optional<DeliveryCount> counts_;  // null when it could not be opened (logged)
+  std::vector<int64_t> suspect_end_;     // per partition: suspects are [pos_, this)
+  std::vector<int64_t> recorded_end_;    // per partition: handed-out end last recorded
 
   std::mutex stop_mu_;  // serializes stop() (the thread join)
   std::thread thread_;
@@ -85,6 +101,8 @@ class LocalSource final : public Source, private AppendWatcher {
   bool stopping_ = false;
   bool started_ = false;
   bool commits_after_stop_ = false;
+  int32_t awaiting_partition_ = -1;  // a suspect handed out, waiting for its commit
+  int64_t awaiting_offset_ = -1;
 
   bool decode_warned_ = false;  // reader thread only: the first undecodable row is logged
   LogLimit log_limit_;

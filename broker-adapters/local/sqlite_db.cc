@@ -17,7 +17,10 @@ namespace sluice::local {
 
 namespace {
 
-// The on-disk schema (README.md). Offsets are per (topic, partition), from 0.
+// The on-disk schema (README.md). Every table is made IF NOT EXISTS at each open, so
+// a file written by an older sluice gains the tables it lacks (`handouts`,
+// `deliveries`: delivery_count.h) and keeps everything it had.
+// Offsets are per (topic, partition), from 0.
 // `heads` keeps the next offset to write, so trimming or removing the newest rows
 // never lets an offset be handed out twice. `messages` is a rowid table with a
 // unique index rather than WITHOUT ROWID: rows of ~1 KB and more would spill into
@@ -42,6 +45,14 @@ CREATE TABLE IF NOT EXISTS offsets(
 CREATE TABLE IF NOT EXISTS consumers(
   grp TEXT NOT NULL, topic TEXT NOT NULL, PRIMARY KEY(grp, topic)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS space_probe(id INTEGER PRIMARY KEY, pad BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS handouts(
+  grp TEXT NOT NULL, topic TEXT NOT NULL, "partition" INTEGER NOT NULL,
+  end_offset INTEGER NOT NULL,
+  PRIMARY KEY(grp, topic, "partition")) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deliveries(
+  grp TEXT NOT NULL, topic TEXT NOT NULL, "partition" INTEGER NOT NULL,
+  "offset" INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(grp, topic, "partition", "offset")) WITHOUT ROWID;
 )sql";
 
 }  // namespace

@@ -518,6 +518,10 @@ void JetStreamSource::deliver(std::vector<natsMsg*>& msgs) {
       // Attempts already made: the dispatcher counts on from there (a nak-with-delay
       // retry must still end in the dead letter after max_attempts).
       d.redeliveries = static_cast<uint32_t>(std::min<uint64_t>(delivered - 1, UINT32_MAX));
+      // Crash quarantine (dispatcher/age.h): the server cannot tell sluice's own naks
+      // from an engine that died holding the message; the dispatcher counts these as
+      // crashes only on routes that never nak (docs/CONFIG.md "Crash quarantine").
+      d.unsettled = d.redeliveries;
     }
   }
   listener_->on_deliveries(*this, std::move(batch));
