@@ -181,6 +181,9 @@ struct FunctionConfig {
   // inproc only: call the function on the dispatcher thread (no hand-off, no
   // parallelism; a slow call stalls every function).
   bool inline_calls = false;
+  // stdio only: fork new workers from a pre-started template process when the command
+  // supports it (workers/worker_template.h).
+  bool worker_template = true;
 
   bool operator==(const FunctionConfig&) const = default;
 };

@@ -229,6 +229,9 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
       }
     }
   }
+  if (auto f = m.get("worker_template")) {
+    if (auto v = read_bool(d, *f)) fn.worker_template = *v;
+  }
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

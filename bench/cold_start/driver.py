@@ -11,6 +11,7 @@ Per runtime (python, node, go: the SDK's echo example over `runtime: stdio`; exe
          spawn -> Result, with no engine (what the SDK's start costs)
   sync   a fresh `sluice run` whose function has `workers: {min: 0}` and no worker
          yet (checked on /metrics), then POST /function/{name}: request -> answer
+         (stdio rows: after the pool's worker template is ready, or known unsupported)
   event  the same, a fresh engine, POST /async-function/{name} with X-Callback-Url:
          request -> the callback with the result (the event is stored in the local
          queue and runs through the dispatcher, as a published event does)
@@ -163,11 +164,20 @@ functions:
         pooled = "runtime: exec" not in function_lines  # exec starts a process per call
         wait_for(lambda: self.workers() == (workers if pooled else 0), 20,
                  f"the function did not have {workers} worker(s)")
+        if "runtime: stdio" in function_lines:
+            # a stdio pool starts a worker template (workers/README.md) with the engine: a
+            # function scaled to zero for a while has it ready, or knows it is not supported
+            wait_for(lambda: self.template_settled(), 20, "the worker template did not settle")
         if workers:  # and it is ready: one call answered (then wait for its callback-less end)
             self.ready_check()
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         self.conn.connect()
         self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def template_settled(self):
+        with open(os.path.join(self.dir, "sluice.log"), "rb") as f:
+            log = f.read()
+        return b"] ready: new workers are forked" in log or b"] not used (" in log
 
     def _get(self, port, path):
         try:
