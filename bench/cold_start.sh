@@ -53,6 +53,7 @@ args=()
 for r in "${rows[@]}"; do args+=(--row "$r"); done
 python3 "$BENCH_DIR/cold_start/driver.py" --sluice "$SLUICE" --tmp "$BENCH_TMP" --rounds "$ROUNDS" --testdata "$REPO/sdk/testdata" "${args[@]}"
 echo "# after: $(load_note)"
-echo "(ms, median of $ROUNDS; base: the bare program's spawn -> answer; sync: POST /function -> answer;"
+echo "(ms, median of $ROUNDS; base: the bare program's spawn -> answer; direct: the SDK worker spawned alone;"
+echo " fork: the same forked from its worker template (Python), CPU its own; sync: POST /function -> answer;"
 echo " event: POST /async-function -> the result's callback; warm: the same with the worker already running;"
 echo " ratios in the RESULT lines are sluice / base: lower is better)"
