@@ -4,10 +4,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/error.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "workers/logger.h"
 
@@ -37,6 +40,15 @@ long long number_after(std::string_view msg, std::string_view word) {
     v = v * 10 + (c - '0');
   }
   return v;
+}
+
+// The pid a pidfd refers to (its fdinfo's "Pid:" line); -1 if none.
+pid_t pid_of(int pidfd) {
+  std::ifstream info("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string line;
+  while (std::getline(info, line))
+    if (line.rfind("Pid:", 0) == 0) return static_cast<pid_t>(std::atol(line.c_str() + 4));
+  return -1;
 }
 
 }  // namespace
@@ -267,10 +279,17 @@ Result<std::unique_ptr<ChildProcess>> WorkerTemplate::fork() {
   SpawnedProcess p;
   p.pid = forked_->first;
   p.pidfd.reset(forked_->second);
+  forked_.reset();
+  // Signals go to this pid's group: it must be the process the pidfd names, leading a
+  // group of its own (never 1, whose "group" -1 would be every process).
+  if (p.pid <= 1 || pid_of(p.pidfd.get()) != p.pid || ::getpgid(p.pid) != p.pid) {
+    become(St::dead, "answered a fork request with pid " + std::to_string(p.pid) +
+                         ", which its pidfd or process group does not match");
+    return Error{Errc::unavailable, "worker template: bad fork answer"};
+  }
   p.stdin_w = std::move(in.w);
   p.stdout_r = std::move(out.r);
   p.stderr_r = std::move(err.r);
-  forked_.reset();
   // The child's ends (in.r, out.w, err.w) close here: the worker holds its copies.
   return ChildProcess::adopt(io_.get_executor(), std::move(p), reports_);
 }

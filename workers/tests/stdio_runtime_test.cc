@@ -561,11 +561,14 @@ class TemplateTest : public StdioTest {
  protected:
   // Scales to zero, waits for the template, then has the next event start a worker:
   // forked from the template when it is ready.
-  pid_t cold_template() {
+  void scaled_to_zero() {
     make();
     only_pid();
     rt_->resize(0);
     EXPECT_TRUE(eventually([&] { return rt_->stats().workers == 0; }));
+  }
+  pid_t cold_template() {
+    scaled_to_zero();
     EXPECT_TRUE(eventually([&] { return rt_->template_pid() > 0; }));
     return rt_->template_pid();
   }
@@ -640,12 +643,18 @@ TEST_F(TemplateTest, ATemplateThatDoesNotAnswerIsKilledAndTheWorkerSpawned) {
   EXPECT_EQ(rt_->template_pid(), -1);
 }
 
+TEST_F(TemplateTest, AForkAnswerNamingAnotherProcessIsRefused) {
+  // "forked 1": signalling group 1 would reach every process; the pidfd says otherwise.
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template-liar"};
+  opts_.restart_initial = Millis{60000};
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
+  EXPECT_TRUE(eventually([&] { return process_dead(tpl); }));
+}
+
 TEST_F(TemplateTest, ACommandWithoutSupportIsSpawnedAndNotTriedAgain) {
   // The plain test worker ignores SLUICE_TEMPLATE and says Hello: it is no template.
-  make();
-  only_pid();
-  rt_->resize(0);
-  ASSERT_TRUE(eventually([&] { return rt_->stats().workers == 0; }));
+  scaled_to_zero();
   EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
   EXPECT_EQ(rt_->template_pid(), -1);
 }
@@ -653,10 +662,7 @@ TEST_F(TemplateTest, ACommandWithoutSupportIsSpawnedAndNotTriedAgain) {
 TEST_F(TemplateTest, OffInTheConfigMeansNoTemplate) {
   fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
   fn_.worker_template = false;
-  make();
-  only_pid();
-  rt_->resize(0);
-  ASSERT_TRUE(eventually([&] { return rt_->stats().workers == 0; }));
+  scaled_to_zero();
   EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
   EXPECT_EQ(rt_->template_pid(), -1);
 }

@@ -5,7 +5,8 @@
 //           | wrong-first-frame | max-inflight-2
 //           | template (serves as a worker template when SLUICE_TEMPLATE=1, as the
 //             Python SDK does: workers/worker_template.h) | template-mute (a template
-//             that never answers a fork request)
+//             that never answers a fork request) | template-liar (answers a fork
+//             with pid 1 and the pidfd of the worker it forked)
 // Each Invoke's data is a command:
 //   echo:X      OK with output X          error:M    ERROR with message M
 //   reject:M    REJECTED                  sleep:MS   OK "slept" after MS milliseconds
@@ -103,7 +104,7 @@ void to_sluice(const std::string& msg, int fd = -1) {
 
 // The worker template's side of workers/worker_template.h; returns in each forked
 // worker, with its fds 0, 1, 2 in place.
-void serve_as_template(bool mute) {
+void serve_as_template(bool mute, bool liar) {
   to_sluice("ready " + std::to_string(::getpid()));
   std::map<int, pid_t> children;  // pidfd -> pid
   while (true) {
@@ -154,7 +155,7 @@ void serve_as_template(bool mute) {
     ::setpgid(pid, pid);
     int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     children[pfd] = pid;
-    to_sluice("forked " + std::to_string(pid), pfd);
+    to_sluice("forked " + std::to_string(liar ? 1 : pid), pfd);
   }
 }
 
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "normal";
   if (mode.rfind("template", 0) == 0) {
     const char* t = std::getenv("SLUICE_TEMPLATE");
-    if (t && std::string(t) == "1") serve_as_template(mode == "template-mute");
+    if (t && std::string(t) == "1") serve_as_template(mode == "template-mute", mode == "template-liar");
   }
   if (mode == "exit-at-start") return 7;
   if (mode == "silent") {
