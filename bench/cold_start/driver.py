@@ -235,7 +235,7 @@ functions:
         pooled = "runtime: exec" not in function_lines  # exec starts a process per call
         wait_for(lambda: self.workers() == (workers if pooled else 0), 20,
                  f"the function did not have {workers} worker(s)")
-        if "runtime: stdio" in function_lines:
+        if "runtime: stdio" in function_lines and "worker_template: false" not in function_lines:
             # a stdio pool starts a worker template (workers/README.md) with the engine: a
             # function scaled to zero for a while has it ready, or knows it is not supported
             wait_for(lambda: self.template_settled(), 20, "the worker template did not settle")
