@@ -620,6 +620,15 @@ TEST_F(TemplateTest, AForkedWorkerThatCrashesIsRestartedWithItsStatus) {
   EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));  // forked again
 }
 
+TEST_F(TemplateTest, AForkedWorkerHasTheLimitsOfTheConfig) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  fn_.limits.open_files = 32;  // the template got them at its start; a fork inherits them
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+  EXPECT_EQ(run("nofile:10").output, "opened");
+  EXPECT_EQ(run("nofile:64").message, "open failed");
+}
+
 TEST_F(TemplateTest, ATimeoutKillsAForkedWorker) {
   fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
   fn_.timeout = Millis{100};
