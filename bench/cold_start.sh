@@ -5,6 +5,7 @@
 # figure is). Lower is better; the ratio is sluice / baseline.
 #
 #   bench/cold_start.sh            # ROWS="python node go exec" ROUNDS=20
+#   WORKER_TEMPLATE=false bench/cold_start.sh   # stdio rows without the worker template (A/B)
 #
 # Needs: python3; for python the SDK's venv (sdk/python/.venv, made by sdk/test.sh) or
 # PYTHON= an interpreter with protobuf; node + sdk/node/node_modules; go. A row whose
@@ -13,6 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ROWS=${ROWS:-python node go exec}
 ROUNDS=${ROUNDS:-20}
+WORKER_TEMPLATE=${WORKER_TEMPLATE:-true}
 [[ -x $SLUICE ]] || die "$SLUICE not built (cmake --build build --target sluice)"
 bench_init cold-start
 
@@ -25,6 +27,7 @@ for row in $ROWS; do
         echo "# python skipped: $PYTHON has no protobuf (run sdk/test.sh or set PYTHON=)"; continue
       fi
       rows+=("python|[\"$PYTHON\", \"-c\", \"import sys; sys.stdout.write(sys.stdin.readline().upper())\"]|    runtime: stdio
+    worker_template: $WORKER_TEMPLATE
     command: [\"$PYTHON\", \"$REPO/sdk/python/examples/echo/main.py\"]") ;;
     node)
       if ! command -v node >/dev/null || [[ ! -d $REPO/sdk/node/node_modules ]]; then
@@ -53,6 +56,7 @@ args=()
 for r in "${rows[@]}"; do args+=(--row "$r"); done
 python3 "$BENCH_DIR/cold_start/driver.py" --sluice "$SLUICE" --tmp "$BENCH_TMP" --rounds "$ROUNDS" --testdata "$REPO/sdk/testdata" "${args[@]}"
 echo "# after: $(load_note)"
-echo "(ms, median of $ROUNDS; base: the bare program's spawn -> answer; sync: POST /function -> answer;"
+echo "(ms, median of $ROUNDS; base: the bare program's spawn -> answer; direct: the SDK worker spawned alone;"
+echo " fork: the same forked from its worker template (Python), CPU its own; sync: POST /function -> answer;"
 echo " event: POST /async-function -> the result's callback; warm: the same with the worker already running;"
 echo " ratios in the RESULT lines are sluice / base: lower is better)"

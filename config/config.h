@@ -208,6 +208,9 @@ struct FunctionConfig {
   // dead-lettered as `expired` (or dropped); 0 = no limit.
   Millis max_age{0};
   OnExpired on_expired = OnExpired::dead_letter;
+  // stdio only: fork new workers from a pre-started template process when the command
+  // supports it (workers/worker_template.h).
+  bool worker_template = true;
 
   bool operator==(const FunctionConfig&) const = default;
 };

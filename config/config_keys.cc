@@ -247,6 +247,12 @@ const std::vector<Key>& keys() {
        .min = "1ms", .max = "1h",
        .doc = "`stdio`: the handshake, `http`: readiness must finish within this, or the start "
               "fails (and is retried with backoff)."},
+      {.section = "function", .name = "worker_template", .type = T::boolean, .def = "true",
+       .doc = "`stdio`: keep one pre-started process of `command` (a worker template, "
+              "started with `SLUICE_TEMPLATE=1`) and fork new workers from it instead of "
+              "starting the interpreter again. Only the Python SDK supports it; any other "
+              "command is started once to find out and then spawned as before "
+              "(workers/README.md)."},
       {.section = "function", .name = "inline", .type = T::boolean, .def = "false",
        .doc = "`inproc` only: call the function on the dispatcher thread instead of a pool of "
               "`concurrency` threads (below)."},

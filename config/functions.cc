@@ -272,6 +272,9 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   read_into(fn.max_age, m, "max_age", dur("max_age"));
   read_into(fn.on_expired, m, "on_expired",
             [&](const Field& x) { return read_enum(d, x, config::kOnExpired); });
+  if (auto f = m.get("worker_template")) {
+    if (auto v = read_bool(d, *f)) fn.worker_template = *v;
+  }
   fn.dead_letter = Target{fn.subscribe.empty() ? brokers.first : fn.subscribe.front().broker,
                           fn.name.empty() ? "" : fn.name + ".dlq"};
   if (auto f = m.get("dead_letter")) {

@@ -1,11 +1,51 @@
 #include "workers/child_process.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 
 namespace sluice::workers {
+
+void ExitReports::report(pid_t pid, const ExitStatus& st) {
+  auto it = waiting_.find(pid);
+  if (it == waiting_.end()) {
+    reported_[pid] = st;
+    return;
+  }
+  Waiter w = std::move(it->second);
+  waiting_.erase(it);
+  w(st);
+}
+
+void ExitReports::await(pid_t pid, Waiter w) {
+  if (auto it = reported_.find(pid); it != reported_.end()) {
+    ExitStatus st = it->second;
+    reported_.erase(it);
+    w(st);
+    return;
+  }
+  if (closed_) {
+    w(ExitStatus{});
+    return;
+  }
+  waiting_[pid] = std::move(w);
+}
+
+void ExitReports::forget(pid_t pid) {
+  reported_.erase(pid);
+  waiting_.erase(pid);
+}
+
+void ExitReports::close() {
+  closed_ = true;
+  std::map<pid_t, Waiter> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& [pid, w] : waiting) w(ExitStatus{});
+}
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(
     const boost::asio::any_io_executor& ex, const SpawnOptions& opts) {
@@ -22,14 +62,38 @@ ChildProcess::ChildProcess(const boost::asio::any_io_executor& ex, SpawnedProces
   if (p.stdin_w) in_.assign(p.stdin_w.release());  // empty when stdin was prefilled
 }
 
+std::unique_ptr<ChildProcess> ChildProcess::adopt(const boost::asio::any_io_executor& ex,
+                                                  SpawnedProcess&& p,
+                                                  std::shared_ptr<ExitReports> reports) {
+  std::unique_ptr<ChildProcess> c(new ChildProcess(ex, std::move(p)));
+  c->reports_ = std::move(reports);
+  c->alive_ = std::make_shared<bool>(true);
+  return c;
+}
+
 ChildProcess::~ChildProcess() {
+  if (alive_) *alive_ = false;
   if (status_) return;
+  if (reports_) {  // not ours to reap: the template does
+    signal_group(SIGKILL);
+    reports_->forget(pid_);
+    return;
+  }
   workers::signal_group(pid_, SIGKILL);
   reap_blocking(pid_);
 }
 
 void ChildProcess::signal_group(int sig) {
-  if (!status_) workers::signal_group(pid_, sig);
+  if (status_) return;
+  if (!reports_) {
+    workers::signal_group(pid_, sig);
+    return;
+  }
+  // Adopted: the pidfd names the leader even if its pid were reused; the group is
+  // signalled by id only while the leader is known alive (it holds the id).
+  if (leader_gone_) return;
+  ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), sig, nullptr, 0);
+  workers::signal_group(pid_, sig);
 }
 
 void ChildProcess::async_wait_exit(ExitHandler on_exit) {
@@ -42,6 +106,28 @@ void ChildProcess::async_wait_exit(ExitHandler on_exit) {
 }
 
 void ChildProcess::on_pidfd_readable(ExitHandler on_exit) {
+  if (reports_) {
+    // Adopted: readable means the leader exited (a pidfd is never readable before).
+    // Kill what is left of its group at once (the template reaps the leader soon, and
+    // its pid may be reused after that), then wait for the template's report.
+    workers::signal_group(pid_, SIGKILL);
+    leader_gone_ = true;
+    report_timer_.emplace(pidfd_.get_executor(), std::chrono::seconds(1));
+    auto shared = std::make_shared<ExitHandler>(std::move(on_exit));
+    // The report may come inside a handler of the template's (the caller's exclusive
+    // section): the exit handler runs in a handler of its own.
+    reports_->await(pid_, [this, shared, alive = alive_](const ExitStatus& st) {
+      boost::asio::post(pidfd_.get_executor(), [this, shared, alive, st] {
+        if (*alive && !status_) finish(st, *shared);
+      });
+    });
+    report_timer_->async_wait([this, shared](boost::system::error_code ec) {
+      if (ec || status_) return;
+      reports_->forget(pid_);
+      finish(ExitStatus{}, *shared);
+    });
+    return;
+  }
   // Readiness can be spurious: confirm the leader exited WITHOUT reaping it (WNOWAIT),
   // or a running function would be killed below.
   siginfo_t si{};
@@ -57,9 +143,14 @@ void ChildProcess::on_pidfd_readable(ExitHandler on_exit) {
     async_wait_exit(std::move(on_exit));
     return;
   }
-  status_ = *st;
+  finish(*st, on_exit);
+}
+
+void ChildProcess::finish(const ExitStatus& st, ExitHandler& on_exit) {
+  status_ = st;
   boost::system::error_code ignored;
   pidfd_.close(ignored);
+  if (report_timer_) report_timer_->cancel();
   on_exit(*status_);
 }
 

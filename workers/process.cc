@@ -85,9 +85,7 @@ Result<void> lift_above_stdio(UniqueFd& fd) {
   return ok();
 }
 
-struct Pipe {
-  UniqueFd r, w;
-};
+}  // namespace
 
 Result<Pipe> make_pipe() {
   int fds[2];
@@ -97,6 +95,8 @@ Result<Pipe> make_pipe() {
   SLUICE_TRY(lift_above_stdio(p.w));
   return p;
 }
+
+namespace {
 
 Error spawn_error(const SpawnOptions& opts, int err) {
   const std::string& cmd = opts.argv[0];
@@ -352,7 +352,9 @@ Result<SpawnedProcess> spawn_checked(const SpawnOptions& opts) {
   SLUICE_TRY(out, make_pipe());
   SLUICE_TRY(err, make_pipe());
   Pipe in;
-  int child_in = opts.stdin_data && opts.stdin_data->empty() ? dev_null() : -1;
+  int child_in = opts.stdin_fd >= 0                              ? opts.stdin_fd
+                 : opts.stdin_data && opts.stdin_data->empty() ? dev_null()
+                                                               : -1;
   if (child_in < 0) {
     SLUICE_TRY(made, make_pipe());
     in = std::move(made);

@@ -107,12 +107,22 @@ struct SpawnOptions {
   // does not fit, stdin_w is open and the caller writes it. Empty: stdin is
   // /dev/null (no pipe). Null = stdin is a pipe left open for the caller.
   const std::string* stdin_data = nullptr;
+  // >= 0: the child's stdin is this descriptor (the caller keeps and closes it; stdin_w
+  // is empty), e.g. one end of a socket pair. Takes precedence over stdin_data.
+  int stdin_fd = -1;
 };
 
 // argv0 looked up in sluice's PATH as execvp would: the first entry holding
 // an executable regular file; argv0 itself when it contains a '/'. Errors name the
 // command (Errc::not_found, or invalid_argument when found but not executable).
 Result<std::string> resolve_command(const std::string& argv0);
+
+// A pipe, both ends close-on-exec and above stdin/stdout/stderr (what a child's
+// stdio is made of). Errors are retriable when for want of descriptors.
+struct Pipe {
+  UniqueFd r, w;
+};
+Result<Pipe> make_pipe();
 
 // A freshly spawned child. `pid` is also its process group id.
 struct SpawnedProcess {

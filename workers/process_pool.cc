@@ -35,7 +35,8 @@ ProcessPool::ProcessPool(std::string kind, const FunctionConfig& fn, std::string
       env_(worker_environment(fn)),
       proto_(protocol),
       target_(opts.initial_workers ? opts.initial_workers : std::max<size_t>(fn.workers.min, 1)),
-      backoff_(opts.restart_initial, opts.restart_max) {}
+      backoff_(opts.restart_initial, opts.restart_max),
+      template_backoff_(opts.restart_initial, opts.restart_max) {}
 
 ProcessPool::~ProcessPool() = default;
 
@@ -51,6 +52,7 @@ Result<void> ProcessPool::start() {
     return checked;
   ::signal(SIGPIPE, SIG_IGN);  // a dead worker's pipe or socket must give EPIPE, not kill sluice
   restart_timer_.emplace(io());
+  template_timer_.emplace(io());
   proto_.on_starting();
   // After each thing handled the own thread keeps polling for `spin`: the next answer of
   // a busy pool is caught without a wake-up. An idle runtime sleeps.
@@ -59,6 +61,8 @@ Result<void> ProcessPool::start() {
   asio::post(io(), [this, h = hold()] {
     proto_.guarded([&] {
       proto_.on_started();
+      // The template first: a worker needed now is spawned while it starts.
+      if (opts_.worker_template) start_template();
       maintain();
     });
   });
@@ -135,9 +139,7 @@ void ProcessPool::spawn_worker() {
   Environment env = env_;
   Result<PoolWorkerPtr> made = proto_.make_worker(env);
   Result<std::unique_ptr<ChildProcess>> child = Error{Errc::internal, ""};
-  if (made)
-    child = ChildProcess::spawn(io().get_executor(),
-                                SpawnOptions{command_, base_dir_, env.to_list(), limits_});
+  if (made) child = spawn_child(env);
   if (!made || !child) {
     const Error& err = !made ? made.error() : child.error();
     if (err.retriable) {
@@ -176,6 +178,55 @@ void ProcessPool::spawn_worker() {
   });
   read_stderr(w);
   proto_.on_spawn(w);
+}
+
+Result<std::unique_ptr<ChildProcess>> ProcessPool::spawn_child(const Environment& env) {
+  std::vector<std::string> vars = env.to_list();
+  // A forked worker has the template's environment: only when nothing was added to it.
+  if (template_ && template_->state() == WorkerTemplate::St::ready && vars == env_.to_list()) {
+    auto forked = template_->fork();
+    if (forked) return forked;
+    log().debug("[fn {}] {}; spawning the worker", name_, forked.error().message);
+  }
+  return ChildProcess::spawn(io().get_executor(),
+                             SpawnOptions{command_, base_dir_, std::move(vars), limits_});
+}
+
+void ProcessPool::start_template() {
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != State::running) return;
+  }
+  WorkerTemplate::Hooks hooks{
+      [this](std::function<void()> f) -> std::function<void()> {
+        return [this, f = std::move(f), h = hold()] { proto_.guarded(f); };
+      },
+      [this] { on_template_change(); }};
+  template_ = std::make_unique<WorkerTemplate>(io(), name_, start_timeout_,
+                                               opts_.template_fork_timeout, opts_.stderr_budget,
+                                               &output_dropped_, std::move(hooks));
+  if (auto started = template_->start(SpawnOptions{command_, base_dir_, env_.to_list(), limits_});
+      !started) {
+    log().warn("[fn {}] worker template: {}; workers are spawned", name_, started.error().message);
+    on_template_change();
+  }
+}
+
+void ProcessPool::on_template_change() {
+  const auto st = template_ ? template_->state() : WorkerTemplate::St::dead;
+  template_pid_ = st == WorkerTemplate::St::ready ? template_->pid() : -1;
+  if (st == WorkerTemplate::St::ready) template_backoff_.reset();
+  // Unsupported: kept (as a marker), never tried again. Dead: restarted after the backoff.
+  if (st == WorkerTemplate::St::ready || st == WorkerTemplate::St::unsupported) return;
+  template_timer_->expires_after(template_backoff_.next());
+  template_timer_->async_wait([this, h = hold()](error_code ec) {
+    if (ec) return;
+    proto_.guarded([&] {
+      // Destroyed here, not in its own handler (on_change runs inside one).
+      template_.reset();
+      start_template();
+    });
+  });
 }
 
 void ProcessPool::read_stderr(const PoolWorkerPtr& w) {
@@ -294,6 +345,7 @@ void ProcessPool::apply_resize(size_t workers) {
 
 void ProcessPool::shutdown_workers() {
   restart_timer_->cancel();
+  template_timer_->cancel();
   proto_.shutdown();
   for (const PoolWorkerPtr& w : std::vector<PoolWorkerPtr>(workers_)) {
     if (w->holds_calls()) {
@@ -340,6 +392,9 @@ void ProcessPool::stop(Millis grace) {
         w->child.reset();
       }
       workers_.clear();
+      template_timer_->cancel();
+      template_.reset();  // kills and reaps the template
+      template_pid_ = -1;
     });
   });
   // Own thread: joined once nothing is pending. Lent loop: the handlers still queued

@@ -17,6 +17,10 @@
 //   - retire: the worker takes no new invocation; once it holds none the protocol says
 //     goodbye and it is SIGKILLed `kill_grace` later if still there.
 //   - every worker's stderr is logged line by line within `stderr_budget`.
+//   - with PoolOptions::worker_template the pool keeps a WorkerTemplate (worker_template.h) and forks new workers from it while
+//     it is ready, else spawns; a template that dies is restarted after the backoff,
+//     one that turns out unsupported is not tried again. It is no worker: not in the
+//     pid list, not counted in stats().
 //   - stop(grace): waits up to `grace` for invocations in flight, has the protocol fail
 //     the rest with `crash` ("stopped"), retires every worker (SIGKILL for one still
 //     holding calls), waits for them to exit, then releases everything on the loop.
@@ -54,6 +58,7 @@
 #include "workers/pool_util.h"
 #include "workers/process.h"
 #include "workers/runtime_loop.h"
+#include "workers/worker_template.h"
 
 namespace sluice::workers {
 
@@ -130,6 +135,11 @@ struct PoolOptions {
   size_t initial_workers = 0;  // 0: max(workers.min, 1)
   // The own io thread polls this long after its last event before it sleeps (0: not).
   std::chrono::microseconds spin{0};
+  // How long a fork request to the worker template may block the loop before the
+  // template is killed and the worker spawned instead.
+  Millis template_fork_timeout{100};
+  // Keep a worker template (started with the pool, before any worker) while running.
+  bool worker_template = false;
 };
 
 class ProcessPool {
@@ -172,6 +182,8 @@ class ProcessPool {
   void answered() { backoff_.reset(); }  // a worker answered: restarts start quick again
   void fail_worker(const PoolWorkerPtr& w, const std::string& why);  // kill; restart on exit
   void retire(const PoolWorkerPtr& w);
+  // The worker template's pid while it is ready, else -1 (any thread; tests).
+  pid_t template_pid() const { return template_pid_.load(); }
   // Guarded, any thread: spawns up to the target (one worker at least while
   // invocations wait), unless a restart is pending.
   void maintain();
@@ -180,6 +192,9 @@ class ProcessPool {
   enum class State { created, running, stopping, stopped };
 
   void spawn_worker();
+  Result<std::unique_ptr<ChildProcess>> spawn_child(const Environment& env);
+  void start_template();
+  void on_template_change();
   void read_stderr(const PoolWorkerPtr& w);
   void on_worker_exit(const PoolWorkerPtr& w);
   void schedule_restart();
@@ -209,6 +224,10 @@ class ProcessPool {
   bool maintain_posted_ = false;
   std::string last_start_error_;
   LogLimit exhausted_log_;  // starts delayed for want of fds/processes/memory
+  std::unique_ptr<WorkerTemplate> template_;
+  std::optional<boost::asio::steady_timer> template_timer_;  // made in start()
+  RestartBackoff template_backoff_;
+  std::atomic<pid_t> template_pid_{-1};
 
   std::atomic<size_t> alive_{0};     // processes spawned, not yet reaped
   std::atomic<size_t> inflight_{0};  // invocations not yet reported

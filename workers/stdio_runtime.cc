@@ -42,9 +42,11 @@ namespace {
 // at 256 bytes, so that a frame of megabytes does not become a log line of megabytes.
 std::string_view clipped(std::string_view s) { return s.substr(0, 256); }
 
-PoolOptions pool_options(const StdioOptions& o) {
-  return PoolOptions{o.kill_grace, o.restart_initial, o.restart_max, o.stderr_budget,
-                     o.initial_workers, o.spin};
+PoolOptions pool_options(const FunctionConfig& fn, const StdioOptions& o) {
+  PoolOptions p{o.kill_grace, o.restart_initial, o.restart_max, o.stderr_budget,
+                o.initial_workers, o.spin};
+  p.worker_template = fn.worker_template;
+  return p;
 }
 
 }  // namespace
@@ -53,7 +55,7 @@ StdioRuntime::StdioRuntime(const FunctionConfig& fn, std::string base_dir, Stdio
     : name_(fn.name),
       timeout_(fn.timeout),
       opts_(opts),
-      pool_("stdio", fn, std::move(base_dir), pool_options(opts), *this) {}
+      pool_("stdio", fn, std::move(base_dir), pool_options(fn, opts), *this) {}
 
 StdioRuntime::~StdioRuntime() { stop(Millis{0}); }
 

@@ -103,6 +103,8 @@ class StdioRuntime final : public Runtime, private PoolProtocol {
   void resize(size_t workers) override;
 
   // Pids of the live worker processes (for tests and `sluice functions`).
+  // The worker template's pid while it is ready, else -1 (tests).
+  pid_t template_pid() const { return pool_.template_pid(); }
   std::vector<pid_t> worker_pids() const;
 
  private:

@@ -9,8 +9,14 @@ Per runtime (python, node, go: the SDK's echo example over `runtime: stdio`; exe
   direct (stdio rows) the SDK worker alone, spawned by this driver on pipes: read its
          Hello, write HelloAck + Invoke (sdk/testdata fixtures), read its Result:
          spawn -> Result, with no engine (what the SDK's start costs)
+  fork   (stdio rows whose command can serve as a worker template, i.e. the Python SDK)
+         the same SDK worker forked from a template this driver started and waited
+         for (SLUICE_TEMPLATE=1, workers/README.md "Worker templates"): fork request ->
+         Hello -> Result, what a cold start costs with the template; its CPU is the
+         forked worker's own (/proc/PID/schedstat) up to its Result
   sync   a fresh `sluice run` whose function has `workers: {min: 0}` and no worker
          yet (checked on /metrics), then POST /function/{name}: request -> answer
+         (stdio rows: after the pool's worker template is ready, or known unsupported)
   event  the same, a fresh engine, POST /async-function/{name} with X-Callback-Url:
          request -> the callback with the result (the event is stored in the local
          queue and runs through the dispatcher, as a published event does)
@@ -138,6 +144,72 @@ def direct(cmd, frames):
     return dt, children_cpu() - cpu
 
 
+class Template:
+    """A worker template of `cmd`, as the engine keeps one (stdin: a SOCK_SEQPACKET socket)."""
+
+    def __init__(self, cmd):
+        import array
+        self.array = array
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+        env["SLUICE_TEMPLATE"] = "1"
+        self.proc = subprocess.Popen(cmd, stdin=theirs, stdout=subprocess.PIPE, close_fds=True, env=env)
+        theirs.close()
+        self.sock.settimeout(30)
+        import select
+        # "ready" on the socket, or a Hello on stdout: the command does not know the flag
+        readable, _, _ = select.select([self.sock, self.proc.stdout], [], [], 30)
+        self.ok = self.sock in readable and self.recv()[0].startswith(b"ready ")
+
+    def recv(self):
+        try:
+            msg, anc, _, _ = self.sock.recvmsg(64, socket.CMSG_SPACE(16))
+        except OSError:
+            return b"", []
+        fds = self.array.array("i")
+        for _, _, data in anc:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+        return msg, list(fds)
+
+    def fork(self, frames):
+        """(seconds, CPU seconds of the forked worker) of fork request -> Hello -> Result."""
+        t = time.perf_counter()
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        self.sock.sendmsg([b"fork"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                       self.array.array("i", [in_r, out_w, 2]))])
+        os.close(in_r)
+        os.close(out_w)
+        while True:
+            msg, fds = self.recv()
+            if msg.startswith(b"forked "):
+                break
+            for fd in fds:
+                os.close(fd)
+        pid = int(msg.split()[1])
+        for fd in fds:
+            os.close(fd)
+        win, rout = os.fdopen(in_w, "wb", buffering=0), os.fdopen(out_r, "rb")
+        read_frame(rout)  # Hello
+        win.write(frames)
+        while read_frame(rout)[:1] != b"\x22":
+            pass
+        dt = time.perf_counter() - t
+        with open(f"/proc/{pid}/schedstat") as f:
+            cpu = int(f.read().split()[0]) / 1e9
+        win.close()
+        rout.close()
+        while not self.recv()[0].startswith(b"exit "):
+            pass
+        return dt, cpu
+
+    def close(self):
+        self.sock.close()
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
 class Engine:
     def __init__(self, sluice, tmp, function_lines, workers=0):
         self.dir = tempfile.mkdtemp(dir=tmp)
@@ -163,11 +235,20 @@ functions:
         pooled = "runtime: exec" not in function_lines  # exec starts a process per call
         wait_for(lambda: self.workers() == (workers if pooled else 0), 20,
                  f"the function did not have {workers} worker(s)")
+        if "runtime: stdio" in function_lines and "worker_template: false" not in function_lines:
+            # a stdio pool starts a worker template (workers/README.md) with the engine: a
+            # function scaled to zero for a while has it ready, or knows it is not supported
+            wait_for(lambda: self.template_settled(), 20, "the worker template did not settle")
         if workers:  # and it is ready: one call answered (then wait for its callback-less end)
             self.ready_check()
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         self.conn.connect()
         self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def template_settled(self):
+        with open(os.path.join(self.dir, "sluice.log"), "rb") as f:
+            log = f.read()
+        return b"] ready: new workers are forked" in log or b"] not used (" in log
 
     def _get(self, port, path):
         try:
@@ -250,7 +331,7 @@ def main():
     import json
     cb = Callbacks()
     frames = b"".join(open(os.path.join(a.testdata, n), "rb").read() for n in ("hello_ack.bin", "invoke.bin"))
-    keys = ("base", "base_cpu", "direct", "direct_cpu", "sync", "event", "warm")
+    keys = ("base", "base_cpu", "direct", "direct_cpu", "fork", "fork_cpu", "sync", "event", "warm")
     print(f"{'row':<7} {'round':>5} " + " ".join(f"{k + '_ms':>14}" for k in keys))
     for spec in a.row:
         name, base_cmd, fn_lines = spec.split("|", 2)
@@ -262,7 +343,15 @@ def main():
                 worker_cmd = True
             if line.strip().startswith("command:") and worker_cmd:
                 worker_cmd = json.loads(line.split(":", 1)[1])
+        tpl = Template(worker_cmd) if worker_cmd else None
+        if tpl and not tpl.ok:
+            tpl.close()
+            tpl = None
         for r in range(1, a.rounds + 1):
+            if tpl:
+                dt, cpu = tpl.fork(frames)
+                fig["fork"].append(dt)
+                fig["fork_cpu"].append(cpu)
             dt, cpu = baseline(base_cmd)
             fig["base"].append(dt)
             fig["base_cpu"].append(cpu)
@@ -279,10 +368,13 @@ def main():
                     e.stop()
             print(f"{name:<7} {r:>5} " + " ".join(f"{fig[k][-1] * 1000 if fig[k] else float('nan'):>14.2f}"
                                                   for k in keys), flush=True)
+        if tpl:
+            tpl.close()
         med = {k: statistics.median(v) * 1000 if v else float("nan") for k, v in fig.items()}
         print(f"{name:<7} {'med':>5} " + " ".join(f"{med[k]:>14.2f}" for k in keys), flush=True)
         print(f"RESULT cold_start_{name} base_ms={med['base']:.2f} base_cpu_ms={med['base_cpu']:.2f} "
-              f"direct_ms={med['direct']:.2f} direct_cpu_ms={med['direct_cpu']:.2f} sync_ms={med['sync']:.2f} "
+              f"direct_ms={med['direct']:.2f} direct_cpu_ms={med['direct_cpu']:.2f} "
+              f"fork_ms={med['fork']:.2f} fork_cpu_ms={med['fork_cpu']:.2f} sync_ms={med['sync']:.2f} "
               f"event_ms={med['event']:.2f} warm_ms={med['warm']:.2f} "
               f"sync_ratio={med['sync'] / med['base']:.2f} event_ratio={med['event'] / med['base']:.2f} "
               f"start_ms={med['event'] - med['warm']:.2f} rounds={a.rounds}", file=sys.stderr, flush=True)

@@ -135,6 +135,81 @@ INSTANTIATE_TEST_SUITE_P(Sdks, SdkEndToEnd, ::testing::ValuesIn(langs()),
                            return n;
                          });
 
+// A Python function scaled to zero keeps a worker template (workers/README.md "Worker
+// templates"): the first event is served by a worker forked from it, and the template
+// is no worker (none is listed until the event comes).
+std::string pid_after(const std::string& log, const std::string& before, const std::string& after) {
+  size_t at = log.find(after);
+  if (at == std::string::npos) return "";
+  size_t start = log.rfind(before, at);
+  if (start == std::string::npos) return "";
+  start += before.size();
+  return log.substr(start, log.find(']', start) - start);
+}
+
+// {state, parent pid} from /proc/PID/stat; {"", ""} when there is no such process.
+std::pair<std::string, std::string> proc_stat(const std::string& pid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  if (line.rfind(')') == std::string::npos) return {};
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string state, ppid;
+  rest >> state >> ppid;
+  return {state, ppid};
+}
+
+std::string parent_of(const std::string& pid) { return proc_stat(pid).second; }
+
+bool gone(const std::string& pid) {  // or a zombie (the container's init may not reap)
+  auto st = proc_stat(pid).first;
+  return st.empty() || st == "Z" || st == "X";
+}
+
+TEST(SdkTemplate, AScaledToZeroPythonFunctionServesItsFirstEventFromTheTemplate) {
+  const Lang lang = langs().front();
+  ASSERT_TRUE(exists(lang.needs)) << lang.needs << " is missing: " << lang.how;
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml",
+            "brokers:\n"
+            "  local: { kind: local, path: ./data/q.db }\n"
+            "http: { listen: 127.0.0.1:" + std::to_string(port) + " }\n"
+            "functions:\n"
+            "  - name: echo\n"
+            "    runtime: stdio\n"
+            "    command: " + yaml_list(lang.command) + "\n"
+            "    workers: { min: 0, max: 1, idle_after: 60s }\n"
+            "    subscribe: [{ broker: local, topic: in }]\n"
+            "    output: { broker: local, topic: out }\n"
+            "  - name: collect\n"
+            "    runtime: exec\n"
+            "    command: [sh, -c, 'cat >> out.log; echo >> out.log']\n"
+            "    subscribe: [{ broker: local, topic: out }]\n");
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  ASSERT_TRUE(eventually([&] {
+    return dir.read("engine.log").find("ready: new workers are forked") != std::string::npos;
+  })) << dir.read("engine.log");
+  const std::string tpl = pid_after(dir.read("engine.log"), "[template ", "ready: new workers");
+  ASSERT_FALSE(tpl.empty());
+  EXPECT_EQ(dir.read("engine.log").find("[worker "), std::string::npos);  // scaled to zero
+
+  HttpClient c(port);
+  ASSERT_EQ(c.post("/topics/in", "first", {{"Content-Type", "text/plain"}}).status, 202);
+  ASSERT_TRUE(eventually([&] { return lines(dir.file("out.log")) == std::vector<std::string>{"FIRST"}; }))
+      << dir.read("out.log") << dir.read("engine.log");
+  const std::string worker = pid_after(dir.read("engine.log"), "[worker ", "ready (sluice-python/");
+  ASSERT_FALSE(worker.empty()) << dir.read("engine.log");
+  EXPECT_EQ(parent_of(worker), tpl);  // forked from the template, not spawned by sluice
+  auto sync = c.post("/function/echo", "then sync", {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(sync.status, 200) << sync.body;
+  EXPECT_EQ(sync.body, "THEN SYNC");
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+  EXPECT_TRUE(eventually([&] { return gone(worker) && gone(tpl); }));
+}
+
 // `sluice new` writes a folder outside the checkout that builds with its build.sh and
 // runs as printed, with its own sluice.yaml; nothing in it names the checkout.
 class NewFunction : public ::testing::TestWithParam<std::string> {};

@@ -399,6 +399,7 @@ TEST_F(StdioTest, StderrOverTheWindowBudgetIsDroppedCountedAndReported) {
 // invocation: it waits, and the start is tried again until fds are free.
 TEST_F(StdioTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
   SKIP_FD_HOARDING_UNDER_SANITIZERS();
+  fn_.worker_template = false;  // a template probe ending would free fds during the hoard
   auto& rt = make();
   rt.resize(0);
   ASSERT_TRUE(eventually([&] { return rt.stats().workers == 0; }));
@@ -553,6 +554,127 @@ TEST_F(StdioTest, ALoopOfferedAfterStartIsIgnored) {
   EXPECT_EQ(run("echo:x").output, "x");
 }
 #endif
+
+// Worker templates (worker_template.h): the test worker in mode `template` serves as
+// one, as the Python SDK does. A forked worker is the template's child, not ours.
+class TemplateTest : public StdioTest {
+ protected:
+  // Scales to zero, waits for the template, then has the next event start a worker:
+  // forked from the template when it is ready.
+  void scaled_to_zero() {
+    make();
+    only_pid();
+    rt_->resize(0);
+    EXPECT_TRUE(eventually([&] { return rt_->stats().workers == 0; }));
+  }
+  pid_t cold_template() {
+    scaled_to_zero();
+    EXPECT_TRUE(eventually([&] { return rt_->template_pid() > 0; }));
+    return rt_->template_pid();
+  }
+  std::string parent_of_next_worker() {
+    auto r = run("ppid");
+    EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+    return r.output;
+  }
+};
+
+TEST_F(TemplateTest, AWorkerForkedFromTheTemplateServesEvents) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+  EXPECT_EQ(run("echo:warm").output, "warm");
+  EXPECT_EQ(run("env:SLUICE_TEMPLATE").output, "<unset>");  // the flag is the template's only
+  EXPECT_EQ(run("env:SLUICE_FUNCTION").output, "thumbnail");
+  EXPECT_EQ(rt_->stats().workers, 1u);  // the template is no worker
+  // It is its own process group: a stop kills it, and the template too.
+  pid_t worker = rt_->worker_pids().at(0);
+  EXPECT_EQ(::getpgid(worker), worker);
+  rt_->stop(Millis{0});
+  EXPECT_TRUE(eventually([&] { return process_dead(worker) && process_dead(tpl); }));
+}
+
+TEST_F(TemplateTest, KillingTheTemplateFallsBackToSpawningThenItIsRestarted) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  opts_.restart_initial = Millis{2000};  // the restart comes after the next event
+  pid_t tpl = cold_template();
+  ASSERT_EQ(::kill(tpl, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return rt_->template_pid() == -1; }));
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));  // spawned by us
+  ASSERT_TRUE(eventually([&] { return rt_->template_pid() > 0; }));
+  EXPECT_NE(rt_->template_pid(), tpl);
+}
+
+TEST_F(TemplateTest, AForkedWorkerThatCrashesIsRestartedWithItsStatus) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+  pid_t before = rt_->worker_pids().at(0);
+  auto r = run("crash");
+  EXPECT_EQ(r.outcome, Outcome::crash);
+  // the status comes from the template's report (it reaped the worker)
+  EXPECT_NE(r.message.find("SIGABRT"), std::string::npos) << r.message;
+  auto p = run("pid");
+  EXPECT_EQ(p.outcome, Outcome::success) << p.message;
+  EXPECT_NE(p.output, std::to_string(before));
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));  // forked again
+}
+
+TEST_F(TemplateTest, AForkedWorkerHasTheLimitsOfTheConfig) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  fn_.limits.open_files = 32;  // the template got them at its start; a fork inherits them
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+  EXPECT_EQ(run("nofile:10").output, "opened");
+  EXPECT_EQ(run("nofile:64").message, "open failed");
+}
+
+TEST_F(TemplateTest, ATimeoutKillsAForkedWorker) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  fn_.timeout = Millis{100};
+  opts_.kill_grace = Millis{100};
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+  pid_t before = rt_->worker_pids().at(0);
+  EXPECT_EQ(run("hang").outcome, Outcome::timeout);
+  EXPECT_TRUE(eventually([&] { return process_dead(before); }));
+  ASSERT_TRUE(eventually([&] { return rt_->worker_pids().empty(); }));  // its exit was seen
+  EXPECT_EQ(run("echo:again").output, "again");
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+}
+
+TEST_F(TemplateTest, ATemplateThatDoesNotAnswerIsKilledAndTheWorkerSpawned) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template-mute"};
+  opts_.restart_initial = Millis{60000};
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
+  EXPECT_TRUE(eventually([&] { return process_dead(tpl); }));
+  EXPECT_EQ(rt_->template_pid(), -1);
+}
+
+TEST_F(TemplateTest, AForkAnswerNamingAnotherProcessIsRefused) {
+  // "forked 1": signalling group 1 would reach every process; the pidfd says otherwise.
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template-liar"};
+  opts_.restart_initial = Millis{60000};
+  pid_t tpl = cold_template();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
+  EXPECT_TRUE(eventually([&] { return process_dead(tpl); }));
+}
+
+TEST_F(TemplateTest, ACommandWithoutSupportIsSpawnedAndNotTriedAgain) {
+  // The plain test worker ignores SLUICE_TEMPLATE and says Hello: it is no template.
+  scaled_to_zero();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
+  EXPECT_EQ(rt_->template_pid(), -1);
+}
+
+TEST_F(TemplateTest, OffInTheConfigMeansNoTemplate) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template"};
+  fn_.worker_template = false;
+  scaled_to_zero();
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
+  EXPECT_EQ(rt_->template_pid(), -1);
+}
 
 }  // namespace
 }  // namespace sluice::workers::testing

@@ -3,6 +3,10 @@
 //   stdio_test_worker [mode]
 //     mode: normal (default) | bad-version | garbage-start | silent | exit-at-start
 //           | wrong-first-frame | max-inflight-2
+//           | template (serves as a worker template when SLUICE_TEMPLATE=1, as the
+//             Python SDK does: workers/worker_template.h) | template-mute (a template
+//             that never answers a fork request) | template-liar (answers a fork
+//             with pid 1 and the pidfd of the worker it forked)
 // Each Invoke's data is a command:
 //   echo:X      OK with output X          error:M    ERROR with message M
 //   reject:M    REJECTED                  sleep:MS   OK "slept" after MS milliseconds
@@ -10,6 +14,7 @@
 //   huge:N      OK with N bytes of 'x'    garbage    writes non-frame bytes to stdout
 //   emit:N      OK with N emitted events  log:M      a Log frame M, then OK
 //   pid         OK with its pid           env:NAME   OK with getenv(NAME) or "<unset>"
+//   ppid        OK with its parent's pid
 //   hold        never answers; appends a line to $HOLD_FILE
 //   retry:MS    ERROR with retry_after_ms MS
 //   nostatus    a Result without a status
@@ -21,6 +26,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -76,10 +84,89 @@ bool starts(const std::string& s, const char* p, std::string* rest) {
   return true;
 }
 
+void to_sluice(const std::string& msg, int fd = -1) {
+  msghdr mh{};
+  iovec iov{const_cast<char*>(msg.data()), msg.size()};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+  if (fd >= 0) {
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  if (::sendmsg(0, &mh, MSG_NOSIGNAL) < 0) std::exit(0);
+}
+
+// The worker template's side of workers/worker_template.h; returns in each forked
+// worker, with its fds 0, 1, 2 in place.
+void serve_as_template(bool mute, bool liar) {
+  to_sluice("ready " + std::to_string(::getpid()));
+  std::map<int, pid_t> children;  // pidfd -> pid
+  while (true) {
+    std::vector<pollfd> fds{{0, POLLIN, 0}};
+    for (auto& [pfd, pid] : children) fds.push_back({pfd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      pid_t pid = children[fds[i].fd];
+      children.erase(fds[i].fd);
+      ::close(fds[i].fd);
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      to_sluice("exit " + std::to_string(pid) + " " + std::to_string(status));
+    }
+    if (!fds[0].revents) continue;
+    char data[64];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    iovec iov{data, sizeof data};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(0, &mh, 0);
+    if (n <= 0) std::exit(0);
+    std::vector<int> got;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+      for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++k) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+        got.push_back(fd);
+      }
+    if (mute || std::string(data, static_cast<size_t>(n)) != "fork" || got.size() != 3) {
+      for (int fd : got) ::close(fd);
+      continue;
+    }
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      for (auto& [pfd, p] : children) ::close(pfd);
+      for (int t = 0; t < 3; ++t) ::dup2(got[t], t);
+      for (int fd : got) ::close(fd);
+      ::unsetenv("SLUICE_TEMPLATE");
+      return;
+    }
+    for (int fd : got) ::close(fd);
+    ::setpgid(pid, pid);
+    int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    children[pfd] = pid;
+    to_sluice("forked " + std::to_string(liar ? 1 : pid), pfd);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "normal";
+  if (mode.rfind("template", 0) == 0) {
+    const char* t = std::getenv("SLUICE_TEMPLATE");
+    if (t && std::string(t) == "1") serve_as_template(mode == "template-mute", mode == "template-liar");
+  }
   if (mode == "exit-at-start") return 7;
   if (mode == "silent") {
     ::pause();
@@ -217,6 +304,8 @@ int main(int argc, char** argv) {
         result(id, S::OK, "logged");
       } else if (cmd == "pid") {
         result(id, S::OK, std::to_string(::getpid()));
+      } else if (cmd == "ppid") {
+        result(id, S::OK, std::to_string(::getppid()));
       } else if (starts(cmd, "env:", &arg)) {
         const char* v = std::getenv(arg.c_str());
         result(id, S::OK, v ? v : "<unset>");

@@ -936,6 +936,8 @@ def run(handler: Handler, *, max_inflight: Optional[int] = None,
     at stderr (so C extensions and subprocesses cannot corrupt the stream) and print()
     becomes INFO log frames of the current invocation.
     """
+    if os.environ.get(TEMPLATE_ENV) == "1":
+        _serve_as_template()  # returns in each worker it forks, with fds 0, 1, 2 set up
     if os.isatty(1):
         sys.stderr.write("%s\n" % TTY_MESSAGE)
         sys.exit(EXIT_PROTOCOL)
@@ -948,6 +950,113 @@ def run(handler: Handler, *, max_inflight: Optional[int] = None,
     sys.stdout = _PrintToLog(worker)
     worker.abort = _exit
     _exit(worker.serve())
+
+
+TEMPLATE_ENV = "SLUICE_TEMPLATE"
+_MAX_FDS = 4
+
+
+def _serve_as_template() -> None:
+    """Serve as sluice's worker template (workers/worker_template.h): everything the
+    function imports is loaded now; fork a worker on each request and return in it.
+
+    fd 0 is a SOCK_SEQPACKET socket to sluice. Messages: "ready <pid>" (sent once),
+    "fork" + 3 fds (the new worker's stdin, stdout, stderr) -> "forked <pid>" + its
+    pidfd or "error <text>"; "exit <pid> <wait status>" when a forked worker was reaped.
+    Returns only in a forked worker. Exits when sluice closes the socket.
+    """
+    import array
+    import gc
+    import select
+    import socket
+
+    why = ("threads are running (started while the function's module was imported): a fork "
+           "would copy only one of them" if threading.active_count() > 1 else
+           "" if hasattr(os, "pidfd_open") else "os.pidfd_open is missing (Linux >= 5.3, Python >= 3.9)")
+    if why:  # sluice then spawns every worker
+        sys.stderr.write("sluice-sdk: not serving as a worker template: %s\n" % why)
+        sys.stderr.flush()
+        os._exit(EXIT_PROTOCOL)
+    sock = socket.socket(fileno=0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.collect()
+    gc.freeze()  # what start-up made stays shared with the workers (no copy on write by the GC)
+    children: Dict[int, int] = {}  # pidfd -> pid
+    poller = select.poll()
+    poller.register(0, select.POLLIN)
+    fd_bytes = socket.CMSG_SPACE(_MAX_FDS * array.array("i").itemsize)
+    try:
+        sock.sendmsg([b"ready %d" % os.getpid()])
+        while True:
+            if _template_turn(sock, poller, children, fd_bytes):
+                return
+    except OSError as e:  # sluice is gone (or the socket broke): nothing left to serve
+        sys.stderr.write("sluice-sdk: worker template: %s\n" % e)
+        os._exit(0)
+
+
+def _template_turn(sock, poller, children, fd_bytes) -> bool:
+    """One poll of the template's loop; True in a freshly forked worker."""
+    import array
+    import select
+    import socket
+
+    for fd, _ in poller.poll():
+        if fd in children:  # a worker it forked exited: reap it, tell sluice how
+            pid = children.pop(fd)
+            poller.unregister(fd)
+            os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            sock.sendmsg([b"exit %d %d" % (pid, status)])
+            continue
+        msg, anc, _, _ = sock.recvmsg(64, fd_bytes)
+        if not msg and not anc:
+            os._exit(0)  # sluice closed the socket
+        fds = array.array("i")
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+        if msg != b"fork" or len(fds) != 3:
+            for f in fds:
+                os.close(f)
+            continue
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for f in fds:
+                os.close(f)
+            sock.sendmsg([b"error " + str(e).encode()[:200]])
+            continue
+        if pid == 0:
+            _become_worker(sock, fds, children)
+            return True
+        for f in fds:
+            os.close(f)
+        try:
+            os.setpgid(pid, pid)  # as the child does, whichever runs first
+        except OSError:
+            pass
+        pidfd = os.pidfd_open(pid)  # before any waitpid: it names this very process
+        children[pidfd] = pid
+        poller.register(pidfd, select.POLLIN)
+        sock.sendmsg([b"forked %d" % pid],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [pidfd]))])
+    return False
+
+
+def _become_worker(sock, fds, children) -> None:
+    """In a forked worker: its own process group, the fds sluice passed as 0, 1, 2."""
+    os.setpgid(0, 0)
+    for pidfd in children:
+        os.close(pidfd)
+    sock.detach()  # fd 0 is replaced below
+    for target, f in enumerate(fds):
+        os.dup2(f, target)
+    for f in fds:
+        if f > 2:
+            os.close(f)
+    os.environ.pop(TEMPLATE_ENV, None)
 
 
 def _exit(code: int) -> NoReturn:

@@ -1,0 +1,297 @@
+#include "workers/worker_template.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/error.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "workers/logger.h"
+
+namespace sluice::workers {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+constexpr size_t kMaxFds = 4;
+
+Error sock_error(const char* what, int err) {
+  return Error{Errc::io, std::string("worker template: ") + what + ": " + std::strerror(err),
+               resource_exhausted(err)};
+}
+
+// "<word> <rest>": the rest as a number, or -1.
+long long number_after(std::string_view msg, std::string_view word) {
+  if (msg.size() <= word.size() + 1 || msg.substr(0, word.size()) != word ||
+      msg[word.size()] != ' ')
+    return -1;
+  long long v = 0;
+  for (char c : msg.substr(word.size() + 1)) {
+    if (c == ' ') break;
+    if (c < '0' || c > '9' || v > (1LL << 40)) return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// The pid a pidfd refers to (its fdinfo's "Pid:" line); -1 if none.
+pid_t pid_of(int pidfd) {
+  std::ifstream info("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string line;
+  while (std::getline(info, line))
+    if (line.rfind("Pid:", 0) == 0) return static_cast<pid_t>(std::atol(line.c_str() + 4));
+  return -1;
+}
+
+}  // namespace
+
+WorkerTemplate::WorkerTemplate(asio::io_context& io, std::string fn_name, Millis start_timeout,
+                               Millis fork_timeout, LogBudgetOptions stderr_budget,
+                               std::atomic<uint64_t>* dropped, Hooks hooks)
+    : io_(io),
+      name_(std::move(fn_name)),
+      start_timeout_(start_timeout),
+      fork_timeout_(fork_timeout),
+      hooks_(std::move(hooks)),
+      timer_(io),
+      stderr_budget_(stderr_budget),
+      dropped_(dropped) {}
+
+WorkerTemplate::~WorkerTemplate() {
+  *alive_ = false;
+  reports_->close();
+  timer_.cancel();
+  if (sock_) sock_->close();
+  child_.reset();  // SIGKILLs and reaps the template
+}
+
+Result<void> WorkerTemplate::start(SpawnOptions opts) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return sock_error("socketpair", errno);
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  if (::fcntl(ours.get(), F_SETFL, O_NONBLOCK) != 0) return sock_error("fcntl", errno);
+  opts.env.push_back("SLUICE_TEMPLATE=1");
+  opts.stdin_fd = theirs.get();
+  SLUICE_TRY(child, ChildProcess::spawn(io_.get_executor(), opts));
+  child_ = std::move(child);
+  sock_.emplace(io_, ours.release());
+  prefix_ = "[fn " + name_ + "] [template " + std::to_string(child_->pid()) + "]";
+  err_.emplace(prefix_, "stderr", stderr_budget_, dropped_);
+  timer_.expires_after(start_timeout_);
+  timer_.async_wait([this, alive = alive_](error_code ec) {
+    if (ec || !*alive) return;
+    hooks_.wrap([this, alive] {
+      if (*alive && st_ == St::starting)
+        become(St::unsupported, "no 'ready' within " + std::to_string(start_timeout_.count()) +
+                                    " ms of start");
+    })();
+  });
+  child_->async_wait_exit([this, alive = alive_](const ExitStatus& st) {
+    hooks_.wrap([this, alive, st] {
+      if (*alive)
+        become(st_ == St::starting ? St::unsupported : St::dead, "exited: " + st.describe());
+    })();
+  });
+  read_socket();
+  read_stdout();
+  read_stderr();
+  return ok();
+}
+
+void WorkerTemplate::become(St st, const std::string& why) {
+  if (st_ == St::unsupported || st_ == St::dead) return;
+  st_ = st;
+  timer_.cancel();
+  if (st == St::unsupported)
+    log().info("{} not used ({}): this function's workers are spawned", prefix_, why);
+  else
+    log().warn("{} {}: workers are spawned until it is restarted", prefix_, why);
+  if (child_) child_->signal_group(SIGKILL);
+  if (sock_) sock_->close();
+  reports_->close();  // what it forked is reparented: their statuses are lost
+  if (hooks_.on_change) hooks_.on_change();
+}
+
+void WorkerTemplate::read_socket() {
+  if (!sock_ || !sock_->is_open()) return;
+  sock_->async_wait(asio::posix::stream_descriptor::wait_read,
+                    [this, alive = alive_](error_code ec) {
+                      if (ec || !*alive) return;
+                      hooks_.wrap([this, alive] {
+                        if (!*alive) return;
+                        while (take_message(MSG_DONTWAIT)) {
+                        }
+                        read_socket();
+                      })();
+                    });
+}
+
+bool WorkerTemplate::take_message(int flags) {
+  if (!sock_ || !sock_->is_open()) return false;
+  char data[256];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  iovec iov{data, sizeof data};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  ssize_t n = ::recvmsg(sock_->native_handle(), &mh, flags | MSG_CMSG_CLOEXEC);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+    become(St::dead, std::string("control socket: ") + std::strerror(errno));
+    return false;
+  }
+  int fds[kMaxFds];
+  size_t nfds = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (nfds < kMaxFds)
+        fds[nfds++] = fd;
+      else
+        ::close(fd);
+    }
+  }
+  if (n == 0 && nfds == 0) {
+    become(st_ == St::starting ? St::unsupported : St::dead, "closed its control socket");
+    return false;
+  }
+  handle(std::string_view(data, static_cast<size_t>(n)), fds, nfds);
+  return true;
+}
+
+void WorkerTemplate::handle(std::string_view msg, int* fds, size_t nfds) {
+  size_t used = 0;
+  if (number_after(msg, "ready") > 0) {
+    if (st_ == St::starting) {
+      st_ = St::ready;
+      timer_.cancel();
+      log().info("{} ready: new workers are forked from it", prefix_);
+      if (hooks_.on_change) hooks_.on_change();
+    }
+  } else if (long long pid = number_after(msg, "forked"); pid > 0) {
+    if (awaiting_fork_ && !forked_ && nfds == 1) {
+      forked_.emplace(static_cast<pid_t>(pid), fds[0]);
+      used = 1;
+    }
+  } else if (msg.substr(0, 6) == "error ") {
+    if (awaiting_fork_) fork_error_.emplace(msg.substr(6, 200));
+  } else if (long long pid = number_after(msg, "exit"); pid > 0) {
+    size_t sp = msg.rfind(' ');
+    long long raw = sp > 5 ? number_after(msg.substr(sp), "") : -1;
+    reports_->report(static_cast<pid_t>(pid),
+                     raw >= 0 ? ExitStatus::from_wait_status(static_cast<int>(raw)) : ExitStatus{});
+  } else {
+    log().warn("{} sent an unknown message ({} bytes): ignored", prefix_, msg.size());
+  }
+  for (size_t i = used; i < nfds; ++i) ::close(fds[i]);
+}
+
+void WorkerTemplate::read_stdout() {
+  child_->stdout_pipe().async_read_some(
+      asio::buffer(buf_), [this, alive = alive_](error_code ec, size_t n) {
+        if (!*alive || ec == asio::error::operation_aborted) return;
+        hooks_.wrap([this, alive, ec, n] {
+          if (!*alive) return;
+          if (n > 0 && st_ == St::starting)
+            become(St::unsupported, "it wrote to stdout: the command does not know SLUICE_TEMPLATE");
+          if (!ec) read_stdout();
+        })();
+      });
+}
+
+void WorkerTemplate::read_stderr() {
+  child_->stderr_pipe().async_read_some(
+      asio::buffer(ebuf_), [this, alive = alive_](error_code ec, size_t n) {
+        if (!*alive || ec == asio::error::operation_aborted) return;
+        hooks_.wrap([this, alive, ec, n] {
+          if (!*alive) return;
+          if (n > 0) err_->feed(std::string_view(ebuf_.data(), n));
+          if (ec) {
+            err_->finish();
+            return;
+          }
+          read_stderr();
+        })();
+      });
+}
+
+Result<std::unique_ptr<ChildProcess>> WorkerTemplate::fork() {
+  if (st_ != St::ready) return Error{Errc::unavailable, "worker template not ready"};
+  SLUICE_TRY(in, make_pipe());
+  SLUICE_TRY(out, make_pipe());
+  SLUICE_TRY(err, make_pipe());
+  const int theirs[3] = {in.r.get(), out.w.get(), err.w.get()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof theirs)]{};
+  char word[] = "fork";
+  iovec iov{word, 4};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof theirs);
+  std::memcpy(CMSG_DATA(c), theirs, sizeof theirs);
+  if (::sendmsg(sock_->native_handle(), &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+    const int e = errno;
+    if (e != EAGAIN && e != EWOULDBLOCK) become(St::dead, std::string("fork request: ") + std::strerror(e));
+    return sock_error("fork request", e);
+  }
+  awaiting_fork_ = true;
+  forked_.reset();
+  fork_error_.reset();
+  const auto deadline = std::chrono::steady_clock::now() + fork_timeout_;
+  while (!forked_ && !fork_error_ && st_ == St::ready) {
+    if (take_message(MSG_DONTWAIT)) continue;
+    if (st_ != St::ready) break;
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      become(St::dead, "no answer to a fork request within " +
+                           std::to_string(fork_timeout_.count()) + " ms");
+      break;
+    }
+    pollfd p{sock_->native_handle(), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+  }
+  awaiting_fork_ = false;
+  if (!forked_) {
+    std::string why = fork_error_ ? "worker template: fork failed: " + *fork_error_
+                                  : "worker template gone";
+    fork_error_.reset();
+    return Error{Errc::unavailable, std::move(why)};
+  }
+  SpawnedProcess p;
+  p.pid = forked_->first;
+  p.pidfd.reset(forked_->second);
+  forked_.reset();
+  // Signals go to this pid's group: it must be the process the pidfd names, leading a
+  // group of its own (never 1, whose "group" -1 would be every process).
+  if (p.pid <= 1 || pid_of(p.pidfd.get()) != p.pid || ::getpgid(p.pid) != p.pid) {
+    become(St::dead, "answered a fork request with pid " + std::to_string(p.pid) +
+                         ", which its pidfd or process group does not match");
+    return Error{Errc::unavailable, "worker template: bad fork answer"};
+  }
+  p.stdin_w = std::move(in.w);
+  p.stdout_r = std::move(out.r);
+  p.stderr_r = std::move(err.r);
+  // The child's ends (in.r, out.w, err.w) close here: the worker holds its copies.
+  return ChildProcess::adopt(io_.get_executor(), std::move(p), reports_);
+}
+
+}  // namespace sluice::workers
