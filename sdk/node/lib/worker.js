@@ -83,7 +83,9 @@ const LEVELS = { debug: pb.Level.DEBUG, info: pb.Level.INFO, warn: pb.Level.WARN
 class Context {
   constructor(worker, id, timeoutMs) {
     this.worker = worker;
-    this.id = id;
+    // The id as the worker's encoders take it: a number below 2^32, else { low, high }
+    // (or a Long); `id` is the Long.
+    this.num = id;
     this.function = worker.function;
     this.timeoutMs = timeoutMs;
     this.deadline = timeoutMs ? Date.now() + timeoutMs : null;
@@ -91,6 +93,17 @@ class Context {
     this.emitted = [];
     this.key = undefined; // set by the Worker
     this.ac = null; // made on first use of `signal` (an AbortController is not cheap)
+    this.long = undefined; // made on first use of `id`
+  }
+
+  // The invocation id as a Long (protobufjs' uint64), made on first use.
+  get id() {
+    if (this.long === undefined) {
+      const n = this.num;
+      this.long = typeof n === 'number' ? codec.toLong(n, 0)
+        : n !== null && typeof n === 'object' && typeof n.isZero !== 'function' ? codec.toLong(n.low, n.high) : n;
+    }
+    return this.long;
   }
 
   // An AbortSignal, aborted when sluice cancels the invocation.
@@ -107,7 +120,7 @@ class Context {
     if (this.ac) this.ac.abort();
   }
 
-  log(message, level = 'info') { this.worker.log(message, level, this.id); }
+  log(message, level = 'info') { this.worker.log(message, level, this.num); }
   debug(message) { this.log(message, 'debug'); }
   info(message) { this.log(message, 'info'); }
   warn(message) { this.log(message, 'warn'); }
@@ -291,7 +304,7 @@ class Worker {
     if (this.state === 'serving') {
       const inv = codec.decodeInvoke(buf, start, end);
       if (inv !== null) {
-        this.invoke(inv.id, inv.timeoutMs, inv.event);
+        this.invoke(inv.num, inv.timeoutMs, inv.event);
         return this.state === 'serving';
       }
     } else if (this.state !== 'handshake') {
@@ -398,7 +411,7 @@ class Worker {
       }
       if (fast) {
         try {
-          bytes = codec.encodeResult(ctx.id, pb.Status.OK, output, contentType);
+          bytes = codec.encodeResult(ctx.num, pb.Status.OK, output, contentType);
         } catch (e) {
           bytes = this.unsendable(ctx, e);
         }
@@ -426,14 +439,14 @@ class Worker {
     let bytes;
     try {
       if (e instanceof Reject) {
-        bytes = codec.encodeResult(ctx.id, pb.Status.REJECTED, null, '', String(e.message || 'rejected'));
+        bytes = codec.encodeResult(ctx.num, pb.Status.REJECTED, null, '', String(e.message || 'rejected'));
       } else if (e instanceof Retry) {
-        bytes = codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', String(e.message || 'retry'),
+        bytes = codec.encodeResult(ctx.num, pb.Status.ERROR, null, '', String(e.message || 'retry'),
                                    Math.max(0, Math.floor(e.afterMs)));
       } else {
         const message = describe(e);
-        if (e && e.stack) this.log(e.stack, 'error', ctx.id);
-        bytes = codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', message);
+        if (e && e.stack) this.log(e.stack, 'error', ctx.num);
+        bytes = codec.encodeResult(ctx.num, pb.Status.ERROR, null, '', message);
       }
     } catch (err) {
       bytes = this.unsendable(ctx, err);
@@ -442,7 +455,7 @@ class Worker {
   }
 
   unsendable(ctx, e) {
-    return codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', `result cannot be sent: ${e.message}`);
+    return codec.encodeResult(ctx.num, pb.Status.ERROR, null, '', `result cannot be sent: ${e.message}`);
   }
 
   answer(ctx, bytes) {
@@ -485,7 +498,7 @@ function run(handler, { maxInflight = 0 } = {}) {
   let worker;
   stdout.write = (chunk, encoding, cb) => {
     const ctx = current.getStore();
-    const id = ctx ? ctx.id : 0;
+    const id = ctx ? ctx.num : 0;
     const key = ctx ? ctx.key : 0;
     const held = partial.get(key);
     const text = (held ? held[1] : '') +

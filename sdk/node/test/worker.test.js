@@ -297,3 +297,16 @@ test('the ES module entry (index.mjs) exports every name of index.js, as the sam
   for (const k of Object.keys(sluice)) assert.equal(esm[k], sluice[k], k);
   assert.equal(sluice.SDK_NAME, `sluice-node/${require('../package.json').version}`);
 });
+
+test('ctx.id is the invocation id as a Long, made when read', async () => {
+  const Long = require('long');
+  const seen = [];
+  const r = await serve((ev, ctx) => {
+    seen.push(ctx.id);
+    return ctx.id === ctx.id ? 'same' : 'new';
+  }, Buffer.concat([fixtures('hello_ack', 'invoke'), invoke(5, 'x')]));
+  assert.equal(r.code, 0);
+  assert.ok(seen.every((id) => id instanceof Long && id.unsigned));
+  assert.deepEqual(seen.map(String), ['9007199254740993', '5']);
+  assert.deepEqual(results(r.frames).map((x) => `${x.id}:${x.output}`), ['9007199254740993:same', '5:same']);
+});
