@@ -1,11 +1,12 @@
 'use strict';
 // The worker side of the stdio protocol v1: handshake, invocations, logs, shutdown.
-// Everything runs on Node's event loop; frames go out through the original
-// process.stdout.write, which run() reserves for frames.
+// Everything runs on Node's event loop; run() writes frames to fd 1 (lib/stdio.js) and
+// turns what user code prints to process.stdout into log frames.
 
 const { AsyncLocalStorage } = require('node:async_hooks');
 const codec = require('./codec');
 const pb = require('./frames');
+const stdio = require('./stdio');
 
 // package.json's version is sluice's own (sdk/version.sh checks it).
 const VERSION = require('../package.json').version;
@@ -187,12 +188,12 @@ function isThenable(value) {
 // which runs once the microtask queue is empty (so an async handler that needs no
 // I/O is answered in the same write as its logs).
 class Worker {
-  constructor(handler, { maxInflight = 0, write, done, stderr = process.stderr, trackContext = false } = {}) {
+  constructor(handler, { maxInflight = 0, write, done, stderr = null, trackContext = false } = {}) {
     this.handler = handler;
     this.maxInflight = maxInflight;
     this.write = write;
     this.done = done;
-    this.stderr = stderr;
+    this.stderr = stderr; // null: process.stderr, created when first needed (start-up time)
     this.context = trackContext ? current : null;
     this.function = '';
     this.reader = new pb.FrameReader();
@@ -253,7 +254,7 @@ class Worker {
   fail(message) {
     if (this.state === 'finished') return;
     this.state = 'finished';
-    this.stderr.write(`sluice-sdk: protocol error: ${message}\n`);
+    (this.stderr || process.stderr).write(`sluice-sdk: protocol error: ${message}\n`);
     for (const ctx of this.inflight.values()) ctx.cancel();
     if (this.input) this.input.pause();
     this.finish(EXIT_PROTOCOL);
@@ -487,16 +488,14 @@ function snake(kind) {
 // stdout is reserved for frames: process.stdout.write (and so console.log) is
 // replaced, and complete lines become INFO log frames of the current invocation.
 function run(handler, { maxInflight = 0 } = {}) {
-  const stdout = process.stdout;
-  if (stdout.isTTY) {
+  if (stdio.isTerminal(1)) {
     process.stderr.write('sluice-sdk: stdout is a terminal, but it carries binary frames to sluice: this program ' +
                          'is a sluice function worker (runtime: stdio) and is started by sluice\n');
     process.exit(EXIT_PROTOCOL);
   }
-  const rawWrite = stdout.write.bind(stdout);
   const partial = new Map(); // idKey -> [id, the text after the last newline]
   let worker;
-  stdout.write = (chunk, encoding, cb) => {
+  const streamWrite = stdio.captureStdout((chunk, encoding, cb) => {
     const ctx = current.getStore();
     const id = ctx ? ctx.num : 0;
     const key = ctx ? ctx.key : 0;
@@ -509,20 +508,34 @@ function run(handler, { maxInflight = 0 } = {}) {
     for (const line of lines) worker.log(line, 'info', id);
     if (typeof encoding === 'function') encoding(); else if (typeof cb === 'function') cb();
     return true;
+  });
+  const out = new stdio.FdOutput(1, streamWrite);
+  const write = (buf) => {
+    try {
+      out.write(buf);
+    } catch (e) {
+      process.stderr.write(`sluice-sdk: cannot write to sluice: ${e.message}\n`);
+      process.exit(EXIT_PROTOCOL);
+    }
   };
+  const input = new stdio.HandshakeInput(0, () => process.stdin);
   worker = new Worker(handler, {
     maxInflight,
     trackContext: true,
-    write: (buf) => rawWrite(buf),
+    write,
     done: (code) => {
       // Lines printed without a final newline (the worker is finished: sent directly).
       for (const [id, rest] of partial.values()) worker.pending.push(codec.encodeLog(id, pb.Level.INFO, rest));
       partial.clear();
       worker.flush();
-      rawWrite(Buffer.alloc(0), () => process.exit(code));
+      if (out.stream === null) process.exit(code);
+      else out.stream(Buffer.alloc(0), () => process.exit(code));
     },
   });
-  worker.start(process.stdin);
+  worker.start(input);
+  worker.flush(); // Hello, now: sluice answers while the rest of the program loads
+  // The handshake once the program's main module has run (as a stream would deliver it).
+  setImmediate(() => input.start(() => worker.state === 'handshake'));
 }
 
 module.exports = { VERSION, SDK_NAME, Reject, Retry, Response, Context, Worker, newEvent, run };
