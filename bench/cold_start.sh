@@ -6,6 +6,7 @@
 #
 #   bench/cold_start.sh            # ROWS="python node go exec" ROUNDS=20
 #   WORKER_TEMPLATE=false bench/cold_start.sh   # stdio rows without the worker template (A/B)
+#   NODE_SDK=/other/checkout/sdk/node ROWS=node bench/cold_start.sh   # another Node SDK (A/B)
 #
 # Needs: python3; for python the SDK's venv (sdk/python/.venv, made by sdk/test.sh) or
 # PYTHON= an interpreter with protobuf; node + sdk/node/node_modules; go. A row whose
@@ -15,6 +16,7 @@ source "$(dirname "$0")/lib.sh"
 ROWS=${ROWS:-python node go exec}
 ROUNDS=${ROUNDS:-20}
 WORKER_TEMPLATE=${WORKER_TEMPLATE:-true}
+NODE_SDK=${NODE_SDK:-$REPO/sdk/node}
 [[ -x $SLUICE ]] || die "$SLUICE not built (cmake --build build --target sluice)"
 bench_init cold-start
 
@@ -30,11 +32,11 @@ for row in $ROWS; do
     worker_template: $WORKER_TEMPLATE
     command: [\"$PYTHON\", \"$REPO/sdk/python/examples/echo/main.py\"]") ;;
     node)
-      if ! command -v node >/dev/null || [[ ! -d $REPO/sdk/node/node_modules ]]; then
-        echo "# node skipped: node or sdk/node/node_modules missing (npm ci in sdk/node)"; continue
+      if ! command -v node >/dev/null || [[ ! -d $NODE_SDK/node_modules ]]; then
+        echo "# node skipped: node or $NODE_SDK/node_modules missing (npm ci in sdk/node)"; continue
       fi
       rows+=("node|[\"node\", \"-e\", \"process.stdin.once('data', d => { process.stdout.write(d.toString().toUpperCase()); process.exit(0); })\"]|    runtime: stdio
-    command: [\"node\", \"$REPO/sdk/node/examples/echo/main.js\"]") ;;
+    command: [\"node\", \"$NODE_SDK/examples/echo/main.js\"]") ;;
     go)
       command -v go >/dev/null || { echo "# go skipped: no go"; continue; }
       (cd "$REPO/sdk/go" && GOFLAGS=-buildvcs=false go build -o "$BENCH_TMP/go-echo" ./examples/echo) ||

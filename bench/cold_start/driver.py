@@ -8,7 +8,9 @@ Per runtime (python, node, go: the SDK's echo example over `runtime: stdio`; exe
          and writing it back), write a line, read its answer: spawn -> answer
   direct (stdio rows) the SDK worker alone, spawned by this driver on pipes: read its
          Hello, write HelloAck + Invoke (sdk/testdata fixtures), read its Result:
-         spawn -> Result, with no engine (what the SDK's start costs)
+         spawn -> Result, with no engine (what the SDK's start costs); direct CPU is the
+         process's until it exits, direct_res_cpu its main thread's up to the Result
+         (/proc/PID/schedstat: what lies on the way to the answer)
   fork   (stdio rows whose command can serve as a worker template, i.e. the Python SDK)
          the same SDK worker forked from a template this driver started and waited
          for (SLUICE_TEMPLATE=1, workers/README.md "Worker templates"): fork request ->
@@ -128,8 +130,15 @@ def read_frame(f):
     return f.read(int.from_bytes(head, "big"))
 
 
+def thread_cpu(pid):
+    """CPU seconds of the process's main thread so far."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
 def direct(cmd, frames):
-    """(seconds, CPU seconds) of the SDK worker alone: spawn -> Hello -> its Result."""
+    """(seconds, CPU seconds, main-thread CPU seconds to the Result) of the SDK worker
+    alone: spawn -> Hello -> its Result."""
     cpu = children_cpu()
     t = time.perf_counter()
     p = spawn(cmd)
@@ -139,9 +148,10 @@ def direct(cmd, frames):
     while read_frame(p.stdout)[:1] != b"\x22":  # Frame.result = 4 (Log frames come first)
         pass
     dt = time.perf_counter() - t
+    res_cpu = thread_cpu(p.pid)
     p.stdin.close()
     p.wait()
-    return dt, children_cpu() - cpu
+    return dt, children_cpu() - cpu, res_cpu
 
 
 class Template:
@@ -195,8 +205,7 @@ class Template:
         while read_frame(rout)[:1] != b"\x22":
             pass
         dt = time.perf_counter() - t
-        with open(f"/proc/{pid}/schedstat") as f:
-            cpu = int(f.read().split()[0]) / 1e9
+        cpu = thread_cpu(pid)
         win.close()
         rout.close()
         while not self.recv()[0].startswith(b"exit "):
@@ -331,7 +340,7 @@ def main():
     import json
     cb = Callbacks()
     frames = b"".join(open(os.path.join(a.testdata, n), "rb").read() for n in ("hello_ack.bin", "invoke.bin"))
-    keys = ("base", "base_cpu", "direct", "direct_cpu", "fork", "fork_cpu", "sync", "event", "warm")
+    keys = ("base", "base_cpu", "direct", "direct_cpu", "direct_res_cpu", "fork", "fork_cpu", "sync", "event", "warm")
     print(f"{'row':<7} {'round':>5} " + " ".join(f"{k + '_ms':>14}" for k in keys))
     for spec in a.row:
         name, base_cmd, fn_lines = spec.split("|", 2)
@@ -356,9 +365,10 @@ def main():
             fig["base"].append(dt)
             fig["base_cpu"].append(cpu)
             if worker_cmd:
-                dt, cpu = direct(worker_cmd, frames)
+                dt, cpu, res_cpu = direct(worker_cmd, frames)
                 fig["direct"].append(dt)
                 fig["direct_cpu"].append(cpu)
+                fig["direct_res_cpu"].append(res_cpu)
             for key, workers, timed in (("sync", 0, timed_sync), ("event", 0, timed_event),
                                         ("warm", 1, timed_event)):
                 e = Engine(a.sluice, a.tmp, fn_lines, workers)
@@ -374,6 +384,7 @@ def main():
         print(f"{name:<7} {'med':>5} " + " ".join(f"{med[k]:>14.2f}" for k in keys), flush=True)
         print(f"RESULT cold_start_{name} base_ms={med['base']:.2f} base_cpu_ms={med['base_cpu']:.2f} "
               f"direct_ms={med['direct']:.2f} direct_cpu_ms={med['direct_cpu']:.2f} "
+              f"direct_res_cpu_ms={med['direct_res_cpu']:.2f} "
               f"fork_ms={med['fork']:.2f} fork_cpu_ms={med['fork_cpu']:.2f} sync_ms={med['sync']:.2f} "
               f"event_ms={med['event']:.2f} warm_ms={med['warm']:.2f} "
               f"sync_ratio={med['sync'] / med['base']:.2f} event_ratio={med['event'] / med['base']:.2f} "

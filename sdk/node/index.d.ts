@@ -65,7 +65,7 @@ export interface EventOptions {
 
 /** Per-invocation context: its id, deadline, cancellation, logging and emitting. */
 export declare class Context {
-  /** The invocation id (a protobufjs Long or number). */
+  /** The invocation id: a Long (long.js, as protobufjs decodes uint64), made when first read. */
   readonly id: unknown;
   /** The function's name, as sluice configured it. */
   readonly function: string;

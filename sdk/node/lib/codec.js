@@ -14,12 +14,25 @@
 
 const { MAX_FRAME_BYTES, ProtocolError } = require('./frames');
 
-// uint64 ids are Longs of long.js, the class protobufjs itself uses when it is there.
-let Long = null;
-try {
-  Long = require('long');
-} catch {
-  Long = require('protobufjs').util.Long;
+// uint64 ids are Longs of long.js, the class protobufjs itself uses when it is there,
+// made on first use only: loading long.js compiles a WebAssembly module, a measurable
+// part of a cold start, and the worker's own path carries ids as numbers below 2^32.
+let LongClass; // undefined: not loaded yet; null: neither long nor protobufjs has it
+function longClass() {
+  if (LongClass === undefined) {
+    try {
+      LongClass = require('long');
+    } catch {
+      LongClass = require('protobufjs').util.Long || null;
+    }
+  }
+  return LongClass;
+}
+// A uint64 from its 32-bit halves, as protobufjs decodes it (a Long, or a plain
+// { low, high, unsigned } without long.js).
+function toLong(lo, hi) {
+  const Long = longClass();
+  return Long ? new Long(lo | 0, hi | 0, true) : { low: lo | 0, high: hi | 0, unsigned: true };
 }
 let longBits = null; // protobufjs' LongBits, for an id given as a number string or an odd number
 function LongBitsFrom(v) {
@@ -304,11 +317,23 @@ function decodeInvoke(b, start, end) {
       return null;
     }
   }
-  return {
-    id: Long ? new Long(idLo | 0, idHi | 0, true) : { low: idLo | 0, high: idHi | 0, unsigned: true },
-    timeoutMs,
-    event: event === null ? emptyEvent() : event,
-  };
+  return new Invoke(idLo, idHi, timeoutMs, event === null ? emptyEvent() : event);
+}
+
+// A decoded Invoke: `id` is the uint64 as protobufjs gives it (a Long, made when read);
+// `num` is the id as the encoders below take it without long.js: a number when it is
+// below 2^32 (the usual case), else { low, high, unsigned }.
+class Invoke {
+  constructor(lo, hi, timeoutMs, event) {
+    this.lo = lo;
+    this.hi = hi;
+    this.timeoutMs = timeoutMs;
+    this.event = event;
+  }
+
+  get id() { return toLong(this.lo, this.hi); }
+
+  get num() { return this.hi === 0 ? this.lo : { low: this.lo | 0, high: this.hi | 0, unsigned: true }; }
 }
 
 // Decodes a frame body b[start, end) that holds only a HelloAck:
@@ -352,11 +377,11 @@ function uint64Bits(v) {
     }
   } else if (v === undefined || v === null || v === '' || v === false) {
     return false;
-  } else if (typeof v === 'object' && typeof v.isZero === 'function') {
-    if (v.isZero()) return false;
+  } else if (typeof v === 'object' && typeof v.low === 'number' && typeof v.high === 'number') {
+    // a Long, or the { low, high } of a Long (protobufjs without long.js, Invoke.num)
     LO = v.low >>> 0;
     HI = v.high >>> 0;
-    return true;
+    return LO !== 0 || HI !== 0;
   }
   const bits = LongBitsFrom(v);
   LO = bits.lo >>> 0;
@@ -485,6 +510,7 @@ function encodeLog(id, level, message) {
 // A key for a uint64 id (a Long, or the plain { low, high } protobufjs makes without
 // Long): a number below 2^32, else "high:low". Cheaper than the decimal string.
 function idKey(id) {
+  if (typeof id === 'number' && id >= 0 && id < TWO_32 && Number.isInteger(id)) return id;
   if (typeof id !== 'object' || id === null) {
     const bits = LongBitsFrom(id);
     return bits.hi === 0 ? bits.lo >>> 0 : `${bits.hi >>> 0}:${bits.lo >>> 0}`;
@@ -523,4 +549,4 @@ function encodeHello(protocolVersion, sdk, maxInflight, pid) {
   return b;
 }
 
-module.exports = { decodeInvoke, decodeEvent, decodeHelloAck, encodeHello, encodeResult, encodeLog, idKey };
+module.exports = { toLong, decodeInvoke, decodeEvent, decodeHelloAck, encodeHello, encodeResult, encodeLog, idKey };

@@ -1,11 +1,12 @@
 'use strict';
 // The worker side of the stdio protocol v1: handshake, invocations, logs, shutdown.
-// Everything runs on Node's event loop; frames go out through the original
-// process.stdout.write, which run() reserves for frames.
+// Everything runs on Node's event loop; run() writes frames to fd 1 (lib/stdio.js) and
+// turns what user code prints to process.stdout into log frames.
 
 const { AsyncLocalStorage } = require('node:async_hooks');
 const codec = require('./codec');
 const pb = require('./frames');
+const stdio = require('./stdio');
 
 // package.json's version is sluice's own (sdk/version.sh checks it).
 const VERSION = require('../package.json').version;
@@ -83,7 +84,9 @@ const LEVELS = { debug: pb.Level.DEBUG, info: pb.Level.INFO, warn: pb.Level.WARN
 class Context {
   constructor(worker, id, timeoutMs) {
     this.worker = worker;
-    this.id = id;
+    // The id as the worker's encoders take it: a number below 2^32, else { low, high }
+    // (or a Long); `id` is the Long.
+    this.num = id;
     this.function = worker.function;
     this.timeoutMs = timeoutMs;
     this.deadline = timeoutMs ? Date.now() + timeoutMs : null;
@@ -91,6 +94,17 @@ class Context {
     this.emitted = [];
     this.key = undefined; // set by the Worker
     this.ac = null; // made on first use of `signal` (an AbortController is not cheap)
+    this.long = undefined; // made on first use of `id`
+  }
+
+  // The invocation id as a Long (protobufjs' uint64), made on first use.
+  get id() {
+    if (this.long === undefined) {
+      const n = this.num;
+      this.long = typeof n === 'number' ? codec.toLong(n, 0)
+        : n !== null && typeof n === 'object' && typeof n.isZero !== 'function' ? codec.toLong(n.low, n.high) : n;
+    }
+    return this.long;
   }
 
   // An AbortSignal, aborted when sluice cancels the invocation.
@@ -107,7 +121,7 @@ class Context {
     if (this.ac) this.ac.abort();
   }
 
-  log(message, level = 'info') { this.worker.log(message, level, this.id); }
+  log(message, level = 'info') { this.worker.log(message, level, this.num); }
   debug(message) { this.log(message, 'debug'); }
   info(message) { this.log(message, 'info'); }
   warn(message) { this.log(message, 'warn'); }
@@ -174,12 +188,12 @@ function isThenable(value) {
 // which runs once the microtask queue is empty (so an async handler that needs no
 // I/O is answered in the same write as its logs).
 class Worker {
-  constructor(handler, { maxInflight = 0, write, done, stderr = process.stderr, trackContext = false } = {}) {
+  constructor(handler, { maxInflight = 0, write, done, stderr = null, trackContext = false } = {}) {
     this.handler = handler;
     this.maxInflight = maxInflight;
     this.write = write;
     this.done = done;
-    this.stderr = stderr;
+    this.stderr = stderr; // null: process.stderr, created when first needed (start-up time)
     this.context = trackContext ? current : null;
     this.function = '';
     this.reader = new pb.FrameReader();
@@ -240,7 +254,7 @@ class Worker {
   fail(message) {
     if (this.state === 'finished') return;
     this.state = 'finished';
-    this.stderr.write(`sluice-sdk: protocol error: ${message}\n`);
+    (this.stderr || process.stderr).write(`sluice-sdk: protocol error: ${message}\n`);
     for (const ctx of this.inflight.values()) ctx.cancel();
     if (this.input) this.input.pause();
     this.finish(EXIT_PROTOCOL);
@@ -291,7 +305,7 @@ class Worker {
     if (this.state === 'serving') {
       const inv = codec.decodeInvoke(buf, start, end);
       if (inv !== null) {
-        this.invoke(inv.id, inv.timeoutMs, inv.event);
+        this.invoke(inv.num, inv.timeoutMs, inv.event);
         return this.state === 'serving';
       }
     } else if (this.state !== 'handshake') {
@@ -398,7 +412,7 @@ class Worker {
       }
       if (fast) {
         try {
-          bytes = codec.encodeResult(ctx.id, pb.Status.OK, output, contentType);
+          bytes = codec.encodeResult(ctx.num, pb.Status.OK, output, contentType);
         } catch (e) {
           bytes = this.unsendable(ctx, e);
         }
@@ -426,14 +440,14 @@ class Worker {
     let bytes;
     try {
       if (e instanceof Reject) {
-        bytes = codec.encodeResult(ctx.id, pb.Status.REJECTED, null, '', String(e.message || 'rejected'));
+        bytes = codec.encodeResult(ctx.num, pb.Status.REJECTED, null, '', String(e.message || 'rejected'));
       } else if (e instanceof Retry) {
-        bytes = codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', String(e.message || 'retry'),
+        bytes = codec.encodeResult(ctx.num, pb.Status.ERROR, null, '', String(e.message || 'retry'),
                                    Math.max(0, Math.floor(e.afterMs)));
       } else {
         const message = describe(e);
-        if (e && e.stack) this.log(e.stack, 'error', ctx.id);
-        bytes = codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', message);
+        if (e && e.stack) this.log(e.stack, 'error', ctx.num);
+        bytes = codec.encodeResult(ctx.num, pb.Status.ERROR, null, '', message);
       }
     } catch (err) {
       bytes = this.unsendable(ctx, err);
@@ -442,7 +456,7 @@ class Worker {
   }
 
   unsendable(ctx, e) {
-    return codec.encodeResult(ctx.id, pb.Status.ERROR, null, '', `result cannot be sent: ${e.message}`);
+    return codec.encodeResult(ctx.num, pb.Status.ERROR, null, '', `result cannot be sent: ${e.message}`);
   }
 
   answer(ctx, bytes) {
@@ -474,18 +488,16 @@ function snake(kind) {
 // stdout is reserved for frames: process.stdout.write (and so console.log) is
 // replaced, and complete lines become INFO log frames of the current invocation.
 function run(handler, { maxInflight = 0 } = {}) {
-  const stdout = process.stdout;
-  if (stdout.isTTY) {
+  if (stdio.isTerminal(1)) {
     process.stderr.write('sluice-sdk: stdout is a terminal, but it carries binary frames to sluice: this program ' +
                          'is a sluice function worker (runtime: stdio) and is started by sluice\n');
     process.exit(EXIT_PROTOCOL);
   }
-  const rawWrite = stdout.write.bind(stdout);
   const partial = new Map(); // idKey -> [id, the text after the last newline]
   let worker;
-  stdout.write = (chunk, encoding, cb) => {
+  const streamWrite = stdio.captureStdout((chunk, encoding, cb) => {
     const ctx = current.getStore();
-    const id = ctx ? ctx.id : 0;
+    const id = ctx ? ctx.num : 0;
     const key = ctx ? ctx.key : 0;
     const held = partial.get(key);
     const text = (held ? held[1] : '') +
@@ -496,20 +508,34 @@ function run(handler, { maxInflight = 0 } = {}) {
     for (const line of lines) worker.log(line, 'info', id);
     if (typeof encoding === 'function') encoding(); else if (typeof cb === 'function') cb();
     return true;
+  });
+  const out = new stdio.FdOutput(1, streamWrite);
+  const write = (buf) => {
+    try {
+      out.write(buf);
+    } catch (e) {
+      process.stderr.write(`sluice-sdk: cannot write to sluice: ${e.message}\n`);
+      process.exit(EXIT_PROTOCOL);
+    }
   };
+  const input = new stdio.HandshakeInput(0, () => process.stdin);
   worker = new Worker(handler, {
     maxInflight,
     trackContext: true,
-    write: (buf) => rawWrite(buf),
+    write,
     done: (code) => {
       // Lines printed without a final newline (the worker is finished: sent directly).
       for (const [id, rest] of partial.values()) worker.pending.push(codec.encodeLog(id, pb.Level.INFO, rest));
       partial.clear();
       worker.flush();
-      rawWrite(Buffer.alloc(0), () => process.exit(code));
+      if (out.stream === null) process.exit(code);
+      else out.stream(Buffer.alloc(0), () => process.exit(code));
     },
   });
-  worker.start(process.stdin);
+  worker.start(input);
+  worker.flush(); // Hello, now: sluice answers while the rest of the program loads
+  // The handshake once the program's main module has run (as a stream would deliver it).
+  setImmediate(() => input.start(() => worker.state === 'handshake'));
 }
 
 module.exports = { VERSION, SDK_NAME, Reject, Retry, Response, Context, Worker, newEvent, run };

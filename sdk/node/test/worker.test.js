@@ -297,3 +297,55 @@ test('the ES module entry (index.mjs) exports every name of index.js, as the sam
   for (const k of Object.keys(sluice)) assert.equal(esm[k], sluice[k], k);
   assert.equal(sluice.SDK_NAME, `sluice-node/${require('../package.json').version}`);
 });
+
+test('ctx.id is the invocation id as a Long, made when read', async () => {
+  const Long = require('long');
+  const seen = [];
+  const r = await serve((ev, ctx) => {
+    seen.push(ctx.id);
+    return ctx.id === ctx.id ? 'same' : 'new';
+  }, Buffer.concat([fixtures('hello_ack', 'invoke'), invoke(5, 'x')]));
+  assert.equal(r.code, 0);
+  assert.ok(seen.every((id) => id instanceof Long && id.unsigned));
+  assert.deepEqual(seen.map(String), ['9007199254740993', '5']);
+  assert.deepEqual(results(r.frames).map((x) => `${x.id}:${x.output}`), ['9007199254740993:same', '5:same']);
+});
+
+test('a handshake read in pieces, then the rest from the stream', async () => {
+  const { spawn } = require('node:child_process');
+  const p = spawn(process.execPath, [ECHO], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = [];
+  let stderr = '';
+  p.stderr.on('data', (d) => { stderr += d; });
+  const ack = fixture('hello_ack');
+  p.stdout.once('data', () => {
+    // Hello is out: the worker reads its handshake now. Half a frame header first, the
+    // rest a little later (so the reads most likely see the pieces apart).
+    p.stdin.write(ack.subarray(0, 2));
+    setTimeout(() => p.stdin.write(ack.subarray(2, 7)), 20);
+    setTimeout(() => p.stdin.end(Buffer.concat([ack.subarray(7), fixtures('invoke', 'invoke_poison', 'goodbye')])), 40);
+  });
+  p.stdout.on('data', (d) => out.push(d));
+  const code = await new Promise((resolve) => p.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(resultBytes(sluice.readFrames(Buffer.concat(out))),
+    ['result_echo', 'result_poison'].map((n) => fixture(n).toString('hex')).sort());
+});
+
+test('frames stay whole and in order when stdout is non-blocking and full', () => {
+  // require('node:stream') first: run() then makes process.stdout at once, and the
+  // stream sets fd 1 non-blocking, so the 8 MiB answer meets a full pipe (EAGAIN).
+  const script = `
+    require('node:stream');
+    const sluice = require(${JSON.stringify(path.join(__dirname, '..'))});
+    sluice.run((event) => (event.data.toString() === 'big' ? Buffer.alloc(8 << 20, 97) : 'small'));`;
+  const p = spawnSync(process.execPath, ['-e', script], {
+    input: Buffer.concat([fixture('hello_ack'), invoke(1, 'big'), invoke(2, 'x'), fixture('goodbye')]),
+    timeout: 60000, maxBuffer: 64 << 20,
+  });
+  assert.equal(p.error, undefined, 'worker hung or failed to start');
+  assert.equal(p.status, 0, p.stderr.toString());
+  const got = results(sluice.readFrames(p.stdout));
+  assert.deepEqual(got.map((x) => [Number(x.id), x.output.length]), [[1, 8 << 20], [2, 5]]);
+  assert.ok(got[0].output.every((b) => b === 97));
+});
