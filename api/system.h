@@ -3,7 +3,9 @@
 //   GET /healthz             200 {"status":"ok"}                      (no auth)
 //   GET /readyz              200, or 503 while `ready()` says no      (no auth)
 //   GET /metrics             Prometheus text from `metrics_text()`
-//   GET /system/functions    every function: subscriptions, workers, in flight, paused
+//   GET /system/functions    every function: subscriptions (with their filters), flow
+//                            control (rate_limit, max_per_key, max_age), workers, in
+//                            flight, paused
 //
 // Threads: the handlers run on the HTTP connection strands. What they are given must
 // be callable from any thread and outlive the server.
@@ -14,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "broker-adapters/http/http_server.h"
 #include "config/config.h"
@@ -43,5 +47,14 @@ struct SystemView {
   std::function<PoolView(const std::string& function)> pool;
 };
 void add_system_routes(http::HttpServer& server, SystemView view);
+
+// A subscription filter as written in the config: {"sql": "..."} or the dialect map
+// ({"exact": {"type": "..."}}, {"all": [...]}, {"not": {...}}); null for none.
+nlohmann::json filter_json(const filter::SubscriptionFilter& f);
+// What the config says of a function, as GET /system/functions shows it (the CLI shows
+// the same when the engine does not answer): name, runtime, subscriptions (broker,
+// topic, ordering, filter), concurrency, rate_limit ({per_second, burst, by} or null),
+// max_per_key (0 = none), max_age ("15m" or null) and on_expired.
+nlohmann::json function_config_json(const FunctionConfig& fn);
 
 }  // namespace sluice::api

@@ -8,14 +8,32 @@
 #include <thread>
 #include <unistd.h>
 
+#include "api/system.h"
 #include "broker-adapters/registry.h"
 #include "cmd/cli.h"
 #include "cmd/engine_state.h"
 #include "cmd/http_get.h"
 #include "cmd/remembered_topics.h"
+#include "config/values.h"
 
 namespace sluice::cmd {
 
+
+// The FLOW column of `sluice functions`: "rate 5/s burst 10", "rate 2/s/key burst 2",
+// "max/key 1", "max_age 15m" (",drop" with on_expired: drop), joined by spaces; "-" for none.
+std::string flow_control(const FunctionConfig& f) {
+  std::vector<std::string> parts;
+  if (f.rate_limit)
+    parts.push_back(fmt::format("rate {}/s{} burst {}", f.rate_limit->per_second,
+                                f.rate_limit->by_key ? "/key" : "", f.rate_limit->burst));
+  if (f.max_per_key > 0) parts.push_back(fmt::format("max/key {}", f.max_per_key));
+  if (f.max_age.count() > 0)
+    parts.push_back("max_age " + config::format_duration(f.max_age) +
+                    (f.on_expired == OnExpired::drop ? ",drop" : ""));
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : " ") + p;
+  return out.empty() ? "-" : out;
+}
 
 int functions(const std::string& path, bool json) {
   Config cfg = load_or_exit(path);
@@ -40,13 +58,7 @@ int functions(const std::string& path, bool json) {
       if (live.is_array())
         for (const auto& j : live)
           if (j.value("name", "") == f.name) entry = j;
-      if (entry.is_null()) {
-        nlohmann::json subs = nlohmann::json::array();
-        for (const auto& s : f.subscribe)
-          subs.push_back({{"broker", s.broker}, {"topic", s.topic}, {"ordering", to_string(s.ordering)}});
-        entry = {{"name", f.name}, {"runtime", to_string(f.runtime)}, {"subscriptions", subs},
-                 {"concurrency", f.concurrency}};
-      }
+      if (entry.is_null()) entry = api::function_config_json(f);
       out.push_back(std::move(entry));
     }
     std::cout << out.dump(2) << "\n";
@@ -57,7 +69,8 @@ int functions(const std::string& path, bool json) {
   for (const auto& f : cfg.functions) {
     std::string subs;
     for (const auto& s : f.subscribe)
-      subs += (subs.empty() ? "" : ",") + s.broker + "/" + s.topic + "(" + to_string(s.ordering) + ")";
+      subs += (subs.empty() ? "" : ",") + s.broker + "/" + s.topic + "(" + to_string(s.ordering) +
+              (s.filter ? std::string(",filter:") + filter::to_string(s.filter.dialect()) : "") + ")";
     std::string workers = "-", inflight = "-", state = "-";
     if (live.is_array()) {
       for (const auto& j : live) {
@@ -67,9 +80,11 @@ int functions(const std::string& path, bool json) {
         state = j.value("paused", false) ? "paused" : "running";
       }
     }
-    rows.push_back({f.name, to_string(f.runtime), subs.empty() ? "-" : subs, workers, inflight, state});
+    rows.push_back({f.name, to_string(f.runtime), subs.empty() ? "-" : subs, flow_control(f), workers,
+                    inflight, state});
   }
-  print_table({"FUNCTION", "RUNTIME", "SUBSCRIPTIONS", "WORKERS(now/desired)", "INFLIGHT", "STATE"},
+  print_table({"FUNCTION", "RUNTIME", "SUBSCRIPTIONS", "FLOW", "WORKERS(now/desired)", "INFLIGHT",
+               "STATE"},
               rows);
   if (!live.is_array())
     std::cerr << "engine not reachable (" << unreachable << "): live columns shown as -\n";

@@ -537,6 +537,8 @@ void Dispatcher::Impl::on_result(Task* t, InvocationResult&& r) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count();
   f.probe->invoked(r.outcome, secs);
+  ++f.invocations;
+  f.invocation_seconds += secs;
   if (t->sync) return on_sync_result(t, std::move(r));
   const Verdict v = classify(r.outcome);
   if (v == Verdict::ok && !f.b.output_sink && r.emitted.empty() && !t->wants_result) {
@@ -897,7 +899,7 @@ std::vector<FunctionStats> Dispatcher::Impl::snapshot() const {
   for (auto& [name, f] : functions)
     v.push_back({name, f->held, f->running,
                  !f->holding.empty() || (f->flow && !f->flow->holding.empty()), f->lanes.size(),
-                 f->limit, f->finished, f->paused});
+                 f->limit, f->finished, f->paused, f->invocations, f->invocation_seconds});
   return v;
 }
 

@@ -95,6 +95,10 @@ struct FunctionStats {
   uint32_t limit = 0;  // invocations allowed at once now (set_limit)
   uint64_t finished = 0;  // events finished since start (success or dead-lettered)
   bool paused = false;    // set_paused(): intake held, no invocation starts
+  // Invocations ended since start (any outcome, synchronous calls too) and their total
+  // duration: the autoscaler's mean invocation time (scaling/ rate_limit ceiling).
+  uint64_t invocations = 0;
+  double invocation_seconds = 0;
 };
 
 // The answer to a synchronous invocation (Dispatcher::invoke_sync).

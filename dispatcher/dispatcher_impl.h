@@ -175,6 +175,8 @@ struct FunctionState {
   size_t budget = 0;
   uint32_t limit = 0;     // set_limit(); starts at concurrency
   uint64_t finished = 0;
+  uint64_t invocations = 0;       // ended, any outcome (FunctionStats)
+  double invocation_seconds = 0;  // their total duration
   size_t held = 0;
   size_t bytes = 0;
   size_t running = 0;

@@ -63,6 +63,19 @@ SubscriptionFilter SubscriptionFilter::sql(Expression e) {
 
 Dialect SubscriptionFilter::dialect() const { return node_->dialect; }
 
+SubscriptionFilter::Pairs SubscriptionFilter::pairs() const {
+  Pairs out;
+  for (const Node::Match& m : node_->pairs) out.emplace_back(m.name, m.value);
+  return out;
+}
+
+const std::vector<SubscriptionFilter>& SubscriptionFilter::children() const { return node_->children; }
+
+const std::string& SubscriptionFilter::sql_text() const {
+  static const std::string kNone;
+  return node_->sql ? node_->sql->text() : kNone;
+}
+
 bool SubscriptionFilter::matches(const EventView& event) const {
   if (!node_) return true;
   const Node& n = *node_;

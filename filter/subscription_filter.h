@@ -56,6 +56,12 @@ class SubscriptionFilter {
 
   explicit operator bool() const { return node_ != nullptr; }
   Dialect dialect() const;  // of a non-empty filter
+  // The filter as written, for views (GET /system/functions), of a non-empty filter:
+  // the (attribute, value) pairs of exact, prefix and suffix; the children of all, any
+  // and not; the expression text of sql (empty for the other dialects).
+  Pairs pairs() const;
+  const std::vector<SubscriptionFilter>& children() const;
+  const std::string& sql_text() const;
   bool matches(const EventView& event) const;
 
   // Same tree: dialects, pairs, children and SQL text.

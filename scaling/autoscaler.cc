@@ -11,12 +11,17 @@
 
 namespace sluice::scaling {
 
-Result<ScalerConfig> ScalerConfig::from(const WorkersConfig& w, uint32_t concurrency) {
+Result<ScalerConfig> ScalerConfig::from(const WorkersConfig& w, uint32_t concurrency,
+                                        const std::optional<RateLimitConfig>& rate) {
   ScalerConfig c;
   c.min = w.min;
   c.max = w.max == 0 ? concurrency : w.max;
   c.target_lag = w.target_lag;
   c.idle_after = w.idle_after;
+  if (rate && !rate->by_key) {
+    c.rate_per_second = rate->per_second;
+    c.rate_burst = rate->burst;
+  }
   if (auto r = c.check(); !r) return r.error();
   return c;
 }
@@ -33,6 +38,9 @@ Result<void> ScalerConfig::check() const {
   if (stuck_samples == 0) return bad("stuck_samples: must be at least 1");
   if (!(scale_up_tolerance >= 0 && scale_up_tolerance < 1))
     return bad("scale_up_tolerance: must be in [0, 1)");
+  if (rate_per_second && !(*rate_per_second > 0 && std::isfinite(*rate_per_second)))
+    return bad("rate_limit.per_second: must be positive");
+  if (rate_per_second && rate_burst == 0) return bad("rate_limit.burst: must be at least 1");
   return ok();
 }
 
@@ -48,6 +56,15 @@ SourceReading reading_of(const Result<std::vector<PartitionLag>>& lag, Ordering 
   return r;
 }
 
+uint32_t rate_ceiling(double per_second, uint32_t burst, std::optional<double> mean_seconds,
+                      uint32_t min, uint32_t max) {
+  // The epsilon keeps a product that is whole in decimal (0.1 x 30) from rounding up.
+  const double busy = mean_seconds ? std::ceil(per_second * std::max(*mean_seconds, 0.0) - 1e-9) + 1
+                                   : static_cast<double>(burst);
+  const uint32_t n = busy >= 0 && busy < static_cast<double>(max) ? static_cast<uint32_t>(busy) : max;
+  return std::clamp(n, std::min(min, max), max);
+}
+
 std::string Decision::why() const {
   std::string s = fmt::format("desired {} (lag {}", desired, lag);
   if (lag_seconds) s += fmt::format(" / {:.1f}s", *lag_seconds);
@@ -59,6 +76,11 @@ std::string Decision::why() const {
   if (stabilising) s += "; scale-down stabilising";
   if (capped_by_partitions) s += "; capped by ordered partitions with lag";
   if (capped_by_max) s += "; capped at max";
+  if (capped_by_rate && rate_ceiling) {
+    s += fmt::format("; capped by rate_limit at {}", *rate_ceiling);
+    s += mean_invocation_seconds ? fmt::format(" ({:.3f}s per invocation)", *mean_invocation_seconds)
+                                 : std::string(" (burst: no invocation timed yet)");
+  }
   if (raised_to_min) s += "; raised to min";
   for (const auto& p : stuck)
     s += fmt::format("; stuck {}/{}[{}] group {} at offset {} ({} samples)", p.broker, p.topic,
@@ -107,6 +129,22 @@ uint32_t Autoscaler::stabilised(SteadyTime now, uint32_t rec, bool& stabilising)
   return held;
 }
 
+std::optional<double> Autoscaler::mean_duration(SteadyTime now, const Observation& obs) {
+  if (obs.invocations > 0)
+    durations_.push_back({now, obs.invocations, std::max(obs.invocation_seconds, 0.0)});
+  while (!durations_.empty() && durations_.front().at <= now - cfg_.smoothing_window)
+    durations_.pop_front();
+  if (durations_.empty()) return last_mean_;
+  uint64_t n = 0;
+  double seconds = 0;
+  for (const auto& x : durations_) {
+    n += x.invocations;
+    seconds += x.seconds;
+  }
+  last_mean_ = seconds / static_cast<double>(n);
+  return last_mean_;
+}
+
 void Autoscaler::record_direction(uint32_t next) {
   if (next == desired_) return;
   int dir = next > desired_ ? 1 : -1;
@@ -117,6 +155,11 @@ void Autoscaler::record_direction(uint32_t next) {
 Decision Autoscaler::tick(const Observation& obs) {
   const SteadyTime now = clock_.now();
   Decision d;
+  if (cfg_.rate_per_second) {
+    d.mean_invocation_seconds = mean_duration(now, obs);
+    d.rate_ceiling = rate_ceiling(*cfg_.rate_per_second, cfg_.rate_burst,
+                                  d.mean_invocation_seconds, cfg_.min, cfg_.max);
+  }
   bool unknown = false;
   double effective = 0;          // lag with each stuck partition counted as one worker
   uint32_t ordered_with_lag = 0;
@@ -265,6 +308,12 @@ Decision Autoscaler::tick(const Observation& obs) {
     } else {
       next = stabilised(now, raw, d.stabilising);
     }
+  }
+  if (d.rate_ceiling && next > *d.rate_ceiling) {
+    // Rule 8 last, over every path above (a held, stabilised or activated size too):
+    // workers beyond what the tokens keep busy would only wait for tokens.
+    d.capped_by_rate = true;
+    next = *d.rate_ceiling;
   }
   record_direction(next);
   desired_ = next;

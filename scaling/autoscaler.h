@@ -39,6 +39,12 @@
 //      (workers x target_lag) by `scale_up_tolerance`; scale-down takes the largest
 //      recommendation of the last `scale_down_window`. Together: noisy flat lag does
 //      not flap.
+//   8. Rate ceiling: a function with a function-wide `rate_limit` (by: function) can
+//      keep at most per_second x mean invocation time workers busy, however large its
+//      lag (the lag of a throttled function grows by design: its tokens, not its
+//      workers, limit it). No size — raw, the load term, a held or stabilised one —
+//      goes above `rate_ceiling()` of the mean duration of the invocations that ended
+//      within `smoothing_window` (the last known mean when none did).
 #pragma once
 
 #include <chrono>
@@ -68,10 +74,16 @@ struct ScalerConfig {
   double scale_up_tolerance = 0.1;     // scale up only past (1 + this) x current capacity
   Millis scale_down_window{30000};     // scale-down stabilisation window
   uint32_t stuck_samples = 15;         // ticks without commit progress -> stuck
+  // A function-wide rate_limit (rule 8); unset: no rate ceiling. `by: key` limits
+  // each key, not the function, and sets none.
+  std::optional<double> rate_per_second;
+  uint32_t rate_burst = 1;
 
-  // From `workers:` (max 0 = the function's concurrency). An error names the field
-  // when the figures cannot work (target_lag 0, min > max, max 0, zero windows).
-  static Result<ScalerConfig> from(const WorkersConfig& w, uint32_t concurrency);
+  // From `workers:` (max 0 = the function's concurrency) and `rate_limit:`. An error
+  // names the field when the figures cannot work (target_lag 0, min > max, max 0, zero
+  // windows, a rate that is not positive).
+  static Result<ScalerConfig> from(const WorkersConfig& w, uint32_t concurrency,
+                                   const std::optional<RateLimitConfig>& rate = std::nullopt);
   Result<void> check() const;
 };
 
@@ -90,6 +102,14 @@ struct SourceReading {
 // Wraps a `Source::lag()` / `TopicBrowser::lag()` result.
 SourceReading reading_of(const Result<std::vector<PartitionLag>>& lag, Ordering ordering);
 
+// Rule 8: the most workers `per_second` tokens can keep busy when an invocation takes
+// `mean_seconds` on average (Little's law), plus one so that a token falling due
+// while every worker finishes its invocation does not wait: ceil(per_second x
+// mean_seconds) + 1. Before any invocation has ended (no mean yet) it is `burst`, the
+// most invocations the bucket lets start at once. Always within [min, max].
+uint32_t rate_ceiling(double per_second, uint32_t burst, std::optional<double> mean_seconds,
+                      uint32_t min, uint32_t max);
+
 struct Observation {
   std::vector<SourceReading> sources;  // one per subscription of the function
   double throughput = 0;               // events finished per second since the last tick
@@ -97,6 +117,8 @@ struct Observation {
   double busy = 0;                     // invocations running now (not queued)
   uint32_t workers = 0;                // the pool's size now (started workers, busy or idle);
                                        // 0 = nobody consumes, so no partition counts as stuck
+  uint64_t invocations = 0;            // invocations that ended since the last tick
+  double invocation_seconds = 0;       // their total duration (rule 8's mean)
 };
 
 // A partition reported as stuck: its committed offset has not moved for `samples` ticks
@@ -124,6 +146,9 @@ struct Decision {
   bool stabilising = false;         // a lower size is wanted but the window holds it
   bool capped_by_partitions = false;  // ordered partitions cap the size
   bool capped_by_max = false;
+  bool capped_by_rate = false;      // rule 8 lowered the size
+  std::optional<uint32_t> rate_ceiling;         // rule 8, with a function-wide rate_limit
+  std::optional<double> mean_invocation_seconds;  // over the smoothing window (or last known)
   bool raised_to_min = false;
   std::vector<StuckPartition> stuck;
   std::string unknown;              // the first reading error of this tick, if any
@@ -166,6 +191,11 @@ class Autoscaler {
     SteadyTime at;
     uint32_t workers;
   };
+  struct Durations {
+    SteadyTime at;
+    uint64_t invocations;
+    double seconds;
+  };
   struct Progress {
     int64_t committed = -1;
     uint32_t still = 0;  // consecutive ticks with lag > 0 and the same committed offset
@@ -174,12 +204,16 @@ class Autoscaler {
   // Averages of lag and busy over the smoothing window, this sample included.
   std::pair<double, double> smooth(SteadyTime now, double lag, double busy);
   uint32_t stabilised(SteadyTime now, uint32_t recommendation, bool& stabilising);
+  // Rule 8's mean invocation time over the smoothing window, this tick included.
+  std::optional<double> mean_duration(SteadyTime now, const Observation& obs);
   void record_direction(uint32_t next);
 
   ScalerConfig cfg_;
   const Clock& clock_;
   std::deque<Sample> samples_;
   std::deque<Recommendation> recommendations_;
+  std::deque<Durations> durations_;       // ticks with invocations that ended
+  std::optional<double> last_mean_;       // the last mean measured, kept when none end
   std::map<std::string, Progress> progress_;  // by broker/topic/partition/group
   std::optional<SteadyTime> idle_since_;
   uint32_t desired_;

@@ -28,7 +28,7 @@ Result<void> LagLoop::add_function(const FunctionConfig& fn, Runtime& runtime,
   f->events_per_worker = events_per_worker;
   f->desired = fn.concurrency;
   if (fn.workers.autoscale) {
-    auto sc = ScalerConfig::from(fn.workers, fn.concurrency);
+    auto sc = ScalerConfig::from(fn.workers, fn.concurrency, fn.rate_limit);
     if (!sc)
       return Error{Errc::invalid_argument, "function '" + fn.name + "': workers: " + sc.error().message};
     f->scaler = std::make_unique<Autoscaler>(sc.value(), Clock::system());
@@ -112,7 +112,10 @@ void LagLoop::scale(const Lags& lags, const std::vector<dispatcher::FunctionStat
     for (const auto& x : stats)
       if (x.name == name) st = &x;
     if (f->scaler && st && st->paused) {
-      hold_at_min(name, *f);
+      // A paused function's lag grows by design (`sluice pause`): it is not scaled on
+      // it. Its pool goes to `min` (running invocations finish first: Runtime::resize)
+      // and the autoscaler is not ticked; after the resume the next tick sizes it.
+      apply(name, *f, f->scaler->config().min, "paused");
     } else if (f->scaler && st) {
       Observation o;
       for (auto [src, ordering] : f->sources) {
@@ -123,29 +126,29 @@ void LagLoop::scale(const Lags& lags, const std::vector<dispatcher::FunctionStat
       o.busy = static_cast<double>(st->running);
       o.workers = f->desired;  // the pool's size (busy or idle), as last applied
       o.throughput = f->meter->update(st->finished);
+      if (st->invocations >= f->invocations_seen) {  // the durations of rule 8 (rate ceiling)
+        o.invocations = st->invocations - f->invocations_seen;
+        o.invocation_seconds = st->invocation_seconds - f->invocation_seconds_seen;
+      }
+      f->invocations_seen = st->invocations;
+      f->invocation_seconds_seen = st->invocation_seconds;
       const auto d = f->scaler->tick(o);
-      if (d.desired != f->desired)
-        spdlog::info("[fn {}] workers {} -> {}: {}", name, f->desired.load(), d.desired, d.why());
-      else if (!d.stuck.empty() || d.held_unknown)
+      if (d.desired == f->desired && (!d.stuck.empty() || d.held_unknown))
         spdlog::warn("[fn {}] {}", name, d.why());
-      f->desired = d.desired;
-      dispatcher_.set_limit(name, event_limit(d.desired, f->events_per_worker, f->fn->concurrency));
-      rt.resize(d.desired);
+      apply(name, *f, d.desired, d.why());
     }
     metrics_.workers_desired.Add({{"function", name}}).Set(f->desired);
     metrics_.workers.Add({{"function", name}}).Set(static_cast<double>(rt.stats().workers));
   }
 }
 
-// A paused function's lag grows by design (`sluice pause`): it is not scaled on it. Its
-// pool goes to `min` (running invocations finish first: Runtime::resize) and the
-// autoscaler is not ticked; after the resume the next tick sizes it from the lag.
-void LagLoop::hold_at_min(const std::string& name, Sized& f) {
-  const uint32_t min = f.scaler->config().min;
-  if (f.desired != min) spdlog::info("[fn {}] workers {} -> {}: paused", name, f.desired.load(), min);
-  f.desired = min;
-  dispatcher_.set_limit(name, event_limit(min, f.events_per_worker, f.fn->concurrency));
-  f.runtime->resize(min);
+// The one place a size is applied to an autoscaled function: the dispatcher's limit,
+// the pool, desired(); a change is logged with its reason.
+void LagLoop::apply(const std::string& name, Sized& f, uint32_t size, const std::string& why) {
+  if (f.desired != size) spdlog::info("[fn {}] workers {} -> {}: {}", name, f.desired.load(), size, why);
+  f.desired = size;
+  dispatcher_.set_limit(name, event_limit(size, f.events_per_worker, f.fn->concurrency));
+  f.runtime->resize(size);
 }
 
 namespace {

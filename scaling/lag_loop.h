@@ -68,6 +68,8 @@ class LagLoop {
     uint32_t events_per_worker = 1;
     std::unique_ptr<Autoscaler> scaler;  // null: fixed pool
     std::unique_ptr<RateMeter> meter;
+    uint64_t invocations_seen = 0;  // FunctionStats totals at the last tick
+    double invocation_seconds_seen = 0;
     std::vector<std::pair<Source*, Ordering>> sources;  // subscriptions (+ retry topic)
     std::atomic<uint32_t> desired{0};
   };
@@ -76,7 +78,7 @@ class LagLoop {
   void run();
   Lags read_lags();
   void scale(const Lags& lags, const std::vector<dispatcher::FunctionStats>& stats);
-  void hold_at_min(const std::string& name, Sized& f);
+  void apply(const std::string& name, Sized& f, uint32_t size, const std::string& why);
   void sync_broker_health();
   void sync_worker_counters();
 

@@ -398,10 +398,17 @@ TEST(Dispatcher, CountsOutcomesInMetrics) {
   fx.rt.behave = [](const Event& e) {
     InvocationResult r;
     if (e.attempt == 1) r.outcome = Outcome::crash;
+    else std::this_thread::sleep_for(20ms);  // the work of the second attempt
     return r;
   };
   fx.src.send(0, 0, "");
   ASSERT_TRUE(fx.d->drain(10s));
+  // Stats count invocations (both attempts) and their time, apart from events finished.
+  const auto stats = fx.d->stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].finished, 1u);
+  EXPECT_EQ(stats[0].invocations, 2u);
+  EXPECT_GE(stats[0].invocation_seconds, 0.02);
   auto text = fx.metrics.text();
   EXPECT_NE(text.find("sluice_invocations_total{function=\"f\",outcome=\"crash\"} 1"),
             std::string::npos);

@@ -58,7 +58,7 @@ class Series {
   explicit Series(ScalerConfig c) : scaler_(c, clock_) {}
 
   Decision step(std::vector<SourceReading> sources, uint64_t inflight = 0, double busy = 0,
-                double throughput = 0) {
+                double throughput = 0, uint64_t invocations = 0, double invocation_seconds = 0) {
     clock_.advance(kTick);
     Observation o;
     o.sources = std::move(sources);
@@ -66,6 +66,8 @@ class Series {
     o.busy = busy;
     o.throughput = throughput;
     o.workers = workers_;
+    o.invocations = invocations;
+    o.invocation_seconds = invocation_seconds;
     Decision d = scaler_.tick(o);
     workers_ = d.desired;
     history_.push_back(d.desired);
@@ -75,6 +77,14 @@ class Series {
   Decision lag(int64_t total, uint64_t inflight = 0, double busy = 0, double throughput = 0) {
     committed_ += 10;
     return step({known({part(0, total, committed_)})}, inflight, busy, throughput);
+  }
+
+  // A backlog that keeps growing (a throttled function) while `ended` invocations of
+  // `seconds_each` end per tick, every worker busy.
+  Decision throttled(int64_t total, uint64_t ended, double seconds_each) {
+    committed_ += static_cast<int64_t>(ended);
+    return step({known({part(0, total, committed_)})}, workers_, workers_, ended / 2.0, ended,
+                static_cast<double>(ended) * seconds_each);
   }
 
   uint32_t workers() const { return workers_; }
@@ -130,6 +140,34 @@ TEST(ScalerConfigTest, RejectsFiguresThatCannotWork) {
   s = config(0, 4);
   s.smoothing_window = 0s;
   EXPECT_FALSE(s.check());
+}
+
+TEST(ScalerConfigTest, AFunctionWideRateLimitSetsTheRateCeiling) {
+  WorkersConfig w;
+  auto c = ScalerConfig::from(w, 8, RateLimitConfig{2.5, 3, false});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c.value().rate_per_second);
+  EXPECT_DOUBLE_EQ(*c.value().rate_per_second, 2.5);
+  EXPECT_EQ(c.value().rate_burst, 3u);
+  // `by: key` limits each key, not the function: no ceiling.
+  c = ScalerConfig::from(w, 8, RateLimitConfig{2.5, 3, true});
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c.value().rate_per_second);
+  c = ScalerConfig::from(w, 8, RateLimitConfig{0, 1, false});
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("rate_limit.per_second"), std::string::npos);
+}
+
+TEST(RateCeilingTest, WorkersTheTokensKeepBusyPlusOne) {
+  EXPECT_EQ(rate_ceiling(5, 5, 0.8, 0, 20), 5u);     // 4 busy + 1
+  EXPECT_EQ(rate_ceiling(5, 5, 0.81, 0, 20), 6u);    // 4.05 -> 5 busy + 1
+  EXPECT_EQ(rate_ceiling(0.1, 1, 30.0, 0, 100), 4u);  // 3 busy exactly, not 3.0000000001
+  EXPECT_EQ(rate_ceiling(0.2, 1, 3.0, 0, 8), 2u);    // 0.6 -> 1 busy + 1
+  EXPECT_EQ(rate_ceiling(100, 100, 0.0, 0, 8), 1u);  // instant invocations: one worker
+  EXPECT_EQ(rate_ceiling(5, 7, std::nullopt, 0, 20), 7u) << "no invocation timed: the burst";
+  EXPECT_EQ(rate_ceiling(1, 1, 0.1, 3, 8), 3u) << "never below min";
+  EXPECT_EQ(rate_ceiling(1000, 1000, 2.0, 0, 8), 8u) << "never above max";
+  EXPECT_EQ(rate_ceiling(1e6, 1, 1e300, 0, 8), 8u);  // no overflow
 }
 
 TEST(ReadingOfTest, WrapsSuccessAndFailure) {
@@ -479,6 +517,95 @@ TEST(AutoscalerTest, KeyLanesCapKeyOrderedSubscriptions) {
   Series u(config(1, 16));
   for (int i = 0; i < 5; ++i) d = u.step({keyed(std::nullopt)});
   EXPECT_EQ(d.desired, 16u);
+}
+
+ScalerConfig rate_limited(ScalerConfig c, double per_second, uint32_t burst) {
+  c.rate_per_second = per_second;
+  c.rate_burst = burst;
+  return c;
+}
+
+// A function limited to 4 invocations/s whose backlog keeps growing (its tokens, not its
+// workers, limit it): lag alone would take it to max; the rate keeps it at what 4/s
+// keep busy. The same series without the limit is the control.
+TEST(AutoscalerTest, AThrottledFunctionIsCappedAtWhatItsRateKeepsBusy) {
+  Series control(config(1, 20));
+  Series s(rate_limited(config(1, 20), 4, 4));
+  // No invocation has ended yet: the ceiling is the burst.
+  auto d = s.throttled(100000, 0, 0);
+  EXPECT_EQ(control.throttled(100000, 0, 0).desired, 20u);
+  EXPECT_EQ(d.desired, 4u);
+  EXPECT_TRUE(d.capped_by_rate);
+  EXPECT_FALSE(d.mean_invocation_seconds);
+  EXPECT_NE(d.why().find("capped by rate_limit at 4 (burst"), std::string::npos) << d.why();
+  // 8 invocations of 0.5 s end per tick (4/s): 2 busy + 1.
+  int64_t lag = 100000;
+  for (int i = 0; i < 30; ++i) {
+    lag += 100;
+    d = s.throttled(lag, 8, 0.5);
+    EXPECT_EQ(control.throttled(lag, 8, 0.5).desired, 20u);
+    EXPECT_EQ(d.desired, 3u) << "tick " << i;  // at once: the window does not hold it up
+  }
+  ASSERT_TRUE(d.mean_invocation_seconds);
+  EXPECT_DOUBLE_EQ(*d.mean_invocation_seconds, 0.5);
+  EXPECT_EQ(d.rate_ceiling, 3u);
+  EXPECT_NE(d.why().find("capped by rate_limit at 3 (0.500s per invocation)"), std::string::npos)
+      << d.why();
+  // A tick in which nothing ends keeps the last mean.
+  d = s.throttled(lag, 0, 0);
+  EXPECT_EQ(d.desired, 3u);
+  // Invocations slow down to 2.5 s: the mean over the 20 s window follows, and so does
+  // the ceiling, up to 4/s x 2.5 s = 10 busy + 1, never back down on the way.
+  uint32_t last = 3;
+  for (int i = 0; i < 30; ++i) {
+    d = s.throttled(lag, 8, 2.5);
+    EXPECT_GE(d.desired, last);
+    last = d.desired;
+  }
+  EXPECT_EQ(d.desired, 11u);
+  EXPECT_EQ(s.scaler().direction_changes(), 2u);  // up to the burst, down to 3, up to 11
+}
+
+// The ceiling lowers what the load term (invocations running x 1.2) would keep too.
+TEST(AutoscalerTest, TheRateCeilingCapsTheLoadTerm) {
+  Series s(rate_limited(config(0, 64, 100000), 10, 10));
+  Decision d;
+  for (int i = 0; i < 20; ++i)  // 20 running on average, no lag to speak of; 1 s each
+    d = s.step({known({part(0, 10, i * 20)})}, 20, 20, 20, 20, 20.0);
+  EXPECT_EQ(d.rate_ceiling, 11u);
+  EXPECT_EQ(d.desired, 11u);
+  EXPECT_TRUE(d.capped_by_rate);
+  Series control(config(0, 64, 100000));
+  for (int i = 0; i < 20; ++i) d = control.step({known({part(0, 10, i * 20)})}, 20, 20, 20, 20, 20.0);
+  EXPECT_EQ(d.desired, 24u);
+}
+
+// Scale to zero and activation are unchanged under a rate ceiling.
+TEST(AutoscalerTest, ARateLimitedFunctionStillScalesToZeroAndBack) {
+  Series s(rate_limited(config(0, 8), 0.5, 1));
+  EXPECT_EQ(s.lag(0).desired, 0u);
+  auto d = s.lag(300);
+  EXPECT_TRUE(d.activated);
+  EXPECT_EQ(d.desired, 1u);  // the burst of 1
+  d = s.throttled(300, 1, 1.0);
+  EXPECT_EQ(d.desired, 2u);  // 0.5/s x 1 s -> 1 busy + 1
+  for (int i = 0; i < 40 && s.workers() > 0; ++i) s.lag(0);
+  EXPECT_EQ(s.workers(), 0u);
+  d = s.lag(300);
+  EXPECT_TRUE(d.activated);
+  EXPECT_EQ(d.desired, 2u);  // the last mean is remembered
+}
+
+// A failed lag reading holds the size, but never above the rate ceiling.
+TEST(AutoscalerTest, AHeldSizeStaysUnderTheRateCeiling) {
+  Series s(rate_limited(config(1, 20), 2, 2));
+  s.throttled(5000, 4, 1.0);
+  EXPECT_EQ(s.workers(), 3u);
+  for (int i = 0; i < 5; ++i) {
+    auto d = s.step({failed()}, 3, 3, 2, 4, 4.0);
+    EXPECT_TRUE(d.held_unknown);
+    EXPECT_EQ(d.desired, 3u);
+  }
 }
 
 TEST(RateMeterTest, EventsPerSecondBetweenCalls) {

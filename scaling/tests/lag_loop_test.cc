@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace sluice::scaling::testing {
@@ -92,13 +93,38 @@ class LaggingSource final : public Source {
   }
 };
 
+// Autoscaled functions, all fed by one LaggingSource, after the loop's first tick.
+struct FirstTick {
+  explicit FirstTick(std::vector<const FunctionConfig*> fns) {
+    for (const FunctionConfig* fn : fns) {
+      d.add_function({fn, &rt, nullptr});
+      d.add_route(src, fn->name, Ordering::none);
+      EXPECT_TRUE(loop.add_function(*fn, rt, 1));
+      loop.add_route(src, fn->name, Ordering::none);
+    }
+    d.start();
+    loop.start();  // ticks at once
+    auto ticked = [&] {
+      return std::all_of(fns.begin(), fns.end(), [&](auto* fn) { return gauge(fn->name) != 0; });
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ticked() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    loop.stop();
+  }
+  ~FirstTick() { d.stop(); }
+  double gauge(const std::string& fn) { return metrics.workers_desired.Add({{"function", fn}}).Value(); }
+
+  metrics::Metrics metrics;
+  dispatcher::Dispatcher d{metrics};
+  IdleRuntime rt;
+  LaggingSource src;
+  LagLoop loop{metrics, d};
+};
+
 // The lag of a paused function grows by design: it stays at its `min`, while the same
 // lag scales a running one up.
 TEST(LagLoop, APausedFunctionIsKeptAtItsMinWhateverItsLag) {
-  metrics::Metrics metrics;
-  dispatcher::Dispatcher d(metrics);
-  IdleRuntime rt;
-  LaggingSource src;
   FunctionConfig paused, running;
   paused.name = "paused";
   paused.concurrency = 6;
@@ -107,25 +133,34 @@ TEST(LagLoop, APausedFunctionIsKeptAtItsMinWhateverItsLag) {
   running = paused;
   running.name = "running";
   running.paused = false;
-  LagLoop loop(metrics, d);
-  for (const FunctionConfig* fn : {&paused, &running}) {
-    d.add_function({fn, &rt, nullptr});
-    d.add_route(src, fn->name, Ordering::none);
-    ASSERT_TRUE(loop.add_function(*fn, rt, 1));
-    loop.add_route(src, fn->name, Ordering::none);
-  }
-  d.start();
-  loop.start();  // ticks at once
-  auto gauge = [&](const char* fn) { return metrics.workers_desired.Add({{"function", fn}}).Value(); };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while ((gauge("paused") == 0 || gauge("running") == 0) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  loop.stop();
-  EXPECT_EQ(gauge("running"), 6);
-  EXPECT_EQ(gauge("paused"), 1);
-  EXPECT_EQ(loop.desired("paused"), 1u);
-  EXPECT_EQ(limit_of(d, "paused"), 1u);
-  d.stop();
+  FirstTick t({&paused, &running});
+  EXPECT_EQ(t.gauge("running"), 6);
+  EXPECT_EQ(t.gauge("paused"), 1);
+  EXPECT_EQ(t.loop.desired("paused"), 1u);
+  EXPECT_EQ(limit_of(t.d, "paused"), 1u);
+}
+
+// The lag of a throttled function grows by design too: with a function-wide rate_limit
+// it goes no higher than the rate keeps busy (here the burst: nothing has run yet),
+// while `by: key` (no function-wide rate) and no limit scale up on the same lag.
+TEST(LagLoop, AThrottledFunctionIsKeptAtWhatItsRateKeepsBusy) {
+  FunctionConfig throttled, by_key, running;
+  throttled.name = "throttled";
+  throttled.concurrency = 6;
+  throttled.workers = {true, 1, 0, 500, std::chrono::seconds(60)};
+  throttled.rate_limit = RateLimitConfig{2, 2, false};
+  by_key = throttled;
+  by_key.name = "by-key";
+  by_key.rate_limit->by_key = true;
+  running = throttled;
+  running.name = "running";
+  running.rate_limit.reset();
+  FirstTick t({&throttled, &by_key, &running});
+  EXPECT_EQ(t.gauge("running"), 6);
+  EXPECT_EQ(t.gauge("by-key"), 6);
+  EXPECT_EQ(t.gauge("throttled"), 2);
+  EXPECT_EQ(t.loop.desired("throttled"), 2u);
+  EXPECT_EQ(limit_of(t.d, "throttled"), 2u);
 }
 
 TEST(LagLoop, AWorkersStanzaTheScalerRefusesIsAnError) {

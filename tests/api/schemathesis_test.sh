@@ -38,13 +38,15 @@ functions:
     runtime: exec
     command: [cat]
     timeout: 5s
+    max_age: 1h
     subscribe:
-      - { broker: local, topic: greetings }
+      - { broker: local, topic: greetings, filter: { any: [{ sql: "type LIKE 'greet.%'" }, { not: { exact: { source: /spam } } }] } }
   - name: upper
     runtime: exec
     command: [tr, a-z, A-Z]
     subscribe:
       - { broker: local, topic: words, ordering: key }
+    rate_limit: { per_second: 100000 }   # shown by GET /system/functions; never reached
 YAML
 start_engine "$sluice" "$run/sluice.yaml" "$run/engine.log" "$port" 10
 

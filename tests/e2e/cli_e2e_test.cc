@@ -98,6 +98,47 @@ TEST(Cli, PortZeroIsLoggedAndFoundByTheVerbs) {
   EXPECT_NE(gone.err.find("--engine"), std::string::npos) << gone.err;
 }
 
+// `sluice functions` shows where flow is shaped: a filter marker per subscription and
+// the FLOW column in the table; the filter as written and the settings in -o json
+// (here the config's view: no engine runs).
+TEST(Cli, FunctionsShowFiltersAndFlowControl) {
+  TempDir dir;
+  dir.write("sluice.yaml",
+            "brokers:\n  local: { kind: local, path: ./data/q.db }\n"
+            "http: { listen: 127.0.0.1:1 }\n"
+            "functions:\n"
+            "  - name: shaped\n    command: [cat]\n"
+            "    subscribe:\n"
+            "      - { topic: a, ordering: none, filter: { sql: \"int(priority) > 3\" } }\n"
+            "      - { topic: b, ordering: none, filter: { all: [{ exact: { type: t } }] } }\n"
+            "      - { topic: c, ordering: none }\n"
+            "    rate_limit: { per_second: 5, burst: 10 }\n"
+            "    max_per_key: 1\n    max_age: 90s\n"
+            "  - name: bare\n    command: [cat]\n    subscribe: [{ topic: d }]\n");
+  auto table = run_cli({"functions", "-c", dir.file("sluice.yaml")});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("FLOW"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("local/a(none,filter:sql),local/b(none,filter:all),local/c(none)"),
+            std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("priority"), std::string::npos) << "a marker, not the expression";
+  EXPECT_NE(table.out.find("rate 5/s burst 10 max/key 1 max_age 90s"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("local/d(partition)"), std::string::npos) << table.out;
+
+  auto json = run_cli({"functions", "-c", dir.file("sluice.yaml"), "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto j = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && j.size() == 2) << json.out;
+  EXPECT_EQ(j[0]["subscriptions"][0]["filter"], (nlohmann::json{{"sql", "int(priority) > 3"}}));
+  EXPECT_EQ(j[0]["subscriptions"][1]["filter"],
+            nlohmann::json::parse(R"({"all": [{"exact": {"type": "t"}}]})"));
+  EXPECT_TRUE(j[0]["subscriptions"][2]["filter"].is_null());
+  EXPECT_EQ(j[0]["rate_limit"], nlohmann::json::parse(R"({"per_second": 5, "burst": 10, "by": "function"})"));
+  EXPECT_EQ(j[0]["max_per_key"], 1);
+  EXPECT_EQ(j[0]["max_age"], "90s");
+  EXPECT_TRUE(j[1]["rate_limit"].is_null());
+  EXPECT_TRUE(j[1]["max_age"].is_null());
+}
+
 TEST(Cli, LagAndDlqSpeakJson) {
   TempDir dir;
   dir.write("sluice.yaml",

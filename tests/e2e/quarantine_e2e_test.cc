@@ -1,4 +1,5 @@
-// End-to-end: event age (max_age -> dead letter class `expired`) and crash quarantine
+// End-to-end: event age (max_age -> dead letter class `expired`, on the first turn and
+// on a lane retry that falls due too late) and crash quarantine
 // (retry.max_crashes -> class `crash`), including an inproc function that kills the
 // engine: after restarts, the event is quarantined and the rest processed (local
 // queue and JetStream).
@@ -81,6 +82,47 @@ TEST(EndToEndAge, EventsWithAnOldTimeAreDeadLetteredAsExpired) {
   EXPECT_NE(metrics.find("sluice_event_age_seconds_count{function=\"fresh\"} 4"), std::string::npos);
   engine.signal(SIGTERM);
   EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
+// A failing function's lane retry that falls due after max_age: the event ran once
+// while fresh, failed, and when its backoff (1.5 s) ends it is older than max_age
+// (500 ms): dead-lettered as `expired` with the one attempt it had, and not invoked
+// again — neither at that turn nor later.
+TEST(EndToEndAge, ALaneRetryThatFallsDueAfterMaxAgeIsExpiredNotInvoked) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml", local_yaml(port, R"Y(  - name: failing
+    command: [sh, -c, 'echo "$CE_ID" >> invoked.log; exit 1']
+    subscribe: [{ broker: local, topic: in, ordering: none }]
+    max_age: 500ms
+    retry: { max_attempts: 5, backoff: fixed, initial: 1500ms, max: 1500ms, jitter: none }
+)Y"));
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  HttpClient http(port);
+  auto r = http.post("/topics/in", structured("ev-1", format_rfc3339(now_unix_ms())),
+                     {{"Content-Type", "application/cloudevents+json"}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::vector<nlohmann::json> dl;
+  ASSERT_TRUE(eventually([&] {
+    dl = dead_letters(dir.file("sluice.yaml"));
+    return !dl.empty();
+  })) << dir.read("engine.log");
+  ASSERT_EQ(dl.size(), 1u);
+  EXPECT_EQ(dl[0]["error_class"], "expired") << dl[0].dump();
+  EXPECT_EQ(dl[0]["attempts"], 1) << "the first attempt ran while fresh: " << dl[0].dump();
+  EXPECT_EQ(lines(dir.file("invoked.log")), std::vector<std::string>{"ev-1"});
+  // Nothing runs after the expiry: the invocation count stays at the one failure.
+  const auto metrics = http.get("/metrics").body;
+  EXPECT_NE(metrics.find("sluice_invocations_total{function=\"failing\",outcome=\"error\"} 1\n"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("sluice_events_expired_total{function=\"failing\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sluice_dead_letters_total{function=\"failing\",reason=\"expired\"} 1"),
+            std::string::npos) << metrics;
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+  EXPECT_EQ(lines(dir.file("invoked.log")).size(), 1u) << "not invoked again before the exit";
 }
 
 // A stdio worker process that dies on one event (workers/tests/stdio_test_worker:
