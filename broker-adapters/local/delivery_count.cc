@@ -30,14 +30,7 @@ Result<std::map<int32_t, int64_t>> DeliveryCount::handed_out() {
   Stmt& s = get_ends_.reset();
   SLUICE_TRY(s.bind_text(1, group_));
   SLUICE_TRY(s.bind_text(2, topic_));
-  std::map<int32_t, int64_t> out;
-  for (;;) {
-    SLUICE_TRY(row, s.step());
-    if (!row) break;
-    out[static_cast<int32_t>(s.int64(0))] = s.int64(1);
-  }
-  s.reset();
-  return out;
+  return s.partition_values();
 }
 
 Result<void> DeliveryCount::set_handed_out(const std::vector<std::pair<int32_t, int64_t>>& ends) {

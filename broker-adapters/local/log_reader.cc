@@ -137,14 +137,7 @@ Result<std::map<int32_t, int64_t>> LogReader::committed(std::string_view group,
   Stmt& s = committed_.reset();
   SLUICE_TRY(s.bind_text(1, group));
   SLUICE_TRY(s.bind_text(2, topic));
-  std::map<int32_t, int64_t> out;
-  for (;;) {
-    SLUICE_TRY(row, s.step());
-    if (!row) break;
-    out[static_cast<int32_t>(s.int64(0))] = s.int64(1);
-  }
-  s.reset();
-  return out;
+  return s.partition_values();
 }
 
 Result<void> LogReader::register_consumer(std::string_view group, std::string_view topic) {

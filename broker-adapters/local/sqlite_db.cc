@@ -132,6 +132,17 @@ bool Stmt::is_null(int col) const { return sqlite3_column_type(s_, col) == SQLIT
 
 int64_t Stmt::int64(int col) const { return sqlite3_column_int64(s_, col); }
 
+Result<std::map<int32_t, int64_t>> Stmt::partition_values() {
+  std::map<int32_t, int64_t> out;
+  for (;;) {
+    SLUICE_TRY(row, step());
+    if (!row) break;
+    out[static_cast<int32_t>(int64(0))] = int64(1);
+  }
+  reset();
+  return out;
+}
+
 std::string_view Stmt::blob(int col) const {
   const void* p = sqlite3_column_blob(s_, col);
   int n = sqlite3_column_bytes(s_, col);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,10 @@ class Stmt {
   Result<bool> step();
   // Runs a statement that returns no rows (or ignores them).
   Result<void> run();
+
+  // Steps through every row of (partition, value) integer pairs, collecting them, and
+  // resets the statement.
+  Result<std::map<int32_t, int64_t>> partition_values();
 
   bool is_null(int col) const;
   int64_t int64(int col) const;
