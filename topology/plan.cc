@@ -108,7 +108,7 @@ class Planner {
     widen(s.options, fn);
     plan_.sources.push_back(std::move(s));
     plan_.routes.push_back(RoutePlan{plan_.sources.size() - 1, fn.name, Ordering::none,
-                                     RouteRole::retry, RetryPath::topic});
+                                     RouteRole::retry, RetryPath::topic, {}});
     route_function_.push_back(i);
   }
 

@@ -242,8 +242,10 @@ TEST_F(HttpTest, StartFailingWithEmfileKeepsTheInvocationWaiting) {
   {
     FdHoard hoard;
     rt.invoke(event("echo:patient"), c.callback(0));
-    ASSERT_TRUE(eventually(
-        [&] { return exhaustion_counts().emfile >= before + 2 || c.total() > 0; }));
+    ASSERT_TRUE(eventually([&] {
+      hoard.top_up();
+      return exhaustion_counts().emfile >= before + 2 || c.total() > 0;
+    }));
     EXPECT_EQ(c.total(), 0u) << c.result(0).message;
   }
   ASSERT_TRUE(c.wait_for(1));

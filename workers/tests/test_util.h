@@ -148,6 +148,11 @@ class FdHoard {
     rlimit low = old_;
     low.rlim_cur = std::min<rlim_t>(old_.rlim_cur, 1024);
     ::setrlimit(RLIMIT_NOFILE, &low);
+    top_up();
+  }
+  // Takes again every fd freed since (a stopped worker's pipes or connections may close
+  // after the hoard was taken): call it while waiting for what the hoard should cause.
+  void top_up() {
     for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds_.push_back(fd);
   }
   FdHoard(const FdHoard&) = delete;
