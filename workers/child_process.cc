@@ -10,21 +10,29 @@
 
 namespace sluice::workers {
 
-void ExitReports::report(pid_t pid, const ExitStatus& st) {
+void ExitReports::watch(pid_t pid) {
+  if (!closed_) watched_.insert(pid);
+}
+
+bool ExitReports::report(pid_t pid, const ExitStatus& st) {
+  if (!watched_.count(pid)) return false;
   auto it = waiting_.find(pid);
   if (it == waiting_.end()) {
     reported_[pid] = st;
-    return;
+    return true;
   }
   Waiter w = std::move(it->second);
   waiting_.erase(it);
+  watched_.erase(pid);
   w(st);
+  return true;
 }
 
 void ExitReports::await(pid_t pid, Waiter w) {
   if (auto it = reported_.find(pid); it != reported_.end()) {
     ExitStatus st = it->second;
     reported_.erase(it);
+    watched_.erase(pid);
     w(st);
     return;
   }
@@ -36,12 +44,14 @@ void ExitReports::await(pid_t pid, Waiter w) {
 }
 
 void ExitReports::forget(pid_t pid) {
+  watched_.erase(pid);
   reported_.erase(pid);
   waiting_.erase(pid);
 }
 
 void ExitReports::close() {
   closed_ = true;
+  watched_.clear();
   std::map<pid_t, Waiter> waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& [pid, w] : waiting) w(ExitStatus{});
@@ -67,6 +77,7 @@ std::unique_ptr<ChildProcess> ChildProcess::adopt(const boost::asio::any_io_exec
                                                   std::shared_ptr<ExitReports> reports) {
   std::unique_ptr<ChildProcess> c(new ChildProcess(ex, std::move(p)));
   c->reports_ = std::move(reports);
+  c->reports_->watch(c->pid_);
   c->alive_ = std::make_shared<bool>(true);
   return c;
 }

@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "core/result.h"
 #include "workers/process.h"
@@ -36,12 +37,17 @@
 namespace sluice::workers {
 
 // The exit statuses a worker template reports for the children it forked, for the
-// ChildProcesses adopted from it. On the loop that reads the template's socket, like
-// those ChildProcesses.
+// ChildProcesses adopted from it. Only a watched pid's report is kept (one per pid), so
+// a template reporting pids it never forked cannot grow it. On the loop that reads the
+// template's socket, like those ChildProcesses.
 class ExitReports {
  public:
   using Waiter = std::function<void(const ExitStatus&)>;
-  void report(pid_t pid, const ExitStatus& st);
+  // An adopted child's pid: its report is expected (until taken or forgotten).
+  void watch(pid_t pid);
+  // False (and dropped) when `pid` is not watched: never adopted, already taken or
+  // forgotten (a worker sluice destroyed before the template reported it), or closed.
+  bool report(pid_t pid, const ExitStatus& st);
   // Calls `w` with the status once reported (at once if it was, or once closed).
   void await(pid_t pid, Waiter w);
   void forget(pid_t pid);
@@ -49,6 +55,7 @@ class ExitReports {
   void close();
 
  private:
+  std::set<pid_t> watched_;
   std::map<pid_t, ExitStatus> reported_;
   std::map<pid_t, Waiter> waiting_;
   bool closed_ = false;

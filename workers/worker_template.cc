@@ -11,8 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <variant>
 
 #include "workers/logger.h"
+#include "workers/template_message.h"
 
 namespace sluice::workers {
 
@@ -21,25 +23,13 @@ using boost::system::error_code;
 
 namespace {
 
+// fds read with one message (a message needs at most one); a datagram carrying more
+// has the rest closed by the kernel (MSG_CTRUNC), and is refused for its count.
 constexpr size_t kMaxFds = 4;
 
 Error sock_error(const char* what, int err) {
   return Error{Errc::io, std::string("worker template: ") + what + ": " + std::strerror(err),
                resource_exhausted(err)};
-}
-
-// "<word> <rest>": the rest as a number, or -1.
-long long number_after(std::string_view msg, std::string_view word) {
-  if (msg.size() <= word.size() + 1 || msg.substr(0, word.size()) != word ||
-      msg[word.size()] != ' ')
-    return -1;
-  long long v = 0;
-  for (char c : msg.substr(word.size() + 1)) {
-    if (c == ' ') break;
-    if (c < '0' || c > '9' || v > (1LL << 40)) return -1;
-    v = v * 10 + (c - '0');
-  }
-  return v;
 }
 
 // The pid a pidfd refers to (its fdinfo's "Pid:" line); -1 if none.
@@ -52,6 +42,18 @@ pid_t pid_of(int pidfd) {
 }
 
 }  // namespace
+
+Result<void> check_fork_answer(pid_t pid, int pidfd) {
+  const std::string what = "pid " + std::to_string(pid);
+  if (pid <= 1) return Error{Errc::invalid_argument, what + ", not above 1"};
+  if (pid_t named = pid_of(pidfd); named != pid) {
+    std::string other = named < 0 ? "no process" : "pid " + std::to_string(named);
+    return Error{Errc::invalid_argument, what + ", but its pidfd names " + other};
+  }
+  if (::getpgid(pid) != pid)
+    return Error{Errc::invalid_argument, what + ", which does not lead its own process group"};
+  return ok();
+}
 
 WorkerTemplate::WorkerTemplate(asio::io_context& io, std::string fn_name, Millis start_timeout,
                                Millis fork_timeout, LogBudgetOptions stderr_budget,
@@ -137,7 +139,7 @@ void WorkerTemplate::read_socket() {
 
 bool WorkerTemplate::take_message(int flags) {
   if (!sock_ || !sock_->is_open()) return false;
-  char data[256];
+  char data[kTemplateMessageMax + 1];  // one byte more: a longer datagram is refused
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
   iovec iov{data, sizeof data};
   msghdr mh{};
@@ -173,29 +175,31 @@ bool WorkerTemplate::take_message(int flags) {
   return true;
 }
 
-void WorkerTemplate::handle(std::string_view msg, int* fds, size_t nfds) {
-  size_t used = 0;
-  if (number_after(msg, "ready") > 0) {
+void WorkerTemplate::handle(std::string_view datagram, int* fds, size_t nfds) {
+  size_t used = 0;  // fds[0, used) are kept; the others are closed below
+  auto parsed = parse_template_message(datagram, nfds);
+  if (!parsed) {
+    log().warn("{} sent a bad control message ({}): ignored", prefix_, parsed.error().message);
+  } else if (std::holds_alternative<TemplateReady>(parsed.value())) {
     if (st_ == St::starting) {
       st_ = St::ready;
       timer_.cancel();
       log().info("{} ready: new workers are forked from it", prefix_);
       if (hooks_.on_change) hooks_.on_change();
     }
-  } else if (long long pid = number_after(msg, "forked"); pid > 0) {
-    if (awaiting_fork_ && !forked_ && nfds == 1) {
-      forked_.emplace(static_cast<pid_t>(pid), fds[0]);
+  } else if (auto* f = std::get_if<TemplateForked>(&parsed.value())) {
+    if (awaiting_fork_ && !forked_) {
+      forked_.emplace(f->pid, fds[0]);
       used = 1;
     }
-  } else if (msg.substr(0, 6) == "error ") {
-    if (awaiting_fork_) fork_error_.emplace(msg.substr(6, 200));
-  } else if (long long pid = number_after(msg, "exit"); pid > 0) {
-    size_t sp = msg.rfind(' ');
-    long long raw = sp > 5 ? number_after(msg.substr(sp), "") : -1;
-    reports_->report(static_cast<pid_t>(pid),
-                     raw >= 0 ? ExitStatus::from_wait_status(static_cast<int>(raw)) : ExitStatus{});
-  } else {
-    log().warn("{} sent an unknown message ({} bytes): ignored", prefix_, msg.size());
+  } else if (auto* e = std::get_if<TemplateForkError>(&parsed.value())) {
+    if (awaiting_fork_) fork_error_.emplace(std::move(e->text));
+  } else if (auto* x = std::get_if<TemplateExit>(&parsed.value())) {
+    // Not watched: a worker sluice has let go already (retired, stopped), or a pid
+    // the template never forked. Dropped, so such reports cannot pile up.
+    if (!reports_->report(x->pid, ExitStatus::from_wait_status(x->wait_status)))
+      log().debug("{} reported the exit of pid {}, which no worker of sluice waits for: ignored",
+                  prefix_, x->pid);
   }
   for (size_t i = used; i < nfds; ++i) ::close(fds[i]);
 }
@@ -280,11 +284,8 @@ Result<std::unique_ptr<ChildProcess>> WorkerTemplate::fork() {
   p.pid = forked_->first;
   p.pidfd.reset(forked_->second);
   forked_.reset();
-  // Signals go to this pid's group: it must be the process the pidfd names, leading a
-  // group of its own (never 1, whose "group" -1 would be every process).
-  if (p.pid <= 1 || pid_of(p.pidfd.get()) != p.pid || ::getpgid(p.pid) != p.pid) {
-    become(St::dead, "answered a fork request with pid " + std::to_string(p.pid) +
-                         ", which its pidfd or process group does not match");
+  if (auto checked = check_fork_answer(p.pid, p.pidfd.get()); !checked) {
+    become(St::dead, "answered a fork request with " + checked.error().message);
     return Error{Errc::unavailable, "worker template: bad fork answer"};
   }
   p.stdin_w = std::move(in.w);

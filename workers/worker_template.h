@@ -10,6 +10,8 @@
 //   sluice -> template  "fork" + SCM_RIGHTS [stdin, stdout, stderr] of the new worker
 //   template -> sluice  "forked <pid>" + SCM_RIGHTS [a pidfd of it] | "error <text>"
 //   template -> sluice  "exit <pid> <wait status>" once it reaped a worker it forked
+// Each datagram is parsed by parse_template_message (template_message.h, the exact
+// forms and bounds); anything else is ignored with a log line, and its fds closed.
 // A command that does not know the flag starts as a worker: its Hello on stdout (or its
 // exit, or silence until start_timeout) before "ready" marks the command unsupported,
 // and the pool spawns as before. fork() waits for the answer at most `fork_timeout`;
@@ -69,7 +71,7 @@ class WorkerTemplate {
   void read_stdout();
   void read_stderr();
   bool take_message(int flags);  // one message; false when none waits or the socket died
-  void handle(std::string_view msg, int* fds, size_t nfds);
+  void handle(std::string_view datagram, int* fds, size_t nfds);  // closes the fds it does not keep
   void become(St st, const std::string& why);
 
   boost::asio::io_context& io_;
@@ -94,5 +96,10 @@ class WorkerTemplate {
   std::array<char, 4096> ebuf_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // handlers outliving this
 };
+
+// Whether a fork answer naming `pid` with `pidfd` may be adopted. Signals go to the
+// pid's group: it must be the process the pidfd names, leading a group of its own, and
+// never 1 (whose "group" -1 would be every process). The error says why not.
+Result<void> check_fork_answer(pid_t pid, int pidfd);
 
 }  // namespace sluice::workers
