@@ -9,6 +9,8 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <set>
@@ -579,6 +581,40 @@ class TemplateTest : public StdioTest {
     EXPECT_EQ(r.outcome, Outcome::success) << r.message;
     return r.output;
   }
+  // A template in test-worker `mode` answers the first fork request wrong (or not at
+  // all): it is killed and the worker spawned by us instead.
+  void killed_at_first_fork(const char* mode) {
+    fn_.command = {SLUICE_STDIO_TEST_WORKER, mode};
+    opts_.restart_initial = Millis{60000};
+    pid_t tpl = cold_template();
+    EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
+    EXPECT_TRUE(eventually([&] { return process_dead(tpl); }));
+    EXPECT_EQ(rt_->template_pid(), -1);
+  }
+  // This process's fds that are memfds the test worker sent with bad control messages.
+  static size_t garbage_fds_held() {
+    size_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      auto target = std::filesystem::read_symlink(e.path(), ec).string();
+      if (target.find("sluice-test-garbage") != std::string::npos) ++n;
+    }
+    return n;
+  }
+  // The fds this process holds before a runtime is made. A lent loop opens its
+  // reactor's fds at its first use, and keeps them: they are opened first.
+  size_t fds_before_runtime() {
+#ifdef SLUICE_SHARED_LOOP
+    boost::asio::steady_timer opens_the_reactor(*lent_.io);
+#endif
+    return open_fd_count();
+  }
+  // Every fd the runtime opened is closed once it is destroyed.
+  void expect_no_fd_left(size_t before) {
+    rt_.reset();
+    EXPECT_TRUE(eventually([&] { return open_fd_count() == before; }))
+        << open_fd_count() << " fds open, " << before << " before the runtime";
+  }
 };
 
 TEST_F(TemplateTest, AWorkerForkedFromTheTemplateServesEvents) {
@@ -646,21 +682,46 @@ TEST_F(TemplateTest, ATimeoutKillsAForkedWorker) {
 }
 
 TEST_F(TemplateTest, ATemplateThatDoesNotAnswerIsKilledAndTheWorkerSpawned) {
-  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template-mute"};
-  opts_.restart_initial = Millis{60000};
-  pid_t tpl = cold_template();
-  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
-  EXPECT_TRUE(eventually([&] { return process_dead(tpl); }));
-  EXPECT_EQ(rt_->template_pid(), -1);
+  killed_at_first_fork("template-mute");
 }
 
 TEST_F(TemplateTest, AForkAnswerNamingAnotherProcessIsRefused) {
   // "forked 1": signalling group 1 would reach every process; the pidfd says otherwise.
-  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template-liar"};
-  opts_.restart_initial = Millis{60000};
+  killed_at_first_fork("template-liar");
+}
+
+TEST_F(TemplateTest, AForkAnswerWhosePidfdNamesAnotherProcessIsRefused) {
+  // "forked <the template's own pid>" with the new worker's pidfd.
+  killed_at_first_fork("template-forger");
+}
+
+// Before its "ready" and before its fork answer the template sends truncated,
+// non-numeric, negative, overflowing and over-long messages, an embedded NUL, unknown
+// verbs, wrong fd counts (fork answers without a fd or with two) and exit reports for
+// pids sluice does not watch (one for the worker it is forking, before the answer):
+// each is ignored, every fd that came with them closed, and the fork still used.
+TEST_F(TemplateTest, BadControlMessagesAreIgnoredAndTheirFdsClosed) {
+  fn_.command = {SLUICE_STDIO_TEST_WORKER, "template-garbage"};
+  const size_t fds_before = fds_before_runtime();
   pid_t tpl = cold_template();
-  EXPECT_EQ(parent_of_next_worker(), std::to_string(::getpid()));
-  EXPECT_TRUE(eventually([&] { return process_dead(tpl); }));
+  EXPECT_EQ(garbage_fds_held(), 0u);
+  EXPECT_EQ(parent_of_next_worker(), std::to_string(tpl));
+  EXPECT_EQ(run("echo:still").output, "still");
+  EXPECT_EQ(garbage_fds_held(), 0u);
+  EXPECT_EQ(rt_->template_pid(), tpl);
+  // The early "exit <pid> 0" was dropped: the crash comes with the template's real report.
+  auto r = run("crash");
+  EXPECT_EQ(r.outcome, Outcome::crash);
+  EXPECT_NE(r.message.find("SIGABRT"), std::string::npos) << r.message;
+  expect_no_fd_left(fds_before);
+}
+
+TEST_F(TemplateTest, ATemplateAnsweringWithBadMessagesOnlyIsKilledAndTheWorkerSpawned) {
+  const size_t fds_before = fds_before_runtime();
+  killed_at_first_fork("template-garbage-only");
+  EXPECT_EQ(run("echo:spawned").output, "spawned");
+  EXPECT_EQ(garbage_fds_held(), 0u);
+  expect_no_fd_left(fds_before);
 }
 
 TEST_F(TemplateTest, ACommandWithoutSupportIsSpawnedAndNotTriedAgain) {

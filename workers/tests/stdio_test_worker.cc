@@ -6,7 +6,12 @@
 //           | template (serves as a worker template when SLUICE_TEMPLATE=1, as the
 //             Python SDK does: workers/worker_template.h) | template-mute (a template
 //             that never answers a fork request) | template-liar (answers a fork
-//             with pid 1 and the pidfd of the worker it forked)
+//             with pid 1 and the pidfd of the worker it forked) | template-forger
+//             (answers with its own pid and the pidfd of the worker it forked)
+//           | template-garbage (sends bad control messages, many with fds, before
+//             its "ready" and before each fork answer) | template-garbage-only (the
+//             same, but answers a fork request with bad messages only)
+//             The fds sent with bad messages are memfds named "sluice-test-garbage".
 // Each Invoke's data is a command:
 //   echo:X      OK with output X          error:M    ERROR with message M
 //   reject:M    REJECTED                  sleep:MS   OK "slept" after MS milliseconds
@@ -26,6 +31,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -84,27 +90,66 @@ bool starts(const std::string& s, const char* p, std::string* rest) {
   return true;
 }
 
-void to_sluice(const std::string& msg, int fd = -1) {
+void to_sluice(const std::string& msg, const std::vector<int>& fds = {}) {
   msghdr mh{};
   iovec iov{const_cast<char*>(msg.data()), msg.size()};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-  if (fd >= 0) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)]{};
+  if (!fds.empty()) {
     mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
     cmsghdr* c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
   if (::sendmsg(0, &mh, MSG_NOSIGNAL) < 0) std::exit(0);
 }
 
+// `msg` with `nfds` fresh memfds named "sluice-test-garbage" (closed here once sent).
+void garbage(const std::string& msg, size_t nfds) {
+  std::vector<int> fds;
+  for (size_t i = 0; i < nfds; ++i)
+    fds.push_back(::memfd_create("sluice-test-garbage", MFD_CLOEXEC));
+  to_sluice(msg, fds);
+  for (int fd : fds) ::close(fd);
+}
+
+// Control messages sluice must ignore (workers/template_message.h), none of them a
+// valid fork answer or fork error. With a child: also its pid with two fds and an exit
+// report for it before it was adopted.
+void send_garbage(pid_t child = -1, int pidfd = -1) {
+  for (const char* m : {"forked", "forked ", "forked 12", "exit 12", "exit 12 ", "exit abc 0",
+                        "exit 12 65536", "exit -3 0", "ready -1", "ready 0", "ready 007",
+                        "ready 99999999999999999999", "ready 12 ", "error", "hello"})
+    garbage(m, 0);
+  garbage(std::string("ready 12\0", 9), 0);
+  garbage("ready 12", 2);
+  garbage("forked", 1);
+  garbage("hello", 1);
+  garbage(std::string(1000, 'x'), 1);
+  garbage("error " + std::string(300, 'e'), 1);
+  garbage("", 1);
+  garbage("ready 1", 6);  // more fds than sluice reads with one message
+  garbage("exit 999999 0", 0);  // a pid it never forked
+  if (child > 0) {
+    const int g = ::memfd_create("sluice-test-garbage", MFD_CLOEXEC);
+    to_sluice("forked " + std::to_string(child), {pidfd, g});
+    ::close(g);
+    to_sluice("exit " + std::to_string(child) + " 0");  // not adopted yet: dropped
+  }
+}
+
 // The worker template's side of workers/worker_template.h; returns in each forked
 // worker, with its fds 0, 1, 2 in place.
-void serve_as_template(bool mute, bool liar) {
+void serve_as_template(const std::string& mode) {
+  const bool mute = mode == "template-mute", liar = mode == "template-liar";
+  const bool forger = mode == "template-forger";
+  const bool garbage_only = mode == "template-garbage-only";
+  const bool with_garbage = garbage_only || mode == "template-garbage";
+  if (with_garbage) send_garbage();
   to_sluice("ready " + std::to_string(::getpid()));
   std::map<int, pid_t> children;  // pidfd -> pid
   while (true) {
@@ -138,8 +183,10 @@ void serve_as_template(bool mute, bool liar) {
         std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
         got.push_back(fd);
       }
-    if (mute || std::string(data, static_cast<size_t>(n)) != "fork" || got.size() != 3) {
+    if (mute || garbage_only || std::string(data, static_cast<size_t>(n)) != "fork" ||
+        got.size() != 3) {
       for (int fd : got) ::close(fd);
+      if (garbage_only) send_garbage();
       continue;
     }
     pid_t pid = ::fork();
@@ -155,7 +202,8 @@ void serve_as_template(bool mute, bool liar) {
     ::setpgid(pid, pid);
     int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     children[pfd] = pid;
-    to_sluice("forked " + std::to_string(liar ? 1 : pid), pfd);
+    if (with_garbage) send_garbage(pid, pfd);
+    to_sluice("forked " + std::to_string(liar ? 1 : forger ? ::getpid() : pid), {pfd});
   }
 }
 
@@ -165,7 +213,7 @@ int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "normal";
   if (mode.rfind("template", 0) == 0) {
     const char* t = std::getenv("SLUICE_TEMPLATE");
-    if (t && std::string(t) == "1") serve_as_template(mode == "template-mute", mode == "template-liar");
+    if (t && std::string(t) == "1") serve_as_template(mode);
   }
   if (mode == "exit-at-start") return 7;
   if (mode == "silent") {
