@@ -27,6 +27,8 @@ namespace {
 // has the rest closed by the kernel (MSG_CTRUNC), and is refused for its count.
 constexpr size_t kMaxFds = 4;
 
+constexpr std::string_view kBadMessages = "warnings about bad control messages";
+
 Error sock_error(const char* what, int err) {
   return Error{Errc::io, std::string("worker template: ") + what + ": " + std::strerror(err),
                resource_exhausted(err)};
@@ -65,9 +67,11 @@ WorkerTemplate::WorkerTemplate(asio::io_context& io, std::string fn_name, Millis
       hooks_(std::move(hooks)),
       timer_(io),
       stderr_budget_(stderr_budget),
+      bad_log_(stderr_budget, nullptr),
       dropped_(dropped) {}
 
 WorkerTemplate::~WorkerTemplate() {
+  bad_log_.report(prefix_, kBadMessages);
   *alive_ = false;
   reports_->close();
   timer_.cancel();
@@ -113,6 +117,7 @@ void WorkerTemplate::become(St st, const std::string& why) {
   if (st_ == St::unsupported || st_ == St::dead) return;
   st_ = st;
   timer_.cancel();
+  bad_log_.report(prefix_, kBadMessages);
   if (st == St::unsupported)
     log().info("{} not used ({}): this function's workers are spawned", prefix_, why);
   else
@@ -179,7 +184,9 @@ void WorkerTemplate::handle(std::string_view datagram, int* fds, size_t nfds) {
   size_t used = 0;  // fds[0, used) are kept; the others are closed below
   auto parsed = parse_template_message(datagram, nfds);
   if (!parsed) {
-    log().warn("{} sent a bad control message ({}): ignored", prefix_, parsed.error().message);
+    const std::string line =
+        prefix_ + " sent a bad control message (" + parsed.error().message + "): ignored";
+    if (bad_log_.take(line.size(), prefix_, kBadMessages)) log().warn("{}", line);
   } else if (std::holds_alternative<TemplateReady>(parsed.value())) {
     if (st_ == St::starting) {
       st_ = St::ready;

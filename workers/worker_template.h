@@ -11,7 +11,8 @@
 //   template -> sluice  "forked <pid>" + SCM_RIGHTS [a pidfd of it] | "error <text>"
 //   template -> sluice  "exit <pid> <wait status>" once it reaped a worker it forked
 // Each datagram is parsed by parse_template_message (template_message.h, the exact
-// forms and bounds); anything else is ignored with a log line, and its fds closed.
+// forms and bounds); anything else is ignored with a warning (those warnings within a
+// budget like the template's stderr), and its fds closed.
 // A command that does not know the flag starts as a worker: its Hello on stdout (or its
 // exit, or silence until start_timeout) before "ready" marks the command unsupported,
 // and the pool spawns as before. fork() waits for the answer at most `fork_timeout`;
@@ -86,6 +87,7 @@ class WorkerTemplate {
   std::shared_ptr<ExitReports> reports_ = std::make_shared<ExitReports>();
   std::optional<OutputLines> err_;
   LogBudgetOptions stderr_budget_;
+  LogBudget bad_log_;  // warnings about bad control messages, bounded like its stderr
   std::atomic<uint64_t>* dropped_;
   St st_ = St::starting;
   // fork() waiting for its answer: what came (pid and pidfd; or the error text)

@@ -724,6 +724,21 @@ TEST_F(TemplateTest, ATemplateAnsweringWithBadMessagesOnlyIsKilledAndTheWorkerSp
   expect_no_fd_left(fds_before);
 }
 
+// The warnings about bad messages are bounded as the template's stderr is: here 1000
+// bytes (each line takes more than 79), the rest dropped and reported in one line.
+TEST_F(TemplateTest, WarningsAboutBadControlMessagesAreWithinTheStderrBudget) {
+  opts_.stderr_budget = LogBudgetOptions{1000, Millis{3600000}};
+  LogCapture cap;
+  killed_at_first_fork("template-garbage-only");
+  const auto warnings = cap.lines_with("sent a bad control message").size();
+  EXPECT_GE(warnings, 1u);
+  EXPECT_LE(warnings, 1000u / 79);
+  EXPECT_EQ(cap.lines_with(" bytes of warnings about bad control messages (more than 1000 bytes in "
+                           "3600000 ms)")
+                .size(),
+            1u);
+}
+
 TEST_F(TemplateTest, ACommandWithoutSupportIsSpawnedAndNotTriedAgain) {
   // The plain test worker ignores SLUICE_TEMPLATE and says Hello: it is no template.
   scaled_to_zero();
