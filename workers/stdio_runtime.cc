@@ -348,9 +348,15 @@ void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
   // batch of events) leave in one write after it: a write per frame woke the worker
   // once per frame, and a worker woken for one frame answers one frame, so the two
   // ping-ponged single frames (a context switch each way per event) instead of
-  // batching. The posted write runs right after the current handler.
+  // batching. The posted write runs right after the current handler. Off the loop
+  // (a call submitted from another thread) the frame leaves at once: a post would
+  // add a thread hop to its latency.
   w->out_pending.append(bytes);
   if (w->writing || w->flush_posted) return;
+  if (!io().get_executor().running_in_this_thread()) {
+    write_now(w);
+    return;
+  }
   w->flush_posted = true;
   asio::post(io(), [this, w, h = hold()] {
     locked([&] {
