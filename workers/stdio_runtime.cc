@@ -227,7 +227,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
       std::string bytes;
       append_frame(bye, bytes);
       w->goodbye_sent = true;
-      send(w, bytes);
+      send(w, bytes, /*at_once=*/true);  // before fail_worker: it must leave first
       pool_.fail_worker(w, why);  // SIGKILL only after kill_grace: let it read the Goodbye
       return;
     }
@@ -343,17 +343,18 @@ void StdioRuntime::on_log(const WorkerPtr& w, const v1::Log& l) {
             l.message().size() - msg.size());
 }
 
-void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
+void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes, bool at_once) {
   // Frames sent while the loop runs one handler (the results of one read, a source's
   // batch of events) leave in one write after it: a write per frame woke the worker
   // once per frame, and a worker woken for one frame answers one frame, so the two
   // ping-ponged single frames (a context switch each way per event) instead of
   // batching. The posted write runs right after the current handler. Off the loop
   // (a call submitted from another thread) the frame leaves at once: a post would
-  // add a thread hop to its latency.
+  // add a thread hop to its latency. `at_once`: a Goodbye, which must leave before
+  // what the caller does next (closing the worker).
   w->out_pending.append(bytes);
   if (w->writing || w->flush_posted) return;
-  if (!io().get_executor().running_in_this_thread()) {
+  if (at_once || !io().get_executor().running_in_this_thread()) {
     write_now(w);
     return;
   }
@@ -490,7 +491,7 @@ void StdioRuntime::goodbye(const PoolWorkerPtr& pw) {
   std::string bytes;
   append_frame(bye, bytes);
   w->goodbye_sent = true;
-  send(w, bytes);
+  send(w, bytes, /*at_once=*/true);
 }
 
 void StdioRuntime::resize(size_t workers) { pool_.resize(workers); }
