@@ -8,7 +8,10 @@
 # For each pair: COUNT events of 100 bytes are pre-published, then `sluice run` drains
 # them into the no-op function (CONCURRENCY, ordering: none); bench/e2e/watch.py times
 # the drain from the first invocation to the COUNT-th (start-up and group join not
-# counted) and reads the engine's CPU (utime + stime) over the same span.
+# counted) and reads, over the same span, the CPU (utime + stime) per event of the
+# engine, of its worker processes and of the broker's process, and the machine's idle
+# share: on 2 vCPUs the three share the machine, so a row that cannot go faster shows
+# idle near 0 and where the CPU went.
 # Baseline of the kafka x python row: bench/e2e/kafka_loop.py, the plain confluent-kafka
 # Python consumer loop calling the same no-op handler (confluent-kafka and protobuf
 # are installed from PyPI into $VENV once). Every row also gets its ratio to the local
@@ -102,12 +105,15 @@ echo "# e2e: $COUNT x 100 B per pair, concurrency $CONCURRENCY, ordering $ORDERI
 echo "# before: $(load_note)"
 if has "$SOURCES" kafka; then
   kafka_up
+  # The broker's process, for its CPU per event: ours, or whoever listens on the port.
+  if [[ -n "${KAFKA_DIR:-}" ]]; then KAFKA_PID=$(cat "$KAFKA_DIR/kafka.pid")
+  else KAFKA_PID=$(ss -Hltnp "sport = :${KAFKA_BOOTSTRAP##*:}" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1); fi
 fi
 if has "$SOURCES" nats; then
   NPORT=$(free_port)
   NATS_URL="nats://127.0.0.1:$NPORT"
   nats-server -js -sd "$BENCH_TMP/nats-store" -a 127.0.0.1 -p "$NPORT" -l "$BENCH_TMP/nats-server.log" &
-  track $!
+  NATS_PID=$!; track $NATS_PID
   for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$NPORT") 2>/dev/null && break; sleep 0.1; done
   echo "# nats: nats-server -js on $NATS_URL"
 fi
@@ -118,18 +124,21 @@ PAIR=0
 
 # run_pair SOURCE RUNTIME: prints the watcher's RESULT line (or fails).
 run_pair() {
-  local src=$1 rt=$2 dir broker sub mport pid topic
+  local src=$1 rt=$2 dir broker sub mport pid topic broker_pid=""
   PAIR=$((PAIR + 1))
   dir="$BENCH_TMP/$src-$rt-$PAIR"; mkdir -p "$dir"
   case "$src" in
     local)
       topic=work
+      broker_pid=""
       broker="  local: { kind: local, path: ./data/q.db }" ;;
     kafka)
       topic="e2e-$$-$PAIR"
+      broker_pid=${KAFKA_PID:-}
       broker="  kafka: { kind: kafka, bootstrap: \"$KAFKA_BOOTSTRAP\", group: \"sluice-$topic\"${KAFKA_OPTIONS:+, options: { $KAFKA_OPTIONS \}} }" ;;
     nats)
       topic="e2e$PAIR.work"
+      broker_pid=$NATS_PID
       broker="  nats: { kind: nats, url: \"$NATS_URL\", jetstream: { stream: E2E$PAIR, subjects: [\"$topic\", \"$topic.dlq\"] }${NATS_OPTIONS:+, options: { $NATS_OPTIONS \}} }" ;;
     *) die "unknown source '$src' (local kafka nats)" ;;
   esac
@@ -153,7 +162,7 @@ run_pair() {
   (cd "$dir" && exec "$SLUICE" run -c sluice.yaml >sluice.log 2>&1) &
   pid=$!; track "$pid"
   # The subshell execs sluice, so $pid is the engine.
-  if ! "$PYTHON" "$E2E/watch.py" "$mport" "$pid" "$COUNT" "$MAX_SECONDS" >"$dir/watch.txt"; then
+  if ! "$PYTHON" "$E2E/watch.py" "$mport" "$pid" "$COUNT" "$MAX_SECONDS" "$broker_pid" >"$dir/watch.txt"; then
     stop_pid "$pid" || true
     die "$src x $rt: $(tail -3 "$dir/sluice.log")"
   fi
@@ -172,7 +181,7 @@ kafka_baseline() {
 }
 
 declare -A RATE CPU WITH_START
-printf "%-6s %-7s %-7s %10s %10s\n" round source runtime "events/s" "cpu_us/ev"
+printf "%-6s %-7s %-7s %10s %10s %10s %10s %6s\n" round source runtime "events/s" "cpu_us/ev" "worker_us" "broker_us" "idle%"
 for r in $(seq 1 "$ROUNDS"); do
   wait_quiet
   for src in $SOURCES; do
@@ -182,7 +191,8 @@ for r in $(seq 1 "$ROUNDS"); do
       out=$(run_pair "$src" "$rt")
       RATE[$src.$rt]+="$(field events_per_s <<<"$out") "; CPU[$src.$rt]+="$(field cpu_us_per_event <<<"$out") "
       [[ "$(field with_start <<<"$out")" == 1 ]] && WITH_START[$src.$rt]=1
-      printf "%-6s %-7s %-7s %10s %10s%s\n" "$r" "$src" "$rt" "$(field events_per_s <<<"$out")" "$(field cpu_us_per_event <<<"$out")" \
+      printf "%-6s %-7s %-7s %10s %10s %10s %10s %6s%s\n" "$r" "$src" "$rt" "$(field events_per_s <<<"$out")" "$(field cpu_us_per_event <<<"$out")" \
+        "$(field worker_us_per_event <<<"$out")" "$(field broker_us_per_event <<<"$out")" "$(field idle_pct <<<"$out")" \
         "$([[ "$(field with_start <<<"$out")" == 1 ]] && echo "  (with start-up)")"
       if [[ "$src" == kafka && "$rt" == python ]]; then
         out=$(kafka_baseline)

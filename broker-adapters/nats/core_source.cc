@@ -75,7 +75,7 @@ void CoreSource::on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* 
     std::unique_lock lk(s->mu_);
     s->cv_.wait(lk, [&] { return s->stopping_ || !s->paused_; });
     if (s->stopping_) {
-      natsMsg_Destroy(msg);
+      free_msg(msg);
       return;
     }
     ++s->in_callback_;
@@ -85,7 +85,7 @@ void CoreSource::on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* 
   bool bad = false;
   batch.emplace_back(msg_to_event(msg, at, s->key_rule_, &bad), s, DeliveryTag{0, -1, 0});
   if (bad) s->conn_.probe().count(NatsError::decode);
-  natsMsg_Destroy(msg);
+  free_msg(msg);
   s->listener_->on_deliveries(*s, std::move(batch));
   std::lock_guard lk(s->mu_);
   if (--s->in_callback_ == 0) s->cv_.notify_all();

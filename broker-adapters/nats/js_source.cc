@@ -144,7 +144,7 @@ JetStreamSource::~JetStreamSource() {
   for (auto& h : slots_) {
     if (!h.msg) continue;
     send_ack(h.msg, kNak);
-    natsMsg_Destroy(h.msg);
+    free_msg(h.msg);
     h.msg = nullptr;
   }
   held_count_ = 0;
@@ -155,7 +155,7 @@ JetStreamSource::~JetStreamSource() {
     natsMsg* m = nullptr;
     while (natsSubscription_IsValid(sub_) && natsSubscription_NextMsg(&m, sub_, 0) == NATS_OK) {
       send_ack(m, kNak);  // a status message has no reply subject: nothing sent
-      natsMsg_Destroy(m);
+      free_msg(m);
     }
     natsSubscription_Destroy(sub_);  // unsubscribes the inbox if still valid; the durable stays
   }
@@ -281,7 +281,7 @@ void JetStreamSource::bury(natsMsg* m) {
     now.reserve(kBuryBatch);
     now.swap(dead_);
   }
-  for (natsMsg* d : now) natsMsg_Destroy(d);
+  for (natsMsg* d : now) free_msg(d);
 }
 
 void JetStreamSource::bury_all() {
@@ -291,7 +291,7 @@ void JetStreamSource::bury_all() {
     now.swap(dead_);
     dead_bytes_ = 0;
   }
-  for (natsMsg* d : now) natsMsg_Destroy(d);
+  for (natsMsg* d : now) free_msg(d);
 }
 
 size_t JetStreamSource::held() const {
@@ -469,7 +469,7 @@ bool JetStreamSource::read_round(int64_t wait_ms) {
       msgs.push_back(m);
     } else {  // a status message: ends (part of) a request
       control(m);
-      natsMsg_Destroy(m);
+      free_msg(m);
     }
     if (msgs.size() >= max || natsSubscription_NextMsg(&m, sub_, 0) != NATS_OK) break;
   }

@@ -11,10 +11,10 @@
 //    bits: a stale or repeated settle finds another generation and is ignored),
 //    which settle() acks / naks / terms. The stream sequence, delivery count and
 //    timestamp come from the reply subject (parse_ack_subject: no allocation).
-//  - Settled messages are destroyed in bursts (`dead_`: kBuryBatch messages or
-//    kBuryBytes, and every tick), not one by one: nats.c hands every destroyed
-//    message to its garbage-collector thread and wakes it when its list was empty,
-//    so one destroy per settle cost up to two context switches per event.
+//  - Settled messages are freed in bursts (`dead_`: kBuryBatch messages or
+//    kBuryBytes, and every tick) with free_msg (nats_codec.h), on the settling
+//    thread: natsMsg_Destroy hands each to nats.c's collector thread and wakes it
+//    whenever it sleeps, a context switch per message even in bursts.
 //
 // Pulling: the Source runs its own pull loop instead of nats.c's Fetch, so that
 // the server always has requests waiting while the window has room:

@@ -9,6 +9,10 @@
 #include "broker-adapters/nats/nats_conn.h"
 #include "core/cloudevents.h"
 
+#if SLUICE_HAVE_NATSMSG_FREE
+extern "C" void natsMsg_free(void* msg);  // nats.c msg.c: what its collector runs
+#endif
+
 namespace sluice::nats {
 namespace {
 
@@ -137,6 +141,15 @@ Headers read_headers(natsMsg* m) {
   }
   free(keys);
   return out;
+}
+
+void free_msg(natsMsg* m) {
+  if (!m) return;
+#if SLUICE_HAVE_NATSMSG_FREE
+  natsMsg_free(m);
+#else
+  natsMsg_Destroy(m);
+#endif
 }
 
 Event msg_to_event(natsMsg* m, const MsgCoords& at, const KeyRule& rule, bool* bad) {
