@@ -33,6 +33,7 @@ enum class Jitter { full, equal, none };
 enum class RetryMode { inline_mode, topic };
 // What happens to an event older than a function's max_age (dispatcher/age.h).
 enum class OnExpired { dead_letter, drop };
+enum class Scheduling { batch, normal };
 
 const char* to_string(BrokerKind) noexcept;
 const char* to_string(RuntimeKind) noexcept;
@@ -211,6 +212,8 @@ struct FunctionConfig {
   // stdio only: fork new workers from a pre-started template process when the command
   // supports it (workers/worker_template.h).
   bool worker_template = true;
+  // The scheduling policy of the function's processes (workers/process.h).
+  Scheduling scheduling = Scheduling::batch;
 
   bool operator==(const FunctionConfig&) const = default;
 };

@@ -13,6 +13,7 @@ const EnumSpec kBackoff{"/$defs/retry/properties/backoff", {"exponential", "fixe
 const EnumSpec kJitter{"/$defs/retry/properties/jitter", {"full", "equal", "none"}};
 const EnumSpec kMode{"/$defs/retry/properties/mode", {"inline", "topic"}};
 const EnumSpec kOnExpired{"/$defs/function/properties/on_expired", {"dead_letter", "drop"}};
+const EnumSpec kScheduling{"/$defs/function/properties/scheduling", {"batch", "normal"}};
 const EnumSpec kKind{"/$defs/broker/oneOf", {"local", "kafka", "nats"}};
 
 const EnumSpec kRateBy{"/$defs/rate_limit/properties/by", {"function", "key"}};
@@ -20,7 +21,7 @@ const EnumSpec kRateBy{"/$defs/rate_limit/properties/by", {"function", "key"}};
 const std::vector<const EnumSpec*>& enums() {
   static const std::vector<const EnumSpec*> kEnums = {&kRuntime, &kOrdering, &kBackoff,
                                                       &kJitter,  &kMode,     &kKind,
-                                                      &kRateBy, &kOnExpired};
+                                                      &kRateBy, &kOnExpired, &kScheduling};
   return kEnums;
 }
 
@@ -253,6 +254,14 @@ const std::vector<Key>& keys() {
               "starting the interpreter again. Only the Python SDK supports it; any other "
               "command is started once to find out and then spawned as before "
               "(workers/README.md)."},
+      {.section = "function", .name = "scheduling", .type = T::enumeration, .def = "batch",
+       .values = &kScheduling,
+       .doc = "The Linux scheduling policy of the function's processes (`exec`, `stdio`, "
+              "`http`): `batch` (SCHED_BATCH, same share of the CPU, but a process that "
+              "wakes does not preempt the one running: the engine thread that hands it "
+              "events is not interrupted once per event when the CPUs are busy) or "
+              "`normal` (SCHED_OTHER: a woken process runs at once, for latency-bound "
+              "functions on a busy machine)."},
       {.section = "function", .name = "inline", .type = T::boolean, .def = "false",
        .doc = "`inproc` only: call the function on the dispatcher thread instead of a pool of "
               "`concurrency` threads (below)."},

@@ -31,6 +31,7 @@ extern const EnumSpec kBackoff;   // BackoffKind
 extern const EnumSpec kJitter;    // Jitter
 extern const EnumSpec kMode;      // RetryMode
 extern const EnumSpec kOnExpired; // OnExpired
+extern const EnumSpec kScheduling; // Scheduling
 extern const EnumSpec kKind;      // BrokerKind (the schema has one "const" per broker kind)
 extern const EnumSpec kRateBy;    // RateLimitConfig::by_key (function | key)
 const std::vector<const EnumSpec*>& enums();

@@ -272,6 +272,8 @@ void parse_function(Diagnostics& d, const Field& item, const BrokerNames& broker
   read_into(fn.max_age, m, "max_age", dur("max_age"));
   read_into(fn.on_expired, m, "on_expired",
             [&](const Field& x) { return read_enum(d, x, config::kOnExpired); });
+  read_into(fn.scheduling, m, "scheduling",
+            [&](const Field& x) { return read_enum(d, x, config::kScheduling); });
   if (auto f = m.get("worker_template")) {
     if (auto v = read_bool(d, *f)) fn.worker_template = *v;
   }

@@ -29,7 +29,7 @@ ExecRuntime::ExecRuntime(const FunctionConfig& fn, std::string base_dir, ExecOpt
       command_(fn.command),
       base_dir_(std::move(base_dir)),
       timeout_(fn.timeout),
-      limits_(limits_of(fn.limits)),
+      limits_(limits_of(fn)),
       opts_(checked(opts)) {
   for (unsigned i = 0; i < opts_.io_threads; ++i)
     shards_.push_back(std::make_unique<IoShard>());  // one thread each

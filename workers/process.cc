@@ -187,6 +187,10 @@ SLUICE_CHILD_CODE int child_main(void* arg) {
     child_fail(c, 4);
   }
   if (child_call(SYS_setpgid, 0, 0) != 0) child_fail(c, 4);
+  if (c->lim.sched_batch) {  // refused (a seccomp filter): the default policy, no failure
+    const struct sched_param none{};
+    child_call(SYS_sched_setscheduler, 0, SCHED_BATCH, reinterpret_cast<long>(&none));
+  }
   struct {  // the kernel's struct sigaction (x86_64, arm64): handler, flags, restorer, mask
     void* handler = nullptr;  // SIG_DFL
     unsigned long flags = 0;

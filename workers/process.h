@@ -85,11 +85,16 @@ struct ProcessLimits {
   uint64_t memory_bytes = 0;  // RLIMIT_DATA
   uint64_t open_files = 0;    // RLIMIT_NOFILE
   uint64_t cpu_seconds = 0;   // RLIMIT_CPU (soft); the hard limit is one second more
+  // SCHED_BATCH: the child does not preempt the running thread when it wakes (the
+  // dispatcher, which wakes it with each event); same CPU share otherwise.
+  bool sched_batch = false;
   bool any() const { return memory_bytes || open_files || cpu_seconds; }
 };
 
-inline ProcessLimits limits_of(const LimitsConfig& l) {
-  return ProcessLimits{l.memory, l.open_files, l.cpu_seconds};
+inline ProcessLimits limits_of(const FunctionConfig& fn) {
+  const LimitsConfig& l = fn.limits;
+  return ProcessLimits{l.memory, l.open_files, l.cpu_seconds,
+                       fn.scheduling == Scheduling::batch};
 }
 
 struct SpawnOptions {

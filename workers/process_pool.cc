@@ -30,7 +30,7 @@ ProcessPool::ProcessPool(std::string kind, const FunctionConfig& fn, std::string
       command_(fn.command),
       base_dir_(std::move(base_dir)),
       start_timeout_(fn.start_timeout),
-      limits_(limits_of(fn.limits)),
+      limits_(limits_of(fn)),
       opts_(opts),
       env_(worker_environment(fn)),
       proto_(protocol),

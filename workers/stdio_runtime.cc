@@ -33,7 +33,6 @@ struct StdioRuntime::Worker final : PoolWorker {
   std::array<char, 64 * 1024> rbuf{};
   std::string out_pending, out_writing;
   bool writing = false;
-  bool flush_posted = false;  // a write of out_pending is queued on the loop
   LogBudget logs;  // its Log frames that belong to no invocation
 };
 
@@ -227,7 +226,7 @@ void StdioRuntime::on_frame(const WorkerPtr& w, v1::Frame& f) {
       std::string bytes;
       append_frame(bye, bytes);
       w->goodbye_sent = true;
-      send(w, bytes, /*at_once=*/true);  // before fail_worker: it must leave first
+      send(w, bytes);
       pool_.fail_worker(w, why);  // SIGKILL only after kill_grace: let it read the Goodbye
       return;
     }
@@ -343,40 +342,17 @@ void StdioRuntime::on_log(const WorkerPtr& w, const v1::Log& l) {
             l.message().size() - msg.size());
 }
 
-void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes, bool at_once) {
-  // Frames sent while the loop runs one handler (the results of one read, a source's
-  // batch of events) leave in one write after it: a write per frame woke the worker
-  // once per frame, and a worker woken for one frame answers one frame, so the two
-  // ping-ponged single frames (a context switch each way per event) instead of
-  // batching. The posted write runs right after the current handler. Off the loop
-  // (a call submitted from another thread) the frame leaves at once: a post would
-  // add a thread hop to its latency. `at_once`: a Goodbye, which must leave before
-  // what the caller does next (closing the worker).
-  w->out_pending.append(bytes);
-  if (w->writing || w->flush_posted) return;
-  if (at_once || !io().get_executor().running_in_this_thread()) {
-    write_now(w);
-    return;
-  }
-  w->flush_posted = true;
-  asio::post(io(), [this, w, h = hold()] {
-    locked([&] {
-      w->flush_posted = false;
-      write_now(w);
-    });
-  });
-}
-
-void StdioRuntime::write_now(const WorkerPtr& w) {
+void StdioRuntime::send(const WorkerPtr& w, std::string_view bytes) {
   auto& pipe = w->child->stdin_pipe();
-  if (!w->writing && !w->out_pending.empty() && pipe.is_open()) {
+  if (!w->writing && w->out_pending.empty() && pipe.is_open()) {
     // Straight into the pipe (non-blocking); the rest, or the error, goes through
-    // async_write on the loop.
+    // async_write on the io thread.
     ssize_t k;
-    do k = ::write(pipe.native_handle(), w->out_pending.data(), w->out_pending.size());
+    do k = ::write(pipe.native_handle(), bytes.data(), bytes.size());
     while (k < 0 && errno == EINTR);
-    if (k > 0) w->out_pending.erase(0, static_cast<size_t>(k));
+    if (k > 0) bytes.remove_prefix(static_cast<size_t>(k));
   }
+  w->out_pending.append(bytes);
   flush_writes(w);
 }
 
@@ -491,7 +467,7 @@ void StdioRuntime::goodbye(const PoolWorkerPtr& pw) {
   std::string bytes;
   append_frame(bye, bytes);
   w->goodbye_sent = true;
-  send(w, bytes, /*at_once=*/true);
+  send(w, bytes);
 }
 
 void StdioRuntime::resize(size_t workers) { pool_.resize(workers); }

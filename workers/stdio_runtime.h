@@ -159,8 +159,7 @@ class StdioRuntime final : public Runtime, private PoolProtocol {
   void on_stdout(const WorkerPtr& w, boost::system::error_code ec, size_t n);
   void on_frame(const WorkerPtr& w, v1::Frame& f);
   void on_log(const WorkerPtr& w, const v1::Log& l);
-  void send(const WorkerPtr& w, std::string_view bytes, bool at_once = false);  // any thread
-  void write_now(const WorkerPtr& w);                     // on the loop
+  void send(const WorkerPtr& w, std::string_view bytes);  // any thread
   void flush_writes(const WorkerPtr& w);                  // any thread
   void arm_watchdog();
   void expire_due();

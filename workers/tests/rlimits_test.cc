@@ -7,11 +7,13 @@ namespace {
 
 class RlimitsTest : public ::testing::Test {
  protected:
-  InvocationResult run(std::vector<std::string> command, LimitsConfig limits) {
+  InvocationResult run(std::vector<std::string> command, LimitsConfig limits,
+                       Scheduling scheduling = Scheduling::batch) {
     FunctionConfig fn;
     fn.name = "limited";
     fn.command = std::move(command);
     fn.limits = limits;
+    fn.scheduling = scheduling;
     fn.timeout = Millis{60000};
     ExecRuntime rt(fn, dir_.path);
     EXPECT_TRUE(rt.start());
@@ -34,6 +36,20 @@ TEST_F(RlimitsTest, LimitsAreSetInTheChild) {
   auto r = run(sh("echo $(ulimit -d) $(ulimit -n) $(ulimit -t)"), l);
   EXPECT_EQ(r.outcome, Outcome::success) << r.message;
   EXPECT_EQ(r.output, "65536 32 60\n");  // ulimit -d is in KiB
+}
+
+// functions[].scheduling: the policy field of /proc/self/stat (41st): SCHED_BATCH is 3,
+// SCHED_OTHER 0. awk reads its own stat, and inherits the policy of the shell.
+TEST_F(RlimitsTest, FunctionProcessesRunSchedBatchByDefault) {
+  auto r = run(sh("awk '{ print $41 }' /proc/self/stat"), {});
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(r.output, "3\n");
+}
+
+TEST_F(RlimitsTest, SchedulingNormalKeepsTheDefaultPolicy) {
+  auto r = run(sh("awk '{ print $41 }' /proc/self/stat"), {}, Scheduling::normal);
+  EXPECT_EQ(r.outcome, Outcome::success) << r.message;
+  EXPECT_EQ(r.output, "0\n");
 }
 
 TEST_F(RlimitsTest, UnsetLimitsAreInherited) {
