@@ -99,6 +99,7 @@ void Dispatcher::add_route(Source& src, const std::string& function, Ordering or
   if (filter && role != RouteRole::subscription)
     throw std::logic_error("a filter on a retry topic route of " + function);
   s->route.push_back({it->second.get(), ordering, retry, std::move(filter)});
+  impl_->export_consumer_paused(*it->second);  // the series from the start (0 or 1)
 }
 
 void Dispatcher::start() {

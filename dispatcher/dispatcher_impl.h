@@ -281,6 +281,7 @@ struct Dispatcher::Impl {
   void revoke(SourceState& s, const std::vector<int32_t>& parts);
   // Pause of a function (dispatcher/pause.cc).
   void apply_pause(FunctionState& f, bool paused);
+  void export_consumer_paused(const FunctionState& f);
   void hold_for_pause(FunctionState& f, SourceState& s, int32_t partition);
   void abandon_paused();
   // Flow control (FlowState).

@@ -53,10 +53,29 @@ bool Dispatcher::set_paused(const std::string& function, bool paused) {
   return true;
 }
 
+// sluice_consumer_paused of each source feeding `f`: 1 while every function it feeds
+// is paused (the lag alerts leave such a consumer alone).
+void Dispatcher::Impl::export_consumer_paused(const FunctionState& f) {
+  for (auto& [src, s] : sources) {
+    bool feeds = false, all = true;
+    for (const auto& r : s->route) {
+      feeds = feeds || r.fn == &f;
+      all = all && r.fn->paused;
+    }
+    if (!feeds) continue;
+    metrics.consumer_paused
+        .Add({{"broker", std::string(src->broker())},
+              {"topic", std::string(src->topic())},
+              {"group", std::string(src->group())}})
+        .Set(all ? 1 : 0);
+  }
+}
+
 void Dispatcher::Impl::apply_pause(FunctionState& f, bool paused) {
   f.probe->paused->Set(paused ? 1 : 0);
   if (f.paused == paused) return;
   f.paused = paused;
+  export_consumer_paused(f);
   if (paused) {
     spdlog::info("[fn {}] paused: intake held, running invocations finish", f.name);
     // The partitions seen so far now; others when they next deliver (deliver()).

@@ -116,6 +116,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> r)
                           .Name("sluice_function_paused")
                           .Help("1 while the function is paused (sluice pause), else 0")
                           .Register(*r)),
+      consumer_paused(BuildGauge()
+                          .Name("sluice_consumer_paused")
+                          .Help("1 while every function the consumer feeds is paused (its lag "
+                                "grows on purpose), else 0")
+                          .Register(*r)),
       events_throttled(BuildCounter()
                            .Name("sluice_events_throttled_total")
                            .Help("Invocations that waited for a token of the function's "

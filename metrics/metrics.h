@@ -72,6 +72,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& callbacks;
   // 1 while a function is paused (`sluice pause`, `paused: true`), else 0: {function}.
   prometheus::Family<prometheus::Gauge>& function_paused;
+  // 1 while every function a consumer feeds is paused (its lag grows on purpose), else
+  // 0: {broker,topic,group}, the labels of sluice_consumer_lag. The lag alerts skip it.
+  prometheus::Family<prometheus::Gauge>& consumer_paused;
   // Invocations that waited for a token of the function's rate_limit, and synchronous
   // calls refused for want of one: {function}.
   prometheus::Family<prometheus::Counter>& events_throttled;

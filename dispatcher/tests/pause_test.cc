@@ -33,6 +33,11 @@ double paused_gauge(metrics::Metrics& m, const std::string& name) {
   return m.function_paused.Add({{"function", name}}).Value();
 }
 
+// sluice_consumer_paused of FakeSource's consumer (fake / in / g).
+double consumer_paused(metrics::Metrics& m) {
+  return m.consumer_paused.Add({{"broker", "fake"}, {"topic", "in"}, {"group", "g"}}).Value();
+}
+
 // One function on one source (partition ordering off: events run side by side).
 struct One {
   explicit One(bool throttles = false, bool start_paused = false) {
@@ -76,6 +81,7 @@ TEST(DispatcherPause, HoldsTheSourceStartsNothingAndLetsRunningWorkFinishAndComm
   EXPECT_TRUE(wait_for(x.src.mu, x.src.cv, [&] { return x.src.paused.count(0) == 1; }));
   EXPECT_TRUE(paused_in_stats(x.d, "f"));
   EXPECT_EQ(paused_gauge(x.metrics, "f"), 1);
+  EXPECT_EQ(consumer_paused(x.metrics), 1);
   // Taken in after the pause (a batch already under way): held, not started.
   for (int64_t o = 2; o < 6; ++o) x.src.send(0, o, "");
   // The two running finish and commit.
@@ -91,6 +97,7 @@ TEST(DispatcherPause, HoldsTheSourceStartsNothingAndLetsRunningWorkFinishAndComm
   EXPECT_TRUE(wait_for(x.src.mu, x.src.cv, [&] { return x.src.paused.empty(); }));
   EXPECT_FALSE(paused_in_stats(x.d, "f"));
   EXPECT_EQ(paused_gauge(x.metrics, "f"), 0);
+  EXPECT_EQ(consumer_paused(x.metrics), 0);
   ASSERT_TRUE(x.d.drain(5s));
   EXPECT_EQ(x.src.committed_at(0), 6);
   EXPECT_EQ(x.rt.calls.size(), 6u);
@@ -162,6 +169,7 @@ TEST(DispatcherPause, PausedInTheConfigStartsPaused) {
   One x(/*throttles=*/false, /*start_paused=*/true);
   EXPECT_TRUE(paused_in_stats(x.d, "f"));
   EXPECT_EQ(paused_gauge(x.metrics, "f"), 1);
+  EXPECT_EQ(consumer_paused(x.metrics), 1);  // set when its route was added
   x.src.send(2, 0, "");
   ASSERT_TRUE(wait_for(x.src.mu, x.src.cv, [&] { return x.src.paused.count(2) == 1; }));
   ASSERT_EQ(x.d.stats().front().held, 1u);
@@ -240,7 +248,13 @@ TEST(DispatcherPause, ASharedSourceKeepsFeedingTheOtherFunctionUpToTheBudget) {
   d.add_route(src, "b", Ordering::none);
   d.start();
   ASSERT_TRUE(src.start(d));
+  EXPECT_EQ(consumer_paused(metrics), 0);
   ASSERT_TRUE(d.set_paused("a", true));
+  EXPECT_EQ(consumer_paused(metrics), 0);  // b still consumes: its lag alerts stay
+  ASSERT_TRUE(d.set_paused("b", true));
+  EXPECT_EQ(consumer_paused(metrics), 1);  // nobody consumes on purpose
+  ASSERT_TRUE(d.set_paused("b", false));
+  EXPECT_EQ(consumer_paused(metrics), 0);
   for (int64_t o = 0; o < 4; ++o) src.send(0, o, "");
   ASSERT_TRUE(wait_for(rb.mu, rb.cv, [&] { return rb.calls.size() == 4; }));
   {
