@@ -371,6 +371,46 @@ TEST(EndToEndNats, PauseHoldsTheDurableAndResumeRunsEachEventOnce) {
   EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
 }
 
+// rate_limit on a JetStream function: out of tokens, the source is held (no fetch)
+// and what it holds waits unacked; every event still runs once, none dead-lettered.
+TEST(EndToEndNats, RateLimitThrottlesTheDurableAndLosesNothing) {
+  NatsServer server;
+  ASSERT_TRUE(server.start());
+  Client client(server.url());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.add_stream("EVENTS"));
+  ASSERT_TRUE(publish_keyed(client, 300, 8));  // a backlog far over the burst
+  TempDir dir;
+  const uint16_t port = free_port();
+  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
+  - name: rec
+    runtime: inproc
+    command: [")Y" SLUICE_NATS_RECORD_FN R"Y("]
+    concurrency: 8
+    rate_limit: { per_second: 400, burst: 20 }
+    subscribe: [{ broker: nats, topic: "events.in.>", ordering: none }]
+    dead_letter: { broker: nats, topic: events.dlq }
+)Y");
+  const std::string log = dir.file("processed.log");
+  setenv("SLUICE_TEST_RECORD_FILE", log.c_str(), 1);  // inherited by sluice
+  Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
+  ASSERT_TRUE(engine.wait_ready(port)) << dir.read("engine.log");
+  ASSERT_TRUE(eventually([&] {
+    auto c = client.consumer("EVENTS", "sluice_rec");
+    return c.found && c.pending == 0 && c.ack_pending == 0 && lines(log).size() >= 300;
+  })) << lines(log).size() << "\n" << dir.read("engine.log");
+  Seen seen = read_seen({log});
+  EXPECT_EQ(seen.distinct(), 300u);
+  EXPECT_EQ(seen.duplicates(), 0);
+  const std::string metrics = HttpClient(port).get("/metrics").body;
+  const auto at = metrics.find("sluice_events_throttled_total{function=\"rec\"} ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GT(std::stod(metrics.substr(at + std::string("sluice_events_throttled_total{function=\"rec\"} ").size())), 0);
+  EXPECT_EQ(metrics.find("sluice_dead_letters_total{function=\"rec\""), std::string::npos);
+  engine.signal(SIGTERM);
+  EXPECT_EQ(engine.wait_exit(), 0) << dir.read("engine.log");
+}
+
 // ordering: partition -> one event in flight per subscription, in stream order.
 TEST(EndToEndNats, PartitionOrderingRunsOneAtATime) {
   NatsAndSluice run;
