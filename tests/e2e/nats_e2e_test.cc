@@ -263,6 +263,19 @@ bool publish_keyed(Client& c, int n, int keys, int first = 0) {
   return c.complete();
 }
 
+// functions: one `rec` running the record function (inproc) on events.in.>, dead
+// letters to events.dlq; `extra` adds lines to it (each "    key: value\n").
+std::string recorder_yaml(int concurrency, const std::string& ordering,
+                          const std::string& extra = "") {
+  return "functions:\n"
+         "  - name: rec\n"
+         "    runtime: inproc\n"
+         "    command: [\"" SLUICE_NATS_RECORD_FN "\"]\n"
+         "    concurrency: " + std::to_string(concurrency) + "\n" + extra +
+         "    subscribe: [{ broker: nats, topic: \"events.in.>\", ordering: " + ordering + " }]\n"
+         "    dead_letter: { broker: nats, topic: events.dlq }\n";
+}
+
 bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
 // JetStream, ordering: key -> one event in flight per key (here the last subject
@@ -283,14 +296,7 @@ TEST(EndToEndNats, ManyEventsKeepPerKeyOrder) {
   ASSERT_TRUE(publish_keyed(client, n, keys));  // the backlog exists before sluice starts
   TempDir dir;
   const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
-  - name: rec
-    runtime: inproc
-    command: [")Y" SLUICE_NATS_RECORD_FN R"Y("]
-    concurrency: 32
-    subscribe: [{ broker: nats, topic: "events.in.>", ordering: key }]
-    dead_letter: { broker: nats, topic: events.dlq }
-)Y");
+  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + recorder_yaml(32, "key"));
   setenv("SLUICE_TEST_RECORD_FILE", dir.file("processed.log").c_str(), 1);  // inherited by sluice
   const auto t0 = std::chrono::steady_clock::now();
   Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
@@ -323,14 +329,7 @@ TEST(EndToEndNats, PauseHoldsTheDurableAndResumeRunsEachEventOnce) {
   ASSERT_TRUE(client.add_stream("EVENTS"));
   TempDir dir;
   const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
-  - name: rec
-    runtime: inproc
-    command: [")Y" SLUICE_NATS_RECORD_FN R"Y("]
-    concurrency: 4
-    subscribe: [{ broker: nats, topic: "events.in.>", ordering: none }]
-    dead_letter: { broker: nats, topic: events.dlq }
-)Y");
+  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + recorder_yaml(4, "none"));
   const std::string cfg = dir.file("sluice.yaml"), log = dir.file("processed.log");
   setenv("SLUICE_TEST_RECORD_FILE", log.c_str(), 1);  // inherited by sluice
   Engine engine(cfg, dir.file("engine.log"));
@@ -382,15 +381,8 @@ TEST(EndToEndNats, RateLimitThrottlesTheDurableAndLosesNothing) {
   ASSERT_TRUE(publish_keyed(client, 300, 8));  // a backlog far over the burst
   TempDir dir;
   const uint16_t port = free_port();
-  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) + R"Y(functions:
-  - name: rec
-    runtime: inproc
-    command: [")Y" SLUICE_NATS_RECORD_FN R"Y("]
-    concurrency: 8
-    rate_limit: { per_second: 400, burst: 20 }
-    subscribe: [{ broker: nats, topic: "events.in.>", ordering: none }]
-    dead_letter: { broker: nats, topic: events.dlq }
-)Y");
+  dir.write("sluice.yaml", broker_yaml(server, "") + http_yaml(port) +
+                               recorder_yaml(8, "none", "    rate_limit: { per_second: 400, burst: 20 }\n"));
   const std::string log = dir.file("processed.log");
   setenv("SLUICE_TEST_RECORD_FILE", log.c_str(), 1);  // inherited by sluice
   Engine engine(dir.file("sluice.yaml"), dir.file("engine.log"));
