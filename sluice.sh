@@ -135,41 +135,83 @@ cmd_fuzz() {
   say "no crash"
 }
 
+# The test command's bookkeeping: each step's time and outcome, printed again at the end
+# so that the last lines of a long log say what failed.
+SUMMARY=() FAILED_STEPS=()
+step_start() { STEP=$1; STEP_T0=$SECONDS; say "$STEP"; }
+step_end() {  # step_end OK|FAILED [detail]
+  local line
+  line=$(printf '%-7s %4ds  %s' "$1" $((SECONDS - STEP_T0)) "$STEP")
+  [ $# -gt 1 ] && line+=" — $2"
+  SUMMARY+=("$line")
+  [ "$1" = FAILED ] && FAILED_STEPS+=("$line")
+  return 0
+}
+
+# ctest_step DIR [ctest args...]: runs ctest in DIR; a test that fails is run once more
+# alone. One that passes then is reported as flaky by name (a bug to fix, not a pass to
+# forget); one that fails twice fails the step.
+ctest_step() {
+  local dir=$1; shift
+  if (cd "$dir" && ctest --output-on-failure "$@"); then step_end OK; return 0; fi
+  local list="$dir/Testing/Temporary/LastTestsFailed.log" first=""
+  [ -f "$list" ] && first=$(cut -d: -f2- "$list" | paste -sd' ')
+  if [ -z "$first" ]; then step_end FAILED "ctest failed before naming a test"; return 0; fi
+  say "run once more, alone: $first"
+  if (cd "$dir" && ctest --output-on-failure --rerun-failed --timeout 600); then
+    step_end OK "flaky, passed on a second run: $first"
+  else
+    local second flaky
+    second=$(cut -d: -f2- "$list" | paste -sd' ')
+    flaky=$(comm -23 <(tr ' ' '\n' <<<"$first" | sort) <(tr ' ' '\n' <<<"$second" | sort) | paste -sd' ')
+    step_end FAILED "failed twice: $second${flaky:+; flaky, passed on a second run: $flaky}"
+  fi
+}
+
 cmd_test() {
   ensure_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
-  local failed=0
-  say "Release build"
-  build build -DCMAKE_BUILD_TYPE=Release
+  step_start "Release build"
+  if build build -DCMAKE_BUILD_TYPE=Release; then step_end OK; else
+    step_end FAILED; say "FAILED: the Release build"; exit 1; fi
 
-  say "SDKs: Python (pytest), Node.js (node --test), Go (go test); each package installed alone and run"
-  SLUICE_BINARY="$ROOT/build/sluice" bash sdk/test.sh || failed=1
+  step_start "SDKs: Python (pytest), Node.js (node --test), Go (go test); each package installed alone and run"
+  if SLUICE_BINARY="$ROOT/build/sluice" bash sdk/test.sh; then step_end OK; else step_end FAILED; fi
 
-  say "the whole suite (unit + integration + e2e)"
+  step_start "the whole suite (unit + integration + e2e)"
   start_kafka
-  (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600) || failed=1
+  ctest_step build -j "$JOBS" --timeout 600
 
   # Sanitizer builds at -O1 -g1 (the sanitizers' recommended level; line tables for their
   # reports): half the compile time of -O2 -g, which dominates the test command.
   local san_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
                    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 
-  say "AddressSanitizer + UndefinedBehaviorSanitizer build: unit tests"
-  build build-asan "${san_flags[@]}" -DSLUICE_SANITIZE=address,undefined \
-    -DSLUICE_BUILD_BENCH=OFF -- unit_tests
-  (cd build-asan && ctest -L unit --output-on-failure -j "$JOBS" --timeout 600) || failed=1
+  step_start "AddressSanitizer + UndefinedBehaviorSanitizer build: unit tests"
+  if build build-asan "${san_flags[@]}" -DSLUICE_SANITIZE=address,undefined \
+       -DSLUICE_BUILD_BENCH=OFF -- unit_tests; then
+    ctest_step build-asan -L unit -j "$JOBS" --timeout 600
+  else step_end FAILED "build"; fi
 
-  say "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests, stdio and http on a lent loop, callbacks, lag loop"
-  build build-tsan "${san_flags[@]}" -DSLUICE_SANITIZE=thread \
-    -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test \
-    stdio_runtime_shared_loop_test http_runtime_shared_loop_test io_loop_test http_callback_test \
-    api_callbacks_test lag_loop_test dispatcher_pause_test
-  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|DispatcherPause|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink|Callbacks|CallbackEvent|LagLoop)\.' \
-     --output-on-failure --timeout 600) || failed=1
+  step_start "ThreadSanitizer build: dispatcher, inproc and stdio runtime tests, stdio and http on a lent loop, callbacks, lag loop"
+  if build build-tsan "${san_flags[@]}" -DSLUICE_SANITIZE=thread \
+       -DSLUICE_BUILD_BENCH=OFF -- dispatcher_test inproc_runtime_test stdio_runtime_test \
+       stdio_runtime_shared_loop_test http_runtime_shared_loop_test io_loop_test http_callback_test \
+       api_callbacks_test lag_loop_test dispatcher_pause_test; then
+    TSAN_OPTIONS=halt_on_error=1 ctest_step build-tsan \
+      -R '^(RunSpinning|Dispatcher|DispatcherRetryTopic|DispatcherPause|RetryRecord|CommitTracker|InprocTest|StdioTest|Modes/StdioStartTest|RuntimeLoop|shared_loop|CallbackSink|Callbacks|CallbackEvent|LagLoop)\.' \
+      --timeout 600
+  else step_end FAILED "build"; fi
 
-  say "libFuzzer targets, 5 s each (longer: ./sluice.sh fuzz SECONDS)"
-  fuzz 5 || failed=1
+  step_start "libFuzzer targets, 5 s each (longer: ./sluice.sh fuzz SECONDS)"
+  if fuzz 5; then step_end OK; else step_end FAILED; fi
 
-  if [ $failed -ne 0 ]; then say "FAILED"; exit 1; fi
+  say "summary (outcome, seconds, step)"
+  printf '  %s\n' "${SUMMARY[@]}" >&2
+  if [ ${#FAILED_STEPS[@]} -ne 0 ]; then
+    say "FAILED:"
+    printf '  %s\n' "${FAILED_STEPS[@]}" >&2
+    exit 1
+  fi
   say "all tests passed"
 }
 
