@@ -18,6 +18,8 @@
 #include <memory>
 #include <utility>
 
+#include "core/sanitizers.h"
+
 namespace sluice::workers {
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
@@ -223,7 +225,7 @@ SLUICE_CHILD_CODE int child_main(void* arg) {
 // sanitizer builds take the real one from libc.
 using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
 CloneFn libc_clone() {
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#if defined(SLUICE_ASAN) || defined(SLUICE_TSAN)
   static const CloneFn fn = [] {
     void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     void* f = libc ? ::dlsym(libc, "clone") : nullptr;

@@ -36,13 +36,13 @@ Result<std::map<int32_t, int64_t>> DeliveryCount::handed_out() {
 Result<void> DeliveryCount::set_handed_out(const std::vector<std::pair<int32_t, int64_t>>& ends) {
   if (ends.empty()) return ok();
   SLUICE_TRY(db_->exec("BEGIN IMMEDIATE"));
-  for (auto [partition, end] : ends) {
+  for (const auto& partition_end : ends) {
     Stmt& s = set_end_.reset();
     auto r = [&]() -> Result<void> {
       SLUICE_TRY(s.bind_text(1, group_));
       SLUICE_TRY(s.bind_text(2, topic_));
-      SLUICE_TRY(s.bind(3, partition));
-      SLUICE_TRY(s.bind(4, end));
+      SLUICE_TRY(s.bind(3, partition_end.first));
+      SLUICE_TRY(s.bind(4, partition_end.second));
       return s.run();
     }();
     s.reset();

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "core/sanitizers.h"
 #include "workers/stdio_runtime.h"
 #include "workers/tests/test_util.h"
 
@@ -440,7 +441,7 @@ TEST_F(StdioTest, OpenFilesLimitFromConfigApplies) {
 }
 
 TEST_F(StdioTest, MemoryLimitFromConfigApplies) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(SLUICE_ASAN) || defined(SLUICE_TSAN)
   GTEST_SKIP() << "a sanitized test worker needs terabytes of shadow mappings";
 #endif
   fn_.limits.memory = 64 << 20;

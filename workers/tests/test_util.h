@@ -28,6 +28,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "core/sanitizers.h"
 #include "core/io_loop.h"
 #include "tests/support/support.h"
 #include "workers/exec_runtime.h"
@@ -134,7 +135,7 @@ inline size_t open_fd_count() {
 // Sanitizer runtimes open descriptors of their own (UBSan's vptr check makes a pipe to
 // probe memory): with every fd taken they report errors that are not there. Tests that
 // hoard fds run in the plain build and skip in the sanitizer builds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(SLUICE_ASAN) || defined(SLUICE_TSAN)
 #define SKIP_FD_HOARDING_UNDER_SANITIZERS() \
   GTEST_SKIP() << "fd exhaustion starves the sanitizer runtime (it runs in the plain build)"
 #else
