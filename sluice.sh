@@ -183,7 +183,12 @@ cmd_test() {
     step_end FAILED; say "FAILED: the Release build"; exit 1; fi
 
   step_start "SDKs: Python (pytest), Node.js (node --test), Go (go test); each package installed alone and run"
-  if SLUICE_BINARY="$ROOT/build/sluice" bash sdk/test.sh; then step_end OK; else step_end FAILED; fi
+  # Like a CTest test, a failure is run once more (the suites install from PyPI, npm and
+  # the Go proxy); a pass on the second run is named as flaky.
+  if SLUICE_BINARY="$ROOT/build/sluice" bash sdk/test.sh; then step_end OK
+  elif say "run the SDK suites once more" && SLUICE_BINARY="$ROOT/build/sluice" bash sdk/test.sh; then
+    step_end OK "flaky, passed on a second run"
+  else step_end FAILED "failed twice"; fi
 
   step_start "the whole suite (unit + integration + e2e)"
   start_kafka
