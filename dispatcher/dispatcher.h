@@ -46,7 +46,7 @@ struct FunctionBinding {
   // RetryPath::topic re-publish failed events here (retry::make_event) and commit the
   // original. Null when the function has none.
   Sink* retry_sink = nullptr;
-  std::string retry_topic;
+  std::string retry_topic{};
   // Screens every event taken in for the function and is handed its final results
   // (the HTTP API's callbacks, api/callbacks.h); outlives the dispatcher. Null: none.
   const ResultHook* results = nullptr;

@@ -30,7 +30,7 @@ struct Pending {
   bool dead_lettered = false; // at least one function dead-lettered it
   bool abandoned = false;     // its partition was revoked: never commit it
   // Per-message-ack brokers in retry topic mode: settle with nack(delay), not ack.
-  std::optional<std::chrono::milliseconds> nack_delay;
+  std::optional<std::chrono::milliseconds> nack_delay{};
 };
 
 // An event to publish for a task (output, fan-out event or dead letter).

@@ -49,8 +49,8 @@ RateWait TokenBucket::reserve(double per_second, double burst, RateClock::time_p
   return wait_for(-tokens, per_second);
 }
 
-KeyedBuckets::KeyedBuckets(double per_second, double burst, size_t cap)
-    : per_second_(per_second), burst_(burst), cap_(std::max<size_t>(cap, 1)) {}
+KeyedBuckets::KeyedBuckets(double burst, size_t cap)
+    : burst_(burst), cap_(std::max<size_t>(cap, 1)) {}
 
 TokenBucket& KeyedBuckets::get(std::string_view key, RateClock::time_point now) {
   auto it = index_.find(key);
@@ -75,7 +75,7 @@ TokenBucket& KeyedBuckets::get(std::string_view key, RateClock::time_point now) 
 RateLimiter::RateLimiter(const RateSpec& spec, RateClock::time_point now, size_t max_keys)
     : spec_(spec),
       shared_(TokenBucket::full(spec.burst, now)),
-      keyed_(spec.per_second, spec.burst, max_keys) {}
+      keyed_(spec.burst, max_keys) {}
 
 TokenBucket& RateLimiter::bucket(std::string_view key, RateClock::time_point now) {
   if (!spec_.by_key || key.empty()) return shared_;

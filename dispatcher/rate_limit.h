@@ -47,7 +47,7 @@ struct TokenBucket {
 // at most `cap` keys.
 class KeyedBuckets {
  public:
-  KeyedBuckets(double per_second, double burst, size_t cap);
+  KeyedBuckets(double burst, size_t cap);
 
   // The bucket of `key`, made full (and the least recently used evicted when full)
   // if absent; marks it most recently used. Valid until the next call.
@@ -63,7 +63,6 @@ class KeyedBuckets {
     std::string key;
     TokenBucket bucket;
   };
-  double per_second_;
   double burst_;
   size_t cap_;
   uint64_t evicted_ = 0;

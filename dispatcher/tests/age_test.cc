@@ -48,7 +48,9 @@ struct AgeFixture {
       d->add_route(retry_src, "f", Ordering::none, RouteRole::retry, RetryPath::topic);
     d->start();
     EXPECT_TRUE(src.start(*d));
-    if (retry == RetryPath::topic) EXPECT_TRUE(retry_src.start(*d));
+    if (retry == RetryPath::topic) {
+      EXPECT_TRUE(retry_src.start(*d));
+    }
   }
   // Feeds the n-th record published to the retry topic back through the retry source.
   void loop_back(size_t n, int64_t offset) {

@@ -89,7 +89,7 @@ TEST(TokenBucket, ClockGoingBackAddsNothing) {
 
 TEST(KeyedBuckets, OneBucketPerKey) {
   FakeClock c;
-  KeyedBuckets k(1, 1, 10);
+  KeyedBuckets k(1, 10);
   EXPECT_TRUE(k.get("a", c.now()).try_take(1, 1, c.now()));
   EXPECT_FALSE(k.get("a", c.now()).try_take(1, 1, c.now()));
   EXPECT_TRUE(k.get("b", c.now()).try_take(1, 1, c.now()));
@@ -98,7 +98,7 @@ TEST(KeyedBuckets, OneBucketPerKey) {
 
 TEST(KeyedBuckets, EvictsTheLeastRecentlyUsedAtTheCap) {
   FakeClock c;
-  KeyedBuckets k(1, 1, 3);
+  KeyedBuckets k(1, 3);
   for (std::string key : {"a", "b", "c"}) EXPECT_TRUE(k.get(key, c.now()).try_take(1, 1, c.now()));
   k.get("a", c.now());  // a is used again: b is now the least recent
   k.get("d", c.now());
@@ -116,7 +116,7 @@ TEST(KeyedBuckets, EvictsTheLeastRecentlyUsedAtTheCap) {
 
 TEST(KeyedBuckets, AMillionKeysStayWithinTheCap) {
   FakeClock c;
-  KeyedBuckets k(1, 1, 1000);
+  KeyedBuckets k(1, 1000);
   for (int i = 0; i < 1'000'000; ++i) {
     k.get("key-" + std::to_string(i), c.now());
     ASSERT_LE(k.size(), 1000u);
