@@ -82,8 +82,9 @@ TEST(FlowControl, RateLimitSpacesInvocations) {
   EXPECT_GE(ms_between(t[0], t[11]), 195);
   EXPECT_LT(ms_between(t[0], t[11]), 1000);
   for (size_t i = 2; i < t.size(); ++i) {
-    // Never faster than the rate allows since the first: burst + rate x elapsed.
-    EXPECT_LE(static_cast<double>(i + 1), 2 + 50 * ms_between(t[0], t[i]) / 1000 + 1e-6) << i;
+    // Never faster than the rate allows since the first: burst + rate x elapsed, with
+    // 2 ms of slack (0.1 event) for the first start being stamped late on a busy machine.
+    EXPECT_LE(static_cast<double>(i + 1), 2 + 50 * (ms_between(t[0], t[i]) + 2) / 1000) << i;
   }
   EXPECT_NE(fx.metrics.text().find("sluice_events_throttled_total{function=\"f\"} 10"),
             std::string::npos)
